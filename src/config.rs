@@ -1,0 +1,351 @@
+//! Configuration of the two processes. Each reads one TOML file
+//! (`config/server.toml`, `config/peer1.toml`, ...); every key has a default
+//! except what a person must choose, and command-line flags override the file.
+//! Parsing is split from reading the file so tests feed strings. A wrong file
+//! fails at start with the file, the key and what is wrong.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::names;
+
+/// Default address of the directory's gRPC port.
+pub const DEFAULT_DIRECTORY_ADDR: &str = "127.0.0.1:50051";
+/// Default lease: a peer not heard from for this long is dropped.
+pub const DEFAULT_LEASE_SECS: u32 = 30;
+/// Default cap on results per search.
+pub const DEFAULT_MAX_RESULTS: u32 = 1000;
+/// Default cap on files in one Login or Announce call.
+pub const DEFAULT_MAX_FILES_PER_CALL: u32 = 5000;
+/// Default upload cap: 1 GiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
+/// Default number of HTTP worker threads of a peer.
+pub const DEFAULT_HTTP_WORKERS: usize = 8;
+
+/// A configuration that could not be used.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this process, or a key has the wrong type.
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    /// A key has a value of the right type that cannot be used.
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, .. } => {
+                write!(f, "cannot read config file {}", path.display())
+            }
+            ConfigError::Parse { path, source } => {
+                write!(
+                    f,
+                    "config file {}: {}",
+                    path.display(),
+                    source.to_string().trim_end()
+                )
+            }
+            ConfigError::Invalid { path, key, problem } => {
+                write!(f, "config file {}: key `{key}`: {problem}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Read { source, .. } => Some(source),
+            ConfigError::Parse { .. } | ConfigError::Invalid { .. } => None,
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
+}
+
+/// The directory server's configuration (`config/server.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the gRPC port; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Seconds a session lives without a heartbeat.
+    pub lease_secs: u32,
+    /// Seconds between heartbeats the server asks of peers (default: a third of the lease).
+    pub heartbeat_secs: Option<u32>,
+    /// Most results one search may return.
+    pub max_results: u32,
+    /// Most files one Login or Announce may carry.
+    pub max_files_per_call: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: DEFAULT_DIRECTORY_ADDR
+                .parse()
+                .expect("valid default address"),
+            lease_secs: DEFAULT_LEASE_SECS,
+            heartbeat_secs: None,
+            max_results: DEFAULT_MAX_RESULTS,
+            max_files_per_call: DEFAULT_MAX_FILES_PER_CALL,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads and checks a server config file.
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_toml(&read(path)?, path)
+    }
+
+    /// Parses and checks server config text; `path` is only used in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
+        let config: ServerConfig = parse(text, path)?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    /// Checks values that have the right type but cannot be used.
+    pub fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            problem: problem.to_string(),
+        };
+        if self.lease_secs == 0 || self.lease_secs > 24 * 3600 {
+            return Err(invalid("lease_secs", "must be between 1 and 86400 seconds"));
+        }
+        if let Some(h) = self.heartbeat_secs {
+            if h == 0 || h >= self.lease_secs {
+                return Err(invalid(
+                    "heartbeat_secs",
+                    "must be at least 1 and shorter than lease_secs",
+                ));
+            }
+        }
+        if self.max_results == 0 || self.max_results > 100_000 {
+            return Err(invalid("max_results", "must be between 1 and 100000"));
+        }
+        if self.max_files_per_call == 0 || self.max_files_per_call > 100_000 {
+            return Err(invalid(
+                "max_files_per_call",
+                "must be between 1 and 100000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Seconds between heartbeats asked of peers.
+    pub fn heartbeat_secs(&self) -> u32 {
+        self.heartbeat_secs
+            .unwrap_or_else(|| (self.lease_secs / 3).max(1))
+    }
+}
+
+/// A peer's configuration (`config/peer1.toml`, ...).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The name this peer is known by in the directory.
+    pub name: String,
+    /// Address of the directory's gRPC port.
+    #[serde(default = "default_directory")]
+    pub directory: String,
+    /// Address of this peer's HTTP port; port 0 picks a free one.
+    #[serde(default = "default_peer_listen")]
+    pub listen: SocketAddr,
+    /// Base address other peers reach this one at (default: `http://` + the bound address).
+    #[serde(default)]
+    pub advertise_addr: Option<String>,
+    /// Folder whose files are shared.
+    pub share_dir: PathBuf,
+    /// Folder downloads are saved to (default: the share folder, so what you fetch is shared).
+    #[serde(default)]
+    pub download_dir: Option<PathBuf>,
+    /// Folder for this peer's own state: the control secret, its address (default: `data/<name>/state`).
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Whether other peers may push files into the share folder.
+    #[serde(default)]
+    pub accept_uploads: bool,
+    /// Largest upload accepted, in bytes.
+    #[serde(default = "default_max_upload")]
+    pub max_upload_bytes: u64,
+    /// Number of HTTP worker threads.
+    #[serde(default = "default_workers")]
+    pub http_workers: usize,
+}
+
+fn default_directory() -> String {
+    DEFAULT_DIRECTORY_ADDR.to_string()
+}
+fn default_peer_listen() -> SocketAddr {
+    "127.0.0.1:7001".parse().expect("valid default address")
+}
+fn default_max_upload() -> u64 {
+    DEFAULT_MAX_UPLOAD_BYTES
+}
+fn default_workers() -> usize {
+    DEFAULT_HTTP_WORKERS
+}
+
+impl PeerConfig {
+    /// Reads and checks a peer config file.
+    pub fn load(path: &Path) -> Result<PeerConfig, ConfigError> {
+        PeerConfig::from_toml(&read(path)?, path)
+    }
+
+    /// Parses and checks peer config text; `path` is only used in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<PeerConfig, ConfigError> {
+        let config: PeerConfig = parse(text, path)?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    /// Checks values that have the right type but cannot be used.
+    pub fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        names::check_peer_name(&self.name).map_err(|e| invalid("name", e.to_string()))?;
+        if self.directory.trim().is_empty() {
+            return Err(invalid("directory", "is empty".into()));
+        }
+        if self.share_dir.as_os_str().is_empty() {
+            return Err(invalid("share_dir", "is empty".into()));
+        }
+        if self.http_workers == 0 || self.http_workers > 1024 {
+            return Err(invalid("http_workers", "must be between 1 and 1024".into()));
+        }
+        if let Some(a) = &self.advertise_addr {
+            if !(a.starts_with("http://") && a.len() > "http://".len()) {
+                return Err(invalid(
+                    "advertise_addr",
+                    format!("{a:?} must look like \"http://host:port\""),
+                ));
+            }
+        }
+        if self.advertise_addr.is_none() && self.listen.ip().is_unspecified() {
+            return Err(invalid(
+                "advertise_addr",
+                format!(
+                    "listen is {} (all interfaces), so other peers need to be told where to reach this one: set advertise_addr = \"http://<this machine's address>:{}\"",
+                    self.listen,
+                    self.listen.port()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where downloads go.
+    pub fn download_dir(&self) -> PathBuf {
+        self.download_dir
+            .clone()
+            .unwrap_or_else(|| self.share_dir.clone())
+    }
+
+    /// Where this peer keeps its own state.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| Path::new("data").join(&self.name).join("state"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(text: &str) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_toml(text, Path::new("server.toml"))
+    }
+
+    fn peer(text: &str) -> Result<PeerConfig, ConfigError> {
+        PeerConfig::from_toml(text, Path::new("peer.toml"))
+    }
+
+    #[test]
+    fn server_defaults() {
+        let c = server("").unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_DIRECTORY_ADDR);
+        assert_eq!(c.lease_secs, 30);
+        assert_eq!(c.heartbeat_secs(), 10);
+    }
+
+    #[test]
+    fn errors_name_file_and_key() {
+        let cases = [
+            (server("lease_secs = 0").unwrap_err(), "lease_secs"),
+            (server("listen = \"nowhere\"").unwrap_err(), "listen"),
+            (server("colour = 1").unwrap_err(), "colour"),
+            (server("lease_secs = \"ten\"").unwrap_err(), "lease_secs"),
+            (
+                server("lease_secs = 10\nheartbeat_secs = 10").unwrap_err(),
+                "heartbeat_secs",
+            ),
+        ];
+        for (err, key) in cases {
+            let msg = err.to_string();
+            assert!(msg.contains("server.toml") && msg.contains(key), "{msg}");
+        }
+        let msg = peer("name = \"a b\"\nshare_dir = \"s\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("peer.toml") && msg.contains("`name`"), "{msg}");
+        let msg = peer("name = \"a\"").unwrap_err().to_string();
+        assert!(msg.contains("share_dir"), "{msg}");
+        let msg = peer("name = \"a\"\nshare_dir = \"s\"\nlisten = \"0.0.0.0:7001\"")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("advertise_addr"), "{msg}");
+    }
+
+    #[test]
+    fn peer_defaults() {
+        let c = peer("name = \"alice\"\nshare_dir = \"data/alice/share\"").unwrap();
+        assert_eq!(c.download_dir(), PathBuf::from("data/alice/share"));
+        assert_eq!(c.state_dir(), PathBuf::from("data/alice/state"));
+        assert!(!c.accept_uploads);
+        assert_eq!(c.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+    }
+
+    #[test]
+    fn example_files_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        ServerConfig::load(&root.join("server.toml")).unwrap();
+        for n in 1..=3 {
+            PeerConfig::load(&root.join(format!("peer{n}.toml"))).unwrap();
+        }
+    }
+}

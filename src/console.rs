@@ -1,0 +1,271 @@
+//! What a person sees: the interactive menu of a running peer, and the
+//! tables and sizes that the menu and the subcommands print. The menu reads
+//! lines from any `BufRead` and writes to any `Write`, so it can be driven by
+//! a script as well as by a terminal.
+
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+use crate::client::Directory;
+use crate::directory::{Hit, DEFAULT_SEARCH_LIMIT};
+use crate::http::FileInfo;
+use crate::id::FileId;
+use crate::peer::Peer;
+use crate::session::SessionState;
+use crate::transfer::{self, DownloadOptions};
+
+/// `1536` -> `1.5 KiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Search results as aligned columns: number, id, size, source count, name.
+pub fn format_hits(hits: &[Hit], total: usize) -> String {
+    if hits.is_empty() {
+        return "no files found\n".to_string();
+    }
+    let mut out = format!(
+        "{:>3}  {:<64}  {:>10}  {:>7}  NAME\n",
+        "#", "ID", "SIZE", "SOURCES"
+    );
+    for (i, h) in hits.iter().enumerate() {
+        out.push_str(&format!(
+            "{:>3}  {:<64}  {:>10}  {:>7}  {}\n",
+            i + 1,
+            h.id,
+            human_size(h.size),
+            h.sources.len(),
+            h.names.join(" | ")
+        ));
+    }
+    if total > hits.len() {
+        out.push_str(&format!("({} of {total} matches shown)\n", hits.len()));
+    }
+    out
+}
+
+/// A peer's file list as aligned columns: id, size, name.
+pub fn format_files(files: &[FileInfo]) -> String {
+    if files.is_empty() {
+        return "no files shared\n".to_string();
+    }
+    let mut out = format!("{:<64}  {:>10}  NAME\n", "ID", "SIZE");
+    for f in files {
+        out.push_str(&format!(
+            "{:<64}  {:>10}  {}\n",
+            f.id,
+            human_size(f.size),
+            f.name
+        ));
+    }
+    out
+}
+
+/// The interactive menu over a running peer. Returns when the user quits or
+/// input ends.
+pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io::Result<()> {
+    let core = peer.core();
+    let dir = Directory::connect(&core.config().directory);
+    let mut last_hits: Vec<Hit> = Vec::new();
+    writeln!(
+        out,
+        "hubshare peer {:?}: serving {} at {}; directory {}",
+        core.name(),
+        core.share().dir().display(),
+        core.http_addr(),
+        dir.addr()
+    )?;
+    loop {
+        let state = match core.session().state() {
+            SessionState::Online => "online".to_string(),
+            SessionState::Offline => "logged out".to_string(),
+            SessionState::Connecting(e) => format!("directory unreachable: {e}"),
+        };
+        write!(
+            out,
+            "\n[{state}]\n 1) log in          5) list my files / rescan\n 2) search          6) browse a peer\n 3) download        7) log out\n 4) upload to peer  8) quit\n> "
+        )?;
+        out.flush()?;
+        let Some(choice) = read_line(&mut input)? else {
+            return Ok(());
+        };
+        match choice.as_str() {
+            "1" | "login" => match core.session().login() {
+                Ok(()) => writeln!(out, "logged in")?,
+                Err(e) => writeln!(out, "login failed: {e}")?,
+            },
+            "2" | "search" => {
+                let Some(q) = ask(&mut input, &mut out, "words or file id: ")? else {
+                    continue;
+                };
+                match dir.search(&q, DEFAULT_SEARCH_LIMIT) {
+                    Ok(found) => {
+                        write!(out, "{}", format_hits(&found.hits, found.total))?;
+                        last_hits = found.hits;
+                    }
+                    Err(e) => writeln!(out, "search failed: {e}")?,
+                }
+            }
+            "3" | "download" => {
+                let Some(what) = ask(
+                    &mut input,
+                    &mut out,
+                    "result number (from the last search) or file id: ",
+                )?
+                else {
+                    continue;
+                };
+                let id = match what.parse::<usize>() {
+                    Ok(n) if (1..=last_hits.len()).contains(&n) => last_hits[n - 1].id,
+                    Ok(_) if what.len() < 64 => {
+                        writeln!(out, "no result numbered {what}: search first")?;
+                        continue;
+                    }
+                    _ => match FileId::parse(&what) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            writeln!(out, "{e}")?;
+                            continue;
+                        }
+                    },
+                };
+                let dest = core.config().download_dir();
+                let opts = DownloadOptions {
+                    name: None,
+                    progress: true,
+                };
+                match transfer::download(&dir, id, &dest, &opts) {
+                    Ok(r) if r.already_had => writeln!(out, "already here: {}", r.path.display())?,
+                    Ok(r) => {
+                        writeln!(
+                            out,
+                            "saved {} ({}, {:.1} MB/s from {})",
+                            r.path.display(),
+                            human_size(r.size),
+                            r.mb_per_sec(),
+                            r.sources.join(", ")
+                        )?;
+                        if r.path.starts_with(core.share().dir()) {
+                            core.shared_file_added(&r.path, id);
+                        }
+                    }
+                    Err(e) => writeln!(out, "download failed: {}", crate::error_chain(&e))?,
+                }
+            }
+            "4" | "upload" => {
+                let Some(file) = ask(&mut input, &mut out, "file to send: ")? else {
+                    continue;
+                };
+                let Some(to) = ask(&mut input, &mut out, "to peer (name or host:port): ")? else {
+                    continue;
+                };
+                let sent = transfer::resolve_peer(&dir, &to)
+                    .and_then(|base| transfer::upload(&base, Path::new(&file), None));
+                match sent {
+                    Ok(r) => writeln!(
+                        out,
+                        "sent {} ({}) to {to}",
+                        r.stored.name,
+                        human_size(r.stored.size)
+                    )?,
+                    Err(e) => writeln!(out, "upload failed: {}", crate::error_chain(&e))?,
+                }
+            }
+            "5" | "list" | "rescan" => {
+                match core.rescan() {
+                    Ok(c) if !c.is_empty() => writeln!(
+                        out,
+                        "rescanned: {} added, {} removed",
+                        c.added.len(),
+                        c.removed.len()
+                    )?,
+                    Ok(_) => {}
+                    Err(e) => writeln!(out, "rescan failed: {}", crate::error_chain(&e))?,
+                }
+                let files: Vec<FileInfo> = core
+                    .share()
+                    .list()
+                    .into_iter()
+                    .map(|e| FileInfo {
+                        id: e.id,
+                        name: e.name,
+                        size: e.size,
+                    })
+                    .collect();
+                write!(out, "{}", format_files(&files))?;
+            }
+            "6" | "browse" => {
+                let Some(who) = ask(&mut input, &mut out, "peer (name or host:port): ")? else {
+                    continue;
+                };
+                match transfer::resolve_peer(&dir, &who).and_then(|b| transfer::browse(&b)) {
+                    Ok(files) => write!(out, "{}", format_files(&files))?,
+                    Err(e) => writeln!(out, "browse failed: {}", crate::error_chain(&e))?,
+                }
+            }
+            "7" | "logout" => match core.session().logout() {
+                Ok(()) => writeln!(out, "logged out: your files are no longer listed")?,
+                Err(e) => writeln!(out, "logout failed: {e}")?,
+            },
+            "8" | "q" | "quit" | "exit" => return Ok(()),
+            "" => {}
+            other => writeln!(out, "unknown choice {other:?}: type a number from 1 to 8")?,
+        }
+    }
+}
+
+fn read_line(input: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(line.trim().to_string()))
+}
+
+/// Prompts and reads one non-empty answer; `None` on end of input or an empty answer.
+fn ask(input: &mut impl BufRead, out: &mut impl Write, prompt: &str) -> io::Result<Option<String>> {
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    Ok(read_line(input)?.filter(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 << 20), "5.0 MiB");
+    }
+
+    #[test]
+    fn hit_table_is_aligned() {
+        let hit = |name: &str, size| Hit {
+            id: FileId::of(name.as_bytes()),
+            size,
+            names: vec![name.into()],
+            sources: vec![],
+        };
+        let table = format_hits(&[hit("a.txt", 1), hit("long name.bin", 5 << 30)], 3);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4);
+        let name_col = lines[0].find("NAME").unwrap();
+        assert_eq!(lines[1].find("a.txt"), Some(name_col));
+        assert_eq!(lines[2].find("long name.bin"), Some(name_col));
+        assert!(lines[3].contains("2 of 3"));
+    }
+}

@@ -1,0 +1,153 @@
+//! File identity. A file is named by the BLAKE3 hash of its bytes, written as
+//! 64 lowercase hex digits — exactly what `b3sum` prints — so any copy of the
+//! same bytes, on any peer, has the same id. Ids are parsed once at each door
+//! (gRPC, HTTP, command line) into [`FileId`] and passed inward as that type.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The BLAKE3 hash of a file's contents.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId([u8; 32]);
+
+/// Why a string is not a file id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFileId {
+    input: String,
+}
+
+impl fmt::Display for BadFileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: String = self.input.chars().take(80).collect();
+        let more = if self.input.chars().count() > 80 {
+            "..."
+        } else {
+            ""
+        };
+        write!(
+            f,
+            "malformed file id {shown:?}{more}: expected 64 hex digits (the BLAKE3 hash `b3sum` prints)"
+        )
+    }
+}
+
+impl std::error::Error for BadFileId {}
+
+impl FileId {
+    /// The id of the given bytes.
+    pub fn of(bytes: &[u8]) -> FileId {
+        FileId(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// Parses 64 hex digits (either case).
+    pub fn parse(s: &str) -> Result<FileId, BadFileId> {
+        let bad = || BadFileId {
+            input: s.to_string(),
+        };
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_value(pair[0]).ok_or_else(bad)?;
+            let lo = hex_value(pair[1]).ok_or_else(bad)?;
+            out[i] = hi << 4 | lo;
+        }
+        Ok(FileId(out))
+    }
+
+    /// Whether `s` has the shape of an id (64 hex digits).
+    pub fn looks_like(s: &str) -> bool {
+        s.len() == 64 && s.bytes().all(|b| hex_value(b).is_some())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The first 12 hex digits, for tables meant for people.
+    pub fn short(&self) -> String {
+        self.to_string()[..12].to_string()
+    }
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl From<blake3::Hash> for FileId {
+    fn from(h: blake3::Hash) -> FileId {
+        FileId(*h.as_bytes())
+    }
+}
+
+impl FromStr for FileId {
+    type Err = BadFileId;
+    fn from_str(s: &str) -> Result<FileId, BadFileId> {
+        FileId::parse(s)
+    }
+}
+
+impl fmt::Display for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileId({self})")
+    }
+}
+
+impl serde::Serialize for FileId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FileId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FileId, D::Error> {
+        let s = String::deserialize(d)?;
+        FileId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_matches_blake3_hex() {
+        let id = FileId::of(b"hello");
+        assert_eq!(id.to_string(), blake3::hash(b"hello").to_hex().as_str());
+        assert_eq!(FileId::parse(&id.to_string()).unwrap(), id);
+        assert_eq!(FileId::parse(&id.to_string().to_uppercase()).unwrap(), id);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let good = FileId::of(b"x").to_string();
+        for bad in [
+            "",
+            "abc",
+            &good[..63],
+            &format!("{good}0"),
+            &format!("{}g", &good[..63]),
+            "../../etc/passwd",
+            &"é".repeat(32),
+        ] {
+            let err = FileId::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("64 hex digits"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Names that cross the network: peer names and file names. A file name that
+//! arrives from another machine (an upload, a search result) decides where
+//! bytes are written, so it is checked here, once, before it touches a path.
+
+use std::fmt;
+
+/// Longest peer name, in bytes.
+pub const MAX_PEER_NAME_LEN: usize = 64;
+/// Longest file name, in bytes (the usual file-system limit).
+pub const MAX_FILE_NAME_LEN: usize = 255;
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadName {
+    what: &'static str,
+    shown: String,
+    reason: String,
+}
+
+impl BadName {
+    fn new(what: &'static str, name: &str, reason: impl Into<String>) -> BadName {
+        let mut shown: String = name.chars().take(40).collect();
+        if shown.len() < name.len() {
+            shown.push_str("...");
+        }
+        BadName {
+            what,
+            shown,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for BadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {} {:?}: {}", self.what, self.shown, self.reason)
+    }
+}
+
+impl std::error::Error for BadName {}
+
+/// Checks a peer name: 1 to 64 characters of `A-Z a-z 0-9 . _ -`.
+pub fn check_peer_name(name: &str) -> Result<(), BadName> {
+    if name.is_empty() {
+        return Err(BadName::new("peer name", name, "it is empty"));
+    }
+    if name.len() > MAX_PEER_NAME_LEN {
+        return Err(BadName::new(
+            "peer name",
+            name,
+            format!(
+                "it is {} bytes long, the limit is {MAX_PEER_NAME_LEN}",
+                name.len()
+            ),
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(BadName::new(
+            "peer name",
+            name,
+            format!("character {c:?} is not allowed (use letters, digits, '.', '_' and '-')"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `name` is a plain file name that can be joined to a folder
+/// without leaving it: not empty, not `.` or `..`, no path separator, no
+/// control character, at most 255 bytes.
+pub fn check_file_name(name: &str) -> Result<(), BadName> {
+    let what = "file name";
+    if name.is_empty() {
+        return Err(BadName::new(what, name, "it is empty"));
+    }
+    if name.len() > MAX_FILE_NAME_LEN {
+        return Err(BadName::new(
+            what,
+            name,
+            format!(
+                "it is {} bytes long, the limit is {MAX_FILE_NAME_LEN}",
+                name.len()
+            ),
+        ));
+    }
+    if name == "." || name == ".." || name.contains("..") {
+        return Err(BadName::new(what, name, "it may not contain \"..\""));
+    }
+    if name.contains('/') || name.contains('\\') {
+        return Err(BadName::new(
+            what,
+            name,
+            "it may not contain a path separator",
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(BadName::new(
+            what,
+            name,
+            "it may not contain control characters",
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(BadName::new(
+            what,
+            name,
+            "it may not start with '.' (hidden files are not shared)",
+        ));
+    }
+    Ok(())
+}
+
+/// Turns a name another peer gave us into a safe local file name: separators,
+/// control characters and a leading dot become `_`, `..` is broken up, the
+/// length is capped. Falls back to `fallback` when nothing usable is left.
+pub fn sanitize_file_name(name: &str, fallback: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while out.contains("..") {
+        out = out.replace("..", "_.");
+    }
+    if out.starts_with('.') {
+        out.replace_range(..1, "_");
+    }
+    if out.len() > MAX_FILE_NAME_LEN {
+        let mut end = MAX_FILE_NAME_LEN;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    if out.trim_matches('_').is_empty() {
+        return fallback.to_string();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_names() {
+        assert!(check_peer_name("alice-1.lan_x").is_ok());
+        for bad in ["", "a b", "a/b", "ümlaut", &"x".repeat(65)] {
+            assert!(check_peer_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_peer_name(&"x".repeat(10 * 1024))
+            .unwrap_err()
+            .to_string()
+            .contains("10240 bytes"));
+    }
+
+    #[test]
+    fn file_names() {
+        for good in ["report.pdf", "holiday photo (1).jpg", "é tude.txt", "a.b.c"] {
+            assert!(check_file_name(good).is_ok(), "{good:?} refused");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "x/..",
+            "a/b",
+            "/etc/passwd",
+            "a\\b",
+            "a\0b",
+            "a\nb",
+            ".hidden",
+            &"x".repeat(256),
+        ] {
+            assert!(check_file_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sanitized_names_always_pass_the_check() {
+        for raw in [
+            "../../etc/passwd",
+            "/abs",
+            "..",
+            "a\0b",
+            ".bashrc",
+            "ok.txt",
+            "....",
+            "",
+            &"é".repeat(300),
+        ] {
+            let s = sanitize_file_name(raw, "fallback");
+            assert!(check_file_name(&s).is_ok(), "{raw:?} -> {s:?}");
+        }
+        assert_eq!(sanitize_file_name("ok.txt", "f"), "ok.txt");
+        assert_eq!(sanitize_file_name("/", "f"), "f");
+    }
+}

@@ -1,0 +1,150 @@
+//! Running the directory: a grpcio server over a [`MemoryStore`], plus a named
+//! sweeper thread that expires sessions whose lease ran out. The handle binds
+//! before it returns, so a caller that asked for port 0 learns the real port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Sender};
+use grpcio::{ChannelBuilder, Environment, ServerBuilder, ServerCredentials};
+
+use crate::config::ServerConfig;
+use crate::directory::{DirectoryStore, Limits, MemoryStore};
+use crate::service::DirectoryService;
+
+/// Largest gRPC message the directory accepts (a Login with a long file list).
+pub const MAX_MESSAGE_BYTES: i32 = 16 << 20;
+/// How long shutdown waits for calls in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the directory could not start.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The gRPC server could not be built or bound to its address.
+    Bind {
+        addr: SocketAddr,
+        source: grpcio::Error,
+    },
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Bind { addr, .. } => write!(
+                f,
+                "cannot listen on {addr} (is another directory running there, or is the address not on this machine?)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Bind { source, .. } => Some(source),
+        }
+    }
+}
+
+/// A running directory server. Dropping it without [`shutdown`](Self::shutdown)
+/// stops it abruptly.
+pub struct DirectoryServer {
+    server: grpcio::Server,
+    addr: SocketAddr,
+    stop_sweeper: Option<Sender<()>>,
+    sweeper: Option<JoinHandle<()>>,
+    store: Arc<dyn DirectoryStore>,
+}
+
+impl DirectoryServer {
+    /// Binds and starts the directory described by `config`.
+    pub fn start(config: &ServerConfig) -> Result<DirectoryServer, ServerError> {
+        let limits = Limits {
+            lease: Duration::from_secs(config.lease_secs.into()),
+            heartbeat: Duration::from_secs(config.heartbeat_secs().into()),
+            max_results: config.max_results,
+            max_files_per_call: config.max_files_per_call,
+        };
+        let store: Arc<dyn DirectoryStore> = Arc::new(MemoryStore::new(limits.clone()));
+        let bind_err = |source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let env = Arc::new(Environment::new(2));
+        // grpc turns SO_REUSEPORT on by default, which would let a second
+        // directory bind the same port silently and split the peers.
+        let args = ChannelBuilder::new(env.clone())
+            .reuse_port(false)
+            .max_receive_message_len(MAX_MESSAGE_BYTES)
+            .max_send_message_len(MAX_MESSAGE_BYTES)
+            .build_args();
+        let mut server = ServerBuilder::new(env)
+            .channel_args(args)
+            .register_service(DirectoryService::new(store.clone()).into_grpc())
+            .build()
+            .map_err(bind_err)?;
+        let port = server
+            .add_listening_port(config.listen.to_string(), ServerCredentials::insecure())
+            .map_err(bind_err)?;
+        server.start();
+        let addr = SocketAddr::new(config.listen.ip(), port);
+
+        let (stop_tx, stop_rx) = bounded::<()>(1);
+        let sweep_every =
+            (limits.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let sweep_store = store.clone();
+        let sweeper = std::thread::Builder::new()
+            .name("lease-sweeper".into())
+            .spawn(move || {
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(sweep_every)
+                {
+                    for name in sweep_store.expire(Instant::now()) {
+                        log::info!("lease expired: {name} is gone");
+                    }
+                }
+            })
+            .expect("spawn the lease sweeper thread");
+        Ok(DirectoryServer {
+            server,
+            addr,
+            stop_sweeper: Some(stop_tx),
+            sweeper: Some(sweeper),
+            store,
+        })
+    }
+
+    /// The address the server listens on (with the real port when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The state behind the service.
+    pub fn store(&self) -> &Arc<dyn DirectoryStore> {
+        &self.store
+    }
+
+    /// Stops accepting calls, lets calls in flight finish (bounded by
+    /// [`SHUTDOWN_GRACE`]), and joins the sweeper.
+    pub fn shutdown(mut self) {
+        let done = self.server.shutdown();
+        let (tx, rx) = bounded(1);
+        std::thread::Builder::new()
+            .name("grpc-shutdown".into())
+            .spawn(move || {
+                let _ = futures_executor::block_on(done);
+                let _ = tx.send(());
+            })
+            .expect("spawn the shutdown thread");
+        if rx.recv_timeout(SHUTDOWN_GRACE).is_err() {
+            log::warn!("calls still in flight after {SHUTDOWN_GRACE:?}; cancelling them");
+            self.server.cancel_all_calls();
+        }
+        drop(self.stop_sweeper.take());
+        if let Some(h) = self.sweeper.take() {
+            let _ = h.join();
+        }
+    }
+}

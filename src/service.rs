@@ -1,0 +1,281 @@
+//! The directory's gRPC service: a thin layer that turns protobuf messages
+//! into checked types (ids parsed, names and addresses checked, limits
+//! applied), calls the [`DirectoryStore`], and turns its answer or its error
+//! into a reply or a status. Handlers run on grpcio's completion-queue
+//! threads, so they only touch memory: no blocking I/O here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use grpcio::{RpcContext, RpcStatus, RpcStatusCode, UnarySink};
+
+use crate::directory::{
+    DirError, DirectoryStore, Hit, Query, SharedFile, Source, Token, MAX_HTTP_ADDR_LEN,
+};
+use crate::id::FileId;
+use crate::names;
+use crate::proto::directory as pb;
+use crate::proto::directory_grpc;
+
+/// The gRPC face of a [`DirectoryStore`].
+#[derive(Clone)]
+pub struct DirectoryService {
+    store: Arc<dyn DirectoryStore>,
+}
+
+impl DirectoryService {
+    pub fn new(store: Arc<dyn DirectoryStore>) -> DirectoryService {
+        DirectoryService { store }
+    }
+
+    /// The grpcio service to register with a server.
+    pub fn into_grpc(self) -> grpcio::Service {
+        directory_grpc::create_directory(self)
+    }
+}
+
+fn status(err: DirError) -> RpcStatus {
+    let code = match err {
+        DirError::Unauthenticated => RpcStatusCode::UNAUTHENTICATED,
+        DirError::NotFound(_) => RpcStatusCode::NOT_FOUND,
+        DirError::Invalid(_) => RpcStatusCode::INVALID_ARGUMENT,
+    };
+    RpcStatus::with_message(code, err.to_string())
+}
+
+fn reply<T: Send + 'static>(
+    ctx: &RpcContext,
+    sink: UnarySink<T>,
+    method: &'static str,
+    result: Result<T, DirError>,
+) {
+    let sent = match result {
+        Ok(r) => sink.success(r),
+        Err(e) => {
+            log::debug!("{method} refused: {e}");
+            sink.fail(status(e))
+        }
+    };
+    ctx.spawn(sent.map(move |r| {
+        if let Err(e) = r {
+            log::debug!("{method}: reply not delivered: {e}");
+        }
+    }));
+}
+
+fn invalid(e: impl ToString) -> DirError {
+    DirError::Invalid(e.to_string())
+}
+
+fn parse_id(s: &str) -> Result<FileId, DirError> {
+    FileId::parse(s).map_err(invalid)
+}
+
+fn parse_files(files: &[pb::SharedFile], limit: u32) -> Result<Vec<SharedFile>, DirError> {
+    // Refuse an oversized list before doing work on each entry.
+    if files.len() > limit as usize {
+        return Err(invalid(format!(
+            "{} files in one call, the limit is {limit}: send the rest with Announce",
+            files.len()
+        )));
+    }
+    files
+        .iter()
+        .map(|f| {
+            Ok(SharedFile {
+                id: parse_id(&f.id)?,
+                size: f.size,
+                name: {
+                    names::check_file_name(&f.name).map_err(invalid)?;
+                    f.name.clone()
+                },
+            })
+        })
+        .collect()
+}
+
+fn check_http_addr(addr: &str) -> Result<(), DirError> {
+    let ok = addr.len() <= MAX_HTTP_ADDR_LEN
+        && addr.starts_with("http://")
+        && addr.len() > "http://".len()
+        && !addr.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "HTTP address {:?} must look like \"http://host:port\" (at most {MAX_HTTP_ADDR_LEN} bytes)",
+            addr.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+fn source_pb(s: Source) -> pb::Source {
+    pb::Source {
+        peer: s.peer,
+        http_addr: s.http_addr,
+        name: s.name,
+        ..Default::default()
+    }
+}
+
+fn hit_pb(h: Hit) -> pb::SearchResult {
+    pb::SearchResult {
+        id: h.id.to_string(),
+        size: h.size,
+        names: h.names.into(),
+        sources: h.sources.into_iter().map(source_pb).collect(),
+        ..Default::default()
+    }
+}
+
+impl DirectoryService {
+    fn do_login(&self, req: pb::LoginRequest) -> Result<pb::LoginReply, DirError> {
+        names::check_peer_name(&req.name).map_err(invalid)?;
+        check_http_addr(&req.http_addr)?;
+        let files = parse_files(&req.files, self.store.limits().max_files_per_call)?;
+        let n = files.len();
+        let s = self
+            .store
+            .login(&req.name, &req.http_addr, files, Instant::now())?;
+        log::info!("login: {} at {} with {n} files", req.name, req.http_addr);
+        Ok(pb::LoginReply {
+            token: s.token.as_str().to_string(),
+            lease_secs: s.lease.as_secs() as u32,
+            heartbeat_secs: s.heartbeat.as_secs().max(1) as u32,
+            ..Default::default()
+        })
+    }
+
+    fn do_announce(&self, req: pb::AnnounceRequest) -> Result<pb::AnnounceReply, DirError> {
+        let limit = self.store.limits().max_files_per_call;
+        let added = parse_files(&req.added, limit)?;
+        if req.removed.len() > limit as usize {
+            return Err(invalid(format!(
+                "{} removals in one call, the limit is {limit}",
+                req.removed.len()
+            )));
+        }
+        let removed = req
+            .removed
+            .iter()
+            .map(|s| parse_id(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shared = self.store.announce(
+            &Token::from_client(&req.token),
+            added,
+            removed,
+            Instant::now(),
+        )?;
+        Ok(pb::AnnounceReply {
+            shared: shared as u64,
+            ..Default::default()
+        })
+    }
+
+    fn do_search(&self, req: pb::SearchRequest) -> Result<pb::SearchReply, DirError> {
+        let query = Query::parse(&req.query)?;
+        let outcome = self.store.search(&query, req.limit)?;
+        Ok(pb::SearchReply {
+            results: outcome.hits.into_iter().map(hit_pb).collect(),
+            total: outcome.total as u64,
+            ..Default::default()
+        })
+    }
+
+    fn do_locate(&self, req: pb::LocateRequest) -> Result<pb::LocateReply, DirError> {
+        let (size, sources) = self.store.locate(&parse_id(&req.id)?)?;
+        Ok(pb::LocateReply {
+            size,
+            sources: sources.into_iter().map(source_pb).collect(),
+            ..Default::default()
+        })
+    }
+
+    fn do_get_peer(&self, req: pb::GetPeerRequest) -> Result<pb::GetPeerReply, DirError> {
+        names::check_peer_name(&req.name).map_err(invalid)?;
+        let (http_addr, files) = self.store.peer(&req.name)?;
+        Ok(pb::GetPeerReply {
+            name: req.name,
+            http_addr,
+            files: files as u64,
+            ..Default::default()
+        })
+    }
+}
+
+impl directory_grpc::Directory for DirectoryService {
+    fn login(&mut self, ctx: RpcContext, req: pb::LoginRequest, sink: UnarySink<pb::LoginReply>) {
+        let r = self.do_login(req);
+        reply(&ctx, sink, "Login", r);
+    }
+
+    fn announce(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::AnnounceRequest,
+        sink: UnarySink<pb::AnnounceReply>,
+    ) {
+        let r = self.do_announce(req);
+        reply(&ctx, sink, "Announce", r);
+    }
+
+    fn heartbeat(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::HeartbeatRequest,
+        sink: UnarySink<pb::HeartbeatReply>,
+    ) {
+        let r = self
+            .store
+            .heartbeat(&Token::from_client(&req.token), Instant::now())
+            .map(|lease| pb::HeartbeatReply {
+                lease_secs: lease.as_secs() as u32,
+                ..Default::default()
+            });
+        reply(&ctx, sink, "Heartbeat", r);
+    }
+
+    fn search(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::SearchRequest,
+        sink: UnarySink<pb::SearchReply>,
+    ) {
+        let r = self.do_search(req);
+        reply(&ctx, sink, "Search", r);
+    }
+
+    fn locate(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::LocateRequest,
+        sink: UnarySink<pb::LocateReply>,
+    ) {
+        let r = self.do_locate(req);
+        reply(&ctx, sink, "Locate", r);
+    }
+
+    fn get_peer(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::GetPeerRequest,
+        sink: UnarySink<pb::GetPeerReply>,
+    ) {
+        let r = self.do_get_peer(req);
+        reply(&ctx, sink, "GetPeer", r);
+    }
+
+    fn logout(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::LogoutRequest,
+        sink: UnarySink<pb::LogoutReply>,
+    ) {
+        let r = self
+            .store
+            .logout(&Token::from_client(&req.token))
+            .map(|()| pb::LogoutReply::default());
+        reply(&ctx, sink, "Logout", r);
+    }
+}
