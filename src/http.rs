@@ -203,7 +203,7 @@ fn handle(core: &Core, rq: Request) {
     }
 }
 
-fn not_allowed(rq: Request, allow: &str) -> () {
+fn not_allowed(rq: Request, allow: &str) {
     send(
         rq,
         text(405, "method not allowed").with_header(header("Allow", allow)),
@@ -239,7 +239,6 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
     let common = [
         header("Accept-Ranges", "bytes"),
         header("ETag", &format!("\"{id}\"")),
-        header("Content-Type", "application/octet-stream"),
         header("Content-Disposition", &content_disposition(&entry.name)),
     ];
     let range = ByteRange::parse(request_header(&rq, "Range"), len);
@@ -265,6 +264,7 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
         }
     }
     let mut headers: Vec<Header> = common.into();
+    headers.push(header("Content-Type", "application/octet-stream"));
     if status == 206 {
         headers.push(header(
             "Content-Range",
@@ -277,7 +277,10 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
         file.take(count),
         Some(count as usize),
         None,
-    );
+    )
+    // Always send Content-Length (tiny_http would switch to chunked for
+    // large bodies), so clients know the size and HEAD reports it.
+    .with_chunked_threshold(usize::MAX);
     send(rq, resp)
 }
 

@@ -1,0 +1,287 @@
+//! The directory's gRPC door: token rules and bad input, through a real
+//! server on a free loopback port and a raw gRPC client that sends what a
+//! well-behaved peer never would.
+
+use grpcio::RpcStatusCode;
+use hubshare::proto::directory as pb;
+use hubshare::proto::directory_grpc::DirectoryClient;
+use hubshare::{DirectoryServer, ServerConfig};
+
+use crate::support::*;
+
+fn start() -> (DirectoryServer, DirectoryClient) {
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_files_per_call: 100,
+        ..ServerConfig::default()
+    };
+    let server = DirectoryServer::start(&config).expect("directory starts");
+    let client = grpc(&server.addr().to_string());
+    (server, client)
+}
+
+fn file(name: &str) -> pb::SharedFile {
+    pb::SharedFile {
+        id: b3(name.as_bytes()),
+        size: name.len() as u64,
+        name: name.to_string(),
+        ..Default::default()
+    }
+}
+
+fn login(c: &DirectoryClient, name: &str, files: &[&str]) -> Result<pb::LoginReply, grpcio::Error> {
+    c.login(&pb::LoginRequest {
+        name: name.to_string(),
+        http_addr: "http://127.0.0.1:9".to_string(),
+        files: files.iter().map(|f| file(f)).collect(),
+        ..Default::default()
+    })
+}
+
+fn search(c: &DirectoryClient, query: &str, limit: u32) -> Result<pb::SearchReply, grpcio::Error> {
+    c.search(&pb::SearchRequest {
+        query: query.to_string(),
+        limit,
+        ..Default::default()
+    })
+}
+
+/// Every file name the directory lists, sorted.
+fn everything(c: &DirectoryClient) -> Vec<String> {
+    let mut names: Vec<String> = search(c, "t", 1000)
+        .unwrap()
+        .results
+        .into_iter()
+        .flat_map(|r| r.names.into_vec())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The status code and message of a refused call.
+fn refused<T: std::fmt::Debug>(r: Result<T, grpcio::Error>) -> (RpcStatusCode, String) {
+    match r {
+        Err(grpcio::Error::RpcFailure(s)) => (s.code(), s.message().to_string()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_changes_nothing() {
+    let (server, c) = start();
+    let alice = login(&c, "alice", &["a.txt", "b.txt"]).unwrap();
+    assert!(alice.token.len() >= 32, "token too short: {}", alice.token);
+    let mallory = login(&c, "mallory", &["m.txt"]).unwrap();
+    assert_ne!(alice.token, mallory.token);
+    let before = everything(&c);
+    assert_eq!(before, vec!["a.txt", "b.txt", "m.txt"]);
+
+    for token in [
+        "",
+        "0123456789abcdef0123456789abcdef",
+        &format!("{}x", alice.token),
+    ] {
+        let (code, msg) = refused(c.announce(&pb::AnnounceRequest {
+            token: token.to_string(),
+            added: vec![file("evil.txt")].into(),
+            removed: vec![b3(b"a.txt")].into(),
+            ..Default::default()
+        }));
+        assert_eq!(code, RpcStatusCode::UNAUTHENTICATED, "{msg}");
+        assert!(msg.contains("log in again"), "{msg}");
+        let (code, _) = refused(c.logout(&pb::LogoutRequest {
+            token: token.to_string(),
+            ..Default::default()
+        }));
+        assert_eq!(code, RpcStatusCode::UNAUTHENTICATED);
+        let (code, _) = refused(c.heartbeat(&pb::HeartbeatRequest {
+            token: token.to_string(),
+            ..Default::default()
+        }));
+        assert_eq!(code, RpcStatusCode::UNAUTHENTICATED);
+    }
+    assert_eq!(everything(&c), before);
+
+    // Mallory's own token acts only on Mallory's files.
+    c.announce(&pb::AnnounceRequest {
+        token: mallory.token.clone(),
+        removed: vec![b3(b"a.txt")].into(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(everything(&c), before);
+    c.logout(&pb::LogoutRequest {
+        token: mallory.token.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(everything(&c), vec!["a.txt", "b.txt"]);
+    // A token used once to log out is dead.
+    let (code, _) = refused(c.heartbeat(&pb::HeartbeatRequest {
+        token: mallory.token,
+        ..Default::default()
+    }));
+    assert_eq!(code, RpcStatusCode::UNAUTHENTICATED);
+    server.shutdown();
+}
+
+#[test]
+fn bad_input_gets_invalid_argument_with_a_clear_message_and_changes_nothing() {
+    let (server, c) = start();
+    login(&c, "alice", &["a.txt"]).unwrap();
+    let before = everything(&c);
+    let long_name = "x".repeat(10 * 1024);
+    let bad_id = "z".repeat(64);
+
+    let mut bad_file = file("ok.txt");
+    bad_file.id = "1234".into();
+    let mut traversal = file("x");
+    traversal.name = "../../etc/passwd".into();
+    let too_many: Vec<String> = (0..101).map(|i| format!("f{i}.txt")).collect();
+    let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
+
+    let cases: Vec<(&str, Result<(), grpcio::Error>, &str)> = vec![
+        ("empty peer name", login(&c, "", &[]).map(drop), "empty"),
+        (
+            "10 KiB peer name",
+            login(&c, &long_name, &[]).map(drop),
+            "10240 bytes",
+        ),
+        (
+            "peer name with a space",
+            login(&c, "a b", &[]).map(drop),
+            "not allowed",
+        ),
+        (
+            "malformed file id in Login",
+            c.login(&pb::LoginRequest {
+                name: "bob".into(),
+                http_addr: "http://127.0.0.1:9".into(),
+                files: vec![bad_file].into(),
+                ..Default::default()
+            })
+            .map(drop),
+            "64 hex digits",
+        ),
+        (
+            "path in a file name",
+            c.login(&pb::LoginRequest {
+                name: "bob".into(),
+                http_addr: "http://127.0.0.1:9".into(),
+                files: vec![traversal].into(),
+                ..Default::default()
+            })
+            .map(drop),
+            "file name",
+        ),
+        (
+            "too many files",
+            login(&c, "bob", &too_many).map(drop),
+            "limit is 100",
+        ),
+        (
+            "bad http address",
+            c.login(&pb::LoginRequest {
+                name: "bob".into(),
+                http_addr: "ftp://x".into(),
+                ..Default::default()
+            })
+            .map(drop),
+            "http://host:port",
+        ),
+        (
+            "malformed id in Search",
+            search(&c, &format!("id:{bad_id}"), 10).map(drop),
+            "64 hex digits",
+        ),
+        (
+            "short id in Search",
+            search(&c, "id:abc", 10).map(drop),
+            "64 hex digits",
+        ),
+        ("empty query", search(&c, "  ", 10).map(drop), "empty"),
+        (
+            "overlong query",
+            search(&c, &"q".repeat(1000), 10).map(drop),
+            "limit is",
+        ),
+        ("limit 0", search(&c, "a", 0).map(drop), "out of range"),
+        (
+            "limit 10^9",
+            search(&c, "a", 1_000_000_000).map(drop),
+            "out of range",
+        ),
+        (
+            "malformed id in Locate",
+            c.locate(&pb::LocateRequest {
+                id: bad_id.clone(),
+                ..Default::default()
+            })
+            .map(drop),
+            "64 hex digits",
+        ),
+        (
+            "traversal as an id in Locate",
+            c.locate(&pb::LocateRequest {
+                id: "../../etc/passwd".into(),
+                ..Default::default()
+            })
+            .map(drop),
+            "64 hex digits",
+        ),
+        (
+            "bad peer name in GetPeer",
+            c.get_peer(&pb::GetPeerRequest {
+                name: long_name.clone(),
+                ..Default::default()
+            })
+            .map(drop),
+            "limit is 64",
+        ),
+    ];
+    for (what, result, needle) in cases {
+        let (code, msg) = refused(result);
+        assert_eq!(code, RpcStatusCode::INVALID_ARGUMENT, "{what}: {msg}");
+        assert!(
+            msg.contains(needle),
+            "{what}: message {msg:?} lacks {needle:?}"
+        );
+    }
+    // Nothing changed, no one else logged in, and the server still answers.
+    assert_eq!(everything(&c), before);
+    let (code, _) = refused(c.get_peer(&pb::GetPeerRequest {
+        name: "bob".into(),
+        ..Default::default()
+    }));
+    assert_eq!(code, RpcStatusCode::NOT_FOUND);
+    let found = search(&c, &b3(b"a.txt"), 1).unwrap();
+    assert_eq!(found.results[0].names.to_vec(), vec!["a.txt".to_string()]);
+    server.shutdown();
+}
+
+#[test]
+fn search_groups_sources_and_locate_lists_them() {
+    let (server, c) = start();
+    login(&c, "alice", &["Report 2026.pdf", "notes.txt"]).unwrap();
+    login(&c, "bob", &["Report 2026.pdf"]).unwrap();
+    let found = search(&c, "REPORT pdf", 10).unwrap();
+    assert_eq!(found.total, 1);
+    let hit = &found.results[0];
+    assert_eq!(hit.id, b3(b"Report 2026.pdf"));
+    let peers: Vec<&str> = hit.sources.iter().map(|s| s.peer.as_str()).collect();
+    assert_eq!(peers, vec!["alice", "bob"]);
+    assert!(search(&c, "report txt", 10).unwrap().results.is_empty());
+    let located = c
+        .locate(&pb::LocateRequest {
+            id: hit.id.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(located.sources.len(), 2);
+    let (code, _) = refused(c.locate(&pb::LocateRequest {
+        id: b3(b"absent"),
+        ..Default::default()
+    }));
+    assert_eq!(code, RpcStatusCode::NOT_FOUND);
+    server.shutdown();
+}

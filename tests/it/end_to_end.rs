@@ -1,0 +1,149 @@
+//! A real file moves from one peer to another, found through the directory:
+//! the whole system as a user drives it, through the `server` and `peer`
+//! binaries.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// The id column of the first result row of `peer search` output.
+fn first_id(table: &str) -> Option<String> {
+    table
+        .lines()
+        .nth(1)?
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_string)
+}
+
+#[test]
+fn a_file_is_found_downloaded_uploaded_and_withdrawn() {
+    let server = start_server();
+
+    // A shares a 5 MiB random file and refuses uploads; B accepts them.
+    let a = PeerSetup::new("alice", &server.addr, "accept_uploads = false");
+    let original = noise(5 << 20, 1);
+    fs::write(a.share().join("Holiday Photos 2026.bin"), &original).unwrap();
+    fs::write(
+        a.share().join("alice-only draft.txt"),
+        b"only alice has this",
+    )
+    .unwrap();
+    let b = PeerSetup::new(
+        "bob",
+        &server.addr,
+        "accept_uploads = true\nmax_upload_bytes = 1000000",
+    );
+    let mut a_proc = a.serve();
+    let mut b_proc = b.serve();
+
+    // B searches by one word of the name, case-insensitive, and finds A.
+    let mut table = String::new();
+    eventually(
+        Duration::from_secs(10),
+        "alice's file is searchable",
+        || {
+            table = ok(b.run(&["search", "HOLIDAY"]));
+            table.contains("Holiday Photos 2026.bin")
+        },
+    );
+    let id = first_id(&table).expect("a result row");
+    assert_eq!(id, b3(&original));
+    assert!(
+        table.lines().nth(1).unwrap().contains(" 1  Holiday"),
+        "{table}"
+    );
+
+    // B downloads it: same bytes, same id, no part file left behind.
+    let saved = ok(b.run(&["get", &id]));
+    assert!(saved.contains("from alice"), "{saved}");
+    let got = fs::read(b.share().join("Holiday Photos 2026.bin")).unwrap();
+    assert_eq!(got.len(), original.len());
+    assert!(got == original, "downloaded bytes differ");
+    assert_eq!(b3(&got), id);
+    assert_eq!(tree(&b.share()), vec!["Holiday Photos 2026.bin"]);
+
+    // B's running peer was told to share what it fetched: two sources now.
+    eventually(Duration::from_secs(10), "bob shares the download", || {
+        ok(b.run(&["search", "holiday"]))
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains(" 2  Holiday"))
+    });
+
+    // Fetching it again overwrites nothing.
+    let again = ok(b.run(&["get", &id]));
+    assert!(again.contains("already here"), "{again}");
+    assert_eq!(tree(&b.share()), vec!["Holiday Photos 2026.bin"]);
+
+    // Upload to A is refused (403); nothing lands there.
+    let note = b.root.path().join("meeting notes.txt");
+    fs::write(&note, b"agenda: ship it").unwrap();
+    let err = fails(b.run(&["upload", note.to_str().unwrap(), "--to", "alice"]));
+    assert!(
+        err.contains("403") && err.contains("does not accept uploads"),
+        "{err}"
+    );
+    assert_eq!(
+        tree(&a.share()),
+        vec!["Holiday Photos 2026.bin", "alice-only draft.txt"]
+    );
+
+    // Upload to B lands, is verified, and becomes searchable with B as source.
+    let sent = ok(a.run(&["upload", note.to_str().unwrap(), "--to", "bob"]));
+    assert!(sent.contains("meeting notes.txt"), "{sent}");
+    assert_eq!(
+        fs::read(b.share().join("meeting notes.txt")).unwrap(),
+        b"agenda: ship it"
+    );
+    let found = ok(a.run(&["search", "meeting"]));
+    assert_eq!(
+        first_id(&found).as_deref(),
+        Some(b3(b"agenda: ship it").as_str())
+    );
+    // An upload over B's cap is refused before the bytes are sent.
+    let big = a.root.path().join("big.bin");
+    fs::write(&big, noise(1_000_001, 2)).unwrap();
+    let err = fails(a.run(&["upload", big.to_str().unwrap(), "--to", "bob"]));
+    assert!(err.contains("413"), "{err}");
+    assert!(!b.share().join("big.bin").exists());
+
+    // A logs out: its own file is gone from search, only B's copy of the
+    // shared one is left.
+    assert!(ok(b.run(&["search", "draft"])).contains("alice-only draft.txt"));
+    let out = ok(a.run(&["logout"]));
+    assert!(out.contains("logged out"), "{out}");
+    assert_eq!(ok(b.run(&["search", "draft"])).trim(), "no files found");
+    let table = ok(b.run(&["search", "holiday"]));
+    assert!(
+        table.lines().nth(1).unwrap().contains(" 1  Holiday"),
+        "{table}"
+    );
+    let status = ok(a.run(&["status"]));
+    assert!(status.contains("offline"), "{status}");
+
+    // SIGINT to B: it logs out before exiting, so its files vanish at once
+    // (well before any lease could lapse).
+    let code = b_proc.signal_and_wait("-INT");
+    assert!(code.success(), "peer exited with {code}");
+    assert_eq!(ok(a.run(&["search", "holiday"])).trim(), "no files found");
+    assert_eq!(ok(a.run(&["search", "meeting"])).trim(), "no files found");
+    // Its control file is gone with it.
+    assert!(!b.root.path().join("state/control.json").exists());
+
+    let code = a_proc.signal_and_wait("-TERM");
+    assert!(code.success(), "peer exited with {code}");
+}
+
+#[test]
+fn a_download_with_no_source_fails_clearly_and_leaves_nothing() {
+    let server = start_server();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let id = b3(b"nobody has this");
+    let err = fails(b.run(&["get", &id]));
+    assert!(err.contains("no online peer shares"), "{err}");
+    let err = fails(b.run(&["get", "not-an-id"]));
+    assert!(err.contains("64 hex digits"), "{err}");
+    assert!(tree(&b.share()).is_empty());
+}

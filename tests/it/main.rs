@@ -1,0 +1,9 @@
+//! The one integration-test binary. Each module tests a feature through the
+//! real binaries or the real servers on loopback, with temp folders.
+
+mod support;
+
+mod config;
+mod directory;
+mod end_to_end;
+mod http;

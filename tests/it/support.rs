@@ -1,0 +1,263 @@
+//! Shared builders for the integration tests: real `server` and `peer`
+//! processes on 127.0.0.1 ports chosen at run time, each peer with a temp
+//! folder of its own, killed when dropped; a raw HTTP client for requests no
+//! well-behaved client would send; and a direct gRPC client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hubshare::proto::directory_grpc::DirectoryClient;
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_server");
+pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
+
+/// A child process that is killed and reaped when dropped.
+pub struct Proc {
+    pub child: Child,
+    /// The last word of the first line the process printed (its address).
+    pub addr: String,
+}
+
+impl Proc {
+    /// Spawns `cmd` and waits for its first stdout line.
+    fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .env("RUST_LOG", "info");
+        let mut child = cmd.spawn().expect("spawn binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout);
+        let mut first = String::new();
+        lines.read_line(&mut first).expect("read first line");
+        if first.is_empty() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .expect("piped stderr")
+                .read_to_string(&mut err)
+                .ok();
+            panic!("process exited before printing its address: {err}");
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while lines.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        // Drain stderr too (logs), echoing them so a failing test shows them.
+        let stderr = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("    | {line}");
+            }
+        });
+        let addr = first
+            .split_whitespace()
+            .last()
+            .expect("address on the first line")
+            .to_string();
+        Proc { child, addr }
+    }
+
+    /// Sends a signal by number and waits (bounded) for the process to exit.
+    pub fn signal_and_wait(&mut self, sig: &str) -> std::process::ExitStatus {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "process did not exit after {sig}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory server process on a free loopback port.
+pub fn start_server() -> Proc {
+    let mut cmd = Command::new(SERVER);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    Proc::spawn(cmd)
+}
+
+/// A peer's folders and config, and its process once started.
+pub struct PeerSetup {
+    pub root: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl PeerSetup {
+    /// Writes a config for a peer named `name` talking to `directory`;
+    /// `extra` is appended to the TOML.
+    pub fn new(name: &str, directory: &str, extra: &str) -> PeerSetup {
+        let root = tempfile::tempdir().expect("temp dir");
+        let config = root.path().join("peer.toml");
+        let text = format!(
+            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{extra}\n",
+            root.path().join("share").display(),
+            root.path().join("state").display(),
+        );
+        std::fs::write(&config, text).expect("write config");
+        std::fs::create_dir_all(root.path().join("share")).expect("share dir");
+        PeerSetup { root, config }
+    }
+
+    pub fn share(&self) -> PathBuf {
+        self.root.path().join("share")
+    }
+
+    /// Starts `peer serve` and waits until it prints its HTTP address.
+    pub fn serve(&self) -> Proc {
+        let mut cmd = Command::new(PEER);
+        cmd.arg("--config").arg(&self.config).arg("serve");
+        Proc::spawn(cmd)
+    }
+
+    /// Runs a one-shot subcommand with this peer's config.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(PEER)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run peer subcommand")
+    }
+}
+
+/// Runs a subcommand and returns its stdout, failing the test on a non-zero exit.
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs a subcommand that must fail and returns its stderr.
+pub fn fails(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "command should have failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).expect("UTF-8 output")
+}
+
+/// Retries `f` until it returns true or `timeout` passes.
+pub fn eventually(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `n` bytes of deterministic noise (xorshift), different for each seed.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// The hex BLAKE3 of `bytes`, as `b3sum` prints it.
+pub fn b3(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// A raw HTTP/1.1 exchange: sends `head` (request line and headers, without
+/// the blank line) and `body`, returns the status code, the headers
+/// (lower-cased names) and the body.
+pub fn raw_http(addr: &str, head: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let host = addr.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).expect("connect to peer");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let req = format!("{head}\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("send head");
+    // The server may answer and close before reading a refused body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no HTTP response to {head:?}: {:?}",
+                String::from_utf8_lossy(&raw)
+            )
+        });
+    let head_text = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head_text.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A raw gRPC client for the directory at `addr`.
+pub fn grpc(addr: &str) -> DirectoryClient {
+    let env = Arc::new(grpcio::Environment::new(1));
+    DirectoryClient::new(grpcio::ChannelBuilder::new(env).connect(addr))
+}
+
+/// Every file below `dir`, as sorted relative paths.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
