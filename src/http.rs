@@ -68,11 +68,16 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// How long shutdown waits for transfers in flight before leaving them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// A running HTTP server and its workers.
 pub struct HttpServer {
     server: Arc<tiny_http::Server>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
+    /// Each worker drops its sender when it ends; all gone means all done.
+    done: crossbeam_channel::Receiver<()>,
 }
 
 impl HttpServer {
@@ -83,13 +88,16 @@ impl HttpServer {
                 .map_err(|e| io::Error::other(e.to_string()))?,
         );
         let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers {
             let (server, stop, core) = (server.clone(), stop.clone(), core.clone());
+            let done_tx = done_tx.clone();
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("http-worker-{i}"))
                     .spawn(move || {
+                        let _done = done_tx;
                         while !stop.load(Ordering::Relaxed) {
                             match server.recv_timeout(Duration::from_millis(200)) {
                                 Ok(Some(rq)) => handle(&core, rq),
@@ -104,14 +112,28 @@ impl HttpServer {
             server,
             stop,
             workers: handles,
+            done,
         })
     }
 
-    /// Stops the workers after the requests they are serving, and joins them.
+    /// Stops taking requests and joins the workers once the requests they
+    /// serve are done. A transfer still running after [`SHUTDOWN_GRACE`] is
+    /// left to end with the process, so Ctrl-C never hangs on a slow client.
     pub fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);
         for _ in &self.workers {
             self.server.unblock();
+        }
+        let deadline = std::time::Instant::now() + SHUTDOWN_GRACE;
+        // Nothing is ever sent: the wait ends when every worker has dropped
+        // its sender (disconnected), or at the deadline.
+        if let Err(crossbeam_channel::RecvTimeoutError::Timeout) = self.done.recv_deadline(deadline)
+        {
+            let busy = self.workers.iter().filter(|w| !w.is_finished()).count();
+            log::warn!(
+                "{busy} transfer(s) still running after {SHUTDOWN_GRACE:?}; not waiting for them"
+            );
+            return;
         }
         for w in self.workers {
             let _ = w.join();
@@ -317,14 +339,15 @@ impl Drop for TempFile {
     }
 }
 
-fn temp_path(dir: &Path, name: &str) -> PathBuf {
+fn temp_path(dir: &Path) -> PathBuf {
     let mut b = [0u8; 8];
     let suffix: String = match getrandom::getrandom(&mut b) {
         Ok(()) => b.iter().map(|x| format!("{x:02x}")).collect(),
         Err(_) => std::process::id().to_string(),
     };
-    // Hidden, so no scan shares it while it is being written.
-    dir.join(format!(".{name}.{suffix}.upload"))
+    // Hidden, so no scan shares it while it is being written; fixed length,
+    // so a name at the length limit still gets a temp name.
+    dir.join(format!(".hubshare-upload-{suffix}"))
 }
 
 fn receive_upload(core: &Core, mut rq: Request, raw_name: &str) {
@@ -382,7 +405,7 @@ fn receive_upload(core: &Core, mut rq: Request, raw_name: &str) {
     }
     let expected_len = rq.body_length().map(|n| n as u64);
     let tmp = TempFile {
-        path: temp_path(&dir, &name),
+        path: temp_path(&dir),
         armed: true,
     };
     let mut out = match OpenOptions::new()

@@ -145,6 +145,22 @@ pub fn sanitize_file_name(name: &str, fallback: &str) -> String {
     out
 }
 
+/// Cuts `name` to at most `max` bytes, keeping a short extension.
+pub fn shorten(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    let ext = match name.rfind('.') {
+        Some(i) if i > 0 && name.len() - i <= 16 => &name[i..],
+        _ => "",
+    };
+    let mut end = max.saturating_sub(ext.len());
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ext}", &name[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +198,15 @@ mod tests {
         ] {
             assert!(check_file_name(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn shorten_keeps_extension_and_char_boundaries() {
+        assert_eq!(shorten("short.txt", 20), "short.txt");
+        let long = format!("{}.tar.gz", "é".repeat(200));
+        let s = shorten(&long, 100);
+        assert!(s.len() <= 100 && s.ends_with(".gz"), "{s}");
+        assert!(check_file_name(&s).is_ok());
     }
 
     #[test]

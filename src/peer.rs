@@ -34,6 +34,11 @@ pub enum PeerError {
     Share(ShareError),
     /// The HTTP port could not be bound.
     Bind { addr: SocketAddr, source: io::Error },
+    /// Another peer is running with the same state folder.
+    AlreadyRunning {
+        state_dir: PathBuf,
+        info: ControlInfo,
+    },
 }
 
 impl fmt::Display for PeerError {
@@ -45,6 +50,13 @@ impl fmt::Display for PeerError {
                 f,
                 "cannot listen for HTTP on {addr} (is another peer using that port? change `listen`)"
             ),
+            PeerError::AlreadyRunning { state_dir, info } => write!(
+                f,
+                "a peer with the state folder {} is already running (pid {}, serving {}); stop it first or give this one another state_dir",
+                state_dir.display(),
+                info.pid,
+                info.http_addr
+            ),
         }
     }
 }
@@ -54,6 +66,7 @@ impl std::error::Error for PeerError {
         match self {
             PeerError::Io { source, .. } | PeerError::Bind { source, .. } => Some(source),
             PeerError::Share(e) => e.source(),
+            PeerError::AlreadyRunning { .. } => None,
         }
     }
 }
@@ -175,6 +188,9 @@ impl Peer {
         for dir in [&config.share_dir, &config.download_dir(), &state_dir] {
             prepare_dir(dir)?;
         }
+        if let Some(info) = running_peer(&state_dir) {
+            return Err(PeerError::AlreadyRunning { state_dir, info });
+        }
         let share = Arc::new(ShareTable::new(&config.share_dir));
         let t = Instant::now();
         share.rescan().map_err(PeerError::Share)?;
@@ -262,6 +278,20 @@ impl Drop for Peer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The peer whose control file is in `state_dir`, if it answers. A control
+/// file left by a peer that died is ignored (and overwritten at start).
+fn running_peer(state_dir: &Path) -> Option<ControlInfo> {
+    let text = fs::read(state_dir.join(CONTROL_FILE)).ok()?;
+    let info: ControlInfo = serde_json::from_slice(&text).ok()?;
+    let alive = ureq::AgentBuilder::new()
+        .timeout(std::time::Duration::from_secs(1))
+        .build()
+        .get(&format!("{}/health", info.http_addr))
+        .call()
+        .is_ok();
+    alive.then_some(info)
 }
 
 fn new_secret() -> String {

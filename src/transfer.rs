@@ -210,6 +210,8 @@ pub fn download(
         }
         None => names::sanitize_file_name(&sources[0].name, &id.to_string()),
     };
+    // Leave room for " (n)" and ".part" within the file-system's name limit.
+    let wanted = names::shorten(&wanted, names::MAX_FILE_NAME_LEN - PART_SUFFIX.len() - 8);
     fs::create_dir_all(dest_dir).map_err(io_err(dest_dir))?;
 
     // The same bytes already there under that name: nothing to do.

@@ -147,3 +147,61 @@ fn a_download_with_no_source_fails_clearly_and_leaves_nothing() {
     assert!(err.contains("64 hex digits"), "{err}");
     assert!(tree(&b.share()).is_empty());
 }
+
+#[test]
+fn the_menu_searches_downloads_and_lists_from_standard_input() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let content = noise(300_000, 3);
+    fs::write(a.share().join("Quarterly Report.pdf"), &content).unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "alice is listed", || {
+        ok(b.run(&["search", "report"])).contains("Quarterly")
+    });
+
+    let mut menu = Command::new(PEER)
+        .arg("--config")
+        .arg(&b.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // search, download result 1, a bad choice, list my files, quit
+    menu.stdin
+        .take()
+        .unwrap()
+        .write_all(b"2\nquarterly\n3\n1\n9\n5\n8\n")
+        .unwrap();
+    let out = menu.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Quarterly Report.pdf"), "{text}");
+    assert!(text.contains("saved "), "{text}");
+    assert!(text.contains("unknown choice \"9\""), "{text}");
+    assert_eq!(
+        fs::read(b.share().join("Quarterly Report.pdf")).unwrap(),
+        content
+    );
+    // The listing after the download shows it with its id.
+    assert!(text.contains(&b3(&content)), "{text}");
+}
+
+#[test]
+fn a_second_peer_on_the_same_state_folder_refuses_to_start() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let _first = a.serve();
+    let err = fails(a.run(&["serve"]));
+    assert!(err.contains("already running"), "{err}");
+    // The first one is untouched and still answers its control.
+    assert!(ok(a.run(&["status"])).contains("online"));
+}
