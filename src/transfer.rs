@@ -45,6 +45,12 @@ pub enum TransferError {
     AllSourcesFailed { id: FileId, failures: Vec<String> },
     /// A peer sent something this client cannot use.
     Protocol { url: String, detail: String },
+    /// The whole file arrived but does not hash to its id; it was deleted.
+    Corrupt {
+        id: FileId,
+        got: FileId,
+        sources: Vec<String>,
+    },
 }
 
 impl fmt::Display for TransferError {
@@ -66,6 +72,11 @@ impl fmt::Display for TransferError {
                 Ok(())
             }
             TransferError::Protocol { url, detail } => write!(f, "{url}: {detail}"),
+            TransferError::Corrupt { id, got, sources } => write!(
+                f,
+                "the bytes received from {} hash to {got}, not to {id}: the download was deleted",
+                sources.join(", ")
+            ),
         }
     }
 }
@@ -286,11 +297,10 @@ pub fn download(
         bar.abandon();
         drop(part);
         let _ = fs::remove_file(&part_path);
-        return Err(TransferError::Protocol {
-            url: used.join(", "),
-            detail: format!(
-                "the bytes received hash to {got}, not to {id}: the download was deleted"
-            ),
+        return Err(TransferError::Corrupt {
+            id,
+            got,
+            sources: used,
         });
     }
     part.sync_all().map_err(io_err(&part_path))?;

@@ -140,13 +140,17 @@ fn run(args: Args) -> Result<()> {
                 println!("already here: {}", r.path.display());
                 return Ok(());
             }
+            let from = if r.sources.is_empty() {
+                "nothing to fetch".to_string()
+            } else {
+                format!("from {}", r.sources.join(", "))
+            };
             println!(
-                "saved {} ({} in {:.2}s, {:.1} MB/s, from {})",
+                "saved {} ({} in {:.2}s, {:.1} MB/s, {from})",
                 r.path.display(),
                 human_size(r.size),
                 r.elapsed.as_secs_f64(),
                 r.mb_per_sec(),
-                r.sources.join(", ")
             );
             // A running peer with this config shares what lands in its folder.
             if r.path.starts_with(&config.share_dir) {

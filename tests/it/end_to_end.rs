@@ -205,3 +205,76 @@ fn a_second_peer_on_the_same_state_folder_refuses_to_start() {
     // The first one is untouched and still answers its control.
     assert!(ok(a.run(&["status"])).contains("online"));
 }
+
+#[test]
+fn a_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
+    let server = start_server();
+    let real = noise(200_000, 4);
+    let id = b3(&real);
+    let wrong = noise(200_000, 5);
+    let fake = FakeSource::start(wrong, real.len());
+    register_source(
+        &server.addr,
+        "liar",
+        &fake.addr,
+        &id,
+        real.len() as u64,
+        "real.bin",
+    );
+
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let err = fails(b.run(&["get", &id]));
+    assert!(err.contains("hash to") && err.contains("deleted"), "{err}");
+    assert!(err.contains("liar"), "{err}");
+    assert!(
+        tree(&b.share()).is_empty(),
+        "left behind: {:?}",
+        tree(&b.share())
+    );
+}
+
+#[test]
+fn a_source_that_breaks_off_is_continued_from_the_next_one() {
+    let server = start_server();
+    let content = noise(3 << 20, 6);
+    let id = b3(&content);
+    // Sorted first by name, it is tried first; it sends half and hangs up.
+    let broken = FakeSource::start(content[..content.len() / 2].to_vec(), content.len());
+    register_source(
+        &server.addr,
+        "aaa-broken",
+        &broken.addr,
+        &id,
+        content.len() as u64,
+        "movie.mkv",
+    );
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("movie.mkv"), &content).unwrap();
+    let _a = a.serve();
+
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "two sources listed", || {
+        ok(b.run(&["search", "movie"])).contains(" 2  movie.mkv")
+    });
+    let out = ok(b.run(&["get", &id]));
+    assert!(out.contains("from aaa-broken, alice"), "{out}");
+    let got = fs::read(b.share().join("movie.mkv")).unwrap();
+    assert!(got == content, "downloaded bytes differ");
+    assert_eq!(tree(&b.share()), vec!["movie.mkv"]);
+}
+
+#[test]
+fn an_empty_file_is_shared_and_fetched() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("empty.txt"), b"").unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let id = b3(b"");
+    eventually(Duration::from_secs(10), "empty file listed", || {
+        ok(b.run(&["search", "empty"])).contains(&id)
+    });
+    ok(b.run(&["get", &id]));
+    assert_eq!(fs::read(b.share().join("empty.txt")).unwrap(), b"");
+    assert_eq!(tree(&b.share()), vec!["empty.txt"]);
+}

@@ -261,3 +261,84 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A stand-in source: an HTTP server of the test's own that answers every
+/// request with `200` and a `Content-Length` of `claimed_len`, then sends
+/// `body` (which may be wrong or shorter) and closes the connection.
+pub struct FakeSource {
+    pub addr: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeSource {
+    pub fn start(body: Vec<u8>, claimed_len: usize) -> FakeSource {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake source");
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if flag.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n")
+                    && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false)
+                {
+                    head.push(byte[0]);
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {claimed_len}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = conn.write_all(reply.as_bytes());
+                let _ = conn.write_all(&body);
+            }
+        });
+        FakeSource {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakeSource {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr.trim_start_matches("http://"));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Registers `peer` at `http_addr` in the directory as sharing one file.
+pub fn register_source(
+    directory: &str,
+    peer: &str,
+    http_addr: &str,
+    id: &str,
+    size: u64,
+    name: &str,
+) {
+    use hubshare::proto::directory as pb;
+    grpc(directory)
+        .login(&pb::LoginRequest {
+            name: peer.to_string(),
+            http_addr: http_addr.to_string(),
+            files: vec![pb::SharedFile {
+                id: id.to_string(),
+                size,
+                name: name.to_string(),
+                ..Default::default()
+            }]
+            .into(),
+            ..Default::default()
+        })
+        .expect("register the fake source");
+}
