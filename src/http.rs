@@ -296,7 +296,7 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
     let resp = Response::new(
         StatusCode(status),
         headers,
-        file.take(count),
+        io::BufReader::with_capacity(256 * 1024, file.take(count)),
         Some(count as usize),
         None,
     )
