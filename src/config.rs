@@ -24,6 +24,10 @@ pub const DEFAULT_MAX_FILES_PER_CALL: u32 = 5000;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
 /// Default number of HTTP worker threads of a peer.
 pub const DEFAULT_HTTP_WORKERS: usize = 8;
+/// Default seconds between rescans of the share folder.
+pub const DEFAULT_RESCAN_SECS: u64 = 60;
+/// Default seconds a file must stay unchanged before it is shared.
+pub const DEFAULT_SETTLE_SECS: u64 = 2;
 
 /// A configuration that could not be used.
 #[derive(Debug)]
@@ -202,6 +206,12 @@ pub struct PeerConfig {
     /// Number of HTTP worker threads.
     #[serde(default = "default_workers")]
     pub http_workers: usize,
+    /// Seconds between rescans of the share folder (0: only on demand).
+    #[serde(default = "default_rescan")]
+    pub rescan_secs: u64,
+    /// Seconds a new or changed file must stay unchanged before it is shared.
+    #[serde(default = "default_settle")]
+    pub settle_secs: u64,
 }
 
 fn default_directory() -> String {
@@ -215,6 +225,12 @@ fn default_max_upload() -> u64 {
 }
 fn default_workers() -> usize {
     DEFAULT_HTTP_WORKERS
+}
+fn default_rescan() -> u64 {
+    DEFAULT_RESCAN_SECS
+}
+fn default_settle() -> u64 {
+    DEFAULT_SETTLE_SECS
 }
 
 impl PeerConfig {
@@ -246,6 +262,15 @@ impl PeerConfig {
         }
         if self.http_workers == 0 || self.http_workers > 1024 {
             return Err(invalid("http_workers", "must be between 1 and 1024".into()));
+        }
+        if self.rescan_secs > 7 * 24 * 3600 {
+            return Err(invalid(
+                "rescan_secs",
+                "must be at most 604800 (a week); 0 turns periodic rescans off".into(),
+            ));
+        }
+        if self.settle_secs > 3600 {
+            return Err(invalid("settle_secs", "must be at most 3600".into()));
         }
         if let Some(a) = &self.advertise_addr {
             if !(a.starts_with("http://") && a.len() > "http://".len()) {
@@ -338,6 +363,7 @@ mod tests {
         assert_eq!(c.state_dir(), PathBuf::from("data/alice/state"));
         assert!(!c.accept_uploads);
         assert_eq!(c.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+        assert_eq!((c.rescan_secs, c.settle_secs), (60, 2));
     }
 
     #[test]

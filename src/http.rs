@@ -31,7 +31,7 @@ use crate::id::FileId;
 use crate::names;
 use crate::peer::Core;
 use crate::range::ByteRange;
-use crate::share::hash_reader;
+use crate::share::hash_open_file;
 
 /// Header an uploader puts the file id in, so the receiver can verify the bytes.
 pub const ID_HEADER: &str = "X-Hubshare-Id";
@@ -606,7 +606,9 @@ pub fn percent_decode(s: &str) -> Option<String> {
 
 /// Hashes a file on disk; used where a file's id is needed once.
 pub fn hash_file(path: &Path) -> io::Result<(FileId, u64)> {
-    hash_reader(&mut File::open(path)?)
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    hash_open_file(&mut f, len)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //!
 //! The binaries in `src/bin/` only parse arguments and call these.
 
+mod cache;
 mod client;
 mod config;
 mod console;

@@ -10,10 +10,14 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::CACHE_FILE;
 use crate::client::Directory;
 use crate::config::PeerConfig;
 use crate::http::{self, HttpServer, InboxPolicy, SECRET_HEADER};
@@ -81,7 +85,10 @@ pub struct Status {
     pub session: String,
     pub files: usize,
     pub shared_bytes: u64,
+    /// Bytes hashed since the peer started (0 after a restart over an unchanged share).
     pub bytes_hashed: u64,
+    /// Files left out because they were still being written at the last look.
+    pub unsettled: usize,
 }
 
 /// What a running peer writes to its state folder for subcommands to find it.
@@ -162,6 +169,7 @@ impl Core {
             files: files.len(),
             shared_bytes: files.iter().map(|f| f.size).sum(),
             bytes_hashed: self.share.bytes_hashed(),
+            unsettled: self.share.unsettled(),
         }
     }
 }
@@ -170,6 +178,7 @@ impl Core {
 pub struct Peer {
     core: Arc<Core>,
     http: Mutex<Option<HttpServer>>,
+    rescanner: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     control_file: PathBuf,
 }
 
@@ -191,7 +200,11 @@ impl Peer {
         if let Some(info) = running_peer(&state_dir) {
             return Err(PeerError::AlreadyRunning { state_dir, info });
         }
-        let share = Arc::new(ShareTable::new(&config.share_dir));
+        let share = Arc::new(ShareTable::with_cache(
+            &config.share_dir,
+            Some(state_dir.join(CACHE_FILE)),
+            Duration::from_secs(config.settle_secs),
+        ));
         let t = Instant::now();
         share.rescan().map_err(PeerError::Share)?;
         log::info!(
@@ -237,9 +250,11 @@ impl Peer {
             secret: core.secret.clone(),
             pid: std::process::id(),
         };
+        let rescanner = start_rescanner(core.clone());
         let peer = Peer {
             core,
             http: Mutex::new(Some(server)),
+            rescanner: Mutex::new(rescanner),
             control_file,
         };
         write_private(
@@ -268,6 +283,15 @@ impl Peer {
         let Some(http) = self.http.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
+        if let Some((stop, thread)) = self
+            .rescanner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            drop(stop);
+            let _ = thread.join();
+        }
         self.core.session.shutdown();
         http.shutdown();
         let _ = fs::remove_file(&self.control_file);
@@ -278,6 +302,37 @@ impl Drop for Peer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Starts the thread that rescans the share folder every `rescan_secs`, and
+/// soon after a look that found files still being written. `None` when
+/// periodic rescans are off. Dropping the sender stops it.
+fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle<()>)> {
+    if core.config.rescan_secs == 0 {
+        return None;
+    }
+    let every = Duration::from_secs(core.config.rescan_secs);
+    let settle = Duration::from_secs(core.config.settle_secs.max(1));
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+    let thread = std::thread::Builder::new()
+        .name("share-rescan".into())
+        .spawn(move || loop {
+            let wait = if core.share.unsettled() > 0 {
+                settle.min(every)
+            } else {
+                every
+            };
+            match stopped.recv_timeout(wait) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = core.rescan() {
+                        log::warn!("rescan failed: {}", crate::error_chain(&e));
+                    }
+                }
+                _ => return,
+            }
+        })
+        .expect("spawn the rescan thread");
+    Some((stop, thread))
 }
 
 /// The peer whose control file is in `state_dir`, if it answers. A control

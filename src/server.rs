@@ -1,6 +1,8 @@
-//! Running the directory: a grpcio server over a [`MemoryStore`], plus a named
-//! sweeper thread that expires sessions whose lease ran out. The handle binds
-//! before it returns, so a caller that asked for port 0 learns the real port.
+//! Running the directory: a grpcio server over a [`MemoryStore`], the
+//! standard gRPC health service (`grpc.health.v1.Health`) so ordinary probes
+//! work, and a named sweeper thread that expires sessions whose lease ran
+//! out. The handle binds before it returns, so a caller that asked for port 0
+//! learns the real port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 use grpcio::{ChannelBuilder, Environment, ServerBuilder, ServerCredentials};
+use grpcio_health::{create_health, HealthService, ServingStatus};
 
 use crate::config::ServerConfig;
 use crate::directory::{DirectoryStore, Limits, MemoryStore};
@@ -18,6 +21,8 @@ use crate::service::DirectoryService;
 pub const MAX_MESSAGE_BYTES: i32 = 16 << 20;
 /// How long shutdown waits for calls in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// The service name health probes may ask about (besides "", the server).
+pub const SERVICE_NAME: &str = "hubshare.directory.Directory";
 
 /// Why the directory could not start.
 #[derive(Debug)]
@@ -56,6 +61,7 @@ pub struct DirectoryServer {
     stop_sweeper: Option<Sender<()>>,
     sweeper: Option<JoinHandle<()>>,
     store: Arc<dyn DirectoryStore>,
+    health: HealthService,
 }
 
 impl DirectoryServer {
@@ -80,15 +86,19 @@ impl DirectoryServer {
             .max_receive_message_len(MAX_MESSAGE_BYTES)
             .max_send_message_len(MAX_MESSAGE_BYTES)
             .build_args();
+        let health = HealthService::default();
         let mut server = ServerBuilder::new(env)
             .channel_args(args)
             .register_service(DirectoryService::new(store.clone()).into_grpc())
+            .register_service(create_health(health.clone()))
             .build()
             .map_err(bind_err)?;
         let port = server
             .add_listening_port(config.listen.to_string(), ServerCredentials::insecure())
             .map_err(bind_err)?;
         server.start();
+        health.set_serving_status("", ServingStatus::Serving);
+        health.set_serving_status(SERVICE_NAME, ServingStatus::Serving);
         let addr = SocketAddr::new(config.listen.ip(), port);
 
         let (stop_tx, stop_rx) = bounded::<()>(1);
@@ -113,6 +123,7 @@ impl DirectoryServer {
             stop_sweeper: Some(stop_tx),
             sweeper: Some(sweeper),
             store,
+            health,
         })
     }
 
@@ -129,6 +140,8 @@ impl DirectoryServer {
     /// Stops accepting calls, lets calls in flight finish (bounded by
     /// [`SHUTDOWN_GRACE`]), and joins the sweeper.
     pub fn shutdown(mut self) {
+        // Probes see NOT_SERVING while calls in flight drain.
+        self.health.shutdown();
         let done = self.server.shutdown();
         let (tx, rx) = bounded(1);
         std::thread::Builder::new()

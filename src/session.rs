@@ -83,14 +83,25 @@ impl Shared {
         }
         if let Some(token) = inner.token.clone() {
             match self.dir.heartbeat(&token) {
-                Ok(()) => return inner.heartbeat,
+                Ok(()) => {
+                    inner.backoff = LOGIN_BACKOFF_MIN;
+                    return inner.heartbeat;
+                }
                 Err(ClientError::Unauthenticated) => {
                     log::warn!("the directory no longer knows this session (restarted, or the lease lapsed): logging in again");
                     inner.token = None;
                 }
                 Err(e) => {
-                    log::warn!("heartbeat failed: {e}");
-                    return inner.heartbeat.min(inner.backoff);
+                    // Keep the token: a directory that comes back after a
+                    // network blip still knows it; one that restarted will
+                    // answer UNAUTHENTICATED and we log in again.
+                    let wait = jitter(inner.backoff).min(inner.heartbeat);
+                    log::warn!(
+                        "heartbeat failed: {e}; retrying in {:.1}s",
+                        wait.as_secs_f64()
+                    );
+                    inner.backoff = (inner.backoff * 2).min(LOGIN_BACKOFF_MAX);
+                    return wait;
                 }
             }
         }

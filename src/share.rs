@@ -1,7 +1,9 @@
 //! The share table: which files this peer offers, by id. It is filled by
-//! scanning the share folder and hashing what is new or changed, and it is the
+//! scanning the share folder and hashing what is new or changed (with the
+//! on-disk hash cache, a restart hashes nothing unchanged), and it is the
 //! only way the HTTP server finds a file: a URL is never turned into a path.
-//! Every rescan yields the difference to announce to the directory.
+//! Every rescan yields the difference to announce to the directory. A file
+//! still being written is left out until it settles.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -10,8 +12,9 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use crate::cache::{self, Cached};
 use crate::directory::SharedFile;
 use crate::id::FileId;
 use crate::names;
@@ -20,6 +23,10 @@ use crate::names;
 pub const MAX_SCAN_DEPTH: usize = 16;
 /// Suffix of files being downloaded: never shared.
 pub const PART_SUFFIX: &str = ".part";
+/// Files at least this large are hashed on several threads.
+pub const PARALLEL_HASH_MIN: u64 = 4 << 20;
+/// Bytes read and hashed at a time.
+const HASH_CHUNK: usize = 8 << 20;
 
 /// A file the peer shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,24 +116,62 @@ impl Entries {
     }
 }
 
+/// Where a file that is not yet shared stands.
+#[derive(Default)]
+struct ScanState {
+    /// Size and mtime of files seen still changing at the last look.
+    unsettled: HashMap<PathBuf, (u64, Option<SystemTime>)>,
+    /// The on-disk cache, as loaded or last saved.
+    cache: HashMap<PathBuf, Cached>,
+}
+
 /// The files a peer shares, found by id.
 pub struct ShareTable {
     dir: PathBuf,
     entries: RwLock<Entries>,
     /// Held for a whole rescan so two never interleave.
-    scan: Mutex<()>,
+    scan: Mutex<ScanState>,
     bytes_hashed: AtomicU64,
+    cache_file: Option<PathBuf>,
+    settle: Duration,
 }
 
 impl ShareTable {
-    /// An empty table for `dir`; call [`rescan`](Self::rescan) to fill it.
+    /// An empty table for `dir`, without a cache and with no settle time;
+    /// call [`rescan`](Self::rescan) to fill it.
     pub fn new(dir: &Path) -> ShareTable {
+        ShareTable::with_cache(dir, None, Duration::ZERO)
+    }
+
+    /// An empty table for `dir` that keeps its hashes in `cache_file` and
+    /// leaves out files modified less than `settle` ago until they are seen
+    /// unchanged twice.
+    pub fn with_cache(dir: &Path, cache_file: Option<PathBuf>, settle: Duration) -> ShareTable {
+        let cache = cache_file
+            .as_deref()
+            .map(|f| cache::load(f, dir))
+            .unwrap_or_default();
         ShareTable {
             dir: dir.to_path_buf(),
             entries: RwLock::new(Entries::default()),
-            scan: Mutex::new(()),
+            scan: Mutex::new(ScanState {
+                unsettled: HashMap::new(),
+                cache,
+            }),
             bytes_hashed: AtomicU64::new(0),
+            cache_file,
+            settle,
         }
+    }
+
+    /// How many files were left out at the last rescan because they were
+    /// still changing.
+    pub fn unsettled(&self) -> usize {
+        self.scan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unsettled
+            .len()
     }
 
     pub fn dir(&self) -> &Path {
@@ -156,18 +201,22 @@ impl ShareTable {
     }
 
     /// Walks the share folder, hashes files that are new or whose size or
-    /// modification time changed, drops files that are gone, and returns the
-    /// difference. Unreadable files are skipped with a warning; an unreadable
+    /// modification time changed (unless the hash cache knows them), drops
+    /// files that are gone, and returns the difference. A file modified less
+    /// than the settle time ago is left out until a later look finds it
+    /// unchanged. Unreadable files are skipped with a warning; an unreadable
     /// share folder is an error.
     pub fn rescan(&self) -> Result<Change, ShareError> {
-        let _one_at_a_time = self.scan.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scan = self.scan.lock().unwrap_or_else(|e| e.into_inner());
         let mut found = Vec::new();
         walk(&self.dir, 0, &mut found).map_err(|source| ShareError {
             path: self.dir.clone(),
             source,
         })?;
         let known = self.read().by_path.clone();
+        let now = SystemTime::now();
         let mut by_path = HashMap::with_capacity(found.len());
+        let mut unsettled = HashMap::new();
         for (path, size, mtime) in found {
             if let Some(old) = known.get(&path) {
                 if old.size == size && old.mtime == mtime && mtime.is_some() {
@@ -175,12 +224,62 @@ impl ShareTable {
                     continue;
                 }
             }
-            match self.hash_file(&path) {
-                Ok(entry) => {
+            let key = cache::mtime_ns(mtime);
+            if let Some(c) = scan.cache.get(&path) {
+                if c.size == size && Some(c.mtime_ns) == key {
+                    let entry = ShareEntry {
+                        id: c.id,
+                        name: file_name(&path).unwrap_or_default(),
+                        path: path.clone(),
+                        size,
+                        mtime,
+                    };
                     by_path.insert(path, entry);
+                    continue;
+                }
+            }
+            let seen_still = scan.unsettled.get(&path) == Some(&(size, mtime));
+            if cache::age(mtime, now) < self.settle && !seen_still {
+                unsettled.insert(path, (size, mtime));
+                continue;
+            }
+            match self.hash_file(&path) {
+                Ok(Some(entry)) => {
+                    by_path.insert(path, entry);
+                }
+                Ok(None) => {
+                    unsettled.insert(path, (size, mtime));
                 }
                 Err(e) => log::warn!("not sharing {}: {e}", path.display()),
             }
+        }
+        if !unsettled.is_empty() {
+            log::info!(
+                "{} file(s) still being written; they will be shared when they settle",
+                unsettled.len()
+            );
+        }
+        scan.unsettled = unsettled;
+        let fresh: HashMap<PathBuf, Cached> = by_path
+            .iter()
+            .filter_map(|(p, e): (&PathBuf, &ShareEntry)| {
+                Some((
+                    p.clone(),
+                    Cached {
+                        size: e.size,
+                        mtime_ns: cache::mtime_ns(e.mtime)?,
+                        id: e.id,
+                    },
+                ))
+            })
+            .collect();
+        if fresh != scan.cache {
+            if let Some(file) = &self.cache_file {
+                if let Err(e) = cache::save(file, &self.dir, &fresh) {
+                    log::warn!("cannot write the hash cache {}: {e}", file.display());
+                }
+            }
+            scan.cache = fresh;
         }
         let mut entries = self.write();
         entries.by_path = by_path;
@@ -203,18 +302,23 @@ impl ShareTable {
         Ok(entries.reindex())
     }
 
-    fn hash_file(&self, path: &Path) -> io::Result<ShareEntry> {
+    /// Hashes a file; `None` if it changed while it was being read.
+    fn hash_file(&self, path: &Path) -> io::Result<Option<ShareEntry>> {
         let mut file = File::open(path)?;
         let before = file.metadata()?;
-        let (id, size) = hash_reader(&mut file)?;
+        let (id, size) = hash_open_file(&mut file, before.len())?;
         self.bytes_hashed.fetch_add(size, Ordering::Relaxed);
-        Ok(ShareEntry {
+        let after = std::fs::metadata(path)?;
+        if after.len() != size || after.modified().ok() != before.modified().ok() {
+            return Ok(None);
+        }
+        Ok(Some(ShareEntry {
             id,
             path: path.to_path_buf(),
             name: file_name(path).unwrap_or_default(),
             size,
             mtime: before.modified().ok(),
-        })
+        }))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
@@ -224,6 +328,38 @@ impl ShareTable {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
         self.entries.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Hashes an open file whose size is about `len`: large files in big chunks
+/// on all cores (blake3's rayon support), small ones on this thread.
+pub fn hash_open_file(file: &mut File, len: u64) -> io::Result<(FileId, u64)> {
+    if len < PARALLEL_HASH_MIN {
+        return hash_reader(file);
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut total = 0u64;
+    loop {
+        // Fill the whole chunk: rayon pays off on large slices.
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        hasher.update_rayon(&buf[..filled]);
+        total += filled as u64;
+        if filled < buf.len() {
+            break;
+        }
+    }
+    Ok((hasher.finalize().into(), total))
 }
 
 /// Hashes everything `r` yields; returns the id and the byte count.
@@ -349,6 +485,80 @@ mod tests {
         let change = table.rescan().unwrap();
         assert!(change.removed.is_empty());
         assert_eq!(table.list()[0].name, "two");
+    }
+
+    #[test]
+    fn a_file_still_being_written_waits_until_it_settles() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = ShareTable::with_cache(dir.path(), None, Duration::from_secs(3600));
+        let path = dir.path().join("growing.iso");
+        fs::write(&path, b"first part").unwrap();
+        assert!(table.rescan().unwrap().is_empty());
+        assert_eq!((table.unsettled(), table.bytes_hashed()), (1, 0));
+        // It grew between the two looks: still not shared.
+        fs::write(&path, b"first part, second part").unwrap();
+        assert!(table.rescan().unwrap().is_empty());
+        assert_eq!(table.unsettled(), 1);
+        // Unchanged since the last look: shared now.
+        let change = table.rescan().unwrap();
+        assert_eq!(change.added[0].id, FileId::of(b"first part, second part"));
+        assert_eq!(table.unsettled(), 0);
+    }
+
+    #[test]
+    fn the_hash_cache_spares_rehashing_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        fs::create_dir(&share).unwrap();
+        let cache = dir.path().join("cache.json");
+        fs::write(share.join("a.bin"), vec![1u8; 5000]).unwrap();
+        fs::write(share.join("b.bin"), vec![2u8; 7000]).unwrap();
+
+        let first = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        first.rescan().unwrap();
+        assert_eq!(first.bytes_hashed(), 12_000);
+
+        let second = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        let change = second.rescan().unwrap();
+        assert_eq!(second.bytes_hashed(), 0);
+        assert_eq!(change.added.len(), 2);
+        assert_eq!(second.list(), first.list());
+
+        // A changed file is rehashed, and only it.
+        fs::write(share.join("b.bin"), vec![3u8; 6000]).unwrap();
+        let third = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        third.rescan().unwrap();
+        assert_eq!(third.bytes_hashed(), 6000);
+        assert!(third.get(&FileId::of(&[3u8; 6000])).is_some());
+
+        // A garbage cache is rebuilt, not trusted and not fatal.
+        fs::write(&cache, b"{ not json").unwrap();
+        let fourth = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        fourth.rescan().unwrap();
+        assert_eq!(fourth.bytes_hashed(), 11_000);
+        let fifth = ShareTable::with_cache(&share, Some(cache), Duration::ZERO);
+        fifth.rescan().unwrap();
+        assert_eq!(fifth.bytes_hashed(), 0);
+    }
+
+    #[test]
+    fn parallel_hashing_matches_blake3() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [
+            0,
+            1,
+            PARALLEL_HASH_MIN as usize - 1,
+            PARALLEL_HASH_MIN as usize,
+            HASH_CHUNK + 1,
+            2 * HASH_CHUNK + 12345,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let path = dir.path().join("f");
+            fs::write(&path, &data).unwrap();
+            let mut f = File::open(&path).unwrap();
+            let (id, n) = hash_open_file(&mut f, len as u64).unwrap();
+            assert_eq!((id, n), (FileId::of(&data), len as u64), "length {len}");
+        }
     }
 
     #[test]

@@ -185,7 +185,14 @@ fn run(args: Args) -> Result<()> {
             println!("serving:   {}", s.http_addr);
             println!("directory: {} ({})", s.directory, s.session);
             println!("files:     {} ({})", s.files, human_size(s.shared_bytes));
-            println!("hashed:    {} since start", human_size(s.bytes_hashed));
+            println!(
+                "hashed:    {} since start ({} bytes)",
+                human_size(s.bytes_hashed),
+                s.bytes_hashed
+            );
+            if s.unsettled > 0 {
+                println!("waiting:   {} file(s) still being written", s.unsettled);
+            }
             Ok(())
         }
         Command::Rescan => {

@@ -6,4 +6,5 @@ mod support;
 mod config;
 mod directory;
 mod end_to_end;
+mod healing;
 mod http;

@@ -96,9 +96,22 @@ impl Drop for Proc {
 
 /// A directory server process on a free loopback port.
 pub fn start_server() -> Proc {
+    start_server_with(&["--listen", "127.0.0.1:0"])
+}
+
+/// A directory server process with these arguments.
+pub fn start_server_with(args: &[&str]) -> Proc {
     let mut cmd = Command::new(SERVER);
-    cmd.args(["--listen", "127.0.0.1:0"]);
+    cmd.args(args);
     Proc::spawn(cmd)
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
 }
 
 /// A peer's folders and config, and its process once started.
@@ -113,8 +126,15 @@ impl PeerSetup {
     pub fn new(name: &str, directory: &str, extra: &str) -> PeerSetup {
         let root = tempfile::tempdir().expect("temp dir");
         let config = root.path().join("peer.toml");
+        // Tests write files and start peers at once: no settle time unless
+        // a test is about it.
+        let settle = if extra.contains("settle_secs") {
+            ""
+        } else {
+            "settle_secs = 0\n"
+        };
         let text = format!(
-            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{extra}\n",
+            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{settle}{extra}\n",
             root.path().join("share").display(),
             root.path().join("state").display(),
         );

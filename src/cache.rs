@@ -1,0 +1,187 @@
+//! The hash cache: the id of every shared file, keyed by path, size and
+//! modification time, kept on disk in the peer's state folder so a restart
+//! hashes nothing that is unchanged. The file is written atomically (temp +
+//! rename) and carries a format version, the share folder it belongs to and a
+//! digest of its entries; one that is corrupt, from another format or from
+//! another folder is ignored with a warning and rebuilt, never fatal.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::FileId;
+
+/// Bumped whenever the layout of the file changes; older files are rebuilt.
+pub const CACHE_FORMAT: u32 = 1;
+/// Name of the cache file in the state folder.
+pub const CACHE_FILE: &str = "hash-cache.json";
+
+/// What the cache remembers about one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cached {
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: u64,
+    pub id: FileId,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    path: PathBuf,
+    #[serde(flatten)]
+    cached: Cached,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    format: u32,
+    share_dir: PathBuf,
+    /// Hex BLAKE3 of the JSON of `entries`: catches a torn or edited file.
+    digest: String,
+    entries: Vec<Entry>,
+}
+
+/// A modification time as cache key; `None` when the platform has none.
+pub fn mtime_ns(t: Option<SystemTime>) -> Option<u64> {
+    let d = t?.duration_since(UNIX_EPOCH).ok()?;
+    u64::try_from(d.as_nanos()).ok()
+}
+
+/// How old a modification time is, relative to `now` (zero if in the future).
+pub fn age(mtime: Option<SystemTime>, now: SystemTime) -> Duration {
+    mtime
+        .and_then(|t| now.duration_since(t).ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+fn digest(entries: &[Entry]) -> String {
+    let json = serde_json::to_vec(entries).unwrap_or_default();
+    blake3::hash(&json).to_hex().to_string()
+}
+
+/// Reads the cache at `file` for the share folder `share_dir`. Anything
+/// wrong with it yields an empty cache and a warning.
+pub fn load(file: &Path, share_dir: &Path) -> HashMap<PathBuf, Cached> {
+    let text = match fs::read(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return HashMap::new(),
+        Err(e) => {
+            log::warn!(
+                "hash cache {} unreadable ({e}); rebuilding it",
+                file.display()
+            );
+            return HashMap::new();
+        }
+    };
+    let parsed: CacheFile = match serde_json::from_slice(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!(
+                "hash cache {} is corrupt ({e}); rebuilding it",
+                file.display()
+            );
+            return HashMap::new();
+        }
+    };
+    let problem = if parsed.format != CACHE_FORMAT {
+        Some(format!("format {} is not {CACHE_FORMAT}", parsed.format))
+    } else if parsed.share_dir != share_dir {
+        Some(format!("it belongs to {}", parsed.share_dir.display()))
+    } else if parsed.digest != digest(&parsed.entries) {
+        Some("its digest does not match its entries".to_string())
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        log::warn!("hash cache {} not used: {p}; rebuilding it", file.display());
+        return HashMap::new();
+    }
+    parsed
+        .entries
+        .into_iter()
+        .filter(|e| e.path.starts_with(share_dir))
+        .map(|e| (e.path, e.cached))
+        .collect()
+}
+
+/// Writes the cache atomically: a temp file beside it, synced, then renamed.
+pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -> io::Result<()> {
+    let mut list: Vec<Entry> = entries
+        .iter()
+        .map(|(path, cached)| Entry {
+            path: path.clone(),
+            cached: *cached,
+        })
+        .collect();
+    list.sort_by(|a, b| a.path.cmp(&b.path));
+    let body = CacheFile {
+        format: CACHE_FORMAT,
+        share_dir: share_dir.to_path_buf(),
+        digest: digest(&list),
+        entries: list,
+    };
+    let json = serde_json::to_vec(&body).map_err(io::Error::other)?;
+    let tmp = file.with_extension("json.tmp");
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(&json)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> HashMap<PathBuf, Cached> {
+        let mut m = HashMap::new();
+        m.insert(
+            PathBuf::from("/share/a.txt"),
+            Cached {
+                size: 5,
+                mtime_ns: 1_700_000_000_123_456_789,
+                id: FileId::of(b"alpha"),
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CACHE_FILE);
+        save(&file, Path::new("/share"), &sample()).unwrap();
+        assert_eq!(load(&file, Path::new("/share")), sample());
+        // Another share folder does not get these entries.
+        assert!(load(&file, Path::new("/other")).is_empty());
+    }
+
+    #[test]
+    fn damaged_files_are_ignored_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CACHE_FILE);
+        save(&file, Path::new("/share"), &sample()).unwrap();
+        let good = fs::read_to_string(&file).unwrap();
+        let edited = good.replace("\"size\":5", "\"size\":6");
+        assert_ne!(edited, good);
+        let old_format = good.replace("\"format\":1", "\"format\":0");
+        for bad in [
+            "garbage".to_string(),
+            String::new(),
+            good[..good.len() / 2].to_string(),
+            edited,
+            old_format,
+        ] {
+            fs::write(&file, &bad).unwrap();
+            assert!(
+                load(&file, Path::new("/share")).is_empty(),
+                "{bad:?} trusted"
+            );
+        }
+        assert!(load(&dir.path().join("missing"), Path::new("/share")).is_empty());
+    }
+}

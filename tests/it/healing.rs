@@ -1,0 +1,233 @@
+//! Peers that crash, directories that restart, shares that change: leases
+//! expire the dead, peers log in again by themselves, rescans announce only
+//! what changed, and the hash cache spares rehashing across restarts.
+
+use std::fs;
+use std::time::Duration;
+
+use crate::support::*;
+
+const LEASE: &str = "2";
+
+fn listed(peer: &PeerSetup, words: &str, needle: &str) -> bool {
+    let mut args = vec!["search"];
+    args.extend(words.split(' '));
+    peer.run(&args).status.success() && ok(peer.run(&args)).contains(needle)
+}
+
+/// The `(N bytes)` figure of `peer status`.
+fn bytes_hashed(peer: &PeerSetup) -> u64 {
+    let status = ok(peer.run(&["status"]));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("hashed:"))
+        .unwrap_or_else(|| panic!("no hashed line in {status}"));
+    line.rsplit('(')
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {line:?}"))
+}
+
+#[test]
+fn a_killed_peer_disappears_within_one_lease() {
+    let server = start_server_with(&["--listen", "127.0.0.1:0", "--lease-secs", LEASE]);
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("crash test.txt"), b"soon gone").unwrap();
+    let mut a_proc = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "alice listed", || {
+        listed(&b, "crash", "crash test.txt")
+    });
+    // Heartbeats keep it listed well past one lease.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(listed(&b, "crash", "crash test.txt"), "a live peer expired");
+
+    a_proc.signal_and_wait("-KILL");
+    // No logout was sent: only the lease can remove it. A moment after the
+    // kill it is still listed...
+    assert!(listed(&b, "crash", "crash test.txt"));
+    // ...and within a lease (2 s) plus a sweep (0.5 s) and some slack, gone.
+    eventually(Duration::from_secs(6), "alice expired", || {
+        ok(b.run(&["search", "crash"])).trim() == "no files found"
+    });
+}
+
+#[test]
+fn a_restarted_directory_gets_every_peer_back() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = start_server_with(&["--listen", &listen, "--lease-secs", LEASE]);
+    let peers: Vec<PeerSetup> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| {
+            let p = PeerSetup::new(n, &server.addr, "");
+            fs::write(p.share().join(format!("{n} holiday.txt")), n.as_bytes()).unwrap();
+            p
+        })
+        .collect();
+    let _procs: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
+    let probe = &peers[0];
+    let all_listed = || {
+        let out = ok(probe.run(&["search", "holiday"]));
+        ["alice", "bob", "carol"]
+            .iter()
+            .all(|n| out.contains(&format!("{n} holiday.txt")))
+    };
+    eventually(Duration::from_secs(10), "all peers listed", all_listed);
+
+    // The directory dies and comes back empty on the same port.
+    server.signal_and_wait("-KILL");
+    drop(server);
+    let _server = start_server_with(&["--listen", &listen, "--lease-secs", LEASE]);
+    assert!(ok(probe.run(&["search", "holiday"])).contains("no files found") || all_listed());
+    // Within a heartbeat (1 s) plus backoff, every peer is back, unaided.
+    eventually(
+        Duration::from_secs(15),
+        "all peers back after the restart",
+        all_listed,
+    );
+}
+
+#[test]
+fn a_peer_started_before_its_directory_logs_in_when_it_appears() {
+    let port = free_port();
+    let directory = format!("127.0.0.1:{port}");
+    let a = PeerSetup::new("alice", &directory, "");
+    fs::write(a.share().join("early bird.txt"), b"first").unwrap();
+    let a_proc = a.serve();
+
+    // It serves its files over HTTP meanwhile, and says where it stands.
+    let id = b3(b"first");
+    let (status, _, body) = raw_http(&a_proc.addr, &format!("GET /files/{id} HTTP/1.1"), b"");
+    assert_eq!((status, body.as_slice()), (200, &b"first"[..]));
+    let status = ok(a.run(&["status"]));
+    assert!(status.contains("connecting"), "{status}");
+    // One-shot commands say the directory is unreachable.
+    let err = fails(a.run(&["search", "early"]));
+    assert!(err.contains("unreachable"), "{err}");
+
+    let _server = start_server_with(&["--listen", &directory, "--lease-secs", LEASE]);
+    eventually(
+        Duration::from_secs(15),
+        "alice logs in once the directory is up",
+        || listed(&a, "early", "early bird.txt"),
+    );
+    assert!(ok(a.run(&["status"])).contains("(online)"));
+}
+
+#[test]
+fn rescans_announce_added_removed_and_renamed_files() {
+    let server = start_server();
+    // Periodic rescans off: only the explicit `peer rescan` finds changes.
+    let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 0\nsettle_secs = 0");
+    fs::write(a.share().join("old.txt"), b"old").unwrap();
+    let _a = a.serve();
+    eventually(Duration::from_secs(10), "alice listed", || {
+        listed(&a, "old", "old.txt")
+    });
+
+    fs::write(a.share().join("new report.txt"), b"new").unwrap();
+    assert!(
+        !listed(&a, "report", "new report.txt"),
+        "announced before a rescan"
+    );
+    assert_eq!(
+        ok(a.run(&["rescan"])).trim(),
+        "rescanned: 1 added, 0 removed"
+    );
+    assert!(listed(&a, "report", "new report.txt"));
+
+    fs::rename(
+        a.share().join("new report.txt"),
+        a.share().join("renamed report.txt"),
+    )
+    .unwrap();
+    fs::remove_file(a.share().join("old.txt")).unwrap();
+    assert_eq!(
+        ok(a.run(&["rescan"])).trim(),
+        "rescanned: 1 added, 1 removed"
+    );
+    let found = ok(a.run(&["search", "report"]));
+    assert!(
+        found.contains("renamed report.txt") && !found.contains("new report.txt"),
+        "{found}"
+    );
+    assert!(found.contains(&b3(b"new")), "{found}");
+    assert_eq!(ok(a.run(&["search", "old"])).trim(), "no files found");
+    // Nothing changed: nothing announced.
+    assert_eq!(
+        ok(a.run(&["rescan"])).trim(),
+        "rescanned: 0 added, 0 removed"
+    );
+}
+
+#[test]
+fn periodic_rescans_share_a_file_once_it_stops_changing() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 1\nsettle_secs = 1");
+    let _a = a.serve();
+    fs::write(a.share().join("dropped in.txt"), b"copied").unwrap();
+    eventually(Duration::from_secs(10), "the new file is announced", || {
+        listed(&a, "dropped", "dropped in.txt")
+    });
+    fs::remove_file(a.share().join("dropped in.txt")).unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the deleted file is withdrawn",
+        || ok(a.run(&["search", "dropped"])).trim() == "no files found",
+    );
+}
+
+#[test]
+fn a_restart_over_an_unchanged_share_hashes_nothing() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let sizes = [1usize << 20, 5 << 20, 12_345];
+    for (i, n) in sizes.iter().enumerate() {
+        fs::write(a.share().join(format!("f{i}.bin")), noise(*n, i as u64)).unwrap();
+    }
+    let total: u64 = sizes.iter().map(|n| *n as u64).sum();
+    let restart = |expect: u64| {
+        let mut p = a.serve();
+        assert_eq!(bytes_hashed(&a), expect);
+        assert!(ok(a.run(&["status"])).contains("files:     3"));
+        assert!(p.signal_and_wait("-TERM").success());
+    };
+    restart(total);
+    restart(0);
+    // A garbage cache is rebuilt (everything hashed once), never fatal.
+    let cache = a.root.path().join("state/hash-cache.json");
+    assert!(cache.exists());
+    fs::write(&cache, b"\x00garbage{{{").unwrap();
+    restart(total);
+    restart(0);
+}
+
+#[test]
+fn the_directory_answers_health_probes_and_stops_cleanly_on_sigterm() {
+    use grpcio_health::proto::HealthCheckRequest;
+    use grpcio_health::{HealthClient, ServingStatus};
+
+    let mut server = start_server();
+    let env = std::sync::Arc::new(grpcio::Environment::new(1));
+    let health = HealthClient::new(grpcio::ChannelBuilder::new(env).connect(&server.addr));
+    for service in ["", "hubshare.directory.Directory"] {
+        let mut req = HealthCheckRequest::default();
+        req.set_service(service.to_string());
+        let reply = health.check(&req).expect("health check");
+        assert_eq!(reply.get_status(), ServingStatus::Serving, "{service:?}");
+    }
+    // A peer stopped with SIGTERM logs out like with Ctrl-C.
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("term.txt"), b"t").unwrap();
+    let mut a_proc = a.serve();
+    eventually(Duration::from_secs(10), "alice listed", || {
+        listed(&a, "term", "term.txt")
+    });
+    assert!(a_proc.signal_and_wait("-TERM").success());
+    assert_eq!(ok(a.run(&["search", "term"])).trim(), "no files found");
+
+    let status = server.signal_and_wait("-TERM");
+    assert!(status.success(), "directory exited with {status}");
+}
