@@ -330,36 +330,56 @@ impl ShareTable {
     }
 }
 
-/// Hashes an open file whose size is about `len`: large files in big chunks
-/// on all cores (blake3's rayon support), small ones on this thread.
+/// Hashes an open file whose size is about `len`: large files on all cores
+/// (blake3's rayon support) in big chunks, read on a second thread while the
+/// previous chunk is hashed; small ones on this thread.
 pub fn hash_open_file(file: &mut File, len: u64) -> io::Result<(FileId, u64)> {
     if len < PARALLEL_HASH_MIN {
         return hash_reader(file);
     }
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; HASH_CHUNK];
-    let mut total = 0u64;
-    loop {
-        // Fill the whole chunk: rayon pays off on large slices.
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<io::Result<(Vec<u8>, usize)>>(1);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
+    for _ in 0..2 {
+        empty_tx
+            .send(vec![0u8; HASH_CHUNK])
+            .expect("room for two buffers");
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Ends when the file ends, on an error, or when the hasher hangs up.
+            while let Ok(mut buf) = empty_rx.recv() {
+                let filled = fill(file, &mut buf);
+                let last = !matches!(filled, Ok(n) if n == buf.len());
+                if full_tx.send(filled.map(|n| (buf, n))).is_err() || last {
+                    return;
+                }
             }
+        });
+        let mut hasher = blake3::Hasher::new();
+        let mut total = 0u64;
+        for msg in full_rx {
+            let (buf, n) = msg?;
+            hasher.update_rayon(&buf[..n]);
+            total += n as u64;
+            // The reader may already have finished; a refused buffer is fine.
+            let _ = empty_tx.send(buf);
         }
-        if filled == 0 {
-            break;
-        }
-        hasher.update_rayon(&buf[..filled]);
-        total += filled as u64;
-        if filled < buf.len() {
-            break;
+        Ok((hasher.finalize().into(), total))
+    })
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok((hasher.finalize().into(), total))
+    Ok(filled)
 }
 
 /// Hashes everything `r` yields; returns the id and the byte count.
