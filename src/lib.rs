@@ -22,6 +22,7 @@ mod http;
 mod id;
 mod names;
 mod peer;
+mod pieces;
 pub mod proto;
 mod range;
 mod server;
