@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_FILES_PER_CALL: u32 = 5000;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
 /// Default number of HTTP worker threads of a peer.
 pub const DEFAULT_HTTP_WORKERS: usize = 8;
+/// Default number of files a peer sends at once.
+pub const DEFAULT_UPLOAD_SLOTS: usize = 4;
 /// Default seconds between rescans of the share folder.
 pub const DEFAULT_RESCAN_SECS: u64 = 60;
 /// Default seconds a file must stay unchanged before it is shared.
@@ -206,6 +208,12 @@ pub struct PeerConfig {
     /// Number of HTTP worker threads.
     #[serde(default = "default_workers")]
     pub http_workers: usize,
+    /// Files sent to other peers at once; more requests get 503 with Retry-After.
+    #[serde(default = "default_upload_slots")]
+    pub upload_slots: usize,
+    /// Cap on the bytes per second this peer sends, over all transfers (0: none).
+    #[serde(default)]
+    pub upload_rate_limit: u64,
     /// Seconds between rescans of the share folder (0: only on demand).
     #[serde(default = "default_rescan")]
     pub rescan_secs: u64,
@@ -225,6 +233,9 @@ fn default_max_upload() -> u64 {
 }
 fn default_workers() -> usize {
     DEFAULT_HTTP_WORKERS
+}
+fn default_upload_slots() -> usize {
+    DEFAULT_UPLOAD_SLOTS
 }
 fn default_rescan() -> u64 {
     DEFAULT_RESCAN_SECS
@@ -262,6 +273,15 @@ impl PeerConfig {
         }
         if self.http_workers == 0 || self.http_workers > 1024 {
             return Err(invalid("http_workers", "must be between 1 and 1024".into()));
+        }
+        if self.upload_slots == 0 || self.upload_slots > 1024 {
+            return Err(invalid("upload_slots", "must be between 1 and 1024".into()));
+        }
+        if self.upload_rate_limit != 0 && self.upload_rate_limit < 1024 {
+            return Err(invalid(
+                "upload_rate_limit",
+                "is in bytes per second: use 0 for no limit, or at least 1024".into(),
+            ));
         }
         if self.rescan_secs > 7 * 24 * 3600 {
             return Err(invalid(

@@ -8,11 +8,13 @@ use std::path::Path;
 
 use crate::client::Directory;
 use crate::directory::{Hit, DEFAULT_SEARCH_LIMIT};
+use crate::download::DownloadReport;
+use crate::download::{self, DownloadOptions};
 use crate::http::FileInfo;
 use crate::id::FileId;
 use crate::peer::Peer;
 use crate::session::SessionState;
-use crate::transfer::{self, DownloadOptions};
+use crate::transfer;
 
 /// `1536` -> `1.5 KiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -28,6 +30,42 @@ pub fn human_size(bytes: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[unit])
     }
+}
+
+/// What a finished download did, in a few lines: where it went, how fast,
+/// how much each source sent, and which sources were dropped.
+pub fn download_summary(r: &DownloadReport) -> String {
+    if r.already_had {
+        return format!("already here: {}", r.path.display());
+    }
+    let mut out = format!(
+        "saved {} ({} in {:.2}s, {:.1} MB/s)",
+        r.path.display(),
+        human_size(r.size),
+        r.elapsed.as_secs_f64(),
+        r.mb_per_sec()
+    );
+    if r.resumed_bytes > 0 {
+        out.push_str(&format!(
+            "\n  resumed: {} were already verified; fetched {} ({} bytes)",
+            human_size(r.resumed_bytes),
+            human_size(r.fetched),
+            r.fetched
+        ));
+    }
+    if r.sources.is_empty() {
+        out.push_str("\n  nothing to fetch");
+    }
+    for (peer, bytes) in &r.sources {
+        out.push_str(&format!(
+            "\n  from {peer}: {} ({bytes} bytes)",
+            human_size(*bytes)
+        ));
+    }
+    for (peer, why) in &r.dropped {
+        out.push_str(&format!("\n  dropped {peer}: {why}"));
+    }
+    out
 }
 
 /// Search results as aligned columns: number, id, size, source count, name.
@@ -142,20 +180,13 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 };
                 let dest = core.config().download_dir();
                 let opts = DownloadOptions {
-                    name: None,
                     progress: true,
+                    ..DownloadOptions::default()
                 };
-                match transfer::download(&dir, id, &dest, &opts) {
+                match download::download(&dir, id, &dest, &opts) {
                     Ok(r) if r.already_had => writeln!(out, "already here: {}", r.path.display())?,
                     Ok(r) => {
-                        writeln!(
-                            out,
-                            "saved {} ({}, {:.1} MB/s from {})",
-                            r.path.display(),
-                            human_size(r.size),
-                            r.mb_per_sec(),
-                            r.sources.join(", ")
-                        )?;
+                        writeln!(out, "{}", download_summary(&r))?;
                         if r.path.starts_with(core.share().dir()) {
                             core.shared_file_added(&r.path, id);
                         }

@@ -31,7 +31,8 @@ use crate::id::FileId;
 use crate::names;
 use crate::peer::Core;
 use crate::range::ByteRange;
-use crate::share::hash_open_file;
+use crate::share::hash_pieces;
+use crate::throttle::Throttled;
 
 /// Header an uploader puts the file id in, so the receiver can verify the bytes.
 pub const ID_HEADER: &str = "X-Hubshare-Id";
@@ -46,6 +47,16 @@ pub struct FileInfo {
     pub id: FileId,
     pub name: String,
     pub size: u64,
+}
+
+/// The answer of `GET /files/{id}/pieces`: the piece size and the chaining
+/// value of every piece, hex (empty for a one-piece file).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PieceList {
+    pub id: FileId,
+    pub size: u64,
+    pub piece_size: u64,
+    pub pieces: Vec<String>,
 }
 
 /// The answer of `GET /inbox`.
@@ -212,6 +223,10 @@ fn handle(core: &Core, rq: Request) {
             Method::Get | Method::Head => serve_file(core, rq, id),
             _ => not_allowed(rq, "GET, HEAD"),
         },
+        ["files", id, "pieces"] => match method {
+            Method::Get | Method::Head => serve_pieces(core, rq, id),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
         ["inbox"] => match method {
             Method::Get | Method::Head => send(rq, json(200, &core.inbox_policy())),
             _ => not_allowed(rq, "GET, HEAD"),
@@ -232,10 +247,59 @@ fn not_allowed(rq: Request, allow: &str) {
     )
 }
 
+fn serve_pieces(core: &Core, rq: Request, raw_id: &str) {
+    let id = match FileId::parse(raw_id) {
+        Ok(id) => id,
+        Err(e) => return send(rq, text(400, &e.to_string())),
+    };
+    let Some(entry) = core.share().get(&id) else {
+        return send(rq, text(404, &format!("this peer does not share {id}")));
+    };
+    match core.share().pieces(&id) {
+        Ok(cvs) => send(
+            rq,
+            json(
+                200,
+                &PieceList {
+                    id,
+                    size: entry.size,
+                    piece_size: crate::pieces::piece_size(entry.size),
+                    pieces: cvs
+                        .iter()
+                        .map(|cv| cv.iter().map(|b| format!("{b:02x}")).collect())
+                        .collect(),
+                },
+            ),
+        ),
+        Err(e) => {
+            log::warn!("piece list of {id}: {e}");
+            send(rq, text(404, &format!("{id} is no longer available here")))
+        }
+    }
+}
+
 fn serve_file(core: &Core, rq: Request, raw_id: &str) {
     let id = match FileId::parse(raw_id) {
         Ok(id) => id,
         Err(e) => return send(rq, text(400, &e.to_string())),
+    };
+    // Only a body costs a slot; HEAD and refusals do not.
+    let _slot = if *rq.method() == Method::Get {
+        match core.upload_slots().try_take() {
+            Some(slot) => Some(slot),
+            None => {
+                return send(
+                    rq,
+                    text(
+                        503,
+                        "all upload slots of this peer are busy; try again shortly",
+                    )
+                    .with_header(header("Retry-After", "1")),
+                )
+            }
+        }
+    } else {
+        None
     };
     let Some(entry) = core.share().get(&id) else {
         return send(rq, text(404, &format!("this peer does not share {id}")));
@@ -293,10 +357,14 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
             &format!("bytes {start}-{}/{len}", start + count - 1),
         ));
     }
+    let body: Box<dyn Read + Send> = match core.upload_bucket() {
+        Some(bucket) => Box::new(Throttled::new(file.take(count), bucket.clone())),
+        None => Box::new(file.take(count)),
+    };
     let resp = Response::new(
         StatusCode(status),
         headers,
-        io::BufReader::with_capacity(256 * 1024, file.take(count)),
+        io::BufReader::with_capacity(256 * 1024, body),
         Some(count as usize),
         None,
     )
@@ -608,7 +676,13 @@ pub fn percent_decode(s: &str) -> Option<String> {
 pub fn hash_file(path: &Path) -> io::Result<(FileId, u64)> {
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
-    hash_open_file(&mut f, len)
+    match hash_pieces(&mut f, len)? {
+        Some(h) => Ok((h.id, h.size)),
+        None => Err(io::Error::other(format!(
+            "{} changed while it was read",
+            path.display()
+        ))),
+    }
 }
 
 #[cfg(test)]

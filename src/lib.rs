@@ -18,22 +18,24 @@ mod client;
 mod config;
 mod console;
 mod directory;
+pub mod download;
 mod http;
 mod id;
 mod names;
 mod peer;
-mod pieces;
+pub mod pieces;
 pub mod proto;
 mod range;
 mod server;
 mod service;
 mod session;
 mod share;
+mod throttle;
 pub mod transfer;
 
 pub use client::{ClientError, Directory, Login};
 pub use config::{ConfigError, PeerConfig, ServerConfig};
-pub use console::{format_files, format_hits, human_size, run_menu};
+pub use console::{download_summary, format_files, format_hits, human_size, run_menu};
 pub use directory::{
     DirError, DirectoryStore, Hit, Limits, MemoryStore, Query, SearchOutcome, SharedFile, Source,
     Token, DEFAULT_SEARCH_LIMIT, MAX_QUERY_LEN,

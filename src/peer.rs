@@ -17,13 +17,13 @@ use crossbeam_channel::Sender;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cache::CACHE_FILE;
 use crate::client::Directory;
 use crate::config::PeerConfig;
 use crate::http::{self, HttpServer, InboxPolicy, SECRET_HEADER};
 use crate::id::FileId;
 use crate::session::{Session, SessionState};
 use crate::share::{Change, ShareError, ShareTable};
+use crate::throttle::{SharedBucket, Slots, TokenBucket};
 use crate::transfer::{self, TransferError};
 
 /// Name of the control file in the state folder.
@@ -106,6 +106,8 @@ pub struct Core {
     session: Session,
     secret: String,
     http_addr: String,
+    slots: Slots,
+    bucket: Option<SharedBucket>,
 }
 
 impl Core {
@@ -131,6 +133,16 @@ impl Core {
 
     pub fn http_addr(&self) -> &str {
         &self.http_addr
+    }
+
+    /// Counts files being sent, against `upload_slots`.
+    pub fn upload_slots(&self) -> &Slots {
+        &self.slots
+    }
+
+    /// The bucket pacing everything this peer sends, if `upload_rate_limit` is set.
+    pub fn upload_bucket(&self) -> Option<&SharedBucket> {
+        self.bucket.as_ref()
     }
 
     pub fn inbox_policy(&self) -> InboxPolicy {
@@ -200,9 +212,9 @@ impl Peer {
         if let Some(info) = running_peer(&state_dir) {
             return Err(PeerError::AlreadyRunning { state_dir, info });
         }
-        let share = Arc::new(ShareTable::with_cache(
+        let share = Arc::new(ShareTable::with_state(
             &config.share_dir,
-            Some(state_dir.join(CACHE_FILE)),
+            Some(&state_dir),
             Duration::from_secs(config.settle_secs),
         ));
         let t = Instant::now();
@@ -231,12 +243,21 @@ impl Peer {
         let dir = Directory::connect(&config.directory);
         let session = Session::start(dir, &config.name, &http_addr, share.clone());
         let workers = config.http_workers;
+        let slots = Slots::new(config.upload_slots);
+        let bucket = (config.upload_rate_limit > 0).then(|| {
+            Arc::new(Mutex::new(TokenBucket::new(
+                config.upload_rate_limit,
+                Instant::now(),
+            )))
+        });
         let core = Arc::new(Core {
             config,
             share,
             session,
             secret,
             http_addr,
+            slots,
+            bucket,
         });
         let server = HttpServer::start(listener, workers, core.clone()).map_err(|source| {
             PeerError::Bind {

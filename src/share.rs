@@ -14,17 +14,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+use blake3::hazmat::ChainingValue;
+
 use crate::cache::{self, Cached};
 use crate::directory::SharedFile;
 use crate::id::FileId;
 use crate::names;
+use crate::pieces::{self, PieceHasher};
 
 /// Folders nested deeper than this below the share folder are not scanned.
 pub const MAX_SCAN_DEPTH: usize = 16;
 /// Suffix of files being downloaded: never shared.
 pub const PART_SUFFIX: &str = ".part";
-/// Files at least this large are hashed on several threads.
+/// Files at least this large are read ahead on a second thread while hashed.
 pub const PARALLEL_HASH_MIN: u64 = 4 << 20;
+/// Folder in the state folder holding piece lists.
+pub const PIECES_DIR: &str = "pieces";
 /// Bytes read and hashed at a time.
 const HASH_CHUNK: usize = 8 << 20;
 
@@ -133,6 +138,8 @@ pub struct ShareTable {
     scan: Mutex<ScanState>,
     bytes_hashed: AtomicU64,
     cache_file: Option<PathBuf>,
+    /// Piece chaining values, one file per id (too large for the cache).
+    pieces_dir: Option<PathBuf>,
     settle: Duration,
 }
 
@@ -140,13 +147,15 @@ impl ShareTable {
     /// An empty table for `dir`, without a cache and with no settle time;
     /// call [`rescan`](Self::rescan) to fill it.
     pub fn new(dir: &Path) -> ShareTable {
-        ShareTable::with_cache(dir, None, Duration::ZERO)
+        ShareTable::with_state(dir, None, Duration::ZERO)
     }
 
-    /// An empty table for `dir` that keeps its hashes in `cache_file` and
-    /// leaves out files modified less than `settle` ago until they are seen
-    /// unchanged twice.
-    pub fn with_cache(dir: &Path, cache_file: Option<PathBuf>, settle: Duration) -> ShareTable {
+    /// An empty table for `dir` that keeps its hash cache and piece lists in
+    /// `state_dir`, and leaves out files modified less than `settle` ago
+    /// until they are seen unchanged twice.
+    pub fn with_state(dir: &Path, state_dir: Option<&Path>, settle: Duration) -> ShareTable {
+        let cache_file = state_dir.map(|d| d.join(cache::CACHE_FILE));
+        let pieces_dir = state_dir.map(|d| d.join(PIECES_DIR));
         let cache = cache_file
             .as_deref()
             .map(|f| cache::load(f, dir))
@@ -160,6 +169,7 @@ impl ShareTable {
             }),
             bytes_hashed: AtomicU64::new(0),
             cache_file,
+            pieces_dir,
             settle,
         }
     }
@@ -302,23 +312,89 @@ impl ShareTable {
         Ok(entries.reindex())
     }
 
-    /// Hashes a file; `None` if it changed while it was being read.
+    /// Hashes a file (its id and piece list in one pass) and keeps the piece
+    /// list; `None` if it changed while it was being read.
     fn hash_file(&self, path: &Path) -> io::Result<Option<ShareEntry>> {
         let mut file = File::open(path)?;
         let before = file.metadata()?;
-        let (id, size) = hash_open_file(&mut file, before.len())?;
-        self.bytes_hashed.fetch_add(size, Ordering::Relaxed);
+        let hashed = hash_pieces(&mut file, before.len())?;
+        self.bytes_hashed.fetch_add(
+            hashed.as_ref().map_or(before.len(), |h| h.size),
+            Ordering::Relaxed,
+        );
         let after = std::fs::metadata(path)?;
-        if after.len() != size || after.modified().ok() != before.modified().ok() {
+        let Some(hashed) = hashed else {
+            return Ok(None);
+        };
+        if after.len() != hashed.size || after.modified().ok() != before.modified().ok() {
             return Ok(None);
         }
+        self.store_pieces(&hashed.id, &hashed.cvs);
         Ok(Some(ShareEntry {
-            id,
+            id: hashed.id,
             path: path.to_path_buf(),
             name: file_name(path).unwrap_or_default(),
-            size,
+            size: hashed.size,
             mtime: before.modified().ok(),
         }))
+    }
+
+    fn pieces_file(&self, id: &FileId) -> Option<PathBuf> {
+        self.pieces_dir.as_ref().map(|d| d.join(id.to_string()))
+    }
+
+    fn store_pieces(&self, id: &FileId, cvs: &[ChainingValue]) {
+        let (Some(file), false) = (self.pieces_file(id), cvs.is_empty()) else {
+            return;
+        };
+        let write = || -> io::Result<()> {
+            std::fs::create_dir_all(file.parent().expect("pieces file has a folder"))?;
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, cvs.concat())?;
+            std::fs::rename(&tmp, &file)
+        };
+        if let Err(e) = write() {
+            log::warn!("cannot keep the piece list of {id}: {e}");
+        }
+    }
+
+    /// The piece chaining values of a shared file (empty for a one-piece
+    /// file). Read from the state folder when a stored list merges to the id,
+    /// otherwise computed from the file and stored; never served unchecked.
+    pub fn pieces(&self, id: &FileId) -> io::Result<Vec<ChainingValue>> {
+        let entry = self.get(id).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{id} is not shared"))
+        })?;
+        if pieces::piece_count(entry.size) == 1 {
+            return Ok(Vec::new());
+        }
+        if let Some(file) = self.pieces_file(id) {
+            if let Ok(bytes) = std::fs::read(&file) {
+                let cvs: Vec<ChainingValue> = bytes
+                    .chunks_exact(32)
+                    .map(|c| c.try_into().expect("32-byte chunks"))
+                    .collect();
+                if bytes.len() % 32 == 0 && pieces::merge(entry.size, &cvs) == Some(*id) {
+                    return Ok(cvs);
+                }
+                log::warn!(
+                    "piece list {} does not match; recomputing it",
+                    file.display()
+                );
+            }
+        }
+        let mut f = File::open(&entry.path)?;
+        match hash_pieces(&mut f, entry.size)? {
+            Some(h) if h.id == *id => {
+                self.bytes_hashed.fetch_add(h.size, Ordering::Relaxed);
+                self.store_pieces(id, &h.cvs);
+                Ok(h.cvs)
+            }
+            _ => Err(io::Error::other(format!(
+                "{} changed since it was hashed",
+                entry.path.display()
+            ))),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
@@ -330,42 +406,67 @@ impl ShareTable {
     }
 }
 
-/// Hashes an open file whose size is about `len`: large files on all cores
-/// (blake3's rayon support) in big chunks, read on a second thread while the
-/// previous chunk is hashed; small ones on this thread.
-pub fn hash_open_file(file: &mut File, len: u64) -> io::Result<(FileId, u64)> {
+/// A file's id and piece list, as hashed.
+#[derive(Debug, Clone)]
+pub struct Hashed {
+    pub id: FileId,
+    pub size: u64,
+    /// Piece chaining values; empty for a one-piece file.
+    pub cvs: Vec<ChainingValue>,
+}
+
+/// Hashes an open file expected to be `len` bytes: its id and its piece
+/// chaining values in one pass. Large files are read ahead on a second
+/// thread while this one hashes (blake3 spreads each piece over the cores).
+/// `None` when the file did not have `len` bytes (it changed meanwhile).
+pub fn hash_pieces(file: &mut File, len: u64) -> io::Result<Option<Hashed>> {
+    let mut hasher = PieceHasher::new(len);
+    let mut total = 0u64;
     if len < PARALLEL_HASH_MIN {
-        return hash_reader(file);
-    }
-    let (full_tx, full_rx) = crossbeam_channel::bounded::<io::Result<(Vec<u8>, usize)>>(1);
-    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
-    for _ in 0..2 {
-        empty_tx
-            .send(vec![0u8; HASH_CHUNK])
-            .expect("room for two buffers");
-    }
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            // Ends when the file ends, on an error, or when the hasher hangs up.
-            while let Ok(mut buf) = empty_rx.recv() {
-                let filled = fill(file, &mut buf);
-                let last = !matches!(filled, Ok(n) if n == buf.len());
-                if full_tx.send(filled.map(|n| (buf, n))).is_err() || last {
-                    return;
-                }
-            }
-        });
-        let mut hasher = blake3::Hasher::new();
-        let mut total = 0u64;
-        for msg in full_rx {
-            let (buf, n) = msg?;
-            hasher.update_rayon(&buf[..n]);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = fill(file, &mut buf)?;
+            hasher.update(&buf[..n]);
             total += n as u64;
-            // The reader may already have finished; a refused buffer is fine.
-            let _ = empty_tx.send(buf);
+            if n < buf.len() {
+                break;
+            }
         }
-        Ok((hasher.finalize().into(), total))
-    })
+    } else {
+        let (full_tx, full_rx) = crossbeam_channel::bounded::<io::Result<(Vec<u8>, usize)>>(1);
+        let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
+        for _ in 0..2 {
+            empty_tx
+                .send(vec![0u8; HASH_CHUNK])
+                .expect("room for two buffers");
+        }
+        std::thread::scope(|scope| -> io::Result<()> {
+            scope.spawn(move || {
+                // Ends when the file ends, on an error, or when the hasher hangs up.
+                while let Ok(mut buf) = empty_rx.recv() {
+                    let filled = fill(file, &mut buf);
+                    let last = !matches!(filled, Ok(n) if n == buf.len());
+                    if full_tx.send(filled.map(|n| (buf, n))).is_err() || last {
+                        return;
+                    }
+                }
+            });
+            for msg in full_rx {
+                let (buf, n) = msg?;
+                hasher.update(&buf[..n]);
+                total += n as u64;
+                // The reader may already have finished; a refused buffer is fine.
+                let _ = empty_tx.send(buf);
+            }
+            Ok(())
+        })?;
+    }
+    if total != len {
+        return Ok(None);
+    }
+    Ok(hasher
+        .finish()
+        .map(|(id, cvs)| Hashed { id, size: len, cvs }))
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.
@@ -380,24 +481,6 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-/// Hashes everything `r` yields; returns the id and the byte count.
-pub fn hash_reader(r: &mut impl Read) -> io::Result<(FileId, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hasher.finalize().into(), total))
 }
 
 fn file_name(path: &Path) -> Option<String> {
@@ -510,7 +593,7 @@ mod tests {
     #[test]
     fn a_file_still_being_written_waits_until_it_settles() {
         let dir = tempfile::tempdir().unwrap();
-        let table = ShareTable::with_cache(dir.path(), None, Duration::from_secs(3600));
+        let table = ShareTable::with_state(dir.path(), None, Duration::from_secs(3600));
         let path = dir.path().join("growing.iso");
         fs::write(&path, b"first part").unwrap();
         assert!(table.rescan().unwrap().is_empty());
@@ -530,15 +613,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let share = dir.path().join("share");
         fs::create_dir(&share).unwrap();
-        let cache = dir.path().join("cache.json");
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        let cache = state.join(cache::CACHE_FILE);
         fs::write(share.join("a.bin"), vec![1u8; 5000]).unwrap();
         fs::write(share.join("b.bin"), vec![2u8; 7000]).unwrap();
 
-        let first = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        let first = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
         first.rescan().unwrap();
         assert_eq!(first.bytes_hashed(), 12_000);
 
-        let second = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        let second = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
         let change = second.rescan().unwrap();
         assert_eq!(second.bytes_hashed(), 0);
         assert_eq!(change.added.len(), 2);
@@ -546,23 +631,23 @@ mod tests {
 
         // A changed file is rehashed, and only it.
         fs::write(share.join("b.bin"), vec![3u8; 6000]).unwrap();
-        let third = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        let third = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
         third.rescan().unwrap();
         assert_eq!(third.bytes_hashed(), 6000);
         assert!(third.get(&FileId::of(&[3u8; 6000])).is_some());
 
         // A garbage cache is rebuilt, not trusted and not fatal.
         fs::write(&cache, b"{ not json").unwrap();
-        let fourth = ShareTable::with_cache(&share, Some(cache.clone()), Duration::ZERO);
+        let fourth = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
         fourth.rescan().unwrap();
         assert_eq!(fourth.bytes_hashed(), 11_000);
-        let fifth = ShareTable::with_cache(&share, Some(cache), Duration::ZERO);
+        let fifth = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
         fifth.rescan().unwrap();
         assert_eq!(fifth.bytes_hashed(), 0);
     }
 
     #[test]
-    fn parallel_hashing_matches_blake3() {
+    fn hashing_gives_the_blake3_id_and_a_piece_list_that_merges_to_it() {
         let dir = tempfile::tempdir().unwrap();
         for len in [
             0,
@@ -572,13 +657,55 @@ mod tests {
             HASH_CHUNK + 1,
             2 * HASH_CHUNK + 12345,
         ] {
-            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let data: Vec<u8> = (0..len)
+                .map(|i| (i * 7 % 251) as u8 ^ (i >> 18) as u8)
+                .collect();
             let path = dir.path().join("f");
             fs::write(&path, &data).unwrap();
             let mut f = File::open(&path).unwrap();
-            let (id, n) = hash_open_file(&mut f, len as u64).unwrap();
-            assert_eq!((id, n), (FileId::of(&data), len as u64), "length {len}");
+            let h = hash_pieces(&mut f, len as u64).unwrap().unwrap();
+            assert_eq!(
+                (h.id, h.size),
+                (FileId::of(&data), len as u64),
+                "length {len}"
+            );
+            if pieces::piece_count(len as u64) > 1 {
+                assert_eq!(pieces::merge(len as u64, &h.cvs), Some(h.id));
+            } else {
+                assert!(h.cvs.is_empty());
+            }
+            // A size that does not match what is read gives no answer.
+            let mut f = File::open(&path).unwrap();
+            assert!(hash_pieces(&mut f, len as u64 + 1).unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn piece_lists_are_kept_checked_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (share, state) = (dir.path().join("share"), dir.path().join("state"));
+        fs::create_dir_all(&share).unwrap();
+        let data: Vec<u8> = (0..3_000_000u32)
+            .map(|i| (i % 253) as u8 ^ (i >> 16) as u8)
+            .collect();
+        fs::write(share.join("big.bin"), &data).unwrap();
+        fs::write(share.join("small.txt"), b"small").unwrap();
+        let table = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
+        table.rescan().unwrap();
+        let id = FileId::of(&data);
+        let cvs = table.pieces(&id).unwrap();
+        assert_eq!(pieces::merge(data.len() as u64, &cvs), Some(id));
+        assert!(table.pieces(&FileId::of(b"small")).unwrap().is_empty());
+        assert!(table.pieces(&FileId::of(b"absent")).is_err());
+        // A damaged stored list is not served: it is recomputed from the file.
+        let stored = state.join(PIECES_DIR).join(id.to_string());
+        let mut bytes = fs::read(&stored).unwrap();
+        bytes[5] ^= 1;
+        fs::write(&stored, &bytes).unwrap();
+        let hashed = table.bytes_hashed();
+        assert_eq!(table.pieces(&id).unwrap(), cvs);
+        assert_eq!(table.bytes_hashed(), hashed + data.len() as u64);
+        assert_eq!(fs::read(&stored).unwrap(), cvs.concat());
     }
 
     #[test]

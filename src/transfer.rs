@@ -1,23 +1,18 @@
-//! Moving bytes between peers over HTTP with ureq: downloading a file by id
-//! from the sources the directory names, and pushing (uploading) a file to
-//! another peer. A download streams into `<name>.part`, hashing as it goes;
-//! only bytes whose BLAKE3 hash equals the id are renamed to the final name,
-//! and an existing file is never overwritten.
+//! Talking to other peers over HTTP with ureq: the errors every transfer
+//! shares, the no-clobber publish that puts a finished file in place,
+//! pushing (uploading) a file to another peer, and browsing one. Downloads
+//! live in `download.rs`.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::client::{ClientError, Directory};
-use crate::directory::Source;
 use crate::http::{percent_encode, FileInfo, InboxPolicy, ID_HEADER};
 use crate::id::FileId;
 use crate::names;
-use crate::share::PART_SUFFIX;
 
 /// Connect timeout of every peer-to-peer request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,12 +40,19 @@ pub enum TransferError {
     AllSourcesFailed { id: FileId, failures: Vec<String> },
     /// A peer sent something this client cannot use.
     Protocol { url: String, detail: String },
-    /// The whole file arrived but does not hash to its id; it was deleted.
-    Corrupt {
+    /// No source sent a piece list that merges to the id.
+    BadPieceList { id: FileId, failures: Vec<String> },
+    /// Every source is gone or dropped while pieces are missing; the part
+    /// file and its state are kept, so running the download again resumes.
+    NoSourceLeft {
         id: FileId,
-        got: FileId,
-        sources: Vec<String>,
+        missing_pieces: usize,
+        missing_bytes: u64,
+        part: PathBuf,
+        dropped: Vec<String>,
     },
+    /// Stopped on request; the part file and its state are kept.
+    Cancelled { part: PathBuf },
 }
 
 impl fmt::Display for TransferError {
@@ -72,10 +74,35 @@ impl fmt::Display for TransferError {
                 Ok(())
             }
             TransferError::Protocol { url, detail } => write!(f, "{url}: {detail}"),
-            TransferError::Corrupt { id, got, sources } => write!(
+            TransferError::BadPieceList { id, failures } => {
+                write!(f, "no source gave a piece list that matches {id}")?;
+                for fail in failures {
+                    write!(f, "\n  - {fail}")?;
+                }
+                Ok(())
+            }
+            TransferError::NoSourceLeft {
+                id,
+                missing_pieces,
+                missing_bytes,
+                part,
+                dropped,
+            } => {
+                write!(
+                    f,
+                    "no source left for {missing_pieces} piece(s) ({missing_bytes} bytes) of {id}; \
+                     the verified part is kept in {} and running the download again resumes it",
+                    part.display()
+                )?;
+                for d in dropped {
+                    write!(f, "\n  - dropped {d}")?;
+                }
+                Ok(())
+            }
+            TransferError::Cancelled { part } => write!(
                 f,
-                "the bytes received from {} hash to {got}, not to {id}: the download was deleted",
-                sources.join(", ")
+                "download stopped; the verified part is kept in {} and running it again resumes it",
+                part.display()
             ),
         }
     }
@@ -97,7 +124,7 @@ impl From<ClientError> for TransferError {
     }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TransferError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TransferError + '_ {
     move |source| TransferError::Io {
         path: path.to_path_buf(),
         source,
@@ -150,289 +177,6 @@ pub fn publish(from: &Path, to: &Path) -> io::Result<()> {
             fs::rename(from, to)
         }
     }
-}
-
-/// `name`, or `stem (n).ext` for the first n whose path is free in `dir`.
-fn free_name(dir: &Path, name: &str) -> String {
-    if !dir.join(name).exists() && !dir.join(format!("{name}{PART_SUFFIX}")).exists() {
-        return name.to_string();
-    }
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
-    (1..)
-        .map(|n| format!("{stem} ({n}){ext}"))
-        .find(|c| !dir.join(c).exists() && !dir.join(format!("{c}{PART_SUFFIX}")).exists())
-        .expect("some numbered name is free")
-}
-
-/// What a finished download did.
-#[derive(Debug, Clone)]
-pub struct DownloadReport {
-    pub path: PathBuf,
-    pub size: u64,
-    pub elapsed: Duration,
-    /// Peers that sent bytes, in order.
-    pub sources: Vec<String>,
-    /// True when an identical file was already there and nothing was fetched.
-    pub already_had: bool,
-}
-
-impl DownloadReport {
-    /// Average rate in MB/s (10^6 bytes).
-    pub fn mb_per_sec(&self) -> f64 {
-        self.size as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
-/// How a download should behave.
-#[derive(Debug, Clone, Default)]
-pub struct DownloadOptions {
-    /// Save under this name instead of the name the source gives.
-    pub name: Option<String>,
-    /// Show a progress bar (it stays hidden when stderr is not a terminal).
-    pub progress: bool,
-}
-
-/// Downloads `id` into `dest_dir`: locates sources, streams from the first
-/// that works (continuing from the next with a `Range` request when one
-/// breaks off), verifies the whole file against the id, and renames it into
-/// place under a name that does not overwrite anything.
-pub fn download(
-    dir: &Directory,
-    id: FileId,
-    dest_dir: &Path,
-    opts: &DownloadOptions,
-) -> Result<DownloadReport, TransferError> {
-    let (size, sources) = dir.locate(&id)?;
-    if sources.is_empty() {
-        return Err(TransferError::Directory(ClientError::NotFound(format!(
-            "no online peer shares {id}"
-        ))));
-    }
-    let wanted = match &opts.name {
-        Some(n) => {
-            names::check_file_name(n).map_err(|e| TransferError::Io {
-                path: dest_dir.join(n),
-                source: io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
-            })?;
-            n.clone()
-        }
-        None => names::sanitize_file_name(&sources[0].name, &id.to_string()),
-    };
-    // Leave room for " (n)" and ".part" within the file-system's name limit.
-    let wanted = names::shorten(&wanted, names::MAX_FILE_NAME_LEN - PART_SUFFIX.len() - 8);
-    fs::create_dir_all(dest_dir).map_err(io_err(dest_dir))?;
-
-    // The same bytes already there under that name: nothing to do.
-    let existing = dest_dir.join(&wanted);
-    if let Ok(meta) = fs::metadata(&existing) {
-        if meta.len() == size
-            && crate::http::hash_file(&existing)
-                .map(|(h, _)| h == id)
-                .unwrap_or(false)
-        {
-            return Ok(DownloadReport {
-                path: existing,
-                size,
-                elapsed: Duration::ZERO,
-                sources: Vec::new(),
-                already_had: true,
-            });
-        }
-    }
-    let name = free_name(dest_dir, &wanted);
-    let final_path = dest_dir.join(&name);
-    let part_path = dest_dir.join(format!("{name}{PART_SUFFIX}"));
-    let mut part = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&part_path)
-        .map_err(io_err(&part_path))?;
-
-    let bar = progress_bar(size, opts.progress);
-    let started = Instant::now();
-    let agent = agent();
-    let mut hasher = blake3::Hasher::new();
-    let mut have = 0u64;
-    let mut used = Vec::new();
-    let mut failures = Vec::new();
-    for source in &sources {
-        if have == size {
-            break;
-        }
-        bar.set_message(source.peer.clone());
-        match fetch_from(&agent, source, id, size, have, &mut part, &mut hasher, &bar) {
-            Ok(n) => {
-                if n > 0 {
-                    used.push(source.peer.clone());
-                }
-                have += n;
-            }
-            Err((n, e)) => {
-                if n > 0 {
-                    used.push(source.peer.clone());
-                }
-                have += n;
-                if let TransferError::Io { .. } = e {
-                    bar.abandon();
-                    let _ = fs::remove_file(&part_path);
-                    return Err(e);
-                }
-                log::warn!("source {} failed: {e}", source.peer);
-                failures.push(format!("{}: {e}", source.peer));
-            }
-        }
-    }
-    if have < size {
-        bar.abandon();
-        drop(part);
-        let _ = fs::remove_file(&part_path);
-        return Err(TransferError::AllSourcesFailed { id, failures });
-    }
-    let got: FileId = hasher.finalize().into();
-    if got != id {
-        bar.abandon();
-        drop(part);
-        let _ = fs::remove_file(&part_path);
-        return Err(TransferError::Corrupt {
-            id,
-            got,
-            sources: used,
-        });
-    }
-    part.sync_all().map_err(io_err(&part_path))?;
-    drop(part);
-    let mut final_path = final_path;
-    // Someone may have taken the name meanwhile: pick the next free one.
-    while let Err(e) = publish(&part_path, &final_path) {
-        if e.kind() != io::ErrorKind::AlreadyExists {
-            return Err(TransferError::Io {
-                path: final_path,
-                source: e,
-            });
-        }
-        final_path = dest_dir.join(free_name(dest_dir, &name));
-    }
-    bar.finish_and_clear();
-    Ok(DownloadReport {
-        path: final_path,
-        size,
-        elapsed: started.elapsed(),
-        sources: used,
-        already_had: false,
-    })
-}
-
-fn progress_bar(size: u64, wanted: bool) -> ProgressBar {
-    if !wanted {
-        return ProgressBar::hidden();
-    }
-    // indicatif draws nothing when stderr is not a terminal.
-    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-        )
-        .expect("valid progress template")
-        .progress_chars("=> "),
-    );
-    bar
-}
-
-/// Streams bytes `from..size` of `id` from `source` into `out`. Returns the
-/// bytes added, or those and the error that stopped it.
-#[allow(clippy::too_many_arguments)]
-fn fetch_from(
-    agent: &ureq::Agent,
-    source: &Source,
-    id: FileId,
-    size: u64,
-    from: u64,
-    out: &mut File,
-    hasher: &mut blake3::Hasher,
-    bar: &ProgressBar,
-) -> Result<u64, (u64, TransferError)> {
-    let url = format!("{}/files/{id}", source.http_addr.trim_end_matches('/'));
-    let mut req = agent.get(&url);
-    if from > 0 {
-        req = req.set("Range", &format!("bytes={from}-"));
-    }
-    let resp = req.call().map_err(|e| (0, http_err(&url, e)))?;
-    let protocol = |detail: String| {
-        (
-            0,
-            TransferError::Protocol {
-                url: url.clone(),
-                detail,
-            },
-        )
-    };
-    let expected = size - from;
-    match (from, resp.status()) {
-        (0, 200) => {}
-        (_, 206) => {
-            let want = format!("bytes {from}-{}/{size}", size - 1);
-            if resp.header("Content-Range") != Some(want.as_str()) {
-                return Err(protocol(format!(
-                    "asked for {want}, got Content-Range {:?}",
-                    resp.header("Content-Range")
-                )));
-            }
-        }
-        (_, s) => return Err(protocol(format!("unexpected status {s}"))),
-    }
-    if let Some(len) = resp.header("Content-Length") {
-        if len.parse::<u64>().ok() != Some(expected) {
-            return Err(protocol(format!(
-                "Content-Length is {len}, expected {expected}"
-            )));
-        }
-    }
-    // Never read more than the file's size, whatever the source sends.
-    let mut body = resp.into_reader().take(expected);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut got = 0u64;
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err((
-                    got,
-                    TransferError::Transport {
-                        url,
-                        detail: e.to_string(),
-                    },
-                ))
-            }
-        };
-        if let Err(e) = out.write_all(&buf[..n]) {
-            return Err((
-                got,
-                TransferError::Io {
-                    path: PathBuf::from(format!("download of {id}")),
-                    source: e,
-                },
-            ));
-        }
-        hasher.update(&buf[..n]);
-        got += n as u64;
-        bar.inc(n as u64);
-    }
-    if got < expected {
-        return Err((
-            got,
-            TransferError::Transport {
-                url,
-                detail: format!("connection closed after {} of {size} bytes", from + got),
-            },
-        ));
-    }
-    Ok(got)
 }
 
 /// Where an upload goes: a peer name (looked up in the directory) or an address.
@@ -560,18 +304,6 @@ pub fn browse(base: &str) -> Result<Vec<FileInfo>, TransferError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn free_name_never_picks_a_taken_path() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(free_name(dir.path(), "a.txt"), "a.txt");
-        fs::write(dir.path().join("a.txt"), b"x").unwrap();
-        assert_eq!(free_name(dir.path(), "a.txt"), "a (1).txt");
-        fs::write(dir.path().join("a (1).txt.part"), b"x").unwrap();
-        assert_eq!(free_name(dir.path(), "a.txt"), "a (2).txt");
-        fs::write(dir.path().join("noext"), b"x").unwrap();
-        assert_eq!(free_name(dir.path(), "noext"), "noext (1)");
-    }
 
     #[test]
     fn publish_refuses_to_overwrite() {

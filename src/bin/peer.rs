@@ -10,10 +10,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use hubshare::transfer::{self, DownloadOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hubshare::download::{self, DownloadOptions};
+use hubshare::transfer;
 use hubshare::{
-    error_chain, format_files, format_hits, human_size, Control, Directory, FileId, Peer,
-    PeerConfig,
+    download_summary, error_chain, format_files, format_hits, human_size, Control, Directory,
+    FileId, Peer, PeerConfig,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -130,28 +133,22 @@ fn run(args: Args) -> Result<()> {
         }
         Command::Get { id, name } => {
             let id = FileId::parse(&id)?;
+            // Ctrl-C stops the download with what is verified recorded.
+            let cancel = Arc::new(AtomicBool::new(false));
+            let flag = cancel.clone();
+            ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
             let opts = DownloadOptions {
                 name,
                 progress: std::io::stderr().is_terminal(),
+                cancel: Some(cancel),
+                ..DownloadOptions::default()
             };
             let dest = config.download_dir();
-            let r = transfer::download(&dir(), id, &dest, &opts)?;
+            let r = download::download(&dir(), id, &dest, &opts)?;
+            println!("{}", download_summary(&r));
             if r.already_had {
-                println!("already here: {}", r.path.display());
                 return Ok(());
             }
-            let from = if r.sources.is_empty() {
-                "nothing to fetch".to_string()
-            } else {
-                format!("from {}", r.sources.join(", "))
-            };
-            println!(
-                "saved {} ({} in {:.2}s, {:.1} MB/s, {from})",
-                r.path.display(),
-                human_size(r.size),
-                r.elapsed.as_secs_f64(),
-                r.mb_per_sec(),
-            );
             // A running peer with this config shares what lands in its folder.
             if r.path.starts_with(&config.share_dir) {
                 if let Ok(c) = Control::open(&config.state_dir()) {

@@ -57,7 +57,7 @@ fn a_file_is_found_downloaded_uploaded_and_withdrawn() {
 
     // B downloads it: same bytes, same id, no part file left behind.
     let saved = ok(b.run(&["get", &id]));
-    assert!(saved.contains("from alice"), "{saved}");
+    assert!(saved.contains("from alice: 5.0 MiB"), "{saved}");
     let got = fs::read(b.share().join("Holiday Photos 2026.bin")).unwrap();
     assert_eq!(got.len(), original.len());
     assert!(got == original, "downloaded bytes differ");
@@ -207,12 +207,16 @@ fn a_second_peer_on_the_same_state_folder_refuses_to_start() {
 }
 
 #[test]
-fn a_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
+fn a_lone_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
     let server = start_server();
-    let real = noise(200_000, 4);
+    let real = noise(1_000_000, 4);
     let id = b3(&real);
-    let wrong = noise(200_000, 5);
-    let fake = FakeSource::start(wrong, real.len());
+    // The right piece list (so the liar is believed at first), wrong bytes.
+    let fake = FakeSource::start(Fake {
+        content: noise(1_000_000, 5),
+        pieces: Some(piece_list_json(&real)),
+        cut_after: None,
+    });
     register_source(
         &server.addr,
         "liar",
@@ -224,8 +228,12 @@ fn a_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
 
     let b = PeerSetup::new("bob", &server.addr, "");
     let err = fails(b.run(&["get", &id]));
-    assert!(err.contains("hash to") && err.contains("deleted"), "{err}");
-    assert!(err.contains("liar"), "{err}");
+    assert!(err.contains("no source left"), "{err}");
+    assert!(
+        err.contains("dropped liar") && err.contains("failed verification"),
+        "{err}"
+    );
+    // Not one byte was verified, so nothing at all is left behind.
     assert!(
         tree(&b.share()).is_empty(),
         "left behind: {:?}",
@@ -234,12 +242,16 @@ fn a_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
 }
 
 #[test]
-fn a_source_that_breaks_off_is_continued_from_the_next_one() {
+fn a_source_that_breaks_off_is_dropped_and_the_others_finish() {
     let server = start_server();
     let content = noise(3 << 20, 6);
     let id = b3(&content);
-    // Sorted first by name, it is tried first; it sends half and hangs up.
-    let broken = FakeSource::start(content[..content.len() / 2].to_vec(), content.len());
+    // It sends 1000 bytes of every piece and hangs up.
+    let broken = FakeSource::start(Fake {
+        content: content.clone(),
+        pieces: Some(piece_list_json(&content)),
+        cut_after: Some(1000),
+    });
     register_source(
         &server.addr,
         "aaa-broken",
@@ -257,7 +269,9 @@ fn a_source_that_breaks_off_is_continued_from_the_next_one() {
         ok(b.run(&["search", "movie"])).contains(" 2  movie.mkv")
     });
     let out = ok(b.run(&["get", &id]));
-    assert!(out.contains("from aaa-broken, alice"), "{out}");
+    // Every piece came from alice; the broken source's scraps were discarded.
+    assert!(out.contains("from alice: 3.0 MiB"), "{out}");
+    assert!(!out.contains("from aaa-broken"), "{out}");
     let got = fs::read(b.share().join("movie.mkv")).unwrap();
     assert!(got == content, "downloaded bytes differ");
     assert_eq!(tree(&b.share()), vec!["movie.mkv"]);

@@ -282,40 +282,40 @@ pub fn tree(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A stand-in source: an HTTP server of the test's own that answers every
-/// request with `200` and a `Content-Length` of `claimed_len`, then sends
-/// `body` (which may be wrong or shorter) and closes the connection.
+/// A stand-in source: an HTTP server of the test's own. It answers
+/// `GET /files/{id}/pieces` with `pieces` (404 when `None`) and byte ranges
+/// of `content` with 206 and an exact `Content-Range`, so the content may be
+/// wrong while the protocol is right; with `cut_after`, each answer stops
+/// after that many body bytes and the connection closes.
 pub struct FakeSource {
     pub addr: String,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+#[derive(Clone, Default)]
+pub struct Fake {
+    pub content: Vec<u8>,
+    pub pieces: Option<String>,
+    pub cut_after: Option<usize>,
+}
+
 impl FakeSource {
-    pub fn start(body: Vec<u8>, claimed_len: usize) -> FakeSource {
+    pub fn start(fake: Fake) -> FakeSource {
         use std::sync::atomic::{AtomicBool, Ordering};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake source");
         let addr = format!("http://{}", listener.local_addr().unwrap());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let fake = Arc::new(fake);
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if flag.load(Ordering::Relaxed) {
                     return;
                 }
-                let Ok(mut conn) = conn else { continue };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n")
-                    && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false)
-                {
-                    head.push(byte[0]);
-                }
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {claimed_len}\r\nConnection: close\r\n\r\n"
-                );
-                let _ = conn.write_all(reply.as_bytes());
-                let _ = conn.write_all(&body);
+                let Ok(conn) = conn else { continue };
+                let fake = fake.clone();
+                std::thread::spawn(move || answer(conn, &fake));
             }
         });
         FakeSource {
@@ -324,6 +324,59 @@ impl FakeSource {
             thread: Some(thread),
         }
     }
+}
+
+fn answer(mut conn: TcpStream, fake: &Fake) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false) {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+    let range = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Range: bytes="))
+        .and_then(|r| r.trim().split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+    let len = fake.content.len();
+    let (status, extra, body): (&str, String, Vec<u8>) = if path.ends_with("/pieces") {
+        match &fake.pieces {
+            Some(json) => ("200 OK", String::new(), json.as_bytes().to_vec()),
+            None => ("404 Not Found", String::new(), b"no".to_vec()),
+        }
+    } else if let Some((a, b)) = range {
+        let b = b.min(len - 1);
+        (
+            "206 Partial Content",
+            format!("Content-Range: bytes {a}-{b}/{len}\r\n"),
+            fake.content[a..=b].to_vec(),
+        )
+    } else {
+        ("200 OK", String::new(), fake.content.clone())
+    };
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(reply.as_bytes());
+    let upto = fake.cut_after.unwrap_or(body.len()).min(body.len());
+    let _ = conn.write_all(&body[..upto]);
+}
+
+/// The `GET /files/{id}/pieces` answer for `content`, as a real peer gives it.
+pub fn piece_list_json(content: &[u8]) -> String {
+    let size = content.len() as u64;
+    let mut h = hubshare::pieces::PieceHasher::new(size);
+    h.update(content);
+    let (id, cvs) = h.finish().expect("whole content");
+    serde_json::json!({
+        "id": id.to_string(),
+        "size": size,
+        "piece_size": hubshare::pieces::piece_size(size),
+        "pieces": cvs.iter().map(|cv| cv.iter().map(|b| format!("{b:02x}")).collect::<String>()).collect::<Vec<_>>(),
+    })
+    .to_string()
 }
 
 impl Drop for FakeSource {
