@@ -8,3 +8,4 @@ mod directory;
 mod end_to_end;
 mod healing;
 mod http;
+mod swarm;

@@ -166,6 +166,21 @@ impl PeerSetup {
     }
 }
 
+impl PeerSetup {
+    /// Starts a subcommand in the background (e.g. a long `get`).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        Command::new(PEER)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn peer subcommand")
+    }
+}
+
 /// Runs a subcommand and returns its stdout, failing the test on a non-zero exit.
 pub fn ok(out: Output) -> String {
     assert!(

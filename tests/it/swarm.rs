@@ -1,0 +1,281 @@
+//! Verified multi-source downloads with real peers: bytes come from every
+//! source, a source that lies is caught and dropped, a source that dies is
+//! replaced, and a download that is killed or loses its last source resumes
+//! with only the missing pieces.
+
+use std::fs;
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Verified pieces recorded in a `.part.state` file.
+fn verified_pieces(state: &Path) -> usize {
+    fs::read_to_string(state)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["done"].as_str().map(|d| d.matches('1').count()))
+        .unwrap_or(0)
+}
+
+/// The number in `(N bytes)` on the line of `out` that starts with `prefix`.
+fn bytes_on(out: &str, prefix: &str) -> Option<u64> {
+    let line = out.lines().map(str::trim).find(|l| l.starts_with(prefix))?;
+    line.rsplit('(')
+        .next()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn output(child: Child) -> (bool, String, String) {
+    let out = child.wait_with_output().expect("wait for child");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn a_file_shared_by_three_comes_from_all_three_and_a_liar_is_dropped() {
+    let server = start_server();
+    let content = noise(64 << 20, 11);
+    let id = b3(&content);
+    // Paced so that no single source can take every piece before the others start.
+    let limit = "upload_rate_limit = 33554432";
+    let peers: Vec<PeerSetup> = ["p1", "p2", "p3"]
+        .iter()
+        .map(|n| {
+            let p = PeerSetup::new(n, &server.addr, limit);
+            fs::write(p.share().join("dataset.tar"), &content).unwrap();
+            p
+        })
+        .collect();
+    let _procs: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
+    // A fourth "source": the right piece list, wrong bytes.
+    let liar = FakeSource::start(Fake {
+        content: noise(64 << 20, 12),
+        pieces: Some(piece_list_json(&content)),
+        cut_after: None,
+    });
+    register_source(
+        &server.addr,
+        "liar",
+        &liar.addr,
+        &id,
+        content.len() as u64,
+        "dataset.tar",
+    );
+
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "four sources listed", || {
+        ok(b.run(&["search", "dataset"])).contains(" 4  dataset.tar")
+    });
+    let out = ok(b.run(&["get", &id]));
+    for p in ["p1", "p2", "p3"] {
+        let sent = bytes_on(&out, &format!("from {p}:")).unwrap_or(0);
+        assert!(sent > 0, "{p} sent nothing:\n{out}");
+    }
+    assert!(!out.contains("from liar"), "{out}");
+    assert!(out.contains("dropped liar: sent piece"), "{out}");
+    let got = fs::read(b.share().join("dataset.tar")).unwrap();
+    assert_eq!(b3(&got), id);
+    assert_eq!(tree(&b.share()), vec!["dataset.tar"]);
+}
+
+#[test]
+fn a_source_killed_mid_download_is_replaced_by_the_others() {
+    let server = start_server();
+    let content = noise(24 << 20, 13);
+    let id = b3(&content);
+    let limit = "upload_rate_limit = 4194304";
+    let peers: Vec<PeerSetup> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|n| {
+            let p = PeerSetup::new(n, &server.addr, limit);
+            fs::write(p.share().join("video.mp4"), &content).unwrap();
+            p
+        })
+        .collect();
+    let mut procs: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "three sources listed", || {
+        ok(b.run(&["search", "video"])).contains(" 3  video.mp4")
+    });
+    let get = b.spawn(&["get", &id]);
+    let state = b.share().join("video.mp4.part.state");
+    eventually(Duration::from_secs(20), "some pieces verified", || {
+        verified_pieces(&state) > 0
+    });
+    procs[0].signal_and_wait("-KILL");
+
+    let (success, out, err) = output(get);
+    assert!(success, "{out}\n{err}");
+    // s1 stopped early; the other two took over its share of the pieces.
+    let s1 = bytes_on(&out, "from s1:").unwrap_or(0);
+    let (s2, s3) = (
+        bytes_on(&out, "from s2:").unwrap(),
+        bytes_on(&out, "from s3:").unwrap(),
+    );
+    assert!(s1 < s2 && s1 < s3, "{out}");
+    assert_eq!(s1 + s2 + s3, content.len() as u64, "{out}");
+    assert_eq!(b3(&fs::read(b.share().join("video.mp4")).unwrap()), id);
+    assert_eq!(tree(&b.share()), vec!["video.mp4"]);
+}
+
+#[test]
+fn a_killed_download_resumes_with_only_the_missing_pieces() {
+    let server = start_server();
+    let content = noise(24 << 20, 14);
+    let size = content.len() as u64;
+    let id = b3(&content);
+    let a = PeerSetup::new("alice", &server.addr, "upload_rate_limit = 8388608");
+    fs::write(a.share().join("backup.img"), &content).unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "alice listed", || {
+        ok(b.run(&["search", "backup"])).contains("backup.img")
+    });
+
+    let mut get = b.spawn(&["get", &id]);
+    let state = b.share().join("backup.img.part.state");
+    eventually(Duration::from_secs(20), "a checkpoint with pieces", || {
+        verified_pieces(&state) >= 4
+    });
+    kill(&mut get);
+    let before = verified_pieces(&state);
+    assert!(before < 96, "finished before it could be killed");
+    assert!(b.share().join("backup.img.part").exists());
+    assert!(!b.share().join("backup.img").exists());
+
+    let out = ok(b.run(&["get", &id]));
+    let fetched = bytes_on(&out, "resumed:").expect("a resume line");
+    let resumed = size - fetched;
+    assert!(resumed >= before as u64 * 256 * 1024, "{out}");
+    // Only what was missing crossed the network again.
+    assert_eq!(bytes_on(&out, "from alice:"), Some(fetched), "{out}");
+    assert_eq!(b3(&fs::read(b.share().join("backup.img")).unwrap()), id);
+    assert_eq!(tree(&b.share()), vec!["backup.img"]);
+}
+
+#[test]
+fn losing_the_only_source_keeps_a_resumable_part_and_says_so() {
+    let server = start_server();
+    let content = noise(24 << 20, 15);
+    let id = b3(&content);
+    let a = PeerSetup::new("alice", &server.addr, "upload_rate_limit = 8388608");
+    fs::write(a.share().join("archive.zip"), &content).unwrap();
+    let mut a_proc = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "alice listed", || {
+        ok(b.run(&["search", "archive"])).contains("archive.zip")
+    });
+
+    let get = b.spawn(&["get", &id]);
+    let state = b.share().join("archive.zip.part.state");
+    eventually(Duration::from_secs(20), "some pieces verified", || {
+        verified_pieces(&state) > 0
+    });
+    a_proc.signal_and_wait("-KILL");
+    let (success, out, err) = output(get);
+    assert!(!success, "{out}");
+    assert!(
+        err.contains("no source left for") && err.contains("resumes"),
+        "{err}"
+    );
+    assert!(err.contains("dropped alice"), "{err}");
+    let kept = verified_pieces(&state);
+    assert!(kept > 0 && b.share().join("archive.zip.part").exists());
+
+    // Alice comes back (a new process, a new port): the download resumes.
+    let _a = a.serve();
+    eventually(Duration::from_secs(10), "alice back", || {
+        ok(b.run(&["search", "archive"])).contains("archive.zip")
+    });
+    let out = ok(b.run(&["get", &id]));
+    assert!(out.contains("resumed:"), "{out}");
+    assert_eq!(b3(&fs::read(b.share().join("archive.zip")).unwrap()), id);
+    assert_eq!(tree(&b.share()), vec!["archive.zip"]);
+}
+
+#[test]
+fn upload_slots_turn_extra_requests_away_with_retry_after() {
+    use std::io::{Read, Write};
+
+    let server = start_server();
+    let a = PeerSetup::new(
+        "alice",
+        &server.addr,
+        "upload_slots = 1\nupload_rate_limit = 65536",
+    );
+    let content = noise(2 << 20, 16);
+    fs::write(a.share().join("slow.bin"), &content).unwrap();
+    let a_proc = a.serve();
+    let id = b3(&content);
+    let host = a_proc.addr.trim_start_matches("http://").to_string();
+
+    // A slow download holds the only slot...
+    let mut first = std::net::TcpStream::connect(&host).unwrap();
+    write!(first, "GET /files/{id} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut start = [0u8; 64];
+    first.read_exact(&mut start).unwrap();
+    assert!(start.starts_with(b"HTTP/1.1 200"));
+    // ...so the next request is told to come back later.
+    let (status, headers, _) = raw_http(&a_proc.addr, &format!("GET /files/{id} HTTP/1.1"), b"");
+    assert_eq!(status, 503);
+    assert_eq!(header(&headers, "retry-after"), Some("1"));
+    // HEAD and the piece list cost no slot.
+    assert_eq!(
+        raw_http(&a_proc.addr, &format!("HEAD /files/{id} HTTP/1.1"), b"").0,
+        200
+    );
+    assert_eq!(
+        raw_http(
+            &a_proc.addr,
+            &format!("GET /files/{id}/pieces HTTP/1.1"),
+            b""
+        )
+        .0,
+        200
+    );
+    drop(first);
+    eventually(Duration::from_secs(10), "the slot is given back", || {
+        raw_http(
+            &a_proc.addr,
+            &format!("GET /files/{id} HTTP/1.1\r\nRange: bytes=0-9"),
+            b"",
+        )
+        .0 == 206
+    });
+}
+
+#[test]
+fn a_part_file_without_state_is_reverified_not_thrown_away() {
+    let server = start_server();
+    let content = noise(5 << 20, 17);
+    let id = b3(&content);
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("disk.iso"), &content).unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    // Half the bytes, right, and then garbage; no state file beside it.
+    let mut part = content[..(5 << 20) / 2].to_vec();
+    part.extend(noise(1 << 20, 18));
+    fs::write(b.share().join("disk.iso.part"), &part).unwrap();
+    eventually(Duration::from_secs(10), "alice listed", || {
+        ok(b.run(&["search", "disk"])).contains("disk.iso")
+    });
+    let out = ok(b.run(&["get", &id]));
+    // Pieces 0-9 (2.5 MiB) verify and are kept; the rest is fetched.
+    assert_eq!(bytes_on(&out, "resumed:"), Some((5 << 20) / 2), "{out}");
+    assert_eq!(b3(&fs::read(b.share().join("disk.iso")).unwrap()), id);
+    assert_eq!(tree(&b.share()), vec!["disk.iso"]);
+}
