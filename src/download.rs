@@ -68,7 +68,7 @@ impl Default for DownloadOptions {
         DownloadOptions {
             name: None,
             progress: false,
-            connections_per_source: 2,
+            connections_per_source: 4,
             cancel: None,
         }
     }
