@@ -30,6 +30,8 @@ pub enum ClientError {
     NotFound(String),
     /// The directory refused the request; the message says why.
     Refused(String),
+    /// Over the directory's flood limit: slow down.
+    Busy(String),
     /// The directory answered something this client cannot use.
     Protocol(String),
 }
@@ -43,6 +45,7 @@ impl fmt::Display for ClientError {
             ClientError::Unauthenticated => write!(f, "the directory does not know this session"),
             ClientError::NotFound(m) => f.write_str(m),
             ClientError::Refused(m) => write!(f, "the directory refused: {m}"),
+            ClientError::Busy(m) => write!(f, "the directory is limiting this client: {m}"),
             ClientError::Protocol(m) => write!(f, "unexpected answer from the directory: {m}"),
         }
     }
@@ -93,6 +96,7 @@ impl Directory {
             grpcio::Error::RpcFailure(s) => match s.code() {
                 RpcStatusCode::UNAUTHENTICATED => ClientError::Unauthenticated,
                 RpcStatusCode::NOT_FOUND => ClientError::NotFound(s.message().to_string()),
+                RpcStatusCode::RESOURCE_EXHAUSTED => ClientError::Busy(s.message().to_string()),
                 RpcStatusCode::UNAVAILABLE | RpcStatusCode::DEADLINE_EXCEEDED => {
                     ClientError::Unreachable {
                         addr: self.addr.clone(),
@@ -185,11 +189,18 @@ impl Directory {
         Ok(())
     }
 
-    /// Searches by words or by id; needs no session.
-    pub fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, ClientError> {
+    /// Searches by words or by id; needs no session (a token, when given,
+    /// makes flood limits count per session rather than per address).
+    pub fn search(
+        &self,
+        query: &str,
+        limit: u32,
+        token: Option<&str>,
+    ) -> Result<SearchOutcome, ClientError> {
         let req = pb::SearchRequest {
             query: query.to_string(),
             limit,
+            token: token.unwrap_or_default().to_string(),
             ..Default::default()
         };
         let r = self

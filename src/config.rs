@@ -110,6 +110,14 @@ pub struct ServerConfig {
     pub max_results: u32,
     /// Most files one Login or Announce may carry.
     pub max_files_per_call: u32,
+    /// Searches per second allowed to one session (or, without a token, one address).
+    pub search_rate: u32,
+    /// Searches allowed in a burst before `search_rate` applies.
+    pub search_burst: u32,
+    /// Announces per second allowed to one session.
+    pub announce_rate: u32,
+    /// Announces allowed in a burst before `announce_rate` applies.
+    pub announce_burst: u32,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +130,10 @@ impl Default for ServerConfig {
             heartbeat_secs: None,
             max_results: DEFAULT_MAX_RESULTS,
             max_files_per_call: DEFAULT_MAX_FILES_PER_CALL,
+            search_rate: 200,
+            search_burst: 400,
+            announce_rate: 20,
+            announce_burst: 100,
         }
     }
 }

@@ -147,7 +147,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 let Some(q) = ask(&mut input, &mut out, "words or file id: ")? else {
                     continue;
                 };
-                match dir.search(&q, DEFAULT_SEARCH_LIMIT) {
+                match dir.search(&q, DEFAULT_SEARCH_LIMIT, core.session().token().as_deref()) {
                     Ok(found) => {
                         write!(out, "{}", format_hits(&found.hits, found.total))?;
                         last_hits = found.hits;

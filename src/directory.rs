@@ -11,9 +11,9 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::id::FileId;
+use crate::index::{Found, Index, PeerIdx};
+pub use crate::query::Query;
 
-/// Longest search query, in bytes.
-pub const MAX_QUERY_LEN: usize = 256;
 /// Longest HTTP address a peer may register, in bytes.
 pub const MAX_HTTP_ADDR_LEN: usize = 256;
 /// Results returned when a client does not say.
@@ -82,57 +82,6 @@ pub struct SearchOutcome {
     pub total: usize,
 }
 
-/// A parsed search query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Query {
-    /// Words that must all occur in the file name, lower-cased.
-    Words(Vec<String>),
-    /// A lookup by content hash.
-    Id(FileId),
-}
-
-impl Query {
-    /// Parses a query: a file id (64 hex digits, optionally `id:<hex>`) alone,
-    /// or words that must all occur in the name, case-insensitive.
-    pub fn parse(text: &str) -> Result<Query, DirError> {
-        if text.len() > MAX_QUERY_LEN {
-            return Err(DirError::Invalid(format!(
-                "query is {} bytes long, the limit is {MAX_QUERY_LEN}",
-                text.len()
-            )));
-        }
-        let words: Vec<&str> = text.split_whitespace().collect();
-        match words.as_slice() {
-            [] => Err(DirError::Invalid(
-                "query is empty: give words of a file name, or a file id".into(),
-            )),
-            [one] if one.starts_with("id:") => FileId::parse(&one[3..])
-                .map(Query::Id)
-                .map_err(|e| DirError::Invalid(e.to_string())),
-            [one] if FileId::looks_like(one) => Ok(Query::Id(
-                FileId::parse(one).map_err(|e| DirError::Invalid(e.to_string()))?,
-            )),
-            many => {
-                if many.iter().any(|w| w.starts_with("id:")) {
-                    return Err(DirError::Invalid(
-                        "an id search takes the id alone (id:<64 hex digits>)".into(),
-                    ));
-                }
-                Ok(Query::Words(
-                    many.iter().map(|w| w.to_lowercase()).collect(),
-                ))
-            }
-        }
-    }
-
-    fn matches_name(&self, lower_name: &str) -> bool {
-        match self {
-            Query::Words(words) => words.iter().all(|w| lower_name.contains(w.as_str())),
-            Query::Id(_) => false,
-        }
-    }
-}
-
 /// What a login grants.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -159,6 +108,8 @@ pub enum DirError {
     NotFound(String),
     /// The request is malformed; the message says how.
     Invalid(String),
+    /// The caller is over its flood limit; the message says which.
+    Exhausted(String),
 }
 
 impl fmt::Display for DirError {
@@ -167,12 +118,18 @@ impl fmt::Display for DirError {
             DirError::Unauthenticated => {
                 write!(f, "unknown or expired session token: log in again")
             }
-            DirError::NotFound(m) | DirError::Invalid(m) => f.write_str(m),
+            DirError::NotFound(m) | DirError::Invalid(m) | DirError::Exhausted(m) => f.write_str(m),
         }
     }
 }
 
 impl std::error::Error for DirError {}
+
+impl From<crate::query::BadQuery> for DirError {
+    fn from(e: crate::query::BadQuery) -> DirError {
+        DirError::Invalid(e.0)
+    }
+}
 
 /// The directory's state, as the service sees it. Every call that carries a
 /// token acts only for that token's peer.
@@ -201,6 +158,8 @@ pub trait DirectoryStore: Send + Sync {
     fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), DirError>;
     /// A peer's address and number of shared files, by name.
     fn peer(&self, name: &str) -> Result<(String, usize), DirError>;
+    /// The name of the peer whose session `token` is, if it is one.
+    fn session_name(&self, token: &Token) -> Option<String>;
     /// Ends the token's session; its files are gone at once.
     fn logout(&self, token: &Token) -> Result<(), DirError>;
     /// Drops every session whose lease ran out; returns the names dropped.
@@ -209,35 +168,70 @@ pub trait DirectoryStore: Send + Sync {
     fn limits(&self) -> &Limits;
 }
 
-#[derive(Debug)]
 struct PeerState {
+    name: String,
     token: Token,
     http_addr: String,
-    files: HashMap<FileId, (u64, String)>,
     last_seen: Instant,
 }
 
-#[derive(Debug, Default)]
+/// Sessions in slots (a slot number is the peer's index in [`Index`]), the
+/// maps that find them, and the search index.
+#[derive(Default)]
 struct State {
-    peers: HashMap<String, PeerState>,
-    tokens: HashMap<Token, String>,
+    peers: Vec<Option<PeerState>>,
+    free: Vec<PeerIdx>,
+    by_name: HashMap<String, PeerIdx>,
+    tokens: HashMap<Token, PeerIdx>,
+    index: Index,
 }
 
 impl State {
-    fn peer_of(&mut self, token: &Token) -> Result<&mut PeerState, DirError> {
-        let name = self.tokens.get(token).ok_or(DirError::Unauthenticated)?;
-        self.peers.get_mut(name).ok_or(DirError::Unauthenticated)
+    fn peer_of(&mut self, token: &Token) -> Result<(PeerIdx, &mut PeerState), DirError> {
+        let idx = *self.tokens.get(token).ok_or(DirError::Unauthenticated)?;
+        let peer = self.peers[idx as usize]
+            .as_mut()
+            .ok_or(DirError::Unauthenticated)?;
+        Ok((idx, peer))
     }
 
-    fn remove_peer(&mut self, name: &str) {
-        if let Some(p) = self.peers.remove(name) {
+    fn remove_peer(&mut self, idx: PeerIdx) {
+        if let Some(p) = self.peers[idx as usize].take() {
             self.tokens.remove(&p.token);
+            self.by_name.remove(&p.name);
+            self.index.remove_peer(idx);
+            self.free.push(idx);
+        }
+    }
+
+    fn hit(&self, f: Found<'_>) -> Hit {
+        let mut names: Vec<String> = f.sources.iter().map(|(_, n)| n.to_string()).collect();
+        names.sort();
+        names.dedup();
+        let mut sources: Vec<Source> = f
+            .sources
+            .iter()
+            .filter_map(|(p, n)| {
+                let peer = self.peers.get(*p as usize)?.as_ref()?;
+                Some(Source {
+                    peer: peer.name.clone(),
+                    http_addr: peer.http_addr.clone(),
+                    name: n.to_string(),
+                })
+            })
+            .collect();
+        sources.sort_by(|a, b| a.peer.cmp(&b.peer));
+        Hit {
+            id: f.id,
+            size: f.size,
+            names,
+            sources,
         }
     }
 }
 
-/// The directory's state in this process's memory.
-#[derive(Debug)]
+/// The directory's state in this process's memory, behind one lock: searches
+/// share it, logins, announces and expiries take it briefly.
 pub struct MemoryStore {
     state: RwLock<State>,
     limits: Limits,
@@ -270,6 +264,12 @@ impl MemoryStore {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Sessions online and distinct files indexed.
+    pub fn counts(&self) -> (usize, usize) {
+        let st = self.read();
+        (st.by_name.len(), st.index.file_count())
+    }
 }
 
 impl DirectoryStore for MemoryStore {
@@ -283,20 +283,30 @@ impl DirectoryStore for MemoryStore {
         self.check_files(files.len())?;
         let token = Token::generate();
         let mut st = self.write();
-        st.remove_peer(name);
-        st.tokens.insert(token.clone(), name.to_string());
-        st.peers.insert(
-            name.to_string(),
-            PeerState {
-                token: token.clone(),
-                http_addr: http_addr.to_string(),
-                files: files
-                    .into_iter()
-                    .map(|f| (f.id, (f.size, f.name)))
-                    .collect(),
-                last_seen: now,
-            },
-        );
+        if let Some(old) = st.by_name.get(name).copied() {
+            st.remove_peer(old);
+        }
+        let state = PeerState {
+            name: name.to_string(),
+            token: token.clone(),
+            http_addr: http_addr.to_string(),
+            last_seen: now,
+        };
+        let idx = match st.free.pop() {
+            Some(i) => {
+                st.peers[i as usize] = Some(state);
+                i
+            }
+            None => {
+                st.peers.push(Some(state));
+                (st.peers.len() - 1) as PeerIdx
+            }
+        };
+        st.by_name.insert(name.to_string(), idx);
+        st.tokens.insert(token.clone(), idx);
+        for f in files {
+            st.index.add(idx, f.id, f.size, &f.name);
+        }
         Ok(Session {
             token,
             lease: self.limits.lease,
@@ -313,20 +323,20 @@ impl DirectoryStore for MemoryStore {
     ) -> Result<usize, DirError> {
         self.check_files(added.len() + removed.len())?;
         let mut st = self.write();
-        let peer = st.peer_of(token)?;
+        let (idx, peer) = st.peer_of(token)?;
         peer.last_seen = now;
         for id in removed {
-            peer.files.remove(&id);
+            st.index.remove(idx, &id);
         }
         for f in added {
-            peer.files.insert(f.id, (f.size, f.name));
+            st.index.add(idx, f.id, f.size, &f.name);
         }
-        Ok(peer.files.len())
+        Ok(st.index.peer_file_count(idx))
     }
 
     fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError> {
         let mut st = self.write();
-        st.peer_of(token)?.last_seen = now;
+        st.peer_of(token)?.1.last_seen = now;
         Ok(self.limits.lease)
     }
 
@@ -338,103 +348,68 @@ impl DirectoryStore for MemoryStore {
             )));
         }
         let st = self.read();
-        let mut by_id: HashMap<FileId, Hit> = HashMap::new();
-        for (peer_name, peer) in &st.peers {
-            for (id, (size, name)) in &peer.files {
-                let wanted = match query {
-                    Query::Id(want) => want == id,
-                    words => words.matches_name(&name.to_lowercase()),
-                };
-                if !wanted {
-                    continue;
-                }
-                let hit = by_id.entry(*id).or_insert_with(|| Hit {
-                    id: *id,
-                    size: *size,
-                    names: Vec::new(),
-                    sources: Vec::new(),
-                });
-                if !hit.names.contains(name) {
-                    hit.names.push(name.clone());
-                }
-                hit.sources.push(Source {
-                    peer: peer_name.clone(),
-                    http_addr: peer.http_addr.clone(),
-                    name: name.clone(),
-                });
-            }
-        }
-        let total = by_id.len();
-        let mut hits: Vec<Hit> = by_id.into_values().collect();
-        for h in &mut hits {
-            h.names.sort();
-            h.sources.sort_by(|a, b| a.peer.cmp(&b.peer));
-        }
-        hits.sort_by(|a, b| {
-            b.sources
-                .len()
-                .cmp(&a.sources.len())
-                .then_with(|| a.names.cmp(&b.names))
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        hits.truncate(limit as usize);
+        let (found, total) = st.index.search(query, limit as usize);
+        let hits = found.into_iter().map(|f| st.hit(f)).collect();
         Ok(SearchOutcome { hits, total })
     }
 
     fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), DirError> {
-        let outcome = self.search(&Query::Id(*id), 1)?;
-        match outcome.hits.into_iter().next() {
-            Some(hit) => Ok((hit.size, hit.sources)),
+        let st = self.read();
+        match st.index.sources(id) {
+            Some(f) => {
+                let hit = st.hit(f);
+                Ok((hit.size, hit.sources))
+            }
             None => Err(DirError::NotFound(format!("no online peer shares {id}"))),
         }
     }
 
     fn peer(&self, name: &str) -> Result<(String, usize), DirError> {
         let st = self.read();
-        st.peers
+        st.by_name
             .get(name)
-            .map(|p| (p.http_addr.clone(), p.files.len()))
+            .and_then(|i| Some((st.peers[*i as usize].as_ref()?, *i)))
+            .map(|(p, i)| (p.http_addr.clone(), st.index.peer_file_count(i)))
             .ok_or_else(|| DirError::NotFound(format!("no peer named {name:?} is online")))
+    }
+
+    fn session_name(&self, token: &Token) -> Option<String> {
+        let st = self.read();
+        let idx = *st.tokens.get(token)?;
+        st.peers[idx as usize].as_ref().map(|p| p.name.clone())
     }
 
     fn logout(&self, token: &Token) -> Result<(), DirError> {
         let mut st = self.write();
-        let name = st
-            .tokens
-            .get(token)
-            .cloned()
-            .ok_or(DirError::Unauthenticated)?;
-        st.remove_peer(&name);
+        let idx = *st.tokens.get(token).ok_or(DirError::Unauthenticated)?;
+        st.remove_peer(idx);
         Ok(())
     }
 
     fn expire(&self, now: Instant) -> Vec<String> {
         let lease = self.limits.lease;
-        let stale: Vec<String> = self
+        let lapsed = |p: &PeerState| now.saturating_duration_since(p.last_seen) > lease;
+        let stale: Vec<PeerIdx> = self
             .read()
             .peers
             .iter()
-            .filter(|(_, p)| now.saturating_duration_since(p.last_seen) > lease)
-            .map(|(n, _)| n.clone())
+            .enumerate()
+            .filter(|(_, p)| p.as_ref().is_some_and(lapsed))
+            .map(|(i, _)| i as PeerIdx)
             .collect();
         if stale.is_empty() {
-            return stale;
+            return Vec::new();
         }
         let mut st = self.write();
-        stale
-            .into_iter()
-            .filter(|name| {
-                // Re-check under the write lock: a heartbeat may have come in between.
-                let lapsed = st
-                    .peers
-                    .get(name)
-                    .is_some_and(|p| now.saturating_duration_since(p.last_seen) > lease);
-                if lapsed {
-                    st.remove_peer(name);
-                }
-                lapsed
-            })
-            .collect()
+        let mut gone = Vec::new();
+        for idx in stale {
+            // Re-check under the write lock: a heartbeat may have come in between.
+            if let Some(p) = st.peers[idx as usize].as_ref().filter(|p| lapsed(p)) {
+                gone.push(p.name.clone());
+                st.remove_peer(idx);
+            }
+        }
+        gone
     }
 
     fn limits(&self) -> &Limits {
@@ -469,31 +444,6 @@ mod tests {
 
     fn names(outcome: &SearchOutcome) -> Vec<String> {
         outcome.hits.iter().map(|h| h.names[0].clone()).collect()
-    }
-
-    #[test]
-    fn query_parsing() {
-        let id = FileId::of(b"x");
-        assert_eq!(Query::parse(&id.to_string()).unwrap(), Query::Id(id));
-        assert_eq!(Query::parse(&format!("id:{id}")).unwrap(), Query::Id(id));
-        assert_eq!(
-            Query::parse("  Holiday  PHOTOS ").unwrap(),
-            Query::Words(vec!["holiday".into(), "photos".into()])
-        );
-        for bad in [
-            "",
-            "   ",
-            "id:1234",
-            "id:zz",
-            &"a".repeat(MAX_QUERY_LEN + 1),
-        ] {
-            assert!(
-                matches!(Query::parse(bad), Err(DirError::Invalid(_))),
-                "{bad:?}"
-            );
-        }
-        let msg = Query::parse("id:abc").unwrap_err().to_string();
-        assert!(msg.contains("64 hex digits"), "{msg}");
     }
 
     #[test]
@@ -538,6 +488,86 @@ mod tests {
         assert_eq!((one.hits.len(), one.total), (1, 3));
         assert!(s.search(&words("o"), 0).is_err());
         assert!(s.search(&words("o"), 51).is_err());
+    }
+
+    /// The query language against a small library, through the store.
+    #[test]
+    fn query_semantics_table() {
+        let s = store();
+        let now = Instant::now();
+        let sf = |name: &str, size: u64| SharedFile {
+            id: FileId::of(name.as_bytes()),
+            size,
+            name: name.to_string(),
+        };
+        const M: u64 = 1 << 20;
+        let library = [
+            sf("Annual_Report_2025.pdf", 2 * M),
+            sf("annual report (draft).docx", 300_000),
+            sf("Quarterly Report Q3.pdf", 20 * M),
+            sf("passport scan.jpg", 500_000),
+            sf("Holiday in Ümeå.mp4", 700 * M),
+            sf("東京 2020 highlights.mkv", 3000 * M),
+            sf("support group notes.txt", 2_000),
+        ];
+        s.login("a", "http://a", library.to_vec(), now).unwrap();
+        // A second source for one file: it ranks first among equals.
+        s.login("b", "http://b", vec![library[2].clone()], now)
+            .unwrap();
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "report",
+                &[
+                    "Quarterly Report Q3.pdf",
+                    "Annual_Report_2025.pdf",
+                    "annual report (draft).docx",
+                ],
+            ),
+            (
+                "REPORT annual",
+                &["Annual_Report_2025.pdf", "annual report (draft).docx"],
+            ),
+            (
+                "port",
+                &[
+                    "Quarterly Report Q3.pdf",
+                    "Annual_Report_2025.pdf",
+                    "annual report (draft).docx",
+                    "passport scan.jpg",
+                    "support group notes.txt",
+                ],
+            ),
+            (
+                "report -draft",
+                &["Quarterly Report Q3.pdf", "Annual_Report_2025.pdf"],
+            ),
+            (
+                "\"annual report\"",
+                &["Annual_Report_2025.pdf", "annual report (draft).docx"],
+            ),
+            ("\"report annual\"", &[]),
+            (
+                "ext:pdf",
+                &["Quarterly Report Q3.pdf", "Annual_Report_2025.pdf"],
+            ),
+            ("report ext:pdf size>10M", &["Quarterly Report Q3.pdf"]),
+            ("report size<1M", &["annual report (draft).docx"]),
+            ("ümeå", &["Holiday in Ümeå.mp4"]),
+            ("UMEÅ", &[]),
+            ("東京", &["東京 2020 highlights.mkv"]),
+            ("mkv size>2G", &["東京 2020 highlights.mkv"]),
+            ("nothing-like-this", &[]),
+            ("notes -\"group notes\"", &[]),
+        ];
+        for (q, want) in cases {
+            let got = s.search(&Query::parse(q).unwrap(), 50).unwrap();
+            let names: Vec<&str> = got.hits.iter().map(|h| h.names[0].as_str()).collect();
+            assert_eq!(&names, want, "query {q:?}");
+            assert_eq!(got.total, want.len(), "total of {q:?}");
+        }
+        let one = s.search(&Query::parse("port").unwrap(), 2).unwrap();
+        assert_eq!((one.hits.len(), one.total), (2, 5));
+        assert_eq!(one.hits[0].sources.len(), 2);
     }
 
     #[test]

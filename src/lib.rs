@@ -21,10 +21,12 @@ mod directory;
 pub mod download;
 mod http;
 mod id;
+mod index;
 mod names;
 mod peer;
 pub mod pieces;
 pub mod proto;
+pub mod query;
 mod range;
 mod server;
 mod service;
@@ -38,12 +40,13 @@ pub use config::{ConfigError, PeerConfig, ServerConfig};
 pub use console::{download_summary, format_files, format_hits, human_size, run_menu};
 pub use directory::{
     DirError, DirectoryStore, Hit, Limits, MemoryStore, Query, SearchOutcome, SharedFile, Source,
-    Token, DEFAULT_SEARCH_LIMIT, MAX_QUERY_LEN,
+    Token, DEFAULT_SEARCH_LIMIT,
 };
 pub use http::{FileInfo, InboxPolicy, ID_HEADER, SECRET_HEADER};
 pub use id::{BadFileId, FileId};
 pub use names::{check_file_name, check_peer_name, sanitize_file_name, BadName};
 pub use peer::{Control, ControlInfo, Peer, PeerError, Status, CONTROL_FILE};
+pub use query::{BadQuery, NameQuery, MAX_QUERY_LEN};
 pub use range::ByteRange;
 pub use server::{DirectoryServer, ServerError};
 pub use session::SessionState;

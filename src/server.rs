@@ -15,7 +15,7 @@ use grpcio_health::{create_health, HealthService, ServingStatus};
 
 use crate::config::ServerConfig;
 use crate::directory::{DirectoryStore, Limits, MemoryStore};
-use crate::service::DirectoryService;
+use crate::service::{DirectoryService, FloodLimits};
 
 /// Largest gRPC message the directory accepts (a Login with a long file list).
 pub const MAX_MESSAGE_BYTES: i32 = 16 << 20;
@@ -86,10 +86,16 @@ impl DirectoryServer {
             .max_receive_message_len(MAX_MESSAGE_BYTES)
             .max_send_message_len(MAX_MESSAGE_BYTES)
             .build_args();
+        let flood = FloodLimits {
+            search_rate: config.search_rate,
+            search_burst: config.search_burst,
+            announce_rate: config.announce_rate,
+            announce_burst: config.announce_burst,
+        };
         let health = HealthService::default();
         let mut server = ServerBuilder::new(env)
             .channel_args(args)
-            .register_service(DirectoryService::new(store.clone()).into_grpc())
+            .register_service(DirectoryService::new(store.clone(), flood).into_grpc())
             .register_service(create_health(health.clone()))
             .build()
             .map_err(bind_err)?;

@@ -4,7 +4,8 @@
 //! into a reply or a status. Handlers run on grpcio's completion-queue
 //! threads, so they only touch memory: no blocking I/O here.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures_util::FutureExt;
@@ -17,16 +18,97 @@ use crate::id::FileId;
 use crate::names;
 use crate::proto::directory as pb;
 use crate::proto::directory_grpc;
+use crate::throttle::Allowance;
+
+/// Flood limits: calls per second and burst, per session (or per client
+/// address for calls without a valid token).
+#[derive(Debug, Clone, Copy)]
+pub struct FloodLimits {
+    pub search_rate: u32,
+    pub search_burst: u32,
+    pub announce_rate: u32,
+    pub announce_burst: u32,
+}
+
+/// Callers' allowances for one kind of call.
+struct Allowances {
+    rate: u32,
+    burst: u32,
+    what: &'static str,
+    map: Mutex<HashMap<String, Allowance>>,
+}
+
+/// Forget callers whose allowance is full again once the map is this big.
+const PRUNE_AT: usize = 10_000;
+
+impl Allowances {
+    fn new(rate: u32, burst: u32, what: &'static str) -> Allowances {
+        Allowances {
+            rate,
+            burst,
+            what,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn check(&self, key: String) -> Result<(), DirError> {
+        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= PRUNE_AT {
+            map.retain(|_, a| !a.is_full(now));
+        }
+        let allowed = map
+            .entry(key)
+            .or_insert_with(|| Allowance::new(self.rate, self.burst, now))
+            .try_take(now);
+        if allowed {
+            Ok(())
+        } else {
+            Err(DirError::Exhausted(format!(
+                "too many {} calls: at most {} a second (bursts of {}); slow down and retry",
+                self.what, self.rate, self.burst
+            )))
+        }
+    }
+}
 
 /// The gRPC face of a [`DirectoryStore`].
 #[derive(Clone)]
 pub struct DirectoryService {
     store: Arc<dyn DirectoryStore>,
+    searches: Arc<Allowances>,
+    announces: Arc<Allowances>,
 }
 
 impl DirectoryService {
-    pub fn new(store: Arc<dyn DirectoryStore>) -> DirectoryService {
-        DirectoryService { store }
+    pub fn new(store: Arc<dyn DirectoryStore>, flood: FloodLimits) -> DirectoryService {
+        DirectoryService {
+            store,
+            searches: Arc::new(Allowances::new(
+                flood.search_rate,
+                flood.search_burst,
+                "Search",
+            )),
+            announces: Arc::new(Allowances::new(
+                flood.announce_rate,
+                flood.announce_burst,
+                "Announce",
+            )),
+        }
+    }
+
+    /// Whom a call counts against: the session's peer when the token is
+    /// valid, else the client's address (without its port).
+    fn caller(&self, token: &str, ctx: &RpcContext) -> String {
+        if !token.is_empty() {
+            if let Some(name) = self.store.session_name(&Token::from_client(token)) {
+                return format!("peer:{name}");
+            }
+        }
+        let peer = ctx.peer();
+        // "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000": drop the port.
+        let addr = peer.rsplit_once(':').map_or(peer.as_str(), |(a, _)| a);
+        format!("addr:{addr}")
     }
 
     /// The grpcio service to register with a server.
@@ -40,6 +122,7 @@ fn status(err: DirError) -> RpcStatus {
         DirError::Unauthenticated => RpcStatusCode::UNAUTHENTICATED,
         DirError::NotFound(_) => RpcStatusCode::NOT_FOUND,
         DirError::Invalid(_) => RpcStatusCode::INVALID_ARGUMENT,
+        DirError::Exhausted(_) => RpcStatusCode::RESOURCE_EXHAUSTED,
     };
     RpcStatus::with_message(code, err.to_string())
 }
@@ -216,7 +299,11 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::AnnounceRequest,
         sink: UnarySink<pb::AnnounceReply>,
     ) {
-        let r = self.do_announce(req);
+        let key = self.caller(&req.token, &ctx);
+        let r = self
+            .announces
+            .check(key)
+            .and_then(|()| self.do_announce(req));
         reply(&ctx, sink, "Announce", r);
     }
 
@@ -242,7 +329,8 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::SearchRequest,
         sink: UnarySink<pb::SearchReply>,
     ) {
-        let r = self.do_search(req);
+        let key = self.caller(&req.token, &ctx);
+        let r = self.searches.check(key).and_then(|()| self.do_search(req));
         reply(&ctx, sink, "Search", r);
     }
 

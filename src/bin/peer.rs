@@ -127,7 +127,7 @@ fn run(args: Args) -> Result<()> {
         Command::Serve => serve(config, false),
         Command::Menu => serve(config, true),
         Command::Search { words, limit } => {
-            let found = dir().search(&words.join(" "), limit)?;
+            let found = dir().search(&words.join(" "), limit, None)?;
             print!("{}", format_hits(&found.hits, found.total));
             Ok(())
         }

@@ -285,3 +285,74 @@ fn search_groups_sources_and_locate_lists_them() {
     assert_eq!(code, RpcStatusCode::NOT_FOUND);
     server.shutdown();
 }
+
+#[test]
+fn the_query_language_works_through_grpc() {
+    let (server, c) = start();
+    login(
+        &c,
+        "alice",
+        &[
+            "Annual_Report_2025.pdf",
+            "report draft.docx",
+            "passport.jpg",
+        ],
+    )
+    .unwrap();
+    let names = |q: &str| -> Vec<String> {
+        search(&c, q, 10)
+            .unwrap()
+            .results
+            .into_iter()
+            .map(|r| r.names[0].clone())
+            .collect()
+    };
+    assert_eq!(names("port ext:jpg"), vec!["passport.jpg"]);
+    assert_eq!(names("report -draft"), vec!["Annual_Report_2025.pdf"]);
+    assert_eq!(names("\"report draft\""), vec!["report draft.docx"]);
+    assert_eq!(names("report size<20"), vec!["report draft.docx"]);
+    let reply = search(&c, "port", 1).unwrap();
+    assert_eq!((reply.results.len(), reply.total), (1, 3));
+    let (code, msg) = refused(search(&c, "report size>oops", 10));
+    assert_eq!(code, RpcStatusCode::INVALID_ARGUMENT);
+    assert!(msg.contains("sizes look like"), "{msg}");
+    server.shutdown();
+}
+
+#[test]
+fn a_flood_of_searches_from_one_session_is_limited_while_another_is_served() {
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        search_rate: 2,
+        search_burst: 5,
+        ..ServerConfig::default()
+    };
+    let server = DirectoryServer::start(&config).expect("directory starts");
+    let c = grpc(&server.addr().to_string());
+    let flooder = login(&c, "flooder", &["a.txt"]).unwrap().token;
+    let calm = login(&c, "calm", &["b.txt"]).unwrap().token;
+    let search_as = |token: &str| {
+        c.search(&pb::SearchRequest {
+            query: "txt".into(),
+            limit: 10,
+            token: token.to_string(),
+            ..Default::default()
+        })
+    };
+    let results: Vec<_> = (0..30).map(|_| search_as(&flooder)).collect();
+    let limited: Vec<String> = results
+        .into_iter()
+        .filter_map(|r| match r {
+            Err(grpcio::Error::RpcFailure(s)) if s.code() == RpcStatusCode::RESOURCE_EXHAUSTED => {
+                Some(s.message().to_string())
+            }
+            Ok(_) => None,
+            Err(other) => panic!("unexpected failure: {other:?}"),
+        })
+        .collect();
+    assert!(limited.len() >= 20, "only {} of 30 limited", limited.len());
+    assert!(limited[0].contains("at most 2 a second"), "{}", limited[0]);
+    // Another session is still served, at once.
+    assert_eq!(search_as(&calm).unwrap().total, 2);
+    server.shutdown();
+}

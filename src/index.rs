@@ -1,0 +1,548 @@
+//! The directory's search index, built for lookups rather than scans:
+//!
+//! - file id -> file record (size, and its sources as compact
+//!   (peer, name) index pairs);
+//! - each distinct name is interned once; each distinct token (a case-folded
+//!   run of letters and digits) is interned once, with the list of names
+//!   that contain it (postings);
+//! - each token's trigrams point back to it, so a query fragment finds the
+//!   tokens that contain it (`port` finds `report`) without scanning them;
+//! - extensions point to the names that end in them.
+//!
+//! A query touches only the postings of its most selective term, then checks
+//! each candidate with [`NameQuery::matches`]. Names whose last file left are
+//! marked dead and skipped; once they outnumber the live ones the token side
+//! is rebuilt. Pure data: no I/O, no clock, no locks (the store holds one).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::id::FileId;
+use crate::query::{extension, normalise, tokens, NameQuery, Query};
+
+/// A peer's slot number in the store.
+pub type PeerIdx = u32;
+
+struct FileRec {
+    id: FileId,
+    size: u64,
+    /// (peer, name) of every source.
+    sources: Vec<(PeerIdx, u32)>,
+}
+
+struct NameRec {
+    text: Arc<str>,
+    /// Live files shared under this name.
+    files: Vec<u32>,
+}
+
+struct TokenRec {
+    text: Box<str>,
+    /// Names containing this token, ascending (may include dead names).
+    names: Vec<u32>,
+}
+
+/// One file that matched, with what the caller needs to present it.
+#[derive(Debug, Clone)]
+pub struct Found<'a> {
+    pub id: FileId,
+    pub size: u64,
+    /// (peer, name) of every source.
+    pub sources: Vec<(PeerIdx, &'a str)>,
+}
+
+/// The index. See the module documentation.
+#[derive(Default)]
+pub struct Index {
+    files: Vec<FileRec>,
+    free_files: Vec<u32>,
+    by_id: HashMap<FileId, u32>,
+    names: Vec<NameRec>,
+    name_ids: HashMap<Arc<str>, u32>,
+    dead_names: usize,
+    tokens: Vec<TokenRec>,
+    token_ids: HashMap<Box<str>, u32>,
+    trigrams: HashMap<u64, Vec<u32>>,
+    exts: HashMap<Box<str>, Vec<u32>>,
+    /// The files each peer is a source of.
+    peer_files: Vec<Vec<u32>>,
+}
+
+fn trigram_keys(token: &str) -> Vec<u64> {
+    let chars: Vec<char> = token.chars().collect();
+    let mut keys: Vec<u64> = chars
+        .windows(3)
+        .map(|w| (w[0] as u64) << 42 | (w[1] as u64) << 21 | w[2] as u64)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Intersects two ascending lists.
+fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+impl Index {
+    /// Number of distinct files.
+    pub fn file_count(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Adds `peer` as a source of `id`, shared under `name`. Returns false
+    /// if it already was (its name is updated).
+    pub fn add(&mut self, peer: PeerIdx, id: FileId, size: u64, name: &str) -> bool {
+        let name_idx = self.intern_name(name);
+        let file_idx = match self.by_id.get(&id) {
+            Some(&f) => f,
+            None => {
+                let rec = FileRec {
+                    id,
+                    size,
+                    sources: Vec::with_capacity(1),
+                };
+                let f = match self.free_files.pop() {
+                    Some(f) => {
+                        self.files[f as usize] = rec;
+                        f
+                    }
+                    None => {
+                        self.files.push(rec);
+                        (self.files.len() - 1) as u32
+                    }
+                };
+                self.by_id.insert(id, f);
+                f
+            }
+        };
+        let rec = &mut self.files[file_idx as usize];
+        let fresh = match rec.sources.iter_mut().find(|(p, _)| *p == peer) {
+            Some(slot) => {
+                let old = std::mem::replace(&mut slot.1, name_idx);
+                if old != name_idx {
+                    self.unlink_name(old, file_idx);
+                }
+                false
+            }
+            None => {
+                rec.sources.push((peer, name_idx));
+                let p = peer as usize;
+                if self.peer_files.len() <= p {
+                    self.peer_files.resize_with(p + 1, Vec::new);
+                }
+                self.peer_files[p].push(file_idx);
+                true
+            }
+        };
+        let files = &mut self.names[name_idx as usize].files;
+        if !files.contains(&file_idx) {
+            if files.is_empty() {
+                self.dead_names = self.dead_names.saturating_sub(1);
+            }
+            files.push(file_idx);
+        }
+        fresh
+    }
+
+    /// Removes `peer` as a source of `id`. Returns whether it was one.
+    pub fn remove(&mut self, peer: PeerIdx, id: &FileId) -> bool {
+        let Some(&file_idx) = self.by_id.get(id) else {
+            return false;
+        };
+        let list = self.peer_files.get_mut(peer as usize);
+        let Some(pos) = list
+            .as_ref()
+            .and_then(|l| l.iter().position(|f| *f == file_idx))
+        else {
+            return false;
+        };
+        if let Some(l) = list {
+            l.swap_remove(pos);
+        }
+        self.drop_source(peer, file_idx);
+        self.maybe_compact();
+        true
+    }
+
+    /// Removes `peer` as a source of everything; returns how many files.
+    pub fn remove_peer(&mut self, peer: PeerIdx) -> usize {
+        let files = match self.peer_files.get_mut(peer as usize) {
+            Some(l) => std::mem::take(l),
+            None => return 0,
+        };
+        for &f in &files {
+            self.drop_source(peer, f);
+        }
+        self.maybe_compact();
+        files.len()
+    }
+
+    /// How many files `peer` is a source of.
+    pub fn peer_file_count(&self, peer: PeerIdx) -> usize {
+        self.peer_files.get(peer as usize).map_or(0, Vec::len)
+    }
+
+    fn drop_source(&mut self, peer: PeerIdx, file_idx: u32) {
+        let rec = &mut self.files[file_idx as usize];
+        let Some(pos) = rec.sources.iter().position(|(p, _)| *p == peer) else {
+            return;
+        };
+        let (_, name_idx) = rec.sources.swap_remove(pos);
+        let last = rec.sources.is_empty();
+        self.unlink_name(name_idx, file_idx);
+        if last {
+            let id = self.files[file_idx as usize].id;
+            self.by_id.remove(&id);
+            self.files[file_idx as usize].sources = Vec::new();
+            self.free_files.push(file_idx);
+        }
+    }
+
+    fn maybe_compact(&mut self) {
+        if self.dead_names > 1024 && self.dead_names * 2 > self.names.len() {
+            self.compact();
+        }
+    }
+
+    /// Size and sources of a file.
+    pub fn sources(&self, id: &FileId) -> Option<Found<'_>> {
+        let f = *self.by_id.get(id)?;
+        Some(self.found(f))
+    }
+
+    fn found(&self, file_idx: u32) -> Found<'_> {
+        let rec = &self.files[file_idx as usize];
+        Found {
+            id: rec.id,
+            size: rec.size,
+            sources: rec
+                .sources
+                .iter()
+                .map(|(p, n)| (*p, &*self.names[*n as usize].text))
+                .collect(),
+        }
+    }
+
+    /// Drops the link from a name to a file if no source of the file still
+    /// uses that name.
+    fn unlink_name(&mut self, name_idx: u32, file_idx: u32) {
+        let still_used = self.files[file_idx as usize]
+            .sources
+            .iter()
+            .any(|(_, n)| *n == name_idx);
+        if still_used {
+            return;
+        }
+        let files = &mut self.names[name_idx as usize].files;
+        if let Some(pos) = files.iter().position(|f| *f == file_idx) {
+            files.swap_remove(pos);
+            if files.is_empty() {
+                self.dead_names += 1;
+            }
+        }
+    }
+
+    fn intern_name(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.name_ids.get(name) {
+            return n;
+        }
+        let idx = self.names.len() as u32;
+        let text: Arc<str> = Arc::from(name);
+        self.names.push(NameRec {
+            text: text.clone(),
+            files: Vec::with_capacity(1),
+        });
+        self.name_ids.insert(text, idx);
+        // A new name starts dead until a file links it.
+        self.dead_names += 1;
+        self.index_name(idx, name);
+        idx
+    }
+
+    fn index_name(&mut self, idx: u32, name: &str) {
+        let mut toks: Vec<String> = tokens(name).collect();
+        toks.sort_unstable();
+        toks.dedup();
+        for t in toks {
+            let t_idx = match self.token_ids.get(t.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let i = self.tokens.len() as u32;
+                    for key in trigram_keys(&t) {
+                        self.trigrams.entry(key).or_default().push(i);
+                    }
+                    self.tokens.push(TokenRec {
+                        text: t.clone().into_boxed_str(),
+                        names: Vec::new(),
+                    });
+                    self.token_ids.insert(t.into_boxed_str(), i);
+                    i
+                }
+            };
+            self.tokens[t_idx as usize].names.push(idx);
+        }
+        if let Some(ext) = extension(name) {
+            self.exts.entry(ext.into_boxed_str()).or_default().push(idx);
+        }
+    }
+
+    /// Rebuilds names, tokens, trigrams and extensions from the live names.
+    fn compact(&mut self) {
+        let old_names = std::mem::take(&mut self.names);
+        self.name_ids.clear();
+        self.tokens.clear();
+        self.token_ids.clear();
+        self.trigrams.clear();
+        self.exts.clear();
+        self.dead_names = 0;
+        let mut remap = vec![u32::MAX; old_names.len()];
+        for (old, rec) in old_names.into_iter().enumerate() {
+            if rec.files.is_empty() {
+                continue;
+            }
+            let idx = self.names.len() as u32;
+            remap[old] = idx;
+            self.name_ids.insert(rec.text.clone(), idx);
+            let text = rec.text.clone();
+            self.names.push(rec);
+            self.index_name(idx, &text);
+        }
+        for f in &mut self.files {
+            for (_, n) in &mut f.sources {
+                *n = remap[*n as usize];
+            }
+        }
+    }
+
+    /// Token indices whose text contains `fragment`.
+    fn tokens_containing(&self, fragment: &str) -> Vec<u32> {
+        let keys = trigram_keys(fragment);
+        if keys.is_empty() {
+            // Shorter than three characters: the token dictionary is small
+            // next to the names, so a scan of it is acceptable.
+            return (0..self.tokens.len() as u32)
+                .filter(|t| self.tokens[*t as usize].text.contains(fragment))
+                .collect();
+        }
+        let mut lists: Vec<&Vec<u32>> = Vec::with_capacity(keys.len());
+        for k in &keys {
+            match self.trigrams.get(k) {
+                Some(l) => lists.push(l),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let mut acc = lists[0].clone();
+        for l in &lists[1..] {
+            acc = intersect(&acc, l);
+            if acc.is_empty() {
+                break;
+            }
+        }
+        acc.retain(|t| self.tokens[*t as usize].text.contains(fragment));
+        acc
+    }
+
+    /// Candidate names for a name query: the postings of its most selective
+    /// fragment (or of its extension), deduplicated.
+    fn candidates(&self, q: &NameQuery) -> Vec<u32> {
+        let mut best: Option<(usize, Vec<u32>)> = None;
+        let fragments = q
+            .words
+            .iter()
+            .map(String::as_str)
+            .chain(q.phrases.iter().flat_map(|p| p.split(' ')));
+        for frag in fragments {
+            let toks = self.tokens_containing(frag);
+            let cost: usize = toks
+                .iter()
+                .map(|t| self.tokens[*t as usize].names.len())
+                .sum();
+            if best.as_ref().is_none_or(|(c, _)| cost < *c) {
+                let mut names: Vec<u32> = toks
+                    .iter()
+                    .flat_map(|t| self.tokens[*t as usize].names.iter().copied())
+                    .collect();
+                if toks.len() > 1 {
+                    names.sort_unstable();
+                    names.dedup();
+                }
+                best = Some((cost, names));
+            }
+            if best.as_ref().is_some_and(|(c, _)| *c == 0) {
+                break;
+            }
+        }
+        if let Some(ext) = &q.ext {
+            let by_ext = self
+                .exts
+                .get(ext.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            if best.as_ref().is_none_or(|(c, _)| by_ext.len() < *c) {
+                best = Some((by_ext.len(), by_ext.to_vec()));
+            }
+        }
+        best.map(|(_, n)| n).unwrap_or_default()
+    }
+
+    /// Files matching `query`: the `limit` best (most sources, then by name)
+    /// and the number that matched in all.
+    pub fn search(&self, query: &Query, limit: usize) -> (Vec<Found<'_>>, usize) {
+        let q = match query {
+            Query::Id(id) => {
+                return match self.sources(id) {
+                    Some(f) => (vec![f], 1),
+                    None => (Vec::new(), 0),
+                }
+            }
+            Query::Name(q) => q,
+        };
+        // (file, the name it matched under)
+        let mut hits: Vec<(u32, u32)> = Vec::new();
+        for name_idx in self.candidates(q) {
+            let rec = &self.names[name_idx as usize];
+            if rec.files.is_empty() {
+                continue;
+            }
+            let norm = normalise(&rec.text);
+            for &f in &rec.files {
+                if q.matches(&rec.text, &norm, self.files[f as usize].size) {
+                    hits.push((f, name_idx));
+                }
+            }
+        }
+        // A file shared under several matching names counts once.
+        hits.sort_unstable_by_key(|(f, _)| *f);
+        hits.dedup_by_key(|(f, _)| *f);
+        let total = hits.len();
+        let rank = |a: &(u32, u32), b: &(u32, u32)| {
+            let (fa, fb) = (&self.files[a.0 as usize], &self.files[b.0 as usize]);
+            fb.sources
+                .len()
+                .cmp(&fa.sources.len())
+                .then_with(|| {
+                    self.names[a.1 as usize]
+                        .text
+                        .cmp(&self.names[b.1 as usize].text)
+                })
+                .then_with(|| fa.id.cmp(&fb.id))
+        };
+        if limit < hits.len() {
+            hits.select_nth_unstable_by(limit, rank);
+            hits.truncate(limit);
+        }
+        hits.sort_unstable_by(rank);
+        (
+            hits.into_iter().map(|(f, _)| self.found(f)).collect(),
+            total,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> FileId {
+        FileId::of(s.as_bytes())
+    }
+
+    fn search(ix: &Index, q: &str) -> Vec<String> {
+        let (found, _) = ix.search(&Query::parse(q).unwrap(), 100);
+        found.iter().map(|f| f.sources[0].1.to_string()).collect()
+    }
+
+    #[test]
+    fn fragments_find_tokens_through_trigrams() {
+        let mut ix = Index::default();
+        ix.add(0, id("a"), 10, "annual_report.pdf");
+        ix.add(0, id("b"), 10, "Support Group.txt");
+        ix.add(0, id("c"), 10, "passport.jpg");
+        ix.add(0, id("d"), 10, "holiday.mp4");
+        assert_eq!(
+            search(&ix, "port"),
+            vec!["Support Group.txt", "annual_report.pdf", "passport.jpg"]
+        );
+        assert_eq!(search(&ix, "port ext:pdf"), vec!["annual_report.pdf"]);
+        assert_eq!(
+            search(&ix, "po"),
+            vec!["Support Group.txt", "annual_report.pdf", "passport.jpg"]
+        );
+        assert_eq!(search(&ix, "ext:mp4"), vec!["holiday.mp4"]);
+        assert!(search(&ix, "xyz").is_empty());
+    }
+
+    #[test]
+    fn removal_and_compaction_keep_results_exact() {
+        let mut ix = Index::default();
+        for i in 0..3000u32 {
+            ix.add(
+                i % 7,
+                id(&i.to_string()),
+                i as u64,
+                &format!("track {i} remix.mp3"),
+            );
+        }
+        assert_eq!(ix.search(&Query::parse("remix").unwrap(), 10).1, 3000);
+        // Remove most: compaction kicks in, and what is left is still found.
+        for i in 0..2900u32 {
+            assert!(ix.remove(i % 7, &id(&i.to_string())));
+        }
+        assert!(!ix.remove(0, &id("0")));
+        assert_eq!((0..7).map(|p| ix.peer_file_count(p)).sum::<usize>(), 100);
+        assert!(ix.names.len() < 3000, "compaction did not run");
+        let (found, total) = ix.search(&Query::parse("remix size>2950").unwrap(), 100);
+        assert_eq!(total, 49);
+        assert!(found.iter().all(|f| f.size > 2950));
+        assert_eq!(search(&ix, "2999"), vec!["track 2999 remix.mp3"]);
+        assert!(search(&ix, "\"track 5 remix\"").is_empty());
+        // A name that died can come back.
+        ix.add(1, id("back"), 1, "track 5 remix.mp3");
+        assert_eq!(search(&ix, "\"track 5 remix\""), vec!["track 5 remix.mp3"]);
+    }
+
+    #[test]
+    fn sources_group_by_id_and_rank_by_count_then_name() {
+        let mut ix = Index::default();
+        ix.add(0, id("pop"), 5, "b popular.ogg");
+        ix.add(1, id("pop"), 5, "popular copy.ogg");
+        ix.add(2, id("pop"), 5, "b popular.ogg");
+        ix.add(0, id("rare"), 5, "a rare.ogg");
+        ix.add(0, id("rare2"), 5, "c rare.ogg");
+        let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 10);
+        assert_eq!(total, 3);
+        assert_eq!(found[0].id, id("pop"));
+        assert_eq!(found[0].sources.len(), 3);
+        assert_eq!(found[1].id, id("rare"));
+        assert_eq!(found[2].id, id("rare2"));
+        // Re-adding the same source changes nothing but its name.
+        assert!(!ix.add(1, id("pop"), 5, "renamed.ogg"));
+        assert_eq!(ix.sources(&id("pop")).unwrap().sources.len(), 3);
+        assert!(search(&ix, "copy").is_empty());
+        assert_eq!(search(&ix, "renamed"), vec!["b popular.ogg"]);
+        // A peer that leaves takes only its own sources along.
+        assert_eq!(ix.remove_peer(0), 3);
+        assert_eq!(ix.sources(&id("pop")).unwrap().sources.len(), 2);
+        assert!(ix.sources(&id("rare")).is_none());
+        assert_eq!(ix.file_count(), 1);
+        ix.add(0, id("rare"), 5, "a rare.ogg");
+        ix.add(0, id("rare2"), 5, "c rare.ogg");
+        // Limit keeps the best, total keeps counting.
+        let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 1);
+        assert_eq!((found.len(), total, found[0].id), (1, 3, id("pop")));
+    }
+}
