@@ -216,6 +216,7 @@ impl Directory {
                     size: h.size,
                     names: h.names.into_vec(),
                     sources: h.sources.into_iter().map(source).collect(),
+                    source_count: h.source_count as usize,
                 })
             })
             .collect::<Result<Vec<_>, ClientError>>()?;

@@ -83,7 +83,7 @@ pub fn format_hits(hits: &[Hit], total: usize) -> String {
             i + 1,
             h.id,
             human_size(h.size),
-            h.sources.len(),
+            h.source_count,
             h.names.join(" | ")
         ));
     }
@@ -290,6 +290,7 @@ mod tests {
             size,
             names: vec![name.into()],
             sources: vec![],
+            source_count: 0,
         };
         let table = format_hits(&[hit("a.txt", 1), hit("long name.bin", 5 << 30)], 3);
         let lines: Vec<&str> = table.lines().collect();

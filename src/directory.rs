@@ -18,6 +18,10 @@ pub use crate::query::Query;
 pub const MAX_HTTP_ADDR_LEN: usize = 256;
 /// Results returned when a client does not say.
 pub const DEFAULT_SEARCH_LIMIT: u32 = 100;
+/// Sources listed per search result (the count says how many there are).
+pub const MAX_SOURCES_PER_HIT: usize = 8;
+/// Sources listed by Locate: more than any download uses at once.
+pub const MAX_SOURCES_PER_LOCATE: usize = 200;
 
 /// A session token: 128 random bits, as 32 hex digits.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -70,9 +74,12 @@ pub struct Source {
 pub struct Hit {
     pub id: FileId,
     pub size: u64,
-    /// Distinct names the file is shared under, sorted.
+    /// Distinct names the listed sources share the file under, sorted.
     pub names: Vec<String>,
+    /// Some of the sources (at most [`MAX_SOURCES_PER_HIT`] in a search).
     pub sources: Vec<Source>,
+    /// How many live sources the file has in all.
+    pub source_count: usize,
 }
 
 /// What a search found: at most `limit` hits, and how many matched in all.
@@ -154,8 +161,8 @@ pub trait DirectoryStore: Send + Sync {
     fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError>;
     /// Files matching `query`, most sources first, at most `limit` (1..=max_results).
     fn search(&self, query: &Query, limit: u32) -> Result<SearchOutcome, DirError>;
-    /// Size and live sources of a file.
-    fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), DirError>;
+    /// Size and live sources of a file (at most [`MAX_SOURCES_PER_LOCATE`]).
+    fn locate(&self, id: &FileId) -> Result<Hit, DirError>;
     /// A peer's address and number of shared files, by name.
     fn peer(&self, name: &str) -> Result<(String, usize), DirError>;
     /// The name of the peer whose session `token` is, if it is one.
@@ -205,6 +212,7 @@ impl State {
     }
 
     fn hit(&self, f: Found<'_>) -> Hit {
+        let source_count = f.source_count;
         let mut names: Vec<String> = f.sources.iter().map(|(_, n)| n.to_string()).collect();
         names.sort();
         names.dedup();
@@ -226,6 +234,7 @@ impl State {
             size: f.size,
             names,
             sources,
+            source_count,
         }
     }
 }
@@ -348,18 +357,15 @@ impl DirectoryStore for MemoryStore {
             )));
         }
         let st = self.read();
-        let (found, total) = st.index.search(query, limit as usize);
+        let (found, total) = st.index.search(query, limit as usize, MAX_SOURCES_PER_HIT);
         let hits = found.into_iter().map(|f| st.hit(f)).collect();
         Ok(SearchOutcome { hits, total })
     }
 
-    fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), DirError> {
+    fn locate(&self, id: &FileId) -> Result<Hit, DirError> {
         let st = self.read();
-        match st.index.sources(id) {
-            Some(f) => {
-                let hit = st.hit(f);
-                Ok((hit.size, hit.sources))
-            }
+        match st.index.sources(id, MAX_SOURCES_PER_LOCATE) {
+            Some(f) => Ok(st.hit(f)),
             None => Err(DirError::NotFound(format!("no online peer shares {id}"))),
         }
     }
@@ -571,6 +577,25 @@ mod tests {
     }
 
     #[test]
+    fn a_popular_file_lists_a_bounded_number_of_sources_and_counts_them_all() {
+        let s = store();
+        let now = Instant::now();
+        let f = SharedFile {
+            id: FileId::of(b"hit song"),
+            size: 5,
+            name: "hit song.mp3".into(),
+        };
+        for p in 0..250 {
+            s.login(&format!("p{p:03}"), "http://x", vec![f.clone()], now).unwrap();
+        }
+        let found = s.search(&Query::parse("song").unwrap(), 10).unwrap();
+        assert_eq!(found.hits[0].source_count, 250);
+        assert_eq!(found.hits[0].sources.len(), MAX_SOURCES_PER_HIT);
+        let located = s.locate(&f.id).unwrap();
+        assert_eq!((located.source_count, located.sources.len()), (250, MAX_SOURCES_PER_LOCATE));
+    }
+
+    #[test]
     fn search_by_id_and_locate() {
         let s = store();
         let f = file("x.bin");
@@ -578,8 +603,11 @@ mod tests {
             .unwrap();
         let hit = &s.search(&Query::Id(f.id), 5).unwrap().hits[0];
         assert_eq!((hit.id, hit.size), (f.id, f.size));
-        let (size, sources) = s.locate(&f.id).unwrap();
-        assert_eq!((size, sources[0].http_addr.as_str()), (f.size, "http://a"));
+        let found = s.locate(&f.id).unwrap();
+        assert_eq!(
+            (found.size, found.sources[0].http_addr.as_str(), found.source_count),
+            (f.size, "http://a", 1)
+        );
         assert!(matches!(
             s.locate(&FileId::of(b"nope")),
             Err(DirError::NotFound(_))

@@ -14,6 +14,7 @@
 //! marked dead and skipped; once they outnumber the live ones the token side
 //! is rebuilt. Pure data: no I/O, no clock, no locks (the store holds one).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -32,6 +33,9 @@ struct FileRec {
 
 struct NameRec {
     text: Arc<str>,
+    /// The first eight bytes of the text, big-endian: orders names by
+    /// integer compare, with the text needed only when these are equal.
+    prefix: u64,
     /// Live files shared under this name.
     files: Vec<u32>,
 }
@@ -47,8 +51,10 @@ struct TokenRec {
 pub struct Found<'a> {
     pub id: FileId,
     pub size: u64,
-    /// (peer, name) of every source.
+    /// (peer, name) of some sources (as many as asked for).
     pub sources: Vec<(PeerIdx, &'a str)>,
+    /// How many sources the file has in all.
+    pub source_count: usize,
 }
 
 /// The index. See the module documentation.
@@ -128,8 +134,21 @@ impl Index {
                 f
             }
         };
+        // Whether the peer is already a source: scan the shorter of the
+        // file's sources and the peer's files (a popular file has many).
+        let peer_list = self.peer_files.get(peer as usize).map_or(&[][..], Vec::as_slice);
         let rec = &mut self.files[file_idx as usize];
-        let fresh = match rec.sources.iter_mut().find(|(p, _)| *p == peer) {
+        let known = if rec.sources.len() <= peer_list.len() {
+            rec.sources.iter().any(|(p, _)| *p == peer)
+        } else {
+            peer_list.contains(&file_idx)
+        };
+        let existing = if known {
+            rec.sources.iter_mut().find(|(p, _)| *p == peer)
+        } else {
+            None
+        };
+        let fresh = match existing {
             Some(slot) => {
                 let old = std::mem::replace(&mut slot.1, name_idx);
                 if old != name_idx {
@@ -217,13 +236,13 @@ impl Index {
         }
     }
 
-    /// Size and sources of a file.
-    pub fn sources(&self, id: &FileId) -> Option<Found<'_>> {
+    /// Size and up to `max_sources` sources of a file.
+    pub fn sources(&self, id: &FileId, max_sources: usize) -> Option<Found<'_>> {
         let f = *self.by_id.get(id)?;
-        Some(self.found(f))
+        Some(self.found(f, max_sources))
     }
 
-    fn found(&self, file_idx: u32) -> Found<'_> {
+    fn found(&self, file_idx: u32, max_sources: usize) -> Found<'_> {
         let rec = &self.files[file_idx as usize];
         Found {
             id: rec.id,
@@ -231,8 +250,10 @@ impl Index {
             sources: rec
                 .sources
                 .iter()
+                .take(max_sources)
                 .map(|(p, n)| (*p, &*self.names[*n as usize].text))
                 .collect(),
+            source_count: rec.sources.len(),
         }
     }
 
@@ -263,6 +284,7 @@ impl Index {
         let text: Arc<str> = Arc::from(name);
         self.names.push(NameRec {
             text: text.clone(),
+            prefix: name_prefix(name),
             files: Vec::with_capacity(1),
         });
         self.name_ids.insert(text, idx);
@@ -356,89 +378,109 @@ impl Index {
         acc
     }
 
-    /// Candidate names for a name query: the postings of its most selective
-    /// fragment (or of its extension), deduplicated.
-    fn candidates(&self, q: &NameQuery) -> Vec<u32> {
-        let mut best: Option<(usize, Vec<u32>)> = None;
-        let fragments = q
-            .words
-            .iter()
-            .map(String::as_str)
-            .chain(q.phrases.iter().flat_map(|p| p.split(' ')));
-        for frag in fragments {
-            let toks = self.tokens_containing(frag);
-            let cost: usize = toks
-                .iter()
-                .map(|t| self.tokens[*t as usize].names.len())
-                .sum();
-            if best.as_ref().is_none_or(|(c, _)| cost < *c) {
-                let mut names: Vec<u32> = toks
+    /// Names (ascending) that contain a token containing `fragment`: the
+    /// union of those tokens' postings. Borrowed when one token matches.
+    fn names_with(&self, fragment: &str) -> Cow<'_, [u32]> {
+        let toks = self.tokens_containing(fragment);
+        match toks.as_slice() {
+            [] => Cow::Borrowed(&[]),
+            [one] => Cow::Borrowed(&self.tokens[*one as usize].names),
+            many => {
+                let mut names: Vec<u32> = many
                     .iter()
                     .flat_map(|t| self.tokens[*t as usize].names.iter().copied())
                     .collect();
-                if toks.len() > 1 {
-                    names.sort_unstable();
-                    names.dedup();
-                }
-                best = Some((cost, names));
+                names.sort_unstable();
+                names.dedup();
+                Cow::Owned(names)
             }
-            if best.as_ref().is_some_and(|(c, _)| *c == 0) {
+        }
+    }
+
+    /// Names that satisfy every word, phrase token, extension and exclusion
+    /// of `q`, by merging sorted postings: integers only, no string work.
+    /// Phrase order and sizes are checked by the caller.
+    fn candidates(&self, q: &NameQuery) -> Vec<u32> {
+        let mut sets: Vec<Cow<'_, [u32]>> = q
+            .words
+            .iter()
+            .map(String::as_str)
+            .chain(q.phrases.iter().flat_map(|p| p.split(' ')))
+            .map(|f| self.names_with(f))
+            .collect();
+        if let Some(ext) = &q.ext {
+            sets.push(Cow::Borrowed(
+                self.exts.get(ext.as_str()).map(Vec::as_slice).unwrap_or(&[]),
+            ));
+        }
+        sets.sort_by_key(|s| s.len());
+        let Some((first, rest)) = sets.split_first() else {
+            return Vec::new();
+        };
+        let mut acc = first.to_vec();
+        for s in rest {
+            if acc.is_empty() {
                 break;
             }
+            acc = intersect(&acc, s);
         }
-        if let Some(ext) = &q.ext {
-            let by_ext = self
-                .exts
-                .get(ext.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            if best.as_ref().is_none_or(|(c, _)| by_ext.len() < *c) {
-                best = Some((by_ext.len(), by_ext.to_vec()));
+        for x in q.excluded.iter().filter(|x| !x.contains(' ')) {
+            if acc.is_empty() {
+                break;
             }
+            let out = self.names_with(x);
+            acc = difference(&acc, &out);
         }
-        best.map(|(_, n)| n).unwrap_or_default()
+        acc
     }
 
     /// Files matching `query`: the `limit` best (most sources, then by name)
     /// and the number that matched in all.
-    pub fn search(&self, query: &Query, limit: usize) -> (Vec<Found<'_>>, usize) {
+    pub fn search(&self, query: &Query, limit: usize, max_sources: usize) -> (Vec<Found<'_>>, usize) {
         let q = match query {
             Query::Id(id) => {
-                return match self.sources(id) {
+                return match self.sources(id, max_sources) {
                     Some(f) => (vec![f], 1),
                     None => (Vec::new(), 0),
                 }
             }
             Query::Name(q) => q,
         };
-        // (file, the name it matched under)
+        let needs_text = !q.phrases.is_empty() || q.excluded.iter().any(|x| x.contains(' '));
+        // (file, the name it matched under); a file shared under several
+        // matching names counts once (marked in a per-thread scratch array).
         let mut hits: Vec<(u32, u32)> = Vec::new();
-        for name_idx in self.candidates(q) {
-            let rec = &self.names[name_idx as usize];
-            if rec.files.is_empty() {
-                continue;
-            }
-            let norm = normalise(&rec.text);
-            for &f in &rec.files {
-                if q.matches(&rec.text, &norm, self.files[f as usize].size) {
-                    hits.push((f, name_idx));
+        SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            let stamp = seen.next_stamp(self.files.len());
+            for name_idx in self.candidates(q) {
+                let rec = &self.names[name_idx as usize];
+                if rec.files.is_empty() {
+                    continue;
+                }
+                // Words, extension and single-word exclusions are settled by
+                // the postings; only phrase order needs the text.
+                if needs_text && !q.phrases_match(&normalise(&rec.text)) {
+                    continue;
+                }
+                for &f in &rec.files {
+                    if q.size_fits(self.files[f as usize].size) && seen.first(f, stamp) {
+                        hits.push((f, name_idx));
+                    }
                 }
             }
-        }
-        // A file shared under several matching names counts once.
-        hits.sort_unstable_by_key(|(f, _)| *f);
-        hits.dedup_by_key(|(f, _)| *f);
+        });
         let total = hits.len();
+        // Most sources first, then by name: integers first, the text only
+        // when two names share their first eight bytes.
         let rank = |a: &(u32, u32), b: &(u32, u32)| {
             let (fa, fb) = (&self.files[a.0 as usize], &self.files[b.0 as usize]);
+            let (na, nb) = (&self.names[a.1 as usize], &self.names[b.1 as usize]);
             fb.sources
                 .len()
                 .cmp(&fa.sources.len())
-                .then_with(|| {
-                    self.names[a.1 as usize]
-                        .text
-                        .cmp(&self.names[b.1 as usize].text)
-                })
+                .then_with(|| na.prefix.cmp(&nb.prefix))
+                .then_with(|| na.text.cmp(&nb.text))
                 .then_with(|| fa.id.cmp(&fb.id))
         };
         if limit < hits.len() {
@@ -446,11 +488,64 @@ impl Index {
             hits.truncate(limit);
         }
         hits.sort_unstable_by(rank);
-        (
-            hits.into_iter().map(|(f, _)| self.found(f)).collect(),
-            total,
-        )
+        (hits.into_iter().map(|(f, _)| self.found(f, max_sources)).collect(), total)
     }
+}
+
+/// Orders like the text's bytes for the first eight of them.
+fn name_prefix(text: &str) -> u64 {
+    let mut b = [0u8; 8];
+    let n = text.len().min(8);
+    b[..n].copy_from_slice(&text.as_bytes()[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// Marks files already counted in the current search: one slot per file,
+/// stamped with the search's number, so no clearing between searches.
+#[derive(Default)]
+struct Seen {
+    stamps: Vec<u32>,
+    current: u32,
+}
+
+impl Seen {
+    fn next_stamp(&mut self, files: usize) -> u32 {
+        if self.stamps.len() < files {
+            self.stamps.resize(files, 0);
+        }
+        self.current = self.current.wrapping_add(1);
+        if self.current == 0 {
+            self.stamps.iter_mut().for_each(|s| *s = 0);
+            self.current = 1;
+        }
+        self.current
+    }
+
+    /// True the first time `file` is seen with this stamp.
+    fn first(&mut self, file: u32, stamp: u32) -> bool {
+        let slot = &mut self.stamps[file as usize];
+        let fresh = *slot != stamp;
+        *slot = stamp;
+        fresh
+    }
+}
+
+thread_local! {
+    static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::default());
+}
+
+/// What is in `a` but not in `b` (both ascending).
+fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut j = 0;
+    a.iter()
+        .copied()
+        .filter(|x| {
+            while j < b.len() && b[j] < *x {
+                j += 1;
+            }
+            !(j < b.len() && b[j] == *x)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -462,7 +557,7 @@ mod tests {
     }
 
     fn search(ix: &Index, q: &str) -> Vec<String> {
-        let (found, _) = ix.search(&Query::parse(q).unwrap(), 100);
+        let (found, _) = ix.search(&Query::parse(q).unwrap(), 100, 10);
         found.iter().map(|f| f.sources[0].1.to_string()).collect()
     }
 
@@ -497,7 +592,7 @@ mod tests {
                 &format!("track {i} remix.mp3"),
             );
         }
-        assert_eq!(ix.search(&Query::parse("remix").unwrap(), 10).1, 3000);
+        assert_eq!(ix.search(&Query::parse("remix").unwrap(), 10, 10).1, 3000);
         // Remove most: compaction kicks in, and what is left is still found.
         for i in 0..2900u32 {
             assert!(ix.remove(i % 7, &id(&i.to_string())));
@@ -505,7 +600,7 @@ mod tests {
         assert!(!ix.remove(0, &id("0")));
         assert_eq!((0..7).map(|p| ix.peer_file_count(p)).sum::<usize>(), 100);
         assert!(ix.names.len() < 3000, "compaction did not run");
-        let (found, total) = ix.search(&Query::parse("remix size>2950").unwrap(), 100);
+        let (found, total) = ix.search(&Query::parse("remix size>2950").unwrap(), 100, 10);
         assert_eq!(total, 49);
         assert!(found.iter().all(|f| f.size > 2950));
         assert_eq!(search(&ix, "2999"), vec!["track 2999 remix.mp3"]);
@@ -523,7 +618,7 @@ mod tests {
         ix.add(2, id("pop"), 5, "b popular.ogg");
         ix.add(0, id("rare"), 5, "a rare.ogg");
         ix.add(0, id("rare2"), 5, "c rare.ogg");
-        let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 10);
+        let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 10, 10);
         assert_eq!(total, 3);
         assert_eq!(found[0].id, id("pop"));
         assert_eq!(found[0].sources.len(), 3);
@@ -531,18 +626,18 @@ mod tests {
         assert_eq!(found[2].id, id("rare2"));
         // Re-adding the same source changes nothing but its name.
         assert!(!ix.add(1, id("pop"), 5, "renamed.ogg"));
-        assert_eq!(ix.sources(&id("pop")).unwrap().sources.len(), 3);
+        assert_eq!(ix.sources(&id("pop"), 10).unwrap().sources.len(), 3);
         assert!(search(&ix, "copy").is_empty());
         assert_eq!(search(&ix, "renamed"), vec!["b popular.ogg"]);
         // A peer that leaves takes only its own sources along.
         assert_eq!(ix.remove_peer(0), 3);
-        assert_eq!(ix.sources(&id("pop")).unwrap().sources.len(), 2);
-        assert!(ix.sources(&id("rare")).is_none());
+        assert_eq!(ix.sources(&id("pop"), 10).unwrap().sources.len(), 2);
+        assert!(ix.sources(&id("rare"), 10).is_none());
         assert_eq!(ix.file_count(), 1);
         ix.add(0, id("rare"), 5, "a rare.ogg");
         ix.add(0, id("rare2"), 5, "c rare.ogg");
         // Limit keeps the best, total keeps counting.
-        let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 1);
+        let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 1, 10);
         assert_eq!((found.len(), total, found[0].id), (1, 3, id("pop")));
     }
 }

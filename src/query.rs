@@ -266,8 +266,24 @@ impl NameQuery {
                 .ext
                 .as_ref()
                 .is_none_or(|e| extension(name).as_deref() == Some(e))
-            && self.min_size.is_none_or(|lo| size > lo)
-            && self.max_size.is_none_or(|hi| size < hi)
+            && self.size_fits(size)
+    }
+}
+
+impl NameQuery {
+    /// Whether the phrases occur in the normalised name `norm`, and the
+    /// excluded phrases do not.
+    pub fn phrases_match(&self, norm: &str) -> bool {
+        self.phrases.iter().all(|p| contains_phrase(norm, p))
+            && !self
+                .excluded
+                .iter()
+                .any(|x| x.contains(' ') && contains_phrase(norm, x))
+    }
+
+    /// Whether `size` is within the bounds.
+    pub fn size_fits(&self, size: u64) -> bool {
+        self.min_size.is_none_or(|lo| size > lo) && self.max_size.is_none_or(|hi| size < hi)
     }
 }
 

@@ -208,6 +208,7 @@ fn hit_pb(h: Hit) -> pb::SearchResult {
         size: h.size,
         names: h.names.into(),
         sources: h.sources.into_iter().map(source_pb).collect(),
+        source_count: h.source_count as u32,
         ..Default::default()
     }
 }
@@ -267,10 +268,11 @@ impl DirectoryService {
     }
 
     fn do_locate(&self, req: pb::LocateRequest) -> Result<pb::LocateReply, DirError> {
-        let (size, sources) = self.store.locate(&parse_id(&req.id)?)?;
+        let hit = self.store.locate(&parse_id(&req.id)?)?;
         Ok(pb::LocateReply {
-            size,
-            sources: sources.into_iter().map(source_pb).collect(),
+            size: hit.size,
+            sources: hit.sources.into_iter().map(source_pb).collect(),
+            source_count: hit.source_count as u32,
             ..Default::default()
         })
     }

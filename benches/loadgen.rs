@@ -1,0 +1,433 @@
+//! Load generator for the directory. It starts a release `server` on a free
+//! loopback port (or uses `--directory ADDR --pid PID`), fills it with
+//! `--peers` peers of `--files` files each, with realistic generated names
+//! (deterministic seed; files drawn from a shared catalogue with a skewed
+//! popularity, so popular files have many sources; `--unique` makes every
+//! file distinct instead), then runs `--threads` (comma-separated list)
+//! client threads of mixed searches for `--secs` seconds each and prints
+//! calls/s, latency percentiles, errors, and the server's resident memory
+//! per indexed (file, source) entry.
+//!
+//! The server it starts has its flood limits raised and a long lease, so the
+//! numbers measure the index, not the limits or expiry.
+//!
+//!     cargo bench --bench loadgen -- --peers 10000 --files 100 --threads 1,16 --secs 10
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hubshare::proto::directory as pb;
+use hubshare::proto::directory_grpc::DirectoryClient;
+
+struct Args {
+    peers: usize,
+    files: usize,
+    threads: Vec<usize>,
+    secs: u64,
+    seed: u64,
+    unique: bool,
+    directory: Option<String>,
+    pid: Option<u32>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        peers: 10_000,
+        files: 100,
+        threads: vec![1, 16],
+        secs: 10,
+        seed: 42,
+        unique: false,
+        directory: None,
+        pid: None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let val = || argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--peers" => a.peers = val().parse().expect("--peers N"),
+            "--files" => a.files = val().parse().expect("--files N"),
+            "--threads" => a.threads = val().split(',').map(|t| t.parse().expect("--threads 1,16")).collect(),
+            "--secs" => a.secs = val().parse().expect("--secs N"),
+            "--seed" => a.seed = val().parse().expect("--seed N"),
+            "--directory" => a.directory = Some(val()),
+            "--pid" => a.pid = Some(val().parse().expect("--pid N")),
+            "--unique" => {
+                a.unique = true;
+                i += 1;
+                continue;
+            }
+            // cargo bench passes this to every bench binary.
+            "--bench" => {
+                i += 1;
+                continue;
+            }
+            other => panic!("unknown option {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+/// xorshift64*: small, fast, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// Skewed towards small indices (roughly Zipf-like).
+    fn skewed(&mut self, n: usize) -> usize {
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
+    }
+}
+
+/// A vocabulary of pronounceable pseudo-words plus common real ones.
+fn vocabulary(rng: &mut Rng) -> Vec<String> {
+    let common = [
+        "live", "remix", "official", "final", "report", "holiday", "photos", "season", "episode",
+        "album", "greatest", "hits", "concert", "backup", "project", "notes", "draft", "budget",
+        "annual", "summer", "winter", "night", "city", "river", "mountain", "lecture", "chapter",
+        "volume", "collection", "deluxe", "edition", "original", "soundtrack", "documentary",
+    ];
+    let onsets = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "ch"];
+    let vowels = ["a", "e", "i", "o", "u", "ai", "ou", "ee"];
+    let codas = ["", "n", "r", "s", "l", "x", "th", "nd"];
+    let mut words: Vec<String> = common.iter().map(|w| w.to_string()).collect();
+    while words.len() < 6000 {
+        let syllables = 2 + rng.below(2);
+        let w: String = (0..syllables)
+            .map(|_| {
+                format!(
+                    "{}{}{}",
+                    onsets[rng.below(onsets.len())],
+                    vowels[rng.below(vowels.len())],
+                    codas[rng.below(codas.len())]
+                )
+            })
+            .collect();
+        words.push(w);
+    }
+    words
+}
+
+const EXTS: [&str; 14] = [
+    "mp3", "flac", "mkv", "mp4", "avi", "pdf", "epub", "jpg", "png", "zip", "iso", "txt", "docx", "ogg",
+];
+
+fn file_name(rng: &mut Rng, vocab: &[String]) -> String {
+    let w = |rng: &mut Rng| vocab[rng.skewed(vocab.len())].clone();
+    let ext = EXTS[rng.below(EXTS.len())];
+    match rng.below(4) {
+        0 => format!("{} - {} {}.{ext}", w(rng), w(rng), w(rng)),
+        1 => format!("{}_{}_{:02}.{ext}", w(rng), w(rng), rng.below(100)),
+        2 => format!("{} {} ({}).{ext}", w(rng), w(rng), 1960 + rng.below(66)),
+        _ => format!("{}.{}.s{:02}e{:02}.{ext}", w(rng), w(rng), 1 + rng.below(12), 1 + rng.below(24)),
+    }
+}
+
+struct CatalogueFile {
+    id: String,
+    size: u64,
+    name: String,
+}
+
+fn catalogue(n: usize, rng: &mut Rng, vocab: &[String]) -> Vec<CatalogueFile> {
+    (0..n)
+        .map(|i| {
+            let name = file_name(rng, vocab);
+            CatalogueFile {
+                id: blake3::hash(format!("{i}:{name}").as_bytes()).to_hex().to_string(),
+                size: 1000 + rng.next() % (4u64 << 30),
+                name,
+            }
+        })
+        .collect()
+}
+
+/// The query mix: single and double words (skewed towards common ones),
+/// word prefixes, exclusions, extension filters, and lookups by id.
+fn random_query(rng: &mut Rng, vocab: &[String], cat: &[CatalogueFile]) -> String {
+    let w = |rng: &mut Rng| vocab[rng.skewed(vocab.len())].clone();
+    match rng.below(10) {
+        0 => cat[rng.below(cat.len())].id.clone(),
+        1 => format!("{} ext:{}", w(rng), EXTS[rng.below(EXTS.len())]),
+        2 => {
+            let word = w(rng);
+            let cut = word.char_indices().nth(4).map_or(word.len(), |(i, _)| i);
+            word[..cut].to_string()
+        }
+        3 => format!("{} -{}", w(rng), w(rng)),
+        4..=6 => format!("{} {}", w(rng), w(rng)),
+        _ => w(rng),
+    }
+}
+
+/// The same fill and query mix against the store in this process: what the
+/// index costs, without gRPC and without another process on the cores.
+fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
+    use hubshare::{DirectoryStore, FileId, Limits, MemoryStore, Query, SharedFile};
+    let store = MemoryStore::new(Limits {
+        lease: Duration::from_secs(86400),
+        heartbeat: Duration::from_secs(3600),
+        max_results: 1000,
+        max_files_per_call: 100_000,
+    });
+    let now = Instant::now();
+    let mut rng = Rng((args.seed + 1000) | 1);
+    for p in 0..args.peers {
+        let mut picked = std::collections::HashSet::new();
+        while picked.len() < args.files.min(cat.len()) {
+            let i = if args.unique { p * args.files + picked.len() } else { rng.skewed(cat.len()) };
+            picked.insert(i);
+        }
+        let files = picked
+            .iter()
+            .map(|&i| SharedFile {
+                id: FileId::parse(&cat[i].id).expect("catalogue id"),
+                size: cat[i].size,
+                name: cat[i].name.clone(),
+            })
+            .collect();
+        store
+            .login(&format!("peer{p:05}"), "http://127.0.0.1:1", files, now)
+            .expect("in-process login");
+    }
+    let mut lat = Vec::new();
+    let mut slowest: Vec<(u32, String, usize)> = Vec::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(args.secs.min(5)) {
+        let q = random_query(&mut rng, vocab, cat);
+        let started = Instant::now();
+        let total = match Query::parse(&q) {
+            Ok(query) => store.search(&query, 100).map(|o| o.total).unwrap_or(0),
+            Err(_) => 0,
+        };
+        let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        lat.push(micros);
+        if std::env::var_os("LOADGEN_SLOWEST").is_some() {
+            slowest.push((micros, q, total));
+        }
+    }
+    slowest.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    for (micros, q, total) in slowest.iter().take(8) {
+        println!("  slow: {:>6} us  {total:>6} matches  {q:?}", micros);
+    }
+    lat.sort_unstable();
+    println!(
+        "index alone, in process, 1 thread: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms",
+        lat.len() as f64 / t.elapsed().as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999)
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn client(addr: &str) -> DirectoryClient {
+    let env = Arc::new(grpcio::Environment::new(1));
+    let ch = grpcio::ChannelBuilder::new(env)
+        .max_receive_message_len(16 << 20)
+        .max_send_message_len(16 << 20)
+        .connect(addr);
+    DirectoryClient::new(ch)
+}
+
+fn start_server() -> (Child, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nmax_results = 1000\n",
+    )
+    .expect("write server config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("server address");
+    let addr = line.split_whitespace().last().expect("address").to_string();
+    (child, addr, dir)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+fn main() {
+    let args = parse_args();
+    let (mut own, addr, pid, _tmp) = match (&args.directory, args.pid) {
+        (Some(a), Some(p)) => (None, a.clone(), p, None),
+        _ => {
+            let (child, addr, tmp) = start_server();
+            let pid = child.id();
+            (Some(child), addr, pid, Some(tmp))
+        }
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_before = rss_kib(pid);
+    let mut rng = Rng(args.seed | 1);
+    let vocab = vocabulary(&mut rng);
+    let entries = args.peers * args.files;
+    let cat_size = if args.unique { entries } else { (entries / 4).max(1) };
+    println!(
+        "directory {addr} (pid {pid}); generating {} catalogue files for {} peers x {} files{}",
+        cat_size,
+        args.peers,
+        args.files,
+        if args.unique { " (every file unique)" } else { " (skewed popularity)" }
+    );
+    let cat = Arc::new(catalogue(cat_size, &mut rng, &vocab));
+
+    // Fill: each peer logs in with its files, from several threads.
+    let t = Instant::now();
+    let fill_threads = 8;
+    let next = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..fill_threads)
+        .map(|k| {
+            let (cat, next, addr) = (cat.clone(), next.clone(), addr.clone());
+            let (peers, files, unique, seed) = (args.peers, args.files, args.unique, args.seed);
+            std::thread::spawn(move || {
+                let c = client(&addr);
+                let mut rng = Rng((seed + 1000 + k) | 1);
+                loop {
+                    let p = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if p >= peers {
+                        return;
+                    }
+                    let mut picked = std::collections::HashSet::new();
+                    while picked.len() < files.min(cat.len()) {
+                        let i = if unique { p * files + picked.len() } else { rng.skewed(cat.len()) };
+                        picked.insert(i);
+                    }
+                    let req = pb::LoginRequest {
+                        name: format!("peer{p:05}"),
+                        http_addr: format!("http://127.0.0.1:{}", 10000 + p % 50000),
+                        files: picked
+                            .iter()
+                            .map(|&i| pb::SharedFile {
+                                id: cat[i].id.clone(),
+                                size: cat[i].size,
+                                name: cat[i].name.clone(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    };
+                    c.login(&req).expect("login during fill");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("fill thread");
+    }
+    let fill_secs = t.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_after = rss_kib(pid);
+    println!(
+        "filled {entries} (file, source) entries in {fill_secs:.1}s ({:.0} logins/s)",
+        args.peers as f64 / fill_secs
+    );
+    println!(
+        "server RSS: {} MiB before, {} MiB after: {:.0} bytes per (file, source) entry",
+        rss_before / 1024,
+        rss_after / 1024,
+        (rss_after.saturating_sub(rss_before) * 1024) as f64 / entries as f64
+    );
+
+    // Searches.
+    for &threads in &args.threads {
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors = Arc::new(AtomicU64::new(0));
+        let results = Arc::new(AtomicU64::new(0));
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                let (stop, errors, results, addr, vocab, cat) =
+                    (stop.clone(), errors.clone(), results.clone(), addr.clone(), vocab.clone(), cat.clone());
+                let seed = args.seed + 7 * k as u64;
+                std::thread::spawn(move || {
+                    let c = client(&addr);
+                    let mut rng = Rng((seed + 99) | 1);
+                    let mut lat = Vec::with_capacity(100_000);
+                    while !stop.load(Ordering::Relaxed) {
+                        let query = random_query(&mut rng, &vocab, &cat);
+                        let req = pb::SearchRequest {
+                            query,
+                            limit: 100,
+                            ..Default::default()
+                        };
+                        let t = Instant::now();
+                        match c.search(&req) {
+                            Ok(r) => {
+                                results.fetch_add(r.results.len() as u64, Ordering::Relaxed);
+                            }
+                            Err(_) => {
+                                errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    lat
+                })
+            })
+            .collect();
+        let t = Instant::now();
+        std::thread::sleep(Duration::from_secs(args.secs));
+        stop.store(true, Ordering::Relaxed);
+        let mut lat: Vec<u32> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("search thread"))
+            .collect();
+        let secs = t.elapsed().as_secs_f64();
+        lat.sort_unstable();
+        println!(
+            "{threads:>3} threads: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  errors {}  avg results {:.1}",
+            lat.len() as f64 / secs,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            percentile(&lat, 0.999),
+            errors.load(Ordering::Relaxed),
+            results.load(Ordering::Relaxed) as f64 / lat.len().max(1) as f64
+        );
+    }
+    println!("server RSS at the end: {} MiB", rss_kib(pid) / 1024);
+    in_process(&args, &cat, &vocab);
+    if let Some(child) = own.as_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
