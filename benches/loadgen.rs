@@ -50,7 +50,12 @@ fn parse_args() -> Args {
         match argv[i].as_str() {
             "--peers" => a.peers = val().parse().expect("--peers N"),
             "--files" => a.files = val().parse().expect("--files N"),
-            "--threads" => a.threads = val().split(',').map(|t| t.parse().expect("--threads 1,16")).collect(),
+            "--threads" => {
+                a.threads = val()
+                    .split(',')
+                    .map(|t| t.parse().expect("--threads 1,16"))
+                    .collect()
+            }
             "--secs" => a.secs = val().parse().expect("--secs N"),
             "--seed" => a.seed = val().parse().expect("--seed N"),
             "--directory" => a.directory = Some(val()),
@@ -95,12 +100,45 @@ impl Rng {
 /// A vocabulary of pronounceable pseudo-words plus common real ones.
 fn vocabulary(rng: &mut Rng) -> Vec<String> {
     let common = [
-        "live", "remix", "official", "final", "report", "holiday", "photos", "season", "episode",
-        "album", "greatest", "hits", "concert", "backup", "project", "notes", "draft", "budget",
-        "annual", "summer", "winter", "night", "city", "river", "mountain", "lecture", "chapter",
-        "volume", "collection", "deluxe", "edition", "original", "soundtrack", "documentary",
+        "live",
+        "remix",
+        "official",
+        "final",
+        "report",
+        "holiday",
+        "photos",
+        "season",
+        "episode",
+        "album",
+        "greatest",
+        "hits",
+        "concert",
+        "backup",
+        "project",
+        "notes",
+        "draft",
+        "budget",
+        "annual",
+        "summer",
+        "winter",
+        "night",
+        "city",
+        "river",
+        "mountain",
+        "lecture",
+        "chapter",
+        "volume",
+        "collection",
+        "deluxe",
+        "edition",
+        "original",
+        "soundtrack",
+        "documentary",
     ];
-    let onsets = ["b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "ch"];
+    let onsets = [
+        "b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st",
+        "tr", "ch",
+    ];
     let vowels = ["a", "e", "i", "o", "u", "ai", "ou", "ee"];
     let codas = ["", "n", "r", "s", "l", "x", "th", "nd"];
     let mut words: Vec<String> = common.iter().map(|w| w.to_string()).collect();
@@ -122,7 +160,8 @@ fn vocabulary(rng: &mut Rng) -> Vec<String> {
 }
 
 const EXTS: [&str; 14] = [
-    "mp3", "flac", "mkv", "mp4", "avi", "pdf", "epub", "jpg", "png", "zip", "iso", "txt", "docx", "ogg",
+    "mp3", "flac", "mkv", "mp4", "avi", "pdf", "epub", "jpg", "png", "zip", "iso", "txt", "docx",
+    "ogg",
 ];
 
 fn file_name(rng: &mut Rng, vocab: &[String]) -> String {
@@ -132,7 +171,13 @@ fn file_name(rng: &mut Rng, vocab: &[String]) -> String {
         0 => format!("{} - {} {}.{ext}", w(rng), w(rng), w(rng)),
         1 => format!("{}_{}_{:02}.{ext}", w(rng), w(rng), rng.below(100)),
         2 => format!("{} {} ({}).{ext}", w(rng), w(rng), 1960 + rng.below(66)),
-        _ => format!("{}.{}.s{:02}e{:02}.{ext}", w(rng), w(rng), 1 + rng.below(12), 1 + rng.below(24)),
+        _ => format!(
+            "{}.{}.s{:02}e{:02}.{ext}",
+            w(rng),
+            w(rng),
+            1 + rng.below(12),
+            1 + rng.below(24)
+        ),
     }
 }
 
@@ -147,7 +192,9 @@ fn catalogue(n: usize, rng: &mut Rng, vocab: &[String]) -> Vec<CatalogueFile> {
         .map(|i| {
             let name = file_name(rng, vocab);
             CatalogueFile {
-                id: blake3::hash(format!("{i}:{name}").as_bytes()).to_hex().to_string(),
+                id: blake3::hash(format!("{i}:{name}").as_bytes())
+                    .to_hex()
+                    .to_string(),
                 size: 1000 + rng.next() % (4u64 << 30),
                 name,
             }
@@ -188,7 +235,11 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
     for p in 0..args.peers {
         let mut picked = std::collections::HashSet::new();
         while picked.len() < args.files.min(cat.len()) {
-            let i = if args.unique { p * args.files + picked.len() } else { rng.skewed(cat.len()) };
+            let i = if args.unique {
+                p * args.files + picked.len()
+            } else {
+                rng.skewed(cat.len())
+            };
             picked.insert(i);
         }
         let files = picked
@@ -219,7 +270,7 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
             slowest.push((micros, q, total));
         }
     }
-    slowest.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
     for (micros, q, total) in slowest.iter().take(8) {
         println!("  slow: {:>6} us  {total:>6} matches  {q:?}", micros);
     }
@@ -289,6 +340,19 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 fn main() {
     let args = parse_args();
+    if std::env::var_os("LOADGEN_INPROC_ONLY").is_some() {
+        let mut rng = Rng(args.seed | 1);
+        let vocab = vocabulary(&mut rng);
+        let entries = args.peers * args.files;
+        let cat_size = if args.unique {
+            entries
+        } else {
+            (entries / 4).max(1)
+        };
+        let cat = catalogue(cat_size, &mut rng, &vocab);
+        in_process(&args, &cat, &vocab);
+        return;
+    }
     let (mut own, addr, pid, _tmp) = match (&args.directory, args.pid) {
         (Some(a), Some(p)) => (None, a.clone(), p, None),
         _ => {
@@ -302,13 +366,21 @@ fn main() {
     let mut rng = Rng(args.seed | 1);
     let vocab = vocabulary(&mut rng);
     let entries = args.peers * args.files;
-    let cat_size = if args.unique { entries } else { (entries / 4).max(1) };
+    let cat_size = if args.unique {
+        entries
+    } else {
+        (entries / 4).max(1)
+    };
     println!(
         "directory {addr} (pid {pid}); generating {} catalogue files for {} peers x {} files{}",
         cat_size,
         args.peers,
         args.files,
-        if args.unique { " (every file unique)" } else { " (skewed popularity)" }
+        if args.unique {
+            " (every file unique)"
+        } else {
+            " (skewed popularity)"
+        }
     );
     let cat = Arc::new(catalogue(cat_size, &mut rng, &vocab));
 
@@ -330,7 +402,11 @@ fn main() {
                     }
                     let mut picked = std::collections::HashSet::new();
                     while picked.len() < files.min(cat.len()) {
-                        let i = if unique { p * files + picked.len() } else { rng.skewed(cat.len()) };
+                        let i = if unique {
+                            p * files + picked.len()
+                        } else {
+                            rng.skewed(cat.len())
+                        };
                         picked.insert(i);
                     }
                     let req = pb::LoginRequest {
@@ -376,8 +452,14 @@ fn main() {
         let results = Arc::new(AtomicU64::new(0));
         let handles: Vec<_> = (0..threads)
             .map(|k| {
-                let (stop, errors, results, addr, vocab, cat) =
-                    (stop.clone(), errors.clone(), results.clone(), addr.clone(), vocab.clone(), cat.clone());
+                let (stop, errors, results, addr, vocab, cat) = (
+                    stop.clone(),
+                    errors.clone(),
+                    results.clone(),
+                    addr.clone(),
+                    vocab.clone(),
+                    cat.clone(),
+                );
                 let seed = args.seed + 7 * k as u64;
                 std::thread::spawn(move || {
                     let c = client(&addr);

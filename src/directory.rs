@@ -19,7 +19,7 @@ pub const MAX_HTTP_ADDR_LEN: usize = 256;
 /// Results returned when a client does not say.
 pub const DEFAULT_SEARCH_LIMIT: u32 = 100;
 /// Sources listed per search result (the count says how many there are).
-pub const MAX_SOURCES_PER_HIT: usize = 8;
+pub const MAX_SOURCES_PER_HIT: usize = 3;
 /// Sources listed by Locate: more than any download uses at once.
 pub const MAX_SOURCES_PER_LOCATE: usize = 200;
 
@@ -586,13 +586,17 @@ mod tests {
             name: "hit song.mp3".into(),
         };
         for p in 0..250 {
-            s.login(&format!("p{p:03}"), "http://x", vec![f.clone()], now).unwrap();
+            s.login(&format!("p{p:03}"), "http://x", vec![f.clone()], now)
+                .unwrap();
         }
         let found = s.search(&Query::parse("song").unwrap(), 10).unwrap();
         assert_eq!(found.hits[0].source_count, 250);
         assert_eq!(found.hits[0].sources.len(), MAX_SOURCES_PER_HIT);
         let located = s.locate(&f.id).unwrap();
-        assert_eq!((located.source_count, located.sources.len()), (250, MAX_SOURCES_PER_LOCATE));
+        assert_eq!(
+            (located.source_count, located.sources.len()),
+            (250, MAX_SOURCES_PER_LOCATE)
+        );
     }
 
     #[test]
@@ -605,7 +609,11 @@ mod tests {
         assert_eq!((hit.id, hit.size), (f.id, f.size));
         let found = s.locate(&f.id).unwrap();
         assert_eq!(
-            (found.size, found.sources[0].http_addr.as_str(), found.source_count),
+            (
+                found.size,
+                found.sources[0].http_addr.as_str(),
+                found.source_count
+            ),
             (f.size, "http://a", 1)
         );
         assert!(matches!(

@@ -29,6 +29,9 @@ struct FileRec {
     size: u64,
     /// (peer, name) of every source.
     sources: Vec<(PeerIdx, u32)>,
+    /// How many names link to this file: a search needs to watch for
+    /// counting it twice only when more than one does.
+    linked_names: u32,
 }
 
 struct NameRec {
@@ -37,7 +40,51 @@ struct NameRec {
     /// integer compare, with the text needed only when these are equal.
     prefix: u64,
     /// Live files shared under this name.
-    files: Vec<u32>,
+    files: FileList,
+}
+
+/// A short list of file indices with its first element inline: most names
+/// belong to one file, and a search then reads no second allocation.
+#[derive(Default)]
+struct FileList {
+    first: Option<u32>,
+    rest: Vec<u32>,
+}
+
+impl FileList {
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn contains(&self, f: u32) -> bool {
+        self.first == Some(f) || self.rest.contains(&f)
+    }
+
+    fn push(&mut self, f: u32) {
+        match self.first {
+            None => self.first = Some(f),
+            Some(_) => self.rest.push(f),
+        }
+    }
+
+    /// Removes `f`; returns whether it was there.
+    fn remove(&mut self, f: u32) -> bool {
+        if self.first == Some(f) {
+            self.first = self.rest.pop();
+            return true;
+        }
+        match self.rest.iter().position(|x| *x == f) {
+            Some(i) => {
+                self.rest.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.first.into_iter().chain(self.rest.iter().copied())
+    }
 }
 
 struct TokenRec {
@@ -119,6 +166,7 @@ impl Index {
                     id,
                     size,
                     sources: Vec::with_capacity(1),
+                    linked_names: 0,
                 };
                 let f = match self.free_files.pop() {
                     Some(f) => {
@@ -136,7 +184,10 @@ impl Index {
         };
         // Whether the peer is already a source: scan the shorter of the
         // file's sources and the peer's files (a popular file has many).
-        let peer_list = self.peer_files.get(peer as usize).map_or(&[][..], Vec::as_slice);
+        let peer_list = self
+            .peer_files
+            .get(peer as usize)
+            .map_or(&[][..], Vec::as_slice);
         let rec = &mut self.files[file_idx as usize];
         let known = if rec.sources.len() <= peer_list.len() {
             rec.sources.iter().any(|(p, _)| *p == peer)
@@ -167,11 +218,12 @@ impl Index {
             }
         };
         let files = &mut self.names[name_idx as usize].files;
-        if !files.contains(&file_idx) {
+        if !files.contains(file_idx) {
             if files.is_empty() {
                 self.dead_names = self.dead_names.saturating_sub(1);
             }
             files.push(file_idx);
+            self.files[file_idx as usize].linked_names += 1;
         }
         fresh
     }
@@ -268,11 +320,12 @@ impl Index {
             return;
         }
         let files = &mut self.names[name_idx as usize].files;
-        if let Some(pos) = files.iter().position(|f| *f == file_idx) {
-            files.swap_remove(pos);
+        if files.remove(file_idx) {
             if files.is_empty() {
                 self.dead_names += 1;
             }
+            let linked = &mut self.files[file_idx as usize].linked_names;
+            *linked = linked.saturating_sub(1);
         }
     }
 
@@ -285,7 +338,7 @@ impl Index {
         self.names.push(NameRec {
             text: text.clone(),
             prefix: name_prefix(name),
-            files: Vec::with_capacity(1),
+            files: FileList::default(),
         });
         self.name_ids.insert(text, idx);
         // A new name starts dead until a file links it.
@@ -410,7 +463,10 @@ impl Index {
             .collect();
         if let Some(ext) = &q.ext {
             sets.push(Cow::Borrowed(
-                self.exts.get(ext.as_str()).map(Vec::as_slice).unwrap_or(&[]),
+                self.exts
+                    .get(ext.as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
             ));
         }
         sets.sort_by_key(|s| s.len());
@@ -436,7 +492,12 @@ impl Index {
 
     /// Files matching `query`: the `limit` best (most sources, then by name)
     /// and the number that matched in all.
-    pub fn search(&self, query: &Query, limit: usize, max_sources: usize) -> (Vec<Found<'_>>, usize) {
+    pub fn search(
+        &self,
+        query: &Query,
+        limit: usize,
+        max_sources: usize,
+    ) -> (Vec<Found<'_>>, usize) {
         let q = match query {
             Query::Id(id) => {
                 return match self.sources(id, max_sources) {
@@ -447,9 +508,11 @@ impl Index {
             Query::Name(q) => q,
         };
         let needs_text = !q.phrases.is_empty() || q.excluded.iter().any(|x| x.contains(' '));
-        // (file, the name it matched under); a file shared under several
-        // matching names counts once (marked in a per-thread scratch array).
-        let mut hits: Vec<(u32, u32)> = Vec::new();
+        // (rank key, file, the name it matched under); a file shared under
+        // several matching names counts once (marked in a per-thread array).
+        // The key (most sources first, then the name's first bytes) sits
+        // beside the hit, so ranking reads one contiguous array.
+        let mut hits: Vec<(Key, u32, u32)> = Vec::new();
         SEEN.with(|seen| {
             let mut seen = seen.borrow_mut();
             let stamp = seen.next_stamp(self.files.len());
@@ -463,34 +526,52 @@ impl Index {
                 if needs_text && !q.phrases_match(&normalise(&rec.text)) {
                     continue;
                 }
-                for &f in &rec.files {
-                    if q.size_fits(self.files[f as usize].size) && seen.first(f, stamp) {
-                        hits.push((f, name_idx));
+                for f in rec.files.iter() {
+                    let file = &self.files[f as usize];
+                    if q.size_fits(file.size) && (file.linked_names < 2 || seen.first(f, stamp)) {
+                        let key = (u32::MAX - file.sources.len() as u32, rec.prefix);
+                        hits.push((key, f, name_idx));
                     }
                 }
             }
         });
         let total = hits.len();
-        // Most sources first, then by name: integers first, the text only
-        // when two names share their first eight bytes.
-        let rank = |a: &(u32, u32), b: &(u32, u32)| {
-            let (fa, fb) = (&self.files[a.0 as usize], &self.files[b.0 as usize]);
-            let (na, nb) = (&self.names[a.1 as usize], &self.names[b.1 as usize]);
-            fb.sources
-                .len()
-                .cmp(&fa.sources.len())
-                .then_with(|| na.prefix.cmp(&nb.prefix))
-                .then_with(|| na.text.cmp(&nb.text))
-                .then_with(|| fa.id.cmp(&fb.id))
-        };
-        if limit < hits.len() {
-            hits.select_nth_unstable_by(limit, rank);
-            hits.truncate(limit);
+        if limit == 0 {
+            return (Vec::new(), total);
         }
-        hits.sort_unstable_by(rank);
-        (hits.into_iter().map(|(f, _)| self.found(f, max_sources)).collect(), total)
+        if limit < hits.len() {
+            // Select by key alone, then keep everything that ties with the
+            // last kept key, so the exact order below decides among them.
+            hits.select_nth_unstable_by_key(limit - 1, |h| h.0);
+            let boundary = hits[limit - 1].0;
+            hits.retain(|h| h.0 <= boundary);
+        }
+        // Exact order: the key, then the whole name, then the id.
+        hits.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| {
+                    self.names[a.2 as usize]
+                        .text
+                        .cmp(&self.names[b.2 as usize].text)
+                })
+                .then_with(|| {
+                    self.files[a.1 as usize]
+                        .id
+                        .cmp(&self.files[b.1 as usize].id)
+                })
+        });
+        hits.truncate(limit);
+        (
+            hits.into_iter()
+                .map(|(_, f, _)| self.found(f, max_sources))
+                .collect(),
+            total,
+        )
     }
 }
+
+/// Rank key: (u32::MAX - sources, name prefix); smaller ranks first.
+type Key = (u32, u64);
 
 /// Orders like the text's bytes for the first eight of them.
 fn name_prefix(text: &str) -> u64 {
@@ -636,6 +717,20 @@ mod tests {
         assert_eq!(ix.file_count(), 1);
         ix.add(0, id("rare"), 5, "a rare.ogg");
         ix.add(0, id("rare2"), 5, "c rare.ogg");
+        // Names that share their first eight bytes still rank by the whole name.
+        let mut ix2 = Index::default();
+        for (i, n) in ["holidays_b.jpg", "holidays_a.jpg", "holidays_c.jpg"]
+            .iter()
+            .enumerate()
+        {
+            ix2.add(i as u32, id(n), 1, n);
+        }
+        let (found, total) = ix2.search(&Query::parse("holidays").unwrap(), 2, 10);
+        let names: Vec<&str> = found.iter().map(|f| f.sources[0].1).collect();
+        assert_eq!(
+            (names, total),
+            (vec!["holidays_a.jpg", "holidays_b.jpg"], 3)
+        );
         // Limit keeps the best, total keeps counting.
         let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 1, 10);
         assert_eq!((found.len(), total, found[0].id), (1, 3, id("pop")));
