@@ -11,6 +11,10 @@
 //! The server it starts has its flood limits raised and a long lease, so the
 //! numbers measure the index, not the limits or expiry.
 //!
+//! With `--uniform-queries`, query words are drawn uniformly from the
+//! vocabulary (selective searches) rather than skewed towards the commonest
+//! words (where one word is in a fifth of all names).
+//!
 //!     cargo bench --bench loadgen -- --peers 10000 --files 100 --threads 1,16 --secs 10
 
 use std::process::{Child, Command, Stdio};
@@ -30,6 +34,9 @@ struct Args {
     unique: bool,
     directory: Option<String>,
     pid: Option<u32>,
+    /// Query words drawn uniformly from the vocabulary instead of skewed
+    /// towards the most common ones.
+    uniform: bool,
 }
 
 fn parse_args() -> Args {
@@ -42,6 +49,7 @@ fn parse_args() -> Args {
         unique: false,
         directory: None,
         pid: None,
+        uniform: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -62,6 +70,11 @@ fn parse_args() -> Args {
             "--pid" => a.pid = Some(val().parse().expect("--pid N")),
             "--unique" => {
                 a.unique = true;
+                i += 1;
+                continue;
+            }
+            "--uniform-queries" => {
+                a.uniform = true;
                 i += 1;
                 continue;
             }
@@ -204,8 +217,11 @@ fn catalogue(n: usize, rng: &mut Rng, vocab: &[String]) -> Vec<CatalogueFile> {
 
 /// The query mix: single and double words (skewed towards common ones),
 /// word prefixes, exclusions, extension filters, and lookups by id.
-fn random_query(rng: &mut Rng, vocab: &[String], cat: &[CatalogueFile]) -> String {
-    let w = |rng: &mut Rng| vocab[rng.skewed(vocab.len())].clone();
+fn random_query(rng: &mut Rng, vocab: &[String], cat: &[CatalogueFile], uniform: bool) -> String {
+    let w = |rng: &mut Rng| {
+        let i = if uniform { rng.below(vocab.len()) } else { rng.skewed(vocab.len()) };
+        vocab[i].clone()
+    };
     match rng.below(10) {
         0 => cat[rng.below(cat.len())].id.clone(),
         1 => format!("{} ext:{}", w(rng), EXTS[rng.below(EXTS.len())]),
@@ -258,7 +274,7 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
     let mut slowest: Vec<(u32, String, usize)> = Vec::new();
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(args.secs.min(5)) {
-        let q = random_query(&mut rng, vocab, cat);
+        let q = random_query(&mut rng, vocab, cat, args.uniform);
         let started = Instant::now();
         let total = match Query::parse(&q) {
             Ok(query) => store.search(&query, 100).map(|o| o.total).unwrap_or(0),
@@ -445,28 +461,30 @@ fn main() {
         (rss_after.saturating_sub(rss_before) * 1024) as f64 / entries as f64
     );
 
-    // Searches.
+    // Searches: every client thread shares one channel (as one process's
+    // threads would), so the clients' own gRPC pollers do not crowd the cores.
+    let shared = client(&addr);
     for &threads in &args.threads {
         let stop = Arc::new(AtomicBool::new(false));
         let errors = Arc::new(AtomicU64::new(0));
         let results = Arc::new(AtomicU64::new(0));
         let handles: Vec<_> = (0..threads)
             .map(|k| {
-                let (stop, errors, results, addr, vocab, cat) = (
+                let (stop, errors, results, c, vocab, cat) = (
                     stop.clone(),
                     errors.clone(),
                     results.clone(),
-                    addr.clone(),
+                    shared.clone(),
                     vocab.clone(),
                     cat.clone(),
                 );
                 let seed = args.seed + 7 * k as u64;
+                let uniform = args.uniform;
                 std::thread::spawn(move || {
-                    let c = client(&addr);
                     let mut rng = Rng((seed + 99) | 1);
                     let mut lat = Vec::with_capacity(100_000);
                     while !stop.load(Ordering::Relaxed) {
-                        let query = random_query(&mut rng, &vocab, &cat);
+                        let query = random_query(&mut rng, &vocab, &cat, uniform);
                         let req = pb::SearchRequest {
                             query,
                             limit: 100,
