@@ -219,7 +219,11 @@ fn catalogue(n: usize, rng: &mut Rng, vocab: &[String]) -> Vec<CatalogueFile> {
 /// word prefixes, exclusions, extension filters, and lookups by id.
 fn random_query(rng: &mut Rng, vocab: &[String], cat: &[CatalogueFile], uniform: bool) -> String {
     let w = |rng: &mut Rng| {
-        let i = if uniform { rng.below(vocab.len()) } else { rng.skewed(vocab.len()) };
+        let i = if uniform {
+            rng.below(vocab.len())
+        } else {
+            rng.skewed(vocab.len())
+        };
         vocab[i].clone()
     };
     match rng.below(10) {
@@ -249,15 +253,7 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
     let now = Instant::now();
     let mut rng = Rng((args.seed + 1000) | 1);
     for p in 0..args.peers {
-        let mut picked = std::collections::HashSet::new();
-        while picked.len() < args.files.min(cat.len()) {
-            let i = if args.unique {
-                p * args.files + picked.len()
-            } else {
-                rng.skewed(cat.len())
-            };
-            picked.insert(i);
-        }
+        let picked = pick_files(&mut rng, p, args.files, cat.len(), args.unique);
         let files = picked
             .iter()
             .map(|&i| SharedFile {
@@ -298,6 +294,21 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         percentile(&lat, 0.99),
         percentile(&lat, 0.999)
     );
+}
+
+/// The catalogue entries peer `p` shares: distinct ones for `unique`, else
+/// drawn with skewed popularity.
+fn pick_files(rng: &mut Rng, p: usize, files: usize, catalogue: usize, unique: bool) -> Vec<usize> {
+    let mut picked = std::collections::HashSet::new();
+    while picked.len() < files.min(catalogue) {
+        let i = if unique {
+            p * files + picked.len()
+        } else {
+            rng.skewed(catalogue)
+        };
+        picked.insert(i);
+    }
+    picked.into_iter().collect()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -356,15 +367,16 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 fn main() {
     let args = parse_args();
+    // The vocabulary and catalogue depend on the seed alone.
+    let mut rng = Rng(args.seed | 1);
+    let vocab = vocabulary(&mut rng);
+    let entries = args.peers * args.files;
+    let cat_size = if args.unique {
+        entries
+    } else {
+        (entries / 4).max(1)
+    };
     if std::env::var_os("LOADGEN_INPROC_ONLY").is_some() {
-        let mut rng = Rng(args.seed | 1);
-        let vocab = vocabulary(&mut rng);
-        let entries = args.peers * args.files;
-        let cat_size = if args.unique {
-            entries
-        } else {
-            (entries / 4).max(1)
-        };
         let cat = catalogue(cat_size, &mut rng, &vocab);
         in_process(&args, &cat, &vocab);
         return;
@@ -379,14 +391,6 @@ fn main() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let rss_before = rss_kib(pid);
-    let mut rng = Rng(args.seed | 1);
-    let vocab = vocabulary(&mut rng);
-    let entries = args.peers * args.files;
-    let cat_size = if args.unique {
-        entries
-    } else {
-        (entries / 4).max(1)
-    };
     println!(
         "directory {addr} (pid {pid}); generating {} catalogue files for {} peers x {} files{}",
         cat_size,
@@ -416,15 +420,7 @@ fn main() {
                     if p >= peers {
                         return;
                     }
-                    let mut picked = std::collections::HashSet::new();
-                    while picked.len() < files.min(cat.len()) {
-                        let i = if unique {
-                            p * files + picked.len()
-                        } else {
-                            rng.skewed(cat.len())
-                        };
-                        picked.insert(i);
-                    }
+                    let picked = pick_files(&mut rng, p, files, cat.len(), unique);
                     let req = pb::LoginRequest {
                         name: format!("peer{p:05}"),
                         http_addr: format!("http://127.0.0.1:{}", 10000 + p % 50000),
