@@ -132,19 +132,58 @@ impl PieceHasher {
             return;
         }
         while !data.is_empty() {
+            // Whole pieces at a piece boundary, and not the file's last
+            // piece (whose hasher must stay open): hash them side by side.
+            let whole = (data.len() as u64 / self.piece) as usize;
+            let before_last = piece_count(self.file_size) - 1 - self.index;
+            let batch = whole.min(before_last);
+            if self.filled == 0 && batch >= 2 {
+                let len = batch * self.piece as usize;
+                self.parallel_pieces(&data[..len]);
+                data = &data[len..];
+                continue;
+            }
             let room = (self.piece - self.filled) as usize;
             let take = room.min(data.len());
-            if take >= 128 * 1024 {
-                self.current.update_rayon(&data[..take]);
-            } else {
-                self.current.update(&data[..take]);
-            }
+            self.current.update(&data[..take]);
             self.filled += take as u64;
             data = &data[take..];
             if self.filled == self.piece {
                 self.finish_piece();
             }
         }
+    }
+
+    /// Chaining values of whole pieces starting at the current index,
+    /// spread over the machine's cores (each piece is its own subtree).
+    fn parallel_pieces(&mut self, data: &[u8]) {
+        let piece = self.piece as usize;
+        let first = self.index;
+        let n = data.len() / piece;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(n);
+        let per = n.div_ceil(threads);
+        let mut cvs: Vec<ChainingValue> = vec![[0u8; 32]; n];
+        std::thread::scope(|scope| {
+            for (t, out) in cvs.chunks_mut(per).enumerate() {
+                let start = t * per;
+                scope.spawn(move || {
+                    for (k, cv) in out.iter_mut().enumerate() {
+                        let i = start + k;
+                        let mut h = blake3::Hasher::new();
+                        h.set_input_offset((first + i) as u64 * piece as u64);
+                        h.update(&data[i * piece..(i + 1) * piece]);
+                        *cv = h.finalize_non_root();
+                    }
+                });
+            }
+        });
+        self.cvs.extend(cvs);
+        self.index += n;
+        self.current = blake3::Hasher::new();
+        self.current
+            .set_input_offset(self.index as u64 * self.piece);
     }
 
     fn finish_piece(&mut self) {

@@ -26,11 +26,12 @@ use crate::pieces::{self, PieceHasher};
 pub const MAX_SCAN_DEPTH: usize = 16;
 /// Suffix of files being downloaded: never shared.
 pub const PART_SUFFIX: &str = ".part";
-/// Files at least this large are read ahead on a second thread while hashed.
+/// Files at least this large are hashed on all cores.
 pub const PARALLEL_HASH_MIN: u64 = 4 << 20;
 /// Folder in the state folder holding piece lists.
 pub const PIECES_DIR: &str = "pieces";
-/// Bytes read and hashed at a time.
+/// Bytes per step in the hashing tests (chunk-boundary sizes).
+#[cfg(test)]
 const HASH_CHUNK: usize = 8 << 20;
 
 /// A file the peer shares.
@@ -416,14 +417,17 @@ pub struct Hashed {
 }
 
 /// Hashes an open file expected to be `len` bytes: its id and its piece
-/// chaining values in one pass. Large files are read ahead on a second
-/// thread while this one hashes (blake3 spreads each piece over the cores).
-/// `None` when the file did not have `len` bytes (it changed meanwhile).
+/// chaining values in one pass. A file of many pieces is split between the
+/// cores, each reading (`pread`) and hashing its own run of pieces, so the
+/// copying out of the page cache is shared out too; the piece values then
+/// merge into the id. `None` when the file did not have `len` bytes (it
+/// changed meanwhile).
 pub fn hash_pieces(file: &mut File, len: u64) -> io::Result<Option<Hashed>> {
-    let mut hasher = PieceHasher::new(len);
-    let mut total = 0u64;
-    if len < PARALLEL_HASH_MIN {
+    let count = pieces::piece_count(len);
+    if len < PARALLEL_HASH_MIN || count < 2 {
+        let mut hasher = PieceHasher::new(len);
         let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
         loop {
             let n = fill(file, &mut buf)?;
             hasher.update(&buf[..n]);
@@ -432,41 +436,53 @@ pub fn hash_pieces(file: &mut File, len: u64) -> io::Result<Option<Hashed>> {
                 break;
             }
         }
-    } else {
-        let (full_tx, full_rx) = crossbeam_channel::bounded::<io::Result<(Vec<u8>, usize)>>(1);
-        let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Vec<u8>>(2);
-        for _ in 0..2 {
-            empty_tx
-                .send(vec![0u8; HASH_CHUNK])
-                .expect("room for two buffers");
+        if total != len {
+            return Ok(None);
         }
-        std::thread::scope(|scope| -> io::Result<()> {
-            scope.spawn(move || {
-                // Ends when the file ends, on an error, or when the hasher hangs up.
-                while let Ok(mut buf) = empty_rx.recv() {
-                    let filled = fill(file, &mut buf);
-                    let last = !matches!(filled, Ok(n) if n == buf.len());
-                    if full_tx.send(filled.map(|n| (buf, n))).is_err() || last {
-                        return;
-                    }
-                }
-            });
-            for msg in full_rx {
-                let (buf, n) = msg?;
-                hasher.update(&buf[..n]);
-                total += n as u64;
-                // The reader may already have finished; a refused buffer is fine.
-                let _ = empty_tx.send(buf);
-            }
-            Ok(())
-        })?;
+        return Ok(hasher
+            .finish()
+            .map(|(id, cvs)| Hashed { id, size: len, cvs }));
     }
-    if total != len {
+    use std::os::unix::fs::FileExt;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(count);
+    let per = count.div_ceil(threads);
+    let mut cvs: Vec<ChainingValue> = vec![[0u8; 32]; count];
+    let file: &File = file;
+    let outcome: io::Result<bool> = std::thread::scope(|scope| {
+        let workers: Vec<_> = cvs
+            .chunks_mut(per)
+            .enumerate()
+            .map(|(t, out)| {
+                scope.spawn(move || -> io::Result<bool> {
+                    let mut buf = vec![0u8; pieces::piece_size(len) as usize];
+                    for (k, cv) in out.iter_mut().enumerate() {
+                        let i = t * per + k;
+                        let (offset, plen) = pieces::piece_range(len, i);
+                        let buf = &mut buf[..plen as usize];
+                        match file.read_exact_at(buf, offset) {
+                            Ok(()) => {}
+                            // Shorter than it was: it changed.
+                            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+                            Err(e) => return Err(e),
+                        }
+                        *cv = pieces::piece_cv(len, i, buf);
+                    }
+                    Ok(true)
+                })
+            })
+            .collect();
+        let mut whole = true;
+        for w in workers {
+            whole &= w.join().expect("a hashing thread panicked")?;
+        }
+        Ok(whole)
+    });
+    if !outcome? {
         return Ok(None);
     }
-    Ok(hasher
-        .finish()
-        .map(|(id, cvs)| Hashed { id, size: len, cvs }))
+    Ok(pieces::merge(len, &cvs).map(|id| Hashed { id, size: len, cvs }))
 }
 
 /// Reads until `buf` is full or the file ends; returns the bytes read.
