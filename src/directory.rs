@@ -273,12 +273,6 @@ impl MemoryStore {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Sessions online and distinct files indexed.
-    pub fn counts(&self) -> (usize, usize) {
-        let st = self.read();
-        (st.by_name.len(), st.index.file_count())
-    }
 }
 
 impl DirectoryStore for MemoryStore {

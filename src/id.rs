@@ -65,11 +65,6 @@ impl FileId {
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
-
-    /// The first 12 hex digits, for tables meant for people.
-    pub fn short(&self) -> String {
-        self.to_string()[..12].to_string()
-    }
 }
 
 fn hex_value(b: u8) -> Option<u8> {

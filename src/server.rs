@@ -60,7 +60,6 @@ pub struct DirectoryServer {
     addr: SocketAddr,
     stop_sweeper: Option<Sender<()>>,
     sweeper: Option<JoinHandle<()>>,
-    store: Arc<dyn DirectoryStore>,
     health: HealthService,
 }
 
@@ -128,7 +127,6 @@ impl DirectoryServer {
             addr,
             stop_sweeper: Some(stop_tx),
             sweeper: Some(sweeper),
-            store,
             health,
         })
     }
@@ -136,11 +134,6 @@ impl DirectoryServer {
     /// The address the server listens on (with the real port when 0 was asked).
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The state behind the service.
-    pub fn store(&self) -> &Arc<dyn DirectoryStore> {
-        &self.store
     }
 
     /// Stops accepting calls, lets calls in flight finish (bounded by
