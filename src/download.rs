@@ -232,7 +232,7 @@ pub fn download(
     let existing = dest_dir.join(&wanted);
     if let Ok(meta) = fs::metadata(&existing) {
         if meta.len() == size
-            && crate::http::hash_file(&existing)
+            && crate::share::hash_file(&existing)
                 .map(|(h, _)| h == id)
                 .unwrap_or(false)
         {

@@ -31,7 +31,6 @@ use crate::id::FileId;
 use crate::names;
 use crate::peer::Core;
 use crate::range::ByteRange;
-use crate::share::hash_pieces;
 use crate::throttle::Throttled;
 
 /// Header an uploader puts the file id in, so the receiver can verify the bytes.
@@ -670,19 +669,6 @@ pub fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-/// Hashes a file on disk; used where a file's id is needed once.
-pub fn hash_file(path: &Path) -> io::Result<(FileId, u64)> {
-    let mut f = File::open(path)?;
-    let len = f.metadata()?.len();
-    match hash_pieces(&mut f, len)? {
-        Some(h) => Ok((h.id, h.size)),
-        None => Err(io::Error::other(format!(
-            "{} changed while it was read",
-            path.display()
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -485,6 +485,19 @@ pub fn hash_pieces(file: &mut File, len: u64) -> io::Result<Option<Hashed>> {
     Ok(pieces::merge(len, &cvs).map(|id| Hashed { id, size: len, cvs }))
 }
 
+/// Hashes a file on disk; used where a file's id is needed once.
+pub fn hash_file(path: &Path) -> io::Result<(FileId, u64)> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    match hash_pieces(&mut f, len)? {
+        Some(h) => Ok((h.id, h.size)),
+        None => Err(io::Error::other(format!(
+            "{} changed while it was read",
+            path.display()
+        ))),
+    }
+}
+
 /// Reads until `buf` is full or the file ends; returns the bytes read.
 fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;

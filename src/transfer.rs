@@ -223,7 +223,7 @@ pub fn upload(base: &str, file: &Path, name: Option<&str>) -> Result<UploadRepor
             source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
         });
     }
-    let (id, size) = crate::http::hash_file(file).map_err(io_err(file))?;
+    let (id, size) = crate::share::hash_file(file).map_err(io_err(file))?;
     let agent = agent();
     let base = base.trim_end_matches('/');
 
