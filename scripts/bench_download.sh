@@ -7,25 +7,8 @@
 #   scripts/bench_download.sh            # 1 GiB
 #   SIZE_MIB=256 scripts/bench_download.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}
-
-cargo build --release --quiet --bin server --bin peer
-BIN=$PWD/target/release
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
-
-"$BIN/server" --listen 127.0.0.1:0 > server.out 2> server.log &
-PIDS+=($!)
-until [ -s server.out ]; do sleep 0.1; done
-DIR=$(awk '{print $NF}' server.out)
+source "$(dirname "$0")/lib.sh"
 
 for n in a b; do
   cat > $n.toml <<TOML

@@ -6,28 +6,11 @@
 #      capped at the same rate: the ratio should approach 4.
 # Temp folders, loopback only; everything is stopped and removed at the end.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 SIZE_MIB=${SIZE_MIB:-1024}
 RATE_MIB=${RATE_MIB:-40}
-
-cargo build --release --quiet --bin server --bin peer
-BIN=$PWD/target/release
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
+source "$(dirname "$0")/lib.sh"
 now() { date +%s.%N; }
 rate() { awk "BEGIN{printf \"%6.2f s = %6.0f MB/s\", $2 - $1, $SIZE_MIB * 1.048576 / ($2 - $1)}"; }
-
-"$BIN/server" --listen 127.0.0.1:0 > server.out 2> server.log &
-PIDS+=($!)
-until [ -s server.out ]; do sleep 0.1; done
-DIR=$(awk '{print $NF}' server.out)
 
 echo "making a ${SIZE_MIB} MiB random file..."
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > file.bin

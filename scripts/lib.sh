@@ -1,0 +1,22 @@
+# Shared set-up of the benchmark scripts (sourced, not run): builds the
+# release binaries, makes a temp folder that is removed on exit with every
+# process listed in PIDS, and starts a directory on a free loopback port.
+# Sets BIN, WORK, PIDS and DIR (the directory's address); leaves the shell
+# in WORK.
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cargo build --release --quiet --bin server --bin peer
+BIN=$PWD/target/release
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+
+"$BIN/server" --listen 127.0.0.1:0 > server.out 2> server.log &
+PIDS+=($!)
+until [ -s server.out ]; do sleep 0.1; done
+DIR=$(awk '{print $NF}' server.out)
