@@ -664,10 +664,7 @@ fn worker(
     jobs: &Receiver<usize>,
     events: &Sender<Event>,
 ) {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(transfer::CONNECT_TIMEOUT)
-        .timeout_read(PIECE_READ_TIMEOUT)
-        .build();
+    let agent = transfer::agent_with_read_timeout(PIECE_READ_TIMEOUT);
     let mut failures = 0u32;
     while !dropped.load(Ordering::Relaxed) {
         let piece = match jobs.recv_timeout(Duration::from_millis(100)) {

@@ -133,9 +133,14 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TransferError + '
 
 /// The HTTP client every transfer uses.
 pub fn agent() -> ureq::Agent {
+    agent_with_read_timeout(IO_TIMEOUT)
+}
+
+/// The same client with another limit on silence while reading a body.
+pub fn agent_with_read_timeout(read: Duration) -> ureq::Agent {
     ureq::AgentBuilder::new()
         .timeout_connect(CONNECT_TIMEOUT)
-        .timeout_read(IO_TIMEOUT)
+        .timeout_read(read)
         .timeout_write(IO_TIMEOUT)
         .user_agent(concat!("hubshare/", env!("CARGO_PKG_VERSION")))
         .build()
