@@ -212,17 +212,15 @@ fn a_lone_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
     let real = noise(1_000_000, 4);
     let id = b3(&real);
     // The right piece list (so the liar is believed at first), wrong bytes.
-    let fake = FakeSource::start(Fake {
-        content: noise(1_000_000, 5),
-        pieces: Some(piece_list_json(&real)),
-        cut_after: None,
-    });
-    register_source(
+    let _fake = fake_source(
         &server.addr,
         "liar",
-        &fake.addr,
-        &id,
-        real.len() as u64,
+        Fake {
+            content: noise(1_000_000, 5),
+            pieces: Some(piece_list_json(&real)),
+            cut_after: None,
+        },
+        &real,
         "real.bin",
     );
 
@@ -247,17 +245,15 @@ fn a_source_that_breaks_off_is_dropped_and_the_others_finish() {
     let content = noise(3 << 20, 6);
     let id = b3(&content);
     // It sends 1000 bytes of every piece and hangs up.
-    let broken = FakeSource::start(Fake {
-        content: content.clone(),
-        pieces: Some(piece_list_json(&content)),
-        cut_after: Some(1000),
-    });
-    register_source(
+    let _broken = fake_source(
         &server.addr,
         "aaa-broken",
-        &broken.addr,
-        &id,
-        content.len() as u64,
+        Fake {
+            content: content.clone(),
+            pieces: Some(piece_list_json(&content)),
+            cut_after: Some(1000),
+        },
+        &content,
         "movie.mkv",
     );
     let a = PeerSetup::new("alice", &server.addr, "");

@@ -154,31 +154,48 @@ impl PeerSetup {
         Proc::spawn(cmd)
     }
 
+    /// A `peer` command with this peer's config and `args`, no stdin.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(PEER);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs a one-shot subcommand with this peer's config.
     pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(PEER)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run peer subcommand")
+        self.command(args).output().expect("run peer subcommand")
     }
-}
 
-impl PeerSetup {
     /// Starts a subcommand in the background (e.g. a long `get`).
     pub fn spawn(&self, args: &[&str]) -> Child {
-        Command::new(PEER)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .stdin(Stdio::null())
+        self.command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn peer subcommand")
     }
+}
+
+/// Peers named `names`, each sharing `content` as `file`, with `extra`
+/// config; not started yet.
+pub fn sharing_peers(
+    directory: &str,
+    names: &[&str],
+    extra: &str,
+    file: &str,
+    content: &[u8],
+) -> Vec<PeerSetup> {
+    names
+        .iter()
+        .map(|n| {
+            let p = PeerSetup::new(n, directory, extra);
+            std::fs::write(p.share().join(file), content).expect("write shared file");
+            p
+        })
+        .collect()
 }
 
 /// Runs a subcommand and returns its stdout, failing the test on a non-zero exit.
@@ -405,23 +422,18 @@ impl Drop for FakeSource {
     }
 }
 
-/// Registers `peer` at `http_addr` in the directory as sharing one file.
-pub fn register_source(
-    directory: &str,
-    peer: &str,
-    http_addr: &str,
-    id: &str,
-    size: u64,
-    name: &str,
-) {
+/// Starts `fake` for the file `real` and registers it in the directory as
+/// the peer `peer` sharing it under `name`.
+pub fn fake_source(directory: &str, peer: &str, fake: Fake, real: &[u8], name: &str) -> FakeSource {
     use hubshare::proto::directory as pb;
+    let source = FakeSource::start(fake);
     grpc(directory)
         .login(&pb::LoginRequest {
             name: peer.to_string(),
-            http_addr: http_addr.to_string(),
+            http_addr: source.addr.clone(),
             files: vec![pb::SharedFile {
-                id: id.to_string(),
-                size,
+                id: b3(real),
+                size: real.len() as u64,
                 name: name.to_string(),
                 ..Default::default()
             }]
@@ -429,4 +441,5 @@ pub fn register_source(
             ..Default::default()
         })
         .expect("register the fake source");
+    source
 }

@@ -51,27 +51,24 @@ fn a_file_shared_by_three_comes_from_all_three_and_a_liar_is_dropped() {
     let id = b3(&content);
     // Paced so that no single source can take every piece before the others start.
     let limit = "upload_rate_limit = 33554432";
-    let peers: Vec<PeerSetup> = ["p1", "p2", "p3"]
-        .iter()
-        .map(|n| {
-            let p = PeerSetup::new(n, &server.addr, limit);
-            fs::write(p.share().join("dataset.tar"), &content).unwrap();
-            p
-        })
-        .collect();
+    let peers = sharing_peers(
+        &server.addr,
+        &["p1", "p2", "p3"],
+        limit,
+        "dataset.tar",
+        &content,
+    );
     let _procs: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
     // A fourth "source": the right piece list, wrong bytes.
-    let liar = FakeSource::start(Fake {
-        content: noise(64 << 20, 12),
-        pieces: Some(piece_list_json(&content)),
-        cut_after: None,
-    });
-    register_source(
+    let _liar = fake_source(
         &server.addr,
         "liar",
-        &liar.addr,
-        &id,
-        content.len() as u64,
+        Fake {
+            content: noise(64 << 20, 12),
+            pieces: Some(piece_list_json(&content)),
+            cut_after: None,
+        },
+        &content,
         "dataset.tar",
     );
 
@@ -97,14 +94,13 @@ fn a_source_killed_mid_download_is_replaced_by_the_others() {
     let content = noise(24 << 20, 13);
     let id = b3(&content);
     let limit = "upload_rate_limit = 4194304";
-    let peers: Vec<PeerSetup> = ["s1", "s2", "s3"]
-        .iter()
-        .map(|n| {
-            let p = PeerSetup::new(n, &server.addr, limit);
-            fs::write(p.share().join("video.mp4"), &content).unwrap();
-            p
-        })
-        .collect();
+    let peers = sharing_peers(
+        &server.addr,
+        &["s1", "s2", "s3"],
+        limit,
+        "video.mp4",
+        &content,
+    );
     let mut procs: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
     let b = PeerSetup::new("bob", &server.addr, "");
     eventually(Duration::from_secs(10), "three sources listed", || {
