@@ -15,6 +15,13 @@
 //! vocabulary (selective searches) rather than skewed towards the commonest
 //! words (where one word is in a fifth of all names).
 //!
+//! With `--rate N`, the threads together offer N searches a second on a
+//! fixed schedule (open loop) and latency counts from when each search was
+//! due; without it each thread sends its next search as soon as the last
+//! returns (closed loop), which measures the most the machine can answer.
+//! `LOADGEN_CONNECTIONS` (default 4) spreads the client threads over that
+//! many connections.
+//!
 //!     cargo bench --bench loadgen -- --peers 10000 --files 100 --threads 1,16 --secs 10
 
 use std::process::{Child, Command, Stdio};
@@ -37,6 +44,9 @@ struct Args {
     /// Query words drawn uniformly from the vocabulary instead of skewed
     /// towards the most common ones.
     uniform: bool,
+    /// Offered load in searches per second over all threads (open loop);
+    /// None: each thread sends its next search as soon as the last returns.
+    rate: Option<f64>,
 }
 
 fn parse_args() -> Args {
@@ -50,6 +60,7 @@ fn parse_args() -> Args {
         directory: None,
         pid: None,
         uniform: false,
+        rate: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -66,6 +77,7 @@ fn parse_args() -> Args {
             }
             "--secs" => a.secs = val().parse().expect("--secs N"),
             "--seed" => a.seed = val().parse().expect("--seed N"),
+            "--rate" => a.rate = Some(val().parse().expect("--rate SEARCHES_PER_SEC")),
             "--directory" => a.directory = Some(val()),
             "--pid" => a.pid = Some(val().parse().expect("--pid N")),
             "--unique" => {
@@ -457,9 +469,24 @@ fn main() {
         (rss_after.saturating_sub(rss_before) * 1024) as f64 / entries as f64
     );
 
-    // Searches: every client thread shares one channel (as one process's
-    // threads would), so the clients' own gRPC pollers do not crowd the cores.
-    let shared = client(&addr);
+    // Searches: the client threads share one gRPC environment (two pollers)
+    // and spread over LOADGEN_CONNECTIONS connections (default 4), as many
+    // peers would; one connection's calls all land on one server poller.
+    let connections: usize = std::env::var("LOADGEN_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let env = Arc::new(grpcio::Environment::new(2));
+    let channels: Vec<DirectoryClient> = (0..connections.max(1))
+        .map(|_| {
+            DirectoryClient::new(
+                grpcio::ChannelBuilder::new(env.clone())
+                    .use_local_subchannel_pool(true)
+                    .max_receive_message_len(16 << 20)
+                    .connect(&addr),
+            )
+        })
+        .collect();
     for &threads in &args.threads {
         let stop = Arc::new(AtomicBool::new(false));
         let errors = Arc::new(AtomicU64::new(0));
@@ -470,23 +497,43 @@ fn main() {
                     stop.clone(),
                     errors.clone(),
                     results.clone(),
-                    shared.clone(),
+                    channels[k % channels.len()].clone(),
                     vocab.clone(),
                     cat.clone(),
                 );
                 let seed = args.seed + 7 * k as u64;
                 let uniform = args.uniform;
+                // Open loop: this thread's searches are due at fixed times,
+                // and each one's latency counts from when it was due, so a
+                // slow answer also charges the searches queued behind it.
+                let interval = args
+                    .rate
+                    .map(|r| Duration::from_secs_f64(threads as f64 / r));
                 std::thread::spawn(move || {
                     let mut rng = Rng((seed + 99) | 1);
                     let mut lat = Vec::with_capacity(100_000);
+                    let began = Instant::now()
+                        + interval.map_or(Duration::ZERO, |i| i.mul_f64(k as f64 / threads as f64));
+                    let mut sent = 0u32;
                     while !stop.load(Ordering::Relaxed) {
+                        let due = match interval {
+                            Some(i) => {
+                                let due = began + i * sent;
+                                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                                    std::thread::sleep(wait);
+                                }
+                                due
+                            }
+                            None => Instant::now(),
+                        };
+                        sent += 1;
                         let query = random_query(&mut rng, &vocab, &cat, uniform);
                         let req = pb::SearchRequest {
                             query,
                             limit: 100,
                             ..Default::default()
                         };
-                        let t = Instant::now();
+                        let t = due;
                         match c.search(&req) {
                             Ok(r) => {
                                 results.fetch_add(r.results.len() as u64, Ordering::Relaxed);
@@ -510,8 +557,11 @@ fn main() {
             .collect();
         let secs = t.elapsed().as_secs_f64();
         lat.sort_unstable();
+        let mode = args
+            .rate
+            .map_or(String::new(), |r| format!(" (offered {r:.0}/s)"));
         println!(
-            "{threads:>3} threads: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  errors {}  avg results {:.1}",
+            "{threads:>3} threads{mode}: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  errors {}  avg results {:.1}",
             lat.len() as f64 / secs,
             percentile(&lat, 0.5),
             percentile(&lat, 0.99),

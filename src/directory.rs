@@ -117,6 +117,8 @@ pub enum DirError {
     Invalid(String),
     /// The caller is over its flood limit; the message says which.
     Exhausted(String),
+    /// The directory failed on its side (a bug); the message says where.
+    Internal(String),
 }
 
 impl fmt::Display for DirError {
@@ -125,7 +127,10 @@ impl fmt::Display for DirError {
             DirError::Unauthenticated => {
                 write!(f, "unknown or expired session token: log in again")
             }
-            DirError::NotFound(m) | DirError::Invalid(m) | DirError::Exhausted(m) => f.write_str(m),
+            DirError::NotFound(m)
+            | DirError::Invalid(m)
+            | DirError::Exhausted(m)
+            | DirError::Internal(m) => f.write_str(m),
         }
     }
 }

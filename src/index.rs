@@ -34,56 +34,100 @@ struct FileRec {
     linked_names: u32,
 }
 
-struct NameRec {
-    text: Arc<str>,
+/// What a search reads of a name, kept dense (16 bytes a name) so that
+/// walking tens of thousands of candidates stays in cache; the text lives
+/// apart in [`Index::names`].
+#[derive(Clone, Copy)]
+struct NameHot {
     /// The first eight bytes of the text, big-endian: orders names by
     /// integer compare, with the text needed only when these are equal.
     prefix: u64,
-    /// Live files shared under this name.
-    files: FileList,
+    /// A live file shared under this name, or [`NO_FILE`] when none is
+    /// (the name is dead).
+    first: u32,
+    /// Whether more files share this name (listed in [`NameFiles::more`]).
+    more: bool,
 }
 
-/// A short list of file indices with its first element inline: most names
-/// belong to one file, and a search then reads no second allocation.
+/// No file: marks a dead name in [`NameHot::first`].
+const NO_FILE: u32 = u32::MAX;
+
+/// The live files shared under each name: most names belong to one file,
+/// which sits inline in the dense array; the rare others go to a side map.
 #[derive(Default)]
-struct FileList {
-    first: Option<u32>,
-    rest: Vec<u32>,
+struct NameFiles {
+    hot: Vec<NameHot>,
+    more: HashMap<u32, Vec<u32>>,
 }
 
-impl FileList {
-    fn is_empty(&self) -> bool {
-        self.first.is_none()
+impl NameFiles {
+    fn add_name(&mut self, text: &str) {
+        self.hot.push(NameHot {
+            prefix: name_prefix(text),
+            first: NO_FILE,
+            more: false,
+        });
     }
 
-    fn contains(&self, f: u32) -> bool {
-        self.first == Some(f) || self.rest.contains(&f)
+    fn is_empty(&self, name: u32) -> bool {
+        self.hot[name as usize].first == NO_FILE
     }
 
-    fn push(&mut self, f: u32) {
-        match self.first {
-            None => self.first = Some(f),
-            Some(_) => self.rest.push(f),
+    fn contains(&self, name: u32, f: u32) -> bool {
+        let h = self.hot[name as usize];
+        h.first == f || (h.more && self.more.get(&name).is_some_and(|m| m.contains(&f)))
+    }
+
+    fn push(&mut self, name: u32, f: u32) {
+        let h = &mut self.hot[name as usize];
+        if h.first == NO_FILE {
+            h.first = f;
+        } else {
+            h.more = true;
+            self.more.entry(name).or_default().push(f);
         }
     }
 
-    /// Removes `f`; returns whether it was there.
-    fn remove(&mut self, f: u32) -> bool {
-        if self.first == Some(f) {
-            self.first = self.rest.pop();
-            return true;
-        }
-        match self.rest.iter().position(|x| *x == f) {
-            Some(i) => {
-                self.rest.swap_remove(i);
-                true
+    /// Removes `f` from the name's files; returns whether it was there.
+    fn remove(&mut self, name: u32, f: u32) -> bool {
+        let h = &mut self.hot[name as usize];
+        let removed = if h.first == f {
+            h.first = match self.more.get_mut(&name) {
+                Some(m) if h.more => m.pop().unwrap_or(NO_FILE),
+                _ => NO_FILE,
+            };
+            true
+        } else if h.more {
+            let m = self
+                .more
+                .get_mut(&name)
+                .expect("a name marked with more files has them");
+            match m.iter().position(|x| *x == f) {
+                Some(i) => {
+                    m.swap_remove(i);
+                    true
+                }
+                None => false,
             }
-            None => false,
+        } else {
+            false
+        };
+        if h.more && self.more.get(&name).is_none_or(Vec::is_empty) {
+            h.more = false;
+            self.more.remove(&name);
         }
+        removed
     }
 
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.first.into_iter().chain(self.rest.iter().copied())
+    fn iter(&self, name: u32) -> impl Iterator<Item = u32> + '_ {
+        let h = self.hot[name as usize];
+        let first = (h.first != NO_FILE).then_some(h.first);
+        let more = if h.more {
+            self.more.get(&name).map_or(&[][..], Vec::as_slice)
+        } else {
+            &[]
+        };
+        first.into_iter().chain(more.iter().copied())
     }
 }
 
@@ -108,9 +152,16 @@ pub struct Found<'a> {
 #[derive(Default)]
 pub struct Index {
     files: Vec<FileRec>,
+    /// Beside each file record, what ranking reads of it: the number of
+    /// sources, with [`MULTI_NAME`] set when more than one name links to
+    /// the file. Dense (4 bytes a file), so a search over tens of thousands
+    /// of candidates stays in cache instead of visiting every record.
+    rank: Vec<u32>,
     free_files: Vec<u32>,
     by_id: HashMap<FileId, u32>,
-    names: Vec<NameRec>,
+    /// Each distinct name's text, by name index.
+    names: Vec<Arc<str>>,
+    name_files: NameFiles,
     name_ids: HashMap<Arc<str>, u32>,
     dead_names: usize,
     tokens: Vec<TokenRec>,
@@ -120,6 +171,9 @@ pub struct Index {
     /// The files each peer is a source of.
     peer_files: Vec<Vec<u32>>,
 }
+
+/// Flag in [`Index::rank`]: the file is linked from more than one name.
+const MULTI_NAME: u32 = 1 << 31;
 
 fn trigram_keys(token: &str) -> Vec<u64> {
     let chars: Vec<char> = token.chars().collect();
@@ -176,6 +230,7 @@ impl Index {
                     }
                     None => {
                         self.files.push(rec);
+                        self.rank.push(0);
                         (self.files.len() - 1) as u32
                     }
                 };
@@ -218,15 +273,23 @@ impl Index {
                 true
             }
         };
-        let files = &mut self.names[name_idx as usize].files;
-        if !files.contains(file_idx) {
-            if files.is_empty() {
+        let files = &mut self.name_files;
+        if !files.contains(name_idx, file_idx) {
+            if files.is_empty(name_idx) {
                 self.dead_names = self.dead_names.saturating_sub(1);
             }
-            files.push(file_idx);
+            files.push(name_idx, file_idx);
             self.files[file_idx as usize].linked_names += 1;
         }
+        self.refresh_rank(file_idx);
         fresh
+    }
+
+    /// Recomputes the file's entry in [`Index::rank`] from its record.
+    fn refresh_rank(&mut self, file_idx: u32) {
+        let rec = &self.files[file_idx as usize];
+        let multi = if rec.linked_names > 1 { MULTI_NAME } else { 0 };
+        self.rank[file_idx as usize] = (rec.sources.len() as u32).min(MULTI_NAME - 1) | multi;
     }
 
     /// Removes `peer` as a source of `id`. Returns whether it was one.
@@ -275,6 +338,7 @@ impl Index {
         let (_, name_idx) = rec.sources.swap_remove(pos);
         let last = rec.sources.is_empty();
         self.unlink_name(name_idx, file_idx);
+        self.refresh_rank(file_idx);
         if last {
             let id = self.files[file_idx as usize].id;
             self.by_id.remove(&id);
@@ -304,7 +368,7 @@ impl Index {
                 .sources
                 .iter()
                 .take(max_sources)
-                .map(|(p, n)| (*p, &*self.names[*n as usize].text))
+                .map(|(p, n)| (*p, &*self.names[*n as usize]))
                 .collect(),
             source_count: rec.sources.len(),
         }
@@ -320,9 +384,9 @@ impl Index {
         if still_used {
             return;
         }
-        let files = &mut self.names[name_idx as usize].files;
-        if files.remove(file_idx) {
-            if files.is_empty() {
+        let files = &mut self.name_files;
+        if files.remove(name_idx, file_idx) {
+            if files.is_empty(name_idx) {
                 self.dead_names += 1;
             }
             let linked = &mut self.files[file_idx as usize].linked_names;
@@ -336,11 +400,8 @@ impl Index {
         }
         let idx = self.names.len() as u32;
         let text: Arc<str> = Arc::from(name);
-        self.names.push(NameRec {
-            text: text.clone(),
-            prefix: name_prefix(name),
-            files: FileList::default(),
-        });
+        self.names.push(text.clone());
+        self.name_files.add_name(name);
         self.name_ids.insert(text, idx);
         // A new name starts dead until a file links it.
         self.dead_names += 1;
@@ -378,6 +439,7 @@ impl Index {
     /// Rebuilds names, tokens, trigrams and extensions from the live names.
     fn compact(&mut self) {
         let old_names = std::mem::take(&mut self.names);
+        let old_files = std::mem::take(&mut self.name_files);
         self.name_ids.clear();
         self.tokens.clear();
         self.token_ids.clear();
@@ -385,15 +447,18 @@ impl Index {
         self.exts.clear();
         self.dead_names = 0;
         let mut remap = vec![u32::MAX; old_names.len()];
-        for (old, rec) in old_names.into_iter().enumerate() {
-            if rec.files.is_empty() {
+        for (old, text) in old_names.into_iter().enumerate() {
+            if old_files.is_empty(old as u32) {
                 continue;
             }
             let idx = self.names.len() as u32;
             remap[old] = idx;
-            self.name_ids.insert(rec.text.clone(), idx);
-            let text = rec.text.clone();
-            self.names.push(rec);
+            self.name_ids.insert(text.clone(), idx);
+            self.names.push(text.clone());
+            self.name_files.add_name(&text);
+            for f in old_files.iter(old as u32) {
+                self.name_files.push(idx, f);
+            }
             self.index_name(idx, &text);
         }
         for f in &mut self.files {
@@ -454,7 +519,7 @@ impl Index {
     /// Names that satisfy every word, phrase token, extension and exclusion
     /// of `q`, by merging sorted postings: integers only, no string work.
     /// Phrase order and sizes are checked by the caller.
-    fn candidates(&self, q: &NameQuery) -> Vec<u32> {
+    fn candidates(&self, q: &NameQuery) -> Cow<'_, [u32]> {
         let mut sets: Vec<Cow<'_, [u32]>> = q
             .words
             .iter()
@@ -471,22 +536,22 @@ impl Index {
             ));
         }
         sets.sort_by_key(|s| s.len());
-        let Some((first, rest)) = sets.split_first() else {
-            return Vec::new();
+        let mut sets = sets.into_iter();
+        let Some(mut acc) = sets.next() else {
+            return Cow::Borrowed(&[]);
         };
-        let mut acc = first.to_vec();
-        for s in rest {
+        for s in sets {
             if acc.is_empty() {
                 break;
             }
-            acc = intersect(&acc, s);
+            acc = Cow::Owned(intersect(&acc, &s));
         }
         for x in q.excluded.iter().filter(|x| !x.contains(' ')) {
             if acc.is_empty() {
                 break;
             }
             let out = self.names_with(x);
-            acc = difference(&acc, &out);
+            acc = Cow::Owned(difference(&acc, &out));
         }
         acc
     }
@@ -509,33 +574,55 @@ impl Index {
             Query::Name(q) => q,
         };
         let needs_text = !q.phrases.is_empty() || q.excluded.iter().any(|x| x.contains(' '));
+        let sized = q.min_size.is_some() || q.max_size.is_some();
         // (rank key, file, the name it matched under); a file shared under
         // several matching names counts once (marked in a per-thread array).
         // The key (most sources first, then the name's first bytes) sits
         // beside the hit, so ranking reads one contiguous array.
-        let mut hits: Vec<(Key, u32, u32)> = Vec::new();
         SEEN.with(|seen| {
             let mut seen = seen.borrow_mut();
             let stamp = seen.next_stamp(self.files.len());
-            for name_idx in self.candidates(q) {
-                let rec = &self.names[name_idx as usize];
-                if rec.files.is_empty() {
+            // The hit buffer is reused from search to search on this thread.
+            let mut hits = std::mem::take(&mut seen.hits);
+            hits.clear();
+            let candidates = self.candidates(q);
+            hits.reserve(candidates.len());
+            for &name_idx in candidates.iter() {
+                let h = self.name_files.hot[name_idx as usize];
+                if h.first == NO_FILE {
                     continue;
                 }
                 // Words, extension and single-word exclusions are settled by
                 // the postings; only phrase order needs the text.
-                if needs_text && !q.phrases_match(&normalise(&rec.text)) {
+                if needs_text && !q.phrases_match(&normalise(&self.names[name_idx as usize])) {
                     continue;
                 }
-                for f in rec.files.iter() {
-                    let file = &self.files[f as usize];
-                    if q.size_fits(file.size) && (file.linked_names < 2 || seen.first(f, stamp)) {
-                        let key = (u32::MAX - file.sources.len() as u32, rec.prefix);
+                for f in self.name_files.iter(name_idx) {
+                    let rank = self.rank[f as usize];
+                    if (!sized || q.size_fits(self.files[f as usize].size))
+                        && (rank & MULTI_NAME == 0 || seen.first(f, stamp))
+                    {
+                        let key = (u32::MAX - (rank & !MULTI_NAME), h.prefix);
                         hits.push((key, f, name_idx));
                     }
                 }
             }
-        });
+            let found = self.best(&mut hits, limit, max_sources);
+            // Keep the buffer for the next search unless it grew huge.
+            if hits.capacity() <= KEEP_HITS {
+                seen.hits = hits;
+            }
+            found
+        })
+    }
+
+    /// Ranks `hits`: the `limit` best as results, and how many there were.
+    fn best(
+        &self,
+        hits: &mut Vec<(Key, u32, u32)>,
+        limit: usize,
+        max_sources: usize,
+    ) -> (Vec<Found<'_>>, usize) {
         let total = hits.len();
         if limit == 0 {
             return (Vec::new(), total);
@@ -550,11 +637,7 @@ impl Index {
         // Exact order: the key, then the whole name, then the id.
         hits.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| {
-                    self.names[a.2 as usize]
-                        .text
-                        .cmp(&self.names[b.2 as usize].text)
-                })
+                .then_with(|| self.names[a.2 as usize].cmp(&self.names[b.2 as usize]))
                 .then_with(|| {
                     self.files[a.1 as usize]
                         .id
@@ -563,13 +646,17 @@ impl Index {
         });
         hits.truncate(limit);
         (
-            hits.into_iter()
-                .map(|(_, f, _)| self.found(f, max_sources))
+            hits.iter()
+                .map(|&(_, f, _)| self.found(f, max_sources))
                 .collect(),
             total,
         )
     }
 }
+
+/// A search thread keeps its hit buffer between searches up to this many
+/// entries (6 MiB).
+const KEEP_HITS: usize = 256 * 1024;
 
 /// Rank key: (u32::MAX - sources, name prefix); smaller ranks first.
 type Key = (u32, u64);
@@ -588,6 +675,8 @@ fn name_prefix(text: &str) -> u64 {
 struct Seen {
     stamps: Vec<u32>,
     current: u32,
+    /// The last search's hit buffer, kept for its capacity.
+    hits: Vec<(Key, u32, u32)>,
 }
 
 impl Seen {
@@ -735,5 +824,40 @@ mod tests {
         // Limit keeps the best, total keeps counting.
         let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 1, 10);
         assert_eq!((found.len(), total, found[0].id), (1, 3, id("pop")));
+    }
+
+    #[test]
+    fn many_files_under_one_name_and_one_file_under_many_names() {
+        let mut ix = Index::default();
+        // Three different files all called "notes.txt".
+        for (p, f) in [(0, "x"), (1, "y"), (2, "z")] {
+            ix.add(p, id(f), 1, "notes.txt");
+        }
+        let ids = |ix: &Index, q: &str| {
+            let (found, total) = ix.search(&Query::parse(q).unwrap(), 10, 10);
+            let mut ids: Vec<FileId> = found.iter().map(|f| f.id).collect();
+            ids.sort();
+            (ids, total)
+        };
+        let mut all = vec![id("x"), id("y"), id("z")];
+        all.sort();
+        assert_eq!(ids(&ix, "notes"), (all.clone(), 3));
+        // Removing the one held inline promotes another; the rest stay.
+        assert!(ix.remove(0, &id("x")));
+        assert_eq!(ids(&ix, "notes").1, 2);
+        assert!(ix.remove(2, &id("z")));
+        assert_eq!(ids(&ix, "notes"), (vec![id("y")], 1));
+        assert!(ix.remove(1, &id("y")));
+        assert_eq!(ids(&ix, "notes").1, 0);
+        assert!(ix.name_files.more.is_empty());
+        // One file under two matching names counts once, with both sources.
+        ix.add(0, id("w"), 1, "notes a.txt");
+        ix.add(1, id("w"), 1, "notes b.txt");
+        let (found, total) = ix.search(&Query::parse("notes").unwrap(), 10, 10);
+        assert_eq!((found.len(), total, found[0].source_count), (1, 1, 2));
+        // Once one source leaves, the file is linked from one name again.
+        assert!(ix.remove(0, &id("w")));
+        assert_eq!(ix.rank[ix.by_id[&id("w")] as usize], 1);
+        assert_eq!(search(&ix, "notes"), vec!["notes b.txt"]);
     }
 }

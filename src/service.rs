@@ -2,7 +2,10 @@
 //! into checked types (ids parsed, names and addresses checked, limits
 //! applied), calls the [`DirectoryStore`], and turns its answer or its error
 //! into a reply or a status. Handlers run on grpcio's completion-queue
-//! threads, so they only touch memory: no blocking I/O here.
+//! threads, so they only touch memory: no blocking I/O here. Searches, the
+//! one call whose cost grows with the index, go to a pool of worker threads
+//! (one per core): all the calls of one connection arrive on one
+//! completion queue, and would otherwise be answered one at a time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,17 +75,70 @@ impl Allowances {
     }
 }
 
+/// A search waiting for a worker, with where its answer goes: back to the
+/// completion-queue thread that holds the call, which sends the reply.
+struct SearchJob {
+    req: pb::SearchRequest,
+    answer: futures_channel::oneshot::Sender<Result<pb::SearchReply, DirError>>,
+}
+
+/// Searches queued beyond this are refused as busy rather than left to
+/// wait for seconds.
+const SEARCH_QUEUE: usize = 1024;
+
 /// The gRPC face of a [`DirectoryStore`].
 #[derive(Clone)]
 pub struct DirectoryService {
     store: Arc<dyn DirectoryStore>,
     searches: Arc<Allowances>,
     announces: Arc<Allowances>,
+    search_pool: crossbeam_channel::Sender<SearchJob>,
+}
+
+/// Answers queued searches until every sender is gone.
+fn search_worker(store: Arc<dyn DirectoryStore>, jobs: crossbeam_channel::Receiver<SearchJob>) {
+    for SearchJob { req, answer } in jobs {
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| do_search(&*store, req)));
+        let result = result.unwrap_or_else(|_| {
+            log::error!("a search panicked");
+            Err(DirError::Internal(
+                "internal error while searching".to_string(),
+            ))
+        });
+        // The caller may have gone (deadline passed): nothing to do then.
+        let _ = answer.send(result);
+    }
+}
+
+fn do_search(
+    store: &dyn DirectoryStore,
+    req: pb::SearchRequest,
+) -> Result<pb::SearchReply, DirError> {
+    let query = Query::parse(&req.query)?;
+    let outcome = store.search(&query, req.limit)?;
+    Ok(pb::SearchReply {
+        results: outcome.hits.into_iter().map(hit_pb).collect(),
+        total: outcome.total as u64,
+        ..Default::default()
+    })
 }
 
 impl DirectoryService {
+    /// The service, with its search workers (one per core) started; they
+    /// stop when the last clone of the service is dropped.
     pub fn new(store: Arc<dyn DirectoryStore>, flood: FloodLimits) -> DirectoryService {
+        let (search_pool, jobs) = crossbeam_channel::bounded(SEARCH_QUEUE);
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for i in 0..workers {
+            let (store, jobs) = (store.clone(), jobs.clone());
+            std::thread::Builder::new()
+                .name(format!("search-{i}"))
+                .spawn(move || search_worker(store, jobs))
+                .expect("start a search worker thread");
+        }
         DirectoryService {
+            search_pool,
             store,
             searches: Arc::new(Allowances::new(
                 flood.search_rate,
@@ -123,6 +179,7 @@ fn status(err: DirError) -> RpcStatus {
         DirError::NotFound(_) => RpcStatusCode::NOT_FOUND,
         DirError::Invalid(_) => RpcStatusCode::INVALID_ARGUMENT,
         DirError::Exhausted(_) => RpcStatusCode::RESOURCE_EXHAUSTED,
+        DirError::Internal(_) => RpcStatusCode::INTERNAL,
     };
     RpcStatus::with_message(code, err.to_string())
 }
@@ -204,7 +261,7 @@ fn source_pb(s: Source) -> pb::Source {
 
 fn hit_pb(h: Hit) -> pb::SearchResult {
     pb::SearchResult {
-        id: h.id.to_string(),
+        id: h.id.to_hex(),
         size: h.size,
         names: h.names.into(),
         sources: h.sources.into_iter().map(source_pb).collect(),
@@ -253,16 +310,6 @@ impl DirectoryService {
         )?;
         Ok(pb::AnnounceReply {
             shared: shared as u64,
-            ..Default::default()
-        })
-    }
-
-    fn do_search(&self, req: pb::SearchRequest) -> Result<pb::SearchReply, DirError> {
-        let query = Query::parse(&req.query)?;
-        let outcome = self.store.search(&query, req.limit)?;
-        Ok(pb::SearchReply {
-            results: outcome.hits.into_iter().map(hit_pb).collect(),
-            total: outcome.total as u64,
             ..Default::default()
         })
     }
@@ -332,8 +379,35 @@ impl directory_grpc::Directory for DirectoryService {
         sink: UnarySink<pb::SearchReply>,
     ) {
         let key = self.caller(&req.token, &ctx);
-        let r = self.searches.check(key).and_then(|()| self.do_search(req));
-        reply(&ctx, sink, "Search", r);
+        if let Err(e) = self.searches.check(key) {
+            return reply(&ctx, sink, "Search", Err(e));
+        }
+        let (answer, answered) = futures_channel::oneshot::channel();
+        if self
+            .search_pool
+            .try_send(SearchJob { req, answer })
+            .is_err()
+        {
+            let busy = DirError::Exhausted(
+                "the directory is busy with other searches; retry shortly".to_string(),
+            );
+            return reply(&ctx, sink, "Search", Err(busy));
+        }
+        ctx.spawn(async move {
+            let result = answered.await.unwrap_or_else(|_| {
+                Err(DirError::Internal("the search worker stopped".to_string()))
+            });
+            let sent = match result {
+                Ok(r) => sink.success(r).await,
+                Err(e) => {
+                    log::debug!("Search refused: {e}");
+                    sink.fail(status(e)).await
+                }
+            };
+            if let Err(e) = sent {
+                log::debug!("Search: reply not delivered: {e}");
+            }
+        });
     }
 
     fn locate(
