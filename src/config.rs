@@ -26,6 +26,11 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
 pub const DEFAULT_HTTP_WORKERS: usize = 8;
 /// Default number of files a peer sends at once.
 pub const DEFAULT_UPLOAD_SLOTS: usize = 4;
+/// Default seconds an HTTP client may stay silent (and may take over its
+/// request headers) before the peer drops it.
+pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 30;
+/// Default cap on HTTP connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// Default seconds between rescans of the share folder.
 pub const DEFAULT_RESCAN_SECS: u64 = 60;
 /// Default seconds a file must stay unchanged before it is shared.
@@ -226,6 +231,14 @@ pub struct PeerConfig {
     /// Cap on the bytes per second this peer sends, over all transfers (0: none).
     #[serde(default)]
     pub upload_rate_limit: u64,
+    /// Seconds an HTTP client may stay silent, or take over its request
+    /// headers, before it is dropped (a write that makes no progress for
+    /// this long also ends the connection).
+    #[serde(default = "default_http_timeout")]
+    pub http_timeout_secs: u64,
+    /// HTTP connections served at once; more are answered 503 and closed.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Seconds between rescans of the share folder (0: only on demand).
     #[serde(default = "default_rescan")]
     pub rescan_secs: u64,
@@ -248,6 +261,12 @@ fn default_workers() -> usize {
 }
 fn default_upload_slots() -> usize {
     DEFAULT_UPLOAD_SLOTS
+}
+fn default_http_timeout() -> u64 {
+    DEFAULT_HTTP_TIMEOUT_SECS
+}
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
 }
 fn default_rescan() -> u64 {
     DEFAULT_RESCAN_SECS
@@ -288,6 +307,21 @@ impl PeerConfig {
         }
         if self.upload_slots == 0 || self.upload_slots > 1024 {
             return Err(invalid("upload_slots", "must be between 1 and 1024".into()));
+        }
+        if self.http_timeout_secs == 0 || self.http_timeout_secs > 3600 {
+            return Err(invalid(
+                "http_timeout_secs",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if self.max_connections < self.http_workers || self.max_connections > 65536 {
+            return Err(invalid(
+                "max_connections",
+                format!(
+                    "must be between http_workers ({}) and 65536",
+                    self.http_workers
+                ),
+            ));
         }
         if self.upload_rate_limit != 0 && self.upload_rate_limit < 1024 {
             return Err(invalid(

@@ -39,6 +39,8 @@ pub const ID_HEADER: &str = "X-Hubshare-Id";
 pub const SECRET_HEADER: &str = "X-Hubshare-Secret";
 /// Longest request path accepted.
 pub const MAX_URL_LEN: usize = 2048;
+/// Most bytes of request line and headers together (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// One entry of `GET /files`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -93,8 +95,17 @@ pub struct HttpServer {
 impl HttpServer {
     /// Serves `core` on `listener` with `workers` threads.
     pub fn start(listener: TcpListener, workers: usize, core: Arc<Core>) -> io::Result<HttpServer> {
+        let config = core.config();
+        let timeout = Duration::from_secs(config.http_timeout_secs);
+        let limits = tiny_http::ConnectionLimits {
+            read_timeout: Some(timeout),
+            write_timeout: Some(timeout),
+            header_timeout: timeout,
+            max_header_bytes: MAX_HEADER_BYTES,
+            max_connections: config.max_connections,
+        };
         let server = Arc::new(
-            tiny_http::Server::from_listener(listener, None)
+            tiny_http::Server::from_listener_with_limits(listener, None, limits)
                 .map_err(|e| io::Error::other(e.to_string()))?,
         );
         let stop = Arc::new(AtomicBool::new(false));
@@ -282,6 +293,17 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
         Ok(id) => id,
         Err(e) => return send(rq, text(400, &e.to_string())),
     };
+    let Some(entry) = core.share().get(&id) else {
+        return send(rq, text(404, &format!("this peer does not share {id}")));
+    };
+    // The id is the hash of the bytes: the ETag never changes for a URL.
+    let etag = format!("\"{id}\"");
+    if request_header(&rq, "If-None-Match").is_some_and(|v| etag_listed(v, &etag)) {
+        return send(
+            rq,
+            Response::empty(304).with_header(header("ETag", &etag)),
+        );
+    }
     // Only a body costs a slot; HEAD and refusals do not.
     let _slot = if *rq.method() == Method::Get {
         match core.upload_slots().try_take() {
@@ -299,9 +321,6 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
         }
     } else {
         None
-    };
-    let Some(entry) = core.share().get(&id) else {
-        return send(rq, text(404, &format!("this peer does not share {id}")));
     };
     let mut file = match File::open(&entry.path) {
         Ok(f) => f,
@@ -323,10 +342,17 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
     };
     let common = [
         header("Accept-Ranges", "bytes"),
-        header("ETag", &format!("\"{id}\"")),
+        header("ETag", &etag),
         header("Content-Disposition", &content_disposition(&entry.name)),
     ];
-    let range = ByteRange::parse(request_header(&rq, "Range"), len);
+    // If-Range: the range only if the validator is our (strong) ETag;
+    // anything else (another ETag, a date: we send no Last-Modified) means
+    // the client's copy may differ, so it gets the whole file.
+    let range_header = match request_header(&rq, "If-Range") {
+        Some(v) if v.trim() != etag => None,
+        _ => request_header(&rq, "Range"),
+    };
+    let range = ByteRange::parse(range_header, len);
     let (status, start, count) = match range {
         ByteRange::Full => (200, 0, len),
         ByteRange::Part { start, end } => (206, start, end - start + 1),
@@ -371,6 +397,14 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
     // large bodies), so clients know the size and HEAD reports it.
     .with_chunked_threshold(usize::MAX);
     send(rq, resp)
+}
+
+/// Whether an `If-None-Match` value lists `etag` (weak comparison, so a
+/// `W/` prefix is ignored) or is `*`.
+fn etag_listed(value: &str, etag: &str) -> bool {
+    value.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
+    })
 }
 
 /// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266).
@@ -683,6 +717,22 @@ mod tests {
         assert_eq!(percent_decode("%2e%2E%2f").as_deref(), Some("../"));
         for bad in ["%", "%4", "%zz", "%ff"] {
             assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_lists() {
+        let tag = "\"ab\"";
+        for (value, hit) in [
+            ("\"ab\"", true),
+            ("W/\"ab\"", true),
+            ("\"x\", \"ab\"", true),
+            ("*", true),
+            ("\"abc\"", false),
+            ("ab", false),
+            ("", false),
+        ] {
+            assert_eq!(etag_listed(value, tag), hit, "{value}");
         }
     }
 

@@ -31,11 +31,13 @@ impl ByteRange {
             return ByteRange::Full;
         };
         let (first, last) = (first.trim(), last.trim());
+        // Digits only; a number too big for u64 is as good as u64::MAX
+        // (past the end of any file).
         let number = |s: &str| -> Option<u64> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 None
             } else {
-                s.parse().ok()
+                Some(s.parse().unwrap_or(u64::MAX))
             }
         };
         match (first.is_empty(), last.is_empty()) {
@@ -113,7 +115,11 @@ mod tests {
             (Some("bytes=+1-2"), 10, Full),
             (Some("bytes=-"), 10, Full),
             (Some("bytes"), 10, Full),
-            (Some("bytes=99999999999999999999999-"), 10, Full),
+            (Some("bytes=99999999999999999999999-"), 10, Unsatisfiable),
+            (Some("bytes=2-99999999999999999999999"), 10, p(2, 9)),
+            (Some("bytes=-99999999999999999999999"), 10, p(0, 9)),
+            (Some("bytes=1-2-3"), 10, Full),
+            (Some("bytes=\u{0}1-2"), 10, Full),
             (Some(""), 10, Full),
         ];
         for (h, len, want) in table {

@@ -6,10 +6,14 @@ use std::io::{BufReader, BufWriter, ErrorKind, Read};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use crate::common::{HTTPVersion, Method};
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
+use crate::ConnectionLimits;
 use crate::Request;
 
 /// A ClientConnection is an object that will store a socket to a client
@@ -34,6 +38,13 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    // hubshare patch: limits on headers
+    limits: ConnectionLimits,
+
+    // hubshare patch: set when a request's body was left unread, so the
+    // stream is no longer at the start of a request
+    abandoned: Arc<AtomicBool>,
 }
 
 /// Error that can happen when reading a request.
@@ -44,6 +55,16 @@ enum ReadError {
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
+    /// hubshare patch: request line and headers over the size limit
+    HeaderTooLarge,
+    /// hubshare patch: the headers took longer than the header timeout
+    HeaderTimeout,
+}
+
+/// hubshare patch: what is left of a request's header allowance.
+struct HeaderBudget {
+    bytes: usize,
+    deadline: Instant,
 }
 
 impl ClientConnection {
@@ -51,6 +72,7 @@ impl ClientConnection {
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        limits: ConnectionLimits,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
@@ -65,6 +87,8 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            limits,
+            abandoned: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -77,7 +101,7 @@ impl ClientConnection {
     ///
     /// Reads until `CRLF` is reached. The next read will start
     ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
+    fn read_next_line(&mut self, budget: &mut HeaderBudget) -> Result<AsciiString, ReadError> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
@@ -85,14 +109,39 @@ impl ClientConnection {
             let byte = self.next_header_source.by_ref().bytes().next();
 
             let byte = match byte {
-                Some(b) => b?,
-                None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
+                Some(b) => b.map_err(ReadError::ReadIoError)?,
+                None => {
+                    return Err(ReadError::ReadIoError(IoError::new(
+                        ErrorKind::ConnectionAborted,
+                        "Unexpected EOF",
+                    )))
+                }
             };
+
+            // hubshare patch: after an unread body the stream is not at a
+            // request; and headers are bounded in size and in time.
+            if self.abandoned.load(Ordering::Acquire) {
+                return Err(ReadError::ReadIoError(IoError::new(
+                    ErrorKind::ConnectionAborted,
+                    "the previous request's body was left unread",
+                )));
+            }
+            if budget.bytes == 0 {
+                return Err(ReadError::HeaderTooLarge);
+            }
+            budget.bytes -= 1;
+            if Instant::now() > budget.deadline {
+                return Err(ReadError::HeaderTimeout);
+            }
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+                return AsciiString::from_ascii(buf).map_err(|_| {
+                    ReadError::ReadIoError(IoError::new(
+                        ErrorKind::InvalidInput,
+                        "Header is not in ASCII",
+                    ))
+                });
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -104,10 +153,14 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        let mut budget = HeaderBudget {
+            bytes: self.limits.max_header_bytes,
+            deadline: Instant::now() + self.limits.header_timeout,
+        };
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let line = self.read_next_line(&mut budget)?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -118,7 +171,7 @@ impl ClientConnection {
             let headers = {
                 let mut headers = Vec::new();
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self.read_next_line(&mut budget)?;
 
                     if line.is_empty() {
                         break;
@@ -153,6 +206,7 @@ impl ClientConnection {
             *self.remote_addr.as_ref().unwrap(),
             data_source,
             writer,
+            self.abandoned.clone(),
         )
         .map_err(|e| {
             use crate::request;
@@ -203,6 +257,29 @@ impl Iterator for ClientConnection {
                                  // se we have to close
                 }
 
+                // hubshare patch: headers too big or too slow, answered
+                // and the connection closed.
+                Err(ReadError::HeaderTooLarge) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::from_string("request headers too large\n")
+                        .with_status_code(StatusCode(431));
+                    response
+                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                        .ok();
+                    return None;
+                }
+
+                Err(ReadError::HeaderTimeout) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::new_empty(StatusCode(408));
+                    response
+                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                        .ok();
+                    return None;
+                }
+
+                // (A socket read timeout is WouldBlock on Unix: the client
+                // went quiet; just close.)
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
                     // request timeout
                     let writer = self.sink.next().unwrap();

@@ -179,6 +179,54 @@ pub struct ServerConfig {
     pub ssl: Option<SslConfig>,
 }
 
+/// hubshare patch: limits on every client connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Longest wait for any single read from the client.
+    pub read_timeout: Option<Duration>,
+    /// Longest wait for any single write to the client.
+    pub write_timeout: Option<Duration>,
+    /// Longest time from waiting for a request to having all its headers
+    /// (408 after it), so a client cannot trickle headers forever.
+    pub header_timeout: Duration,
+    /// Most bytes of request line and headers together (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            read_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            header_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 * 1024,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// hubshare patch: answers a connection over the cap with 503 and closes it.
+fn refuse_busy(sock: Connection) {
+    use std::io::Write;
+    let mut sock = sock;
+    let _ = sock.set_timeouts(Some(Duration::from_secs(1)), Some(Duration::from_secs(1)));
+    let _ = sock.write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    let _ = sock.shutdown(Shutdown::Both);
+}
+
+/// Counts a connection as live until dropped.
+struct LiveConnection(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for LiveConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Configuration of the server for SSL.
 #[derive(Debug, Clone)]
 pub struct SslConfig {
@@ -243,7 +291,17 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Server::from_listener_with_limits(listener, ssl_config, ConnectionLimits::default())
+    }
+
+    /// hubshare patch: like `from_listener`, with limits on every connection.
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: ConnectionLimits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
+        let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
 
@@ -293,6 +351,16 @@ impl Server {
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
+                        // hubshare patch: a cap on live connections (each
+                        // one holds a thread), and timeouts on each.
+                        if live.load(std::sync::atomic::Ordering::Acquire) >= limits.max_connections {
+                            refuse_busy(sock);
+                            continue;
+                        }
+                        if let Err(e) = sock.set_timeouts(limits.read_timeout, limits.write_timeout) {
+                            log::debug!("cannot set timeouts on a new connection: {}", e);
+                            continue;
+                        }
                         use util::RefinedTcpStream;
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
@@ -311,7 +379,7 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        Ok(ClientConnection::new(write_closable, read_closable, limits))
                     }
                     Err(e) => Err(e),
                 };
@@ -320,7 +388,10 @@ impl Server {
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let mut client = Some(client);
+                        live.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                        let mut live = Some(LiveConnection(live.clone()));
                         tasks_pool.spawn(Box::new(move || {
+                            let _live = live.take();
                             if let Some(client) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {
@@ -338,10 +409,16 @@ impl Server {
                         }));
                     }
 
+                    // hubshare patch: an accept error (out of file
+                    // descriptors, a connection reset before it was
+                    // accepted) is not the end of the server: wait a moment
+                    // and go on accepting.
                     Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
+                        if inside_close_trigger.load(Relaxed) {
+                            break;
+                        }
+                        log::warn!("Error accepting new client: {}", e);
+                        thread::sleep(Duration::from_millis(50));
                     }
                 }
             }

@@ -1,7 +1,13 @@
 use std::io::Read;
 use std::io::Result as IoResult;
 use std::sync::mpsc::channel;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+/// hubshare patch: the most a dropped body is read ahead and thrown away to
+/// keep the connection usable; beyond it the connection is given up.
+pub const DRAIN_LIMIT: usize = 1024 * 1024;
 
 /// A `Reader` that reads exactly the number of bytes from a sub-reader.
 ///
@@ -15,6 +21,8 @@ where
     reader: R,
     size: usize,
     last_read_signal: Sender<IoResult<()>>,
+    /// hubshare patch: set when the rest of the body was left unread.
+    abandoned: Option<Arc<AtomicBool>>,
 }
 
 impl<R> EqualReader<R>
@@ -28,9 +36,17 @@ where
             reader,
             size,
             last_read_signal: tx,
+            abandoned: None,
         };
 
         (r, rx)
+    }
+
+    /// hubshare patch: sets `flag` if, when dropped, more than
+    /// [`DRAIN_LIMIT`] bytes of the body were still unread (and left so).
+    pub fn with_abandon_flag(mut self, flag: Arc<AtomicBool>) -> EqualReader<R> {
+        self.abandoned = Some(flag);
+        self
     }
 }
 
@@ -64,12 +80,22 @@ where
     R: Read,
 {
     fn drop(&mut self) {
+        // hubshare patch: drain through a fixed buffer (upstream allocated
+        // one the size of the unread body, which a client controls), and
+        // at most DRAIN_LIMIT bytes.
         let mut remaining_to_read = self.size;
+        let mut buf = [0u8; 16 * 1024];
+        let mut drained = 0;
 
         while remaining_to_read > 0 {
-            let mut buf = vec![0; remaining_to_read];
-
-            match self.reader.read(&mut buf) {
+            if drained >= DRAIN_LIMIT {
+                if let Some(flag) = &self.abandoned {
+                    flag.store(true, Ordering::Release);
+                }
+                break;
+            }
+            let n = remaining_to_read.min(buf.len());
+            match self.reader.read(&mut buf[..n]) {
                 Err(e) => {
                     self.last_read_signal.send(Err(e)).ok();
                     break;
@@ -80,6 +106,7 @@ where
                 }
                 Ok(other) => {
                     remaining_to_read -= other;
+                    drained += other;
                 }
             }
         }
