@@ -199,6 +199,23 @@ fn handle(core: &Core, rq: Request) {
     if url.len() > MAX_URL_LEN {
         return send(rq, text(414, "URL too long"));
     }
+    // Request smuggling: a body whose length two headers disagree on (or
+    // that has a length and a transfer coding) has no single meaning.
+    let lengths = rq
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Content-Length"))
+        .count();
+    let coded = request_header(&rq, "Transfer-Encoding").is_some();
+    if lengths > 1 || (lengths == 1 && coded) {
+        return send(
+            rq,
+            text(
+                400,
+                "the request gives its body length twice (Content-Length and Transfer-Encoding, or two Content-Length headers)",
+            ),
+        );
+    }
     let path = url.split(['?', '#']).next().unwrap_or("");
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = rq.method().clone();
@@ -299,10 +316,7 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
     // The id is the hash of the bytes: the ETag never changes for a URL.
     let etag = format!("\"{id}\"");
     if request_header(&rq, "If-None-Match").is_some_and(|v| etag_listed(v, &etag)) {
-        return send(
-            rq,
-            Response::empty(304).with_header(header("ETag", &etag)),
-        );
+        return send(rq, Response::empty(304).with_header(header("ETag", &etag)));
     }
     // Only a body costs a slot; HEAD and refusals do not.
     let _slot = if *rq.method() == Method::Get {
@@ -402,9 +416,10 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
 /// Whether an `If-None-Match` value lists `etag` (weak comparison, so a
 /// `W/` prefix is ignored) or is `*`.
 fn etag_listed(value: &str, etag: &str) -> bool {
-    value.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag
-    })
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266).
@@ -473,6 +488,15 @@ fn receive_upload(core: &Core, mut rq: Request, raw_name: &str) {
     };
     if let Err(e) = names::check_file_name(&name) {
         return send(rq, text(400, &e.to_string()));
+    }
+    if rq.body_length().is_none() && request_header(&rq, "Transfer-Encoding").is_none() {
+        return send(
+            rq,
+            text(
+                411,
+                "an upload needs a Content-Length (or chunked Transfer-Encoding)",
+            ),
+        );
     }
     if let Some(n) = rq.body_length() {
         if n as u64 > policy.max_bytes {

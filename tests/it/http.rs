@@ -98,9 +98,13 @@ fn files_are_served_by_id_with_ranges_and_etag() {
     assert_eq!(raw_http(addr, "GET /health HTTP/1.1", b"").0, 200);
 }
 
+/// The peer config of the hostile-request tests: uploads of up to 1000
+/// bytes, short timeouts, two workers and at most four connections.
+const HOSTILE: &str = "accept_uploads = true\nmax_upload_bytes = 1000\nhttp_timeout_secs = 2\nhttp_workers = 2\nmax_connections = 4";
+
 #[test]
 fn hostile_paths_ids_and_uploads_are_refused_and_touch_nothing() {
-    let f = fixture("accept_uploads = true\nmax_upload_bytes = 1000");
+    let f = fixture(HOSTILE);
     let addr = &f.proc.addr;
     // A file beside the peer's folders that no request may reach.
     let secret = f.peer.root.path().join("secret.txt");
@@ -109,129 +113,221 @@ fn hostile_paths_ids_and_uploads_are_refused_and_touch_nothing() {
 
     let small = b"0123456789";
     let small_id = b3(small);
-    let cases: Vec<(String, Vec<u8>, u16)> = vec![
-        ("GET /files/../../etc/passwd HTTP/1.1".into(), vec![], 404),
+    let etag = format!("\"{}\"", f.id);
+    let get = |extra: &str| format!("GET /files/{} HTTP/1.1{extra}", f.id).into_bytes();
+    let put = |name: &str| format!("PUT /inbox/{name} HTTP/1.1\r\nContent-Length: 10").into_bytes();
+    let many_headers: String = (0..300)
+        .map(|i| format!("\r\nX-Pad-{i}: {}", "p".repeat(100)))
+        .collect();
+    let many_ranges = format!("\r\nRange: bytes={}0-1", "0-0,".repeat(2000));
+    let cases: Vec<(Vec<u8>, Vec<u8>, u16)> = vec![
+        // Traversal, raw and encoded (once and twice), and malformed ids.
         (
-            "GET /files/..%2F..%2Fetc%2Fpasswd HTTP/1.1".into(),
-            vec![],
-            400,
-        ),
-        (
-            "GET /files/%2e%2e%2f%2e%2e%2fsecret.txt HTTP/1.1".into(),
-            vec![],
-            400,
-        ),
-        (
-            "GET /files/..%252F..%252Fsecret.txt HTTP/1.1".into(),
-            vec![],
-            400,
-        ),
-        ("GET /files/../secret.txt HTTP/1.1".into(), vec![], 404),
-        ("GET /files/not-an-id HTTP/1.1".into(), vec![], 400),
-        (
-            format!("GET /files/{} HTTP/1.1", "g".repeat(64)),
-            vec![],
-            400,
-        ),
-        (
-            format!("GET /files/{} HTTP/1.1", b3(b"not shared")),
+            b"GET /files/../../etc/passwd HTTP/1.1".to_vec(),
             vec![],
             404,
         ),
         (
-            format!("GET /files/{}/../secret.txt HTTP/1.1", f.id),
+            b"GET /files/..%2F..%2Fetc%2Fpasswd HTTP/1.1".to_vec(),
+            vec![],
+            400,
+        ),
+        (
+            b"GET /files/%2e%2e%2f%2e%2e%2fsecret.txt HTTP/1.1".to_vec(),
+            vec![],
+            400,
+        ),
+        (
+            b"GET /files/..%252F..%252Fsecret.txt HTTP/1.1".to_vec(),
+            vec![],
+            400,
+        ),
+        (
+            b"GET /files/%252e%252e%252fsecret.txt HTTP/1.1".to_vec(),
+            vec![],
+            400,
+        ),
+        (b"GET /files/../secret.txt HTTP/1.1".to_vec(), vec![], 404),
+        (
+            format!("GET /files/{}/../secret.txt HTTP/1.1", f.id).into_bytes(),
             vec![],
             404,
         ),
-        (format!("DELETE /files/{} HTTP/1.1", f.id), vec![], 405),
-        (format!("GET /{} HTTP/1.1", "a".repeat(5000)), vec![], 414),
+        (b"GET /files/not-an-id HTTP/1.1".to_vec(), vec![], 400),
         (
-            "PUT /inbox/..%2Fx HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
+            format!("GET /files/{} HTTP/1.1", "g".repeat(64)).into_bytes(),
+            vec![],
             400,
         ),
         (
-            "PUT /inbox/../x HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
+            format!("GET /files/{} HTTP/1.1", b3(b"not shared")).into_bytes(),
+            vec![],
             404,
         ),
+        // NUL bytes, raw and encoded; bytes outside ASCII.
+        (b"GET /files/\0 HTTP/1.1".to_vec(), vec![], 400),
+        (b"GET /files/%00 HTTP/1.1".to_vec(), vec![], 400),
+        (b"GET /files/\xff\xfe HTTP/1.1".to_vec(), vec![], 400),
+        // Overlong URLs and headers; garbage; unknown versions.
         (
-            "PUT /inbox/%2E%2E HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
-            400,
+            format!("GET /{} HTTP/1.1", "a".repeat(5000)).into_bytes(),
+            vec![],
+            414,
         ),
         (
-            "PUT /inbox/%2Fetc%2Fx HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
-            400,
+            format!("GET /{} HTTP/1.1", "a".repeat(20_000)).into_bytes(),
+            vec![],
+            431,
         ),
         (
-            "PUT /inbox/a%00b HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
-            400,
+            format!("GET /health HTTP/1.1{many_headers}").into_bytes(),
+            vec![],
+            431,
         ),
         (
-            "PUT /inbox/a%0Ab HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
-            400,
+            format!("GET /health HTTP/1.1\r\nX-Long: {}", "v".repeat(20_000)).into_bytes(),
+            vec![],
+            431,
+        ),
+        (b"HELLO".to_vec(), vec![], 400),
+        (
+            format!("GET /files/{} HTTP/2.0", f.id).into_bytes(),
+            vec![],
+            505,
+        ),
+        // Ranges: bad, huge, many, unsatisfiable; conditional requests.
+        (get("\r\nRange: bytes=abc"), vec![], 200),
+        (get("\r\nRange: bytes=5-2"), vec![], 200),
+        (
+            get("\r\nRange: bytes=99999999999999999999999-"),
+            vec![],
+            416,
+        ),
+        (get("\r\nRange: bytes=100000-100001"), vec![], 416),
+        (get(&many_ranges), vec![], 200),
+        (get(&format!("\r\nIf-None-Match: {etag}")), vec![], 304),
+        (get(&format!("\r\nIf-None-Match: W/{etag}")), vec![], 304),
+        (get("\r\nIf-None-Match: \"other\""), vec![], 200),
+        (
+            get(&format!("\r\nRange: bytes=0-9\r\nIf-Range: {etag}")),
+            vec![],
+            206,
         ),
         (
-            "PUT /inbox/.hidden HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
-            400,
+            get("\r\nRange: bytes=0-9\r\nIf-Range: \"stale\""),
+            vec![],
+            200,
         ),
         (
-            "PUT /inbox/%ff HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
-            400,
+            get("\r\nRange: bytes=0-9\r\nIf-Range: Wed, 21 Oct 2015 07:28:00 GMT"),
+            vec![],
+            200,
+        ),
+        // Methods a route does not allow.
+        (
+            format!("DELETE /files/{} HTTP/1.1", f.id).into_bytes(),
+            vec![],
+            405,
         ),
         (
-            "PUT /inbox/big.bin HTTP/1.1\r\nContent-Length: 1001".into(),
+            format!("POST /files/{} HTTP/1.1\r\nContent-Length: 0", f.id).into_bytes(),
+            vec![],
+            405,
+        ),
+        (b"BREW /files HTTP/1.1".to_vec(), vec![], 405),
+        (b"GET /inbox/x.bin HTTP/1.1".to_vec(), vec![], 405),
+        // Upload names with separators, dots, control characters.
+        (put("..%2Fx"), small.to_vec(), 400),
+        (put("../x"), small.to_vec(), 404),
+        (put("%2E%2E"), small.to_vec(), 400),
+        (put("%2Fetc%2Fx"), small.to_vec(), 400),
+        (put("a%5Cb"), small.to_vec(), 400),
+        (put("a%00b"), small.to_vec(), 400),
+        (put("a\x01b"), small.to_vec(), 400),
+        (put("a%0Ab"), small.to_vec(), 400),
+        (put("a%1Bb"), small.to_vec(), 400),
+        (put(".hidden"), small.to_vec(), 400),
+        (put("%ff"), small.to_vec(), 400),
+        (put(&"n".repeat(300)), small.to_vec(), 400),
+        // Oversize, unbounded, smuggled and mismatched uploads.
+        (
+            b"PUT /inbox/big.bin HTTP/1.1\r\nContent-Length: 1001".to_vec(),
             vec![b'x'; 1001],
             413,
         ),
         (
-            "PUT /inbox/chunked.bin HTTP/1.1\r\nTransfer-Encoding: chunked".into(),
+            b"PUT /inbox/huge.bin HTTP/1.1\r\nContent-Length: 99999999999999".to_vec(),
+            small.to_vec(),
+            413,
+        ),
+        (
+            b"PUT /inbox/chunked.bin HTTP/1.1\r\nTransfer-Encoding: chunked".to_vec(),
             chunked(&[b'y'; 1500]),
             413,
+        ),
+        (b"PUT /inbox/nolength.bin HTTP/1.1".to_vec(), vec![], 411),
+        (
+            b"PUT /inbox/twice.bin HTTP/1.1\r\nContent-Length: 10\r\nContent-Length: 5".to_vec(),
+            small.to_vec(),
+            400,
+        ),
+        (
+            b"PUT /inbox/both.bin HTTP/1.1\r\nContent-Length: 10\r\nTransfer-Encoding: chunked"
+                .to_vec(),
+            chunked(small),
+            400,
         ),
         (
             format!(
                 "PUT /inbox/wrong.bin HTTP/1.1\r\nContent-Length: 10\r\nX-Hubshare-Id: {}",
                 b3(b"other")
-            ),
+            )
+            .into_bytes(),
             small.to_vec(),
             422,
         ),
         (
-            "PUT /inbox/badid.bin HTTP/1.1\r\nContent-Length: 10\r\nX-Hubshare-Id: 1234".into(),
+            b"PUT /inbox/badid.bin HTTP/1.1\r\nContent-Length: 10\r\nX-Hubshare-Id: 1234".to_vec(),
             small.to_vec(),
             400,
         ),
+        (put("data%20set.csv"), small.to_vec(), 409),
+        // Control routes without the secret.
         (
-            "PUT /inbox/data%20set.csv HTTP/1.1\r\nContent-Length: 10".into(),
-            small.to_vec(),
-            409,
-        ),
-        ("GET /inbox/x.bin HTTP/1.1".into(), vec![], 405),
-        (
-            "POST /control/logout HTTP/1.1\r\nContent-Length: 0".into(),
+            b"POST /control/logout HTTP/1.1\r\nContent-Length: 0".to_vec(),
             vec![],
             403,
         ),
         (
-            "GET /control/status HTTP/1.1\r\nX-Hubshare-Secret: guess".into(),
+            b"GET /control/status HTTP/1.1\r\nX-Hubshare-Secret: guess".to_vec(),
             vec![],
             403,
         ),
     ];
+    assert!(cases.len() >= 30);
     for (head, body, want) in &cases {
-        let (status, _, text) = raw_http(addr, head, body);
-        assert_eq!(status, *want, "{head}: {}", String::from_utf8_lossy(&text));
-        if *want >= 400 && *want != 404 && *want != 405 {
-            assert!(!text.is_empty(), "{head}: no explanation in the body");
+        let (status, headers, text) = raw_http_bytes(addr, head, body);
+        let shown = String::from_utf8_lossy(&head[..head.len().min(120)]).to_string();
+        assert_eq!(status, *want, "{shown}: {}", String::from_utf8_lossy(&text));
+        if matches!(*want, 400 | 403 | 409 | 411 | 413 | 414 | 422 | 431) {
+            assert!(!text.is_empty(), "{shown}: no explanation in the body");
         }
+        if *want == 405 {
+            assert!(header(&headers, "allow").is_some(), "{shown}: no Allow");
+        }
+        if *want == 304 {
+            assert!(text.is_empty() && header(&headers, "etag") == Some(etag.as_str()));
+        }
+        if *want == 200 && head.starts_with(b"GET /files/") {
+            assert!(text == f.content, "{shown}: not the whole file");
+        }
+        if *want == 206 {
+            assert!(text == f.content[..10], "{shown}: wrong part");
+        }
+        // Never the bytes of the file outside the share.
+        assert!(!text.windows(12).any(|w| w == b"do not serve"), "{shown}");
     }
+
     // Nothing was written anywhere, no temp file stayed behind.
     assert_eq!(tree(f.peer.root.path()), before);
     assert_eq!(fs::read(&secret).unwrap(), b"do not serve");
@@ -289,4 +385,68 @@ fn chunked(data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(b"0\r\n\r\n");
     out
+}
+
+/// Reads what the peer sends until it closes; returns it and how long that took.
+fn read_until_closed(s: &mut std::net::TcpStream) -> (Vec<u8>, Duration) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    (got, started.elapsed())
+}
+
+#[test]
+fn slow_and_silent_clients_are_dropped_and_connections_are_capped() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let f = fixture(HOSTILE);
+    let host = f.proc.addr.trim_start_matches("http://").to_string();
+
+    // Headers trickled a byte every 300 ms: cut off with 408 once the
+    // header timeout (2 s) has passed, long before they would end.
+    let mut slow = TcpStream::connect(&host).unwrap();
+    let trickle = slow.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut t = trickle;
+        for b in b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        {
+            if t.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let (got, took) = read_until_closed(&mut slow);
+    let got = String::from_utf8_lossy(&got).to_string();
+    assert!(got.starts_with("HTTP/1.1 408"), "{got:?}");
+    assert!(took < Duration::from_secs(6), "dropped after {took:?}");
+    writer.join().unwrap();
+
+    // A client that connects and says nothing is closed after the timeout.
+    let mut silent = TcpStream::connect(&host).unwrap();
+    let (got, took) = read_until_closed(&mut silent);
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+        "{got:?}"
+    );
+    assert!(took < Duration::from_secs(6), "dropped after {took:?}");
+
+    // At most four connections at once: a fifth is told 503 and closed.
+    let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&host).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fifth = TcpStream::connect(&host).unwrap();
+    let (got, _) = read_until_closed(&mut fifth);
+    let got = String::from_utf8_lossy(&got).to_string();
+    assert!(got.starts_with("HTTP/1.1 503"), "{got:?}");
+    assert!(got.contains("Retry-After: 1"), "{got:?}");
+    drop(idle);
+
+    // Once they are gone the peer serves again, and the file is intact.
+    eventually(Duration::from_secs(5), "the peer serves again", || {
+        let (status, _, body) =
+            raw_http(&f.proc.addr, &format!("GET /files/{} HTTP/1.1", f.id), b"");
+        status == 200 && body == f.content
+    });
 }

@@ -251,11 +251,22 @@ pub fn b3(bytes: &[u8]) -> String {
 /// the blank line) and `body`, returns the status code, the headers
 /// (lower-cased names) and the body.
 pub fn raw_http(addr: &str, head: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    raw_http_bytes(addr, head.as_bytes(), body)
+}
+
+/// [`raw_http`] with a head that need not be UTF-8.
+pub fn raw_http_bytes(
+    addr: &str,
+    head: &[u8],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let host = addr.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).expect("connect to peer");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let req = format!("{head}\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).expect("send head");
+    let mut req = head.to_vec();
+    req.extend_from_slice(format!("\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes());
+    let head = String::from_utf8_lossy(head);
+    s.write_all(&req).expect("send head");
     // The server may answer and close before reading a refused body.
     let _ = s.write_all(body);
     let mut raw = Vec::new();

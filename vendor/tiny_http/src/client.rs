@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::common::{HTTPVersion, Method};
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
+use crate::connection::Connection;
 use crate::ConnectionLimits;
 use crate::Request;
 
@@ -42,6 +43,9 @@ pub struct ClientConnection {
     // hubshare patch: limits on headers
     limits: ConnectionLimits,
 
+    // hubshare patch: a handle on the socket, to close it gracefully
+    control: Option<Connection>,
+
     // hubshare patch: set when a request's body was left unread, so the
     // stream is no longer at the start of a request
     abandoned: Arc<AtomicBool>,
@@ -59,6 +63,8 @@ enum ReadError {
     HeaderTooLarge,
     /// hubshare patch: the headers took longer than the header timeout
     HeaderTimeout,
+    /// hubshare patch: a byte outside ASCII in the request line or headers
+    NotAscii,
 }
 
 /// hubshare patch: what is left of a request's header allowance.
@@ -73,6 +79,7 @@ impl ClientConnection {
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
         limits: ConnectionLimits,
+        control: Option<Connection>,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
@@ -89,6 +96,7 @@ impl ClientConnection {
             secure,
             limits,
             abandoned: Arc::new(AtomicBool::new(false)),
+            control,
         }
     }
 
@@ -136,12 +144,8 @@ impl ClientConnection {
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf).map_err(|_| {
-                    ReadError::ReadIoError(IoError::new(
-                        ErrorKind::InvalidInput,
-                        "Header is not in ASCII",
-                    ))
-                });
+                // hubshare patch: answered 400 (upstream closed silently).
+                return AsciiString::from_ascii(buf).map_err(|_| ReadError::NotAscii);
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -223,6 +227,43 @@ impl ClientConnection {
     }
 }
 
+impl ClientConnection {
+    /// hubshare patch: answers `status` and closes so that the answer
+    /// arrives: flush, shut down our sending side, then read and discard
+    /// what the client still sends (bounded, one second at most) so the
+    /// close does not reset the connection under the unread answer.
+    fn refuse(&mut self, status: u16, message: &str, version: HTTPVersion) {
+        use crate::{Response, StatusCode};
+        use std::io::Write;
+
+        let mut writer = self.sink.next().unwrap();
+        Response::from_string(format!("{}\n", message))
+            .with_status_code(StatusCode(status))
+            .raw_print(&mut writer, version, &[], false, None)
+            .ok();
+        writer.flush().ok();
+        drop(writer);
+        self.linger();
+    }
+
+    /// hubshare patch: the closing half of [`ClientConnection::refuse`].
+    fn linger(&mut self) {
+        if let Some(control) = &self.control {
+            let _ = control.shutdown(std::net::Shutdown::Write);
+            let _ = control.set_timeouts(Some(std::time::Duration::from_secs(1)), None);
+        }
+        let started = Instant::now();
+        let mut buf = [0u8; 4096];
+        let mut discarded = 0;
+        while discarded < 256 * 1024 && started.elapsed() < std::time::Duration::from_secs(1) {
+            match self.next_header_source.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    }
+}
+
 impl Iterator for ClientConnection {
     type Item = Request;
 
@@ -239,42 +280,33 @@ impl Iterator for ClientConnection {
 
         loop {
             let rq = match self.read() {
+                // hubshare patch: every refusal that ends the connection
+                // goes through `refuse`, which delivers the answer before
+                // closing (lingering close).
                 Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
+                    self.refuse(400, "malformed request line", HTTPVersion(1, 1));
                     return None; // we don't know where the next request would start,
                                  // se we have to close
                 }
 
                 Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response.raw_print(writer, ver, &[], false, None).ok();
+                    self.refuse(400, "malformed header", ver);
                     return None; // we don't know where the next request would start,
                                  // se we have to close
                 }
 
-                // hubshare patch: headers too big or too slow, answered
-                // and the connection closed.
                 Err(ReadError::HeaderTooLarge) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::from_string("request headers too large\n")
-                        .with_status_code(StatusCode(431));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
+                    self.refuse(431, "request headers too large", HTTPVersion(1, 1));
+                    return None;
+                }
+
+                Err(ReadError::NotAscii) => {
+                    self.refuse(400, "request headers must be ASCII", HTTPVersion(1, 1));
                     return None;
                 }
 
                 Err(ReadError::HeaderTimeout) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
+                    self.refuse(408, "request headers took too long", HTTPVersion(1, 1));
                     return None;
                 }
 
@@ -303,16 +335,16 @@ impl Iterator for ClientConnection {
             };
 
             // checking HTTP version
+            // hubshare patch: answered and closed (upstream left the
+            // answer unflushed and waited for another request).
             if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
                 let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
+                    "This server only supports HTTP versions 1.0 and 1.1\n".to_owned(),
                 )
                 .with_status_code(StatusCode(505));
-                response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                    .ok();
-                continue;
+                rq.respond(response).ok();
+                self.linger();
+                return None;
             }
 
             // updating the status of the connection

@@ -362,6 +362,7 @@ impl Server {
                             continue;
                         }
                         use util::RefinedTcpStream;
+                        let control = sock.try_clone().ok();
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -379,7 +380,7 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable, limits))
+                        Ok(ClientConnection::new(write_closable, read_closable, limits, control))
                     }
                     Err(e) => Err(e),
                 };
