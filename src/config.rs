@@ -239,6 +239,11 @@ pub struct PeerConfig {
     /// HTTP connections served at once; more are answered 503 and closed.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Whether symbolic links in the share folder are followed (and what
+    /// they point to shared, even outside the folder). Off by default:
+    /// links are skipped, and shared files are never opened through one.
+    #[serde(default)]
+    pub follow_symlinks: bool,
     /// Seconds between rescans of the share folder (0: only on demand).
     #[serde(default = "default_rescan")]
     pub rescan_secs: u64,

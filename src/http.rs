@@ -336,7 +336,7 @@ fn serve_file(core: &Core, rq: Request, raw_id: &str) {
     } else {
         None
     };
-    let mut file = match File::open(&entry.path) {
+    let mut file = match core.share().open(&entry.path) {
         Ok(f) => f,
         Err(e) => {
             log::warn!("cannot open shared file {}: {e}", entry.path.display());

@@ -212,11 +212,14 @@ impl Peer {
         if let Some(info) = running_peer(&state_dir) {
             return Err(PeerError::AlreadyRunning { state_dir, info });
         }
-        let share = Arc::new(ShareTable::with_state(
-            &config.share_dir,
-            Some(&state_dir),
-            Duration::from_secs(config.settle_secs),
-        ));
+        let share = Arc::new(
+            ShareTable::with_state(
+                &config.share_dir,
+                Some(&state_dir),
+                Duration::from_secs(config.settle_secs),
+            )
+            .following_symlinks(config.follow_symlinks),
+        );
         let t = Instant::now();
         share.rescan().map_err(PeerError::Share)?;
         log::info!(

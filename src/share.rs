@@ -5,7 +5,7 @@
 //! Every rescan yields the difference to announce to the directory. A file
 //! still being written is left out until it settles.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
@@ -142,6 +142,32 @@ pub struct ShareTable {
     /// Piece chaining values, one file per id (too large for the cache).
     pieces_dir: Option<PathBuf>,
     settle: Duration,
+    /// Whether symbolic links in the folder are followed (config
+    /// `follow_symlinks`); when not, they are neither listed nor opened.
+    follow_symlinks: bool,
+}
+
+/// Opens a shared file for reading: a regular file only (a FIFO or device
+/// put in its place is refused rather than blocking a reader), and, unless
+/// `follow` is set, not through a symbolic link (`O_NOFOLLOW`), so a file
+/// swapped for a link after the scan is not read through it.
+pub fn open_shared(path: &Path, follow: bool) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK;
+    if !follow {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    Ok(file)
 }
 
 impl ShareTable {
@@ -172,7 +198,21 @@ impl ShareTable {
             cache_file,
             pieces_dir,
             settle,
+            follow_symlinks: false,
         }
+    }
+
+    /// Follows symbolic links in the folder (to files and folders, wherever
+    /// they point) when `follow` is set; by default they are left out.
+    pub fn following_symlinks(mut self, follow: bool) -> ShareTable {
+        self.follow_symlinks = follow;
+        self
+    }
+
+    /// Opens a shared file's path for reading, by the table's symlink rule
+    /// (see [`open_shared`]).
+    pub fn open(&self, path: &Path) -> io::Result<File> {
+        open_shared(path, self.follow_symlinks)
     }
 
     /// How many files were left out at the last rescan because they were
@@ -220,7 +260,12 @@ impl ShareTable {
     pub fn rescan(&self) -> Result<Change, ShareError> {
         let mut scan = self.scan.lock().unwrap_or_else(|e| e.into_inner());
         let mut found = Vec::new();
-        walk(&self.dir, 0, &mut found).map_err(|source| ShareError {
+        let mut walker = Walker {
+            follow: self.follow_symlinks,
+            seen_dirs: HashSet::new(),
+            out: &mut found,
+        };
+        walker.walk(&self.dir, 0).map_err(|source| ShareError {
             path: self.dir.clone(),
             source,
         })?;
@@ -316,7 +361,7 @@ impl ShareTable {
     /// Hashes a file (its id and piece list in one pass) and keeps the piece
     /// list; `None` if it changed while it was being read.
     fn hash_file(&self, path: &Path) -> io::Result<Option<ShareEntry>> {
-        let mut file = File::open(path)?;
+        let mut file = self.open(path)?;
         let before = file.metadata()?;
         let hashed = hash_pieces(&mut file, before.len())?;
         self.bytes_hashed.fetch_add(
@@ -384,7 +429,7 @@ impl ShareTable {
                 );
             }
         }
-        let mut f = File::open(&entry.path)?;
+        let mut f = self.open(&entry.path)?;
         match hash_pieces(&mut f, entry.size)? {
             Some(h) if h.id == *id => {
                 self.bytes_hashed.fetch_add(h.size, Ordering::Relaxed);
@@ -524,49 +569,79 @@ fn skipped(name: &str) -> bool {
     name.ends_with(PART_SUFFIX) || names::check_file_name(name).is_err()
 }
 
-/// Collects (path, size, mtime) of regular files below `dir`. Symbolic links
-/// are never followed, so nothing outside the folder is shared through one.
-fn walk(
-    dir: &Path,
-    depth: usize,
-    out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>,
-) -> io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                log::warn!("skipping an entry of {}: {e}", dir.display());
+/// Collects (path, size, mtime) of the regular files below a folder.
+struct Walker<'a> {
+    /// Follow symbolic links; when false they are skipped, so nothing
+    /// outside the folder is shared through one.
+    follow: bool,
+    /// Folders already walked (canonical paths), so a link back up the tree
+    /// does not list the same files again and again.
+    seen_dirs: HashSet<PathBuf>,
+    out: &'a mut Vec<(PathBuf, u64, Option<SystemTime>)>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, dir: &Path, depth: usize) -> io::Result<()> {
+        let entries = std::fs::read_dir(dir)?;
+        if let Ok(canonical) = dir.canonicalize() {
+            if !self.seen_dirs.insert(canonical) {
+                return Ok(());
+            }
+        }
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    log::warn!("skipping an entry of {}: {e}", dir.display());
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let Some(name) = file_name(&path) else {
+                log::warn!("not sharing {}: its name is not UTF-8", path.display());
+                continue;
+            };
+            if name.starts_with('.') {
                 continue;
             }
-        };
-        let path = entry.path();
-        let Some(name) = file_name(&path) else {
-            log::warn!("not sharing {}: its name is not UTF-8", path.display());
-            continue;
-        };
-        if name.starts_with('.') {
-            continue;
-        }
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            if depth + 1 < MAX_SCAN_DEPTH {
-                if let Err(e) = walk(&path, depth + 1, out) {
-                    log::warn!("skipping folder {}: {e}", path.display());
+            let Ok(mut kind) = entry.file_type() else {
+                continue;
+            };
+            let mut followed = None;
+            if kind.is_symlink() {
+                if !self.follow {
+                    log::debug!("not following symbolic link {}", path.display());
+                    continue;
+                }
+                match std::fs::metadata(&path) {
+                    Ok(m) => {
+                        kind = m.file_type();
+                        followed = Some(m);
+                    }
+                    Err(e) => {
+                        log::warn!("not sharing {}: {e}", path.display());
+                        continue;
+                    }
                 }
             }
-        } else if kind.is_file() {
-            if skipped(&name) {
-                continue;
-            }
-            match entry.metadata() {
-                Ok(m) => out.push((path, m.len(), m.modified().ok())),
-                Err(e) => log::warn!("not sharing {}: {e}", path.display()),
+            if kind.is_dir() {
+                if depth + 1 < MAX_SCAN_DEPTH {
+                    if let Err(e) = self.walk(&path, depth + 1) {
+                        log::warn!("skipping folder {}: {e}", path.display());
+                    }
+                }
+            } else if kind.is_file() {
+                if skipped(&name) {
+                    continue;
+                }
+                match followed.map_or_else(|| entry.metadata(), Ok) {
+                    Ok(m) => self.out.push((path, m.len(), m.modified().ok())),
+                    Err(e) => log::warn!("not sharing {}: {e}", path.display()),
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -742,5 +817,55 @@ mod tests {
         let table = ShareTable::new(Path::new("/nonexistent/hubshare"));
         let err = table.rescan().unwrap_err();
         assert!(err.to_string().contains("/nonexistent/hubshare"));
+    }
+
+    #[test]
+    fn symbolic_links_are_skipped_unless_followed_and_never_opened_by_default() {
+        use std::os::unix::fs::symlink;
+        let root = tempfile::tempdir().unwrap();
+        let (share, outside) = (root.path().join("share"), root.path().join("outside"));
+        fs::create_dir_all(share.join("sub")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(share.join("own.txt"), b"own").unwrap();
+        fs::write(outside.join("private.txt"), b"private").unwrap();
+        fs::write(outside.join("other.txt"), b"other").unwrap();
+        symlink(outside.join("private.txt"), share.join("leak.txt")).unwrap();
+        symlink(&outside, share.join("leakdir")).unwrap();
+        // A loop back up the tree.
+        symlink(&share, share.join("sub/loop")).unwrap();
+
+        let table = ShareTable::new(&share);
+        let names = |t: &ShareTable| {
+            let mut n: Vec<String> = t.list().into_iter().map(|e| e.name).collect();
+            n.sort();
+            n
+        };
+        table.rescan().unwrap();
+        assert_eq!(names(&table), vec!["own.txt"]);
+        assert!(table.get(&FileId::of(b"private")).is_none());
+        assert!(table.get(&FileId::of(b"other")).is_none());
+        // A shared file swapped for a link after the scan is not read through it.
+        let own = share.join("own.txt");
+        fs::remove_file(&own).unwrap();
+        symlink(outside.join("private.txt"), &own).unwrap();
+        assert!(table.open(&own).is_err());
+        // Nor is a FIFO put in its place (it would block the reader).
+        fs::remove_file(&own).unwrap();
+        let status = std::process::Command::new("mkfifo").arg(&own).status();
+        if status.is_ok_and(|s| s.success()) {
+            let err = table.open(&own).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        fs::remove_file(&own).unwrap();
+        fs::write(&own, b"own").unwrap();
+
+        // Followed on request: what the links point to is shared, once each,
+        // and the loop adds nothing twice.
+        let following = ShareTable::new(&share).following_symlinks(true);
+        following.rescan().unwrap();
+        assert_eq!(following.list().len(), 3, "{:?}", names(&following));
+        assert!(following.get(&FileId::of(b"other")).is_some());
+        let private = following.get(&FileId::of(b"private")).unwrap();
+        assert!(following.open(&private.path).is_ok());
     }
 }
