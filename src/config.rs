@@ -445,4 +445,46 @@ mod tests {
             PeerConfig::load(&root.join(format!("peer{n}.toml"))).unwrap();
         }
     }
+
+    #[test]
+    fn random_config_text_is_accepted_or_refused_naming_the_file() {
+        let mut rng = crate::fuzz::Rng(0x0dd_ba11_cafe_f00d);
+        let keys = [
+            "name",
+            "share_dir",
+            "listen",
+            "lease_secs",
+            "http_workers",
+            "max_connections",
+            "http_timeout_secs",
+            "upload_rate_limit",
+            "follow_symlinks",
+            "max_results",
+            "search_rate",
+            "[x]",
+            "= ",
+            "\"",
+            "'",
+            "#",
+            "127.0.0.1:0",
+            "true",
+            "-1",
+            "1e9",
+            "0",
+        ];
+        for _ in 0..5_000 {
+            let text = (0..rng.below(6))
+                .map(|_| format!("{} = {}\n", keys[rng.below(keys.len())], rng.text(&keys)))
+                .collect::<String>();
+            for result in [
+                server(&text).map(|_| ()),
+                peer(&format!("name = \"p\"\nshare_dir = \"s\"\n{text}")).map(|_| ()),
+            ] {
+                if let Err(e) = result {
+                    let msg = e.to_string();
+                    assert!(msg.contains(".toml"), "{text:?}: {msg}");
+                }
+            }
+        }
+    }
 }

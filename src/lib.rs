@@ -19,6 +19,8 @@ mod config;
 mod console;
 mod directory;
 pub mod download;
+#[cfg(test)]
+mod fuzz;
 mod http;
 mod id;
 mod index;

@@ -386,4 +386,25 @@ mod tests {
             assert_eq!(got, *want, "{q:?} on {file:?} ({size} bytes)");
         }
     }
+
+    #[test]
+    fn random_queries_never_panic_and_refusals_say_why() {
+        let mut rng = crate::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
+        let pieces = [
+            "ext:", "size>", "size<", "id:", "-", "\"", "10M", "1.5G", "0", "pdf", "k", "report",
+            "e", "1e999", "NaN", "-1",
+        ];
+        for _ in 0..20_000 {
+            let q = rng.text(&pieces);
+            match Query::parse(&q) {
+                Ok(Query::Name(n)) => {
+                    // What was parsed is usable: sizes compare, phrases match.
+                    let _ = n.size_fits(rng.next());
+                    let _ = n.phrases_match("some name");
+                }
+                Ok(Query::Id(_)) => {}
+                Err(e) => assert!(!e.to_string().is_empty(), "{q:?}"),
+            }
+        }
+    }
 }

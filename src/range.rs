@@ -126,4 +126,30 @@ mod tests {
             check(h, len, want);
         }
     }
+
+    #[test]
+    fn random_headers_give_a_range_inside_the_body_or_none() {
+        let mut rng = crate::fuzz::Rng(0x1234_5678_9abc_def1);
+        let pieces = [
+            "bytes", "=", "-", ",", "0", "1", "5", "10", "100", " ", "BYTES", "+",
+        ];
+        for _ in 0..20_000 {
+            let header = rng.text(&pieces);
+            let len = match rng.below(4) {
+                0 => 0,
+                1 => rng.below(20) as u64,
+                2 => rng.next(),
+                _ => u64::MAX,
+            };
+            match ByteRange::parse(Some(&header), len) {
+                Full | Unsatisfiable => {}
+                Part { start, end } => {
+                    assert!(
+                        start <= end && end < len,
+                        "{header:?} of {len}: {start}-{end}"
+                    )
+                }
+            }
+        }
+    }
 }

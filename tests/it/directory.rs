@@ -356,3 +356,212 @@ fn a_flood_of_searches_from_one_session_is_limited_while_another_is_served() {
     assert_eq!(search_as(&calm).unwrap().total, 2);
     server.shutdown();
 }
+
+/// xorshift64*: deterministic random input for the property test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = self.below(max + 1);
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+    /// A string from pieces a hostile client likes: separators, dots,
+    /// control characters, non-ASCII, hex, query operators, huge runs.
+    fn text(&mut self) -> String {
+        const PIECES: [&str; 20] = [
+            "a", "Z", "0", "f", "..", "/", "\\", "\0", "\n", " ", "-", "\"", "ext:", "size>", "é",
+            "😀", "\u{202e}", "%00", "http://", ":",
+        ];
+        match self.below(10) {
+            0 => String::new(),
+            1 => "x".repeat(self.below(20_000)),
+            2 => b3(&self.bytes(8)),
+            _ => (0..self.below(40))
+                .map(|_| PIECES[self.below(PIECES.len())])
+                .collect(),
+        }
+    }
+    fn shared_file(&mut self) -> pb::SharedFile {
+        pb::SharedFile {
+            id: self.text(),
+            size: self.next() >> self.below(64),
+            name: self.text(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A method of the directory's service that sends and receives raw bytes.
+fn raw_method(name: &str) -> grpcio::Method<Vec<u8>, Vec<u8>> {
+    fn ser(v: &Vec<u8>, buf: &mut grpcio::GrpcSlice) -> grpcio::Result<()> {
+        *buf = grpcio::GrpcSlice::from(v.clone());
+        Ok(())
+    }
+    fn de(mut r: grpcio::MessageReader) -> grpcio::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut v).map_err(|e| grpcio::Error::Codec(e.into()))?;
+        Ok(v)
+    }
+    grpcio::Method {
+        ty: grpcio::MethodType::Unary,
+        name: Box::leak(format!("/hubshare.directory.Directory/{name}").into_boxed_str()),
+        req_mar: grpcio::Marshaller { ser, de },
+        resp_mar: grpcio::Marshaller { ser, de },
+    }
+}
+
+/// An answer is fine if it is a reply, or a refusal with a code that says
+/// what was wrong and a message; INTERNAL only from grpcio's own decoding
+/// of bytes that are no protobuf message.
+fn check_answer<T>(what: &str, r: Result<T, grpcio::Error>) {
+    match r {
+        Ok(_) => {}
+        Err(grpcio::Error::RpcFailure(s)) => {
+            let code = s.code();
+            let message = s.message().to_string();
+            let clear = matches!(
+                code,
+                RpcStatusCode::INVALID_ARGUMENT
+                    | RpcStatusCode::UNAUTHENTICATED
+                    | RpcStatusCode::NOT_FOUND
+            ) || (code == RpcStatusCode::INTERNAL
+                && message.starts_with("Failed to deserialize"));
+            assert!(clear && !message.is_empty(), "{what}: {code:?} {message:?}");
+        }
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+#[test]
+fn random_bytes_and_random_field_values_never_break_a_handler() {
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        search_rate: 1_000_000,
+        search_burst: 1_000_000,
+        announce_rate: 1_000_000,
+        announce_burst: 1_000_000,
+        ..ServerConfig::default()
+    };
+    let server = DirectoryServer::start(&config).expect("directory starts");
+    let addr = server.addr().to_string();
+    let c = grpc(&addr);
+    let env = std::sync::Arc::new(grpcio::Environment::new(1));
+    let raw = grpcio::Client::new(grpcio::ChannelBuilder::new(env).connect(&addr));
+    let opt = || grpcio::CallOption::default().timeout(std::time::Duration::from_secs(5));
+    let token = login(&c, "steady", &["steady state.txt"]).unwrap().token;
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+
+    // Random bytes as the request of every method.
+    let methods = [
+        "Login",
+        "Announce",
+        "Heartbeat",
+        "Search",
+        "Locate",
+        "GetPeer",
+        "Logout",
+    ];
+    for round in 0..700 {
+        let m = methods[round % methods.len()];
+        let body = rng.bytes(if round % 5 == 0 { 4000 } else { 60 });
+        check_answer(m, raw.unary_call(&raw_method(m), &body, opt()));
+    }
+
+    // Well-formed messages with random field values.
+    for round in 0..300 {
+        let tok = if round % 3 == 0 {
+            token.clone()
+        } else {
+            rng.text()
+        };
+        let files: Vec<pb::SharedFile> = (0..rng.below(5)).map(|_| rng.shared_file()).collect();
+        check_answer(
+            "Login",
+            c.login_opt(
+                &pb::LoginRequest {
+                    name: rng.text(),
+                    http_addr: rng.text(),
+                    files: files.clone().into(),
+                    ..Default::default()
+                },
+                opt(),
+            ),
+        );
+        check_answer(
+            "Announce",
+            c.announce_opt(
+                &pb::AnnounceRequest {
+                    token: tok.clone(),
+                    added: files.into(),
+                    removed: (0..rng.below(3))
+                        .map(|_| rng.text())
+                        .collect::<Vec<_>>()
+                        .into(),
+                    ..Default::default()
+                },
+                opt(),
+            ),
+        );
+        check_answer(
+            "Search",
+            c.search_opt(
+                &pb::SearchRequest {
+                    query: rng.text(),
+                    limit: rng.next() as u32,
+                    token: tok.clone(),
+                    ..Default::default()
+                },
+                opt(),
+            ),
+        );
+        check_answer(
+            "Locate",
+            c.locate_opt(
+                &pb::LocateRequest {
+                    id: rng.text(),
+                    ..Default::default()
+                },
+                opt(),
+            ),
+        );
+        check_answer(
+            "GetPeer",
+            c.get_peer_opt(
+                &pb::GetPeerRequest {
+                    name: rng.text(),
+                    ..Default::default()
+                },
+                opt(),
+            ),
+        );
+        check_answer(
+            "Heartbeat",
+            c.heartbeat_opt(
+                &pb::HeartbeatRequest {
+                    token: rng.text(),
+                    ..Default::default()
+                },
+                opt(),
+            ),
+        );
+    }
+
+    // The directory still works, and the steady peer's file is still there.
+    let found = search(&c, "steady", 10).unwrap();
+    assert_eq!(found.results.len(), 1);
+    assert_eq!(found.results[0].names[0], "steady state.txt");
+    c.heartbeat(&pb::HeartbeatRequest {
+        token,
+        ..Default::default()
+    })
+    .expect("the steady session is intact");
+}
