@@ -23,6 +23,12 @@
 //! many connections.
 //!
 //!     cargo bench --bench loadgen -- --peers 10000 --files 100 --threads 1,16 --secs 10
+//!
+//! `--soak SECONDS` runs the soak instead (1,000 peers that log in,
+//! heartbeat and announce, 16 searchers, downloads from real peers; see
+//! `soak.rs`):
+//!
+//!     cargo bench --bench loadgen -- --soak 60
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,6 +37,8 @@ use std::time::{Duration, Instant};
 
 use hubshare::proto::directory as pb;
 use hubshare::proto::directory_grpc::DirectoryClient;
+
+mod soak;
 
 struct Args {
     peers: usize,
@@ -47,6 +55,8 @@ struct Args {
     /// Offered load in searches per second over all threads (open loop);
     /// None: each thread sends its next search as soon as the last returns.
     rate: Option<f64>,
+    /// Soak for this many seconds instead (see `soak.rs`).
+    soak: Option<u64>,
 }
 
 fn parse_args() -> Args {
@@ -61,6 +71,7 @@ fn parse_args() -> Args {
         pid: None,
         uniform: false,
         rate: None,
+        soak: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -78,6 +89,7 @@ fn parse_args() -> Args {
             "--secs" => a.secs = val().parse().expect("--secs N"),
             "--seed" => a.seed = val().parse().expect("--seed N"),
             "--rate" => a.rate = Some(val().parse().expect("--rate SEARCHES_PER_SEC")),
+            "--soak" => a.soak = Some(val().parse().expect("--soak SECONDS")),
             "--directory" => a.directory = Some(val()),
             "--pid" => a.pid = Some(val().parse().expect("--pid N")),
             "--unique" => {
@@ -344,14 +356,15 @@ fn client(addr: &str) -> DirectoryClient {
     DirectoryClient::new(ch)
 }
 
-fn start_server() -> (Child, String, tempfile::TempDir) {
+/// The benchmark's directory: flood limits out of the way, a day's lease.
+const BENCH_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nmax_results = 1000\n";
+
+/// Starts a release `server` with `config_text`; returns it, its address
+/// and the folder holding its config.
+fn start_server(config_text: &str) -> (Child, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("server.toml");
-    std::fs::write(
-        &config,
-        "listen = \"127.0.0.1:0\"\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nmax_results = 1000\n",
-    )
-    .expect("write server config");
+    std::fs::write(&config, config_text).expect("write server config");
     let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
         .arg("--config")
         .arg(&config)
@@ -379,6 +392,10 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 fn main() {
     let args = parse_args();
+    if let Some(secs) = args.soak {
+        soak::run(&args, secs);
+        return;
+    }
     // The vocabulary and catalogue depend on the seed alone.
     let mut rng = Rng(args.seed | 1);
     let vocab = vocabulary(&mut rng);
@@ -396,7 +413,7 @@ fn main() {
     let (mut own, addr, pid, _tmp) = match (&args.directory, args.pid) {
         (Some(a), Some(p)) => (None, a.clone(), p, None),
         _ => {
-            let (child, addr, tmp) = start_server();
+            let (child, addr, tmp) = start_server(BENCH_SERVER_CONFIG);
             let pid = child.id();
             (Some(child), addr, pid, Some(tmp))
         }
