@@ -326,7 +326,7 @@ pub fn run(args: &Args, secs: u64) {
     let cat = Arc::new(catalogue(SIM_PEERS * FILES_PER_PEER / 4, &mut rng, &vocab));
     let seeds: Vec<Vec<u8>> = (0..SEED_FILES)
         .map(|k| {
-            let mut r = Rng((k as u64 + 11) * 0x9e37_79b9 | 1);
+            let mut r = Rng(((k as u64 + 11) * 0x9e37_79b9) | 1);
             (0..SEED_FILE_BYTES / 8)
                 .flat_map(|_| r.next().to_le_bytes())
                 .collect()
