@@ -528,93 +528,10 @@ fn receive_upload(core: &Core, mut rq: Request, raw_name: &str) {
             ),
         );
     }
-    let expected_len = rq.body_length().map(|n| n as u64);
-    let tmp = TempFile {
-        path: temp_path(&dir),
-        armed: true,
+    let (id, written) = match store_upload(&mut rq, &dir, &dest, &name, &policy, claimed) {
+        Ok(stored) => stored,
+        Err(refusal) => return send(rq, refusal),
     };
-    let mut out = match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp.path)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            log::warn!("cannot create {}: {e}", tmp.path.display());
-            return send(rq, text(500, "cannot store the upload"));
-        }
-    };
-    // Read at most one byte past the cap, to tell "at the cap" from "over it".
-    let mut body = HashingWriter::new(&mut out);
-    let copied = io::copy(&mut rq.as_reader().take(policy.max_bytes + 1), &mut body);
-    let (id, written) = body.finish();
-    match copied {
-        Err(e) => {
-            log::info!("upload of {name:?} failed after {written} bytes: {e}");
-            return send(rq, text(400, "upload interrupted"));
-        }
-        Ok(_) if written > policy.max_bytes => {
-            return send(
-                rq,
-                text(
-                    413,
-                    &format!(
-                        "upload exceeds this peer's limit of {} bytes",
-                        policy.max_bytes
-                    ),
-                ),
-            );
-        }
-        Ok(_) => {}
-    }
-    if let Some(n) = expected_len {
-        if written != n {
-            return send(
-                rq,
-                text(
-                    400,
-                    &format!("upload truncated: {written} of {n} bytes arrived"),
-                ),
-            );
-        }
-    }
-    if let Some(want) = claimed {
-        if want != id {
-            return send(
-                rq,
-                text(
-                    422,
-                    &format!("the bytes received hash to {id}, not to the {want} the sender gave"),
-                ),
-            );
-        }
-    }
-    if let Err(e) = out.sync_all() {
-        log::warn!("cannot flush {}: {e}", tmp.path.display());
-        return send(rq, text(500, "cannot store the upload"));
-    }
-    drop(out);
-    match crate::transfer::publish(&tmp.path, &dest) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return send(
-                rq,
-                text(
-                    409,
-                    &format!("a file named {name:?} is already shared here"),
-                ),
-            );
-        }
-        Err(e) => {
-            log::warn!("cannot move upload into {}: {e}", dest.display());
-            return send(rq, text(500, "cannot store the upload"));
-        }
-    }
-    drop(tmp);
-    log::info!(
-        "received upload {name:?} ({written} bytes, {id}) from {:?}",
-        rq.remote_addr()
-    );
     core.shared_file_added(&dest, id);
     send(
         rq,
@@ -629,11 +546,115 @@ fn receive_upload(core: &Core, mut rq: Request, raw_name: &str) {
     )
 }
 
+/// Writes an upload's body to a hidden temp file in `dir`, checks it (cap,
+/// length, claimed id), and publishes it as `dest` without overwriting.
+/// On any failure the temp file is gone before the refusal is returned, so
+/// the client never sees an answer while a stray file still exists.
+fn store_upload(
+    rq: &mut Request,
+    dir: &Path,
+    dest: &Path,
+    name: &str,
+    policy: &InboxPolicy,
+    claimed: Option<FileId>,
+) -> Result<(FileId, u64), Response<io::Cursor<Vec<u8>>>> {
+    let expected_len = rq.body_length().map(|n| n as u64);
+    let tmp = TempFile {
+        path: temp_path(dir),
+        armed: true,
+    };
+    let mut out = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp.path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            log::warn!("cannot create {}: {e}", tmp.path.display());
+            return Err(text(500, "cannot store the upload"));
+        }
+    };
+    // Read at most one byte past the cap, to tell "at the cap" from "over it".
+    let mut body = HashingWriter::new(&mut out);
+    let copied = io::copy(&mut rq.as_reader().take(policy.max_bytes + 1), &mut body);
+    let write_error = body.write_error.take();
+    let (id, written) = body.finish();
+    match (copied, write_error) {
+        // The disk (or a quota, or a file-size limit) said no.
+        (Err(_), Some(e)) => {
+            log::warn!("cannot store upload {name:?} after {written} bytes: {e}");
+            return Err(text(
+                507,
+                &format!("this peer cannot store the upload: {e}"),
+            ));
+        }
+        (Err(e), None) => {
+            log::info!("upload of {name:?} failed after {written} bytes: {e}");
+            return Err(text(400, "upload interrupted"));
+        }
+        (Ok(_), _) if written > policy.max_bytes => {
+            return Err(text(
+                413,
+                &format!(
+                    "upload exceeds this peer's limit of {} bytes",
+                    policy.max_bytes
+                ),
+            ));
+        }
+        (Ok(_), _) => {}
+    }
+    if let Some(n) = expected_len {
+        if written != n {
+            return Err(text(
+                400,
+                &format!("upload truncated: {written} of {n} bytes arrived"),
+            ));
+        }
+    }
+    if let Some(want) = claimed {
+        if want != id {
+            return Err(text(
+                422,
+                &format!("the bytes received hash to {id}, not to the {want} the sender gave"),
+            ));
+        }
+    }
+    if let Err(e) = out.sync_all() {
+        log::warn!("cannot flush {}: {e}", tmp.path.display());
+        return Err(text(
+            507,
+            &format!("this peer cannot store the upload: {e}"),
+        ));
+    }
+    drop(out);
+    match crate::transfer::publish(&tmp.path, dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(text(
+                409,
+                &format!("a file named {name:?} is already shared here"),
+            ));
+        }
+        Err(e) => {
+            log::warn!("cannot move upload into {}: {e}", dest.display());
+            return Err(text(500, "cannot store the upload"));
+        }
+    }
+    drop(tmp);
+    log::info!(
+        "received upload {name:?} ({written} bytes, {id}) from {:?}",
+        rq.remote_addr()
+    );
+    Ok((id, written))
+}
+
 /// Writes through to a file while hashing what passes.
 struct HashingWriter<'a> {
     inner: &'a mut File,
     hasher: blake3::Hasher,
     written: u64,
+    /// The error writing to the file met, if any (as opposed to reading).
+    write_error: Option<io::Error>,
 }
 
 impl<'a> HashingWriter<'a> {
@@ -642,6 +663,7 @@ impl<'a> HashingWriter<'a> {
             inner,
             hasher: blake3::Hasher::new(),
             written: 0,
+            write_error: None,
         }
     }
 
@@ -652,7 +674,17 @@ impl<'a> HashingWriter<'a> {
 
 impl Write for HashingWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = match self.inner.write(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let kind = e.kind();
+                self.write_error = Some(e);
+                return Err(io::Error::new(
+                    kind,
+                    "write to the upload's temp file failed",
+                ));
+            }
+        };
         self.hasher.update(&buf[..n]);
         self.written += n as u64;
         Ok(n)

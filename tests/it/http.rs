@@ -376,6 +376,46 @@ fn uploads_are_refused_with_403_unless_the_config_allows_them() {
     assert_eq!(tree(f.peer.root.path()), before);
 }
 
+#[test]
+fn an_upload_the_disk_refuses_leaves_nothing_and_the_peer_goes_on() {
+    let server = start_server();
+    let peer = PeerSetup::new(
+        "dora",
+        &server.addr,
+        "accept_uploads = true\nmax_upload_bytes = 1000000",
+    );
+    // Writes past 64 KiB fail (EFBIG), as they would on a full disk.
+    let proc = peer.serve_with_file_size_limit(64 * 1024);
+    let before = tree(peer.root.path());
+    let big = noise(300_000, 3);
+    let (status, _, body) = raw_http(
+        &proc.addr,
+        &format!(
+            "PUT /inbox/big.bin HTTP/1.1\r\nContent-Length: {}\r\nX-Hubshare-Id: {}",
+            big.len(),
+            b3(&big)
+        ),
+        &big,
+    );
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 507, "{body}");
+    assert!(body.contains("cannot store"), "{body}");
+    // No temp file, no partial file: exactly what was there before.
+    assert_eq!(tree(peer.root.path()), before);
+    // The peer is still up, and an upload that fits lands whole.
+    let small = b"fits".to_vec();
+    let (status, _, body) = raw_http(
+        &proc.addr,
+        &format!(
+            "PUT /inbox/small.txt HTTP/1.1\r\nContent-Length: 4\r\nX-Hubshare-Id: {}",
+            b3(&small)
+        ),
+        &small,
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(fs::read(peer.share().join("small.txt")).unwrap(), small);
+}
+
 fn chunked(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for c in data.chunks(500) {

@@ -154,6 +154,29 @@ impl PeerSetup {
         Proc::spawn(cmd)
     }
 
+    /// Starts `peer serve` unable to write files larger than `bytes` (a
+    /// file-size limit, as a full disk would refuse writes).
+    pub fn serve_with_file_size_limit(&self, bytes: u64) -> Proc {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(PEER);
+        cmd.arg("--config").arg(&self.config).arg("serve");
+        // SAFETY: only setrlimit between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Proc::spawn(cmd)
+    }
+
     /// A `peer` command with this peer's config and `args`, no stdin.
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(PEER);
