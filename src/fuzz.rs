@@ -1,19 +1,35 @@
-//! Random hostile input for the parsers' property tests (test builds only):
-//! a deterministic generator, so a failure repeats with the same seed.
+//! Deterministic random input for the property tests and the load
+//! generator: the same seed gives the same run, so a failure repeats.
+//! Not for anything that needs unpredictable numbers (tokens use the OS).
 
 /// xorshift64*: small, fast, deterministic.
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
+    /// Uniform in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+
+    /// In `0..n`, skewed towards small values (roughly Zipf-like).
+    pub fn skewed(&mut self, n: usize) -> usize {
+        let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        ((n as f64).powf(u) as usize)
+            .saturating_sub(1)
+            .min(n.saturating_sub(1))
+    }
+
+    /// Up to `max` random bytes.
+    pub fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let n = self.below(max + 1);
+        (0..n).map(|_| self.next_u64() as u8).collect()
     }
 
     /// Text built from pieces that parsers trip on: operators, quotes,

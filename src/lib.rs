@@ -19,8 +19,8 @@ mod config;
 mod console;
 mod directory;
 pub mod download;
-#[cfg(test)]
-mod fuzz;
+#[doc(hidden)]
+pub mod fuzz;
 mod http;
 mod id;
 mod index;

@@ -399,7 +399,7 @@ mod tests {
             match Query::parse(&q) {
                 Ok(Query::Name(n)) => {
                     // What was parsed is usable: sizes compare, phrases match.
-                    let _ = n.size_fits(rng.next());
+                    let _ = n.size_fits(rng.next_u64());
                     let _ = n.phrases_match("some name");
                 }
                 Ok(Query::Id(_)) => {}

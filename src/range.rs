@@ -138,7 +138,7 @@ mod tests {
             let len = match rng.below(4) {
                 0 => 0,
                 1 => rng.below(20) as u64,
-                2 => rng.next(),
+                2 => rng.next_u64(),
                 _ => u64::MAX,
             };
             match ByteRange::parse(Some(&header), len) {

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hubshare::fuzz::Rng;
 use hubshare::proto::directory as pb;
 use hubshare::proto::directory_grpc::DirectoryClient;
 
@@ -112,26 +113,6 @@ fn parse_args() -> Args {
         i += 2;
     }
     a
-}
-
-/// xorshift64*: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// Skewed towards small indices (roughly Zipf-like).
-    fn skewed(&mut self, n: usize) -> usize {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
-    }
 }
 
 /// A vocabulary of pronounceable pseudo-words plus common real ones.
@@ -232,7 +213,7 @@ fn catalogue(n: usize, rng: &mut Rng, vocab: &[String]) -> Vec<CatalogueFile> {
                 id: blake3::hash(format!("{i}:{name}").as_bytes())
                     .to_hex()
                     .to_string(),
-                size: 1000 + rng.next() % (4u64 << 30),
+                size: 1000 + rng.next_u64() % (4u64 << 30),
                 name,
             }
         })

@@ -328,7 +328,7 @@ pub fn run(args: &Args, secs: u64) {
         .map(|k| {
             let mut r = Rng(((k as u64 + 11) * 0x9e37_79b9) | 1);
             (0..SEED_FILE_BYTES / 8)
-                .flat_map(|_| r.next().to_le_bytes())
+                .flat_map(|_| r.next_u64().to_le_bytes())
                 .collect()
         })
         .collect();

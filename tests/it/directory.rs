@@ -7,6 +7,8 @@ use hubshare::proto::directory as pb;
 use hubshare::proto::directory_grpc::DirectoryClient;
 use hubshare::{DirectoryServer, ServerConfig};
 
+use hubshare::fuzz::Rng;
+
 use crate::support::*;
 
 fn start() -> (DirectoryServer, DirectoryClient) {
@@ -357,26 +359,16 @@ fn a_flood_of_searches_from_one_session_is_limited_while_another_is_served() {
     server.shutdown();
 }
 
-/// xorshift64*: deterministic random input for the property test.
-struct Rng(u64);
+/// Random field values for the property test.
+trait Hostile {
+    fn hostile_text(&mut self) -> String;
+    fn hostile_file(&mut self) -> pb::SharedFile;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = self.below(max + 1);
-        (0..n).map(|_| self.next() as u8).collect()
-    }
+impl Hostile for Rng {
     /// A string from pieces a hostile client likes: separators, dots,
     /// control characters, non-ASCII, hex, query operators, huge runs.
-    fn text(&mut self) -> String {
+    fn hostile_text(&mut self) -> String {
         const PIECES: [&str; 20] = [
             "a", "Z", "0", "f", "..", "/", "\\", "\0", "\n", " ", "-", "\"", "ext:", "size>", "é",
             "😀", "\u{202e}", "%00", "http://", ":",
@@ -385,16 +377,14 @@ impl Rng {
             0 => String::new(),
             1 => "x".repeat(self.below(20_000)),
             2 => b3(&self.bytes(8)),
-            _ => (0..self.below(40))
-                .map(|_| PIECES[self.below(PIECES.len())])
-                .collect(),
+            _ => Rng::text(self, &PIECES),
         }
     }
-    fn shared_file(&mut self) -> pb::SharedFile {
+    fn hostile_file(&mut self) -> pb::SharedFile {
         pb::SharedFile {
-            id: self.text(),
-            size: self.next() >> self.below(64),
-            name: self.text(),
+            id: self.hostile_text(),
+            size: self.next_u64() >> self.below(64),
+            name: self.hostile_text(),
             ..Default::default()
         }
     }
@@ -483,15 +473,15 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
         let tok = if round % 3 == 0 {
             token.clone()
         } else {
-            rng.text()
+            rng.hostile_text()
         };
-        let files: Vec<pb::SharedFile> = (0..rng.below(5)).map(|_| rng.shared_file()).collect();
+        let files: Vec<pb::SharedFile> = (0..rng.below(5)).map(|_| rng.hostile_file()).collect();
         check_answer(
             "Login",
             c.login_opt(
                 &pb::LoginRequest {
-                    name: rng.text(),
-                    http_addr: rng.text(),
+                    name: rng.hostile_text(),
+                    http_addr: rng.hostile_text(),
                     files: files.clone().into(),
                     ..Default::default()
                 },
@@ -505,7 +495,7 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
                     token: tok.clone(),
                     added: files.into(),
                     removed: (0..rng.below(3))
-                        .map(|_| rng.text())
+                        .map(|_| rng.hostile_text())
                         .collect::<Vec<_>>()
                         .into(),
                     ..Default::default()
@@ -517,8 +507,8 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
             "Search",
             c.search_opt(
                 &pb::SearchRequest {
-                    query: rng.text(),
-                    limit: rng.next() as u32,
+                    query: rng.hostile_text(),
+                    limit: rng.next_u64() as u32,
                     token: tok.clone(),
                     ..Default::default()
                 },
@@ -529,7 +519,7 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
             "Locate",
             c.locate_opt(
                 &pb::LocateRequest {
-                    id: rng.text(),
+                    id: rng.hostile_text(),
                     ..Default::default()
                 },
                 opt(),
@@ -539,7 +529,7 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
             "GetPeer",
             c.get_peer_opt(
                 &pb::GetPeerRequest {
-                    name: rng.text(),
+                    name: rng.hostile_text(),
                     ..Default::default()
                 },
                 opt(),
@@ -549,7 +539,7 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
             "Heartbeat",
             c.heartbeat_opt(
                 &pb::HeartbeatRequest {
-                    token: rng.text(),
+                    token: rng.hostile_text(),
                     ..Default::default()
                 },
                 opt(),
