@@ -15,8 +15,11 @@
 //! is rebuilt. Pure data: no I/O, no clock, no locks (the store holds one).
 
 use std::borrow::Cow;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::id::FileId;
 use crate::query::{extension, normalise, tokens, NameQuery, Query};
@@ -28,10 +31,86 @@ struct FileRec {
     id: FileId,
     size: u64,
     /// (peer, name) of every source.
-    sources: Vec<(PeerIdx, u32)>,
+    sources: Sources,
     /// How many names link to this file: a search needs to watch for
     /// counting it twice only when more than one does.
     linked_names: u32,
+}
+
+/// No peer: marks an empty [`Sources`].
+const NO_PEER: PeerIdx = PeerIdx::MAX;
+
+/// The (peer, name) pairs of a file's sources. Most files have one: it sits
+/// inline, and only a second source allocates (16 bytes in all, against a
+/// `Vec`'s 24 plus a heap block for every file).
+struct Sources {
+    first: (PeerIdx, u32),
+    rest: Option<Box<Vec<(PeerIdx, u32)>>>,
+}
+
+impl Sources {
+    fn new() -> Sources {
+        Sources {
+            first: (NO_PEER, 0),
+            rest: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self.first.0 {
+            NO_PEER => 0,
+            _ => 1 + self.rest.as_ref().map_or(0, |r| r.len()),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.0 == NO_PEER
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(PeerIdx, u32)> {
+        let first = (!self.is_empty()).then_some(&self.first);
+        first
+            .into_iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter()))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut (PeerIdx, u32)> {
+        let first = (self.first.0 != NO_PEER).then_some(&mut self.first);
+        first
+            .into_iter()
+            .chain(self.rest.iter_mut().flat_map(|r| r.iter_mut()))
+    }
+
+    fn push(&mut self, source: (PeerIdx, u32)) {
+        if self.is_empty() {
+            self.first = source;
+        } else {
+            self.rest.get_or_insert_with(Default::default).push(source);
+        }
+    }
+
+    /// Removes `peer`'s entry; returns it.
+    fn remove(&mut self, peer: PeerIdx) -> Option<(PeerIdx, u32)> {
+        if self.is_empty() {
+            return None;
+        }
+        let removed = if self.first.0 == peer {
+            let gone = self.first;
+            self.first = match self.rest.as_mut().and_then(|r| r.pop()) {
+                Some(next) => next,
+                None => (NO_PEER, 0),
+            };
+            gone
+        } else {
+            let rest = self.rest.as_mut()?;
+            let pos = rest.iter().position(|(p, _)| *p == peer)?;
+            rest.swap_remove(pos)
+        };
+        if self.rest.as_ref().is_some_and(|r| r.is_empty()) {
+            self.rest = None;
+        }
+        Some(removed)
+    }
 }
 
 /// What a search reads of a name, kept dense (16 bytes a name) so that
@@ -158,11 +237,16 @@ pub struct Index {
     /// of candidates stays in cache instead of visiting every record.
     rank: Vec<u32>,
     free_files: Vec<u32>,
-    by_id: HashMap<FileId, u32>,
+    /// File index by id: holds the 4-byte index only, hashed and compared
+    /// through the record (the id is not stored twice).
+    by_id: HashTable<u32>,
     /// Each distinct name's text, by name index.
-    names: Vec<Arc<str>>,
+    names: Vec<Box<str>>,
     name_files: NameFiles,
-    name_ids: HashMap<Arc<str>, u32>,
+    /// Name index by text (the index only, hashed through `names`).
+    name_ids: HashTable<u32>,
+    /// Keyed SipHash: ids and names come from remote peers.
+    hasher: RandomState,
     dead_names: usize,
     tokens: Vec<TokenRec>,
     token_ids: HashMap<Box<str>, u32>,
@@ -214,13 +298,13 @@ impl Index {
     /// if it already was (its name is updated).
     pub fn add(&mut self, peer: PeerIdx, id: FileId, size: u64, name: &str) -> bool {
         let name_idx = self.intern_name(name);
-        let file_idx = match self.by_id.get(&id) {
-            Some(&f) => f,
+        let file_idx = match self.file_of(&id) {
+            Some(f) => f,
             None => {
                 let rec = FileRec {
                     id,
                     size,
-                    sources: Vec::with_capacity(1),
+                    sources: Sources::new(),
                     linked_names: 0,
                 };
                 let f = match self.free_files.pop() {
@@ -234,7 +318,10 @@ impl Index {
                         (self.files.len() - 1) as u32
                     }
                 };
-                self.by_id.insert(id, f);
+                let (files, hasher) = (&self.files, &self.hasher);
+                self.by_id.insert_unique(hasher.hash_one(id), f, |&g| {
+                    hasher.hash_one(files[g as usize].id)
+                });
                 f
             }
         };
@@ -294,7 +381,7 @@ impl Index {
 
     /// Removes `peer` as a source of `id`. Returns whether it was one.
     pub fn remove(&mut self, peer: PeerIdx, id: &FileId) -> bool {
-        let Some(&file_idx) = self.by_id.get(id) else {
+        let Some(file_idx) = self.file_of(id) else {
             return false;
         };
         let list = self.peer_files.get_mut(peer as usize);
@@ -332,17 +419,21 @@ impl Index {
 
     fn drop_source(&mut self, peer: PeerIdx, file_idx: u32) {
         let rec = &mut self.files[file_idx as usize];
-        let Some(pos) = rec.sources.iter().position(|(p, _)| *p == peer) else {
+        let Some((_, name_idx)) = rec.sources.remove(peer) else {
             return;
         };
-        let (_, name_idx) = rec.sources.swap_remove(pos);
         let last = rec.sources.is_empty();
         self.unlink_name(name_idx, file_idx);
         self.refresh_rank(file_idx);
         if last {
             let id = self.files[file_idx as usize].id;
-            self.by_id.remove(&id);
-            self.files[file_idx as usize].sources = Vec::new();
+            let files = &self.files;
+            if let Ok(entry) = self
+                .by_id
+                .find_entry(self.hasher.hash_one(id), |&g| files[g as usize].id == id)
+            {
+                entry.remove();
+            }
             self.free_files.push(file_idx);
         }
     }
@@ -355,7 +446,7 @@ impl Index {
 
     /// Size and up to `max_sources` sources of a file.
     pub fn sources(&self, id: &FileId, max_sources: usize) -> Option<Found<'_>> {
-        let f = *self.by_id.get(id)?;
+        let f = self.file_of(id)?;
         Some(self.found(f, max_sources))
     }
 
@@ -394,15 +485,36 @@ impl Index {
         }
     }
 
+    /// The index of the file with this id.
+    fn file_of(&self, id: &FileId) -> Option<u32> {
+        self.by_id
+            .find(self.hasher.hash_one(id), |&f| {
+                self.files[f as usize].id == *id
+            })
+            .copied()
+    }
+
+    /// Adds name `idx` (already in `names`) to the name table.
+    fn remember_name(&mut self, idx: u32) {
+        let (names, hasher) = (&self.names, &self.hasher);
+        self.name_ids
+            .insert_unique(hasher.hash_one(&*names[idx as usize]), idx, |&n| {
+                hasher.hash_one(&*names[n as usize])
+            });
+    }
+
     fn intern_name(&mut self, name: &str) -> u32 {
-        if let Some(&n) = self.name_ids.get(name) {
+        let names = &self.names;
+        if let Some(&n) = self
+            .name_ids
+            .find(self.hasher.hash_one(name), |&n| &*names[n as usize] == name)
+        {
             return n;
         }
         let idx = self.names.len() as u32;
-        let text: Arc<str> = Arc::from(name);
-        self.names.push(text.clone());
+        self.names.push(Box::from(name));
         self.name_files.add_name(name);
-        self.name_ids.insert(text, idx);
+        self.remember_name(idx);
         // A new name starts dead until a file links it.
         self.dead_names += 1;
         self.index_name(idx, name);
@@ -453,16 +565,16 @@ impl Index {
             }
             let idx = self.names.len() as u32;
             remap[old] = idx;
-            self.name_ids.insert(text.clone(), idx);
-            self.names.push(text.clone());
             self.name_files.add_name(&text);
+            self.names.push(text.clone());
+            self.remember_name(idx);
             for f in old_files.iter(old as u32) {
                 self.name_files.push(idx, f);
             }
             self.index_name(idx, &text);
         }
         for f in &mut self.files {
-            for (_, n) in &mut f.sources {
+            for (_, n) in f.sources.iter_mut() {
                 *n = remap[*n as usize];
             }
         }
@@ -857,7 +969,7 @@ mod tests {
         assert_eq!((found.len(), total, found[0].source_count), (1, 1, 2));
         // Once one source leaves, the file is linked from one name again.
         assert!(ix.remove(0, &id("w")));
-        assert_eq!(ix.rank[ix.by_id[&id("w")] as usize], 1);
+        assert_eq!(ix.rank[ix.file_of(&id("w")).unwrap() as usize], 1);
         assert_eq!(search(&ix, "notes"), vec!["notes b.txt"]);
     }
 }

@@ -479,17 +479,21 @@ fn slow_and_silent_clients_are_dropped_and_connections_are_capped() {
     // dropped and another tried.)
     let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&host).unwrap()).collect();
     let mut refusal = String::new();
-    eventually(Duration::from_secs(10), "a fifth connection is refused", || {
-        use std::io::Read;
-        let mut fifth = TcpStream::connect(&host).unwrap();
-        fifth
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut got = Vec::new();
-        let _ = fifth.read_to_end(&mut got);
-        refusal = String::from_utf8_lossy(&got).to_string();
-        refusal.starts_with("HTTP/1.1 503")
-    });
+    eventually(
+        Duration::from_secs(10),
+        "a fifth connection is refused",
+        || {
+            use std::io::Read;
+            let mut fifth = TcpStream::connect(&host).unwrap();
+            fifth
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut got = Vec::new();
+            let _ = fifth.read_to_end(&mut got);
+            refusal = String::from_utf8_lossy(&got).to_string();
+            refusal.starts_with("HTTP/1.1 503")
+        },
+    );
     assert!(refusal.contains("Retry-After: 1"), "{refusal:?}");
     drop(idle);
 
