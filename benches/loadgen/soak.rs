@@ -395,17 +395,17 @@ pub fn run(args: &Args, secs: u64) {
         };
         let (d, a, b) = (s.procs[0], s.procs[1], s.procs[2]);
         println!(
-            "{:>5.0}s | {:>18} {:>4} {:>8} | {:>12}/{:<3} {:>3}/{:<3} {:>3}/{:<3} | {:>6} {:>10} {:>9} {:>8} {:>9} | {}",
+            "{:>5.0}s | {:>18} {:>4} {:>8.1} | {:>12}/{:<3} {:>3}/{:<3} {:>4.1}/{:<4.1} | {:>6} {:>10} {:>9} {:>8} {:>9} | {}",
             s.at.as_secs_f64(),
             d.threads,
             d.fds,
-            d.rss_kib / 1024,
+            d.rss_kib as f64 / 1024.0,
             a.threads,
             b.threads,
             a.fds,
             b.fds,
-            a.rss_kib / 1024,
-            b.rss_kib / 1024,
+            a.rss_kib as f64 / 1024.0,
+            b.rss_kib as f64 / 1024.0,
             tally.logins.load(Ordering::Relaxed),
             tally.heartbeats.load(Ordering::Relaxed),
             tally.announces.load(Ordering::Relaxed),
