@@ -3,7 +3,8 @@
 //!
 //! - 1,000 simulated peers log in with 20 files each, heartbeat on the
 //!   directory's schedule, and now and then announce a change (one file
-//!   removed, one added);
+//!   removed, one added, drawn with the same skewed popularity as the
+//!   first ones, so the set of distinct files shared stays the same size);
 //! - 16 searcher threads offer `--rate` searches a second in all (400 by
 //!   default), open loop;
 //! - 2 downloader threads fetch files of 8 MiB shared by both real peers
@@ -210,9 +211,9 @@ fn run_sim_peers(
             }
             if now >= peer.next_announce {
                 let gone = peer.files.pop_front().expect("a peer shares files");
-                let mut added = rng.below(cat.len());
+                let mut added = rng.skewed(cat.len());
                 while peer.files.contains(&added) || added == gone {
-                    added = rng.below(cat.len());
+                    added = rng.skewed(cat.len());
                 }
                 let req = pb::AnnounceRequest {
                     token: peer.token.clone(),
@@ -442,6 +443,21 @@ pub fn run(args: &Args, secs: u64) {
         println!("  {e}");
     }
     report_growth(&samples, secs);
+    // With the load stopped, connections close: what is left is what stays.
+    std::thread::sleep(Duration::from_secs(2));
+    let rest: Vec<Usage> = pids.iter().map(|&p| usage(p)).collect();
+    println!(
+        "at rest 2 s after the load: directory threads {} fds {} RSS {:.1} MiB; seed peers threads {}/{} fds {}/{} RSS {:.1}/{:.1} MiB",
+        rest[0].threads,
+        rest[0].fds,
+        rest[0].rss_kib as f64 / 1024.0,
+        rest[1].threads,
+        rest[2].threads,
+        rest[1].fds,
+        rest[2].fds,
+        rest[1].rss_kib as f64 / 1024.0,
+        rest[2].rss_kib as f64 / 1024.0,
+    );
 
     let _ = server.kill();
     let _ = server.wait();
