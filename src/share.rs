@@ -147,20 +147,22 @@ pub struct ShareTable {
     follow_symlinks: bool,
 }
 
-/// Opens a shared file for reading: a regular file only (a FIFO or device
-/// put in its place is refused rather than blocking a reader), and, unless
-/// `follow` is set, not through a symbolic link (`O_NOFOLLOW`), so a file
-/// swapped for a link after the scan is not read through it.
-pub fn open_shared(path: &Path, follow: bool) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut flags = libc::O_NONBLOCK;
-    if !follow {
-        flags |= libc::O_NOFOLLOW;
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(path)?;
+/// Opens a shared file below `root` for reading: a regular file only (a
+/// FIFO or device put in its place is refused rather than blocking a
+/// reader), and, unless `follow` is set, without passing through a symbolic
+/// link anywhere below `root`: each folder on the way is opened relative to
+/// the last with `O_NOFOLLOW`, so a file or a folder swapped for a link after
+/// the scan is not read through it.
+pub fn open_shared(root: &Path, path: &Path, follow: bool) -> io::Result<File> {
+    let file = if follow {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?
+    } else {
+        open_beneath(root, path)?
+    };
     if !file.metadata()?.is_file() {
         return Err(io::Error::other(format!(
             "{} is not a regular file",
@@ -168,6 +170,55 @@ pub fn open_shared(path: &Path, follow: bool) -> io::Result<File> {
         )));
     }
     Ok(file)
+}
+
+/// Opens `path` (which must lie below `root`) one component at a time from
+/// `root`, never following a symbolic link on the way.
+fn open_beneath(root: &Path, path: &Path) -> io::Result<File> {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Component;
+
+    let outside = || {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not below {}", path.display(), root.display()),
+        )
+    };
+    let rel = path.strip_prefix(root).map_err(|_| outside())?;
+    let parts: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(p) => Ok(p),
+            _ => Err(outside()),
+        })
+        .collect::<io::Result<_>>()?;
+    let Some((last, dirs)) = parts.split_last() else {
+        return Err(outside());
+    };
+    let mut dir = File::open(root)?;
+    let open_at = |dir: &File, name: &std::ffi::OsStr, flags: libc::c_int| -> io::Result<File> {
+        let name = CString::new(name.as_bytes()).map_err(|_| outside())?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name;
+        // the returned descriptor is owned by the File made from it.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    };
+    for part in dirs {
+        dir = open_at(&dir, part, libc::O_RDONLY | libc::O_DIRECTORY)?;
+    }
+    open_at(&dir, last, libc::O_RDONLY | libc::O_NONBLOCK)
 }
 
 impl ShareTable {
@@ -212,7 +263,7 @@ impl ShareTable {
     /// Opens a shared file's path for reading, by the table's symlink rule
     /// (see [`open_shared`]).
     pub fn open(&self, path: &Path) -> io::Result<File> {
-        open_shared(path, self.follow_symlinks)
+        open_shared(&self.dir, path, self.follow_symlinks)
     }
 
     /// How many files were left out at the last rescan because they were
@@ -849,6 +900,23 @@ mod tests {
         fs::remove_file(&own).unwrap();
         symlink(outside.join("private.txt"), &own).unwrap();
         assert!(table.open(&own).is_err());
+        // Nor a file below a folder that was swapped for a link.
+        fs::write(share.join("sub/inner.txt"), b"inner").unwrap();
+        fs::write(outside.join("inner.txt"), b"INNER").unwrap();
+        let inner = share.join("sub/inner.txt");
+        assert!(table.open(&inner).is_ok());
+        fs::rename(share.join("sub"), root.path().join("sub-moved")).unwrap();
+        symlink(&outside, share.join("sub")).unwrap();
+        let err = table.open(&inner).unwrap_err();
+        // (A link where a folder is expected: ENOTDIR; as the file: ELOOP.)
+        assert!(
+            matches!(err.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)),
+            "{err}"
+        );
+        fs::remove_file(share.join("sub")).unwrap();
+        fs::rename(root.path().join("sub-moved"), share.join("sub")).unwrap();
+        fs::remove_file(&inner).unwrap();
+        fs::remove_file(outside.join("inner.txt")).unwrap();
         // Nor is a FIFO put in its place (it would block the reader).
         fs::remove_file(&own).unwrap();
         let status = std::process::Command::new("mkfifo").arg(&own).status();
