@@ -316,16 +316,30 @@ fn pick_files(rng: &mut Rng, p: usize, files: usize, catalogue: usize, unique: b
     picked.into_iter().collect()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+/// One process's resources at one moment.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    threads: u64,
+    fds: u64,
+    rss_kib: u64,
+}
+
+fn usage(pid: u32) -> Usage {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
+    Usage {
+        threads: field("Threads:"),
+        fds,
+        rss_kib: field("VmRSS:"),
+    }
 }
 
 fn client(addr: &str) -> DirectoryClient {
@@ -346,21 +360,68 @@ fn start_server(config_text: &str) -> (Child, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("server.toml");
     std::fs::write(&config, config_text).expect("write server config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-        .arg("--config")
-        .arg(&config)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+    cmd.arg("--config").arg(&config);
+    let (child, addr) = spawn_announcing(cmd, "the server");
+    (child, addr, dir)
+}
+
+/// Starts `cmd` (a `server` or a `peer serve`) with warnings only on
+/// stderr, reads the address from the last word of its first stdout line,
+/// and keeps draining stdout so it never blocks on a full pipe.
+fn spawn_announcing(mut cmd: Command, what: &str) -> (Child, String) {
+    use std::io::BufRead;
+    let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start the server");
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("server address");
-    let addr = line.split_whitespace().last().expect("address").to_string();
-    (child, addr, dir)
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    lines
+        .read_line(&mut first)
+        .unwrap_or_else(|e| panic!("address of {what}: {e}"));
+    let addr = first
+        .split_whitespace()
+        .last()
+        .unwrap_or_else(|| panic!("{what} printed no address"))
+        .to_string();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while lines.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+            sink.clear();
+        }
+    });
+    (child, addr)
+}
+
+/// Open loop: the `n`th search of a thread is due at `began + n * interval`,
+/// whenever the ones before it returned, so a slow answer also charges the
+/// searches queued behind it.
+struct Schedule {
+    began: Instant,
+    interval: Duration,
+}
+
+impl Schedule {
+    /// Thread `k` of `threads` sharing `rate` searches a second, staggered.
+    fn new(rate: f64, threads: usize, k: usize) -> Schedule {
+        let interval = Duration::from_secs_f64(threads as f64 / rate);
+        Schedule {
+            began: Instant::now() + interval.mul_f64(k as f64 / threads as f64),
+            interval,
+        }
+    }
+
+    /// Sleeps until search `n` is due; returns when it was due.
+    fn wait(&self, n: u32) -> Instant {
+        let due = self.began + self.interval * n;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        due
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -400,7 +461,7 @@ fn main() {
         }
     };
     std::thread::sleep(Duration::from_millis(300));
-    let rss_before = rss_kib(pid);
+    let rss_before = usage(pid).rss_kib;
     println!(
         "directory {addr} (pid {pid}); generating {} catalogue files for {} peers x {} files{}",
         cat_size,
@@ -455,7 +516,7 @@ fn main() {
     }
     let fill_secs = t.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(500));
-    let rss_after = rss_kib(pid);
+    let rss_after = usage(pid).rss_kib;
     println!(
         "filled {entries} (file, source) entries in {fill_secs:.1}s ({:.0} logins/s)",
         args.peers as f64 / fill_secs
@@ -501,29 +562,15 @@ fn main() {
                 );
                 let seed = args.seed + 7 * k as u64;
                 let uniform = args.uniform;
-                // Open loop: this thread's searches are due at fixed times,
-                // and each one's latency counts from when it was due, so a
-                // slow answer also charges the searches queued behind it.
-                let interval = args
-                    .rate
-                    .map(|r| Duration::from_secs_f64(threads as f64 / r));
+                let schedule = args.rate.map(|r| Schedule::new(r, threads, k));
                 std::thread::spawn(move || {
                     let mut rng = Rng((seed + 99) | 1);
                     let mut lat = Vec::with_capacity(100_000);
-                    let began = Instant::now()
-                        + interval.map_or(Duration::ZERO, |i| i.mul_f64(k as f64 / threads as f64));
                     let mut sent = 0u32;
                     while !stop.load(Ordering::Relaxed) {
-                        let due = match interval {
-                            Some(i) => {
-                                let due = began + i * sent;
-                                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                                    std::thread::sleep(wait);
-                                }
-                                due
-                            }
-                            None => Instant::now(),
-                        };
+                        let due = schedule
+                            .as_ref()
+                            .map_or_else(Instant::now, |s| s.wait(sent));
                         sent += 1;
                         let query = random_query(&mut rng, &vocab, &cat, uniform);
                         let req = pb::SearchRequest {
@@ -531,7 +578,6 @@ fn main() {
                             limit: 100,
                             ..Default::default()
                         };
-                        let t = due;
                         match c.search(&req) {
                             Ok(r) => {
                                 results.fetch_add(r.results.len() as u64, Ordering::Relaxed);
@@ -540,7 +586,7 @@ fn main() {
                                 errors.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        lat.push(due.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     }
                     lat
                 })
@@ -568,7 +614,7 @@ fn main() {
             results.load(Ordering::Relaxed) as f64 / lat.len().max(1) as f64
         );
     }
-    println!("server RSS at the end: {} MiB", rss_kib(pid) / 1024);
+    println!("server RSS at the end: {} MiB", usage(pid).rss_kib / 1024);
     in_process(&args, &cat, &vocab);
     if let Some(child) = own.as_mut() {
         let _ = child.kill();

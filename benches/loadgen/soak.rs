@@ -19,7 +19,6 @@
 //! of the run, at least 10 s).
 
 use std::collections::VecDeque;
-use std::io::BufRead;
 use std::sync::Mutex;
 
 use super::*;
@@ -61,32 +60,6 @@ impl Tally {
     }
 }
 
-/// One process's resources at one moment.
-#[derive(Clone, Copy, Default)]
-struct Usage {
-    threads: u64,
-    fds: u64,
-    rss_kib: u64,
-}
-
-fn usage(pid: u32) -> Usage {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
-    Usage {
-        threads: field("Threads:"),
-        fds,
-        rss_kib: field("VmRSS:"),
-    }
-}
-
 /// A real `peer serve` sharing the seed files.
 struct SeedPeer {
     child: Child,
@@ -110,24 +83,9 @@ fn start_seed_peer(i: usize, directory: &str, seeds: &[Vec<u8>]) -> SeedPeer {
         ),
     )
     .expect("peer config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peer"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start a seed peer");
-    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    lines.read_line(&mut first).expect("peer address");
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        while lines.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-            sink.clear();
-        }
-    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer"));
+    cmd.arg("--config").arg(&config).arg("serve");
+    let (child, _addr) = spawn_announcing(cmd, "a seed peer");
     SeedPeer { child, _dir: dir }
 }
 
@@ -275,8 +233,8 @@ fn run_downloader(
     }
 }
 
-/// Offers `rate` searches a second from this thread until `stop`; returns
-/// the latencies (from when each search was due), in microseconds.
+/// Searcher `k` of [`SEARCHERS`], which together offer `rate` searches a second,
+/// until `stop`; returns the latencies (from when each was due), in microseconds.
 fn run_searcher(
     c: DirectoryClient,
     vocab: &[String],
@@ -287,16 +245,12 @@ fn run_searcher(
     tally: &Tally,
 ) -> Vec<u32> {
     let mut rng = Rng((k as u64 * 104_729 + 3) | 1);
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let began = Instant::now() + interval.mul_f64(k as f64 / SEARCHERS as f64);
+    let schedule = Schedule::new(rate, SEARCHERS, k);
     let mut lat = Vec::new();
     let mut sent = 0u32;
     while !stop.load(Ordering::Relaxed) {
-        let due = began + interval * sent;
+        let due = schedule.wait(sent);
         sent += 1;
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
         let req = pb::SearchRequest {
             query: random_query(&mut rng, vocab, cat, false),
             limit: 100,
@@ -379,7 +333,7 @@ pub fn run(args: &Args, secs: u64) {
             tally.clone(),
         );
         load.push(std::thread::spawn(move || {
-            run_searcher(c, &vocab, &cat, rate / SEARCHERS as f64, k, &stop, &tally)
+            run_searcher(c, &vocab, &cat, rate, k, &stop, &tally)
         }));
     }
 
