@@ -79,7 +79,7 @@ impl Allowances {
 /// completion-queue thread that holds the call, which sends the reply.
 struct SearchJob {
     req: pb::SearchRequest,
-    answer: futures_channel::oneshot::Sender<Result<pb::SearchReply, DirError>>,
+    reply_to: futures_channel::oneshot::Sender<Result<pb::SearchReply, DirError>>,
 }
 
 /// Searches queued beyond this are refused as busy rather than left to
@@ -97,7 +97,7 @@ pub struct DirectoryService {
 
 /// Answers queued searches until every sender is gone.
 fn search_worker(store: Arc<dyn DirectoryStore>, jobs: crossbeam_channel::Receiver<SearchJob>) {
-    for SearchJob { req, answer } in jobs {
+    for SearchJob { req, reply_to } in jobs {
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| do_search(&*store, req)));
         let result = result.unwrap_or_else(|_| {
@@ -107,7 +107,7 @@ fn search_worker(store: Arc<dyn DirectoryStore>, jobs: crossbeam_channel::Receiv
             ))
         });
         // The caller may have gone (deadline passed): nothing to do then.
-        let _ = answer.send(result);
+        let _ = reply_to.send(result);
     }
 }
 
@@ -190,6 +190,16 @@ fn reply<T: Send + 'static>(
     method: &'static str,
     result: Result<T, DirError>,
 ) {
+    ctx.spawn(answer(sink, method, result));
+}
+
+/// Sends `result` as the call's reply or its status; the future ends when
+/// gRPC has taken it (a failure to deliver is only logged).
+fn answer<T>(
+    sink: UnarySink<T>,
+    method: &'static str,
+    result: Result<T, DirError>,
+) -> impl std::future::Future<Output = ()> + Send {
     let sent = match result {
         Ok(r) => sink.success(r),
         Err(e) => {
@@ -197,11 +207,11 @@ fn reply<T: Send + 'static>(
             sink.fail(status(e))
         }
     };
-    ctx.spawn(sent.map(move |r| {
+    sent.map(move |r| {
         if let Err(e) = r {
             log::debug!("{method}: reply not delivered: {e}");
         }
-    }));
+    })
 }
 
 fn invalid(e: impl ToString) -> DirError {
@@ -382,10 +392,10 @@ impl directory_grpc::Directory for DirectoryService {
         if let Err(e) = self.searches.check(key) {
             return reply(&ctx, sink, "Search", Err(e));
         }
-        let (answer, answered) = futures_channel::oneshot::channel();
+        let (reply_to, answered) = futures_channel::oneshot::channel();
         if self
             .search_pool
-            .try_send(SearchJob { req, answer })
+            .try_send(SearchJob { req, reply_to })
             .is_err()
         {
             let busy = DirError::Exhausted(
@@ -397,16 +407,7 @@ impl directory_grpc::Directory for DirectoryService {
             let result = answered.await.unwrap_or_else(|_| {
                 Err(DirError::Internal("the search worker stopped".to_string()))
             });
-            let sent = match result {
-                Ok(r) => sink.success(r).await,
-                Err(e) => {
-                    log::debug!("Search refused: {e}");
-                    sink.fail(status(e)).await
-                }
-            };
-            if let Err(e) = sent {
-                log::debug!("Search: reply not delivered: {e}");
-            }
+            answer(sink, "Search", result).await;
         });
     }
 
