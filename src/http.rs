@@ -583,10 +583,7 @@ fn store_upload(
         // The disk (or a quota, or a file-size limit) said no.
         (Err(_), Some(e)) => {
             log::warn!("cannot store upload {name:?} after {written} bytes: {e}");
-            return Err(text(
-                507,
-                &format!("this peer cannot store the upload: {e}"),
-            ));
+            return Err(storage_refused(&e));
         }
         (Err(e), None) => {
             log::info!("upload of {name:?} failed after {written} bytes: {e}");
@@ -621,10 +618,7 @@ fn store_upload(
     }
     if let Err(e) = out.sync_all() {
         log::warn!("cannot flush {}: {e}", tmp.path.display());
-        return Err(text(
-            507,
-            &format!("this peer cannot store the upload: {e}"),
-        ));
+        return Err(storage_refused(&e));
     }
     drop(out);
     match crate::transfer::publish(&tmp.path, dest) {
@@ -646,6 +640,11 @@ fn store_upload(
         rq.remote_addr()
     );
     Ok((id, written))
+}
+
+/// 507: the disk (full, a quota, a file-size limit) would not take the upload.
+fn storage_refused(e: &io::Error) -> Response<io::Cursor<Vec<u8>>> {
+    text(507, &format!("this peer cannot store the upload: {e}"))
 }
 
 /// Writes through to a file while hashing what passes.
