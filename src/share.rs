@@ -625,8 +625,8 @@ struct Walker<'a> {
     /// Follow symbolic links; when false they are skipped, so nothing
     /// outside the folder is shared through one.
     follow: bool,
-    /// Folders already walked (canonical paths), so a link back up the tree
-    /// does not list the same files again and again.
+    /// Folders already walked (canonical paths, kept when following links),
+    /// so a link back up the tree does not list the same files again.
     seen_dirs: HashSet<PathBuf>,
     out: &'a mut Vec<(PathBuf, u64, Option<SystemTime>)>,
 }
@@ -634,9 +634,13 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn walk(&mut self, dir: &Path, depth: usize) -> io::Result<()> {
         let entries = std::fs::read_dir(dir)?;
-        if let Ok(canonical) = dir.canonicalize() {
-            if !self.seen_dirs.insert(canonical) {
-                return Ok(());
+        // Only links can lead back up the tree: without them, no loop and
+        // nothing to resolve.
+        if self.follow {
+            if let Ok(canonical) = dir.canonicalize() {
+                if !self.seen_dirs.insert(canonical) {
+                    return Ok(());
+                }
             }
         }
         for entry in entries {
