@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::names;
+use crate::wire::{HttpAddr, LOGIN_FILES};
 
 /// Default address of the directory's gRPC port.
 pub const DEFAULT_DIRECTORY_ADDR: &str = "127.0.0.1:50051";
@@ -177,11 +178,14 @@ impl ServerConfig {
         if self.max_results == 0 || self.max_results > 100_000 {
             return Err(invalid("max_results", "must be between 1 and 100000"));
         }
-        if self.max_files_per_call == 0 || self.max_files_per_call > 100_000 {
-            return Err(invalid(
-                "max_files_per_call",
-                "must be between 1 and 100000",
-            ));
+        if self.max_files_per_call < LOGIN_FILES || self.max_files_per_call > 100_000 {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "max_files_per_call",
+                problem: format!(
+                    "must be between {LOGIN_FILES} (what a peer's first Login may carry) and 100000"
+                ),
+            });
         }
         Ok(())
     }
@@ -207,7 +211,7 @@ pub struct PeerConfig {
     pub listen: SocketAddr,
     /// Base address other peers reach this one at (default: `http://` + the bound address).
     #[serde(default)]
-    pub advertise_addr: Option<String>,
+    pub advertise_addr: Option<HttpAddr>,
     /// Folder whose files are shared.
     pub share_dir: PathBuf,
     /// Folder downloads are saved to (default: the share folder, so what you fetch is shared).
@@ -343,14 +347,6 @@ impl PeerConfig {
         if self.settle_secs > 3600 {
             return Err(invalid("settle_secs", "must be at most 3600".into()));
         }
-        if let Some(a) = &self.advertise_addr {
-            if !(a.starts_with("http://") && a.len() > "http://".len()) {
-                return Err(invalid(
-                    "advertise_addr",
-                    format!("{a:?} must look like \"http://host:port\""),
-                ));
-            }
-        }
         if self.advertise_addr.is_none() && self.listen.ip().is_unspecified() {
             return Err(invalid(
                 "advertise_addr",
@@ -362,6 +358,14 @@ impl PeerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The address other peers reach this one at, when its HTTP server is
+    /// bound to `bound`.
+    pub fn http_addr(&self, bound: SocketAddr) -> HttpAddr {
+        self.advertise_addr
+            .clone()
+            .unwrap_or_else(|| HttpAddr::from_socket(bound))
     }
 
     /// Where downloads go.
@@ -425,6 +429,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("advertise_addr"), "{msg}");
+        // The one rule for advertised addresses, with the line and a caret.
+        let msg = peer("name = \"a\"\nshare_dir = \"s\"\nadvertise_addr = \"http://x:1/files\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("peer.toml")
+                && msg.contains("advertise_addr")
+                && msg.contains("http://host:port"),
+            "{msg}"
+        );
+        let msg = server("max_files_per_call = 99").unwrap_err().to_string();
+        assert!(
+            msg.contains("max_files_per_call") && msg.contains("100"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -82,6 +82,13 @@ impl From<blake3::Hash> for FileId {
     }
 }
 
+/// A piece's chaining value is 32 bytes, written the same way as an id.
+impl From<[u8; 32]> for FileId {
+    fn from(bytes: [u8; 32]) -> FileId {
+        FileId(bytes)
+    }
+}
+
 impl FromStr for FileId {
     type Err = BadFileId;
     fn from_str(s: &str) -> Result<FileId, BadFileId> {

@@ -8,51 +8,51 @@
 //! - Start a directory: [`DirectoryServer::start`] with a [`ServerConfig`].
 //! - Start a peer: [`Peer::start`] with a [`PeerConfig`]; it scans its share
 //!   folder, serves it, and keeps a session with the directory.
-//! - Find and fetch: [`Directory::search`], then [`transfer::download`].
-//! - Push a file to a peer that accepts uploads: [`transfer::upload`].
+//! - Find and fetch: [`Directory::search`], then [`download`].
+//! - Push a file to a peer that accepts uploads: [`upload`].
 //!
-//! The binaries in `src/bin/` only parse arguments and call these.
+//! The source tree shows the two processes: `wire/` is what they both speak,
+//! `directory/` is the directory, `peer/` the peer, and the files at the top
+//! are leaves both use (see ARCHITECTURE.md for the import rules). The
+//! binaries in `src/bin/` only parse arguments and call what is exported
+//! here.
 
-mod cache;
-mod client;
 mod config;
-mod console;
 mod directory;
-pub mod download;
+mod fsutil;
 #[doc(hidden)]
 pub mod fuzz;
-mod http;
+mod hash;
 mod id;
-mod index;
+mod in_process;
 mod names;
 mod peer;
 pub mod pieces;
-pub mod proto;
-pub mod query;
-mod range;
-mod server;
-mod service;
-mod session;
-mod share;
-mod throttle;
-pub mod transfer;
+mod random;
+mod sync;
+pub mod wire;
 
-pub use client::{ClientError, Directory, Login};
 pub use config::{ConfigError, PeerConfig, ServerConfig};
-pub use console::{download_summary, format_files, format_hits, human_size, run_menu};
 pub use directory::{
-    DirError, DirectoryStore, Hit, Limits, MemoryStore, Query, SearchOutcome, SharedFile, Source,
-    Token, DEFAULT_SEARCH_LIMIT,
+    BadQuery, Batch, DirError, DirectoryServer, DirectoryStore, Limits, MemoryStore, NameQuery,
+    Query, ServerError, Token, MAX_QUERY_LEN,
 };
-pub use http::{FileInfo, InboxPolicy, ID_HEADER, SECRET_HEADER};
+pub use hash::hash_file;
 pub use id::{BadFileId, FileId};
+pub use in_process::InProcessDirectory;
 pub use names::{check_file_name, check_peer_name, sanitize_file_name, BadName};
-pub use peer::{Control, ControlInfo, Peer, PeerError, Status, CONTROL_FILE};
-pub use query::{BadQuery, NameQuery, MAX_QUERY_LEN};
-pub use range::ByteRange;
-pub use server::{DirectoryServer, ServerError};
-pub use session::SessionState;
-pub use share::{Change, ShareEntry, ShareError, ShareTable};
+pub use peer::fetch::{
+    browse, download, resolve_peer, upload, DownloadOptions, DownloadReport, TransferError,
+    UploadReport,
+};
+pub use peer::{
+    download_summary, format_files, format_hits, human_size, run_menu, ByteRange, Change,
+    ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Login,
+    Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable,
+    CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+};
+pub use wire::proto;
+pub use wire::{Hit, HttpAddr, SearchOutcome, SharedFile, Source};
 
 /// An error and every cause under it, one per line, for a person to read.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

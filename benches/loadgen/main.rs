@@ -248,7 +248,7 @@ fn random_query(rng: &mut Rng, vocab: &[String], cat: &[CatalogueFile], uniform:
 /// The same fill and query mix against the store in this process: what the
 /// index costs, without gRPC and without another process on the cores.
 fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
-    use hubshare::{DirectoryStore, FileId, Limits, MemoryStore, Query, SharedFile};
+    use hubshare::{DirectoryStore, FileId, HttpAddr, Limits, MemoryStore, Query, SharedFile};
     let store = MemoryStore::new(Limits {
         lease: Duration::from_secs(86400),
         heartbeat: Duration::from_secs(3600),
@@ -267,8 +267,13 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
                 name: cat[i].name.clone(),
             })
             .collect();
+        let files = store
+            .limits()
+            .batch(files, Vec::new())
+            .expect("within limits");
+        let addr = HttpAddr::parse("http://127.0.0.1:1").expect("valid address");
         store
-            .login(&format!("peer{p:05}"), "http://127.0.0.1:1", files, now)
+            .login(&format!("peer{p:05}"), &addr, files, now)
             .expect("in-process login");
     }
     let mut lat = Vec::new();

@@ -206,12 +206,12 @@ fn run_downloader(
 ) {
     let dir = hubshare::Directory::connect(addr);
     let dest = tempfile::tempdir().expect("temp dir");
-    let opts = hubshare::download::DownloadOptions::default();
+    let opts = hubshare::DownloadOptions::default();
     let mut n = k;
     while !stop.load(Ordering::Relaxed) {
         let id = ids[n % ids.len()];
         n += 1;
-        match hubshare::download::download(&dir, id, dest.path(), &opts) {
+        match hubshare::download(&dir, id, dest.path(), &opts) {
             Ok(report) => {
                 let bytes = std::fs::read(&report.path).unwrap_or_default();
                 if hubshare::FileId::of(&bytes) != id {

@@ -12,11 +12,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hubshare::download::{self, DownloadOptions};
-use hubshare::transfer;
 use hubshare::{
-    download_summary, error_chain, format_files, format_hits, human_size, Control, Directory,
-    FileId, Peer, PeerConfig,
+    browse, download, download_summary, error_chain, format_files, format_hits, human_size,
+    resolve_peer, upload, Control, Directory, DownloadOptions, FileId, Peer, PeerConfig,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -144,7 +142,7 @@ fn run(args: Args) -> Result<()> {
                 ..DownloadOptions::default()
             };
             let dest = config.download_dir();
-            let r = download::download(&dir(), id, &dest, &opts)?;
+            let r = download(&dir(), id, &dest, &opts)?;
             println!("{}", download_summary(&r));
             if r.already_had {
                 return Ok(());
@@ -160,8 +158,8 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Upload { file, to, name } => {
-            let base = transfer::resolve_peer(&dir(), &to)?;
-            let r = transfer::upload(&base, &file, name.as_deref())?;
+            let base = resolve_peer(&dir(), &to)?;
+            let r = upload(&base, &file, name.as_deref())?;
             println!(
                 "sent {} ({}, id {}) to {to} in {:.2}s",
                 r.stored.name,
@@ -172,8 +170,8 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Browse { peer } => {
-            let base = transfer::resolve_peer(&dir(), &peer)?;
-            print!("{}", format_files(&transfer::browse(&base)?));
+            let base = resolve_peer(&dir(), &peer)?;
+            print!("{}", format_files(&browse(&base)?));
             Ok(())
         }
         Command::Status => {
@@ -193,8 +191,11 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Rescan => {
-            let (added, removed) = Control::open(&config.state_dir())?.rescan()?;
-            println!("rescanned: {added} added, {removed} removed");
+            let found = Control::open(&config.state_dir())?.rescan()?;
+            println!(
+                "rescanned: {} added, {} removed",
+                found.added, found.removed
+            );
             Ok(())
         }
         Command::Logout => {
@@ -214,7 +215,7 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
     println!(
         "peer {} serving http at {}",
         peer.core().name(),
-        peer.http_addr()
+        peer.core().http_addr()
     );
     if !menu {
         let _ = stop_rx.recv();

@@ -7,73 +7,20 @@
 //! (one per core): all the calls of one connection arrive on one
 //! completion queue, and would otherwise be answered one at a time.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
 use grpcio::{RpcContext, RpcStatus, RpcStatusCode, UnarySink};
 
-use crate::directory::{
-    DirError, DirectoryStore, Hit, Query, SharedFile, Source, Token, MAX_HTTP_ADDR_LEN,
-};
+use super::flood::{Allowances, FloodLimits};
+use super::query::Query;
+use super::store::{DirError, DirectoryStore, Token};
 use crate::id::FileId;
 use crate::names;
-use crate::proto::directory as pb;
-use crate::proto::directory_grpc;
-use crate::throttle::Allowance;
-
-/// Flood limits: calls per second and burst, per session (or per client
-/// address for calls without a valid token).
-#[derive(Debug, Clone, Copy)]
-pub struct FloodLimits {
-    pub search_rate: u32,
-    pub search_burst: u32,
-    pub announce_rate: u32,
-    pub announce_burst: u32,
-}
-
-/// Callers' allowances for one kind of call.
-struct Allowances {
-    rate: u32,
-    burst: u32,
-    what: &'static str,
-    map: Mutex<HashMap<String, Allowance>>,
-}
-
-/// Forget callers whose allowance is full again once the map is this big.
-const PRUNE_AT: usize = 10_000;
-
-impl Allowances {
-    fn new(rate: u32, burst: u32, what: &'static str) -> Allowances {
-        Allowances {
-            rate,
-            burst,
-            what,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn check(&self, key: String) -> Result<(), DirError> {
-        let now = Instant::now();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= PRUNE_AT {
-            map.retain(|_, a| !a.is_full(now));
-        }
-        let allowed = map
-            .entry(key)
-            .or_insert_with(|| Allowance::new(self.rate, self.burst, now))
-            .try_take(now);
-        if allowed {
-            Ok(())
-        } else {
-            Err(DirError::Exhausted(format!(
-                "too many {} calls: at most {} a second (bursts of {}); slow down and retry",
-                self.what, self.rate, self.burst
-            )))
-        }
-    }
-}
+use crate::wire::proto::directory as pb;
+use crate::wire::proto::directory_grpc;
+use crate::wire::{Hit, HttpAddr, SharedFile, Source};
 
 /// A search waiting for a worker, with where its answer goes: back to the
 /// completion-queue thread that holds the call, which sends the reply.
@@ -222,48 +169,25 @@ fn parse_id(s: &str) -> Result<FileId, DirError> {
     FileId::parse(s).map_err(invalid)
 }
 
-fn parse_files(files: &[pb::SharedFile], limit: u32) -> Result<Vec<SharedFile>, DirError> {
-    // Refuse an oversized list before doing work on each entry.
-    if files.len() > limit as usize {
-        return Err(invalid(format!(
-            "{} files in one call, the limit is {limit}: send the rest with Announce",
-            files.len()
-        )));
-    }
+/// The files of a request with their ids parsed (their names are checked
+/// by [`Limits::batch`](super::Limits::batch)).
+fn parse_files(files: &[pb::SharedFile]) -> Result<Vec<SharedFile>, DirError> {
     files
         .iter()
         .map(|f| {
             Ok(SharedFile {
                 id: parse_id(&f.id)?,
                 size: f.size,
-                name: {
-                    names::check_file_name(&f.name).map_err(invalid)?;
-                    f.name.clone()
-                },
+                name: f.name.clone(),
             })
         })
         .collect()
 }
 
-fn check_http_addr(addr: &str) -> Result<(), DirError> {
-    let ok = addr.len() <= MAX_HTTP_ADDR_LEN
-        && addr.starts_with("http://")
-        && addr.len() > "http://".len()
-        && !addr.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "HTTP address {:?} must look like \"http://host:port\" (at most {MAX_HTTP_ADDR_LEN} bytes)",
-            addr.chars().take(80).collect::<String>()
-        )))
-    }
-}
-
 fn source_pb(s: Source) -> pb::Source {
     pb::Source {
         peer: s.peer,
-        http_addr: s.http_addr,
+        http_addr: s.http_addr.to_string(),
         name: s.name,
         ..Default::default()
     }
@@ -283,41 +207,37 @@ fn hit_pb(h: Hit) -> pb::SearchResult {
 impl DirectoryService {
     fn do_login(&self, req: pb::LoginRequest) -> Result<pb::LoginReply, DirError> {
         names::check_peer_name(&req.name).map_err(invalid)?;
-        check_http_addr(&req.http_addr)?;
-        let files = parse_files(&req.files, self.store.limits().max_files_per_call)?;
-        let n = files.len();
+        let http_addr = HttpAddr::parse(&req.http_addr).map_err(invalid)?;
+        let limits = self.store.limits();
+        // Refuse an oversized list before doing work on each entry.
+        limits.check_call(req.files.len())?;
+        let files = limits.batch(parse_files(&req.files)?, Vec::new())?;
+        let n = req.files.len();
         let s = self
             .store
-            .login(&req.name, &req.http_addr, files, Instant::now())?;
-        log::info!("login: {} at {} with {n} files", req.name, req.http_addr);
+            .login(&req.name, &http_addr, files, Instant::now())?;
+        log::info!("login: {} at {http_addr} with {n} files", req.name);
         Ok(pb::LoginReply {
             token: s.token.as_str().to_string(),
             lease_secs: s.lease.as_secs() as u32,
             heartbeat_secs: s.heartbeat.as_secs().max(1) as u32,
+            max_files_per_call: s.max_files_per_call,
             ..Default::default()
         })
     }
 
     fn do_announce(&self, req: pb::AnnounceRequest) -> Result<pb::AnnounceReply, DirError> {
-        let limit = self.store.limits().max_files_per_call;
-        let added = parse_files(&req.added, limit)?;
-        if req.removed.len() > limit as usize {
-            return Err(invalid(format!(
-                "{} removals in one call, the limit is {limit}",
-                req.removed.len()
-            )));
-        }
+        let limits = self.store.limits();
+        limits.check_call(req.added.len() + req.removed.len())?;
         let removed = req
             .removed
             .iter()
             .map(|s| parse_id(s))
             .collect::<Result<Vec<_>, _>>()?;
-        let shared = self.store.announce(
-            &Token::from_client(&req.token),
-            added,
-            removed,
-            Instant::now(),
-        )?;
+        let change = limits.batch(parse_files(&req.added)?, removed)?;
+        let shared =
+            self.store
+                .announce(&Token::from_client(&req.token), change, Instant::now())?;
         Ok(pb::AnnounceReply {
             shared: shared as u64,
             ..Default::default()
@@ -339,7 +259,7 @@ impl DirectoryService {
         let (http_addr, files) = self.store.peer(&req.name)?;
         Ok(pb::GetPeerReply {
             name: req.name,
-            http_addr,
+            http_addr: http_addr.to_string(),
             files: files as u64,
             ..Default::default()
         })

@@ -21,8 +21,8 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
+use super::query::{extension, normalise, tokens, NameQuery, Query};
 use crate::id::FileId;
-use crate::query::{extension, normalise, tokens, NameQuery, Query};
 
 /// A peer's slot number in the store.
 pub type PeerIdx = u32;

@@ -5,10 +5,14 @@
 //! Every rescan yields the difference to announce to the directory. A file
 //! still being written is left out until it settles.
 
+mod cache;
+mod open;
+mod scan;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -16,41 +20,39 @@ use std::time::{Duration, SystemTime};
 
 use blake3::hazmat::ChainingValue;
 
-use crate::cache::{self, Cached};
-use crate::directory::SharedFile;
+use crate::fsutil;
+use crate::hash::hash_pieces;
 use crate::id::FileId;
-use crate::names;
-use crate::pieces::{self, PieceHasher};
+use crate::pieces;
+use crate::sync::{MutexExt, RwLockExt};
+use crate::wire::SharedFile;
+use cache::Cached;
+pub use open::open_shared;
+use scan::{file_name, Walker};
+pub use scan::{PART_SUFFIX, STATE_SUFFIX};
 
-/// Folders nested deeper than this below the share folder are not scanned.
-pub const MAX_SCAN_DEPTH: usize = 16;
-/// Suffix of files being downloaded: never shared.
-pub const PART_SUFFIX: &str = ".part";
-/// Files at least this large are hashed on all cores.
-pub const PARALLEL_HASH_MIN: u64 = 4 << 20;
 /// Folder in the state folder holding piece lists.
 pub const PIECES_DIR: &str = "pieces";
-/// Bytes per step in the hashing tests (chunk-boundary sizes).
-#[cfg(test)]
-const HASH_CHUNK: usize = 8 << 20;
 
-/// A file the peer shares.
+/// A file the peer shares: what it announces and lists, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareEntry {
-    pub id: FileId,
+    /// Id, name (no folder part) and size, as announced.
+    pub file: SharedFile,
     pub path: PathBuf,
-    /// The file name (no folder part), as announced.
-    pub name: String,
-    pub size: u64,
     mtime: Option<SystemTime>,
 }
 
 impl ShareEntry {
-    fn shared(&self) -> SharedFile {
-        SharedFile {
-            id: self.id,
-            size: self.size,
-            name: self.name.clone(),
+    fn new(path: &Path, id: FileId, size: u64, mtime: Option<SystemTime>) -> ShareEntry {
+        ShareEntry {
+            file: SharedFile {
+                id,
+                name: file_name(path).unwrap_or_default(),
+                size,
+            },
+            path: path.to_path_buf(),
+            mtime,
         }
     }
 }
@@ -102,13 +104,13 @@ impl Entries {
         let mut paths: Vec<&ShareEntry> = self.by_path.values().collect();
         paths.sort_by(|a, b| a.path.cmp(&b.path));
         for e in paths {
-            by_id.entry(e.id).or_insert_with(|| e.clone());
+            by_id.entry(e.file.id).or_insert_with(|| e.clone());
         }
         let mut change = Change::default();
         for (id, e) in &by_id {
             match self.by_id.get(id) {
-                Some(old) if old.name == e.name && old.size == e.size => {}
-                _ => change.added.push(e.shared()),
+                Some(old) if old.file == e.file => {}
+                _ => change.added.push(e.file.clone()),
             }
         }
         change.removed = self
@@ -145,80 +147,6 @@ pub struct ShareTable {
     /// Whether symbolic links in the folder are followed (config
     /// `follow_symlinks`); when not, they are neither listed nor opened.
     follow_symlinks: bool,
-}
-
-/// Opens a shared file below `root` for reading: a regular file only (a
-/// FIFO or device put in its place is refused rather than blocking a
-/// reader), and, unless `follow` is set, without passing through a symbolic
-/// link anywhere below `root`: each folder on the way is opened relative to
-/// the last with `O_NOFOLLOW`, so a file or a folder swapped for a link after
-/// the scan is not read through it.
-pub fn open_shared(root: &Path, path: &Path, follow: bool) -> io::Result<File> {
-    let file = if follow {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)?
-    } else {
-        open_beneath(root, path)?
-    };
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
-    Ok(file)
-}
-
-/// Opens `path` (which must lie below `root`) one component at a time from
-/// `root`, never following a symbolic link on the way.
-fn open_beneath(root: &Path, path: &Path) -> io::Result<File> {
-    use std::ffi::CString;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-    use std::path::Component;
-
-    let outside = || {
-        io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("{} is not below {}", path.display(), root.display()),
-        )
-    };
-    let rel = path.strip_prefix(root).map_err(|_| outside())?;
-    let parts: Vec<&std::ffi::OsStr> = rel
-        .components()
-        .map(|c| match c {
-            Component::Normal(p) => Ok(p),
-            _ => Err(outside()),
-        })
-        .collect::<io::Result<_>>()?;
-    let Some((last, dirs)) = parts.split_last() else {
-        return Err(outside());
-    };
-    let mut dir = File::open(root)?;
-    let open_at = |dir: &File, name: &std::ffi::OsStr, flags: libc::c_int| -> io::Result<File> {
-        let name = CString::new(name.as_bytes()).map_err(|_| outside())?;
-        // SAFETY: a valid directory descriptor and a NUL-terminated name;
-        // the returned descriptor is owned by the File made from it.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just opened and is owned by nothing else.
-        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
-    };
-    for part in dirs {
-        dir = open_at(&dir, part, libc::O_RDONLY | libc::O_DIRECTORY)?;
-    }
-    open_at(&dir, last, libc::O_RDONLY | libc::O_NONBLOCK)
 }
 
 impl ShareTable {
@@ -269,11 +197,7 @@ impl ShareTable {
     /// How many files were left out at the last rescan because they were
     /// still changing.
     pub fn unsettled(&self) -> usize {
-        self.scan
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .unsettled
-            .len()
+        self.scan.locked().unsettled.len()
     }
 
     pub fn dir(&self) -> &Path {
@@ -282,19 +206,21 @@ impl ShareTable {
 
     /// The entry for `id`, if this peer shares it.
     pub fn get(&self, id: &FileId) -> Option<ShareEntry> {
-        self.read().by_id.get(id).cloned()
+        self.entries.reading().by_id.get(id).cloned()
     }
 
-    /// Every shared file, by name.
-    pub fn list(&self) -> Vec<ShareEntry> {
-        let mut v: Vec<ShareEntry> = self.read().by_id.values().cloned().collect();
+    /// Every shared file, by name: what is announced to the directory and
+    /// listed at `GET /files`.
+    pub fn files(&self) -> Vec<SharedFile> {
+        let mut v: Vec<SharedFile> = self
+            .entries
+            .reading()
+            .by_id
+            .values()
+            .map(|e| e.file.clone())
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         v
-    }
-
-    /// Every shared file, as the directory wants it.
-    pub fn files(&self) -> Vec<SharedFile> {
-        self.read().by_id.values().map(ShareEntry::shared).collect()
     }
 
     /// Bytes hashed since this table was made (what a rescan cost).
@@ -309,7 +235,7 @@ impl ShareTable {
     /// unchanged. Unreadable files are skipped with a warning; an unreadable
     /// share folder is an error.
     pub fn rescan(&self) -> Result<Change, ShareError> {
-        let mut scan = self.scan.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scan = self.scan.locked();
         let mut found = Vec::new();
         let mut walker = Walker {
             follow: self.follow_symlinks,
@@ -320,13 +246,13 @@ impl ShareTable {
             path: self.dir.clone(),
             source,
         })?;
-        let known = self.read().by_path.clone();
+        let known = self.entries.reading().by_path.clone();
         let now = SystemTime::now();
         let mut by_path = HashMap::with_capacity(found.len());
         let mut unsettled = HashMap::new();
         for (path, size, mtime) in found {
             if let Some(old) = known.get(&path) {
-                if old.size == size && old.mtime == mtime && mtime.is_some() {
+                if old.file.size == size && old.mtime == mtime && mtime.is_some() {
                     by_path.insert(path, old.clone());
                     continue;
                 }
@@ -334,13 +260,7 @@ impl ShareTable {
             let key = cache::mtime_ns(mtime);
             if let Some(c) = scan.cache.get(&path) {
                 if c.size == size && Some(c.mtime_ns) == key {
-                    let entry = ShareEntry {
-                        id: c.id,
-                        name: file_name(&path).unwrap_or_default(),
-                        path: path.clone(),
-                        size,
-                        mtime,
-                    };
+                    let entry = ShareEntry::new(&path, c.id, size, mtime);
                     by_path.insert(path, entry);
                     continue;
                 }
@@ -373,9 +293,9 @@ impl ShareTable {
                 Some((
                     p.clone(),
                     Cached {
-                        size: e.size,
+                        size: e.file.size,
                         mtime_ns: cache::mtime_ns(e.mtime)?,
-                        id: e.id,
+                        id: e.file.id,
                     },
                 ))
             })
@@ -388,7 +308,7 @@ impl ShareTable {
             }
             scan.cache = fresh;
         }
-        let mut entries = self.write();
+        let mut entries = self.entries.writing();
         entries.by_path = by_path;
         Ok(entries.reindex())
     }
@@ -397,14 +317,8 @@ impl ShareTable {
     /// download) without rescanning everything; `id` is its verified hash.
     pub fn add_verified(&self, path: &Path, id: FileId) -> io::Result<Change> {
         let meta = std::fs::metadata(path)?;
-        let entry = ShareEntry {
-            id,
-            path: path.to_path_buf(),
-            name: file_name(path).unwrap_or_default(),
-            size: meta.len(),
-            mtime: meta.modified().ok(),
-        };
-        let mut entries = self.write();
+        let entry = ShareEntry::new(path, id, meta.len(), meta.modified().ok());
+        let mut entries = self.entries.writing();
         entries.by_path.insert(path.to_path_buf(), entry);
         Ok(entries.reindex())
     }
@@ -427,13 +341,12 @@ impl ShareTable {
             return Ok(None);
         }
         self.store_pieces(&hashed.id, &hashed.cvs);
-        Ok(Some(ShareEntry {
-            id: hashed.id,
-            path: path.to_path_buf(),
-            name: file_name(path).unwrap_or_default(),
-            size: hashed.size,
-            mtime: before.modified().ok(),
-        }))
+        Ok(Some(ShareEntry::new(
+            path,
+            hashed.id,
+            hashed.size,
+            before.modified().ok(),
+        )))
     }
 
     fn pieces_file(&self, id: &FileId) -> Option<PathBuf> {
@@ -446,9 +359,7 @@ impl ShareTable {
         };
         let write = || -> io::Result<()> {
             std::fs::create_dir_all(file.parent().expect("pieces file has a folder"))?;
-            let tmp = file.with_extension("tmp");
-            std::fs::write(&tmp, cvs.concat())?;
-            std::fs::rename(&tmp, &file)
+            fsutil::write_atomic(&file, &cvs.concat())
         };
         if let Err(e) = write() {
             log::warn!("cannot keep the piece list of {id}: {e}");
@@ -462,7 +373,8 @@ impl ShareTable {
         let entry = self.get(id).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{id} is not shared"))
         })?;
-        if pieces::piece_count(entry.size) == 1 {
+        let size = entry.file.size;
+        if pieces::piece_count(size) == 1 {
             return Ok(Vec::new());
         }
         if let Some(file) = self.pieces_file(id) {
@@ -471,7 +383,7 @@ impl ShareTable {
                     .chunks_exact(32)
                     .map(|c| c.try_into().expect("32-byte chunks"))
                     .collect();
-                if bytes.len() % 32 == 0 && pieces::merge(entry.size, &cvs) == Some(*id) {
+                if bytes.len() % 32 == 0 && pieces::merge(size, &cvs) == Some(*id) {
                     return Ok(cvs);
                 }
                 log::warn!(
@@ -481,7 +393,7 @@ impl ShareTable {
             }
         }
         let mut f = self.open(&entry.path)?;
-        match hash_pieces(&mut f, entry.size)? {
+        match hash_pieces(&mut f, size)? {
             Some(h) if h.id == *id => {
                 self.bytes_hashed.fetch_add(h.size, Ordering::Relaxed);
                 self.store_pieces(id, &h.cvs);
@@ -492,210 +404,6 @@ impl ShareTable {
                 entry.path.display()
             ))),
         }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
-        self.entries.write().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A file's id and piece list, as hashed.
-#[derive(Debug, Clone)]
-pub struct Hashed {
-    pub id: FileId,
-    pub size: u64,
-    /// Piece chaining values; empty for a one-piece file.
-    pub cvs: Vec<ChainingValue>,
-}
-
-/// Hashes an open file expected to be `len` bytes: its id and its piece
-/// chaining values in one pass. A file of many pieces is split between the
-/// cores, each reading (`pread`) and hashing its own run of pieces, so the
-/// copying out of the page cache is shared out too; the piece values then
-/// merge into the id. `None` when the file did not have `len` bytes (it
-/// changed meanwhile).
-pub fn hash_pieces(file: &mut File, len: u64) -> io::Result<Option<Hashed>> {
-    let count = pieces::piece_count(len);
-    if len < PARALLEL_HASH_MIN || count < 2 {
-        let mut hasher = PieceHasher::new(len);
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = fill(file, &mut buf)?;
-            hasher.update(&buf[..n]);
-            total += n as u64;
-            if n < buf.len() {
-                break;
-            }
-        }
-        if total != len {
-            return Ok(None);
-        }
-        return Ok(hasher
-            .finish()
-            .map(|(id, cvs)| Hashed { id, size: len, cvs }));
-    }
-    use std::os::unix::fs::FileExt;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(count);
-    let per = count.div_ceil(threads);
-    let mut cvs: Vec<ChainingValue> = vec![[0u8; 32]; count];
-    let file: &File = file;
-    let outcome: io::Result<bool> = std::thread::scope(|scope| {
-        let workers: Vec<_> = cvs
-            .chunks_mut(per)
-            .enumerate()
-            .map(|(t, out)| {
-                scope.spawn(move || -> io::Result<bool> {
-                    let mut buf = vec![0u8; pieces::piece_size(len) as usize];
-                    for (k, cv) in out.iter_mut().enumerate() {
-                        let i = t * per + k;
-                        let (offset, plen) = pieces::piece_range(len, i);
-                        let buf = &mut buf[..plen as usize];
-                        match file.read_exact_at(buf, offset) {
-                            Ok(()) => {}
-                            // Shorter than it was: it changed.
-                            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
-                            Err(e) => return Err(e),
-                        }
-                        *cv = pieces::piece_cv(len, i, buf);
-                    }
-                    Ok(true)
-                })
-            })
-            .collect();
-        let mut whole = true;
-        for w in workers {
-            whole &= w.join().expect("a hashing thread panicked")?;
-        }
-        Ok(whole)
-    });
-    if !outcome? {
-        return Ok(None);
-    }
-    Ok(pieces::merge(len, &cvs).map(|id| Hashed { id, size: len, cvs }))
-}
-
-/// Hashes a file on disk; used where a file's id is needed once.
-pub fn hash_file(path: &Path) -> io::Result<(FileId, u64)> {
-    let mut f = File::open(path)?;
-    let len = f.metadata()?.len();
-    match hash_pieces(&mut f, len)? {
-        Some(h) => Ok((h.id, h.size)),
-        None => Err(io::Error::other(format!(
-            "{} changed while it was read",
-            path.display()
-        ))),
-    }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-fn file_name(path: &Path) -> Option<String> {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_string)
-}
-
-/// Whether a directory entry named `name` is left out of the share: hidden
-/// files, partial downloads and names the directory would refuse.
-fn skipped(name: &str) -> bool {
-    name.ends_with(PART_SUFFIX) || names::check_file_name(name).is_err()
-}
-
-/// Collects (path, size, mtime) of the regular files below a folder.
-struct Walker<'a> {
-    /// Follow symbolic links; when false they are skipped, so nothing
-    /// outside the folder is shared through one.
-    follow: bool,
-    /// Folders already walked (canonical paths, kept when following links),
-    /// so a link back up the tree does not list the same files again.
-    seen_dirs: HashSet<PathBuf>,
-    out: &'a mut Vec<(PathBuf, u64, Option<SystemTime>)>,
-}
-
-impl Walker<'_> {
-    fn walk(&mut self, dir: &Path, depth: usize) -> io::Result<()> {
-        let entries = std::fs::read_dir(dir)?;
-        // Only links can lead back up the tree: without them, no loop and
-        // nothing to resolve.
-        if self.follow {
-            if let Ok(canonical) = dir.canonicalize() {
-                if !self.seen_dirs.insert(canonical) {
-                    return Ok(());
-                }
-            }
-        }
-        for entry in entries {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    log::warn!("skipping an entry of {}: {e}", dir.display());
-                    continue;
-                }
-            };
-            let path = entry.path();
-            let Some(name) = file_name(&path) else {
-                log::warn!("not sharing {}: its name is not UTF-8", path.display());
-                continue;
-            };
-            if name.starts_with('.') {
-                continue;
-            }
-            let Ok(mut kind) = entry.file_type() else {
-                continue;
-            };
-            let mut followed = None;
-            if kind.is_symlink() {
-                if !self.follow {
-                    log::debug!("not following symbolic link {}", path.display());
-                    continue;
-                }
-                match std::fs::metadata(&path) {
-                    Ok(m) => {
-                        kind = m.file_type();
-                        followed = Some(m);
-                    }
-                    Err(e) => {
-                        log::warn!("not sharing {}: {e}", path.display());
-                        continue;
-                    }
-                }
-            }
-            if kind.is_dir() {
-                if depth + 1 < MAX_SCAN_DEPTH {
-                    if let Err(e) = self.walk(&path, depth + 1) {
-                        log::warn!("skipping folder {}: {e}", path.display());
-                    }
-                }
-            } else if kind.is_file() {
-                if skipped(&name) {
-                    continue;
-                }
-                match followed.map_or_else(|| entry.metadata(), Ok) {
-                    Ok(m) => self.out.push((path, m.len(), m.modified().ok())),
-                    Err(e) => log::warn!("not sharing {}: {e}", path.display()),
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -721,7 +429,7 @@ mod tests {
         names.sort();
         assert_eq!(names, vec!["a.txt", "b.txt"]);
         let a = table.get(&FileId::of(b"alpha")).unwrap();
-        assert_eq!((a.name.as_str(), a.size), ("a.txt", 5));
+        assert_eq!((a.file.name.as_str(), a.file.size), ("a.txt", 5));
         assert_eq!(table.bytes_hashed(), 9);
 
         // Nothing changed: nothing hashed, nothing to announce.
@@ -746,7 +454,7 @@ mod tests {
         fs::remove_file(dir.path().join("one")).unwrap();
         let change = table.rescan().unwrap();
         assert!(change.removed.is_empty());
-        assert_eq!(table.list()[0].name, "two");
+        assert_eq!(table.files()[0].name, "two");
     }
 
     #[test]
@@ -786,7 +494,7 @@ mod tests {
         let change = second.rescan().unwrap();
         assert_eq!(second.bytes_hashed(), 0);
         assert_eq!(change.added.len(), 2);
-        assert_eq!(second.list(), first.list());
+        assert_eq!(second.files(), first.files());
 
         // A changed file is rehashed, and only it.
         fs::write(share.join("b.bin"), vec![3u8; 6000]).unwrap();
@@ -803,40 +511,6 @@ mod tests {
         let fifth = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
         fifth.rescan().unwrap();
         assert_eq!(fifth.bytes_hashed(), 0);
-    }
-
-    #[test]
-    fn hashing_gives_the_blake3_id_and_a_piece_list_that_merges_to_it() {
-        let dir = tempfile::tempdir().unwrap();
-        for len in [
-            0,
-            1,
-            PARALLEL_HASH_MIN as usize - 1,
-            PARALLEL_HASH_MIN as usize,
-            HASH_CHUNK + 1,
-            2 * HASH_CHUNK + 12345,
-        ] {
-            let data: Vec<u8> = (0..len)
-                .map(|i| (i * 7 % 251) as u8 ^ (i >> 18) as u8)
-                .collect();
-            let path = dir.path().join("f");
-            fs::write(&path, &data).unwrap();
-            let mut f = File::open(&path).unwrap();
-            let h = hash_pieces(&mut f, len as u64).unwrap().unwrap();
-            assert_eq!(
-                (h.id, h.size),
-                (FileId::of(&data), len as u64),
-                "length {len}"
-            );
-            if pieces::piece_count(len as u64) > 1 {
-                assert_eq!(pieces::merge(len as u64, &h.cvs), Some(h.id));
-            } else {
-                assert!(h.cvs.is_empty());
-            }
-            // A size that does not match what is read gives no answer.
-            let mut f = File::open(&path).unwrap();
-            assert!(hash_pieces(&mut f, len as u64 + 1).unwrap().is_none());
-        }
     }
 
     #[test]
@@ -891,7 +565,7 @@ mod tests {
 
         let table = ShareTable::new(&share);
         let names = |t: &ShareTable| {
-            let mut n: Vec<String> = t.list().into_iter().map(|e| e.name).collect();
+            let mut n: Vec<String> = t.files().into_iter().map(|e| e.name).collect();
             n.sort();
             n
         };
@@ -935,7 +609,7 @@ mod tests {
         // and the loop adds nothing twice.
         let following = ShareTable::new(&share).following_symlinks(true);
         following.rescan().unwrap();
-        assert_eq!(following.list().len(), 3, "{:?}", names(&following));
+        assert_eq!(following.files().len(), 3, "{:?}", names(&following));
         assert!(following.get(&FileId::of(b"other")).is_some());
         let private = following.get(&FileId::of(b"private")).unwrap();
         assert!(following.open(&private.path).is_ok());

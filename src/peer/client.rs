@@ -1,7 +1,11 @@
-//! The peer's side of the directory protocol: a typed, blocking client with a
-//! deadline on every call. It converts to and from the same domain types the
-//! directory uses (`SharedFile`, `Hit`, `Source`) and sorts failures by what
-//! the caller does about them: retry later, log in again, or tell the user.
+//! The peer's side of the directory protocol. [`DirectoryApi`] is what the
+//! peer's session and its downloads need of a directory (log in, announce,
+//! heartbeat, log out, locate), one call each, so that they can be tested
+//! against a directory in this process (`crate::InProcessDirectory`) as well
+//! as run against the real one. [`Directory`] is the real one: a typed,
+//! blocking gRPC client with a deadline on every call, which also searches
+//! and looks peers up. Failures are sorted by what the caller does about
+//! them: retry later, log in again, or tell the user.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,15 +13,17 @@ use std::time::Duration;
 
 use grpcio::{CallOption, ChannelBuilder, Environment, RpcStatusCode};
 
-use crate::directory::{Hit, SearchOutcome, SharedFile, Source};
 use crate::id::FileId;
-use crate::proto::directory as pb;
-use crate::proto::directory_grpc::DirectoryClient;
+use crate::wire::proto::directory as pb;
+use crate::wire::proto::directory_grpc::DirectoryClient;
+use crate::wire::{
+    Hit, HttpAddr, SearchOutcome, SharedFile, Source, LOGIN_FILES, MAX_MESSAGE_BYTES,
+};
 
 /// Deadline of every directory call.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Files sent per Login or Announce; longer lists are split.
-pub const FILES_PER_CALL: usize = 2000;
+/// Results asked for when the user does not say.
+pub const DEFAULT_SEARCH_LIMIT: u32 = 100;
 
 /// A failed directory call.
 #[derive(Debug)]
@@ -59,6 +65,37 @@ pub struct Login {
     pub token: String,
     pub lease: Duration,
     pub heartbeat: Duration,
+    /// Most files (added and removed together) one Announce may carry.
+    pub max_files_per_call: usize,
+}
+
+/// What a peer's session and its downloads need of the directory: one call
+/// each, no splitting and no retrying (that is the caller's business).
+pub trait DirectoryApi: Send + Sync {
+    /// Where the directory is, for messages.
+    fn addr(&self) -> &str;
+    /// Starts a session with `files` (at most [`LOGIN_FILES`], which every
+    /// directory accepts; the rest follow with [`announce`](Self::announce)).
+    fn login(
+        &self,
+        name: &str,
+        http_addr: &HttpAddr,
+        files: &[SharedFile],
+    ) -> Result<Login, ClientError>;
+    /// Adds and removes files of the session's peer (at most the login's
+    /// `max_files_per_call` together); returns how many it shares now.
+    fn announce(
+        &self,
+        token: &str,
+        added: &[SharedFile],
+        removed: &[FileId],
+    ) -> Result<u64, ClientError>;
+    /// Renews the session's lease.
+    fn heartbeat(&self, token: &str) -> Result<(), ClientError>;
+    /// Ends the session; the directory forgets the peer's files at once.
+    fn logout(&self, token: &str) -> Result<(), ClientError>;
+    /// Size and live sources of a file; needs no session.
+    fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError>;
 }
 
 /// A connection to the directory. Cheap to clone; calls may run from any thread.
@@ -73,18 +110,14 @@ impl Directory {
     pub fn connect(addr: &str) -> Directory {
         let env = Arc::new(Environment::new(1));
         let channel = ChannelBuilder::new(env)
-            .max_receive_message_len(crate::server::MAX_MESSAGE_BYTES)
-            .max_send_message_len(crate::server::MAX_MESSAGE_BYTES)
+            .max_receive_message_len(MAX_MESSAGE_BYTES)
+            .max_send_message_len(MAX_MESSAGE_BYTES)
             .max_reconnect_backoff(Duration::from_secs(2))
             .connect(addr);
         Directory {
             client: DirectoryClient::new(channel),
             addr: addr.to_string(),
         }
-    }
-
-    pub fn addr(&self) -> &str {
-        &self.addr
     }
 
     fn opt() -> CallOption {
@@ -116,79 +149,6 @@ impl Directory {
         }
     }
 
-    /// Logs in with the whole file list (split over Announce calls when long).
-    pub fn login(
-        &self,
-        name: &str,
-        http_addr: &str,
-        files: &[SharedFile],
-    ) -> Result<Login, ClientError> {
-        let mut chunks = files.chunks(FILES_PER_CALL);
-        let req = pb::LoginRequest {
-            name: name.to_string(),
-            http_addr: http_addr.to_string(),
-            files: chunks.next().unwrap_or(&[]).iter().map(file_pb).collect(),
-            ..Default::default()
-        };
-        let r = self
-            .client
-            .login_opt(&req, Self::opt())
-            .map_err(|e| self.err(e))?;
-        let login = Login {
-            token: r.token,
-            lease: Duration::from_secs(r.lease_secs.into()),
-            heartbeat: Duration::from_secs(r.heartbeat_secs.max(1).into()),
-        };
-        for rest in chunks {
-            self.announce(&login.token, rest, &[])?;
-        }
-        Ok(login)
-    }
-
-    /// Adds and removes files of the session's peer; returns how many it shares now.
-    pub fn announce(
-        &self,
-        token: &str,
-        added: &[SharedFile],
-        removed: &[FileId],
-    ) -> Result<u64, ClientError> {
-        let req = pb::AnnounceRequest {
-            token: token.to_string(),
-            added: added.iter().map(file_pb).collect(),
-            removed: removed.iter().map(|id| id.to_string()).collect(),
-            ..Default::default()
-        };
-        let r = self
-            .client
-            .announce_opt(&req, Self::opt())
-            .map_err(|e| self.err(e))?;
-        Ok(r.shared)
-    }
-
-    /// Renews the session's lease.
-    pub fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
-        let req = pb::HeartbeatRequest {
-            token: token.to_string(),
-            ..Default::default()
-        };
-        self.client
-            .heartbeat_opt(&req, Self::opt())
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Ends the session; the directory forgets the peer's files at once.
-    pub fn logout(&self, token: &str) -> Result<(), ClientError> {
-        let req = pb::LogoutRequest {
-            token: token.to_string(),
-            ..Default::default()
-        };
-        self.client
-            .logout_opt(&req, Self::opt())
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
     /// Searches by words or by id; needs no session (a token, when given,
     /// makes flood limits count per session rather than per address).
     pub fn search(
@@ -215,7 +175,11 @@ impl Directory {
                     id: parse_id(&h.id)?,
                     size: h.size,
                     names: h.names.into_vec(),
-                    sources: h.sources.into_iter().map(source).collect(),
+                    sources: h
+                        .sources
+                        .into_iter()
+                        .map(source)
+                        .collect::<Result<_, _>>()?,
                     source_count: h.source_count as usize,
                 })
             })
@@ -226,21 +190,8 @@ impl Directory {
         })
     }
 
-    /// Size and live sources of a file; needs no session.
-    pub fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError> {
-        let req = pb::LocateRequest {
-            id: id.to_string(),
-            ..Default::default()
-        };
-        let r = self
-            .client
-            .locate_opt(&req, Self::opt())
-            .map_err(|e| self.err(e))?;
-        Ok((r.size, r.sources.into_iter().map(source).collect()))
-    }
-
     /// A peer's HTTP address and number of shared files; needs no session.
-    pub fn peer(&self, name: &str) -> Result<(String, u64), ClientError> {
+    pub fn peer(&self, name: &str) -> Result<(HttpAddr, u64), ClientError> {
         let req = pb::GetPeerRequest {
             name: name.to_string(),
             ..Default::default()
@@ -249,12 +200,105 @@ impl Directory {
             .client
             .get_peer_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
-        Ok((r.http_addr, r.files))
+        Ok((parse_addr(&r.http_addr)?, r.files))
+    }
+}
+
+impl DirectoryApi for Directory {
+    fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    fn login(
+        &self,
+        name: &str,
+        http_addr: &HttpAddr,
+        files: &[SharedFile],
+    ) -> Result<Login, ClientError> {
+        let req = pb::LoginRequest {
+            name: name.to_string(),
+            http_addr: http_addr.to_string(),
+            files: files.iter().map(file_pb).collect(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .login_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        Ok(Login {
+            token: r.token,
+            lease: Duration::from_secs(r.lease_secs.into()),
+            heartbeat: Duration::from_secs(r.heartbeat_secs.max(1).into()),
+            // A directory that does not say takes what any directory takes.
+            max_files_per_call: r.max_files_per_call.max(LOGIN_FILES) as usize,
+        })
+    }
+
+    fn announce(
+        &self,
+        token: &str,
+        added: &[SharedFile],
+        removed: &[FileId],
+    ) -> Result<u64, ClientError> {
+        let req = pb::AnnounceRequest {
+            token: token.to_string(),
+            added: added.iter().map(file_pb).collect(),
+            removed: removed.iter().map(|id| id.to_string()).collect(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .announce_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        Ok(r.shared)
+    }
+
+    fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
+        let req = pb::HeartbeatRequest {
+            token: token.to_string(),
+            ..Default::default()
+        };
+        self.client
+            .heartbeat_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn logout(&self, token: &str) -> Result<(), ClientError> {
+        let req = pb::LogoutRequest {
+            token: token.to_string(),
+            ..Default::default()
+        };
+        self.client
+            .logout_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError> {
+        let req = pb::LocateRequest {
+            id: id.to_string(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .locate_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        let sources = r
+            .sources
+            .into_iter()
+            .map(source)
+            .collect::<Result<_, _>>()?;
+        Ok((r.size, sources))
     }
 }
 
 fn parse_id(s: &str) -> Result<FileId, ClientError> {
     FileId::parse(s).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+fn parse_addr(s: &str) -> Result<HttpAddr, ClientError> {
+    HttpAddr::parse(s).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 fn file_pb(f: &SharedFile) -> pb::SharedFile {
@@ -266,10 +310,10 @@ fn file_pb(f: &SharedFile) -> pb::SharedFile {
     }
 }
 
-fn source(s: pb::Source) -> Source {
-    Source {
+fn source(s: pb::Source) -> Result<Source, ClientError> {
+    Ok(Source {
         peer: s.peer,
-        http_addr: s.http_addr,
+        http_addr: parse_addr(&s.http_addr)?,
         name: s.name,
-    }
+    })
 }

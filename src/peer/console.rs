@@ -6,15 +6,11 @@
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
-use crate::client::Directory;
-use crate::directory::{Hit, DEFAULT_SEARCH_LIMIT};
-use crate::download::DownloadReport;
-use crate::download::{self, DownloadOptions};
-use crate::http::FileInfo;
+use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
+use super::fetch::{self, DownloadOptions, DownloadReport};
+use super::Peer;
 use crate::id::FileId;
-use crate::peer::Peer;
-use crate::session::SessionState;
-use crate::transfer;
+use crate::wire::{Hit, SharedFile};
 
 /// `1536` -> `1.5 KiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -94,7 +90,7 @@ pub fn format_hits(hits: &[Hit], total: usize) -> String {
 }
 
 /// A peer's file list as aligned columns: id, size, name.
-pub fn format_files(files: &[FileInfo]) -> String {
+pub fn format_files(files: &[SharedFile]) -> String {
     if files.is_empty() {
         return "no files shared\n".to_string();
     }
@@ -125,11 +121,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
         dir.addr()
     )?;
     loop {
-        let state = match core.session().state() {
-            SessionState::Online => "online".to_string(),
-            SessionState::Offline => "logged out".to_string(),
-            SessionState::Connecting(e) => format!("directory unreachable: {e}"),
-        };
+        let state = core.session().state();
         write!(
             out,
             "\n[{state}]\n 1) log in          5) list my files / rescan\n 2) search          6) browse a peer\n 3) download        7) log out\n 4) upload to peer  8) quit\n> "
@@ -183,7 +175,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     progress: true,
                     ..DownloadOptions::default()
                 };
-                match download::download(&dir, id, &dest, &opts) {
+                match fetch::download(&dir, id, &dest, &opts) {
                     Ok(r) if r.already_had => writeln!(out, "already here: {}", r.path.display())?,
                     Ok(r) => {
                         writeln!(out, "{}", download_summary(&r))?;
@@ -201,8 +193,8 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 let Some(to) = ask(&mut input, &mut out, "to peer (name or host:port): ")? else {
                     continue;
                 };
-                let sent = transfer::resolve_peer(&dir, &to)
-                    .and_then(|base| transfer::upload(&base, Path::new(&file), None));
+                let sent = fetch::resolve_peer(&dir, &to)
+                    .and_then(|base| fetch::upload(&base, Path::new(&file), None));
                 match sent {
                     Ok(r) => writeln!(
                         out,
@@ -224,23 +216,13 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     Ok(_) => {}
                     Err(e) => writeln!(out, "rescan failed: {}", crate::error_chain(&e))?,
                 }
-                let files: Vec<FileInfo> = core
-                    .share()
-                    .list()
-                    .into_iter()
-                    .map(|e| FileInfo {
-                        id: e.id,
-                        name: e.name,
-                        size: e.size,
-                    })
-                    .collect();
-                write!(out, "{}", format_files(&files))?;
+                write!(out, "{}", format_files(&core.share().files()))?;
             }
             "6" | "browse" => {
                 let Some(who) = ask(&mut input, &mut out, "peer (name or host:port): ")? else {
                     continue;
                 };
-                match transfer::resolve_peer(&dir, &who).and_then(|b| transfer::browse(&b)) {
+                match fetch::resolve_peer(&dir, &who).and_then(|b| fetch::browse(&b)) {
                     Ok(files) => write!(out, "{}", format_files(&files))?,
                     Err(e) => writeln!(out, "browse failed: {}", crate::error_chain(&e))?,
                 }

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::sync::MutexExt;
+
 /// Largest read a throttled transfer makes at once, so many transfers share
 /// the bucket smoothly.
 const MAX_SLICE: usize = 64 * 1024;
@@ -68,60 +70,12 @@ impl<R: Read> Read for Throttled<R> {
         let want = buf.len().min(MAX_SLICE);
         let n = self.inner.read(&mut buf[..want])?;
         if n > 0 {
-            let wait = self
-                .bucket
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .reserve(n, Instant::now());
+            let wait = self.bucket.locked().reserve(n, Instant::now());
             if !wait.is_zero() {
                 std::thread::sleep(wait);
             }
         }
         Ok(n)
-    }
-}
-
-/// A call allowance: `rate` calls per second, bursts of `burst`. Unlike the
-/// byte bucket it never goes into debt: a call either fits or is refused.
-#[derive(Debug, Clone)]
-pub struct Allowance {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Allowance {
-    pub fn new(rate: u32, burst: u32, now: Instant) -> Allowance {
-        Allowance {
-            rate: rate as f64,
-            burst: burst.max(1) as f64,
-            tokens: burst.max(1) as f64,
-            last: now,
-        }
-    }
-
-    /// Takes one call's worth; false when the allowance is used up.
-    pub fn try_take(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Whether it is full again (nothing to remember about this caller).
-    pub fn is_full(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.tokens >= self.burst
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
     }
 }
 
@@ -166,6 +120,7 @@ impl Slots {
         }
     }
 
+    #[cfg(test)]
     pub fn in_use(&self) -> usize {
         self.used.load(Ordering::Acquire)
     }
@@ -195,18 +150,6 @@ mod tests {
         }
         let secs = (now - t0).as_secs_f64();
         assert!((10.3..10.6).contains(&secs), "{secs}");
-    }
-
-    #[test]
-    fn allowance_refuses_past_the_burst_and_refills() {
-        let t0 = Instant::now();
-        let mut a = Allowance::new(10, 3, t0);
-        assert!(a.try_take(t0) && a.try_take(t0) && a.try_take(t0));
-        assert!(!a.try_take(t0));
-        assert!(!a.try_take(t0 + Duration::from_millis(50)));
-        assert!(a.try_take(t0 + Duration::from_millis(150)));
-        assert!(!a.is_full(t0 + Duration::from_millis(150)));
-        assert!(a.is_full(t0 + Duration::from_secs(1)));
     }
 
     #[test]

@@ -13,12 +13,11 @@ use crossbeam_channel::{bounded, Sender};
 use grpcio::{ChannelBuilder, Environment, ServerBuilder, ServerCredentials};
 use grpcio_health::{create_health, HealthService, ServingStatus};
 
+use super::flood::FloodLimits;
+use super::service::DirectoryService;
+use super::{DirectoryStore, Limits, MemoryStore};
 use crate::config::ServerConfig;
-use crate::directory::{DirectoryStore, Limits, MemoryStore};
-use crate::service::{DirectoryService, FloodLimits};
-
-/// Largest gRPC message the directory accepts (a Login with a long file list).
-pub const MAX_MESSAGE_BYTES: i32 = 16 << 20;
+use crate::wire::MAX_MESSAGE_BYTES;
 /// How long shutdown waits for calls in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The service name health probes may ask about (besides "", the server).

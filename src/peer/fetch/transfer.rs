@@ -1,7 +1,7 @@
 //! Talking to other peers over HTTP with ureq: the errors every transfer
-//! shares, the no-clobber publish that puts a finished file in place,
-//! pushing (uploading) a file to another peer, and browsing one. Downloads
-//! live in `download.rs`.
+//! shares, the agent with its timeouts, bounded JSON answers, pushing
+//! (uploading) a file to another peer, and browsing one. Downloads are in
+//! the rest of `fetch/`.
 
 use std::fmt;
 use std::fs::{self, File};
@@ -9,10 +9,11 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::client::{ClientError, Directory};
-use crate::http::{percent_encode, FileInfo, InboxPolicy, ID_HEADER};
+use crate::hash::hash_file;
 use crate::id::FileId;
 use crate::names;
+use crate::peer::client::{ClientError, Directory};
+use crate::wire::{percent_encode, HttpAddr, InboxPolicy, SharedFile, ID_HEADER};
 
 /// Connect timeout of every peer-to-peer request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,47 +166,36 @@ pub(crate) fn http_err(url: &str, e: ureq::Error) -> TransferError {
     }
 }
 
-/// Moves `from` to `to` only if nothing stands at `to`: a hard link (which
-/// fails if `to` exists) then removing `from`. Where the file system cannot
-/// link, falls back to an existence check and a rename.
-pub fn publish(from: &Path, to: &Path) -> io::Result<()> {
-    match fs::hard_link(from, to) {
-        Ok(()) => fs::remove_file(from),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) => {
-            if to.symlink_metadata().is_ok() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "destination exists",
-                ));
-            }
-            fs::rename(from, to)
-        }
-    }
-}
-
-/// Where an upload goes: a peer name (looked up in the directory) or an address.
-pub fn resolve_peer(dir: &Directory, target: &str) -> Result<String, TransferError> {
-    if target.starts_with("http://") {
-        return Ok(target.trim_end_matches('/').to_string());
-    }
-    if target.contains(':') {
-        return Ok(format!("http://{target}"));
-    }
-    let (addr, _) = dir.peer(target)?;
-    Ok(addr)
+/// Another peer, as a person names it: a peer name (looked up in the
+/// directory), an `http://` address, or `host:port`.
+pub fn resolve_peer(dir: &Directory, target: &str) -> Result<HttpAddr, TransferError> {
+    let addr = if target.starts_with("http://") {
+        target.to_string()
+    } else if target.contains(':') {
+        format!("http://{target}")
+    } else {
+        return Ok(dir.peer(target)?.0);
+    };
+    HttpAddr::parse(&addr).map_err(|e| TransferError::Protocol {
+        url: target.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 /// What a finished upload did.
 #[derive(Debug, Clone)]
 pub struct UploadReport {
-    pub stored: FileInfo,
+    pub stored: SharedFile,
     pub elapsed: Duration,
 }
 
-/// Pushes `file` to the peer at `base` (an `http://host:port` address). The
-/// receiver verifies the bytes against the id sent along.
-pub fn upload(base: &str, file: &Path, name: Option<&str>) -> Result<UploadReport, TransferError> {
+/// Pushes `file` to the peer at `base`. The receiver verifies the bytes
+/// against the id sent along.
+pub fn upload(
+    base: &HttpAddr,
+    file: &Path,
+    name: Option<&str>,
+) -> Result<UploadReport, TransferError> {
     let name = match name {
         Some(n) => n.to_string(),
         None => file
@@ -228,12 +218,11 @@ pub fn upload(base: &str, file: &Path, name: Option<&str>) -> Result<UploadRepor
             source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
         });
     }
-    let (id, size) = crate::share::hash_file(file).map_err(io_err(file))?;
+    let (id, size) = hash_file(file).map_err(io_err(file))?;
     let agent = agent();
-    let base = base.trim_end_matches('/');
 
     // Ask first, so a refusal does not cost sending the whole file.
-    let inbox = format!("{base}/inbox");
+    let inbox = base.url("/inbox");
     let policy: InboxPolicy = read_json(
         agent.get(&inbox).call().map_err(|e| http_err(&inbox, e))?,
         &inbox,
@@ -255,7 +244,7 @@ pub fn upload(base: &str, file: &Path, name: Option<&str>) -> Result<UploadRepor
             ),
         });
     }
-    let url = format!("{base}/inbox/{}", percent_encode(&name));
+    let url = base.url(&format!("/inbox/{}", percent_encode(&name)));
     let started = Instant::now();
     let body = File::open(file).map_err(io_err(file))?;
     let resp = agent
@@ -264,7 +253,7 @@ pub fn upload(base: &str, file: &Path, name: Option<&str>) -> Result<UploadRepor
         .set(ID_HEADER, &id.to_string())
         .send(body.take(size))
         .map_err(|e| http_err(&url, e))?;
-    let stored: FileInfo = read_json(resp, &url)?;
+    let stored: SharedFile = read_json(resp, &url)?;
     if stored.id != id || stored.size != size {
         return Err(TransferError::Protocol {
             url,
@@ -300,29 +289,8 @@ pub fn read_json<T: for<'de> serde::Deserialize<'de>>(
 }
 
 /// The files another peer shares (`GET /files`).
-pub fn browse(base: &str) -> Result<Vec<FileInfo>, TransferError> {
-    let url = format!("{}/files", base.trim_end_matches('/'));
+pub fn browse(base: &HttpAddr) -> Result<Vec<SharedFile>, TransferError> {
+    let url = base.url("/files");
     let resp = agent().get(&url).call().map_err(|e| http_err(&url, e))?;
     read_json(resp, &url)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn publish_refuses_to_overwrite() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        fs::write(&a, b"new").unwrap();
-        fs::write(&b, b"old").unwrap();
-        let err = publish(&a, &b).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(&b).unwrap(), b"old");
-        assert!(a.exists());
-        fs::remove_file(&b).unwrap();
-        publish(&a, &b).unwrap();
-        assert_eq!(fs::read(&b).unwrap(), b"new");
-        assert!(!a.exists());
-    }
 }

@@ -1,193 +1,26 @@
-//! The directory's state: who is online, at which address, sharing what. It
-//! sits behind one narrow trait, [`DirectoryStore`], so that the gRPC service
-//! (`service.rs`) stays a thin translation layer and another store (a shared
-//! one, for several directory replicas) can replace [`MemoryStore`] without
-//! touching the service or the peers. Everything here takes parsed, checked
-//! types and the current time as an argument: no I/O, no clock, no network.
+//! [`MemoryStore`]: the directory's state in this process's memory, behind
+//! one lock. Sessions sit in slots (a slot number is the peer's index in the
+//! search [`Index`]); searches share the lock, logins, announces and
+//! expiries take it briefly.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
+use super::index::{Found, Index, PeerIdx};
+use super::query::Query;
+use super::store::{
+    Batch, DirError, DirectoryStore, Limits, Session, Token, MAX_SOURCES_PER_HIT,
+    MAX_SOURCES_PER_LOCATE,
+};
 use crate::id::FileId;
-use crate::index::{Found, Index, PeerIdx};
-pub use crate::query::Query;
-
-/// Longest HTTP address a peer may register, in bytes.
-pub const MAX_HTTP_ADDR_LEN: usize = 256;
-/// Results returned when a client does not say.
-pub const DEFAULT_SEARCH_LIMIT: u32 = 100;
-/// Sources listed per search result (the count says how many there are).
-pub const MAX_SOURCES_PER_HIT: usize = 3;
-/// Sources listed by Locate: more than any download uses at once.
-pub const MAX_SOURCES_PER_LOCATE: usize = 200;
-
-/// A session token: 128 random bits, as 32 hex digits.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Token(String);
-
-impl Token {
-    /// A fresh random token.
-    pub fn generate() -> Token {
-        let mut bytes = [0u8; 16];
-        getrandom::getrandom(&mut bytes).expect("the OS random source works");
-        Token(bytes.iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    /// Wraps a token a client presented (unchecked: an unknown token simply
-    /// fails lookup). One longer than any token we issue is not even copied.
-    pub fn from_client(s: &str) -> Token {
-        if s.len() > 64 {
-            return Token(String::new());
-        }
-        Token(s.to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never log a whole token.
-        write!(f, "Token({}..)", &self.0.get(..4).unwrap_or(""))
-    }
-}
-
-/// One file as a peer shares it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedFile {
-    pub id: FileId,
-    pub size: u64,
-    pub name: String,
-}
-
-/// A peer that holds a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub peer: String,
-    pub http_addr: String,
-    /// The name this peer shares the file under.
-    pub name: String,
-}
-
-/// One search result: a file and everyone who has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hit {
-    pub id: FileId,
-    pub size: u64,
-    /// Distinct names the listed sources share the file under, sorted.
-    pub names: Vec<String>,
-    /// Some of the sources (at most [`MAX_SOURCES_PER_HIT`] in a search).
-    pub sources: Vec<Source>,
-    /// How many live sources the file has in all.
-    pub source_count: usize,
-}
-
-/// What a search found: at most `limit` hits, and how many matched in all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchOutcome {
-    pub hits: Vec<Hit>,
-    pub total: usize,
-}
-
-/// What a login grants.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub token: Token,
-    pub lease: Duration,
-    pub heartbeat: Duration,
-}
-
-/// Limits the store enforces on what one call may carry.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub lease: Duration,
-    pub heartbeat: Duration,
-    pub max_results: u32,
-    pub max_files_per_call: u32,
-}
-
-/// Why the directory refused a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DirError {
-    /// The token is unknown or its lease lapsed: log in again.
-    Unauthenticated,
-    /// The thing asked for does not exist (or has no live source).
-    NotFound(String),
-    /// The request is malformed; the message says how.
-    Invalid(String),
-    /// The caller is over its flood limit; the message says which.
-    Exhausted(String),
-    /// The directory failed on its side (a bug); the message says where.
-    Internal(String),
-}
-
-impl fmt::Display for DirError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DirError::Unauthenticated => {
-                write!(f, "unknown or expired session token: log in again")
-            }
-            DirError::NotFound(m)
-            | DirError::Invalid(m)
-            | DirError::Exhausted(m)
-            | DirError::Internal(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for DirError {}
-
-impl From<crate::query::BadQuery> for DirError {
-    fn from(e: crate::query::BadQuery) -> DirError {
-        DirError::Invalid(e.0)
-    }
-}
-
-/// The directory's state, as the service sees it. Every call that carries a
-/// token acts only for that token's peer.
-pub trait DirectoryStore: Send + Sync {
-    /// Starts a session for `name`, replacing any earlier session of that name.
-    fn login(
-        &self,
-        name: &str,
-        http_addr: &str,
-        files: Vec<SharedFile>,
-        now: Instant,
-    ) -> Result<Session, DirError>;
-    /// Adds and removes files of the token's peer; returns how many it shares now.
-    fn announce(
-        &self,
-        token: &Token,
-        added: Vec<SharedFile>,
-        removed: Vec<FileId>,
-        now: Instant,
-    ) -> Result<usize, DirError>;
-    /// Renews the token's lease.
-    fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError>;
-    /// Files matching `query`, most sources first, at most `limit` (1..=max_results).
-    fn search(&self, query: &Query, limit: u32) -> Result<SearchOutcome, DirError>;
-    /// Size and live sources of a file (at most [`MAX_SOURCES_PER_LOCATE`]).
-    fn locate(&self, id: &FileId) -> Result<Hit, DirError>;
-    /// A peer's address and number of shared files, by name.
-    fn peer(&self, name: &str) -> Result<(String, usize), DirError>;
-    /// The name of the peer whose session `token` is, if it is one.
-    fn session_name(&self, token: &Token) -> Option<String>;
-    /// Ends the token's session; its files are gone at once.
-    fn logout(&self, token: &Token) -> Result<(), DirError>;
-    /// Drops every session whose lease ran out; returns the names dropped.
-    fn expire(&self, now: Instant) -> Vec<String>;
-    /// Limits in force.
-    fn limits(&self) -> &Limits;
-}
+use crate::sync::RwLockExt;
+use crate::wire::{Hit, HttpAddr, SearchOutcome, Source};
 
 struct PeerState {
     name: String,
     token: Token,
-    http_addr: String,
+    http_addr: HttpAddr,
     last_seen: Instant,
 }
 
@@ -248,8 +81,7 @@ impl State {
     }
 }
 
-/// The directory's state in this process's memory, behind one lock: searches
-/// share it, logins, announces and expiries take it briefly.
+/// The directory's state in this process's memory.
 pub struct MemoryStore {
     state: RwLock<State>,
     limits: Limits,
@@ -263,24 +95,12 @@ impl MemoryStore {
         }
     }
 
-    fn check_files(&self, n: usize) -> Result<(), DirError> {
-        if n > self.limits.max_files_per_call as usize {
-            return Err(DirError::Invalid(format!(
-                "{n} files in one call, the limit is {}: send the rest with Announce",
-                self.limits.max_files_per_call
-            )));
-        }
-        Ok(())
-    }
-
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        // A panic while holding the lock cannot leave the maps half-updated in a
-        // way that matters more than refusing service forever would.
-        self.state.read().unwrap_or_else(|e| e.into_inner())
+        self.state.reading()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        self.state.writing()
     }
 }
 
@@ -288,11 +108,11 @@ impl DirectoryStore for MemoryStore {
     fn login(
         &self,
         name: &str,
-        http_addr: &str,
-        files: Vec<SharedFile>,
+        http_addr: &HttpAddr,
+        files: Batch,
         now: Instant,
     ) -> Result<Session, DirError> {
-        self.check_files(files.len())?;
+        let (files, _) = files.into_parts();
         let token = Token::generate();
         let mut st = self.write();
         if let Some(old) = st.by_name.get(name).copied() {
@@ -301,7 +121,7 @@ impl DirectoryStore for MemoryStore {
         let state = PeerState {
             name: name.to_string(),
             token: token.clone(),
-            http_addr: http_addr.to_string(),
+            http_addr: http_addr.clone(),
             last_seen: now,
         };
         let idx = match st.free.pop() {
@@ -323,17 +143,12 @@ impl DirectoryStore for MemoryStore {
             token,
             lease: self.limits.lease,
             heartbeat: self.limits.heartbeat,
+            max_files_per_call: self.limits.max_files_per_call,
         })
     }
 
-    fn announce(
-        &self,
-        token: &Token,
-        added: Vec<SharedFile>,
-        removed: Vec<FileId>,
-        now: Instant,
-    ) -> Result<usize, DirError> {
-        self.check_files(added.len() + removed.len())?;
+    fn announce(&self, token: &Token, change: Batch, now: Instant) -> Result<usize, DirError> {
+        let (added, removed) = change.into_parts();
         let mut st = self.write();
         let (idx, peer) = st.peer_of(token)?;
         peer.last_seen = now;
@@ -373,7 +188,7 @@ impl DirectoryStore for MemoryStore {
         }
     }
 
-    fn peer(&self, name: &str) -> Result<(String, usize), DirError> {
+    fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError> {
         let st = self.read();
         st.by_name
             .get(name)
@@ -429,6 +244,32 @@ impl DirectoryStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SharedFile;
+
+    fn addr(text: &str) -> HttpAddr {
+        HttpAddr::parse(text).unwrap()
+    }
+
+    fn login(
+        s: &MemoryStore,
+        name: &str,
+        http_addr: &str,
+        files: Vec<SharedFile>,
+        now: Instant,
+    ) -> Result<Session, DirError> {
+        let files = s.limits().batch(files, vec![])?;
+        s.login(name, &addr(http_addr), files, now)
+    }
+
+    fn announce(
+        s: &MemoryStore,
+        token: &Token,
+        added: Vec<SharedFile>,
+        removed: Vec<FileId>,
+        now: Instant,
+    ) -> Result<usize, DirError> {
+        s.announce(token, s.limits().batch(added, removed)?, now)
+    }
 
     fn store() -> MemoryStore {
         MemoryStore::new(Limits {
@@ -459,14 +300,16 @@ mod tests {
     fn search_needs_every_word_case_insensitive_and_ranks_by_sources() {
         let s = store();
         let now = Instant::now();
-        s.login(
+        login(
+            &s,
             "a",
             "http://a",
             vec![file("Holiday Photos.zip"), file("report.pdf")],
             now,
         )
         .unwrap();
-        s.login(
+        login(
+            &s,
             "b",
             "http://b",
             vec![file("holiday-video.mp4"), file("report.pdf")],
@@ -519,10 +362,9 @@ mod tests {
             sf("東京 2020 highlights.mkv", 3000 * M),
             sf("support group notes.txt", 2_000),
         ];
-        s.login("a", "http://a", library.to_vec(), now).unwrap();
+        login(&s, "a", "http://a", library.to_vec(), now).unwrap();
         // A second source for one file: it ranks first among equals.
-        s.login("b", "http://b", vec![library[2].clone()], now)
-            .unwrap();
+        login(&s, "b", "http://b", vec![library[2].clone()], now).unwrap();
         let cases: &[(&str, &[&str])] = &[
             (
                 "report",
@@ -589,8 +431,7 @@ mod tests {
             name: "hit song.mp3".into(),
         };
         for p in 0..250 {
-            s.login(&format!("p{p:03}"), "http://x", vec![f.clone()], now)
-                .unwrap();
+            login(&s, &format!("p{p:03}"), "http://x", vec![f.clone()], now).unwrap();
         }
         let found = s.search(&Query::parse("song").unwrap(), 10).unwrap();
         assert_eq!(found.hits[0].source_count, 250);
@@ -606,8 +447,7 @@ mod tests {
     fn search_by_id_and_locate() {
         let s = store();
         let f = file("x.bin");
-        s.login("a", "http://a", vec![f.clone()], Instant::now())
-            .unwrap();
+        login(&s, "a", "http://a", vec![f.clone()], Instant::now()).unwrap();
         let hit = &s.search(&Query::Id(f.id), 5).unwrap().hits[0];
         assert_eq!((hit.id, hit.size), (f.id, f.size));
         let found = s.locate(&f.id).unwrap();
@@ -629,17 +469,23 @@ mod tests {
     fn tokens_act_only_for_their_peer() {
         let s = store();
         let now = Instant::now();
-        let a = s.login("a", "http://a", vec![file("a.txt")], now).unwrap();
+        let a = login(&s, "a", "http://a", vec![file("a.txt")], now).unwrap();
         let wrong = Token::from_client("0123456789abcdef0123456789abcdef");
         assert_eq!(
-            s.announce(&wrong, vec![file("evil.txt")], vec![file("a.txt").id], now),
+            announce(
+                &s,
+                &wrong,
+                vec![file("evil.txt")],
+                vec![file("a.txt").id],
+                now
+            ),
             Err(DirError::Unauthenticated)
         );
         assert_eq!(s.logout(&wrong), Err(DirError::Unauthenticated));
         assert_eq!(s.heartbeat(&wrong, now), Err(DirError::Unauthenticated));
         assert_eq!(names(&s.search(&words("txt"), 10).unwrap()), vec!["a.txt"]);
         assert_eq!(
-            s.announce(&a.token, vec![file("b.txt")], vec![], now),
+            announce(&s, &a.token, vec![file("b.txt")], vec![], now),
             Ok(2)
         );
         s.logout(&a.token).unwrap();
@@ -651,18 +497,14 @@ mod tests {
     fn second_login_replaces_first_session() {
         let s = store();
         let now = Instant::now();
-        let first = s
-            .login("a", "http://old", vec![file("old.txt")], now)
-            .unwrap();
-        let second = s
-            .login("a", "http://new", vec![file("new.txt")], now)
-            .unwrap();
+        let first = login(&s, "a", "http://old", vec![file("old.txt")], now).unwrap();
+        let second = login(&s, "a", "http://new", vec![file("new.txt")], now).unwrap();
         assert_ne!(first.token, second.token);
         assert_eq!(
             s.heartbeat(&first.token, now),
             Err(DirError::Unauthenticated)
         );
-        assert_eq!(s.peer("a").unwrap(), ("http://new".to_string(), 1));
+        assert_eq!(s.peer("a").unwrap(), (addr("http://new"), 1));
         assert_eq!(s.search(&words("old"), 10).unwrap().total, 0);
     }
 
@@ -670,8 +512,8 @@ mod tests {
     fn leases_expire_unless_renewed() {
         let s = store();
         let t0 = Instant::now();
-        let a = s.login("a", "http://a", vec![file("a.txt")], t0).unwrap();
-        s.login("b", "http://b", vec![file("b.txt")], t0).unwrap();
+        let a = login(&s, "a", "http://a", vec![file("a.txt")], t0).unwrap();
+        login(&s, "b", "http://b", vec![file("b.txt")], t0).unwrap();
         s.heartbeat(&a.token, t0 + Duration::from_secs(8)).unwrap();
         assert_eq!(
             s.expire(t0 + Duration::from_secs(11)),
@@ -690,8 +532,19 @@ mod tests {
     fn too_many_files_in_one_call_is_refused() {
         let s = store();
         let many: Vec<_> = (0..101).map(|i| file(&format!("f{i}"))).collect();
-        let err = s.login("a", "http://a", many, Instant::now()).unwrap_err();
+        let now = Instant::now();
+        let err = login(&s, "a", "http://a", many.clone(), now).unwrap_err();
         assert!(err.to_string().contains("limit is 100"), "{err}");
         assert!(s.peer("a").is_err());
+        // Added and removed count together: 51 + 50 is over, each alone is not.
+        let a = login(&s, "a", "http://a", many[..50].to_vec(), now).unwrap();
+        let gone: Vec<FileId> = many[..50].iter().map(|f| f.id).collect();
+        let err = announce(&s, &a.token, many[50..].to_vec(), gone.clone(), now).unwrap_err();
+        assert!(err.to_string().contains("101 files in one call"), "{err}");
+        assert_eq!(s.peer("a").unwrap().1, 50);
+        assert_eq!(
+            announce(&s, &a.token, many[50..100].to_vec(), gone, now),
+            Ok(50)
+        );
     }
 }

@@ -1,0 +1,21 @@
+//! The directory process: who is online, at which address, sharing what.
+//! The state sits behind [`DirectoryStore`] (`store.rs`); [`MemoryStore`]
+//! (`memory.rs`) keeps it in this process, with the search [`index`] and
+//! the [`query`] language; `service.rs` is the gRPC face (checked types in,
+//! flood limits from `flood.rs`, status codes out); `server.rs` runs it.
+//!
+//! Import rule: `directory/` imports the leaves, `wire/` and `config`, never
+//! `peer/`.
+
+mod flood;
+mod index;
+mod memory;
+pub mod query;
+mod server;
+mod service;
+mod store;
+
+pub use memory::MemoryStore;
+pub use query::{BadQuery, NameQuery, Query, MAX_QUERY_LEN};
+pub use server::{DirectoryServer, ServerError};
+pub use store::{Batch, DirError, DirectoryStore, Limits, Token};

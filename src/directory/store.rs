@@ -1,0 +1,183 @@
+//! The directory's state as the service sees it: one narrow trait,
+//! [`DirectoryStore`], so that the gRPC service (`service.rs`) stays a thin
+//! translation layer and another store (a shared one, for several directory
+//! replicas) can replace [`MemoryStore`](super::MemoryStore) without
+//! touching the service or the peers. Everything here takes parsed, checked
+//! types and the current time as an argument: no I/O, no clock, no network.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::query::{BadQuery, Query};
+use crate::id::FileId;
+use crate::names;
+use crate::random::random_hex;
+use crate::wire::{Hit, HttpAddr, SearchOutcome, SharedFile};
+
+/// Sources listed per search result (the count says how many there are).
+pub const MAX_SOURCES_PER_HIT: usize = 3;
+/// Sources listed by Locate: more than any download uses at once.
+pub const MAX_SOURCES_PER_LOCATE: usize = 200;
+
+/// A session token: 128 random bits, as 32 hex digits.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Token(String);
+
+impl Token {
+    /// A fresh random token.
+    pub fn generate() -> Token {
+        Token(random_hex(16))
+    }
+
+    /// Wraps a token a client presented (unchecked: an unknown token simply
+    /// fails lookup). One longer than any token we issue is not even copied.
+    pub fn from_client(s: &str) -> Token {
+        if s.len() > 64 {
+            return Token(String::new());
+        }
+        Token(s.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never log a whole token.
+        write!(f, "Token({}..)", &self.0.get(..4).unwrap_or(""))
+    }
+}
+
+/// What a login grants.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: Token,
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    /// Most files one call may carry (so the peer can split the rest).
+    pub max_files_per_call: u32,
+}
+
+/// Limits the store enforces on what one call may carry.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub max_results: u32,
+    /// Most files one Login or Announce may carry, added and removed
+    /// together.
+    pub max_files_per_call: u32,
+}
+
+impl Limits {
+    /// The one rule on the size of a call: `files` (added and removed
+    /// together) at most `max_files_per_call`. The service asks before it
+    /// parses a list; [`Limits::batch`] asks again of the parsed one.
+    pub fn check_call(&self, files: usize) -> Result<(), DirError> {
+        let limit = self.max_files_per_call;
+        if files > limit as usize {
+            return Err(DirError::Invalid(format!(
+                "{files} files in one call (added and removed together), the limit is {limit}: \
+                 send the rest in further Announce calls"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The files of one Login (nothing removed) or Announce: within the
+    /// limit, each name one a peer may share a file under.
+    pub fn batch(&self, added: Vec<SharedFile>, removed: Vec<FileId>) -> Result<Batch, DirError> {
+        self.check_call(added.len() + removed.len())?;
+        for f in &added {
+            names::check_file_name(&f.name).map_err(|e| DirError::Invalid(e.to_string()))?;
+        }
+        Ok(Batch { added, removed })
+    }
+}
+
+/// The files one Login or Announce carries, known to be within the call
+/// limit and to have names that pass the file-name check: it can only be
+/// made by [`Limits::batch`].
+#[derive(Debug, Clone)]
+pub struct Batch {
+    added: Vec<SharedFile>,
+    removed: Vec<FileId>,
+}
+
+impl Batch {
+    /// Files added (or shared under another name), and ids no longer shared.
+    pub fn into_parts(self) -> (Vec<SharedFile>, Vec<FileId>) {
+        (self.added, self.removed)
+    }
+}
+
+/// Why the directory refused a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirError {
+    /// The token is unknown or its lease lapsed: log in again.
+    Unauthenticated,
+    /// The thing asked for does not exist (or has no live source).
+    NotFound(String),
+    /// The request is malformed; the message says how.
+    Invalid(String),
+    /// The caller is over its flood limit; the message says which.
+    Exhausted(String),
+    /// The directory failed on its side (a bug); the message says where.
+    Internal(String),
+}
+
+impl fmt::Display for DirError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DirError::Unauthenticated => {
+                write!(f, "unknown or expired session token: log in again")
+            }
+            DirError::NotFound(m)
+            | DirError::Invalid(m)
+            | DirError::Exhausted(m)
+            | DirError::Internal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for DirError {}
+
+impl From<BadQuery> for DirError {
+    fn from(e: BadQuery) -> DirError {
+        DirError::Invalid(e.0)
+    }
+}
+
+/// The directory's state, as the service sees it. Every call that carries a
+/// token acts only for that token's peer.
+pub trait DirectoryStore: Send + Sync {
+    /// Starts a session for `name`, replacing any earlier session of that
+    /// name, with the files of `files` (a Login removes nothing).
+    fn login(
+        &self,
+        name: &str,
+        http_addr: &HttpAddr,
+        files: Batch,
+        now: Instant,
+    ) -> Result<Session, DirError>;
+    /// Adds and removes files of the token's peer; returns how many it shares now.
+    fn announce(&self, token: &Token, change: Batch, now: Instant) -> Result<usize, DirError>;
+    /// Renews the token's lease.
+    fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError>;
+    /// Files matching `query`, most sources first, at most `limit` (1..=max_results).
+    fn search(&self, query: &Query, limit: u32) -> Result<SearchOutcome, DirError>;
+    /// Size and live sources of a file (at most [`MAX_SOURCES_PER_LOCATE`]).
+    fn locate(&self, id: &FileId) -> Result<Hit, DirError>;
+    /// A peer's address and number of shared files, by name.
+    fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError>;
+    /// The name of the peer whose session `token` is, if it is one.
+    fn session_name(&self, token: &Token) -> Option<String>;
+    /// Ends the token's session; its files are gone at once.
+    fn logout(&self, token: &Token) -> Result<(), DirError>;
+    /// Drops every session whose lease ran out; returns the names dropped.
+    fn expire(&self, now: Instant) -> Vec<String>;
+    /// Limits in force.
+    fn limits(&self) -> &Limits;
+}

@@ -1,0 +1,114 @@
+//! The two ways a file is put in place, so that nothing half-written ever
+//! stands under a final name: [`write_atomic`] (a small file replaced
+//! whole: temp file beside it, synced, renamed over it) and [`publish`]
+//! (a finished download or upload moved to its final name, never over an
+//! existing file).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Suffix of the temp file [`write_atomic`] writes beside its target.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+fn temp_beside(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(TEMP_SUFFIX);
+    path.with_file_name(name)
+}
+
+fn write_then_rename(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
+    let tmp = temp_beside(path);
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp)?;
+    if private {
+        // The mode above only applies to a file it creates.
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)
+}
+
+/// Replaces `path` with `bytes` atomically: a reader (or a crash) sees the
+/// old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_then_rename(path, bytes, false)
+}
+
+/// [`write_atomic`], readable by the owner only (mode 0600).
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_then_rename(path, bytes, true)
+}
+
+/// Moves `from` to `to` only if nothing stands at `to`: a hard link (which
+/// fails if `to` exists) then removing `from`. Where the file system cannot
+/// link, falls back to an existence check and a rename.
+pub fn publish(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::hard_link(from, to) {
+        Ok(()) => fs::remove_file(from),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            if to.symlink_metadata().is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "destination exists",
+                ));
+            }
+            fs::rename(from, to)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"new").unwrap();
+        fs::write(&b, b"old").unwrap();
+        let err = publish(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+        assert!(a.exists());
+        fs::remove_file(&b).unwrap();
+        publish(&a, &b).unwrap();
+        assert_eq!(fs::read(&b).unwrap(), b"new");
+        assert!(!a.exists());
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_and_private_ones_are_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("state.json");
+        write_atomic(&f, b"one").unwrap();
+        write_atomic(&f, b"two").unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"two");
+        let p = dir.path().join("secret.json");
+        fs::write(&p, b"old").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&p, b"s").unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // No temp file is left beside them.
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["secret.json", "state.json"]);
+    }
+}

@@ -1,0 +1,393 @@
+//! A directory in this process, spoken to through the peer's
+//! [`DirectoryApi`]: the in-memory store behind the same trait as the gRPC
+//! client, with the same refusals (the store's `Limits::batch` checks what
+//! the gRPC service would). This is the one module that imports both
+//! `directory/` and `peer/`; it exists so that a peer's session and
+//! downloads can be run, and tested, without a server process.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::directory::{DirError, DirectoryStore, Token};
+use crate::id::FileId;
+use crate::names;
+use crate::peer::{ClientError, DirectoryApi, Login};
+use crate::wire::{HttpAddr, SharedFile, Source};
+
+/// A [`DirectoryStore`] in this process, as a peer's [`DirectoryApi`].
+#[derive(Clone)]
+pub struct InProcessDirectory {
+    store: Arc<dyn DirectoryStore>,
+}
+
+impl InProcessDirectory {
+    pub fn new(store: Arc<dyn DirectoryStore>) -> InProcessDirectory {
+        InProcessDirectory { store }
+    }
+
+    /// The store behind it, to look at what the directory holds.
+    pub fn store(&self) -> &dyn DirectoryStore {
+        &*self.store
+    }
+}
+
+/// What the gRPC client would make of the status the service sends for `e`.
+fn client_error(e: DirError) -> ClientError {
+    match e {
+        DirError::Unauthenticated => ClientError::Unauthenticated,
+        DirError::NotFound(m) => ClientError::NotFound(m),
+        DirError::Exhausted(m) => ClientError::Busy(m),
+        DirError::Invalid(m) | DirError::Internal(m) => ClientError::Refused(m),
+    }
+}
+
+impl DirectoryApi for InProcessDirectory {
+    fn addr(&self) -> &str {
+        "in-process"
+    }
+
+    fn login(
+        &self,
+        name: &str,
+        http_addr: &HttpAddr,
+        files: &[SharedFile],
+    ) -> Result<Login, ClientError> {
+        names::check_peer_name(name).map_err(|e| ClientError::Refused(e.to_string()))?;
+        let limits = self.store.limits();
+        let batch = limits
+            .batch(files.to_vec(), Vec::new())
+            .map_err(client_error)?;
+        let s = self
+            .store
+            .login(name, http_addr, batch, Instant::now())
+            .map_err(client_error)?;
+        Ok(Login {
+            token: s.token.as_str().to_string(),
+            lease: s.lease,
+            heartbeat: s.heartbeat,
+            max_files_per_call: s.max_files_per_call as usize,
+        })
+    }
+
+    fn announce(
+        &self,
+        token: &str,
+        added: &[SharedFile],
+        removed: &[FileId],
+    ) -> Result<u64, ClientError> {
+        let batch = self
+            .store
+            .limits()
+            .batch(added.to_vec(), removed.to_vec())
+            .map_err(client_error)?;
+        self.store
+            .announce(&Token::from_client(token), batch, Instant::now())
+            .map(|n| n as u64)
+            .map_err(client_error)
+    }
+
+    fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
+        self.store
+            .heartbeat(&Token::from_client(token), Instant::now())
+            .map(drop)
+            .map_err(client_error)
+    }
+
+    fn logout(&self, token: &str) -> Result<(), ClientError> {
+        self.store
+            .logout(&Token::from_client(token))
+            .map_err(client_error)
+    }
+
+    fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError> {
+        let hit = self.store.locate(id).map_err(client_error)?;
+        Ok((hit.size, hit.sources))
+    }
+}
+
+/// The session's re-login, backoff and announce logic, step by step against
+/// a directory in this process: no server, no sleeps (the steps take the
+/// time as an argument).
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::directory::{Limits, MemoryStore, Query};
+    use crate::peer::session::{
+        Link, SessionState, ANNOUNCE_BACKOFF_MIN, LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_MIN,
+    };
+    use crate::peer::ShareTable;
+    use crate::wire::LOGIN_FILES;
+
+    /// The in-process directory, with failures on demand and a record of
+    /// how many files each call carried.
+    struct Flaky {
+        inner: InProcessDirectory,
+        /// Errors the next logins / announces get, in order.
+        login_errors: Mutex<Vec<ClientError>>,
+        announce_errors: Mutex<Vec<ClientError>>,
+        logins: Mutex<Vec<usize>>,
+        announces: Mutex<Vec<usize>>,
+        heartbeats: AtomicUsize,
+    }
+
+    impl Flaky {
+        fn new(max_files_per_call: u32) -> Arc<Flaky> {
+            let store = MemoryStore::new(Limits {
+                lease: Duration::from_secs(30),
+                heartbeat: Duration::from_secs(10),
+                max_results: 1000,
+                max_files_per_call,
+            });
+            Arc::new(Flaky {
+                inner: InProcessDirectory::new(Arc::new(store)),
+                login_errors: Mutex::new(Vec::new()),
+                announce_errors: Mutex::new(Vec::new()),
+                logins: Mutex::new(Vec::new()),
+                announces: Mutex::new(Vec::new()),
+                heartbeats: AtomicUsize::new(0),
+            })
+        }
+
+        fn store(&self) -> &dyn DirectoryStore {
+            self.inner.store()
+        }
+
+        /// How many files the directory lists for `name`.
+        fn listed(&self, name: &str) -> usize {
+            self.store().peer(name).map_or(0, |(_, n)| n)
+        }
+
+        fn announce_calls(&self) -> usize {
+            self.announces.lock().unwrap().len()
+        }
+    }
+
+    fn busy() -> ClientError {
+        ClientError::Busy("too many Announce calls".into())
+    }
+
+    fn away() -> ClientError {
+        ClientError::Unreachable {
+            addr: "in-process".into(),
+            detail: "gone".into(),
+        }
+    }
+
+    impl DirectoryApi for Flaky {
+        fn addr(&self) -> &str {
+            "flaky"
+        }
+        fn login(
+            &self,
+            name: &str,
+            http_addr: &HttpAddr,
+            files: &[SharedFile],
+        ) -> Result<Login, ClientError> {
+            self.logins.lock().unwrap().push(files.len());
+            if let Some(e) = self.login_errors.lock().unwrap().pop() {
+                return Err(e);
+            }
+            self.inner.login(name, http_addr, files)
+        }
+        fn announce(
+            &self,
+            token: &str,
+            added: &[SharedFile],
+            removed: &[FileId],
+        ) -> Result<u64, ClientError> {
+            self.announces
+                .lock()
+                .unwrap()
+                .push(added.len() + removed.len());
+            if let Some(e) = self.announce_errors.lock().unwrap().pop() {
+                return Err(e);
+            }
+            self.inner.announce(token, added, removed)
+        }
+        fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
+            self.heartbeats.fetch_add(1, Ordering::Relaxed);
+            self.inner.heartbeat(token)
+        }
+        fn logout(&self, token: &str) -> Result<(), ClientError> {
+            self.inner.logout(token)
+        }
+        fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError> {
+            self.inner.locate(id)
+        }
+    }
+
+    /// A peer "alice" sharing `share`, linked to `dir`.
+    fn link_to(dir: &Arc<Flaky>, share: &Arc<ShareTable>, now: Instant) -> Link {
+        let addr = HttpAddr::parse("http://127.0.0.1:7001").unwrap();
+        Link::new(dir.clone(), "alice", &addr, share.clone(), now)
+    }
+
+    /// A peer "alice" sharing `folder`, linked to `dir`.
+    fn link(dir: &Arc<Flaky>, folder: &std::path::Path, now: Instant) -> (Link, Arc<ShareTable>) {
+        let share = Arc::new(ShareTable::new(folder));
+        share.rescan().unwrap();
+        (link_to(dir, &share, now), share)
+    }
+
+    fn write_files(folder: &std::path::Path, prefix: &str, n: usize) {
+        for i in 0..n {
+            fs::write(
+                folder.join(format!("{prefix}-{i:05}.txt")),
+                format!("{prefix} {i}"),
+            )
+            .unwrap();
+        }
+    }
+
+    /// Steps at `now` while the link has work it can do at once; returns
+    /// how many steps that took and the wait it asked for at the end.
+    fn until_idle(link: &Link, now: Instant) -> (usize, Duration) {
+        for steps in 1..10_000 {
+            let wait = link.step(now);
+            if wait > Duration::ZERO {
+                return (steps, wait);
+            }
+        }
+        panic!("the session never came to rest");
+    }
+
+    #[test]
+    fn a_rescan_of_12000_new_files_under_a_5000_file_limit_ends_with_all_listed() {
+        let dir = Flaky::new(5000);
+        let folder = tempfile::tempdir().unwrap();
+        write_files(folder.path(), "old", 3);
+        let t0 = Instant::now();
+        let (link, share) = link(&dir, folder.path(), t0);
+        until_idle(&link, t0);
+        assert_eq!(link.state(), SessionState::Online);
+        assert_eq!(dir.listed("alice"), 3);
+
+        write_files(folder.path(), "new", 12_000);
+        let change = share.rescan().unwrap();
+        assert_eq!(change.added.len(), 12_000);
+        link.share_changed();
+        let (_, wait) = until_idle(&link, t0);
+        assert_eq!(link.pending(), 0);
+        assert_eq!(dir.listed("alice"), 12_003);
+        // Three calls of at most the limit, not one refused call.
+        assert_eq!(*dir.announces.lock().unwrap(), vec![5000, 5000, 2000]);
+        // Then it waits for the heartbeat.
+        assert_eq!(wait, Duration::from_secs(10));
+        let found = dir
+            .store()
+            .search(&Query::parse("new 11999").unwrap(), 10)
+            .unwrap();
+        assert_eq!(found.hits[0].names, vec!["new-11999.txt".to_string()]);
+
+        // A peer that logs in with all of them sends the first hundred in
+        // the Login and the rest in calls of the directory's limit.
+        let fresh = Flaky::new(5000);
+        let again = link_to(&fresh, &share, t0);
+        until_idle(&again, t0);
+        assert_eq!(*fresh.logins.lock().unwrap(), vec![LOGIN_FILES as usize]);
+        assert_eq!(*fresh.announces.lock().unwrap(), vec![5000, 5000, 1903]);
+        assert_eq!(fresh.listed("alice"), 12_003);
+    }
+
+    #[test]
+    fn a_refused_announce_is_sent_again_after_a_backoff_and_nothing_is_lost() {
+        let dir = Flaky::new(100);
+        let folder = tempfile::tempdir().unwrap();
+        write_files(folder.path(), "old", 3);
+        let t0 = Instant::now();
+        let (link, share) = link(&dir, folder.path(), t0);
+        until_idle(&link, t0);
+
+        write_files(folder.path(), "new", 250);
+        share.rescan().unwrap();
+        // The directory turns the next three announces away.
+        *dir.announce_errors.lock().unwrap() = vec![away(), busy(), busy()];
+        link.share_changed();
+        let (_, wait) = until_idle(&link, t0);
+        assert_eq!(wait, ANNOUNCE_BACKOFF_MIN);
+        assert_eq!((dir.announce_calls(), link.pending()), (1, 250));
+        // Nothing is sent again before the wait is over...
+        let early = link.step(t0 + wait / 2);
+        assert_eq!(dir.announce_calls(), 1);
+        assert_eq!(early, wait / 2);
+        // ...and each failure doubles it.
+        let t1 = t0 + wait;
+        let (_, wait) = until_idle(&link, t1);
+        assert_eq!((dir.announce_calls(), wait), (2, 2 * ANNOUNCE_BACKOFF_MIN));
+        // A change made meanwhile joins what is still to send.
+        fs::remove_file(folder.path().join("old-00000.txt")).unwrap();
+        fs::remove_file(folder.path().join("new-00007.txt")).unwrap();
+        write_files(folder.path(), "late", 1);
+        share.rescan().unwrap();
+        link.share_changed();
+        let t2 = t1 + wait;
+        let (_, wait) = until_idle(&link, t2);
+        assert_eq!((dir.announce_calls(), wait), (3, 4 * ANNOUNCE_BACKOFF_MIN));
+        let (_, _) = until_idle(&link, t2 + wait);
+        assert_eq!(link.pending(), 0);
+        // Three files, plus 250 new, minus two removed, plus one late.
+        assert_eq!(dir.listed("alice"), 252);
+        let gone = FileId::of(b"old 0");
+        assert!(dir.store().locate(&gone).is_err());
+        assert!(dir.store().locate(&FileId::of(b"late 0")).is_ok());
+        // Every announce after the failures carried at most the limit.
+        assert!(dir.announces.lock().unwrap().iter().all(|n| *n <= 100));
+    }
+
+    #[test]
+    fn a_directory_that_forgot_the_session_gets_a_new_login_with_every_file() {
+        let dir = Flaky::new(100);
+        let folder = tempfile::tempdir().unwrap();
+        write_files(folder.path(), "f", 250);
+        let t0 = Instant::now();
+        let (link, _share) = link(&dir, folder.path(), t0);
+        until_idle(&link, t0);
+        assert_eq!(dir.listed("alice"), 250);
+        // The lease lapses (as after a directory restart, the token is unknown).
+        assert_eq!(
+            dir.store().expire(t0 + Duration::from_secs(31)),
+            vec!["alice"]
+        );
+        assert_eq!(dir.listed("alice"), 0);
+        // At the next heartbeat the session notices and logs in again.
+        let t1 = t0 + Duration::from_secs(10);
+        until_idle(&link, t1);
+        assert_eq!(dir.heartbeats.load(Ordering::Relaxed), 1);
+        assert_eq!(dir.logins.lock().unwrap().len(), 2);
+        assert_eq!(dir.listed("alice"), 250);
+        assert_eq!(link.state(), SessionState::Online);
+    }
+
+    #[test]
+    fn login_retries_with_a_growing_jittered_backoff_while_the_directory_is_away() {
+        let dir = Flaky::new(100);
+        let folder = tempfile::tempdir().unwrap();
+        write_files(folder.path(), "f", 2);
+        *dir.login_errors.lock().unwrap() = (0..8).map(|_| away()).collect();
+        let mut now = Instant::now();
+        let (link, _share) = link(&dir, folder.path(), now);
+        let mut backoff = LOGIN_BACKOFF_MIN;
+        for _ in 0..8 {
+            let wait = link.step(now);
+            assert!(
+                wait >= backoff.mul_f64(0.75) && wait <= backoff.mul_f64(1.25),
+                "{wait:?} for a backoff of {backoff:?}"
+            );
+            match link.state() {
+                SessionState::Connecting(why) => assert!(why.contains("gone"), "{why}"),
+                other => panic!("{other:?}"),
+            }
+            backoff = (backoff * 2).min(LOGIN_BACKOFF_MAX);
+            now += wait;
+        }
+        assert_eq!(backoff, LOGIN_BACKOFF_MAX);
+        until_idle(&link, now);
+        assert_eq!(link.state(), SessionState::Online);
+        assert_eq!(dir.listed("alice"), 2);
+    }
+}

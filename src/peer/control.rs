@@ -1,0 +1,125 @@
+//! Reaching a running peer from another process: the running peer writes
+//! its address, its pid and a fresh secret into `control.json` in its state
+//! folder (mode 0600); the one-shot subcommands `status`, `rescan` and
+//! `logout` read it and call the peer's control routes with the secret.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::fetch::transfer::{self, TransferError};
+use crate::fsutil;
+use crate::random::random_hex;
+use crate::wire::{HttpAddr, Rescanned, Status, SECRET_HEADER};
+
+/// Name of the control file in the state folder.
+pub const CONTROL_FILE: &str = "control.json";
+
+/// What a running peer writes to its state folder for subcommands to find it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ControlInfo {
+    pub http_addr: HttpAddr,
+    pub secret: String,
+    pub pid: u32,
+}
+
+impl ControlInfo {
+    /// This process's entry, with a fresh secret.
+    pub(crate) fn new(http_addr: HttpAddr) -> ControlInfo {
+        ControlInfo {
+            http_addr,
+            secret: random_hex(32),
+            pid: std::process::id(),
+        }
+    }
+
+    /// Writes it to `file`, readable by the owner only.
+    pub(crate) fn write(&self, file: &Path) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        fsutil::write_private(file, &json)
+    }
+
+    /// The peer whose control file is in `state_dir`, if it answers. A
+    /// control file left by a peer that died is ignored (and overwritten at
+    /// start).
+    pub(crate) fn running(state_dir: &Path) -> Option<ControlInfo> {
+        let text = fs::read(state_dir.join(CONTROL_FILE)).ok()?;
+        let info: ControlInfo = serde_json::from_slice(&text).ok()?;
+        let alive = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(1))
+            .build()
+            .get(&info.http_addr.url("/health"))
+            .call()
+            .is_ok();
+        alive.then_some(info)
+    }
+}
+
+/// A handle on a running peer from another process, through its control file.
+pub struct Control {
+    info: ControlInfo,
+    file: PathBuf,
+}
+
+impl Control {
+    /// Reads the control file of the peer whose state folder is `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Control, TransferError> {
+        let file = state_dir.join(CONTROL_FILE);
+        let text = fs::read(&file).map_err(|source| TransferError::Io {
+            path: file.clone(),
+            source: if source.kind() == io::ErrorKind::NotFound {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no running peer with this config (start one with `peer serve`)",
+                )
+            } else {
+                source
+            },
+        })?;
+        let info: ControlInfo =
+            serde_json::from_slice(&text).map_err(|e| TransferError::Protocol {
+                url: file.display().to_string(),
+                detail: format!("unreadable control file: {e}"),
+            })?;
+        Ok(Control { info, file })
+    }
+
+    fn call<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: &str,
+        action: &str,
+    ) -> Result<T, TransferError> {
+        let url = self.info.http_addr.url(&format!("/control/{action}"));
+        let resp = transfer::agent()
+            .request(method, &url)
+            .set(SECRET_HEADER, &self.info.secret)
+            .call()
+            .map_err(|e| match e {
+                ureq::Error::Transport(t) => TransferError::Transport {
+                    url: url.clone(),
+                    detail: format!(
+                        "{t} (is the peer still running? its control file is {})",
+                        self.file.display()
+                    ),
+                },
+                other => transfer::http_err(&url, other),
+            })?;
+        transfer::read_json(resp, &url)
+    }
+
+    pub fn status(&self) -> Result<Status, TransferError> {
+        self.call("GET", "status")
+    }
+
+    /// Asks the peer to rescan; says what it found.
+    pub fn rescan(&self) -> Result<Rescanned, TransferError> {
+        self.call("POST", "rescan")
+    }
+
+    pub fn logout(&self) -> Result<(), TransferError> {
+        self.call::<serde_json::Value>("POST", "logout").map(drop)
+    }
+}

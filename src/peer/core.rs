@@ -1,0 +1,161 @@
+//! [`Core`]: the parts of a running peer that its HTTP workers, its rescan
+//! thread and its console share: config, share table, directory session,
+//! control secret. It is what the HTTP server's [`Host`] trait is
+//! implemented by, so the server reaches the peer through that alone.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use blake3::hazmat::ChainingValue;
+
+use super::serve::Host;
+use super::session::Session;
+use super::share::{Change, ShareError, ShareTable};
+use crate::config::PeerConfig;
+use crate::id::FileId;
+use crate::wire::{HttpAddr, InboxPolicy, Rescanned, SharedFile, Status};
+
+/// The parts of a running peer that its threads and its console share.
+pub struct Core {
+    config: PeerConfig,
+    share: Arc<ShareTable>,
+    session: Session,
+    secret: String,
+    http_addr: HttpAddr,
+}
+
+impl Core {
+    pub(crate) fn new(
+        config: PeerConfig,
+        share: Arc<ShareTable>,
+        session: Session,
+        secret: String,
+        http_addr: HttpAddr,
+    ) -> Core {
+        Core {
+            config,
+            share,
+            session,
+            secret,
+            http_addr,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn config(&self) -> &PeerConfig {
+        &self.config
+    }
+
+    pub fn share(&self) -> &ShareTable {
+        &self.share
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The address other peers reach this one at.
+    pub fn http_addr(&self) -> &HttpAddr {
+        &self.http_addr
+    }
+
+    /// Shares a file that was just written and verified, and announces it.
+    pub fn shared_file_added(&self, path: &Path, id: FileId) {
+        match self.share.add_verified(path, id) {
+            Ok(change) if !change.is_empty() => self.session.share_changed(),
+            Ok(_) => {}
+            Err(e) => log::warn!("cannot share {}: {e}", path.display()),
+        }
+    }
+
+    /// Rescans the share folder and announces what changed.
+    pub fn rescan(&self) -> Result<Change, ShareError> {
+        let change = self.share.rescan()?;
+        if !change.is_empty() {
+            self.session.share_changed();
+        }
+        Ok(change)
+    }
+
+    pub fn status(&self) -> Status {
+        let files = self.share.files();
+        Status {
+            name: self.config.name.clone(),
+            http_addr: self.http_addr.to_string(),
+            directory: self.config.directory.clone(),
+            session: self.session.state().to_string(),
+            files: files.len(),
+            shared_bytes: files.iter().map(|f| f.size).sum(),
+            bytes_hashed: self.share.bytes_hashed(),
+            unsettled: self.share.unsettled(),
+        }
+    }
+}
+
+impl Host for Core {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn files(&self) -> Vec<SharedFile> {
+        self.share.files()
+    }
+
+    fn file(&self, id: &FileId) -> Option<SharedFile> {
+        self.share.get(id).map(|e| e.file)
+    }
+
+    fn open(&self, id: &FileId) -> io::Result<File> {
+        let entry = self.share.get(id).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{id} is not shared"))
+        })?;
+        self.share
+            .open(&entry.path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", entry.path.display())))
+    }
+
+    fn pieces(&self, id: &FileId) -> io::Result<Vec<ChainingValue>> {
+        self.share.pieces(id)
+    }
+
+    fn inbox(&self) -> InboxPolicy {
+        InboxPolicy {
+            accepting: self.config.accept_uploads,
+            max_bytes: self.config.max_upload_bytes,
+        }
+    }
+
+    fn inbox_dir(&self) -> &Path {
+        self.share.dir()
+    }
+
+    fn received(&self, path: &Path, id: FileId) {
+        self.shared_file_added(path, id);
+    }
+
+    fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    fn status(&self) -> Status {
+        Core::status(self)
+    }
+
+    fn rescan(&self) -> Result<Rescanned, String> {
+        Core::rescan(self)
+            .map(|c| Rescanned {
+                added: c.added.len(),
+                removed: c.removed.len(),
+            })
+            .map_err(|e| crate::error_chain(&e))
+    }
+
+    fn logout(&self) -> Result<(), String> {
+        self.session.logout().map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,175 @@
+//! The peer's HTTP client side: verified multi-source downloads (this
+//! module, with the part file in `part.rs`, the piece list and the name in
+//! `plan.rs`, the fetching swarm in `swarm.rs`), and pushing files to,
+//! browsing and resolving other peers (`transfer.rs`).
+//!
+//! A download asks the directory for the sources; one of them gives the
+//! piece list, which must merge to the file id before it is trusted; every
+//! piece is checked against it before it is written into `<name>.part`; a
+//! crash or Ctrl-C loses at most a second of verified work; the final name
+//! is taken only when every piece is verified, and never over an existing
+//! file.
+
+mod part;
+mod plan;
+mod swarm;
+pub mod transfer;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::client::{ClientError, DirectoryApi};
+use crate::hash::hash_file;
+use crate::id::FileId;
+use crate::pieces::{piece_count, piece_range};
+use part::{choose_name, Part};
+use swarm::{progress_bar, Job, Swarm};
+pub use transfer::{browse, resolve_peer, upload, TransferError, UploadReport};
+
+/// Most sources fetched from at once.
+pub const MAX_SOURCES: usize = 16;
+/// Failures in a row after which a source is dropped from a download.
+pub const SOURCE_RETRIES: u32 = 3;
+/// How often the verified pieces are recorded on disk.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How often the directory is asked for more sources while downloading.
+pub const LOCATE_EVERY: Duration = Duration::from_secs(5);
+/// Longest silence tolerated from a source in the middle of a piece.
+pub const PIECE_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a download should behave.
+#[derive(Debug, Clone)]
+pub struct DownloadOptions {
+    /// Save under this name instead of the name the source gives.
+    pub name: Option<String>,
+    /// Show a progress bar (it stays hidden when stderr is not a terminal).
+    pub progress: bool,
+    /// Concurrent piece requests per source.
+    pub connections_per_source: usize,
+    /// Set to stop the download; what is verified is kept for a resume.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> DownloadOptions {
+        DownloadOptions {
+            name: None,
+            progress: false,
+            connections_per_source: 4,
+            cancel: None,
+        }
+    }
+}
+
+/// What a finished download did.
+#[derive(Debug, Clone)]
+pub struct DownloadReport {
+    pub path: PathBuf,
+    pub size: u64,
+    pub elapsed: Duration,
+    /// Verified bytes each source sent this run, most first.
+    pub sources: Vec<(String, u64)>,
+    /// Sources dropped, with the reason.
+    pub dropped: Vec<(String, String)>,
+    /// Verified bytes found in an earlier `.part` (a resume).
+    pub resumed_bytes: u64,
+    /// Verified bytes fetched this run.
+    pub fetched: u64,
+    /// True when an identical file was already there and nothing was fetched.
+    pub already_had: bool,
+}
+
+impl DownloadReport {
+    /// Average rate of this run in MB/s (10^6 bytes).
+    pub fn mb_per_sec(&self) -> f64 {
+        self.fetched as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Downloads `id` into `dest_dir` from every source the directory knows.
+pub fn download(
+    dir: &dyn DirectoryApi,
+    id: FileId,
+    dest_dir: &Path,
+    opts: &DownloadOptions,
+) -> Result<DownloadReport, TransferError> {
+    let started = Instant::now();
+    let (size, sources) = dir.locate(&id)?;
+    if sources.is_empty() {
+        return Err(TransferError::Directory(ClientError::NotFound(format!(
+            "no online peer shares {id}"
+        ))));
+    }
+    let wanted = plan::name(opts.name.as_deref(), &sources, id, dest_dir)?;
+    fs::create_dir_all(dest_dir).map_err(transfer::io_err(dest_dir))?;
+
+    let existing = dest_dir.join(&wanted);
+    if let Ok(meta) = fs::metadata(&existing) {
+        if meta.len() == size && hash_file(&existing).is_ok_and(|(h, _)| h == id) {
+            return Ok(DownloadReport {
+                path: existing,
+                size,
+                elapsed: started.elapsed(),
+                sources: Vec::new(),
+                dropped: Vec::new(),
+                resumed_bytes: 0,
+                fetched: 0,
+                already_had: true,
+            });
+        }
+    }
+
+    let (name, state) = choose_name(dest_dir, &wanted, id, size);
+    let count = piece_count(size);
+    let cvs = if count > 1 {
+        plan::piece_list(&sources, id, size)?
+    } else {
+        Vec::new()
+    };
+    let (part, done) = Part::open(dest_dir, &name, state, id, size, &cvs)?;
+    let resumed_bytes: u64 = (0..count)
+        .filter(|i| done[*i])
+        .map(|i| piece_range(size, i).1)
+        .sum();
+    if resumed_bytes > 0 {
+        log::info!("resuming {name}: {resumed_bytes} of {size} bytes already verified");
+    }
+
+    let job = Arc::new(Job {
+        id,
+        size,
+        cvs,
+        part,
+        done: done.iter().map(|d| AtomicBool::new(*d)).collect(),
+    });
+    let bar = progress_bar(size, opts.progress);
+    bar.set_position(resumed_bytes);
+    let mut swarm = Swarm::new(job.clone(), done, opts.connections_per_source, &bar);
+    let outcome = swarm.run(dir, sources, size == 0, opts.cancel.as_deref());
+    swarm.stop_workers();
+    let (fetched, dropped, per_source) = (
+        swarm.fetched,
+        swarm.dropped.clone(),
+        swarm.bytes_per_source(),
+    );
+    drop(swarm);
+    if let Err(e) = outcome {
+        bar.abandon();
+        return Err(e);
+    }
+    bar.finish_and_clear();
+    let path = job.part.publish()?;
+    Ok(DownloadReport {
+        path,
+        size,
+        elapsed: started.elapsed(),
+        sources: per_source,
+        dropped,
+        resumed_bytes,
+        fetched,
+        already_had: false,
+    })
+}

@@ -1,0 +1,252 @@
+//! The part file of a download. `<name>.part` holds verified pieces at
+//! their offsets; `<name>.part.state` says which pieces they are. The state
+//! is written atomically and only after the part's bytes are synced, so it
+//! never claims a piece the disk does not hold. A part found without a
+//! usable state is re-verified piece by piece, not thrown away. The final
+//! name is taken only when every piece is verified, and never over an
+//! existing file (`name (1).ext` instead).
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use blake3::hazmat::ChainingValue;
+use serde::{Deserialize, Serialize};
+
+use super::transfer::{io_err, TransferError};
+use crate::fsutil::{publish, write_atomic};
+use crate::id::FileId;
+use crate::peer::share::{PART_SUFFIX, STATE_SUFFIX};
+use crate::pieces::{self, piece_count, piece_range, piece_size};
+
+const STATE_FORMAT: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct PartState {
+    format: u32,
+    pub id: FileId,
+    pub size: u64,
+    piece_size: u64,
+    /// One character per piece: '1' verified, '0' not.
+    pub done: String,
+}
+
+fn read_state(path: &Path) -> Option<PartState> {
+    let st: PartState = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    (st.format == STATE_FORMAT).then_some(st)
+}
+
+fn write_state(path: &Path, id: FileId, size: u64, done: &[bool]) -> io::Result<()> {
+    let st = PartState {
+        format: STATE_FORMAT,
+        id,
+        size,
+        piece_size: piece_size(size),
+        done: done.iter().map(|d| if *d { '1' } else { '0' }).collect(),
+    };
+    write_atomic(path, &serde_json::to_vec(&st).map_err(io::Error::other)?)
+}
+
+/// `stem (n).ext`.
+pub(super) fn numbered(name: &str, n: usize) -> String {
+    if n == 0 {
+        return name.to_string();
+    }
+    match name.rfind('.') {
+        Some(i) if i > 0 => format!("{} ({n}){}", &name[..i], &name[i..]),
+        _ => format!("{name} ({n})"),
+    }
+}
+
+/// The name to download under: the first `name`, `name (1)`, ... that is not
+/// a finished file and whose `.part` is free or belongs to this same file
+/// (a resume). Returns the name and the part's recorded state, if any.
+pub(super) fn choose_name(
+    dir: &Path,
+    name: &str,
+    id: FileId,
+    size: u64,
+) -> (String, Option<PartState>) {
+    for n in 0.. {
+        let candidate = numbered(name, n);
+        if dir.join(&candidate).symlink_metadata().is_ok() {
+            continue;
+        }
+        if dir
+            .join(format!("{candidate}{PART_SUFFIX}"))
+            .symlink_metadata()
+            .is_err()
+        {
+            return (candidate, None);
+        }
+        match read_state(&dir.join(format!("{candidate}{STATE_SUFFIX}"))) {
+            Some(st) if st.id == id && st.size == size => return (candidate, Some(st)),
+            Some(_) => continue,
+            // A part without state: re-verified piece by piece.
+            None => return (candidate, None),
+        }
+    }
+    unreachable!("some numbered name is free")
+}
+
+/// An open part file and the state beside it.
+pub(super) struct Part {
+    /// Written at piece offsets by the fetch workers.
+    pub file: File,
+    pub path: PathBuf,
+    state_path: PathBuf,
+    dir: PathBuf,
+    name: String,
+}
+
+impl Part {
+    /// Opens (or creates) the part of `name` in `dir` for the file `id` of
+    /// `size` bytes, and says which of its pieces are already verified:
+    /// from `state` when it covers them, else by checking each piece of a
+    /// part that exists against `cvs`.
+    pub fn open(
+        dir: &Path,
+        name: &str,
+        state: Option<PartState>,
+        id: FileId,
+        size: u64,
+        cvs: &[ChainingValue],
+    ) -> Result<(Part, Vec<bool>), TransferError> {
+        let path = dir.join(format!("{name}{PART_SUFFIX}"));
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let count = piece_count(size);
+        let mut done = vec![false; count];
+        match state {
+            Some(st) if st.done.len() == count => {
+                for (d, c) in done.iter_mut().zip(st.done.chars()) {
+                    *d = c == '1';
+                }
+            }
+            _ if existed => {
+                // No usable record: keep whatever pieces of the part verify.
+                for (i, d) in done.iter_mut().enumerate() {
+                    let (off, len) = piece_range(size, i);
+                    let mut buf = vec![0u8; len as usize];
+                    if size > 0 && file.read_exact_at(&mut buf, off).is_ok() {
+                        *d = pieces::verify_piece(&id, size, cvs, i, &buf);
+                    }
+                }
+            }
+            _ => {}
+        }
+        file.set_len(size).map_err(io_err(&path))?;
+        let part = Part {
+            file,
+            state_path: dir.join(format!("{name}{STATE_SUFFIX}")),
+            path,
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+        };
+        Ok((part, done))
+    }
+
+    /// Records which pieces are verified, after their bytes are on disk.
+    pub fn checkpoint(&self, id: FileId, size: u64, done: &[bool]) -> Result<(), TransferError> {
+        self.file.sync_data().map_err(io_err(&self.path))?;
+        write_state(&self.state_path, id, size, done).map_err(io_err(&self.state_path))
+    }
+
+    /// Removes the part and its state (nothing in them worth keeping).
+    pub fn discard(&self) {
+        let _ = fs::remove_file(&self.path);
+        let _ = fs::remove_file(&self.state_path);
+    }
+
+    /// Gives the complete, verified part its final name (the first free one
+    /// of `name`, `name (1)`, ...), and removes the state.
+    pub fn publish(&self) -> Result<PathBuf, TransferError> {
+        self.file.sync_all().map_err(io_err(&self.path))?;
+        let mut n = 0;
+        loop {
+            let target = self.dir.join(numbered(&self.name, n));
+            match publish(&self.path, &target) {
+                Ok(()) => {
+                    let _ = fs::remove_file(&self.state_path);
+                    return Ok(target);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
+                Err(source) => {
+                    return Err(TransferError::Io {
+                        path: target,
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_names() {
+        assert_eq!(numbered("a.txt", 0), "a.txt");
+        assert_eq!(numbered("a.txt", 2), "a (2).txt");
+        assert_eq!(numbered("noext", 1), "noext (1)");
+        assert_eq!(numbered(".x", 1), ".x (1)");
+    }
+
+    #[test]
+    fn choose_name_resumes_its_own_part_and_skips_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let id = FileId::of(b"mine");
+        let other = FileId::of(b"other");
+        assert_eq!(choose_name(d, "f.bin", id, 10).0, "f.bin");
+        // A finished file of that name is never a target.
+        fs::write(d.join("f.bin"), b"x").unwrap();
+        assert_eq!(choose_name(d, "f.bin", id, 10).0, "f (1).bin");
+        // Another file's part is skipped; our own is resumed.
+        fs::write(d.join("f (1).bin.part"), b"").unwrap();
+        write_state(&d.join("f (1).bin.part.state"), other, 10, &[false]).unwrap();
+        fs::write(d.join("f (2).bin.part"), b"").unwrap();
+        write_state(&d.join("f (2).bin.part.state"), id, 10, &[true]).unwrap();
+        let (name, st) = choose_name(d, "f.bin", id, 10);
+        assert_eq!(name, "f (2).bin");
+        assert_eq!(st.unwrap().done, "1");
+    }
+
+    #[test]
+    fn a_part_without_state_keeps_the_pieces_that_verify_and_publishes_beside_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let size = 3 * pieces::MIN_PIECE_SIZE;
+        let data: Vec<u8> = (0..size)
+            .map(|i| (i % 251) as u8 ^ (i >> 18) as u8)
+            .collect();
+        let mut h = pieces::PieceHasher::new(size);
+        h.update(&data);
+        let (id, cvs) = h.finish().unwrap();
+        // Piece 0 right, piece 1 damaged, piece 2 missing.
+        let mut part = data[..2 * pieces::MIN_PIECE_SIZE as usize].to_vec();
+        part[pieces::MIN_PIECE_SIZE as usize + 7] ^= 1;
+        fs::write(d.join("f.bin.part"), &part).unwrap();
+        let (p, done) = Part::open(d, "f.bin", None, id, size, &cvs).unwrap();
+        assert_eq!(done, vec![true, false, false]);
+        p.file.write_all_at(&data, 0).unwrap();
+        p.checkpoint(id, size, &[true, true, true]).unwrap();
+        assert_eq!(read_state(&p.state_path).unwrap().done, "111");
+        // The final name is taken: it goes beside it, and the state goes.
+        fs::write(d.join("f.bin"), b"someone else's").unwrap();
+        let published = p.publish().unwrap();
+        assert_eq!(published, d.join("f (1).bin"));
+        assert_eq!(fs::read(&published).unwrap(), data);
+        assert_eq!(fs::read(d.join("f.bin")).unwrap(), b"someone else's");
+        assert!(!p.path.exists() && !p.state_path.exists());
+    }
+}

@@ -1,0 +1,237 @@
+//! The peer process. [`Peer`] is a running peer: its share table
+//! (`share/`), its HTTP server (`serve/`), its directory session
+//! (`session.rs`, over the client in `client.rs`), the `share-rescan`
+//! thread, and the control file through which one-shot subcommands reach it
+//! (`control.rs`). [`Peer::start`] brings them up in order;
+//! [`Peer::shutdown`] logs out, drains the HTTP workers and removes the
+//! control file. Downloads, uploads and browsing other peers are in
+//! `fetch/`; the menu and the tables people read in `console.rs`.
+//!
+//! Import rules: `peer/` imports the leaves, `wire/` and `config`, never
+//! `directory/`. Inside it, `serve/` sees the peer only through its `Host`
+//! trait (implemented by `core.rs`), `share/` imports nothing else of
+//! `peer/`, and `fetch/` only the directory client.
+
+mod client;
+mod console;
+mod control;
+mod core;
+pub(crate) mod fetch;
+mod serve;
+pub(crate) mod session;
+pub(crate) mod share;
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+pub use self::core::Core;
+pub use client::{ClientError, Directory, DirectoryApi, Login, DEFAULT_SEARCH_LIMIT};
+pub use console::{download_summary, format_files, format_hits, human_size, run_menu};
+pub use control::{Control, ControlInfo, CONTROL_FILE};
+pub use serve::{ByteRange, Host, HttpServer, ServeOptions};
+pub use session::{Session, SessionState};
+pub use share::{Change, ShareEntry, ShareError, ShareTable};
+
+use crate::config::PeerConfig;
+use crate::sync::MutexExt;
+
+/// Why a peer could not start.
+#[derive(Debug)]
+pub enum PeerError {
+    /// A folder could not be created or a state file written.
+    Io { path: PathBuf, source: io::Error },
+    /// The share folder could not be scanned.
+    Share(ShareError),
+    /// The HTTP port could not be bound.
+    Bind { addr: SocketAddr, source: io::Error },
+    /// Another peer is running with the same state folder.
+    AlreadyRunning {
+        state_dir: PathBuf,
+        info: ControlInfo,
+    },
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::Io { path, .. } => write!(f, "cannot prepare {}", path.display()),
+            PeerError::Share(e) => write!(f, "{e}"),
+            PeerError::Bind { addr, .. } => write!(
+                f,
+                "cannot listen for HTTP on {addr} (is another peer using that port? change `listen`)"
+            ),
+            PeerError::AlreadyRunning { state_dir, info } => write!(
+                f,
+                "a peer with the state folder {} is already running (pid {}, serving {}); stop it first or give this one another state_dir",
+                state_dir.display(),
+                info.pid,
+                info.http_addr
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PeerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PeerError::Io { source, .. } | PeerError::Bind { source, .. } => Some(source),
+            PeerError::Share(e) => e.source(),
+            PeerError::AlreadyRunning { .. } => None,
+        }
+    }
+}
+
+/// A running peer.
+pub struct Peer {
+    core: Arc<Core>,
+    http: Mutex<Option<HttpServer>>,
+    rescanner: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    control_file: PathBuf,
+}
+
+fn prepare_dir(path: &Path) -> Result<(), PeerError> {
+    fs::create_dir_all(path).map_err(|source| PeerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Peer {
+    /// Scans the share, binds the HTTP port, starts serving, and starts the
+    /// directory session (which keeps trying while the directory is down).
+    pub fn start(config: PeerConfig) -> Result<Peer, PeerError> {
+        let state_dir = config.state_dir();
+        for dir in [&config.share_dir, &config.download_dir(), &state_dir] {
+            prepare_dir(dir)?;
+        }
+        if let Some(info) = ControlInfo::running(&state_dir) {
+            return Err(PeerError::AlreadyRunning { state_dir, info });
+        }
+        let share = Arc::new(
+            ShareTable::with_state(
+                &config.share_dir,
+                Some(&state_dir),
+                Duration::from_secs(config.settle_secs),
+            )
+            .following_symlinks(config.follow_symlinks),
+        );
+        let t = Instant::now();
+        share.rescan().map_err(PeerError::Share)?;
+        log::info!(
+            "sharing {} files from {} (hashed {} bytes in {:.2}s)",
+            share.files().len(),
+            config.share_dir.display(),
+            share.bytes_hashed(),
+            t.elapsed().as_secs_f64()
+        );
+
+        let bind_err = |source| PeerError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = serve::bind(config.listen).map_err(bind_err)?;
+        let bound = listener.local_addr().map_err(bind_err)?;
+        let http_addr = config.http_addr(bound);
+        let info = ControlInfo::new(http_addr.clone());
+        let dir = Arc::new(Directory::connect(&config.directory));
+        let session = Session::start(dir, &config.name, &http_addr, share.clone());
+        let opts = ServeOptions {
+            workers: config.http_workers,
+            timeout: Duration::from_secs(config.http_timeout_secs),
+            max_connections: config.max_connections,
+            upload_slots: config.upload_slots,
+            upload_rate_limit: config.upload_rate_limit,
+        };
+        let core = Arc::new(Core::new(
+            config,
+            share,
+            session,
+            info.secret.clone(),
+            http_addr,
+        ));
+        let server =
+            HttpServer::start(listener, &opts, core.clone()).map_err(|source| PeerError::Bind {
+                addr: bound,
+                source,
+            })?;
+        let rescanner = start_rescanner(core.clone());
+        let peer = Peer {
+            core,
+            http: Mutex::new(Some(server)),
+            rescanner: Mutex::new(rescanner),
+            control_file: state_dir.join(CONTROL_FILE),
+        };
+        // On failure the peer is dropped, which shuts it down again.
+        info.write(&peer.control_file)
+            .map_err(|source| PeerError::Io {
+                path: peer.control_file.clone(),
+                source,
+            })?;
+        Ok(peer)
+    }
+
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Logs out, stops serving after requests in flight, removes the control
+    /// file. Later calls do nothing.
+    pub fn shutdown(&self) {
+        let Some(http) = self.http.locked().take() else {
+            return;
+        };
+        if let Some((stop, thread)) = self.rescanner.locked().take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        self.core.session().shutdown();
+        http.shutdown();
+        let _ = fs::remove_file(&self.control_file);
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the thread that rescans the share folder every `rescan_secs`, and
+/// soon after a look that found files still being written. `None` when
+/// periodic rescans are off. Dropping the sender stops it.
+fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle<()>)> {
+    let config = core.config();
+    if config.rescan_secs == 0 {
+        return None;
+    }
+    let every = Duration::from_secs(config.rescan_secs);
+    let settle = Duration::from_secs(config.settle_secs.max(1));
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
+    let thread = std::thread::Builder::new()
+        .name("share-rescan".into())
+        .spawn(move || loop {
+            let wait = if core.share().unsettled() > 0 {
+                settle.min(every)
+            } else {
+                every
+            };
+            match stopped.recv_timeout(wait) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if let Err(e) = core.rescan() {
+                        log::warn!("rescan failed: {}", crate::error_chain(&e));
+                    }
+                }
+                _ => return,
+            }
+        })
+        .expect("spawn the rescan thread");
+    Some((stop, thread))
+}

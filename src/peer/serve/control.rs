@@ -1,0 +1,34 @@
+//! The control routes through which a one-shot subcommand (`peer status`,
+//! `rescan`, `logout`) acts on the running peer: they answer only a request
+//! that carries the secret the peer keeps in its 0600 control file.
+
+use tiny_http::{Method, Request};
+
+use super::{json, not_allowed, request_header, send, text, Host};
+use crate::wire::SECRET_HEADER;
+
+pub(super) fn control(host: &dyn Host, rq: Request, action: &str) {
+    let authorised = request_header(&rq, SECRET_HEADER)
+        .is_some_and(|s| constant_time_eq(s.as_bytes(), host.secret().as_bytes()));
+    if !authorised {
+        return send(rq, text(403, "control routes need the peer's secret"));
+    }
+    match (action, rq.method()) {
+        ("status", Method::Get) => send(rq, json(200, &host.status())),
+        ("rescan", Method::Post) => match host.rescan() {
+            Ok(found) => send(rq, json(200, &found)),
+            Err(e) => send(rq, text(500, &e)),
+        },
+        ("logout", Method::Post) => match host.logout() {
+            Ok(()) => send(rq, json(200, &serde_json::json!({ "logged_out": true }))),
+            Err(e) => send(rq, text(502, &e)),
+        },
+        ("status", _) => not_allowed(rq, "GET"),
+        ("rescan" | "logout", _) => not_allowed(rq, "POST"),
+        _ => send(rq, text(404, "no such control action")),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,193 @@
+//! Serving shared files: `GET|HEAD /files/{id}` (conditional requests, one
+//! `Range`, upload slots, the rate limit) and `GET /files/{id}/pieces`.
+
+use std::io::{self, Read, Seek, SeekFrom};
+
+use tiny_http::{Header, Method, Request, Response, StatusCode};
+
+use super::range::ByteRange;
+use super::throttle::Throttled;
+use super::{header, json, request_header, send, text, Ctx, Host};
+use crate::id::FileId;
+use crate::wire::{percent_encode, PieceList};
+
+pub(super) fn serve_pieces(host: &dyn Host, rq: Request, raw_id: &str) {
+    let id = match FileId::parse(raw_id) {
+        Ok(id) => id,
+        Err(e) => return send(rq, text(400, &e.to_string())),
+    };
+    let Some(file) = host.file(&id) else {
+        return send(rq, text(404, &format!("this peer does not share {id}")));
+    };
+    match host.pieces(&id) {
+        Ok(cvs) => send(rq, json(200, &PieceList::new(id, file.size, &cvs))),
+        Err(e) => {
+            log::warn!("piece list of {id}: {e}");
+            send(rq, text(404, &format!("{id} is no longer available here")))
+        }
+    }
+}
+
+pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
+    let id = match FileId::parse(raw_id) {
+        Ok(id) => id,
+        Err(e) => return send(rq, text(400, &e.to_string())),
+    };
+    let Some(shared) = ctx.host.file(&id) else {
+        return send(rq, text(404, &format!("this peer does not share {id}")));
+    };
+    // The id is the hash of the bytes: the ETag never changes for a URL.
+    let etag = format!("\"{id}\"");
+    if request_header(&rq, "If-None-Match").is_some_and(|v| etag_listed(v, &etag)) {
+        return send(rq, Response::empty(304).with_header(header("ETag", &etag)));
+    }
+    // Only a body costs a slot; HEAD and refusals do not.
+    let _slot = if *rq.method() == Method::Get {
+        match ctx.slots.try_take() {
+            Some(slot) => Some(slot),
+            None => {
+                return send(
+                    rq,
+                    text(
+                        503,
+                        "all upload slots of this peer are busy; try again shortly",
+                    )
+                    .with_header(header("Retry-After", "1")),
+                )
+            }
+        }
+    } else {
+        None
+    };
+    let gone = || text(404, &format!("{id} is no longer available here"));
+    let mut file = match ctx.host.open(&id) {
+        Ok(f) => f,
+        Err(e) => {
+            log::warn!("cannot open shared file {id} ({}): {e}", shared.name);
+            return send(rq, gone());
+        }
+    };
+    let len = match file.metadata() {
+        Ok(m) if m.len() == shared.size => m.len(),
+        _ => {
+            // Changed since it was hashed: its bytes no longer match the id.
+            log::warn!(
+                "{} ({id}) changed since it was hashed; not serving it",
+                shared.name
+            );
+            return send(rq, gone());
+        }
+    };
+    let common = [
+        header("Accept-Ranges", "bytes"),
+        header("ETag", &etag),
+        header("Content-Disposition", &content_disposition(&shared.name)),
+    ];
+    // If-Range: the range only if the validator is our (strong) ETag;
+    // anything else (another ETag, a date: we send no Last-Modified) means
+    // the client's copy may differ, so it gets the whole file.
+    let range_header = match request_header(&rq, "If-Range") {
+        Some(v) if v.trim() != etag => None,
+        _ => request_header(&rq, "Range"),
+    };
+    let range = ByteRange::parse(range_header, len);
+    let (status, start, count) = match range {
+        ByteRange::Full => (200, 0, len),
+        ByteRange::Part { start, end } => (206, start, end - start + 1),
+        ByteRange::Unsatisfiable => {
+            let mut resp = text(
+                416,
+                &format!("range not satisfiable: the file has {len} bytes"),
+            )
+            .with_header(header("Content-Range", &format!("bytes */{len}")));
+            for h in common {
+                resp.add_header(h);
+            }
+            return send(rq, resp);
+        }
+    };
+    if start > 0 {
+        if let Err(e) = file.seek(SeekFrom::Start(start)) {
+            log::warn!("seek in {} ({id}): {e}", shared.name);
+            return send(rq, text(500, "read error"));
+        }
+    }
+    let mut headers: Vec<Header> = common.into();
+    headers.push(header("Content-Type", "application/octet-stream"));
+    if status == 206 {
+        headers.push(header(
+            "Content-Range",
+            &format!("bytes {start}-{}/{len}", start + count - 1),
+        ));
+    }
+    let body: Box<dyn Read + Send> = match &ctx.bucket {
+        Some(bucket) => Box::new(Throttled::new(file.take(count), bucket.clone())),
+        None => Box::new(file.take(count)),
+    };
+    let resp = Response::new(
+        StatusCode(status),
+        headers,
+        io::BufReader::with_capacity(256 * 1024, body),
+        Some(count as usize),
+        None,
+    )
+    // Always send Content-Length (tiny_http would switch to chunked for
+    // large bodies), so clients know the size and HEAD reports it.
+    .with_chunked_threshold(usize::MAX);
+    send(rq, resp)
+}
+
+/// Whether an `If-None-Match` value lists `etag` (weak comparison, so a
+/// `W/` prefix is ignored) or is `*`.
+fn etag_listed(value: &str, etag: &str) -> bool {
+    value
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+/// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266).
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        percent_encode(name)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_lists() {
+        let tag = "\"ab\"";
+        for (value, hit) in [
+            ("\"ab\"", true),
+            ("W/\"ab\"", true),
+            ("\"x\", \"ab\"", true),
+            ("*", true),
+            ("\"abc\"", false),
+            ("ab", false),
+            ("", false),
+        ] {
+            assert_eq!(etag_listed(value, tag), hit, "{value}");
+        }
+    }
+
+    #[test]
+    fn disposition_keeps_header_safe() {
+        let d = content_disposition("weird \"name\"\\é.txt");
+        assert!(d.starts_with("attachment; filename=\"weird _name__"));
+        assert!(d.contains("filename*=UTF-8''weird%20%22name%22%5C%C3%A9.txt"));
+    }
+}

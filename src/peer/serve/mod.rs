@@ -1,0 +1,309 @@
+//! The peer's HTTP server: tiny_http on a listener we build ourselves (with
+//! `TCP_NODELAY`, which tiny_http leaves off), served by a fixed pool of named
+//! worker threads. Routes:
+//!
+//! | route | does |
+//! | --- | --- |
+//! | `GET /health` | liveness |
+//! | `GET /files` | JSON list of shared files |
+//! | `GET`, `HEAD /files/{id}` | the bytes; single `Range` -> 206, unsatisfiable -> 416 (`files.rs`) |
+//! | `GET /files/{id}/pieces` | the piece list (`files.rs`) |
+//! | `GET /inbox` | whether uploads are accepted, and the size cap |
+//! | `PUT /inbox/{name}` | upload a file into the share (`upload.rs`) |
+//! | `GET /control/status`, `POST /control/{rescan,logout}` | need the control secret (`control.rs`) |
+//!
+//! The server sees the peer only through the [`Host`] trait: it can look a
+//! file up by id (a URL never becomes a path), hand over a verified upload,
+//! and run the control actions, nothing more. Upload slots and the rate
+//! limit are the server's own.
+
+mod control;
+mod files;
+mod range;
+mod throttle;
+mod upload;
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use blake3::hazmat::ChainingValue;
+use serde::Serialize;
+use tiny_http::{Header, Method, Request, Response, StatusCode};
+
+use crate::id::FileId;
+use crate::wire::{InboxPolicy, Rescanned, SharedFile, Status};
+pub use range::ByteRange;
+use throttle::{SharedBucket, Slots, TokenBucket};
+
+/// Longest request path accepted.
+pub const MAX_URL_LEN: usize = 2048;
+/// Most bytes of request line and headers together (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// How long shutdown waits for transfers in flight before leaving them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// What the HTTP server needs of the peer it serves. The peer's core
+/// implements it; tests implement it over a folder of their own.
+pub trait Host: Send + Sync {
+    /// The peer's name (in `GET /health`).
+    fn name(&self) -> &str;
+    /// Every shared file (`GET /files`).
+    fn files(&self) -> Vec<SharedFile>;
+    /// The shared file with this id, if there is one.
+    fn file(&self, id: &FileId) -> Option<SharedFile>;
+    /// Opens the shared file with this id for reading.
+    fn open(&self, id: &FileId) -> io::Result<File>;
+    /// The piece chaining values of a shared file, checked against its id
+    /// (empty for a one-piece file).
+    fn pieces(&self, id: &FileId) -> io::Result<Vec<ChainingValue>>;
+    /// Whether uploads are accepted, and up to what size.
+    fn inbox(&self) -> InboxPolicy;
+    /// The folder uploads are stored in.
+    fn inbox_dir(&self) -> &Path;
+    /// A verified upload now stands at `path`: share it.
+    fn received(&self, path: &Path, id: FileId);
+    /// The secret the control routes need.
+    fn secret(&self) -> &str;
+    /// `GET /control/status`.
+    fn status(&self) -> Status;
+    /// `POST /control/rescan`; the error is shown to the caller.
+    fn rescan(&self) -> Result<Rescanned, String>;
+    /// `POST /control/logout`; the error is shown to the caller.
+    fn logout(&self) -> Result<(), String>;
+}
+
+/// How the server serves: its threads, its limits on connections, and what
+/// it sends at once.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub workers: usize,
+    /// Read and write timeout of every socket, and the time a client has to
+    /// send its request headers.
+    pub timeout: Duration,
+    pub max_connections: usize,
+    /// Files sent at once; more requests get 503 and `Retry-After`.
+    pub upload_slots: usize,
+    /// Bytes per second sent over all transfers (0: no cap).
+    pub upload_rate_limit: u64,
+}
+
+/// What every worker shares.
+struct Ctx {
+    host: Arc<dyn Host>,
+    slots: Slots,
+    bucket: Option<SharedBucket>,
+}
+
+/// Binds a TCP listener with `TCP_NODELAY` set before `listen`, so accepted
+/// sockets inherit it: without it every request after the first on a
+/// keep-alive connection waits for the client's delayed ACK.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// A running HTTP server and its workers.
+pub struct HttpServer {
+    server: Arc<tiny_http::Server>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+    /// Each worker drops its sender when it ends; all gone means all done.
+    done: crossbeam_channel::Receiver<()>,
+}
+
+impl HttpServer {
+    /// Serves `host` on `listener`.
+    pub fn start(
+        listener: TcpListener,
+        opts: &ServeOptions,
+        host: Arc<dyn Host>,
+    ) -> io::Result<HttpServer> {
+        let limits = tiny_http::ConnectionLimits {
+            read_timeout: Some(opts.timeout),
+            write_timeout: Some(opts.timeout),
+            header_timeout: opts.timeout,
+            max_header_bytes: MAX_HEADER_BYTES,
+            max_connections: opts.max_connections,
+        };
+        let server = Arc::new(
+            tiny_http::Server::from_listener_with_limits(listener, None, limits)
+                .map_err(|e| io::Error::other(e.to_string()))?,
+        );
+        let ctx = Arc::new(Ctx {
+            host,
+            slots: Slots::new(opts.upload_slots),
+            bucket: (opts.upload_rate_limit > 0).then(|| {
+                Arc::new(Mutex::new(TokenBucket::new(
+                    opts.upload_rate_limit,
+                    Instant::now(),
+                )))
+            }),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
+        let mut handles = Vec::with_capacity(opts.workers);
+        for i in 0..opts.workers {
+            let (server, stop, ctx) = (server.clone(), stop.clone(), ctx.clone());
+            let done_tx = done_tx.clone();
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("http-worker-{i}"))
+                    .spawn(move || {
+                        let _done = done_tx;
+                        while !stop.load(Ordering::Relaxed) {
+                            match server.recv_timeout(Duration::from_millis(200)) {
+                                Ok(Some(rq)) => handle(&ctx, rq),
+                                Ok(None) => {}
+                                Err(e) => log::debug!("http accept: {e}"),
+                            }
+                        }
+                    })?,
+            );
+        }
+        Ok(HttpServer {
+            server,
+            stop,
+            workers: handles,
+            done,
+        })
+    }
+
+    /// Stops taking requests and joins the workers once the requests they
+    /// serve are done. A transfer still running after [`SHUTDOWN_GRACE`] is
+    /// left to end with the process, so Ctrl-C never hangs on a slow client.
+    pub fn shutdown(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        // Nothing is ever sent: the wait ends when every worker has dropped
+        // its sender (disconnected), or at the deadline.
+        if let Err(crossbeam_channel::RecvTimeoutError::Timeout) = self.done.recv_deadline(deadline)
+        {
+            let busy = self.workers.iter().filter(|w| !w.is_finished()).count();
+            log::warn!(
+                "{busy} transfer(s) still running after {SHUTDOWN_GRACE:?}; not waiting for them"
+            );
+            return;
+        }
+        for w in self.workers {
+            let _ = w.join();
+        }
+    }
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes())
+        .expect("header names and values we build are ASCII")
+}
+
+/// A body built in memory.
+type Answer = Response<io::Cursor<Vec<u8>>>;
+
+fn text(status: u16, body: &str) -> Answer {
+    Response::from_string(format!("{body}\n"))
+        .with_status_code(StatusCode(status))
+        .with_header(header("Content-Type", "text/plain; charset=utf-8"))
+}
+
+fn json<T: Serialize>(status: u16, value: &T) -> Answer {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    Response::from_data(body)
+        .with_status_code(StatusCode(status))
+        .with_header(header("Content-Type", "application/json"))
+}
+
+fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
+    rq.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+fn send<R: Read>(rq: Request, resp: Response<R>) {
+    if let Err(e) = rq.respond(resp) {
+        log::debug!("response not delivered: {e}");
+    }
+}
+
+fn not_allowed(rq: Request, allow: &str) {
+    send(
+        rq,
+        text(405, "method not allowed").with_header(header("Allow", allow)),
+    )
+}
+
+/// Routes one request. Never panics on input: every branch answers.
+fn handle(ctx: &Ctx, rq: Request) {
+    let url = rq.url().to_string();
+    if url.len() > MAX_URL_LEN {
+        return send(rq, text(414, "URL too long"));
+    }
+    // Request smuggling: a body whose length two headers disagree on (or
+    // that has a length and a transfer coding) has no single meaning.
+    let lengths = rq
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Content-Length"))
+        .count();
+    let coded = request_header(&rq, "Transfer-Encoding").is_some();
+    if lengths > 1 || (lengths == 1 && coded) {
+        return send(
+            rq,
+            text(
+                400,
+                "the request gives its body length twice (Content-Length and Transfer-Encoding, or two Content-Length headers)",
+            ),
+        );
+    }
+    let path = url.split(['?', '#']).next().unwrap_or("");
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = rq.method().clone();
+    let host = &*ctx.host;
+    match segments.as_slice() {
+        ["health"] => match method {
+            Method::Get | Method::Head => send(
+                rq,
+                json(
+                    200,
+                    &serde_json::json!({ "status": "ok", "name": host.name() }),
+                ),
+            ),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
+        ["files"] => match method {
+            Method::Get | Method::Head => send(rq, json(200, &host.files())),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
+        ["files", id] => match method {
+            Method::Get | Method::Head => files::serve_file(ctx, rq, id),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
+        ["files", id, "pieces"] => match method {
+            Method::Get | Method::Head => files::serve_pieces(host, rq, id),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
+        ["inbox"] => match method {
+            Method::Get | Method::Head => send(rq, json(200, &host.inbox())),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
+        ["inbox", name] => match method {
+            Method::Put => upload::receive_upload(host, rq, name),
+            _ => not_allowed(rq, "PUT"),
+        },
+        ["control", action] => control::control(host, rq, action),
+        _ => send(rq, text(404, "no such route")),
+    }
+}

@@ -1,0 +1,445 @@
+//! A peer's session with the directory, kept alive by a named background
+//! thread. The thread runs [`Link::step`] over and over; each step makes at
+//! most one directory call and says how long to wait before the next:
+//!
+//! - log in (retrying with capped, jittered backoff while the directory is
+//!   unreachable), with the first [`LOGIN_FILES`] files of the share;
+//! - bring the directory up to date with the share, one Announce of at most
+//!   the directory's `max_files_per_call` at a time. What the directory has
+//!   confirmed is remembered, so what is still to send is always the
+//!   difference between the share and that: an Announce that fails (the
+//!   directory busy, away, or refusing) is simply sent again after a
+//!   backoff, and a change that comes in meanwhile joins it;
+//! - heartbeat, and log in again when the directory answers
+//!   `UNAUTHENTICATED` (it restarted, or the lease lapsed).
+//!
+//! The steps take the time as an argument and never sleep, so the logic is
+//! tested step by step against a directory in this process (see
+//! `crate::in_process`). Every directory call of the session happens under
+//! one lock, so a login's file snapshot and the announces after it never
+//! interleave with a logout.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use super::client::{ClientError, DirectoryApi};
+use super::share::ShareTable;
+use crate::id::FileId;
+use crate::random::jitter;
+use crate::sync::MutexExt;
+use crate::wire::{HttpAddr, SharedFile, LOGIN_FILES};
+
+/// First retry delay after a failed login or heartbeat.
+pub const LOGIN_BACKOFF_MIN: Duration = Duration::from_millis(500);
+/// Longest retry delay after failed logins.
+pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// First wait before sending again an Announce that failed.
+pub const ANNOUNCE_BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Longest wait before sending again an Announce that failed.
+pub const ANNOUNCE_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How long the thread sleeps while logged out (a login wakes it).
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// Where the session stands, for status displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionState {
+    /// Logged in and heartbeating.
+    Online,
+    /// Trying to log in; the text is the last failure.
+    Connecting(String),
+    /// Logged out on request.
+    Offline,
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionState::Online => f.write_str("online"),
+            SessionState::Offline => f.write_str("offline (logged out)"),
+            SessionState::Connecting(e) => write!(f, "connecting: {e}"),
+        }
+    }
+}
+
+/// Files still to announce: what the share has and the directory has not
+/// confirmed, and what the directory lists that the share no longer has.
+#[derive(Debug, Default)]
+struct Pending {
+    added: Vec<SharedFile>,
+    removed: Vec<FileId>,
+}
+
+impl Pending {
+    fn between(files: &[SharedFile], announced: &HashMap<FileId, SharedFile>) -> Pending {
+        let added = files
+            .iter()
+            .filter(|f| announced.get(&f.id) != Some(f))
+            .cloned()
+            .collect();
+        let now: std::collections::HashSet<&FileId> = files.iter().map(|f| &f.id).collect();
+        let removed = announced
+            .keys()
+            .filter(|id| !now.contains(id))
+            .copied()
+            .collect();
+        Pending { added, removed }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+struct Inner {
+    token: Option<String>,
+    want_online: bool,
+    heartbeat: Duration,
+    next_heartbeat: Instant,
+    /// Wait after the next failed login or heartbeat.
+    backoff: Duration,
+    last_error: Option<String>,
+    /// Most files one Announce may carry, as the directory said at login.
+    per_call: usize,
+    /// What the directory lists for this session, as far as it confirmed.
+    announced: HashMap<FileId, SharedFile>,
+    pending: Pending,
+    /// Wait after the next failed Announce.
+    announce_backoff: Duration,
+    /// No Announce before this, after one failed.
+    announce_after: Option<Instant>,
+}
+
+/// The session's state and its one-call steps.
+pub(crate) struct Link {
+    dir: Arc<dyn DirectoryApi>,
+    name: String,
+    http_addr: HttpAddr,
+    share: Arc<ShareTable>,
+    inner: Mutex<Inner>,
+    /// The share changed since the pending list was last worked out.
+    changed: AtomicBool,
+}
+
+impl Link {
+    pub(crate) fn new(
+        dir: Arc<dyn DirectoryApi>,
+        name: &str,
+        http_addr: &HttpAddr,
+        share: Arc<ShareTable>,
+        now: Instant,
+    ) -> Link {
+        Link {
+            dir,
+            name: name.to_string(),
+            http_addr: http_addr.clone(),
+            share,
+            inner: Mutex::new(Inner {
+                token: None,
+                want_online: true,
+                heartbeat: Duration::from_secs(10),
+                next_heartbeat: now,
+                backoff: LOGIN_BACKOFF_MIN,
+                last_error: None,
+                per_call: LOGIN_FILES as usize,
+                announced: HashMap::new(),
+                pending: Pending::default(),
+                announce_backoff: ANNOUNCE_BACKOFF_MIN,
+                announce_after: None,
+            }),
+            changed: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.locked()
+    }
+
+    /// Notes that the share changed: the next step announces the difference.
+    pub(crate) fn share_changed(&self) {
+        self.changed.store(true, Ordering::SeqCst);
+    }
+
+    /// The share's files, with the change flag cleared first: a change made
+    /// after the snapshot sets it again and is not lost.
+    fn snapshot(&self) -> Vec<SharedFile> {
+        self.changed.store(false, Ordering::SeqCst);
+        self.share.files()
+    }
+
+    /// Logs in with the first files of the share; the rest become pending.
+    fn login_locked(&self, inner: &mut Inner, now: Instant) -> Result<(), ClientError> {
+        let files = self.snapshot();
+        let first = &files[..files.len().min(LOGIN_FILES as usize)];
+        match self.dir.login(&self.name, &self.http_addr, first) {
+            Ok(login) => {
+                log::info!(
+                    "logged in to the directory at {} as {} with {} files",
+                    self.dir.addr(),
+                    self.name,
+                    files.len()
+                );
+                inner.token = Some(login.token);
+                inner.heartbeat = login.heartbeat;
+                inner.next_heartbeat = now + login.heartbeat;
+                inner.per_call = login.max_files_per_call.max(1);
+                inner.backoff = LOGIN_BACKOFF_MIN;
+                inner.last_error = None;
+                inner.announced = first.iter().map(|f| (f.id, f.clone())).collect();
+                inner.pending = Pending::between(&files, &inner.announced);
+                inner.announce_backoff = ANNOUNCE_BACKOFF_MIN;
+                inner.announce_after = None;
+                Ok(())
+            }
+            Err(e) => {
+                inner.last_error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends the next Announce of the pending list (removals first).
+    fn announce_next(&self, inner: &mut Inner) -> Result<(), ClientError> {
+        let Some(token) = inner.token.clone() else {
+            return Ok(());
+        };
+        let p = &inner.pending;
+        let r = p.removed.len().min(inner.per_call);
+        let a = p.added.len().min(inner.per_call - r);
+        let removed = &p.removed[p.removed.len() - r..];
+        let added = &p.added[p.added.len() - a..];
+        let shared = self.dir.announce(&token, added, removed)?;
+        for id in removed {
+            inner.announced.remove(id);
+        }
+        for f in added {
+            inner.announced.insert(f.id, f.clone());
+        }
+        let (ra, rr) = (
+            inner.pending.added.len() - a,
+            inner.pending.removed.len() - r,
+        );
+        inner.pending.added.truncate(ra);
+        inner.pending.removed.truncate(rr);
+        if inner.pending.is_empty() {
+            log::info!("the directory is up to date: it lists {shared} files of this peer");
+        } else {
+            log::debug!("announced {a} added, {r} removed; {ra} and {rr} to go");
+        }
+        Ok(())
+    }
+
+    /// Does the next thing the session needs (at most one directory call)
+    /// and returns how long to wait before the next step.
+    pub(crate) fn step(&self, now: Instant) -> Duration {
+        let mut inner = self.lock();
+        if !inner.want_online {
+            return IDLE;
+        }
+        if inner.token.is_none() {
+            if let Err(e) = self.login_locked(&mut inner, now) {
+                let wait = jitter(inner.backoff);
+                log::warn!("login failed: {e}; retrying in {:.1}s", wait.as_secs_f64());
+                inner.backoff = (inner.backoff * 2).min(LOGIN_BACKOFF_MAX);
+                return wait;
+            }
+            return Duration::ZERO;
+        }
+        if inner.announce_after.is_none_or(|t| now >= t) {
+            if self.changed.load(Ordering::SeqCst) {
+                let files = self.snapshot();
+                inner.pending = Pending::between(&files, &inner.announced);
+            }
+            if !inner.pending.is_empty() {
+                match self.announce_next(&mut inner) {
+                    Ok(()) => {
+                        inner.announce_backoff = ANNOUNCE_BACKOFF_MIN;
+                        inner.announce_after = None;
+                        return Duration::ZERO;
+                    }
+                    Err(ClientError::Unauthenticated) => return self.lost(&mut inner),
+                    Err(e) => {
+                        let wait = inner.announce_backoff;
+                        let level = match e {
+                            ClientError::Busy(_) => log::Level::Debug,
+                            _ => log::Level::Warn,
+                        };
+                        log::log!(
+                            level,
+                            "announce failed: {e}; sending it again in {:.2}s",
+                            wait.as_secs_f64()
+                        );
+                        inner.announce_after = Some(now + wait);
+                        inner.announce_backoff = (wait * 2).min(ANNOUNCE_BACKOFF_MAX);
+                    }
+                }
+            }
+        }
+        if now >= inner.next_heartbeat {
+            let token = inner.token.clone().unwrap_or_default();
+            match self.dir.heartbeat(&token) {
+                Ok(()) => {
+                    inner.backoff = LOGIN_BACKOFF_MIN;
+                    inner.next_heartbeat = now + inner.heartbeat;
+                }
+                Err(ClientError::Unauthenticated) => return self.lost(&mut inner),
+                Err(e) => {
+                    // Keep the token: a directory that comes back after a
+                    // network blip still knows it; one that restarted will
+                    // answer UNAUTHENTICATED and we log in again.
+                    let wait = jitter(inner.backoff).min(inner.heartbeat);
+                    log::warn!(
+                        "heartbeat failed: {e}; retrying in {:.1}s",
+                        wait.as_secs_f64()
+                    );
+                    inner.backoff = (inner.backoff * 2).min(LOGIN_BACKOFF_MAX);
+                    inner.next_heartbeat = now + wait;
+                }
+            }
+        }
+        let mut next = inner.next_heartbeat;
+        if let Some(t) = inner.announce_after {
+            if !inner.pending.is_empty() || self.changed.load(Ordering::SeqCst) {
+                next = next.min(t);
+            }
+        } else if self.changed.load(Ordering::SeqCst) {
+            next = now;
+        }
+        next.saturating_duration_since(now)
+    }
+
+    /// The directory no longer knows the session: log in again at once.
+    fn lost(&self, inner: &mut Inner) -> Duration {
+        log::warn!(
+            "the directory no longer knows this session (restarted, or the lease lapsed): logging in again"
+        );
+        inner.token = None;
+        Duration::ZERO
+    }
+
+    pub(crate) fn state(&self) -> SessionState {
+        let inner = self.lock();
+        match (&inner.token, inner.want_online) {
+            (Some(_), _) => SessionState::Online,
+            (None, true) => SessionState::Connecting(
+                inner
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "logging in".into()),
+            ),
+            (None, false) => SessionState::Offline,
+        }
+    }
+
+    /// Files the directory has not confirmed yet (added or removed).
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        let inner = self.lock();
+        inner.pending.added.len() + inner.pending.removed.len()
+    }
+}
+
+/// The session and its thread.
+pub struct Session {
+    link: Arc<Link>,
+    wake: Sender<bool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Session {
+    /// Starts the session thread, which logs in at once.
+    pub fn start(
+        dir: Arc<dyn DirectoryApi>,
+        name: &str,
+        http_addr: &HttpAddr,
+        share: Arc<ShareTable>,
+    ) -> Session {
+        let link = Arc::new(Link::new(dir, name, http_addr, share, Instant::now()));
+        let (wake, rx) = bounded::<bool>(4);
+        let thread_link = link.clone();
+        let thread = std::thread::Builder::new()
+            .name("directory-session".into())
+            .spawn(move || run(&thread_link, &rx))
+            .expect("spawn the session thread");
+        Session {
+            link,
+            wake,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Where the session stands.
+    pub fn state(&self) -> SessionState {
+        self.link.state()
+    }
+
+    /// The session token, when logged in.
+    pub fn token(&self) -> Option<String> {
+        self.link.lock().token.clone()
+    }
+
+    /// Logs in now (replacing the current session) and keeps the session
+    /// alive; the files beyond the first call follow from the thread.
+    pub fn login(&self) -> Result<(), ClientError> {
+        let mut inner = self.link.lock();
+        inner.want_online = true;
+        let r = self.link.login_locked(&mut inner, Instant::now());
+        drop(inner);
+        // Let the thread announce the rest, or retry.
+        let _ = self.wake.try_send(true);
+        r
+    }
+
+    /// Logs out: the directory forgets this peer's files at once, and the
+    /// session stays offline until [`login`](Self::login).
+    pub fn logout(&self) -> Result<(), ClientError> {
+        let mut inner = self.link.lock();
+        inner.want_online = false;
+        inner.announced.clear();
+        inner.pending = Pending::default();
+        let r = match inner.token.take() {
+            Some(token) => self.link.dir.logout(&token).map(|()| {
+                log::info!("logged out of the directory");
+            }),
+            None => Ok(()),
+        };
+        drop(inner);
+        let _ = self.wake.try_send(true);
+        r
+    }
+
+    /// The share changed: the session thread announces the difference (or,
+    /// when offline, the next login carries it).
+    pub fn share_changed(&self) {
+        self.link.share_changed();
+        let _ = self.wake.try_send(true);
+    }
+
+    /// Logs out (bounded by the call deadline) and joins the thread. Later
+    /// calls do nothing.
+    pub fn shutdown(&self) {
+        let Some(thread) = self.thread.locked().take() else {
+            return;
+        };
+        if let Err(e) = self.logout() {
+            log::warn!("logout on shutdown failed: {e}");
+        }
+        let _ = self.wake.send(false);
+        let _ = thread.join();
+    }
+}
+
+fn run(link: &Link, wake: &Receiver<bool>) {
+    let mut wait = Duration::ZERO;
+    loop {
+        match wake.recv_timeout(wait) {
+            Ok(false) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(true) | Err(RecvTimeoutError::Timeout) => wait = link.step(Instant::now()),
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The one way a shared file is opened: [`open_shared`]. A URL never
+//! becomes a path, and a path from the scan is not trusted to still be what
+//! it was: the file must be a regular file, and (unless links are followed
+//! on purpose) no symbolic link on the way below the share folder is
+//! followed, so a file or folder swapped for a link after the scan is not
+//! read through it.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+/// Opens a shared file below `root` for reading: a regular file only (a
+/// FIFO or device put in its place is refused rather than blocking a
+/// reader), and, unless `follow` is set, without passing through a symbolic
+/// link anywhere below `root`: each folder on the way is opened relative to
+/// the last with `O_NOFOLLOW`, so a file or a folder swapped for a link after
+/// the scan is not read through it.
+pub fn open_shared(root: &Path, path: &Path, follow: bool) -> io::Result<File> {
+    let file = if follow {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?
+    } else {
+        open_beneath(root, path)?
+    };
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Opens `path` (which must lie below `root`) one component at a time from
+/// `root`, never following a symbolic link on the way.
+fn open_beneath(root: &Path, path: &Path) -> io::Result<File> {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Component;
+
+    let outside = || {
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not below {}", path.display(), root.display()),
+        )
+    };
+    let rel = path.strip_prefix(root).map_err(|_| outside())?;
+    let parts: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(p) => Ok(p),
+            _ => Err(outside()),
+        })
+        .collect::<io::Result<_>>()?;
+    let Some((last, dirs)) = parts.split_last() else {
+        return Err(outside());
+    };
+    let mut dir = File::open(root)?;
+    let open_at = |dir: &File, name: &std::ffi::OsStr, flags: libc::c_int| -> io::Result<File> {
+        let name = CString::new(name.as_bytes()).map_err(|_| outside())?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name;
+        // the returned descriptor is owned by the File made from it.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    };
+    for part in dirs {
+        dir = open_at(&dir, part, libc::O_RDONLY | libc::O_DIRECTORY)?;
+    }
+    open_at(&dir, last, libc::O_RDONLY | libc::O_NONBLOCK)
+}

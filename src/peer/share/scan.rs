@@ -1,0 +1,135 @@
+//! Walking the share folder: which files are candidates for sharing, with
+//! their size and modification time. Hidden files, partial downloads (and
+//! the state beside them), names the directory would refuse, and, unless
+//! `follow_symlinks` is set, symbolic links are left out.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::fsutil::TEMP_SUFFIX;
+use crate::names;
+
+/// Folders nested deeper than this below the share folder are not scanned.
+pub const MAX_SCAN_DEPTH: usize = 16;
+/// Suffix of files being downloaded: never shared.
+pub const PART_SUFFIX: &str = ".part";
+/// Suffix of the file beside a `.part` that says which pieces are verified.
+pub const STATE_SUFFIX: &str = ".part.state";
+
+/// The last component of `path`, when it is UTF-8.
+pub fn file_name(path: &Path) -> Option<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+}
+
+/// Whether a directory entry named `name` is left out of the share: hidden
+/// files, partial downloads with their state (and its temp file), and names
+/// the directory would refuse.
+fn skipped(name: &str) -> bool {
+    let partial = |n: &str| n.ends_with(PART_SUFFIX) || n.ends_with(STATE_SUFFIX);
+    partial(name)
+        || name.strip_suffix(TEMP_SUFFIX).is_some_and(partial)
+        || names::check_file_name(name).is_err()
+}
+
+/// Collects (path, size, mtime) of the regular files below a folder.
+pub struct Walker<'a> {
+    /// Follow symbolic links; when false they are skipped, so nothing
+    /// outside the folder is shared through one.
+    pub follow: bool,
+    /// Folders already walked (canonical paths, kept when following links),
+    /// so a link back up the tree does not list the same files again.
+    pub seen_dirs: HashSet<PathBuf>,
+    pub out: &'a mut Vec<(PathBuf, u64, Option<SystemTime>)>,
+}
+
+impl Walker<'_> {
+    pub fn walk(&mut self, dir: &Path, depth: usize) -> io::Result<()> {
+        let entries = std::fs::read_dir(dir)?;
+        // Only links can lead back up the tree: without them, no loop and
+        // nothing to resolve.
+        if self.follow {
+            if let Ok(canonical) = dir.canonicalize() {
+                if !self.seen_dirs.insert(canonical) {
+                    return Ok(());
+                }
+            }
+        }
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    log::warn!("skipping an entry of {}: {e}", dir.display());
+                    continue;
+                }
+            };
+            let path = entry.path();
+            let Some(name) = file_name(&path) else {
+                log::warn!("not sharing {}: its name is not UTF-8", path.display());
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(mut kind) = entry.file_type() else {
+                continue;
+            };
+            let mut followed = None;
+            if kind.is_symlink() {
+                if !self.follow {
+                    log::debug!("not following symbolic link {}", path.display());
+                    continue;
+                }
+                match std::fs::metadata(&path) {
+                    Ok(m) => {
+                        kind = m.file_type();
+                        followed = Some(m);
+                    }
+                    Err(e) => {
+                        log::warn!("not sharing {}: {e}", path.display());
+                        continue;
+                    }
+                }
+            }
+            if kind.is_dir() {
+                if depth + 1 < MAX_SCAN_DEPTH {
+                    if let Err(e) = self.walk(&path, depth + 1) {
+                        log::warn!("skipping folder {}: {e}", path.display());
+                    }
+                }
+            } else if kind.is_file() {
+                if skipped(&name) {
+                    continue;
+                }
+                match followed.map_or_else(|| entry.metadata(), Ok) {
+                    Ok(m) => self.out.push((path, m.len(), m.modified().ok())),
+                    Err(e) => log::warn!("not sharing {}: {e}", path.display()),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_downloads_and_their_state_are_never_shared() {
+        for name in [
+            "film.mkv.part",
+            "film.mkv.part.state",
+            "film.mkv.part.state.tmp",
+            ".hidden",
+        ] {
+            assert!(skipped(name), "{name:?} would be shared");
+        }
+        for name in ["film.mkv", "notes.tmp", "part", "state.txt", "x.partial"] {
+            assert!(!skipped(name), "{name:?} would be left out");
+        }
+    }
+}

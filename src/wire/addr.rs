@@ -1,0 +1,189 @@
+//! [`HttpAddr`]: the base address a peer is reached at over HTTP, as it is
+//! advertised to the directory and handed to every downloader. One rule,
+//! applied wherever such an address enters (the peer's config, a Login, a
+//! Locate or GetPeer reply, a `--to host:port` on the command line):
+//! `http://` and a host with an optional port, nothing after it but an
+//! optional `/` (dropped), no spaces or control characters, at most
+//! [`MAX_HTTP_ADDR_LEN`] bytes. A path is refused because every route is
+//! appended to the base (`{base}/files/{id}`).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Longest HTTP address a peer may advertise, in bytes.
+pub const MAX_HTTP_ADDR_LEN: usize = 256;
+
+const SCHEME: &str = "http://";
+
+/// A checked, normalised peer base address such as `http://10.0.0.5:7001`
+/// (no trailing slash).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HttpAddr(String);
+
+/// Why a text is not an [`HttpAddr`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadHttpAddr {
+    shown: String,
+    reason: &'static str,
+}
+
+impl fmt::Display for BadHttpAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HTTP address {:?} {}: it must look like \"http://host:port\" (at most {MAX_HTTP_ADDR_LEN} bytes)",
+            self.shown, self.reason
+        )
+    }
+}
+
+impl std::error::Error for BadHttpAddr {}
+
+impl HttpAddr {
+    /// Checks `text` against the rule above and drops a trailing `/`.
+    pub fn parse(text: &str) -> Result<HttpAddr, BadHttpAddr> {
+        let bad = |reason| BadHttpAddr {
+            shown: text.chars().take(80).collect(),
+            reason,
+        };
+        if text.len() > MAX_HTTP_ADDR_LEN {
+            return Err(bad("is too long"));
+        }
+        let Some(rest) = text.strip_prefix(SCHEME) else {
+            return Err(bad("does not start with http://"));
+        };
+        let host_port = rest.strip_suffix('/').unwrap_or(rest);
+        if host_port.is_empty() {
+            return Err(bad("has no host"));
+        }
+        if host_port
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/?#@\\".contains(c))
+        {
+            return Err(bad("has a path, a space or a character a host cannot have"));
+        }
+        // "[v6]:port", "[v6]", "host:port" or "host".
+        let port = match host_port.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((ip, "")) if !ip.is_empty() => None,
+                Some((ip, after)) if !ip.is_empty() => match after.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return Err(bad("has something after its IPv6 address")),
+                },
+                _ => return Err(bad("has a broken IPv6 address")),
+            },
+            None => match host_port.split_once(':') {
+                Some(("", _)) => return Err(bad("has no host")),
+                Some((_, p)) => Some(p),
+                None => None,
+            },
+        };
+        if let Some(p) = port {
+            if !p.bytes().all(|b| b.is_ascii_digit()) || !matches!(p.parse::<u16>(), Ok(1..)) {
+                return Err(bad("has a port that is not a number from 1 to 65535"));
+            }
+        }
+        Ok(HttpAddr(format!("{SCHEME}{host_port}")))
+    }
+
+    /// The address of an HTTP server bound to `addr` on this machine.
+    pub fn from_socket(addr: SocketAddr) -> HttpAddr {
+        HttpAddr(format!("{SCHEME}{addr}"))
+    }
+
+    /// `host:port` (or whatever stood after `http://`).
+    pub fn authority(&self) -> &str {
+        &self.0[SCHEME.len()..]
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL of `path` (which starts with `/`) on this peer.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+impl fmt::Display for HttpAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for HttpAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpAddr({})", self.0)
+    }
+}
+
+impl serde::Serialize for HttpAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HttpAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HttpAddr, D::Error> {
+        let s = String::deserialize(d)?;
+        HttpAddr::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_follow_one_rule() {
+        for (text, want) in [
+            ("http://127.0.0.1:7001", "http://127.0.0.1:7001"),
+            ("http://127.0.0.1:7001/", "http://127.0.0.1:7001"),
+            ("http://peer.lan", "http://peer.lan"),
+            ("http://[::1]:7001", "http://[::1]:7001"),
+            ("http://[fe80::1]", "http://[fe80::1]"),
+        ] {
+            assert_eq!(HttpAddr::parse(text).map(|a| a.0), Ok(want.to_string()));
+        }
+        for bad in [
+            "",
+            "http://",
+            "http:///",
+            "https://x:1",
+            "ftp://x",
+            "127.0.0.1:7001",
+            "http://x:1/files",
+            "http://x:1//",
+            "http://x:1?a",
+            "http://user@x:1",
+            "http://x y:1",
+            "http://x:\n1",
+            "http://x:",
+            "http://x:0",
+            "http://x:65536",
+            "http://x:+1",
+            "http://:80",
+            "http://[::1",
+            "http://[]:1",
+            "http://[::1]x",
+            &format!("http://{}", "a".repeat(MAX_HTTP_ADDR_LEN)),
+        ] {
+            let err = HttpAddr::parse(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("http://host:port"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn socket_addresses_and_urls() {
+        let a = HttpAddr::from_socket("127.0.0.1:9".parse().unwrap());
+        assert_eq!(HttpAddr::parse(a.as_str()), Ok(a.clone()));
+        assert_eq!(a.url("/files"), "http://127.0.0.1:9/files");
+        assert_eq!(a.authority(), "127.0.0.1:9");
+        let v6 = HttpAddr::from_socket("[::1]:9".parse().unwrap());
+        assert_eq!(HttpAddr::parse(v6.as_str()), Ok(v6));
+    }
+}

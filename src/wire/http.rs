@@ -1,0 +1,163 @@
+//! The peers' HTTP protocol, as both ends need it: header names, the JSON
+//! bodies of `GET /files/{id}/pieces`, `GET /inbox` and the control routes,
+//! and the percent codec for names in URLs. The routes themselves are in
+//! `peer/serve/`; the client side in `peer/fetch/` and `peer/control.rs`.
+
+use blake3::hazmat::ChainingValue;
+use serde::{Deserialize, Serialize};
+
+use crate::id::FileId;
+use crate::pieces::{merge, piece_size};
+
+/// Header an uploader puts the file id in, so the receiver can verify the bytes.
+pub const ID_HEADER: &str = "X-Hubshare-Id";
+/// Header carrying the control secret.
+pub const SECRET_HEADER: &str = "X-Hubshare-Secret";
+
+/// The answer of `GET /files/{id}/pieces`: the piece size and the chaining
+/// value of every piece, hex (empty for a one-piece file).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PieceList {
+    pub id: FileId,
+    pub size: u64,
+    pub piece_size: u64,
+    pub pieces: Vec<String>,
+}
+
+impl PieceList {
+    /// The list for a file of `size` bytes whose pieces have these values.
+    pub fn new(id: FileId, size: u64, cvs: &[ChainingValue]) -> PieceList {
+        PieceList {
+            id,
+            size,
+            piece_size: piece_size(size),
+            pieces: cvs.iter().map(|cv| FileId::from(*cv).to_hex()).collect(),
+        }
+    }
+
+    /// The chaining values, if the list is about the file `id` of `size`
+    /// bytes, has the piece size every peer uses for it, and its values
+    /// merge to the id. The error says what is wrong with it.
+    pub fn verified(&self, id: FileId, size: u64) -> Result<Vec<ChainingValue>, String> {
+        if self.id != id || self.size != size || self.piece_size != piece_size(size) {
+            return Err(format!(
+                "it describes {} ({} bytes, pieces of {})",
+                self.id, self.size, self.piece_size
+            ));
+        }
+        let cvs = self
+            .pieces
+            .iter()
+            .map(|hex| Ok(*FileId::parse(hex).map_err(|e| e.to_string())?.as_bytes()))
+            .collect::<Result<Vec<ChainingValue>, String>>()?;
+        if merge(size, &cvs) != Some(id) {
+            return Err("its chaining values do not merge to the id".into());
+        }
+        Ok(cvs)
+    }
+}
+
+/// The answer of `GET /inbox`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InboxPolicy {
+    pub accepting: bool,
+    pub max_bytes: u64,
+}
+
+/// The answer of `GET /control/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub name: String,
+    pub http_addr: String,
+    pub directory: String,
+    /// Where the directory session stands (`online`, `logged out`,
+    /// `connecting: <last error>`).
+    pub session: String,
+    pub files: usize,
+    pub shared_bytes: u64,
+    /// Bytes hashed since the peer started (0 after a restart over an unchanged share).
+    pub bytes_hashed: u64,
+    /// Files left out because they were still being written at the last look.
+    pub unsettled: usize,
+}
+
+/// The answer of `POST /control/rescan`: what the rescan found.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rescanned {
+    pub added: usize,
+    pub removed: usize,
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes; `None` when an escape is broken or the result is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn piece_lists_must_merge_to_the_id() {
+        let size = 3 * crate::pieces::MIN_PIECE_SIZE;
+        let data: Vec<u8> = (0..size)
+            .map(|i| (i % 251) as u8 ^ (i >> 18) as u8)
+            .collect();
+        let mut h = crate::pieces::PieceHasher::new(size);
+        h.update(&data);
+        let (id, cvs) = h.finish().unwrap();
+        let good = PieceList::new(id, size, &cvs);
+        assert_eq!(good.verified(id, size).unwrap(), cvs);
+        assert!(good.verified(FileId::of(b"other"), size).is_err());
+        let mut forged = good.clone();
+        forged.pieces.swap(0, 1);
+        assert!(forged.verified(id, size).is_err());
+        let mut short = good.clone();
+        short.pieces.pop();
+        assert!(short.verified(id, size).is_err());
+        let mut wrong_size = good.clone();
+        wrong_size.piece_size *= 2;
+        assert!(wrong_size.verified(id, size).is_err());
+        let mut junk = good;
+        junk.pieces[0] = "zz".into();
+        assert!(junk.verified(id, size).is_err());
+    }
+
+    #[test]
+    fn percent_round_trip() {
+        for s in ["plain.txt", "a b/c?d%e", "é😀", "../x"] {
+            assert_eq!(percent_decode(&percent_encode(s)).as_deref(), Some(s));
+        }
+        assert_eq!(percent_decode("%2e%2E%2f").as_deref(), Some("../"));
+        for bad in ["%", "%4", "%zz", "%ff"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! What both processes speak, and nothing else: the generated protobuf code
+//! of the directory protocol, the records that cross it (a shared file, a
+//! source, a search hit), the one rule for what an advertised HTTP address
+//! is, and the names and bodies of the peers' HTTP protocol (header names,
+//! JSON answers, the percent codec).
+//!
+//! Import rule: `wire/` imports only the leaves (`id`, `names`, ...), never
+//! `directory/` or `peer/`; both of those import it. A type lives here when
+//! the directory and a peer, or two peers, must agree on it.
+
+mod addr;
+mod http;
+pub mod proto;
+mod records;
+
+pub use addr::{BadHttpAddr, HttpAddr, MAX_HTTP_ADDR_LEN};
+pub use http::{
+    percent_decode, percent_encode, InboxPolicy, PieceList, Rescanned, Status, ID_HEADER,
+    SECRET_HEADER,
+};
+pub use records::{Hit, SearchOutcome, SharedFile, Source};
+
+/// Largest gRPC message either side sends or accepts (a Login or Announce
+/// with a long file list, a Search reply with many hits).
+pub const MAX_MESSAGE_BYTES: i32 = 16 << 20;
+
+/// Files a Login carries at most: every directory accepts at least this
+/// many in one call (its `max_files_per_call` may not be set lower), and
+/// tells the peer its real limit in the reply, so the rest of a long list
+/// follows in Announce calls of that size.
+pub const LOGIN_FILES: u32 = 100;

@@ -1,0 +1,48 @@
+//! The records both sides of the directory protocol work with, in checked
+//! form: ids are [`FileId`]s, addresses are [`HttpAddr`]s. The directory
+//! builds them from what it indexes; the peer's client builds them from the
+//! protobuf replies; `GET /files` lists [`SharedFile`]s as JSON.
+
+use serde::{Deserialize, Serialize};
+
+use super::HttpAddr;
+use crate::id::FileId;
+
+/// One file as a peer shares it: what a peer announces to the directory,
+/// and what it lists at `GET /files`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedFile {
+    pub id: FileId,
+    /// The file name (no folder part), as announced.
+    pub name: String,
+    pub size: u64,
+}
+
+/// A peer that holds a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub peer: String,
+    pub http_addr: HttpAddr,
+    /// The name this peer shares the file under.
+    pub name: String,
+}
+
+/// One search result: a file and everyone who has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub id: FileId,
+    pub size: u64,
+    /// Distinct names the listed sources share the file under, sorted.
+    pub names: Vec<String>,
+    /// Some of the sources (a search lists a few, Locate many).
+    pub sources: Vec<Source>,
+    /// How many live sources the file has in all.
+    pub source_count: usize,
+}
+
+/// What a search found: at most `limit` hits, and how many matched in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchOutcome {
+    pub hits: Vec<Hit>,
+    pub total: usize,
+}
