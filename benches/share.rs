@@ -25,16 +25,11 @@ fn env_or(name: &str, default: usize) -> usize {
 
 fn write_noise(path: &Path, bytes: usize) {
     let mut f = fs::File::create(path).expect("create bench file");
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut rng = hubshare::fuzz::Rng(0x9E37_79B9_7F4A_7C15);
     let mut block = vec![0u8; 1 << 20];
     let mut left = bytes;
     while left > 0 {
-        for chunk in block.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes());
-        }
+        rng.fill(&mut block);
         let n = left.min(block.len());
         f.write_all(&block[..n]).expect("write bench file");
         left -= n;

@@ -141,9 +141,7 @@ mod tests {
             HASH_CHUNK + 1,
             2 * HASH_CHUNK + 12345,
         ] {
-            let data: Vec<u8> = (0..len)
-                .map(|i| (i * 7 % 251) as u8 ^ (i >> 18) as u8)
-                .collect();
+            let data = crate::fuzz::noise(len, len as u64);
             let path = dir.path().join("f");
             fs::write(&path, &data).unwrap();
             let mut f = File::open(&path).unwrap();

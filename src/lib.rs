@@ -19,6 +19,7 @@
 
 mod config;
 mod directory;
+mod error;
 mod fsutil;
 #[doc(hidden)]
 pub mod fuzz;
@@ -37,6 +38,7 @@ pub use directory::{
     BadQuery, Batch, DirError, DirectoryServer, DirectoryStore, Limits, MemoryStore, NameQuery,
     Query, ServerError, Token, MAX_QUERY_LEN,
 };
+pub use error::error_chain;
 pub use hash::hash_file;
 pub use id::{BadFileId, FileId};
 pub use in_process::InProcessDirectory;
@@ -53,17 +55,3 @@ pub use peer::{
 };
 pub use wire::proto;
 pub use wire::{Hit, HttpAddr, SearchOutcome, SharedFile, Source};
-
-/// An error and every cause under it, one per line, for a person to read.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(&format!("\n  caused by: {text}"));
-        }
-        cause = c.source();
-    }
-    out
-}

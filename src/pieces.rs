@@ -223,14 +223,7 @@ mod tests {
     /// noise, stamped with its index at the start of every copy (cheap even
     /// unoptimised, for the 1 GiB case).
     fn data(n: u64) -> Vec<u8> {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut block = Vec::with_capacity(M as usize);
-        while (block.len() as u64) < M {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            block.extend_from_slice(&x.to_le_bytes());
-        }
+        let block = crate::fuzz::noise(M as usize, 1);
         let mut out = Vec::with_capacity(n as usize + M as usize);
         let mut i: u64 = 0;
         while (out.len() as u64) < n {

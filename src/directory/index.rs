@@ -975,4 +975,136 @@ mod tests {
         assert_eq!(ix.rank[ix.file_of(&id("w")).unwrap() as usize], 1);
         assert_eq!(search(&ix, "notes"), vec!["notes b.txt"]);
     }
+
+    /// The index against a brute-force filter: the same names, peers and
+    /// removals kept in plain maps, and the same random queries answered by
+    /// checking every name with [`NameQuery::matches`]. Totals, the files
+    /// found and the ranking by source count must agree, before and after
+    /// removals that leave most names dead (which compacts the index).
+    #[test]
+    fn random_queries_find_what_a_brute_force_filter_finds() {
+        use crate::fuzz::Rng;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        const WORDS: [&str; 18] = [
+            "report", "Report", "annual", "port", "sport", "draft", "über", "ÜBER", "東京", "2020",
+            "a", "ab", "x1", "the", "notes", "holiday", "photo", "mix",
+        ];
+        const SEPARATORS: [&str; 6] = [" ", "_", "-", ".", " (", ") "];
+        const EXTS: [&str; 6] = ["pdf", "PDF", "txt", "mp3", "gz", ""];
+        let mut rng = Rng(0xd1ff_e7e4_7a1b_1e55);
+        let name = |rng: &mut Rng| {
+            let mut n = String::new();
+            for k in 0..1 + rng.below(4) {
+                if k > 0 {
+                    n.push_str(SEPARATORS[rng.below(SEPARATORS.len())]);
+                }
+                n.push_str(WORDS[rng.below(WORDS.len())]);
+            }
+            match EXTS[rng.below(EXTS.len())] {
+                "" => n,
+                ext => format!("{n}.{ext}"),
+            }
+        };
+        let query = |rng: &mut Rng| -> String {
+            let fragment = |rng: &mut Rng| {
+                let w: Vec<char> = WORDS[rng.below(WORDS.len())].chars().collect();
+                let a = rng.below(w.len());
+                let b = a + 1 + rng.below(w.len() - a);
+                w[a..b].iter().collect::<String>()
+            };
+            let mut terms = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                terms.push(match rng.below(9) {
+                    0 => format!("-{}", fragment(rng)),
+                    1 => format!("\"{} {}\"", fragment(rng), WORDS[rng.below(WORDS.len())]),
+                    2 => format!("-\"{} {}\"", WORDS[rng.below(WORDS.len())], fragment(rng)),
+                    3 => format!("ext:{}", EXTS[rng.below(EXTS.len() - 1)]),
+                    4 => format!("size>{}", rng.below(300)),
+                    5 => format!("size<{}", rng.below(300)),
+                    // Text the parser trips on; kept when it parses.
+                    6 => rng.text(&WORDS),
+                    _ => fragment(rng),
+                });
+            }
+            terms.join(" ")
+        };
+
+        // (peer, file) -> name; file -> size; as the brute force sees them.
+        let mut shares: BTreeMap<(PeerIdx, u32), String> = BTreeMap::new();
+        let mut ix = Index::default();
+        let file_id = |f: u32| FileId::of(&f.to_le_bytes());
+        let size_of = |f: u32| (f as u64 * 7919) % 300;
+        let add = |ix: &mut Index, shares: &mut BTreeMap<_, _>, peer, f: u32, n: String| {
+            ix.add(peer, file_id(f), size_of(f), &n);
+            shares.insert((peer, f), n);
+        };
+        // Popular files under a few names each; then many files under
+        // unique names, most of which go again below.
+        for _ in 0..1500 {
+            let (peer, f) = (rng.below(40) as PeerIdx, rng.below(400) as u32);
+            add(&mut ix, &mut shares, peer, f, name(&mut rng));
+        }
+        for f in 400..3400u32 {
+            let n = format!("{} z{f}", name(&mut rng));
+            add(&mut ix, &mut shares, 40 + f % 7, f, n);
+        }
+
+        let check = |ix: &Index, shares: &BTreeMap<(PeerIdx, u32), String>, rng: &mut Rng| {
+            let named: Vec<(u32, &str, String)> = shares
+                .iter()
+                .map(|((_, f), n)| (*f, n.as_str(), normalise(n)))
+                .collect();
+            let mut sources: BTreeMap<u32, usize> = BTreeMap::new();
+            for (f, _, _) in &named {
+                *sources.entry(*f).or_default() += 1;
+            }
+            let mut compared = 0;
+            while compared < 200 {
+                let text = query(rng);
+                let Ok(Query::Name(q)) = Query::parse(&text) else {
+                    continue;
+                };
+                compared += 1;
+                let matched: BTreeSet<u32> = named
+                    .iter()
+                    .filter(|(f, n, norm)| q.matches(n, norm, size_of(*f)))
+                    .map(|(f, _, _)| *f)
+                    .collect();
+                let want: BTreeSet<FileId> = matched.iter().map(|f| file_id(*f)).collect();
+                let (found, total) = ix.search(&Query::Name(q.clone()), 100_000, 3);
+                let got: BTreeSet<FileId> = found.iter().map(|h| h.id).collect();
+                assert_eq!(total, want.len(), "total of {text:?}");
+                assert_eq!(got, want, "files of {text:?}");
+                // The best ten have the most sources.
+                let mut counts: Vec<usize> = matched.iter().map(|f| sources[f]).collect();
+                counts.sort_unstable_by(|a, b| b.cmp(a));
+                counts.truncate(10);
+                let (top, _) = ix.search(&Query::Name(q), 10, 3);
+                let top: Vec<usize> = top.iter().map(|h| h.source_count).collect();
+                assert_eq!(top, counts, "ranking of {text:?}");
+            }
+        };
+        check(&ix, &shares, &mut rng);
+        let names_before = ix.names.len();
+
+        // Peers leave, single files go, names change: most unique names die.
+        for peer in [3, 17, 41, 42, 43, 44, 45] {
+            ix.remove_peer(peer);
+            shares.retain(|(p, _), _| *p != peer);
+        }
+        let keys: Vec<(PeerIdx, u32)> = shares.keys().copied().collect();
+        for (peer, f) in keys {
+            match rng.below(4) {
+                0 => {
+                    assert!(ix.remove(peer, &file_id(f)));
+                    shares.remove(&(peer, f));
+                }
+                1 if f < 400 => add(&mut ix, &mut shares, peer, f, name(&mut rng)),
+                _ => {}
+            }
+        }
+        assert!(ix.names.len() < names_before, "the index was not compacted");
+        check(&ix, &shares, &mut rng);
+    }
 }

@@ -387,24 +387,51 @@ mod tests {
         }
     }
 
+    /// Random text either parses into a query in normal form, or is
+    /// refused with a reason. (What a parsed query finds is checked against
+    /// a brute-force filter in the index's tests.)
     #[test]
-    fn random_queries_never_panic_and_refusals_say_why() {
+    fn random_queries_parse_into_normal_form_or_are_refused_with_a_reason() {
         let mut rng = crate::fuzz::Rng(0x9e37_79b9_7f4a_7c15);
         let pieces = [
             "ext:", "size>", "size<", "id:", "-", "\"", "10M", "1.5G", "0", "pdf", "k", "report",
             "e", "1e999", "NaN", "-1",
         ];
+        let (mut parsed, mut refused) = (0, 0);
         for _ in 0..20_000 {
-            let q = rng.text(&pieces);
-            match Query::parse(&q) {
-                Ok(Query::Name(n)) => {
-                    // What was parsed is usable: sizes compare, phrases match.
-                    let _ = n.size_fits(rng.next_u64());
-                    let _ = n.phrases_match("some name");
+            let text = rng.text(&pieces);
+            match Query::parse(&text) {
+                Ok(Query::Name(q)) => {
+                    parsed += 1;
+                    assert!(text.len() <= MAX_QUERY_LEN, "{text:?}");
+                    assert!(
+                        !q.words.is_empty() || !q.phrases.is_empty() || q.ext.is_some(),
+                        "{text:?} parsed into {q:?}, which asks for nothing"
+                    );
+                    for w in q.words.iter().chain(&q.excluded) {
+                        assert!(!w.is_empty() && normalise(w) == *w, "{text:?}: {w:?}");
+                    }
+                    for p in &q.phrases {
+                        assert!(!p.is_empty() && normalise(p) == *p, "{text:?}: {p:?}");
+                    }
+                    if let (Some(lo), Some(hi)) = (q.min_size, q.max_size) {
+                        assert!(lo < hi, "{text:?}");
+                    }
+                    assert!(q.words.iter().all(|w| !w.contains(' ')), "{text:?}");
                 }
-                Ok(Query::Id(_)) => {}
-                Err(e) => assert!(!e.to_string().is_empty(), "{q:?}"),
+                Ok(Query::Id(id)) => {
+                    assert!(text.to_lowercase().contains(&id.to_hex()), "{text:?}")
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(!e.to_string().is_empty(), "{text:?}");
+                }
             }
         }
+        // Both sides of the parser were exercised.
+        assert!(
+            parsed > 1000 && refused > 1000,
+            "{parsed} parsed, {refused} refused"
+        );
     }
 }

@@ -183,7 +183,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                             core.shared_file_added(&r.path, id);
                         }
                     }
-                    Err(e) => writeln!(out, "download failed: {}", crate::error_chain(&e))?,
+                    Err(e) => writeln!(out, "download failed: {}", crate::error::error_chain(&e))?,
                 }
             }
             "4" | "upload" => {
@@ -202,7 +202,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                         r.stored.name,
                         human_size(r.stored.size)
                     )?,
-                    Err(e) => writeln!(out, "upload failed: {}", crate::error_chain(&e))?,
+                    Err(e) => writeln!(out, "upload failed: {}", crate::error::error_chain(&e))?,
                 }
             }
             "5" | "list" | "rescan" => {
@@ -214,7 +214,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                         c.removed.len()
                     )?,
                     Ok(_) => {}
-                    Err(e) => writeln!(out, "rescan failed: {}", crate::error_chain(&e))?,
+                    Err(e) => writeln!(out, "rescan failed: {}", crate::error::error_chain(&e))?,
                 }
                 write!(out, "{}", format_files(&core.share().files()))?;
             }
@@ -224,7 +224,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 };
                 match fetch::resolve_peer(&dir, &who).and_then(|b| fetch::browse(&b)) {
                     Ok(files) => write!(out, "{}", format_files(&files))?,
-                    Err(e) => writeln!(out, "browse failed: {}", crate::error_chain(&e))?,
+                    Err(e) => writeln!(out, "browse failed: {}", crate::error::error_chain(&e))?,
                 }
             }
             "7" | "logout" => match core.session().logout() {

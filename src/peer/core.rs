@@ -152,7 +152,7 @@ impl Host for Core {
                 added: c.added.len(),
                 removed: c.removed.len(),
             })
-            .map_err(|e| crate::error_chain(&e))
+            .map_err(|e| crate::error::error_chain(&e))
     }
 
     fn logout(&self) -> Result<(), String> {

@@ -226,7 +226,7 @@ fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle<()>)> {
             match stopped.recv_timeout(wait) {
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     if let Err(e) = core.rescan() {
-                        log::warn!("rescan failed: {}", crate::error_chain(&e));
+                        log::warn!("rescan failed: {}", crate::error::error_chain(&e));
                     }
                 }
                 _ => return,

@@ -127,9 +127,7 @@ mod tests {
     #[test]
     fn piece_lists_must_merge_to_the_id() {
         let size = 3 * crate::pieces::MIN_PIECE_SIZE;
-        let data: Vec<u8> = (0..size)
-            .map(|i| (i % 251) as u8 ^ (i >> 18) as u8)
-            .collect();
+        let data = crate::fuzz::noise(size as usize, 4);
         let mut h = crate::pieces::PieceHasher::new(size);
         h.update(&data);
         let (id, cvs) = h.finish().unwrap();

@@ -8,4 +8,5 @@ mod directory;
 mod end_to_end;
 mod healing;
 mod http;
+mod layout;
 mod swarm;

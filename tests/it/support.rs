@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hubshare::proto::directory_grpc::DirectoryClient;
@@ -20,6 +20,8 @@ pub struct Proc {
     pub child: Child,
     /// The last word of the first line the process printed (its address).
     pub addr: String,
+    /// Every line it has written to stderr (its log) so far.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proc {
@@ -51,11 +53,15 @@ impl Proc {
                 sink.clear();
             }
         });
-        // Drain stderr too (logs), echoing them so a failing test shows them.
+        // Drain stderr too (logs), keeping them and echoing them so a
+        // failing test shows them.
         let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("    | {line}");
+                kept.lock().unwrap().push(line);
             }
         });
         let addr = first
@@ -63,7 +69,17 @@ impl Proc {
             .last()
             .expect("address on the first line")
             .to_string();
-        Proc { child, addr }
+        Proc { child, addr, log }
+    }
+
+    /// How many lines of its log so far contain `needle`.
+    pub fn logged(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// Sends a signal by number and waits (bounded) for the process to exit.
@@ -251,19 +267,8 @@ pub fn eventually(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// `n` bytes of deterministic noise (xorshift), different for each seed.
-pub fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(n);
-    out
-}
+/// `n` bytes of deterministic noise, different for each seed.
+pub use hubshare::fuzz::noise;
 
 /// The hex BLAKE3 of `bytes`, as `b3sum` prints it.
 pub fn b3(bytes: &[u8]) -> String {

@@ -226,9 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let size = 3 * pieces::MIN_PIECE_SIZE;
-        let data: Vec<u8> = (0..size)
-            .map(|i| (i % 251) as u8 ^ (i >> 18) as u8)
-            .collect();
+        let data = crate::fuzz::noise(size as usize, 3);
         let mut h = pieces::PieceHasher::new(size);
         h.update(&data);
         let (id, cvs) = h.finish().unwrap();

@@ -307,3 +307,155 @@ fn handle(ctx: &Ctx, rq: Request) {
         _ => send(rq, text(404, "no such route")),
     }
 }
+
+/// The routes against a fake host: a folder of the test's own, a list of
+/// what it shares, and a record of what it was handed.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{ID_HEADER, SECRET_HEADER};
+    use std::path::PathBuf;
+
+    struct Fake {
+        dir: tempfile::TempDir,
+        shared: Vec<SharedFile>,
+        received: Mutex<Vec<(PathBuf, FileId)>>,
+    }
+
+    impl Host for Fake {
+        fn name(&self) -> &str {
+            "fake"
+        }
+        fn files(&self) -> Vec<SharedFile> {
+            self.shared.clone()
+        }
+        fn file(&self, id: &FileId) -> Option<SharedFile> {
+            self.shared.iter().find(|f| f.id == *id).cloned()
+        }
+        fn open(&self, id: &FileId) -> io::Result<File> {
+            let f = self.file(id).ok_or(io::ErrorKind::NotFound)?;
+            File::open(self.dir.path().join(f.name))
+        }
+        fn pieces(&self, _: &FileId) -> io::Result<Vec<ChainingValue>> {
+            Ok(Vec::new())
+        }
+        fn inbox(&self) -> InboxPolicy {
+            InboxPolicy {
+                accepting: true,
+                max_bytes: 100,
+            }
+        }
+        fn inbox_dir(&self) -> &Path {
+            self.dir.path()
+        }
+        fn received(&self, path: &Path, id: FileId) {
+            self.received.lock().unwrap().push((path.to_path_buf(), id));
+        }
+        fn secret(&self) -> &str {
+            "s3cret"
+        }
+        fn status(&self) -> Status {
+            Status {
+                name: "fake".into(),
+                http_addr: String::new(),
+                directory: String::new(),
+                session: "online".into(),
+                files: self.shared.len(),
+                shared_bytes: 0,
+                bytes_hashed: 0,
+                unsettled: 0,
+            }
+        }
+        fn rescan(&self) -> Result<Rescanned, String> {
+            Err("the share folder is gone".into())
+        }
+        fn logout(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(r: ureq::Response) -> T {
+        serde_json::from_str(&r.into_string().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn routes_answer_from_the_host_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = b"0123456789abcdef";
+        std::fs::write(dir.path().join("digits.txt"), body).unwrap();
+        let shared = SharedFile {
+            id: FileId::of(body),
+            name: "digits.txt".into(),
+            size: body.len() as u64,
+        };
+        let host = Arc::new(Fake {
+            dir,
+            shared: vec![shared.clone()],
+            received: Mutex::new(Vec::new()),
+        });
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let opts = ServeOptions {
+            workers: 2,
+            timeout: Duration::from_secs(5),
+            max_connections: 8,
+            upload_slots: 2,
+            upload_rate_limit: 0,
+        };
+        let server = HttpServer::start(listener, &opts, host.clone()).unwrap();
+        let agent = ureq::agent();
+        let get = |path: &str| agent.get(&format!("{base}{path}"));
+
+        let listed: Vec<SharedFile> = json(get("/files").call().unwrap());
+        assert_eq!(listed, vec![shared.clone()]);
+        let part = get(&format!("/files/{}", shared.id))
+            .set("Range", "bytes=4-7")
+            .call()
+            .unwrap();
+        assert_eq!(part.status(), 206);
+        assert_eq!(part.into_string().unwrap(), "4567");
+        let missing = get(&format!("/files/{}", FileId::of(b"other"))).call();
+        assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
+
+        // An upload lands whole in the host's folder and is handed over.
+        let sent = b"uploaded bytes";
+        let put = agent
+            .put(&format!("{base}/inbox/new%20file.bin"))
+            .set(ID_HEADER, &FileId::of(sent).to_string())
+            .send_bytes(sent)
+            .unwrap();
+        assert_eq!(put.status(), 201);
+        let path = host.dir.path().join("new file.bin");
+        assert_eq!(std::fs::read(&path).unwrap(), sent);
+        assert_eq!(
+            *host.received.lock().unwrap(),
+            vec![(path, FileId::of(sent))]
+        );
+        let too_big = agent
+            .put(&format!("{base}/inbox/big.bin"))
+            .send_bytes(&[0u8; 101]);
+        assert!(matches!(too_big, Err(ureq::Error::Status(413, _))));
+
+        // Control needs the host's secret, and shows the host's answers.
+        let status = get("/control/status").call();
+        assert!(matches!(status, Err(ureq::Error::Status(403, _))));
+        let status: Status = json(
+            get("/control/status")
+                .set(SECRET_HEADER, "s3cret")
+                .call()
+                .unwrap(),
+        );
+        assert_eq!((status.name.as_str(), status.files), ("fake", 1));
+        match agent
+            .post(&format!("{base}/control/rescan"))
+            .set(SECRET_HEADER, "s3cret")
+            .call()
+        {
+            Err(ureq::Error::Status(500, r)) => {
+                assert!(r.into_string().unwrap().contains("share folder is gone"))
+            }
+            other => panic!("{other:?}"),
+        }
+        server.shutdown();
+    }
+}

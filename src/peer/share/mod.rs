@@ -518,9 +518,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (share, state) = (dir.path().join("share"), dir.path().join("state"));
         fs::create_dir_all(&share).unwrap();
-        let data: Vec<u8> = (0..3_000_000u32)
-            .map(|i| (i % 253) as u8 ^ (i >> 16) as u8)
-            .collect();
+        let data = crate::fuzz::noise(3_000_000, 2);
         fs::write(share.join("big.bin"), &data).unwrap();
         fs::write(share.join("small.txt"), b"small").unwrap();
         let table = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
