@@ -1,5 +1,6 @@
 //! Load generator for the directory. It starts a release `server` on a free
-//! loopback port (or uses `--directory ADDR --pid PID`), fills it with
+//! loopback port (or uses `--directory ADDR`, with `--pid PID` to measure
+//! its memory), fills it with
 //! `--peers` peers of `--files` files each, with realistic generated names
 //! (deterministic seed; files drawn from a shared catalogue with a skewed
 //! popularity, so popular files have many sources; `--unique` makes every
@@ -29,90 +30,76 @@
 //! `soak.rs`):
 //!
 //!     cargo bench --bench loadgen -- --soak 60
+//!
+//! `--big-share N` times one real peer sharing N small files logging in
+//! to a directory on its default limits (see `big_share.rs`):
+//!
+//!     cargo bench --bench loadgen -- --big-share 300000
+//!
+//! Every process it starts dies with it, however it ends (Ctrl-C, a kill,
+//! a panic): they are started with `PR_SET_PDEATHSIG`.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use hubshare::fuzz::Rng;
 use hubshare::proto::directory as pb;
 use hubshare::proto::directory_grpc::DirectoryClient;
 
+mod big_share;
 mod soak;
 
+/// Load generator for the hubshare directory (see the module documentation).
+#[derive(Parser)]
+#[command(about, long_about = None)]
 struct Args {
+    /// Simulated peers that log in during the fill.
+    #[arg(long, default_value_t = 10_000)]
     peers: usize,
+    /// Files each simulated peer shares.
+    #[arg(long, default_value_t = 100)]
     files: usize,
+    /// Search threads, one run per value (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
     threads: Vec<usize>,
+    /// Seconds each search run lasts.
+    #[arg(long, default_value_t = 10)]
     secs: u64,
+    /// Seed of the generated names, files and queries.
+    #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Every file distinct (no shared popular files).
+    #[arg(long)]
     unique: bool,
+    /// Use the directory at this address instead of starting one (its
+    /// memory is measured only with --pid).
+    #[arg(long)]
     directory: Option<String>,
+    /// Process id of the --directory, to measure its memory.
+    #[arg(long, requires = "directory")]
     pid: Option<u32>,
     /// Query words drawn uniformly from the vocabulary instead of skewed
     /// towards the most common ones.
+    #[arg(long = "uniform-queries")]
     uniform: bool,
     /// Offered load in searches per second over all threads (open loop);
-    /// None: each thread sends its next search as soon as the last returns.
+    /// without it each thread sends its next search as soon as the last
+    /// returns.
+    #[arg(long)]
     rate: Option<f64>,
     /// Soak for this many seconds instead (see `soak.rs`).
+    #[arg(long, conflicts_with_all = ["directory", "big_share"])]
     soak: Option<u64>,
-}
-
-fn parse_args() -> Args {
-    let mut a = Args {
-        peers: 10_000,
-        files: 100,
-        threads: vec![1, 16],
-        secs: 10,
-        seed: 42,
-        unique: false,
-        directory: None,
-        pid: None,
-        uniform: false,
-        rate: None,
-        soak: None,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let val = || argv.get(i + 1).cloned().unwrap_or_default();
-        match argv[i].as_str() {
-            "--peers" => a.peers = val().parse().expect("--peers N"),
-            "--files" => a.files = val().parse().expect("--files N"),
-            "--threads" => {
-                a.threads = val()
-                    .split(',')
-                    .map(|t| t.parse().expect("--threads 1,16"))
-                    .collect()
-            }
-            "--secs" => a.secs = val().parse().expect("--secs N"),
-            "--seed" => a.seed = val().parse().expect("--seed N"),
-            "--rate" => a.rate = Some(val().parse().expect("--rate SEARCHES_PER_SEC")),
-            "--soak" => a.soak = Some(val().parse().expect("--soak SECONDS")),
-            "--directory" => a.directory = Some(val()),
-            "--pid" => a.pid = Some(val().parse().expect("--pid N")),
-            "--unique" => {
-                a.unique = true;
-                i += 1;
-                continue;
-            }
-            "--uniform-queries" => {
-                a.uniform = true;
-                i += 1;
-                continue;
-            }
-            // cargo bench passes this to every bench binary.
-            "--bench" => {
-                i += 1;
-                continue;
-            }
-            other => panic!("unknown option {other}"),
-        }
-        i += 2;
-    }
-    a
+    /// Time one real peer sharing this many small files logging in to a
+    /// directory on its default limits, instead (see `big_share.rs`).
+    #[arg(long, conflicts_with = "directory")]
+    big_share: Option<usize>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 /// A vocabulary of pronounceable pseudo-words plus common real ones.
@@ -359,9 +346,64 @@ fn client(addr: &str) -> DirectoryClient {
 /// The benchmark's directory: flood limits out of the way, a day's lease.
 const BENCH_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nmax_results = 1000\n";
 
+/// A process this load generator started: killed and reaped when dropped,
+/// and (through `PR_SET_PDEATHSIG`) killed by the kernel if the load
+/// generator dies first.
+struct Owned(Child);
+
+impl Owned {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Asks it to stop (SIGTERM: a peer logs out) and waits until it has.
+    fn stop(mut self) {
+        // SAFETY: a signal to our own child, which has not been reaped.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Writes the config of a peer named `name` in `dir` (sharing `dir/share`,
+/// its state in `dir/state`) with `extra` keys; returns its path.
+fn peer_config(
+    dir: &std::path::Path,
+    name: &str,
+    directory: &str,
+    extra: &str,
+) -> std::path::PathBuf {
+    let config = dir.join("peer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{extra}",
+            dir.join("share").display(),
+            dir.join("state").display()
+        ),
+    )
+    .expect("peer config");
+    config
+}
+
+/// Starts `peer serve` with `config`; returns it once it serves.
+fn start_peer(config: &std::path::Path, what: &str) -> Owned {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer"));
+    cmd.arg("--config").arg(config).arg("serve");
+    spawn_announcing(cmd, what).0
+}
+
 /// Starts a release `server` with `config_text`; returns it, its address
 /// and the folder holding its config.
-fn start_server(config_text: &str) -> (Child, String, tempfile::TempDir) {
+fn start_server(config_text: &str) -> (Owned, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("server.toml");
     std::fs::write(&config, config_text).expect("write server config");
@@ -373,9 +415,22 @@ fn start_server(config_text: &str) -> (Child, String, tempfile::TempDir) {
 
 /// Starts `cmd` (a `server` or a `peer serve`) with warnings only on
 /// stderr, reads the address from the last word of its first stdout line,
-/// and keeps draining stdout so it never blocks on a full pipe.
-fn spawn_announcing(mut cmd: Command, what: &str) -> (Child, String) {
+/// and keeps draining stdout so it never blocks on a full pipe. The child
+/// is killed when this process dies.
+fn spawn_announcing(mut cmd: Command, what: &str) -> (Owned, String) {
     use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only prctl between fork and exec. The signal is tied to the
+    // thread that forks: every child is started from the main thread.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
     let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -398,7 +453,7 @@ fn spawn_announcing(mut cmd: Command, what: &str) -> (Child, String) {
             sink.clear();
         }
     });
-    (child, addr)
+    (Owned(child), addr)
 }
 
 /// Open loop: the `n`th search of a thread is due at `began + n * interval`,
@@ -438,9 +493,20 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 fn main() {
-    let args = parse_args();
+    let args = Args::parse();
+    // Ctrl-C or SIGTERM end the run at once; the processes it started die
+    // with it (PR_SET_PDEATHSIG).
+    ctrlc::set_handler(|| {
+        eprintln!("loadgen: interrupted");
+        std::process::exit(130);
+    })
+    .expect("install the signal handler");
     if let Some(secs) = args.soak {
         soak::run(&args, secs);
+        return;
+    }
+    if let Some(files) = args.big_share {
+        big_share::run(files);
         return;
     }
     // The vocabulary and catalogue depend on the seed alone.
@@ -457,18 +523,23 @@ fn main() {
         in_process(&args, &cat, &vocab);
         return;
     }
-    let (mut own, addr, pid, _tmp) = match (&args.directory, args.pid) {
-        (Some(a), Some(p)) => (None, a.clone(), p, None),
-        _ => {
+    let (own, addr, pid, _tmp) = match &args.directory {
+        Some(a) => (None, a.clone(), args.pid, None),
+        None => {
             let (child, addr, tmp) = start_server(BENCH_SERVER_CONFIG);
             let pid = child.id();
-            (Some(child), addr, pid, Some(tmp))
+            (Some(child), addr, Some(pid), Some(tmp))
         }
     };
     std::thread::sleep(Duration::from_millis(300));
-    let rss_before = usage(pid).rss_kib;
+    let rss = || pid.map(|p| usage(p).rss_kib);
+    let rss_before = rss();
     println!(
-        "directory {addr} (pid {pid}); generating {} catalogue files for {} peers x {} files{}",
+        "directory {addr} ({}); generating {} catalogue files for {} peers x {} files{}",
+        pid.map_or(
+            "no --pid: its memory is not measured".to_string(),
+            |p| format!("pid {p}")
+        ),
         cat_size,
         args.peers,
         args.files,
@@ -521,17 +592,18 @@ fn main() {
     }
     let fill_secs = t.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(500));
-    let rss_after = usage(pid).rss_kib;
     println!(
         "filled {entries} (file, source) entries in {fill_secs:.1}s ({:.0} logins/s)",
         args.peers as f64 / fill_secs
     );
-    println!(
-        "server RSS: {} MiB before, {} MiB after: {:.0} bytes per (file, source) entry",
-        rss_before / 1024,
-        rss_after / 1024,
-        (rss_after.saturating_sub(rss_before) * 1024) as f64 / entries as f64
-    );
+    if let (Some(before), Some(after)) = (rss_before, rss()) {
+        println!(
+            "server RSS: {} MiB before, {} MiB after: {:.0} bytes per (file, source) entry",
+            before / 1024,
+            after / 1024,
+            (after.saturating_sub(before) * 1024) as f64 / entries as f64
+        );
+    }
 
     // Searches: the client threads share one gRPC environment (two pollers)
     // and spread over LOADGEN_CONNECTIONS connections (default 4), as many
@@ -619,10 +691,9 @@ fn main() {
             results.load(Ordering::Relaxed) as f64 / lat.len().max(1) as f64
         );
     }
-    println!("server RSS at the end: {} MiB", usage(pid).rss_kib / 1024);
-    in_process(&args, &cat, &vocab);
-    if let Some(child) = own.as_mut() {
-        let _ = child.kill();
-        let _ = child.wait();
+    if let Some(kib) = rss() {
+        println!("server RSS at the end: {} MiB", kib / 1024);
     }
+    in_process(&args, &cat, &vocab);
+    drop(own);
 }

@@ -62,7 +62,7 @@ impl Tally {
 
 /// A real `peer serve` sharing the seed files.
 struct SeedPeer {
-    child: Child,
+    child: Owned,
     _dir: tempfile::TempDir,
 }
 
@@ -73,19 +73,13 @@ fn start_seed_peer(i: usize, directory: &str, seeds: &[Vec<u8>]) -> SeedPeer {
     for (k, bytes) in seeds.iter().enumerate() {
         std::fs::write(share.join(format!("soak seed {k}.bin")), bytes).expect("seed file");
     }
-    let config = dir.path().join("peer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "name = \"soak-seed-{i}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\nsettle_secs = 0\nupload_slots = 16\n",
-            share.display(),
-            dir.path().join("state").display()
-        ),
-    )
-    .expect("peer config");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer"));
-    cmd.arg("--config").arg(&config).arg("serve");
-    let (child, _addr) = spawn_announcing(cmd, "a seed peer");
+    let config = peer_config(
+        dir.path(),
+        &format!("soak-seed-{i}"),
+        directory,
+        "settle_secs = 0\nupload_slots = 16\n",
+    );
+    let child = start_peer(&config, "a seed peer");
     SeedPeer { child, _dir: dir }
 }
 
@@ -275,21 +269,16 @@ struct Sample {
 
 pub fn run(args: &Args, secs: u64) {
     let rate = args.rate.unwrap_or(DEFAULT_RATE);
-    let (mut server, addr, _server_dir) = start_server(SOAK_SERVER_CONFIG);
+    let (server, addr, _server_dir) = start_server(SOAK_SERVER_CONFIG);
     let mut rng = Rng(args.seed | 1);
     let vocab = vocabulary(&mut rng);
     let cat = Arc::new(catalogue(SIM_PEERS * FILES_PER_PEER / 4, &mut rng, &vocab));
     let seeds: Vec<Vec<u8>> = (0..SEED_FILES)
-        .map(|k| {
-            let mut r = Rng(((k as u64 + 11) * 0x9e37_79b9) | 1);
-            (0..SEED_FILE_BYTES / 8)
-                .flat_map(|_| r.next_u64().to_le_bytes())
-                .collect()
-        })
+        .map(|k| hubshare::fuzz::noise(SEED_FILE_BYTES, k as u64 + 11))
         .collect();
     let ids: Arc<Vec<hubshare::FileId>> =
         Arc::new(seeds.iter().map(|b| hubshare::FileId::of(b)).collect());
-    let mut seed_peers: Vec<SeedPeer> = (0..2).map(|i| start_seed_peer(i, &addr, &seeds)).collect();
+    let seed_peers: Vec<SeedPeer> = (0..2).map(|i| start_seed_peer(i, &addr, &seeds)).collect();
     drop(seeds);
     println!(
         "soak: directory {addr} (pid {}), seed peers pid {} and {}; {SIM_PEERS} peers x {FILES_PER_PEER} files, {SEARCHERS} searchers at {rate:.0}/s, {DOWNLOADERS} downloaders of {SEED_FILES} files of {} MiB, {secs} s",
@@ -413,12 +402,8 @@ pub fn run(args: &Args, secs: u64) {
         rest[2].rss_kib as f64 / 1024.0,
     );
 
-    let _ = server.kill();
-    let _ = server.wait();
-    for p in &mut seed_peers {
-        let _ = p.child.kill();
-        let _ = p.child.wait();
-    }
+    drop(server);
+    drop(seed_peers);
 }
 
 /// How threads, descriptors and memory moved after the warm-up.

@@ -236,3 +236,71 @@ fn the_directory_answers_health_probes_and_stops_cleanly_on_sigterm() {
     let status = server.signal_and_wait("-TERM");
     assert!(status.success(), "directory exited with {status}");
 }
+
+/// Files the directory lists for `peer`, asked over gRPC.
+fn listed_count(directory: &str, peer: &str) -> u64 {
+    use hubshare::proto::directory as pb;
+    grpc(directory)
+        .get_peer(&pb::GetPeerRequest {
+            name: peer.to_string(),
+            ..Default::default()
+        })
+        .map_or(0, |r| r.files)
+}
+
+/// How many files a search for `words` finds in all (not only those shown).
+fn total(directory: &str, words: &str) -> u64 {
+    use hubshare::proto::directory as pb;
+    grpc(directory)
+        .search(&pb::SearchRequest {
+            query: words.to_string(),
+            limit: 10,
+            ..Default::default()
+        })
+        .map_or(0, |r| r.total)
+}
+
+#[test]
+fn a_large_share_logs_in_under_small_limits_and_a_rescan_adds_to_it() {
+    // 100 files a call, and Announce allowed 5 at once then 20 a second:
+    // the peer must split its list and wait its turn, losing nothing.
+    let (server, _config) = start_server_with_config(
+        "listen = \"127.0.0.1:0\"\nmax_files_per_call = 100\nannounce_rate = 20\nannounce_burst = 5\n",
+    );
+    let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 0");
+    for i in 0..5000 {
+        fs::write(
+            a.share().join(format!("shared {i:05}.txt")),
+            format!("file {i}"),
+        )
+        .unwrap();
+    }
+    let a_proc = a.serve();
+    eventually(Duration::from_secs(60), "5000 files listed", || {
+        listed_count(&server.addr, "alice") == 5000
+    });
+    assert_eq!(total(&server.addr, "shared"), 5000);
+    assert!(ok(a.run(&["search", "shared", "04999"])).contains("shared 04999.txt"));
+    assert!(ok(a.run(&["search", "shared", "00000"])).contains("shared 00000.txt"));
+
+    for i in 0..1000 {
+        fs::write(
+            a.share().join(format!("added {i:04}.txt")),
+            format!("added {i}"),
+        )
+        .unwrap();
+    }
+    assert!(ok(a.run(&["rescan"])).contains("1000 added"));
+    eventually(Duration::from_secs(60), "6000 files listed", || {
+        listed_count(&server.addr, "alice") == 6000
+    });
+    assert_eq!(total(&server.addr, "added"), 1000);
+    assert!(ok(a.run(&["search", "added", "0999"])).contains("added 0999.txt"));
+    // It said so once it was done, without giving up on anything.
+    assert!(a_proc.logged("the directory is up to date: it lists 6000 files") >= 1);
+    assert_eq!(
+        a_proc.logged("announce failed"),
+        0,
+        "a refusal other than a flood limit"
+    );
+}

@@ -122,6 +122,17 @@ pub fn start_server_with(args: &[&str]) -> Proc {
     Proc::spawn(cmd)
 }
 
+/// A directory server process with the config `text` (written to a temp
+/// file, returned with it: keep it alive as long as the server).
+pub fn start_server_with_config(text: &str) -> (Proc, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, text).expect("write server config");
+    let mut cmd = Command::new(SERVER);
+    cmd.arg("--config").arg(&config);
+    (Proc::spawn(cmd), dir)
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
