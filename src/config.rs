@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::names;
-use crate::wire::{HttpAddr, LOGIN_FILES};
+use crate::wire::{HttpAddr, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
 
 /// Default address of the directory's gRPC port.
 pub const DEFAULT_DIRECTORY_ADDR: &str = "127.0.0.1:50051";
@@ -178,12 +178,13 @@ impl ServerConfig {
         if self.max_results == 0 || self.max_results > 100_000 {
             return Err(invalid("max_results", "must be between 1 and 100000"));
         }
-        if self.max_files_per_call < LOGIN_FILES || self.max_files_per_call > 100_000 {
+        if !(LOGIN_FILES..=MAX_FILES_PER_MESSAGE).contains(&self.max_files_per_call) {
             return Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
                 key: "max_files_per_call",
                 problem: format!(
-                    "must be between {LOGIN_FILES} (what a peer's first Login may carry) and 100000"
+                    "must be between {LOGIN_FILES} (what a peer's first Login may carry) \
+                     and {MAX_FILES_PER_MESSAGE} (what fits in one message)"
                 ),
             });
         }

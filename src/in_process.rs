@@ -234,6 +234,19 @@ mod tests {
         (link_to(dir, &share, now), share)
     }
 
+    /// A peer "alice" sharing `n` files, online with `dir` at the time it
+    /// returns (with its folder, which must outlive it).
+    fn online(dir: &Arc<Flaky>, n: usize) -> (tempfile::TempDir, Link, Arc<ShareTable>, Instant) {
+        let folder = tempfile::tempdir().unwrap();
+        write_files(folder.path(), "old", n);
+        let t0 = Instant::now();
+        let (link, share) = link(dir, folder.path(), t0);
+        until_idle(&link, t0);
+        assert_eq!(link.state(), SessionState::Online);
+        assert_eq!(dir.listed("alice"), n);
+        (folder, link, share, t0)
+    }
+
     fn write_files(folder: &std::path::Path, prefix: &str, n: usize) {
         for i in 0..n {
             fs::write(
@@ -259,13 +272,7 @@ mod tests {
     #[test]
     fn a_rescan_of_12000_new_files_under_a_5000_file_limit_ends_with_all_listed() {
         let dir = Flaky::new(5000);
-        let folder = tempfile::tempdir().unwrap();
-        write_files(folder.path(), "old", 3);
-        let t0 = Instant::now();
-        let (link, share) = link(&dir, folder.path(), t0);
-        until_idle(&link, t0);
-        assert_eq!(link.state(), SessionState::Online);
-        assert_eq!(dir.listed("alice"), 3);
+        let (folder, link, share, t0) = online(&dir, 3);
 
         write_files(folder.path(), "new", 12_000);
         let change = share.rescan().unwrap();
@@ -297,11 +304,7 @@ mod tests {
     #[test]
     fn a_refused_announce_is_sent_again_after_a_backoff_and_nothing_is_lost() {
         let dir = Flaky::new(100);
-        let folder = tempfile::tempdir().unwrap();
-        write_files(folder.path(), "old", 3);
-        let t0 = Instant::now();
-        let (link, share) = link(&dir, folder.path(), t0);
-        until_idle(&link, t0);
+        let (folder, link, share, t0) = online(&dir, 3);
 
         write_files(folder.path(), "new", 250);
         share.rescan().unwrap();
@@ -342,12 +345,7 @@ mod tests {
     #[test]
     fn a_directory_that_forgot_the_session_gets_a_new_login_with_every_file() {
         let dir = Flaky::new(100);
-        let folder = tempfile::tempdir().unwrap();
-        write_files(folder.path(), "f", 250);
-        let t0 = Instant::now();
-        let (link, _share) = link(&dir, folder.path(), t0);
-        until_idle(&link, t0);
-        assert_eq!(dir.listed("alice"), 250);
+        let (_folder, link, _share, t0) = online(&dir, 250);
         // The lease lapses (as after a directory restart, the token is unknown).
         assert_eq!(
             dir.store().expire(t0 + Duration::from_secs(31)),

@@ -17,7 +17,8 @@ use crate::id::FileId;
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc::DirectoryClient;
 use crate::wire::{
-    Hit, HttpAddr, SearchOutcome, SharedFile, Source, LOGIN_FILES, MAX_MESSAGE_BYTES,
+    Hit, HttpAddr, SearchOutcome, SharedFile, Source, LOGIN_FILES, MAX_FILES_PER_MESSAGE,
+    MAX_MESSAGE_BYTES,
 };
 
 /// Deadline of every directory call.
@@ -229,8 +230,11 @@ impl DirectoryApi for Directory {
             token: r.token,
             lease: Duration::from_secs(r.lease_secs.into()),
             heartbeat: Duration::from_secs(r.heartbeat_secs.max(1).into()),
-            // A directory that does not say takes what any directory takes.
-            max_files_per_call: r.max_files_per_call.max(LOGIN_FILES) as usize,
+            // A directory that does not say takes what any directory takes;
+            // none is sent more than fits in a message.
+            max_files_per_call: r
+                .max_files_per_call
+                .clamp(LOGIN_FILES, MAX_FILES_PER_MESSAGE) as usize,
         })
     }
 

@@ -234,8 +234,9 @@ impl Link {
         Ok(())
     }
 
-    /// Does the next thing the session needs (at most one directory call)
-    /// and returns how long to wait before the next step.
+    /// Does the next thing the session needs (at most one directory call:
+    /// log in, else heartbeat when it is due, else announce what is
+    /// pending) and returns how long to wait before the next step.
     pub(crate) fn step(&self, now: Instant) -> Duration {
         let mut inner = self.lock();
         if !inner.want_online {
@@ -249,36 +250,6 @@ impl Link {
                 return wait;
             }
             return Duration::ZERO;
-        }
-        if inner.announce_after.is_none_or(|t| now >= t) {
-            if self.changed.load(Ordering::SeqCst) {
-                let files = self.snapshot();
-                inner.pending = Pending::between(&files, &inner.announced);
-            }
-            if !inner.pending.is_empty() {
-                match self.announce_next(&mut inner) {
-                    Ok(()) => {
-                        inner.announce_backoff = ANNOUNCE_BACKOFF_MIN;
-                        inner.announce_after = None;
-                        return Duration::ZERO;
-                    }
-                    Err(ClientError::Unauthenticated) => return self.lost(&mut inner),
-                    Err(e) => {
-                        let wait = inner.announce_backoff;
-                        let level = match e {
-                            ClientError::Busy(_) => log::Level::Debug,
-                            _ => log::Level::Warn,
-                        };
-                        log::log!(
-                            level,
-                            "announce failed: {e}; sending it again in {:.2}s",
-                            wait.as_secs_f64()
-                        );
-                        inner.announce_after = Some(now + wait);
-                        inner.announce_backoff = (wait * 2).min(ANNOUNCE_BACKOFF_MAX);
-                    }
-                }
-            }
         }
         if now >= inner.next_heartbeat {
             let token = inner.token.clone().unwrap_or_default();
@@ -301,14 +272,39 @@ impl Link {
                     inner.next_heartbeat = now + wait;
                 }
             }
-        }
-        let mut next = inner.next_heartbeat;
-        if let Some(t) = inner.announce_after {
-            if !inner.pending.is_empty() || self.changed.load(Ordering::SeqCst) {
-                next = next.min(t);
+        } else if inner.announce_after.is_none_or(|t| now >= t) {
+            if self.changed.load(Ordering::SeqCst) {
+                let files = self.snapshot();
+                inner.pending = Pending::between(&files, &inner.announced);
             }
-        } else if self.changed.load(Ordering::SeqCst) {
-            next = now;
+            if !inner.pending.is_empty() {
+                match self.announce_next(&mut inner) {
+                    Ok(()) => {
+                        inner.announce_backoff = ANNOUNCE_BACKOFF_MIN;
+                        inner.announce_after = None;
+                    }
+                    Err(ClientError::Unauthenticated) => return self.lost(&mut inner),
+                    Err(e) => {
+                        let wait = inner.announce_backoff;
+                        let level = match e {
+                            ClientError::Busy(_) => log::Level::Debug,
+                            _ => log::Level::Warn,
+                        };
+                        log::log!(
+                            level,
+                            "announce failed: {e}; sending it again in {:.2}s",
+                            wait.as_secs_f64()
+                        );
+                        inner.announce_after = Some(now + wait);
+                        inner.announce_backoff = (wait * 2).min(ANNOUNCE_BACKOFF_MAX);
+                    }
+                }
+            }
+        }
+        // Next: the heartbeat, or sooner the announces still to make.
+        let mut next = inner.next_heartbeat;
+        if !inner.pending.is_empty() || self.changed.load(Ordering::SeqCst) {
+            next = next.min(inner.announce_after.unwrap_or(now));
         }
         next.saturating_duration_since(now)
     }
