@@ -440,11 +440,18 @@ mod tests {
                 && msg.contains("http://host:port"),
             "{msg}"
         );
-        let msg = server("max_files_per_call = 99").unwrap_err().to_string();
-        assert!(
-            msg.contains("max_files_per_call") && msg.contains("100"),
-            "{msg}"
-        );
+        for (text, limit) in [
+            ("max_files_per_call = 99", "100"),
+            ("max_files_per_call = 40001", "40000"),
+        ] {
+            let msg = server(text).unwrap_err().to_string();
+            assert!(
+                msg.contains("max_files_per_call") && msg.contains(limit),
+                "{msg}"
+            );
+        }
+        let c = server("max_files_per_call = 40000").unwrap();
+        assert_eq!(c.max_files_per_call, 40_000);
     }
 
     #[test]
