@@ -1,7 +1,7 @@
 //! The directory process: who is online, at which address, sharing what.
 //! The state sits behind [`DirectoryStore`] (`store.rs`); [`MemoryStore`]
-//! (`memory.rs`) keeps it in this process, with the search [`index`] and
-//! the [`query`] language; `service.rs` is the gRPC face (checked types in,
+//! (`memory.rs`) keeps it in this process, with the search index (`index.rs`) and
+//! the query language (`query.rs`); `service.rs` is the gRPC face (checked types in,
 //! flood limits from `flood.rs`, status codes out); `server.rs` runs it.
 //!
 //! Import rule: `directory/` imports the leaves, `wire/` and `config`, never

@@ -136,7 +136,7 @@ impl DirectoryServer {
     }
 
     /// Stops accepting calls, lets calls in flight finish (bounded by
-    /// [`SHUTDOWN_GRACE`]), and joins the sweeper.
+    /// `SHUTDOWN_GRACE`), and joins the sweeper.
     pub fn shutdown(mut self) {
         // Probes see NOT_SERVING while calls in flight drain.
         self.health.shutdown();

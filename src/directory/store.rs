@@ -168,7 +168,7 @@ pub trait DirectoryStore: Send + Sync {
     fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError>;
     /// Files matching `query`, most sources first, at most `limit` (1..=max_results).
     fn search(&self, query: &Query, limit: u32) -> Result<SearchOutcome, DirError>;
-    /// Size and live sources of a file (at most [`MAX_SOURCES_PER_LOCATE`]).
+    /// Size and live sources of a file (at most `MAX_SOURCES_PER_LOCATE`).
     fn locate(&self, id: &FileId) -> Result<Hit, DirError>;
     /// A peer's address and number of shared files, by name.
     fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError>;

@@ -77,10 +77,22 @@ fn imports(module: &str, text: &str, known: &BTreeSet<String>) -> BTreeSet<Strin
         }
         best
     };
+    // One line per statement for `use` lists that span lines.
+    let mut lines: Vec<String> = Vec::new();
+    let mut open_use = false;
+    for line in text.lines().map(str::trim) {
+        match lines.last_mut() {
+            Some(last) if open_use => last.push_str(line),
+            _ => lines.push(line.to_string()),
+        }
+        let statement = lines.last().map_or("", String::as_str);
+        open_use = (statement.starts_with("use ") || statement.starts_with("pub use "))
+            && !statement.ends_with(';');
+    }
     let mut out = BTreeSet::new();
     // Inside an inline `mod tests { ... }`, `super` is the file's module.
     let mut inline = false;
-    for line in text.lines().map(str::trim) {
+    for line in lines.iter().map(String::as_str) {
         if line.starts_with("mod ") && line.ends_with('{') {
             inline = true;
             continue;
@@ -123,7 +135,7 @@ fn imports(module: &str, text: &str, known: &BTreeSet<String>) -> BTreeSet<Strin
             };
             if let Some(base) = base {
                 if let Some(group) = after.strip_prefix('{') {
-                    let group = &group[..group.find('}').unwrap_or(group.len())];
+                    let group = &group[..group.rfind('}').unwrap_or(group.len())];
                     for item in group.split(',') {
                         out.insert(resolve(&base, item));
                     }

@@ -180,7 +180,7 @@ impl HttpServer {
     }
 
     /// Stops taking requests and joins the workers once the requests they
-    /// serve are done. A transfer still running after [`SHUTDOWN_GRACE`] is
+    /// serve are done. A transfer still running after `SHUTDOWN_GRACE` is
     /// left to end with the process, so Ctrl-C never hangs on a slow client.
     pub fn shutdown(self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -189,7 +189,7 @@ impl ShareTable {
     }
 
     /// Opens a shared file's path for reading, by the table's symlink rule
-    /// (see [`open_shared`]).
+    /// (see `open_shared`).
     pub fn open(&self, path: &Path) -> io::Result<File> {
         open_shared(&self.dir, path, self.follow_symlinks)
     }
