@@ -62,9 +62,11 @@ pub fn run(files: usize) {
             .expect("search")
             .total;
         println!(
-            "{round}: peer serving after {:.2}s (scan); all {files} listed after {:.2}s; a search finds {found}",
+            "{round}: peer serving after {:.2}s (scan); all {files} listed after {:.2}s; a search finds {found}; peer RSS {} MiB, directory RSS {} MiB",
             up.as_secs_f64(),
-            all.as_secs_f64()
+            all.as_secs_f64(),
+            usage(peer.id()).rss_kib / 1024,
+            usage(server.id()).rss_kib / 1024
         );
         assert_eq!(found as usize, files, "not every file is searchable");
         peer.stop();
