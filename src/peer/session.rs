@@ -67,6 +67,18 @@ impl fmt::Display for SessionState {
     }
 }
 
+/// What the directory lists for this session, as far as it confirmed: for
+/// each id, a fingerprint of the name and size it was announced with (a
+/// share of 300,000 files would otherwise keep a second copy of every name).
+type Announced = HashMap<FileId, u64>;
+
+fn fingerprint(f: &SharedFile) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&f.name, f.size).hash(&mut h);
+    h.finish()
+}
+
 /// Files still to announce: what the share has and the directory has not
 /// confirmed, and what the directory lists that the share no longer has.
 #[derive(Debug, Default)]
@@ -76,17 +88,16 @@ struct Pending {
 }
 
 impl Pending {
-    fn between(files: &[SharedFile], announced: &HashMap<FileId, SharedFile>) -> Pending {
-        let added = files
-            .iter()
-            .filter(|f| announced.get(&f.id) != Some(f))
-            .cloned()
-            .collect();
-        let now: std::collections::HashSet<&FileId> = files.iter().map(|f| &f.id).collect();
+    fn between(files: Vec<SharedFile>, announced: &Announced) -> Pending {
+        let shared: std::collections::HashSet<FileId> = files.iter().map(|f| f.id).collect();
         let removed = announced
             .keys()
-            .filter(|id| !now.contains(id))
+            .filter(|id| !shared.contains(id))
             .copied()
+            .collect();
+        let added = files
+            .into_iter()
+            .filter(|f| announced.get(&f.id) != Some(&fingerprint(f)))
             .collect();
         Pending { added, removed }
     }
@@ -106,8 +117,7 @@ struct Inner {
     last_error: Option<String>,
     /// Most files one Announce may carry, as the directory said at login.
     per_call: usize,
-    /// What the directory lists for this session, as far as it confirmed.
-    announced: HashMap<FileId, SharedFile>,
+    announced: Announced,
     pending: Pending,
     /// Wait after the next failed Announce.
     announce_backoff: Duration,
@@ -190,8 +200,8 @@ impl Link {
                 inner.per_call = login.max_files_per_call.max(1);
                 inner.backoff = LOGIN_BACKOFF_MIN;
                 inner.last_error = None;
-                inner.announced = first.iter().map(|f| (f.id, f.clone())).collect();
-                inner.pending = Pending::between(&files, &inner.announced);
+                inner.announced = first.iter().map(|f| (f.id, fingerprint(f))).collect();
+                inner.pending = Pending::between(files, &inner.announced);
                 inner.announce_backoff = ANNOUNCE_BACKOFF_MIN;
                 inner.announce_after = None;
                 Ok(())
@@ -218,7 +228,7 @@ impl Link {
             inner.announced.remove(id);
         }
         for f in added {
-            inner.announced.insert(f.id, f.clone());
+            inner.announced.insert(f.id, fingerprint(f));
         }
         let (ra, rr) = (
             inner.pending.added.len() - a,
@@ -275,7 +285,7 @@ impl Link {
         } else if inner.announce_after.is_none_or(|t| now >= t) {
             if self.changed.load(Ordering::SeqCst) {
                 let files = self.snapshot();
-                inner.pending = Pending::between(&files, &inner.announced);
+                inner.pending = Pending::between(files, &inner.announced);
             }
             if !inner.pending.is_empty() {
                 match self.announce_next(&mut inner) {
