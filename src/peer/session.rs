@@ -61,7 +61,7 @@ impl fmt::Display for SessionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SessionState::Online => f.write_str("online"),
-            SessionState::Offline => f.write_str("offline (logged out)"),
+            SessionState::Offline => f.write_str("logged out"),
             SessionState::Connecting(e) => write!(f, "connecting: {e}"),
         }
     }

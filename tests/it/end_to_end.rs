@@ -121,7 +121,7 @@ fn a_file_is_found_downloaded_uploaded_and_withdrawn() {
         "{table}"
     );
     let status = ok(a.run(&["status"]));
-    assert!(status.contains("offline"), "{status}");
+    assert!(status.contains("(logged out)"), "{status}");
 
     // SIGINT to B: it logs out before exiting, so its files vanish at once
     // (well before any lease could lapse).
