@@ -16,8 +16,9 @@ pub const MAX_HTTP_ADDR_LEN: usize = 256;
 const SCHEME: &str = "http://";
 
 /// A checked, normalised peer base address such as `http://10.0.0.5:7001`
-/// (no trailing slash).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// (no trailing slash). In JSON and TOML it is the string, checked when read.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct HttpAddr(String);
 
 /// Why a text is not an [`HttpAddr`].
@@ -118,16 +119,16 @@ impl fmt::Debug for HttpAddr {
     }
 }
 
-impl serde::Serialize for HttpAddr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+impl TryFrom<String> for HttpAddr {
+    type Error = BadHttpAddr;
+    fn try_from(s: String) -> Result<HttpAddr, BadHttpAddr> {
+        HttpAddr::parse(&s)
     }
 }
 
-impl<'de> serde::Deserialize<'de> for HttpAddr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HttpAddr, D::Error> {
-        let s = String::deserialize(d)?;
-        HttpAddr::parse(&s).map_err(serde::de::Error::custom)
+impl From<HttpAddr> for String {
+    fn from(a: HttpAddr) -> String {
+        a.0
     }
 }
 

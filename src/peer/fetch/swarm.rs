@@ -59,10 +59,10 @@ enum Event {
 }
 
 struct SourceState {
-    pub source: Source,
+    source: Source,
     dropped: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
-    pub bytes: u64,
+    bytes: u64,
 }
 
 pub(super) fn progress_bar(size: u64, wanted: bool) -> ProgressBar {
