@@ -179,14 +179,13 @@ impl ServerConfig {
             return Err(invalid("max_results", "must be between 1 and 100000"));
         }
         if !(LOGIN_FILES..=MAX_FILES_PER_MESSAGE).contains(&self.max_files_per_call) {
-            return Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                key: "max_files_per_call",
-                problem: format!(
+            return Err(invalid(
+                "max_files_per_call",
+                &format!(
                     "must be between {LOGIN_FILES} (what a peer's first Login may carry) \
                      and {MAX_FILES_PER_MESSAGE} (what fits in one message)"
                 ),
-            });
+            ));
         }
         Ok(())
     }

@@ -104,11 +104,7 @@ mod tests {
         assert_eq!(noise(1001, 3)[..17], noise(17, 3)[..]);
         // Not constant, not a short cycle.
         let n = noise(1 << 16, 9);
-        assert!(
-            n.chunks(4096)
-                .collect::<std::collections::HashSet<_>>()
-                .len()
-                == 16
-        );
+        let distinct: std::collections::HashSet<_> = n.chunks(4096).collect();
+        assert_eq!(distinct.len(), 16);
     }
 }

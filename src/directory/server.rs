@@ -18,6 +18,7 @@ use super::service::DirectoryService;
 use super::{DirectoryStore, Limits, MemoryStore};
 use crate::config::ServerConfig;
 use crate::wire::MAX_MESSAGE_BYTES;
+
 /// How long shutdown waits for calls in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The service name health probes may ask about (besides "", the server).

@@ -7,12 +7,13 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil::write_atomic;
 use crate::id::FileId;
 
 /// Bumped whenever the layout of the file changes; older files are rebuilt.
@@ -108,7 +109,7 @@ pub fn load(file: &Path, share_dir: &Path) -> HashMap<PathBuf, Cached> {
         .collect()
 }
 
-/// Writes the cache atomically: a temp file beside it, synced, then renamed.
+/// Writes the cache atomically (see `fsutil::write_atomic`).
 pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -> io::Result<()> {
     let mut list: Vec<Entry> = entries
         .iter()
@@ -125,12 +126,7 @@ pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -
         entries: list,
     };
     let json = serde_json::to_vec(&body).map_err(io::Error::other)?;
-    let tmp = file.with_extension("json.tmp");
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(&json)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, file)
+    write_atomic(file, &json)
 }
 
 #[cfg(test)]
