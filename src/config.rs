@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::names;
-use crate::wire::{HttpAddr, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
+use crate::wire::{GroupPassword, HttpAddr, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
 
 /// Default address of the directory's gRPC port.
 pub const DEFAULT_DIRECTORY_ADDR: &str = "127.0.0.1:50051";
@@ -36,6 +36,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 pub const DEFAULT_RESCAN_SECS: u64 = 60;
 /// Default seconds a file must stay unchanged before it is shared.
 pub const DEFAULT_SETTLE_SECS: u64 = 2;
+/// Default seconds a name stays bound to its owner's identity key after
+/// the owner's last session ended: a week.
+pub const DEFAULT_NAME_HOLD_SECS: u64 = 7 * 24 * 3600;
 
 /// A configuration that could not be used.
 #[derive(Debug)]
@@ -102,6 +105,48 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, path: &Path) -> Result<T, Con
     })
 }
 
+/// Reads the group password from `file` into `inline` when the config
+/// names a file (one trailing newline dropped), and checks it; a config
+/// may give one of the two, not both. The password itself never appears
+/// in an error.
+fn load_group_password(
+    inline: &mut Option<String>,
+    file: &Option<PathBuf>,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let invalid = |key, problem: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        key,
+        problem,
+    };
+    if let Some(f) = file {
+        if inline.is_some() {
+            return Err(invalid(
+                "group_password_file",
+                "give group_password or group_password_file, not both".into(),
+            ));
+        }
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            invalid(
+                "group_password_file",
+                format!("cannot read {}: {e}", f.display()),
+            )
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        *inline = Some(text.to_string());
+    }
+    if let Some(p) = inline {
+        let key = if file.is_some() {
+            "group_password_file"
+        } else {
+            "group_password"
+        };
+        GroupPassword::new(p).map_err(|e| invalid(key, e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// The directory server's configuration (`config/server.toml`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -124,6 +169,27 @@ pub struct ServerConfig {
     pub announce_rate: u32,
     /// Announces allowed in a burst before `announce_rate` applies.
     pub announce_burst: u32,
+    /// Logins per second allowed from one client address.
+    pub login_rate: u32,
+    /// Logins allowed from one address in a burst before `login_rate` applies.
+    pub login_burst: u32,
+    /// Searches per second from one client address, all its sessions
+    /// together: opening sessions does not multiply an address's budget.
+    pub address_search_rate: u32,
+    /// Searches from one address in a burst before `address_search_rate` applies.
+    pub address_search_burst: u32,
+    /// The password every Login must carry (none: no password asked).
+    /// After loading, it holds the password read from
+    /// `group_password_file` too.
+    pub group_password: Option<String>,
+    /// A file holding the group password (instead of `group_password`).
+    pub group_password_file: Option<PathBuf>,
+    /// Accept whatever HTTP address a peer advertises. Off: the host in a
+    /// Login's `http_addr` must be the IP address the Login came from.
+    pub trust_advertised_addrs: bool,
+    /// Seconds a name stays bound to its owner's identity key after the
+    /// owner's last session ended.
+    pub name_hold_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -140,6 +206,14 @@ impl Default for ServerConfig {
             search_burst: 400,
             announce_rate: 20,
             announce_burst: 100,
+            login_rate: 5,
+            login_burst: 50,
+            address_search_rate: 1000,
+            address_search_burst: 2000,
+            group_password: None,
+            group_password_file: None,
+            trust_advertised_addrs: false,
+            name_hold_secs: DEFAULT_NAME_HOLD_SECS,
         }
     }
 }
@@ -152,7 +226,12 @@ impl ServerConfig {
 
     /// Parses and checks server config text; `path` is only used in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
-        let config: ServerConfig = parse(text, path)?;
+        let mut config: ServerConfig = parse(text, path)?;
+        load_group_password(
+            &mut config.group_password,
+            &config.group_password_file,
+            path,
+        )?;
         config.check(path)?;
         Ok(config)
     }
@@ -187,7 +266,33 @@ impl ServerConfig {
                 ),
             ));
         }
+        if let Some(p) = &self.group_password {
+            GroupPassword::new(p).map_err(|e| invalid("group_password", &e.to_string()))?;
+        }
+        if self.name_hold_secs > 366 * 24 * 3600 {
+            return Err(invalid(
+                "name_hold_secs",
+                "must be at most 31622400 (a year)",
+            ));
+        }
+        for (key, value) in [
+            ("login_rate", self.login_rate),
+            ("login_burst", self.login_burst),
+            ("address_search_rate", self.address_search_rate),
+            ("address_search_burst", self.address_search_burst),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
         Ok(())
+    }
+
+    /// The group password Logins must carry, if one is set.
+    pub fn group_password(&self) -> Option<GroupPassword> {
+        self.group_password
+            .as_deref()
+            .and_then(|p| GroupPassword::new(p).ok())
     }
 
     /// Seconds between heartbeats asked of peers.
@@ -254,6 +359,13 @@ pub struct PeerConfig {
     /// Seconds a new or changed file must stay unchanged before it is shared.
     #[serde(default = "default_settle")]
     pub settle_secs: u64,
+    /// The directory's group password, when its operator set one. After
+    /// loading, it holds the password read from `group_password_file` too.
+    #[serde(default)]
+    pub group_password: Option<String>,
+    /// A file holding the group password (instead of `group_password`).
+    #[serde(default)]
+    pub group_password_file: Option<PathBuf>,
 }
 
 fn default_directory() -> String {
@@ -292,7 +404,12 @@ impl PeerConfig {
 
     /// Parses and checks peer config text; `path` is only used in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<PeerConfig, ConfigError> {
-        let config: PeerConfig = parse(text, path)?;
+        let mut config: PeerConfig = parse(text, path)?;
+        load_group_password(
+            &mut config.group_password,
+            &config.group_password_file,
+            path,
+        )?;
         config.check(path)?;
         Ok(config)
     }
@@ -347,6 +464,9 @@ impl PeerConfig {
         if self.settle_secs > 3600 {
             return Err(invalid("settle_secs", "must be at most 3600".into()));
         }
+        if let Some(p) = &self.group_password {
+            GroupPassword::new(p).map_err(|e| invalid("group_password", e.to_string()))?;
+        }
         if self.advertise_addr.is_none() && self.listen.ip().is_unspecified() {
             return Err(invalid(
                 "advertise_addr",
@@ -358,6 +478,13 @@ impl PeerConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The group password to log in with, if the config has one.
+    pub fn group_password(&self) -> Option<GroupPassword> {
+        self.group_password
+            .as_deref()
+            .and_then(|p| GroupPassword::new(p).ok())
     }
 
     /// The address other peers reach this one at, when its HTTP server is

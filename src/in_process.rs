@@ -12,7 +12,7 @@ use crate::directory::{DirError, DirectoryStore, Token};
 use crate::id::FileId;
 use crate::names;
 use crate::peer::{ClientError, DirectoryApi, Login};
-use crate::wire::{HttpAddr, SharedFile, Source};
+use crate::wire::{Credentials, HttpAddr, SharedFile, Source};
 
 /// A [`DirectoryStore`] in this process, as a peer's [`DirectoryApi`].
 #[derive(Clone)]
@@ -37,7 +37,9 @@ fn client_error(e: DirError) -> ClientError {
         DirError::Unauthenticated => ClientError::Unauthenticated,
         DirError::NotFound(m) => ClientError::NotFound(m),
         DirError::Exhausted(m) => ClientError::Busy(m),
-        DirError::Invalid(m) | DirError::Internal(m) => ClientError::Refused(m),
+        DirError::Invalid(m) | DirError::Taken(m) | DirError::Denied(m) | DirError::Internal(m) => {
+            ClientError::Refused(m)
+        }
     }
 }
 
@@ -46,10 +48,13 @@ impl DirectoryApi for InProcessDirectory {
         "in-process"
     }
 
+    /// Logs in as the gRPC service would, but for the checks that need a
+    /// network: no group password, no address rule.
     fn login(
         &self,
         name: &str,
         http_addr: &HttpAddr,
+        creds: &Credentials,
         files: &[SharedFile],
     ) -> Result<Login, ClientError> {
         names::check_peer_name(name).map_err(|e| ClientError::Refused(e.to_string()))?;
@@ -59,7 +64,7 @@ impl DirectoryApi for InProcessDirectory {
             .map_err(client_error)?;
         let s = self
             .store
-            .login(name, http_addr, batch, Instant::now())
+            .login(name, creds.key.print(), http_addr, batch, Instant::now())
             .map_err(client_error)?;
         Ok(Login {
             token: s.token.as_str().to_string(),
@@ -95,7 +100,7 @@ impl DirectoryApi for InProcessDirectory {
 
     fn logout(&self, token: &str) -> Result<(), ClientError> {
         self.store
-            .logout(&Token::from_client(token))
+            .logout(&Token::from_client(token), Instant::now())
             .map_err(client_error)
     }
 
@@ -142,6 +147,7 @@ mod tests {
                 heartbeat: Duration::from_secs(10),
                 max_results: 1000,
                 max_files_per_call,
+                name_hold: Duration::from_secs(3600),
             });
             Arc::new(Flaky {
                 inner: InProcessDirectory::new(Arc::new(store)),
@@ -186,13 +192,14 @@ mod tests {
             &self,
             name: &str,
             http_addr: &HttpAddr,
+            creds: &Credentials,
             files: &[SharedFile],
         ) -> Result<Login, ClientError> {
             self.logins.lock().unwrap().push(files.len());
             if let Some(e) = self.login_errors.lock().unwrap().pop() {
                 return Err(e);
             }
-            self.inner.login(name, http_addr, files)
+            self.inner.login(name, http_addr, creds, files)
         }
         fn announce(
             &self,
@@ -224,7 +231,11 @@ mod tests {
     /// A peer "alice" sharing `share`, linked to `dir`.
     fn link_to(dir: &Arc<Flaky>, share: &Arc<ShareTable>, now: Instant) -> Link {
         let addr = HttpAddr::parse("http://127.0.0.1:7001").unwrap();
-        Link::new(dir.clone(), "alice", &addr, share.clone(), now)
+        let creds = Credentials {
+            key: crate::wire::IdentityKey::generate(),
+            group_password: None,
+        };
+        Link::new(dir.clone(), "alice", &addr, creds, share.clone(), now)
     }
 
     /// A peer "alice" sharing `folder`, linked to `dir`.

@@ -26,6 +26,7 @@ pub mod fuzz;
 mod hash;
 mod id;
 mod in_process;
+pub mod logging;
 mod names;
 mod peer;
 pub mod pieces;
@@ -54,4 +55,6 @@ pub use peer::{
     CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use wire::proto;
-pub use wire::{Hit, HttpAddr, SearchOutcome, SharedFile, Source};
+pub use wire::{
+    Credentials, GroupPassword, Hit, HttpAddr, IdentityKey, SearchOutcome, SharedFile, Source,
+};

@@ -241,6 +241,7 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         heartbeat: Duration::from_secs(3600),
         max_results: 1000,
         max_files_per_call: 100_000,
+        name_hold: Duration::from_secs(3600),
     });
     let now = Instant::now();
     let mut rng = Rng((args.seed + 1000) | 1);
@@ -260,7 +261,13 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
             .expect("within limits");
         let addr = HttpAddr::parse("http://127.0.0.1:1").expect("valid address");
         store
-            .login(&format!("peer{p:05}"), &addr, files, now)
+            .login(
+                &format!("peer{p:05}"),
+                hubshare::IdentityKey::generate().print(),
+                &addr,
+                files,
+                now,
+            )
             .expect("in-process login");
     }
     let mut lat = Vec::new();
@@ -344,7 +351,7 @@ fn client(addr: &str) -> DirectoryClient {
 }
 
 /// The benchmark's directory: flood limits out of the way, a day's lease.
-const BENCH_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nmax_results = 1000\n";
+const BENCH_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nlogin_rate = 1000000\nlogin_burst = 1000000\naddress_search_rate = 1000000\naddress_search_burst = 1000000\nmax_results = 1000\n";
 
 /// A process this load generator started: killed and reaped when dropped,
 /// and (through `PR_SET_PDEATHSIG`) killed by the kernel if the load
@@ -571,6 +578,7 @@ fn main() {
                     let req = pb::LoginRequest {
                         name: format!("peer{p:05}"),
                         http_addr: format!("http://127.0.0.1:{}", 10000 + p % 50000),
+                        identity_key: hubshare::IdentityKey::generate().expose().to_string(),
                         files: picked
                             .iter()
                             .map(|&i| pb::SharedFile {

@@ -241,7 +241,7 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    hubshare::logging::init();
     // Over a file-size limit (`ulimit -f`), a write should fail (EFBIG) and
     // the upload or download be refused, not the whole peer killed.
     // SAFETY: setting a signal to SIG_IGN at start-up, before any thread.

@@ -1,6 +1,7 @@
 //! Flood limits: how many calls of a kind one caller may make per second,
 //! with a burst. A caller is a session's peer when the call carries a valid
-//! token, else the client's address. Each allowance is a small token bucket
+//! token, else the client's address; Logins count per address, and the
+//! searches of all sessions of one address share a ceiling too. Each allowance is a small token bucket
 //! whose arithmetic takes the time as an argument, so it is tested without
 //! sleeping.
 
@@ -19,6 +20,12 @@ pub struct FloodLimits {
     pub search_burst: u32,
     pub announce_rate: u32,
     pub announce_burst: u32,
+    /// Logins per second per client address, and their burst.
+    pub login_rate: u32,
+    pub login_burst: u32,
+    /// Searches per second per client address, all its sessions together.
+    pub address_search_rate: u32,
+    pub address_search_burst: u32,
 }
 
 /// Callers' allowances for one kind of call.

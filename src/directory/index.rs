@@ -1,7 +1,8 @@
 //! The directory's search index, built for lookups rather than scans:
 //!
-//! - file id -> file record (size, and its sources as compact
-//!   (peer, name) index pairs);
+//! - file id -> file record (the size most sources claim, and its sources
+//!   as compact (peer, name) index pairs); a source claiming another size
+//!   is listed apart, in a small map of disputed files;
 //! - each distinct name is interned once; each distinct token (a case-folded
 //!   run of letters and digits) is interned once, with the list of names
 //!   that contain it (postings);
@@ -29,6 +30,8 @@ pub type PeerIdx = u32;
 
 struct FileRec {
     id: FileId,
+    /// The size most sources claim (ties keep the earlier one); sources
+    /// claiming another size are in [`Index::disputed`].
     size: u64,
     /// (peer, name) of every source.
     sources: Sources,
@@ -223,9 +226,10 @@ struct TokenRec {
 #[derive(Debug, Clone)]
 pub struct Found<'a> {
     pub id: FileId,
+    /// The size most of its sources claim.
     pub size: u64,
-    /// (peer, name) of some sources (as many as asked for).
-    pub sources: Vec<(PeerIdx, &'a str)>,
+    /// (peer, name, claimed size) of some sources (as many as asked for).
+    pub sources: Vec<(PeerIdx, &'a str, u64)>,
     /// How many sources the file has in all.
     pub source_count: usize,
 }
@@ -257,6 +261,10 @@ pub struct Index {
     exts: HashMap<Box<str>, Vec<u32>>,
     /// The files each peer is a source of.
     peer_files: Vec<Vec<u32>>,
+    /// Files whose sources disagree on the size: the sources whose claim
+    /// is not the record's size, with their claims. Empty while everyone
+    /// agrees, which is the rule (so it costs nothing per source).
+    disputed: HashMap<u32, Vec<(PeerIdx, u64)>>,
 }
 
 /// Flag in [`Index::rank`]: the file is linked from more than one name.
@@ -297,8 +305,9 @@ impl Index {
         self.by_id.len()
     }
 
-    /// Adds `peer` as a source of `id`, shared under `name`. Returns false
-    /// if it already was (its name is updated).
+    /// Adds `peer` as a source of `id`, shared under `name`, claiming
+    /// `size` bytes. Returns false if it already was (its name and claim
+    /// are updated).
     pub fn add(&mut self, peer: PeerIdx, id: FileId, size: u64, name: &str) -> bool {
         let name_idx = self.intern_name(name);
         let file_idx = match self.file_of(&id) {
@@ -371,8 +380,75 @@ impl Index {
             files.push(name_idx, file_idx);
             self.files[file_idx as usize].linked_names += 1;
         }
+        self.set_claim(file_idx, peer, size);
         self.refresh_rank(file_idx);
         fresh
+    }
+
+    /// Records `peer`'s size claim for the file, then lets the size most
+    /// sources claim become the record's.
+    fn set_claim(&mut self, file_idx: u32, peer: PeerIdx, size: u64) {
+        let agrees = self.files[file_idx as usize].size == size;
+        if agrees && !self.disputed.contains_key(&file_idx) {
+            return;
+        }
+        let odd = self.disputed.entry(file_idx).or_default();
+        odd.retain(|(p, _)| *p != peer);
+        if !agrees {
+            odd.push((peer, size));
+        }
+        self.settle_size(file_idx);
+    }
+
+    /// Forgets `peer`'s claim (it is no longer a source of the file).
+    fn drop_claim(&mut self, file_idx: u32, peer: PeerIdx) {
+        if let Some(odd) = self.disputed.get_mut(&file_idx) {
+            odd.retain(|(p, _)| *p != peer);
+            self.settle_size(file_idx);
+        }
+    }
+
+    /// Makes the size most sources claim the record's (a tie keeps the
+    /// current one), and the disputed list the sources that claim another.
+    fn settle_size(&mut self, file_idx: u32) {
+        let Some(odd) = self.disputed.get(&file_idx) else {
+            return;
+        };
+        let rec = &self.files[file_idx as usize];
+        if odd.is_empty() || rec.sources.is_empty() {
+            self.disputed.remove(&file_idx);
+            return;
+        }
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for (_, size) in odd {
+            *counts.entry(*size).or_default() += 1;
+        }
+        let agreeing = rec.sources.len() - odd.len();
+        let Some((best, n)) = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
+        else {
+            return;
+        };
+        if n <= agreeing {
+            return;
+        }
+        let claims: Vec<(PeerIdx, u64)> = rec
+            .sources
+            .iter()
+            .map(|(p, _)| (*p, self.claim_of(file_idx, *p)))
+            .collect();
+        self.files[file_idx as usize].size = best;
+        let odd: Vec<(PeerIdx, u64)> = claims.into_iter().filter(|(_, s)| *s != best).collect();
+        self.disputed.insert(file_idx, odd);
+    }
+
+    /// The size `peer` claims for the file.
+    fn claim_of(&self, file_idx: u32, peer: PeerIdx) -> u64 {
+        self.disputed
+            .get(&file_idx)
+            .and_then(|odd| odd.iter().find(|(p, _)| *p == peer))
+            .map_or(self.files[file_idx as usize].size, |(_, s)| *s)
     }
 
     /// Recomputes the file's entry in [`Index::rank`] from its record.
@@ -427,6 +503,7 @@ impl Index {
         };
         let last = rec.sources.is_empty();
         self.unlink_name(name_idx, file_idx);
+        self.drop_claim(file_idx, peer);
         self.refresh_rank(file_idx);
         if last {
             let id = self.files[file_idx as usize].id;
@@ -462,7 +539,7 @@ impl Index {
                 .sources
                 .iter()
                 .take(max_sources)
-                .map(|(p, n)| (*p, &*self.names[*n as usize]))
+                .map(|(p, n)| (*p, &*self.names[*n as usize], self.claim_of(file_idx, *p)))
                 .collect(),
             source_count: rec.sources.len(),
         }

@@ -1,7 +1,10 @@
 //! [`MemoryStore`]: the directory's state in this process's memory, behind
 //! one lock. Sessions sit in slots (a slot number is the peer's index in the
 //! search [`Index`]); searches share the lock, logins, announces and
-//! expiries take it briefly.
+//! expiries take it briefly. Name bindings (name -> the print of its
+//! owner's identity key) live here too, so they last as long as this
+//! process: a restarted directory binds each name to the first key that
+//! logs in with it again (a running peer does so within seconds).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -15,7 +18,7 @@ use super::store::{
 };
 use crate::id::FileId;
 use crate::sync::RwLockExt;
-use crate::wire::{Hit, HttpAddr, SearchOutcome, Source};
+use crate::wire::{Hit, HttpAddr, KeyPrint, SearchOutcome, Source};
 
 struct PeerState {
     name: String,
@@ -24,14 +27,22 @@ struct PeerState {
     last_seen: Instant,
 }
 
+/// Whose a name is.
+struct Binding {
+    owner: KeyPrint,
+    /// When the owner's last session ended; `None` while one is live.
+    released: Option<Instant>,
+}
+
 /// Sessions in slots (a slot number is the peer's index in [`Index`]), the
-/// maps that find them, and the search index.
+/// maps that find them, name bindings, and the search index.
 #[derive(Default)]
 struct State {
     peers: Vec<Option<PeerState>>,
     free: Vec<PeerIdx>,
     by_name: HashMap<String, PeerIdx>,
     tokens: HashMap<Token, PeerIdx>,
+    bindings: HashMap<String, Binding>,
     index: Index,
 }
 
@@ -44,29 +55,41 @@ impl State {
         Ok((idx, peer))
     }
 
-    fn remove_peer(&mut self, idx: PeerIdx) {
+    fn remove_peer(&mut self, idx: PeerIdx, now: Instant) {
         if let Some(p) = self.peers[idx as usize].take() {
             self.tokens.remove(&p.token);
+            if let Some(b) = self.bindings.get_mut(&p.name) {
+                b.released = Some(now);
+            }
             self.by_name.remove(&p.name);
             self.index.remove_peer(idx);
             self.free.push(idx);
         }
     }
 
+    /// Forgets bindings whose hold is over.
+    fn prune_bindings(&mut self, now: Instant, hold: Duration) {
+        self.bindings.retain(|_, b| {
+            b.released
+                .is_none_or(|t| now.saturating_duration_since(t) < hold)
+        });
+    }
+
     fn hit(&self, f: Found<'_>) -> Hit {
         let source_count = f.source_count;
-        let mut names: Vec<String> = f.sources.iter().map(|(_, n)| n.to_string()).collect();
+        let mut names: Vec<String> = f.sources.iter().map(|(_, n, _)| n.to_string()).collect();
         names.sort();
         names.dedup();
         let mut sources: Vec<Source> = f
             .sources
             .iter()
-            .filter_map(|(p, n)| {
+            .filter_map(|(p, n, size)| {
                 let peer = self.peers.get(*p as usize)?.as_ref()?;
                 Some(Source {
                     peer: peer.name.clone(),
                     http_addr: peer.http_addr.clone(),
                     name: n.to_string(),
+                    size: *size,
                 })
             })
             .collect();
@@ -108,16 +131,47 @@ impl DirectoryStore for MemoryStore {
     fn login(
         &self,
         name: &str,
+        owner: KeyPrint,
         http_addr: &HttpAddr,
         files: Batch,
         now: Instant,
     ) -> Result<Session, DirError> {
         let (files, _) = files.into_parts();
         let token = Token::generate();
+        let hold = self.limits.name_hold;
         let mut st = self.write();
-        if let Some(old) = st.by_name.get(name).copied() {
-            st.remove_peer(old);
+        if let Some(b) = st.bindings.get(name).filter(|b| b.owner != owner) {
+            match b.released {
+                None => {
+                    return Err(DirError::Taken(format!(
+                        "the name {name:?} is in use by another peer (another identity key): \
+                         choose another name"
+                    )))
+                }
+                Some(t) if now.saturating_duration_since(t) < hold => {
+                    return Err(DirError::Taken(format!(
+                        "the name {name:?} belongs to another peer (another identity key); \
+                         it is kept for its owner {} after its last session: choose another \
+                         name, or ask the directory's operator to free it",
+                        human_duration(hold)
+                    )))
+                }
+                Some(_) => {}
+            }
         }
+        if let Some(old) = st.by_name.get(name).copied() {
+            st.remove_peer(old, now);
+        }
+        if st.bindings.len() >= 2 * st.by_name.len() + 1024 {
+            st.prune_bindings(now, hold);
+        }
+        st.bindings.insert(
+            name.to_string(),
+            Binding {
+                owner,
+                released: None,
+            },
+        );
         let state = PeerState {
             name: name.to_string(),
             token: token.clone(),
@@ -203,10 +257,10 @@ impl DirectoryStore for MemoryStore {
         st.peers[idx as usize].as_ref().map(|p| p.name.clone())
     }
 
-    fn logout(&self, token: &Token) -> Result<(), DirError> {
+    fn logout(&self, token: &Token, now: Instant) -> Result<(), DirError> {
         let mut st = self.write();
         let idx = *st.tokens.get(token).ok_or(DirError::Unauthenticated)?;
-        st.remove_peer(idx);
+        st.remove_peer(idx, now);
         Ok(())
     }
 
@@ -230,9 +284,10 @@ impl DirectoryStore for MemoryStore {
             // Re-check under the write lock: a heartbeat may have come in between.
             if let Some(p) = st.peers[idx as usize].as_ref().filter(|p| lapsed(p)) {
                 gone.push(p.name.clone());
-                st.remove_peer(idx);
+                st.remove_peer(idx, now);
             }
         }
+        st.prune_bindings(now, self.limits.name_hold);
         gone
     }
 
@@ -241,15 +296,33 @@ impl DirectoryStore for MemoryStore {
     }
 }
 
+/// "7 days", "3 hours", "90 s": a hold as people read it.
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s >= 86_400 && s.is_multiple_of(86_400) => format!("{} day(s)", s / 86_400),
+        _ if s >= 3_600 && s.is_multiple_of(3_600) => format!("{} hour(s)", s / 3_600),
+        _ => format!("{s} s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::SharedFile;
+    use crate::wire::{IdentityKey, SharedFile};
 
     fn addr(text: &str) -> HttpAddr {
         HttpAddr::parse(text).unwrap()
     }
 
+    /// The print of a key made from `seed` (one per test peer).
+    fn key(seed: &str) -> KeyPrint {
+        IdentityKey::parse(&FileId::of(seed.as_bytes()).to_hex())
+            .unwrap()
+            .print()
+    }
+
+    /// Logs `name` in with its own key (the key of the name itself).
     fn login(
         s: &MemoryStore,
         name: &str,
@@ -257,8 +330,19 @@ mod tests {
         files: Vec<SharedFile>,
         now: Instant,
     ) -> Result<Session, DirError> {
+        login_as(s, name, key(name), http_addr, files, now)
+    }
+
+    fn login_as(
+        s: &MemoryStore,
+        name: &str,
+        owner: KeyPrint,
+        http_addr: &str,
+        files: Vec<SharedFile>,
+        now: Instant,
+    ) -> Result<Session, DirError> {
         let files = s.limits().batch(files, vec![])?;
-        s.login(name, &addr(http_addr), files, now)
+        s.login(name, owner, &addr(http_addr), files, now)
     }
 
     fn announce(
@@ -277,6 +361,7 @@ mod tests {
             heartbeat: Duration::from_secs(3),
             max_results: 50,
             max_files_per_call: 100,
+            name_hold: Duration::from_secs(60),
         })
     }
 
@@ -481,20 +566,20 @@ mod tests {
             ),
             Err(DirError::Unauthenticated)
         );
-        assert_eq!(s.logout(&wrong), Err(DirError::Unauthenticated));
+        assert_eq!(s.logout(&wrong, now), Err(DirError::Unauthenticated));
         assert_eq!(s.heartbeat(&wrong, now), Err(DirError::Unauthenticated));
         assert_eq!(names(&s.search(&words("txt"), 10).unwrap()), vec!["a.txt"]);
         assert_eq!(
             announce(&s, &a.token, vec![file("b.txt")], vec![], now),
             Ok(2)
         );
-        s.logout(&a.token).unwrap();
+        s.logout(&a.token, now).unwrap();
         assert_eq!(s.search(&words("txt"), 10).unwrap().total, 0);
-        assert_eq!(s.logout(&a.token), Err(DirError::Unauthenticated));
+        assert_eq!(s.logout(&a.token, now), Err(DirError::Unauthenticated));
     }
 
     #[test]
-    fn second_login_replaces_first_session() {
+    fn the_owners_second_login_replaces_its_first_session() {
         let s = store();
         let now = Instant::now();
         let first = login(&s, "a", "http://old", vec![file("old.txt")], now).unwrap();
@@ -506,6 +591,85 @@ mod tests {
         );
         assert_eq!(s.peer("a").unwrap(), (addr("http://new"), 1));
         assert_eq!(s.search(&words("old"), 10).unwrap().total, 0);
+    }
+
+    #[test]
+    fn a_name_belongs_to_its_key_while_live_and_for_the_hold_after() {
+        let s = store();
+        let t0 = Instant::now();
+        let owner = login(&s, "alice", "http://a:1", vec![file("mine.txt")], t0).unwrap();
+        // Another key: refused while the owner is online, and nothing changes.
+        let err = login_as(&s, "alice", key("mallory"), "http://m:1", vec![], t0).unwrap_err();
+        assert!(
+            matches!(&err, DirError::Taken(m) if m.contains("\"alice\"")),
+            "{err:?}"
+        );
+        assert_eq!(s.peer("alice").unwrap(), (addr("http://a:1"), 1));
+        s.heartbeat(&owner.token, t0).unwrap();
+        // Logged out: still kept for the owner during the hold...
+        s.logout(&owner.token, t0).unwrap();
+        let later = t0 + Duration::from_secs(59);
+        assert!(matches!(
+            login_as(&s, "alice", key("mallory"), "http://m:1", vec![], later),
+            Err(DirError::Taken(_))
+        ));
+        // ...and the owner comes back whenever it likes.
+        let back = login(&s, "alice", "http://a:2", vec![], later).unwrap();
+        // Expired by lease: the hold starts when the session is dropped.
+        let t1 = later + Duration::from_secs(11);
+        assert_eq!(s.expire(t1), vec!["alice".to_string()]);
+        assert!(login_as(&s, "alice", key("mallory"), "http://m:1", vec![], t1).is_err());
+        // Once the hold is over the name is free for anyone.
+        let t2 = t1 + Duration::from_secs(61);
+        login_as(&s, "alice", key("mallory"), "http://m:1", vec![], t2).unwrap();
+        assert_eq!(s.heartbeat(&back.token, t2), Err(DirError::Unauthenticated));
+        assert!(matches!(
+            login(&s, "alice", "http://a:3", vec![], t2),
+            Err(DirError::Taken(_))
+        ));
+    }
+
+    #[test]
+    fn sources_keep_their_own_size_claims_and_the_majority_is_shown() {
+        let s = store();
+        let now = Instant::now();
+        let real = file("song.mp3");
+        let lie = SharedFile {
+            size: real.size + 1000,
+            ..real.clone()
+        };
+        // The liar comes first: its size is not the file's for long.
+        login(&s, "liar", "http://l:1", vec![lie.clone()], now).unwrap();
+        assert_eq!(s.locate(&real.id).unwrap().size, lie.size);
+        login(&s, "b", "http://b:1", vec![real.clone()], now).unwrap();
+        login(&s, "c", "http://c:1", vec![real.clone()], now).unwrap();
+        let hit = s.locate(&real.id).unwrap();
+        assert_eq!(hit.size, real.size);
+        let claims: Vec<(&str, u64)> = hit
+            .sources
+            .iter()
+            .map(|x| (x.peer.as_str(), x.size))
+            .collect();
+        assert_eq!(
+            claims,
+            vec![("b", real.size), ("c", real.size), ("liar", lie.size)]
+        );
+        let found = s.search(&words("song"), 10).unwrap();
+        assert_eq!(found.hits[0].size, real.size);
+        // A size filter sees the majority's size.
+        let bigger = format!("song size>{}", real.size + 500);
+        assert_eq!(s.search(&words(&bigger), 10).unwrap().total, 0);
+        // Honest sources leave: the liar's claim is all that is left.
+        let b = login(&s, "b", "http://b:1", vec![real.clone()], now).unwrap();
+        s.logout(&b.token, now).unwrap();
+        let c = login(&s, "c", "http://c:1", vec![real.clone()], now).unwrap();
+        s.logout(&c.token, now).unwrap();
+        assert_eq!(s.locate(&real.id).unwrap().size, lie.size);
+        // A source that corrects its claim is counted with the rest.
+        let l = login(&s, "liar", "http://l:1", vec![], now).unwrap();
+        announce(&s, &l.token, vec![real.clone()], vec![], now).unwrap();
+        let hit = s.locate(&real.id).unwrap();
+        assert_eq!((hit.size, hit.sources[0].size), (real.size, real.size));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use grpcio::{ChannelBuilder, Environment, ServerBuilder, ServerCredentials};
 use grpcio_health::{create_health, HealthService, ServingStatus};
 
 use super::flood::FloodLimits;
-use super::service::DirectoryService;
+use super::service::{Admission, DirectoryService};
 use super::{DirectoryStore, Limits, MemoryStore};
 use crate::config::ServerConfig;
 use crate::wire::MAX_MESSAGE_BYTES;
@@ -71,6 +71,7 @@ impl DirectoryServer {
             heartbeat: Duration::from_secs(config.heartbeat_secs().into()),
             max_results: config.max_results,
             max_files_per_call: config.max_files_per_call,
+            name_hold: Duration::from_secs(config.name_hold_secs),
         };
         let store: Arc<dyn DirectoryStore> = Arc::new(MemoryStore::new(limits.clone()));
         let bind_err = |source| ServerError::Bind {
@@ -90,11 +91,22 @@ impl DirectoryServer {
             search_burst: config.search_burst,
             announce_rate: config.announce_rate,
             announce_burst: config.announce_burst,
+            login_rate: config.login_rate,
+            login_burst: config.login_burst,
+            address_search_rate: config.address_search_rate,
+            address_search_burst: config.address_search_burst,
+        };
+        if let Some(p) = config.group_password() {
+            crate::logging::redact(p.expose());
+        }
+        let admission = Admission {
+            group_password: config.group_password(),
+            trust_advertised_addrs: config.trust_advertised_addrs,
         };
         let health = HealthService::default();
         let mut server = ServerBuilder::new(env)
             .channel_args(args)
-            .register_service(DirectoryService::new(store.clone(), flood).into_grpc())
+            .register_service(DirectoryService::new(store.clone(), flood, admission).into_grpc())
             .register_service(create_health(health.clone()))
             .build()
             .map_err(bind_err)?;

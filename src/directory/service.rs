@@ -6,7 +6,15 @@
 //! one call whose cost grows with the index, go to a pool of worker threads
 //! (one per core): all the calls of one connection arrive on one
 //! completion queue, and would otherwise be answered one at a time.
+//!
+//! A Login is admitted in this order, each refusal changing nothing: the
+//! client address's login allowance, the peer name, the identity key, the
+//! group password, the advertised address (its host must be the address
+//! the Login came from, unless the operator trusts advertised addresses),
+//! the file list; then the store checks that the name is not bound to
+//! another key.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,7 +28,7 @@ use crate::id::FileId;
 use crate::names;
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc;
-use crate::wire::{Hit, HttpAddr, SharedFile, Source};
+use crate::wire::{GroupPassword, Hit, HttpAddr, IdentityKey, SharedFile, Source};
 
 /// A search waiting for a worker, with where its answer goes: back to the
 /// completion-queue thread that holds the call, which sends the reply.
@@ -33,13 +41,47 @@ struct SearchJob {
 /// wait for seconds.
 const SEARCH_QUEUE: usize = 1024;
 
+/// Who may log in, beyond the rules every Login follows.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// The password every Login must carry, if any.
+    pub group_password: Option<GroupPassword>,
+    /// Accept any advertised address; otherwise its host must be the
+    /// address the Login came from.
+    pub trust_advertised_addrs: bool,
+}
+
 /// The gRPC face of a [`DirectoryStore`].
 #[derive(Clone)]
 pub struct DirectoryService {
     store: Arc<dyn DirectoryStore>,
+    admission: Arc<Admission>,
     searches: Arc<Allowances>,
+    /// All searches from one address, whatever session they come from.
+    address_searches: Arc<Allowances>,
     announces: Arc<Allowances>,
+    logins: Arc<Allowances>,
     search_pool: crossbeam_channel::Sender<SearchJob>,
+}
+
+/// The client's IP address, from grpcio's peer string
+/// (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`).
+fn client_ip(peer: &str) -> Option<IpAddr> {
+    let rest = peer
+        .strip_prefix("ipv4:")
+        .or_else(|| peer.strip_prefix("ipv6:"))?;
+    rest.parse::<SocketAddr>()
+        .ok()
+        .map(|a| a.ip().to_canonical())
+}
+
+/// The flood-limit key of a client address (without its port).
+fn address_key(ctx: &RpcContext) -> String {
+    let peer = ctx.peer();
+    match client_ip(&peer) {
+        Some(ip) => format!("addr:{ip}"),
+        None => format!("addr:{peer}"),
+    }
 }
 
 /// Answers queued searches until every sender is gone.
@@ -74,7 +116,11 @@ fn do_search(
 impl DirectoryService {
     /// The service, with its search workers (one per core) started; they
     /// stop when the last clone of the service is dropped.
-    pub fn new(store: Arc<dyn DirectoryStore>, flood: FloodLimits) -> DirectoryService {
+    pub fn new(
+        store: Arc<dyn DirectoryStore>,
+        flood: FloodLimits,
+        admission: Admission,
+    ) -> DirectoryService {
         let (search_pool, jobs) = crossbeam_channel::bounded(SEARCH_QUEUE);
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         for i in 0..workers {
@@ -87,15 +133,26 @@ impl DirectoryService {
         DirectoryService {
             search_pool,
             store,
+            admission: Arc::new(admission),
             searches: Arc::new(Allowances::new(
                 flood.search_rate,
                 flood.search_burst,
                 "Search",
             )),
+            address_searches: Arc::new(Allowances::new(
+                flood.address_search_rate,
+                flood.address_search_burst,
+                "Search (all sessions of this address together)",
+            )),
             announces: Arc::new(Allowances::new(
                 flood.announce_rate,
                 flood.announce_burst,
                 "Announce",
+            )),
+            logins: Arc::new(Allowances::new(
+                flood.login_rate,
+                flood.login_burst,
+                "Login (from this address)",
             )),
         }
     }
@@ -108,10 +165,44 @@ impl DirectoryService {
                 return format!("peer:{name}");
             }
         }
-        let peer = ctx.peer();
-        // "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000": drop the port.
-        let addr = peer.rsplit_once(':').map_or(peer.as_str(), |(a, _)| a);
-        format!("addr:{addr}")
+        address_key(ctx)
+    }
+
+    /// Refuses a Login without the group password the operator set.
+    fn check_password(&self, offered: &str) -> Result<(), DirError> {
+        match &self.admission.group_password {
+            None => Ok(()),
+            Some(_) if offered.is_empty() => Err(DirError::Denied(
+                "this directory asks for a group password: set group_password (or \
+                 group_password_file) in the peer's config"
+                    .to_string(),
+            )),
+            Some(p) if !p.matches(offered) => {
+                Err(DirError::Denied("wrong group password".to_string()))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Refuses an advertised address whose host is not the address the
+    /// Login came from, unless the operator trusts advertised addresses.
+    fn check_addr(&self, addr: &HttpAddr, from: Option<IpAddr>) -> Result<(), DirError> {
+        if self.admission.trust_advertised_addrs {
+            return Ok(());
+        }
+        let Some(from) = from else {
+            return Err(DirError::Denied(format!(
+                "cannot tell the address this Login came from, so {addr} cannot be checked"
+            )));
+        };
+        if addr.ip() == Some(from) {
+            return Ok(());
+        }
+        Err(DirError::Denied(format!(
+            "http_addr {addr} is not this peer's own address: the Login came from {from}, so \
+             advertise an address whose host is {from} (a peer behind a proxy or NAT needs \
+             the directory's operator to set trust_advertised_addrs = true)"
+        )))
     }
 
     /// The grpcio service to register with a server.
@@ -126,6 +217,8 @@ fn status(err: DirError) -> RpcStatus {
         DirError::NotFound(_) => RpcStatusCode::NOT_FOUND,
         DirError::Invalid(_) => RpcStatusCode::INVALID_ARGUMENT,
         DirError::Exhausted(_) => RpcStatusCode::RESOURCE_EXHAUSTED,
+        DirError::Taken(_) => RpcStatusCode::ALREADY_EXISTS,
+        DirError::Denied(_) => RpcStatusCode::PERMISSION_DENIED,
         DirError::Internal(_) => RpcStatusCode::INTERNAL,
     };
     RpcStatus::with_message(code, err.to_string())
@@ -189,6 +282,7 @@ fn source_pb(s: Source) -> pb::Source {
         peer: s.peer,
         http_addr: s.http_addr.to_string(),
         name: s.name,
+        size: s.size,
         ..Default::default()
     }
 }
@@ -205,9 +299,20 @@ fn hit_pb(h: Hit) -> pb::SearchResult {
 }
 
 impl DirectoryService {
-    fn do_login(&self, req: pb::LoginRequest) -> Result<pb::LoginReply, DirError> {
+    fn do_login(
+        &self,
+        req: pb::LoginRequest,
+        from: Option<IpAddr>,
+    ) -> Result<pb::LoginReply, DirError> {
         names::check_peer_name(&req.name).map_err(invalid)?;
+        let key = IdentityKey::parse(&req.identity_key).map_err(|e| {
+            DirError::Invalid(format!(
+                "identity_key: {e}; a peer makes its own on first start and keeps it"
+            ))
+        })?;
+        self.check_password(&req.group_password)?;
         let http_addr = HttpAddr::parse(&req.http_addr).map_err(invalid)?;
+        self.check_addr(&http_addr, from)?;
         let limits = self.store.limits();
         // Refuse an oversized list before doing work on each entry.
         limits.check_call(req.files.len())?;
@@ -215,7 +320,7 @@ impl DirectoryService {
         let n = req.files.len();
         let s = self
             .store
-            .login(&req.name, &http_addr, files, Instant::now())?;
+            .login(&req.name, key.print(), &http_addr, files, Instant::now())?;
         log::info!("login: {} at {http_addr} with {n} files", req.name);
         Ok(pb::LoginReply {
             token: s.token.as_str().to_string(),
@@ -268,7 +373,11 @@ impl DirectoryService {
 
 impl directory_grpc::Directory for DirectoryService {
     fn login(&mut self, ctx: RpcContext, req: pb::LoginRequest, sink: UnarySink<pb::LoginReply>) {
-        let r = self.do_login(req);
+        let from = client_ip(&ctx.peer());
+        let r = self
+            .logins
+            .check(address_key(&ctx))
+            .and_then(|()| self.do_login(req, from));
         reply(&ctx, sink, "Login", r);
     }
 
@@ -309,7 +418,11 @@ impl directory_grpc::Directory for DirectoryService {
         sink: UnarySink<pb::SearchReply>,
     ) {
         let key = self.caller(&req.token, &ctx);
-        if let Err(e) = self.searches.check(key) {
+        let allowed = self
+            .searches
+            .check(key)
+            .and_then(|()| self.address_searches.check(address_key(&ctx)));
+        if let Err(e) = allowed {
             return reply(&ctx, sink, "Search", Err(e));
         }
         let (reply_to, answered) = futures_channel::oneshot::channel();
@@ -359,7 +472,7 @@ impl directory_grpc::Directory for DirectoryService {
     ) {
         let r = self
             .store
-            .logout(&Token::from_client(&req.token))
+            .logout(&Token::from_client(&req.token), Instant::now())
             .map(|()| pb::LogoutReply::default());
         reply(&ctx, sink, "Logout", r);
     }

@@ -12,7 +12,7 @@ use super::query::{BadQuery, Query};
 use crate::id::FileId;
 use crate::names;
 use crate::random::random_hex;
-use crate::wire::{Hit, HttpAddr, SearchOutcome, SharedFile};
+use crate::wire::{Hit, HttpAddr, KeyPrint, SearchOutcome, SharedFile};
 
 /// Sources listed per search result (the count says how many there are).
 pub const MAX_SOURCES_PER_HIT: usize = 3;
@@ -69,6 +69,9 @@ pub struct Limits {
     /// Most files one Login or Announce may carry, added and removed
     /// together.
     pub max_files_per_call: u32,
+    /// How long a name stays bound to its owner's identity key after the
+    /// owner's last session ended (while one is live, it always is).
+    pub name_hold: Duration,
 }
 
 impl Limits {
@@ -124,6 +127,11 @@ pub enum DirError {
     Invalid(String),
     /// The caller is over its flood limit; the message says which.
     Exhausted(String),
+    /// The name is bound to another peer's identity key; the message says which.
+    Taken(String),
+    /// The caller may not do this (no or wrong group password, an address
+    /// that is not its own); the message says why.
+    Denied(String),
     /// The directory failed on its side (a bug); the message says where.
     Internal(String),
 }
@@ -137,6 +145,8 @@ impl fmt::Display for DirError {
             DirError::NotFound(m)
             | DirError::Invalid(m)
             | DirError::Exhausted(m)
+            | DirError::Taken(m)
+            | DirError::Denied(m)
             | DirError::Internal(m) => f.write_str(m),
         }
     }
@@ -153,11 +163,16 @@ impl From<BadQuery> for DirError {
 /// The directory's state, as the service sees it. Every call that carries a
 /// token acts only for that token's peer.
 pub trait DirectoryStore: Send + Sync {
-    /// Starts a session for `name`, replacing any earlier session of that
-    /// name, with the files of `files` (a Login removes nothing).
+    /// Starts a session for `name` with the files of `files` (a Login
+    /// removes nothing). The name is bound to `owner`, the print of the
+    /// peer's identity key: while a session of it lives, and for
+    /// `Limits::name_hold` after, a Login with another key is refused with
+    /// [`DirError::Taken`] and changes nothing; the owner's own Login
+    /// replaces its earlier session at once.
     fn login(
         &self,
         name: &str,
+        owner: KeyPrint,
         http_addr: &HttpAddr,
         files: Batch,
         now: Instant,
@@ -174,9 +189,11 @@ pub trait DirectoryStore: Send + Sync {
     fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError>;
     /// The name of the peer whose session `token` is, if it is one.
     fn session_name(&self, token: &Token) -> Option<String>;
-    /// Ends the token's session; its files are gone at once.
-    fn logout(&self, token: &Token) -> Result<(), DirError>;
-    /// Drops every session whose lease ran out; returns the names dropped.
+    /// Ends the token's session; its files are gone at once (its name stays
+    /// bound to its owner for `Limits::name_hold` from `now`).
+    fn logout(&self, token: &Token, now: Instant) -> Result<(), DirError>;
+    /// Drops every session whose lease ran out, and name bindings whose
+    /// hold is over; returns the names whose sessions were dropped.
     fn expire(&self, now: Instant) -> Vec<String>;
     /// Limits in force.
     fn limits(&self) -> &Limits;

@@ -17,8 +17,8 @@ use crate::id::FileId;
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc::DirectoryClient;
 use crate::wire::{
-    Hit, HttpAddr, SearchOutcome, SharedFile, Source, LOGIN_FILES, MAX_FILES_PER_MESSAGE,
-    MAX_MESSAGE_BYTES,
+    Credentials, Hit, HttpAddr, SearchOutcome, SharedFile, Source, LOGIN_FILES,
+    MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES,
 };
 
 /// Deadline of every directory call.
@@ -76,11 +76,13 @@ pub trait DirectoryApi: Send + Sync {
     /// Where the directory is, for messages.
     fn addr(&self) -> &str;
     /// Starts a session with `files` (at most [`LOGIN_FILES`], which every
-    /// directory accepts; the rest follow with [`announce`](Self::announce)).
+    /// directory accepts; the rest follow with [`announce`](Self::announce)),
+    /// proving with `creds` that the name is this peer's.
     fn login(
         &self,
         name: &str,
         http_addr: &HttpAddr,
+        creds: &Credentials,
         files: &[SharedFile],
     ) -> Result<Login, ClientError>;
     /// Adds and removes files of the session's peer (at most the login's
@@ -214,12 +216,19 @@ impl DirectoryApi for Directory {
         &self,
         name: &str,
         http_addr: &HttpAddr,
+        creds: &Credentials,
         files: &[SharedFile],
     ) -> Result<Login, ClientError> {
         let req = pb::LoginRequest {
             name: name.to_string(),
             http_addr: http_addr.to_string(),
             files: files.iter().map(file_pb).collect(),
+            identity_key: creds.key.expose().to_string(),
+            group_password: creds
+                .group_password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default(),
             ..Default::default()
         };
         let r = self
@@ -319,5 +328,6 @@ fn source(s: pb::Source) -> Result<Source, ClientError> {
         peer: s.peer,
         http_addr: parse_addr(&s.http_addr)?,
         name: s.name,
+        size: s.size,
     })
 }

@@ -29,9 +29,11 @@ pub struct ControlInfo {
 impl ControlInfo {
     /// This process's entry, with a fresh secret.
     pub(crate) fn new(http_addr: HttpAddr) -> ControlInfo {
+        let secret = random_hex(32);
+        crate::logging::redact(&secret);
         ControlInfo {
             http_addr,
-            secret: random_hex(32),
+            secret,
             pid: std::process::id(),
         }
     }
@@ -48,6 +50,7 @@ impl ControlInfo {
     pub(crate) fn running(state_dir: &Path) -> Option<ControlInfo> {
         let text = fs::read(state_dir.join(CONTROL_FILE)).ok()?;
         let info: ControlInfo = serde_json::from_slice(&text).ok()?;
+        crate::logging::redact(&info.secret);
         let alive = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(1))
             .build()
@@ -84,6 +87,7 @@ impl Control {
                 url: file.display().to_string(),
                 detail: format!("unreadable control file: {e}"),
             })?;
+        crate::logging::redact(&info.secret);
         Ok(Control { info, file })
     }
 

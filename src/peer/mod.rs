@@ -17,6 +17,7 @@ mod console;
 mod control;
 mod core;
 pub(crate) mod fetch;
+pub mod identity;
 mod serve;
 pub(crate) mod session;
 pub(crate) mod share;
@@ -42,6 +43,7 @@ pub use share::{Change, ShareEntry, ShareError, ShareTable};
 
 use crate::config::PeerConfig;
 use crate::sync::MutexExt;
+use crate::wire::Credentials;
 
 /// Why a peer could not start.
 #[derive(Debug)]
@@ -115,6 +117,17 @@ impl Peer {
         if let Some(info) = ControlInfo::running(&state_dir) {
             return Err(PeerError::AlreadyRunning { state_dir, info });
         }
+        let creds = Credentials {
+            key: identity::load_or_create(&state_dir).map_err(|source| PeerError::Io {
+                path: state_dir.join(identity::IDENTITY_FILE),
+                source,
+            })?,
+            group_password: config.group_password(),
+        };
+        crate::logging::redact(creds.key.expose());
+        if let Some(p) = &creds.group_password {
+            crate::logging::redact(p.expose());
+        }
         let share = Arc::new(
             ShareTable::with_state(
                 &config.share_dir,
@@ -142,7 +155,7 @@ impl Peer {
         let http_addr = config.http_addr(bound);
         let info = ControlInfo::new(http_addr.clone());
         let dir = Arc::new(Directory::connect(&config.directory));
-        let session = Session::start(dir, &config.name, &http_addr, share.clone());
+        let session = Session::start(dir, &config.name, &http_addr, creds, share.clone());
         let opts = ServeOptions {
             workers: config.http_workers,
             timeout: Duration::from_secs(config.http_timeout_secs),

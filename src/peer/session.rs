@@ -33,7 +33,7 @@ use super::share::ShareTable;
 use crate::id::FileId;
 use crate::random::jitter;
 use crate::sync::MutexExt;
-use crate::wire::{HttpAddr, SharedFile, LOGIN_FILES};
+use crate::wire::{Credentials, HttpAddr, SharedFile, LOGIN_FILES};
 
 /// First retry delay after a failed login or heartbeat.
 pub const LOGIN_BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -130,6 +130,8 @@ pub(crate) struct Link {
     dir: Arc<dyn DirectoryApi>,
     name: String,
     http_addr: HttpAddr,
+    /// The identity key (and group password) every Login carries.
+    creds: Credentials,
     share: Arc<ShareTable>,
     inner: Mutex<Inner>,
     /// The share changed since the pending list was last worked out.
@@ -141,6 +143,7 @@ impl Link {
         dir: Arc<dyn DirectoryApi>,
         name: &str,
         http_addr: &HttpAddr,
+        creds: Credentials,
         share: Arc<ShareTable>,
         now: Instant,
     ) -> Link {
@@ -148,6 +151,7 @@ impl Link {
             dir,
             name: name.to_string(),
             http_addr: http_addr.clone(),
+            creds,
             share,
             inner: Mutex::new(Inner {
                 token: None,
@@ -186,7 +190,10 @@ impl Link {
     fn login_locked(&self, inner: &mut Inner, now: Instant) -> Result<(), ClientError> {
         let files = self.snapshot();
         let first = &files[..files.len().min(LOGIN_FILES as usize)];
-        match self.dir.login(&self.name, &self.http_addr, first) {
+        match self
+            .dir
+            .login(&self.name, &self.http_addr, &self.creds, first)
+        {
             Ok(login) => {
                 log::info!(
                     "logged in to the directory at {} as {} with {} files",
@@ -194,6 +201,7 @@ impl Link {
                     self.name,
                     files.len()
                 );
+                crate::logging::redact(&login.token);
                 inner.token = Some(login.token);
                 inner.heartbeat = login.heartbeat;
                 inner.next_heartbeat = now + login.heartbeat;
@@ -363,9 +371,17 @@ impl Session {
         dir: Arc<dyn DirectoryApi>,
         name: &str,
         http_addr: &HttpAddr,
+        creds: Credentials,
         share: Arc<ShareTable>,
     ) -> Session {
-        let link = Arc::new(Link::new(dir, name, http_addr, share, Instant::now()));
+        let link = Arc::new(Link::new(
+            dir,
+            name,
+            http_addr,
+            creds,
+            share,
+            Instant::now(),
+        ));
         let (wake, rx) = bounded::<bool>(4);
         let thread_link = link.clone();
         let thread = std::thread::Builder::new()

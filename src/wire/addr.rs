@@ -8,7 +8,7 @@
 //! appended to the base (`{base}/files/{id}`).
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Longest HTTP address a peer may advertise, in bytes.
 pub const MAX_HTTP_ADDR_LEN: usize = 256;
@@ -95,6 +95,17 @@ impl HttpAddr {
     /// `host:port` (or whatever stood after `http://`).
     pub fn authority(&self) -> &str {
         &self.0[SCHEME.len()..]
+    }
+
+    /// The host, when it is an IP address (an IPv4-mapped IPv6 address as
+    /// its IPv4 address); `None` for a host name.
+    pub fn ip(&self) -> Option<IpAddr> {
+        let auth = self.authority();
+        let host = match auth.strip_prefix('[') {
+            Some(v6) => v6.split(']').next()?,
+            None => auth.rsplit_once(':').map_or(auth, |(h, _)| h),
+        };
+        host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
     }
 
     pub fn as_str(&self) -> &str {
@@ -184,6 +195,18 @@ mod tests {
         assert_eq!(HttpAddr::parse(a.as_str()), Ok(a.clone()));
         assert_eq!(a.url("/files"), "http://127.0.0.1:9/files");
         assert_eq!(a.authority(), "127.0.0.1:9");
+        assert_eq!(a.ip(), Some("127.0.0.1".parse().unwrap()));
+        for (text, ip) in [
+            ("http://10.0.0.5", Some("10.0.0.5")),
+            ("http://[::1]:7", Some("::1")),
+            ("http://[::ffff:10.1.2.3]:7", Some("10.1.2.3")),
+            ("http://[fe80::1]", Some("fe80::1")),
+            ("http://localhost:22", None),
+            ("http://peer.lan", None),
+        ] {
+            let want = ip.map(|i: &str| i.parse::<IpAddr>().unwrap());
+            assert_eq!(HttpAddr::parse(text).unwrap().ip(), want, "{text}");
+        }
         let v6 = HttpAddr::from_socket("[::1]:9".parse().unwrap());
         assert_eq!(HttpAddr::parse(v6.as_str()), Ok(v6));
     }

@@ -10,6 +10,7 @@
 
 mod addr;
 mod http;
+mod identity;
 pub mod proto;
 mod records;
 
@@ -17,6 +18,10 @@ pub use addr::{BadHttpAddr, HttpAddr, MAX_HTTP_ADDR_LEN};
 pub use http::{
     percent_decode, percent_encode, InboxPolicy, PieceList, Rescanned, Status, ID_HEADER,
     SECRET_HEADER,
+};
+pub use identity::{
+    BadGroupPassword, BadIdentityKey, Credentials, GroupPassword, IdentityKey, KeyPrint,
+    IDENTITY_KEY_HEX, MAX_GROUP_PASSWORD_LEN,
 };
 pub use records::{Hit, SearchOutcome, SharedFile, Source};
 

@@ -25,12 +25,16 @@ pub struct Source {
     pub http_addr: HttpAddr,
     /// The name this peer shares the file under.
     pub name: String,
+    /// The size this peer claims for the file (only a piece list that
+    /// merges to the id, or the bytes themselves, prove it).
+    pub size: u64,
 }
 
 /// One search result: a file and everyone who has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
     pub id: FileId,
+    /// The size most live sources claim.
     pub size: u64,
     /// Distinct names the listed sources share the file under, sorted.
     pub names: Vec<String>,

@@ -15,6 +15,9 @@ fn start() -> (DirectoryServer, DirectoryClient) {
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_files_per_call: 100,
+        // These tests log in hundreds of times from one address on purpose.
+        login_rate: 100_000,
+        login_burst: 100_000,
         ..ServerConfig::default()
     };
     let server = DirectoryServer::start(&config).expect("directory starts");
@@ -35,6 +38,7 @@ fn login(c: &DirectoryClient, name: &str, files: &[&str]) -> Result<pb::LoginRep
     c.login(&pb::LoginRequest {
         name: name.to_string(),
         http_addr: "http://127.0.0.1:9".to_string(),
+        identity_key: key_of(name),
         files: files.iter().map(|f| file(f)).collect(),
         ..Default::default()
     })
@@ -159,6 +163,7 @@ fn bad_input_gets_invalid_argument_with_a_clear_message_and_changes_nothing() {
             c.login(&pb::LoginRequest {
                 name: "bob".into(),
                 http_addr: "http://127.0.0.1:9".into(),
+                identity_key: key_of("bob"),
                 files: vec![bad_file].into(),
                 ..Default::default()
             })
@@ -170,6 +175,7 @@ fn bad_input_gets_invalid_argument_with_a_clear_message_and_changes_nothing() {
             c.login(&pb::LoginRequest {
                 name: "bob".into(),
                 http_addr: "http://127.0.0.1:9".into(),
+                identity_key: key_of("bob"),
                 files: vec![traversal].into(),
                 ..Default::default()
             })
@@ -186,6 +192,7 @@ fn bad_input_gets_invalid_argument_with_a_clear_message_and_changes_nothing() {
             c.login(&pb::LoginRequest {
                 name: "bob".into(),
                 http_addr: "ftp://x".into(),
+                identity_key: key_of("bob"),
                 ..Default::default()
             })
             .map(drop),
@@ -425,6 +432,8 @@ fn check_answer<T>(what: &str, r: Result<T, grpcio::Error>) {
                 RpcStatusCode::INVALID_ARGUMENT
                     | RpcStatusCode::UNAUTHENTICATED
                     | RpcStatusCode::NOT_FOUND
+                    | RpcStatusCode::ALREADY_EXISTS
+                    | RpcStatusCode::PERMISSION_DENIED
             ) || (code == RpcStatusCode::INTERNAL
                 && message.starts_with("Failed to deserialize"));
             assert!(clear && !message.is_empty(), "{what}: {code:?} {message:?}");
@@ -441,6 +450,10 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
         search_burst: 1_000_000,
         announce_rate: 1_000_000,
         announce_burst: 1_000_000,
+        login_rate: 1_000_000,
+        login_burst: 1_000_000,
+        address_search_rate: 1_000_000,
+        address_search_burst: 1_000_000,
         ..ServerConfig::default()
     };
     let server = DirectoryServer::start(&config).expect("directory starts");
@@ -482,6 +495,11 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
                 &pb::LoginRequest {
                     name: rng.hostile_text(),
                     http_addr: rng.hostile_text(),
+                    identity_key: if round % 2 == 0 {
+                        key_of("fuzz")
+                    } else {
+                        rng.hostile_text()
+                    },
                     files: files.clone().into(),
                     ..Default::default()
                 },

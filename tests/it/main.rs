@@ -10,3 +10,4 @@ mod healing;
 mod http;
 mod layout;
 mod swarm;
+mod trust;

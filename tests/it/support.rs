@@ -27,10 +27,12 @@ pub struct Proc {
 impl Proc {
     /// Spawns `cmd` and waits for its first stdout line.
     fn spawn(mut cmd: Command) -> Proc {
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .stdin(Stdio::null())
-            .env("RUST_LOG", "info");
+            .stdin(Stdio::null());
         let mut child = cmd.spawn().expect("spawn binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout);
@@ -70,6 +72,11 @@ impl Proc {
             .expect("address on the first line")
             .to_string();
         Proc { child, addr, log }
+    }
+
+    /// Its log so far, one string.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
     }
 
     /// How many lines of its log so far contain `needle`.
@@ -125,11 +132,16 @@ pub fn start_server_with(args: &[&str]) -> Proc {
 /// A directory server process with the config `text` (written to a temp
 /// file, returned with it: keep it alive as long as the server).
 pub fn start_server_with_config(text: &str) -> (Proc, tempfile::TempDir) {
+    start_server_logging("info", text)
+}
+
+/// [`start_server_with_config`] with `RUST_LOG` set to `level`.
+pub fn start_server_logging(level: &str, text: &str) -> (Proc, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("server.toml");
     std::fs::write(&config, text).expect("write server config");
     let mut cmd = Command::new(SERVER);
-    cmd.arg("--config").arg(&config);
+    cmd.arg("--config").arg(&config).env("RUST_LOG", level);
     (Proc::spawn(cmd), dir)
 }
 
@@ -176,9 +188,22 @@ impl PeerSetup {
 
     /// Starts `peer serve` and waits until it prints its HTTP address.
     pub fn serve(&self) -> Proc {
+        self.serve_logging("info")
+    }
+
+    /// [`serve`](Self::serve) with `RUST_LOG` set to `level`.
+    pub fn serve_logging(&self, level: &str) -> Proc {
         let mut cmd = Command::new(PEER);
-        cmd.arg("--config").arg(&self.config).arg("serve");
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .env("RUST_LOG", level);
         Proc::spawn(cmd)
+    }
+
+    /// The peer's state folder.
+    pub fn state(&self) -> PathBuf {
+        self.root.path().join("state")
     }
 
     /// Starts `peer serve` unable to write files larger than `bytes` (a
@@ -217,6 +242,14 @@ impl PeerSetup {
     /// Runs a one-shot subcommand with this peer's config.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run peer subcommand")
+    }
+
+    /// [`run`](Self::run) with `RUST_LOG` set to `level`.
+    pub fn run_logging(&self, level: &str, args: &[&str]) -> Output {
+        self.command(args)
+            .env("RUST_LOG", level)
+            .output()
+            .expect("run peer subcommand")
     }
 
     /// Starts a subcommand in the background (e.g. a long `get`).
@@ -380,6 +413,8 @@ pub struct Fake {
     pub content: Vec<u8>,
     pub pieces: Option<String>,
     pub cut_after: Option<usize>,
+    /// Send the piece list one byte at a time, this long apart.
+    pub trickle: Option<Duration>,
 }
 
 impl FakeSource {
@@ -443,7 +478,19 @@ fn answer(mut conn: TcpStream, fake: &Fake) {
     );
     let _ = conn.write_all(reply.as_bytes());
     let upto = fake.cut_after.unwrap_or(body.len()).min(body.len());
-    let _ = conn.write_all(&body[..upto]);
+    match fake.trickle.filter(|_| path.ends_with("/pieces")) {
+        Some(gap) => {
+            for b in &body[..upto] {
+                if conn.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(gap);
+            }
+        }
+        None => {
+            let _ = conn.write_all(&body[..upto]);
+        }
+    }
 }
 
 /// The `GET /files/{id}/pieces` answer for `content`, as a real peer gives it.
@@ -472,18 +519,38 @@ impl Drop for FakeSource {
     }
 }
 
+/// An identity key for the raw-gRPC peer `name` (the same every time, so a
+/// test can log the same peer in again).
+pub fn key_of(name: &str) -> String {
+    b3(format!("identity key of {name}").as_bytes())
+}
+
 /// Starts `fake` for the file `real` and registers it in the directory as
 /// the peer `peer` sharing it under `name`.
 pub fn fake_source(directory: &str, peer: &str, fake: Fake, real: &[u8], name: &str) -> FakeSource {
+    fake_source_claiming(directory, peer, fake, &b3(real), real.len() as u64, name)
+}
+
+/// Starts `fake` and registers it as the peer `peer` sharing the file `id`
+/// under `name`, claiming it is `size` bytes.
+pub fn fake_source_claiming(
+    directory: &str,
+    peer: &str,
+    fake: Fake,
+    id: &str,
+    size: u64,
+    name: &str,
+) -> FakeSource {
     use hubshare::proto::directory as pb;
     let source = FakeSource::start(fake);
     grpc(directory)
         .login(&pb::LoginRequest {
             name: peer.to_string(),
             http_addr: source.addr.clone(),
+            identity_key: key_of(peer),
             files: vec![pb::SharedFile {
-                id: b3(real),
-                size: real.len() as u64,
+                id: id.to_string(),
+                size,
                 name: name.to_string(),
                 ..Default::default()
             }]

@@ -67,6 +67,7 @@ fn a_file_shared_by_three_comes_from_all_three_and_a_liar_is_dropped() {
             content: noise(64 << 20, 12),
             pieces: Some(piece_list_json(&content)),
             cut_after: None,
+            trickle: None,
         },
         &content,
         "dataset.tar",

@@ -3,12 +3,14 @@
 //! `plan.rs`, the fetching swarm in `swarm.rs`), and pushing files to,
 //! browsing and resolving other peers (`transfer.rs`).
 //!
-//! A download asks the directory for the sources; one of them gives the
-//! piece list, which must merge to the file id before it is trusted; every
-//! piece is checked against it before it is written into `<name>.part`; a
-//! crash or Ctrl-C loses at most a second of verified work; the final name
-//! is taken only when every piece is verified, and never over an existing
-//! file.
+//! A download asks the directory for the sources and the size each claims;
+//! a claim is trusted only once a source proves it (a piece list that
+//! merges to the file id, raced between sources; see `plan.rs`), and
+//! sources claiming another size are dropped; every piece is checked
+//! against the list before it is written into `<name>.part`; a crash or
+//! Ctrl-C loses at most a second of verified work; the final name is taken
+//! only when every piece is verified, from the sources that sent verified
+//! pieces, and never over an existing file.
 
 mod part;
 mod plan;
@@ -16,6 +18,7 @@ mod swarm;
 pub mod transfer;
 
 use std::fs;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -97,12 +100,21 @@ pub fn download(
     opts: &DownloadOptions,
 ) -> Result<DownloadReport, TransferError> {
     let started = Instant::now();
-    let (size, sources) = dir.locate(&id)?;
+    // The directory's size is what most sources claim; each source's own
+    // claim is checked instead.
+    let (_, sources) = dir.locate(&id)?;
     if sources.is_empty() {
         return Err(TransferError::Directory(ClientError::NotFound(format!(
             "no online peer shares {id}"
         ))));
     }
+    if let Some(n) = opts.name.as_deref() {
+        // A bad name is refused before anything is fetched.
+        plan::name(Some(n), &[], id, dest_dir)?;
+    }
+    let proven = plan::prove(&sources, id)?;
+    let size = proven.size;
+    let (sources, dropped) = plan::admit(sources, &proven);
     let wanted = plan::name(opts.name.as_deref(), &sources, id, dest_dir)?;
     fs::create_dir_all(dest_dir).map_err(transfer::io_err(dest_dir))?;
 
@@ -114,7 +126,7 @@ pub fn download(
                 size,
                 elapsed: started.elapsed(),
                 sources: Vec::new(),
-                dropped: Vec::new(),
+                dropped,
                 resumed_bytes: 0,
                 fetched: 0,
                 already_had: true,
@@ -124,12 +136,8 @@ pub fn download(
 
     let (name, state) = choose_name(dest_dir, &wanted, id, size);
     let count = piece_count(size);
-    let cvs = if count > 1 {
-        plan::piece_list(&sources, id, size)?
-    } else {
-        Vec::new()
-    };
-    let (part, done) = Part::open(dest_dir, &name, state, id, size, &cvs)?;
+    let cvs = proven.cvs;
+    let (part, mut done) = Part::open(dest_dir, &name, state, id, size, &cvs)?;
     let resumed_bytes: u64 = (0..count)
         .filter(|i| done[*i])
         .map(|i| piece_range(size, i).1)
@@ -137,6 +145,18 @@ pub fn download(
     if resumed_bytes > 0 {
         log::info!("resuming {name}: {resumed_bytes} of {size} bytes already verified");
     }
+    // A one-piece file was fetched whole to prove its size.
+    let whole = match proven.whole {
+        Some(bytes) if count == 1 && !done[0] => {
+            part.file
+                .write_all_at(&bytes, 0)
+                .map_err(transfer::io_err(&part.path))?;
+            done[0] = true;
+            let by = sources.iter().find(|s| s.peer == proven.by).cloned();
+            by.map(|s| (s, bytes.len() as u64))
+        }
+        _ => None,
+    };
 
     let job = Arc::new(Job {
         id,
@@ -147,13 +167,24 @@ pub fn download(
     });
     let bar = progress_bar(size, opts.progress);
     bar.set_position(resumed_bytes);
-    let mut swarm = Swarm::new(job.clone(), done, opts.connections_per_source, &bar);
+    let mut swarm = Swarm::new(
+        job.clone(),
+        done,
+        opts.connections_per_source,
+        &bar,
+        dropped,
+    );
+    if let Some((source, bytes)) = whole {
+        swarm.credit(source, bytes);
+        bar.inc(bytes);
+    }
     let outcome = swarm.run(dir, sources, size == 0, opts.cancel.as_deref());
     swarm.stop_workers();
-    let (fetched, dropped, per_source) = (
+    let (fetched, dropped, per_source, verified) = (
         swarm.fetched,
         swarm.dropped.clone(),
         swarm.bytes_per_source(),
+        swarm.verified_names(),
     );
     drop(swarm);
     if let Err(e) = outcome {
@@ -161,7 +192,8 @@ pub fn download(
         return Err(e);
     }
     bar.finish_and_clear();
-    let path = job.part.publish()?;
+    let final_name = plan::final_name(opts.name.as_deref(), &verified, &name, id);
+    let path = job.part.publish(&final_name)?;
     Ok(DownloadReport {
         path,
         size,

@@ -97,7 +97,6 @@ pub(super) struct Part {
     pub path: PathBuf,
     state_path: PathBuf,
     dir: PathBuf,
-    name: String,
 }
 
 impl Part {
@@ -148,7 +147,6 @@ impl Part {
             state_path: dir.join(format!("{name}{STATE_SUFFIX}")),
             path,
             dir: dir.to_path_buf(),
-            name: name.to_string(),
         };
         Ok((part, done))
     }
@@ -166,12 +164,13 @@ impl Part {
     }
 
     /// Gives the complete, verified part its final name (the first free one
-    /// of `name`, `name (1)`, ...), and removes the state.
-    pub fn publish(&self) -> Result<PathBuf, TransferError> {
+    /// of `name`, `name (1)`, ...), and removes the state. `name` may differ
+    /// from the one the part was opened under.
+    pub fn publish(&self, name: &str) -> Result<PathBuf, TransferError> {
         self.file.sync_all().map_err(io_err(&self.path))?;
         let mut n = 0;
         loop {
-            let target = self.dir.join(numbered(&self.name, n));
+            let target = self.dir.join(numbered(name, n));
             match publish(&self.path, &target) {
                 Ok(()) => {
                     let _ = fs::remove_file(&self.state_path);
@@ -241,7 +240,7 @@ mod tests {
         assert_eq!(read_state(&p.state_path).unwrap().done, "111");
         // The final name is taken: it goes beside it, and the state goes.
         fs::write(d.join("f.bin"), b"someone else's").unwrap();
-        let published = p.publish().unwrap();
+        let published = p.publish("f.bin").unwrap();
         assert_eq!(published, d.join("f (1).bin"));
         assert_eq!(fs::read(&published).unwrap(), data);
         assert_eq!(fs::read(d.join("f.bin")).unwrap(), b"someone else's");

@@ -1,21 +1,207 @@
-//! What a download needs before the swarm starts: the name to save under,
-//! and a piece list that merges to the file id, from the first source that
-//! gives one.
+//! What a download needs before the swarm starts, none of it taken on a
+//! source's word:
+//!
+//! - **the size**: sources may claim different sizes for one id (a buggy or
+//!   lying one). Each claim is tried: a piece list for it must merge to the
+//!   id (a list for a wrong size cannot), or, for a file of one piece, its
+//!   bytes must hash to the id. The first claim proved wins; sources
+//!   claiming another size are dropped.
+//! - **the proof is raced**: attempts start one source at a time, the next
+//!   one [`PROOF_HEDGE`] later or as soon as one fails, each bounded by
+//!   [`PROOF_DEADLINE`] for the whole answer; claims are taken in turn from
+//!   each size (most sources first), so a source that trickles its answer,
+//!   or many that agree on a lie, hold the download a few seconds at most
+//!   while an honest source is online.
+//! - **the name**: the one the user asked for; else the name most of the
+//!   sources that sent verified pieces share the file under; never a name
+//!   from a source that sent something that failed verification.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use blake3::hazmat::ChainingValue;
+use crossbeam_channel::{unbounded, RecvTimeoutError};
 
+use super::swarm::fetch_range;
 use super::transfer::{self, http_err, TransferError};
 use crate::id::FileId;
 use crate::names;
 use crate::peer::share::STATE_SUFFIX;
+use crate::pieces::piece_count;
 use crate::wire::{PieceList, Source};
 
-/// The name to save `id` under: the one the user asked for (which must be a
-/// plain file name), else the first source's, made safe; short enough to
-/// leave room for " (n)" and ".part.state".
+/// How long the proof waits on the sources asked so far before it asks one
+/// more as well.
+pub const PROOF_HEDGE: Duration = Duration::from_secs(1);
+/// Longest one source may take over its whole answer (piece list, or the
+/// bytes of a one-piece file).
+pub const PROOF_DEADLINE: Duration = Duration::from_secs(6);
+/// Tries of a one-piece file at a source that answers "busy" (503).
+const BUSY_TRIES: u32 = 3;
+
+/// What a source proved about the file.
+pub(super) struct Proven {
+    pub size: u64,
+    /// The piece list (empty for a file of one piece).
+    pub cvs: Vec<ChainingValue>,
+    /// The whole file, when it is one piece: its bytes were the proof.
+    pub whole: Option<Vec<u8>>,
+    /// The peer whose answer proved it.
+    pub by: String,
+    /// Peers whose answer failed verification, with what was wrong.
+    pub liars: Vec<(String, String)>,
+}
+
+/// The claims to try, in order: one source of each claimed size per round
+/// (so many sources agreeing on a lie cannot keep the truth waiting), and
+/// within a round, sizes that a piece list can prove (several pieces)
+/// before one-piece sizes, then the size more sources claim first.
+fn attempt_order(sources: &[Source]) -> Vec<&Source> {
+    let mut groups: BTreeMap<u64, Vec<&Source>> = BTreeMap::new();
+    for s in sources {
+        groups.entry(s.size).or_default().push(s);
+    }
+    let mut groups: Vec<Vec<&Source>> = groups.into_values().collect();
+    groups.sort_by_key(|g| (piece_count(g[0].size) <= 1, std::cmp::Reverse(g.len())));
+    let mut order = Vec::with_capacity(sources.len());
+    for round in 0.. {
+        let before = order.len();
+        order.extend(groups.iter().filter_map(|g| g.get(round).copied()));
+        if order.len() == before {
+            break;
+        }
+    }
+    order
+}
+
+/// One attempt's outcome: the proof, or why this source gave none (and
+/// whether what it sent was a lie rather than a failure to answer).
+type Attempt = Result<(Vec<ChainingValue>, Option<Vec<u8>>), (String, bool)>;
+
+/// Proves the size of `id` from its sources (see the module docs).
+pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferError> {
+    let order = attempt_order(sources);
+    let (tx, rx) = unbounded::<(usize, Attempt)>();
+    let mut started = 0;
+    let mut finished = 0;
+    let mut failures = Vec::new();
+    let mut liars = Vec::new();
+    let mut next_start = Instant::now();
+    loop {
+        if started < order.len() && Instant::now() >= next_start {
+            let source = order[started].clone();
+            let tx = tx.clone();
+            let index = started;
+            std::thread::Builder::new()
+                .name(format!("prove-{}", source.peer))
+                .spawn(move || {
+                    let _ = tx.send((index, attempt(&source, id)));
+                })
+                .expect("spawn a proof thread");
+            started += 1;
+            next_start = Instant::now() + PROOF_HEDGE;
+        }
+        if finished == order.len() {
+            return Err(TransferError::BadPieceList { id, failures });
+        }
+        let wait = if started < order.len() {
+            next_start.saturating_duration_since(Instant::now())
+        } else {
+            PROOF_DEADLINE * 2
+        };
+        match rx.recv_timeout(wait) {
+            Ok((i, Ok((cvs, whole)))) => {
+                let s = order[i];
+                log::debug!("{} proved {id} is {} bytes", s.peer, s.size);
+                return Ok(Proven {
+                    size: s.size,
+                    cvs,
+                    whole,
+                    by: s.peer.clone(),
+                    liars,
+                });
+            }
+            Ok((i, Err((why, lied)))) => {
+                let s = order[i];
+                finished += 1;
+                if lied {
+                    log::warn!("{} sent a bad answer for {id}: {why}", s.peer);
+                    liars.push((s.peer.clone(), why.clone()));
+                }
+                failures.push(format!("{}: {why}", s.peer));
+                // Ask the next source now rather than after the hedge delay.
+                next_start = Instant::now();
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if started == order.len() {
+                    // Every attempt has its own deadline; this one is spent.
+                    return Err(TransferError::BadPieceList { id, failures });
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => unreachable!("this loop holds a sender"),
+        }
+    }
+}
+
+/// Asks one source to prove its claim: a piece list that merges to the id,
+/// or for a one-piece file the bytes themselves.
+fn attempt(source: &Source, id: FileId) -> Attempt {
+    let size = source.size;
+    let lie = |why: String| Err((why, true));
+    if size == 0 {
+        return if FileId::of(&[]) == id {
+            Ok((Vec::new(), Some(Vec::new())))
+        } else {
+            lie("claims 0 bytes, but the id is not that of an empty file".into())
+        };
+    }
+    let agent = transfer::agent();
+    if piece_count(size) > 1 {
+        let url = source.http_addr.url(&format!("/files/{id}/pieces"));
+        let list: PieceList = agent
+            .get(&url)
+            .timeout(PROOF_DEADLINE)
+            .call()
+            .map_err(|e| http_err(&url, e))
+            .and_then(|r| transfer::read_json(r, &url))
+            .map_err(|e| (e.to_string(), matches!(e, TransferError::Protocol { .. })))?;
+        return match list.verified(id, size) {
+            Ok(cvs) => Ok((cvs, None)),
+            Err(why) => lie(format!("its piece list for {size} bytes is wrong: {why}")),
+        };
+    }
+    let deadline = Instant::now() + PROOF_DEADLINE;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match fetch_range(
+            &agent,
+            &source.http_addr,
+            id,
+            size,
+            0,
+            size,
+            Some(left),
+            &|| false,
+        ) {
+            Ok(Some(bytes)) if FileId::of(&bytes) == id => return Ok((Vec::new(), Some(bytes))),
+            Ok(_) => return lie(format!("its {size} bytes do not hash to the id")),
+            Err((why, Some(wait))) if tries < BUSY_TRIES && left > wait => {
+                log::debug!("{} is busy ({why}); asking again in {wait:?}", source.peer);
+                std::thread::sleep(wait.min(Duration::from_secs(2)));
+            }
+            Err((why, _)) => return Err((why, false)),
+        }
+    }
+}
+
+/// The name to save under before the download starts: the one the user
+/// asked for (which must be a plain file name), else the one most of
+/// `sources` share it under (ties: the first in order), made safe; short
+/// enough to leave room for " (n)" and ".part.state".
 pub(super) fn name(
     asked: Option<&str>,
     sources: &[Source],
@@ -30,43 +216,133 @@ pub(super) fn name(
             })?;
             n.to_string()
         }
-        None => names::sanitize_file_name(&sources[0].name, &id.to_string()),
+        None => most_shared(sources.iter().map(|s| (s.name.as_str(), 1))).unwrap_or_default(),
     };
-    Ok(names::shorten(
-        &wanted,
-        names::MAX_FILE_NAME_LEN - STATE_SUFFIX.len() - 8,
-    ))
+    Ok(fit(&wanted, id))
 }
 
-/// The first piece list, from any source, that merges to the id.
-pub(super) fn piece_list(
-    sources: &[Source],
+/// The name to publish under once every piece is verified: the one asked
+/// for, else the name most of the sources that sent verified pieces share
+/// the file under (ties: the name whose sources sent more, then the first
+/// alphabetically). `verified` lists (name, verified bytes) of each source
+/// that sent verified pieces and never a bad one; with none, `provisional`.
+pub(super) fn final_name(
+    asked: Option<&str>,
+    verified: &[(String, u64)],
+    provisional: &str,
     id: FileId,
-    size: u64,
-) -> Result<Vec<ChainingValue>, TransferError> {
-    let agent = transfer::agent();
-    let mut failures = Vec::new();
+) -> String {
+    if asked.is_some() || verified.is_empty() {
+        return provisional.to_string();
+    }
+    let votes = verified.iter().map(|(n, bytes)| (n.as_str(), *bytes));
+    match most_shared(votes) {
+        Some(n) => fit(&n, id),
+        None => provisional.to_string(),
+    }
+}
+
+/// The name with the most votes, then the most weight, then the first
+/// alphabetically.
+fn most_shared<'a>(votes: impl Iterator<Item = (&'a str, u64)>) -> Option<String> {
+    let mut tally: HashMap<&str, (usize, u64)> = HashMap::new();
+    for (name, weight) in votes {
+        let t = tally.entry(name).or_default();
+        t.0 += 1;
+        t.1 += weight;
+    }
+    tally
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(n, _)| n.to_string())
+}
+
+/// A remote name made safe, and short enough to leave room for " (n)" and
+/// ".part.state".
+fn fit(name: &str, id: FileId) -> String {
+    let safe = names::sanitize_file_name(name, &id.to_string());
+    names::shorten(&safe, names::MAX_FILE_NAME_LEN - STATE_SUFFIX.len() - 8)
+}
+
+/// The sources a download may use once the size is proved, and those it
+/// drops with the reason: a claim of another size, or an answer that failed
+/// verification.
+pub(super) fn admit(sources: Vec<Source>, proven: &Proven) -> (Vec<Source>, Vec<(String, String)>) {
+    let liars: HashSet<&str> = proven.liars.iter().map(|(p, _)| p.as_str()).collect();
+    let mut dropped: Vec<(String, String)> = proven.liars.clone();
+    let mut kept = Vec::new();
     for s in sources {
-        let url = s.http_addr.url(&format!("/files/{id}/pieces"));
-        let list: PieceList = match agent
-            .get(&url)
-            .call()
-            .map_err(|e| http_err(&url, e))
-            .and_then(|r| transfer::read_json(r, &url))
-        {
-            Ok(l) => l,
-            Err(e) => {
-                failures.push(format!("{}: {e}", s.peer));
-                continue;
-            }
-        };
-        match list.verified(id, size) {
-            Ok(cvs) => return Ok(cvs),
-            Err(why) => {
-                log::warn!("{} sent a bad piece list for {id}: {why}", s.peer);
-                failures.push(format!("{}: {why}", s.peer));
-            }
+        if liars.contains(s.peer.as_str()) {
+            continue;
+        }
+        if s.size != proven.size {
+            dropped.push((s.peer.clone(), size_mismatch(s.size, proven.size)));
+        } else {
+            kept.push(s);
         }
     }
-    Err(TransferError::BadPieceList { id, failures })
+    (kept, dropped)
+}
+
+/// Why a source claiming `claimed` bytes is not used for a file of `size`.
+pub(super) fn size_mismatch(claimed: u64, size: u64) -> String {
+    format!("claims the file is {claimed} bytes, but it is {size} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pieces::MIN_PIECE_SIZE;
+    use crate::wire::HttpAddr;
+
+    fn source(peer: &str, size: u64, name: &str) -> Source {
+        Source {
+            peer: peer.into(),
+            http_addr: HttpAddr::parse("http://127.0.0.1:9").unwrap(),
+            name: name.into(),
+            size,
+        }
+    }
+
+    #[test]
+    fn claims_are_tried_in_turn_provable_sizes_first() {
+        let big = 3 * MIN_PIECE_SIZE;
+        let s = [
+            source("a", 10, "x"),
+            source("b", big, "x"),
+            source("c", big + 1, "x"),
+            source("d", big + 1, "x"),
+            source("e", big + 1, "x"),
+            source("f", big, "x"),
+        ];
+        let order: Vec<&str> = attempt_order(&s).iter().map(|x| x.peer.as_str()).collect();
+        assert_eq!(order, vec!["c", "b", "a", "d", "f", "e"]);
+    }
+
+    #[test]
+    fn names_come_from_most_sources_and_the_asked_name_wins() {
+        let id = FileId::of(b"x");
+        let s = [
+            source("a", 1, "Invoice 2024.pdf.exe"),
+            source("b", 1, "Invoice 2024.pdf"),
+            source("c", 1, "Invoice 2024.pdf"),
+        ];
+        let dir = Path::new("/tmp");
+        assert_eq!(name(None, &s, id, dir).unwrap(), "Invoice 2024.pdf");
+        assert_eq!(name(Some("mine.pdf"), &s, id, dir).unwrap(), "mine.pdf");
+        assert!(name(Some("../x"), &s, id, dir).is_err());
+        let verified = vec![("honest.pdf".to_string(), 10), ("other.pdf".to_string(), 5)];
+        assert_eq!(final_name(None, &verified, "liar.exe", id), "honest.pdf");
+        assert_eq!(
+            final_name(Some("mine.pdf"), &verified, "mine.pdf", id),
+            "mine.pdf"
+        );
+        assert_eq!(final_name(None, &[], "kept.pdf", id), "kept.pdf");
+        let two_to_one = vec![
+            ("a.pdf".to_string(), 1),
+            ("a.pdf".to_string(), 1),
+            ("b.pdf".to_string(), 100),
+        ];
+        assert_eq!(final_name(None, &two_to_one, "x", id), "a.pdf");
+    }
 }

@@ -21,6 +21,7 @@ use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::part::Part;
+use super::plan::size_mismatch;
 use super::transfer::{self, http_err, TransferError};
 use super::{CHECKPOINT_EVERY, LOCATE_EVERY, MAX_SOURCES, PIECE_READ_TIMEOUT, SOURCE_RETRIES};
 use crate::id::FileId;
@@ -63,6 +64,8 @@ struct SourceState {
     dropped: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     bytes: u64,
+    /// It sent a piece that failed verification.
+    lied: bool,
 }
 
 pub(super) fn progress_bar(size: u64, wanted: bool) -> ProgressBar {
@@ -97,18 +100,22 @@ pub(super) struct Swarm<'a> {
 }
 
 impl<'a> Swarm<'a> {
+    /// A swarm for `job`; the peers in `dropped` were dropped before it
+    /// started (they are reported, and never used even if the directory
+    /// names them again).
     pub fn new(
         job: Arc<Job>,
         done: Vec<bool>,
         per_source: usize,
         bar: &'a ProgressBar,
+        dropped: Vec<(String, String)>,
     ) -> Swarm<'a> {
         Swarm {
             job,
             done,
             sources: Vec::new(),
-            known: HashSet::new(),
-            dropped: Vec::new(),
+            known: dropped.iter().map(|(p, _)| p.clone()).collect(),
+            dropped,
             per_source: per_source.max(1),
             bar,
             fetched: 0,
@@ -127,6 +134,30 @@ impl<'a> Swarm<'a> {
         v
     }
 
+    /// (name shared under, verified bytes sent) of each source that sent
+    /// verified pieces this run and never a bad one.
+    pub fn verified_names(&self) -> Vec<(String, u64)> {
+        self.sources
+            .iter()
+            .filter(|s| s.bytes > 0 && !s.lied)
+            .map(|s| (s.source.name.clone(), s.bytes))
+            .collect()
+    }
+
+    /// Counts `bytes` verified bytes from `peer` that did not come through
+    /// the swarm (a one-piece file fetched while proving its size).
+    pub fn credit(&mut self, source: Source, bytes: u64) {
+        self.known.insert(source.peer.clone());
+        self.fetched += bytes;
+        self.sources.push(SourceState {
+            source,
+            dropped: Arc::new(AtomicBool::new(true)),
+            threads: Vec::new(),
+            bytes,
+            lied: false,
+        });
+    }
+
     fn alive(&self) -> usize {
         self.sources
             .iter()
@@ -137,6 +168,12 @@ impl<'a> Swarm<'a> {
     fn add_sources(&mut self, found: Vec<Source>, jobs: &Receiver<usize>, events: &Sender<Event>) {
         for source in found {
             if self.sources.len() >= MAX_SOURCES || !self.known.insert(source.peer.clone()) {
+                continue;
+            }
+            if source.size != self.job.size {
+                let reason = size_mismatch(source.size, self.job.size);
+                log::warn!("not using source {}: it {reason}", source.peer);
+                self.dropped.push((source.peer, reason));
                 continue;
             }
             let index = self.sources.len();
@@ -161,6 +198,7 @@ impl<'a> Swarm<'a> {
                 dropped,
                 threads,
                 bytes: 0,
+                lied: false,
             });
         }
         self.bar.set_message(format!("{} sources", self.alive()));
@@ -242,6 +280,7 @@ impl<'a> Swarm<'a> {
                     }
                 }
                 Ok(Event::Bad { piece, source }) => {
+                    self.sources[source].lied = true;
                     self.drop_source(
                         source,
                         &format!("sent piece {piece}, which failed verification"),
@@ -407,13 +446,35 @@ fn fetch_piece(
     piece: usize,
 ) -> Result<Option<Vec<u8>>, (String, Option<Duration>)> {
     let (offset, len) = piece_range(job.size, piece);
+    let done = || job.done[piece].load(Ordering::Relaxed);
+    fetch_range(agent, base, job.id, job.size, offset, len, None, &done)
+}
+
+/// Fetches `len` bytes at `offset` of the file `id` of `size` bytes with a
+/// `Range` request, within `timeout` when given, reading no more than
+/// asked whatever the source sends. `Ok(None)` when `stop` turned true
+/// meanwhile; on error, the reason and how long the source asked us to
+/// wait (a 503's `Retry-After`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fetch_range(
+    agent: &ureq::Agent,
+    base: &HttpAddr,
+    id: FileId,
+    size: u64,
+    offset: u64,
+    len: u64,
+    timeout: Option<Duration>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<Vec<u8>>, (String, Option<Duration>)> {
     let end = offset + len - 1;
-    let url = base.url(&format!("/files/{}", job.id));
-    let resp = match agent
+    let url = base.url(&format!("/files/{id}"));
+    let mut req = agent
         .get(&url)
-        .set("Range", &format!("bytes={offset}-{end}"))
-        .call()
-    {
+        .set("Range", &format!("bytes={offset}-{end}"));
+    if let Some(t) = timeout {
+        req = req.timeout(t);
+    }
+    let resp = match req.call() {
         Ok(r) => r,
         Err(ureq::Error::Status(503, r)) => {
             let wait = r
@@ -424,7 +485,7 @@ fn fetch_piece(
         }
         Err(e) => return Err((http_err(&url, e).to_string(), None)),
     };
-    let want = format!("bytes {offset}-{end}/{}", job.size);
+    let want = format!("bytes {offset}-{end}/{size}");
     if resp.status() != 206 || resp.header("Content-Range") != Some(want.as_str()) {
         return Err((
             format!(
@@ -435,12 +496,11 @@ fn fetch_piece(
             None,
         ));
     }
-    // Never read more than the piece, whatever the source sends.
     let mut body = resp.into_reader().take(len);
     let mut data = vec![0u8; len as usize];
     let mut got = 0;
     while got < data.len() {
-        if job.done[piece].load(Ordering::Relaxed) {
+        if stop() {
             return Ok(None);
         }
         let upto = (got + 64 * 1024).min(data.len());

@@ -1,0 +1,177 @@
+//! Who may log in under a name: the peer's identity key, the print of it
+//! the directory keeps, and the optional group password. A Login carries
+//! the key; the directory binds the name to the key's [`KeyPrint`] (a keyed
+//! hash, so the key itself is never stored) and refuses the name to any
+//! other key while the binding holds. None of these types prints its
+//! secret: their `Debug` shows a few characters at most.
+
+use std::fmt;
+
+use crate::random::random_hex;
+
+/// Length of an identity key in hex digits (32 random bytes).
+pub const IDENTITY_KEY_HEX: usize = 64;
+/// Shortest group password accepted, in characters.
+pub const MIN_GROUP_PASSWORD_CHARS: usize = 8;
+/// Longest group password accepted, in bytes.
+pub const MAX_GROUP_PASSWORD_LEN: usize = 1024;
+
+/// A peer's identity key: 32 random bytes as 64 lowercase hex digits. It is
+/// the peer's proof that it is the one a name belongs to; keep it private
+/// (the peer stores it in a 0600 file of its state folder).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdentityKey(String);
+
+/// Why a text is not an identity key (the text itself is not repeated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadIdentityKey;
+
+impl fmt::Display for BadIdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "an identity key must be {IDENTITY_KEY_HEX} lowercase hex digits (32 random bytes)"
+        )
+    }
+}
+
+impl std::error::Error for BadIdentityKey {}
+
+impl IdentityKey {
+    /// A fresh key from the OS random source.
+    pub fn generate() -> IdentityKey {
+        IdentityKey(random_hex(IDENTITY_KEY_HEX / 2))
+    }
+
+    /// Exactly 64 lowercase hex digits.
+    pub fn parse(text: &str) -> Result<IdentityKey, BadIdentityKey> {
+        let ok = text.len() == IDENTITY_KEY_HEX
+            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if ok {
+            Ok(IdentityKey(text.to_string()))
+        } else {
+            Err(BadIdentityKey)
+        }
+    }
+
+    /// The hex text, to send in a Login or write to the key file.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What the directory keeps of the key.
+    pub fn print(&self) -> KeyPrint {
+        KeyPrint(blake3::derive_key(
+            "hubshare identity key print v1",
+            self.0.as_bytes(),
+        ))
+    }
+}
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdentityKey(..)")
+    }
+}
+
+/// A one-way print of an [`IdentityKey`]: the directory binds names to it,
+/// and learning it does not let anyone log in.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyPrint([u8; 32]);
+
+impl fmt::Debug for KeyPrint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyPrint({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
+/// A group password: set by a directory's operator, carried by every Login.
+#[derive(Clone)]
+pub struct GroupPassword(String);
+
+/// Why a text is not a usable group password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadGroupPassword(&'static str);
+
+impl fmt::Display for BadGroupPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the group password {}", self.0)
+    }
+}
+
+impl std::error::Error for BadGroupPassword {}
+
+impl GroupPassword {
+    /// A password as configured: at least [`MIN_GROUP_PASSWORD_CHARS`]
+    /// characters, at most
+    /// [`MAX_GROUP_PASSWORD_LEN`] bytes, no control characters (a newline
+    /// at the end of a password file is dropped by the caller).
+    pub fn new(text: &str) -> Result<GroupPassword, BadGroupPassword> {
+        if text.chars().count() < MIN_GROUP_PASSWORD_CHARS {
+            return Err(BadGroupPassword("is shorter than 8 characters"));
+        }
+        if text.len() > MAX_GROUP_PASSWORD_LEN {
+            return Err(BadGroupPassword("is longer than 1024 bytes"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(BadGroupPassword("has a control character"));
+        }
+        Ok(GroupPassword(text.to_string()))
+    }
+
+    /// The text, to send in a Login.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `offered` is this password. The time it takes does not
+    /// depend on where the two differ: both are hashed, and BLAKE3 hashes
+    /// compare in constant time.
+    pub fn matches(&self, offered: &str) -> bool {
+        blake3::hash(self.0.as_bytes()) == blake3::hash(offered.as_bytes())
+    }
+}
+
+impl fmt::Debug for GroupPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GroupPassword(..)")
+    }
+}
+
+/// What a peer proves itself with at Login.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub key: IdentityKey,
+    pub group_password: Option<GroupPassword>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_print_and_never_show() {
+        let k = IdentityKey::generate();
+        assert_eq!(IdentityKey::parse(k.expose()), Ok(k.clone()));
+        assert_eq!(k.print(), IdentityKey::parse(k.expose()).unwrap().print());
+        assert_ne!(k.print(), IdentityKey::generate().print());
+        for bad in ["", "abc", &"A".repeat(64), &"0".repeat(63), &"0".repeat(65)] {
+            assert_eq!(IdentityKey::parse(bad), Err(BadIdentityKey));
+        }
+        let shown = format!("{k:?} {:?}", k.print());
+        assert!(!shown.contains(&k.expose()[..8]), "{shown}");
+    }
+
+    #[test]
+    fn passwords_match_exactly_and_never_show() {
+        let p = GroupPassword::new("open sesame").unwrap();
+        assert!(p.matches("open sesame"));
+        assert!(!p.matches("open sesame "));
+        assert!(!p.matches(""));
+        assert!(!format!("{p:?}").contains("sesame"));
+        assert!(GroupPassword::new("").is_err());
+        assert!(GroupPassword::new("seven77").is_err());
+        assert!(GroupPassword::new("a\nb").is_err());
+        assert!(GroupPassword::new(&"x".repeat(1025)).is_err());
+    }
+}
