@@ -199,9 +199,10 @@ impl DirectoryService {
             return Ok(());
         }
         Err(DirError::Denied(format!(
-            "http_addr {addr} is not this peer's own address: the Login came from {from}, so \
-             advertise an address whose host is {from} (a peer behind a proxy or NAT needs \
-             the directory's operator to set trust_advertised_addrs = true)"
+            "http_addr {addr} is not this peer's own address: the Login came from {from}. \
+             Advertise an address whose host is {from}, or reach the directory through the \
+             address you advertise; behind a proxy or NAT, the directory's operator must set \
+             trust_advertised_addrs = true"
         )))
     }
 

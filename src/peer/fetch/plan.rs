@@ -6,17 +6,17 @@
 //!   id (a list for a wrong size cannot), or, for a file of one piece, its
 //!   bytes must hash to the id. The first claim proved wins; sources
 //!   claiming another size are dropped.
-//! - **the proof is raced**: attempts start one source at a time, the next
-//!   one [`PROOF_HEDGE`] later or as soon as one fails, each bounded by
-//!   [`PROOF_DEADLINE`] for the whole answer; claims are taken in turn from
-//!   each size (most sources first), so a source that trickles its answer,
-//!   or many that agree on a lie, hold the download a few seconds at most
-//!   while an honest source is online.
+//! - **the proof is raced**: [`PROOF_FIRST_WAVE`] sources are asked at
+//!   once, then one more every [`PROOF_HEDGE`] or as soon as one fails,
+//!   each bounded by [`PROOF_DEADLINE`] for its whole answer; claims are
+//!   taken in turn from each size (most sources first), so a source that
+//!   trickles its answer, or many that agree on a lie, hold the download a
+//!   second or two at most while an honest source is online.
 //! - **the name**: the one the user asked for; else the name most of the
 //!   sources that sent verified pieces share the file under; never a name
 //!   from a source that sent something that failed verification.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ use crate::peer::share::STATE_SUFFIX;
 use crate::pieces::piece_count;
 use crate::wire::{PieceList, Source};
 
+/// Sources asked for a proof at once when a download starts.
+pub const PROOF_FIRST_WAVE: usize = 3;
 /// How long the proof waits on the sources asked so far before it asks one
 /// more as well.
 pub const PROOF_HEDGE: Duration = Duration::from_secs(1);
@@ -90,7 +92,7 @@ pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferEr
     let mut liars = Vec::new();
     let mut next_start = Instant::now();
     loop {
-        if started < order.len() && Instant::now() >= next_start {
+        while started < order.len() && Instant::now() >= next_start {
             let source = order[started].clone();
             let tx = tx.clone();
             let index = started;
@@ -101,7 +103,9 @@ pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferEr
                 })
                 .expect("spawn a proof thread");
             started += 1;
-            next_start = Instant::now() + PROOF_HEDGE;
+            if started >= PROOF_FIRST_WAVE {
+                next_start = Instant::now() + PROOF_HEDGE;
+            }
         }
         if finished == order.len() {
             return Err(TransferError::BadPieceList { id, failures });
@@ -268,15 +272,18 @@ fn fit(name: &str, id: FileId) -> String {
 /// drops with the reason: a claim of another size, or an answer that failed
 /// verification.
 pub(super) fn admit(sources: Vec<Source>, proven: &Proven) -> (Vec<Source>, Vec<(String, String)>) {
-    let liars: HashSet<&str> = proven.liars.iter().map(|(p, _)| p.as_str()).collect();
-    let mut dropped: Vec<(String, String)> = proven.liars.clone();
+    let liars: HashMap<&str, &str> = proven
+        .liars
+        .iter()
+        .map(|(p, why)| (p.as_str(), why.as_str()))
+        .collect();
+    let mut dropped = Vec::new();
     let mut kept = Vec::new();
     for s in sources {
-        if liars.contains(s.peer.as_str()) {
-            continue;
-        }
         if s.size != proven.size {
             dropped.push((s.peer.clone(), size_mismatch(s.size, proven.size)));
+        } else if let Some(why) = liars.get(s.peer.as_str()) {
+            dropped.push((s.peer.clone(), why.to_string()));
         } else {
             kept.push(s);
         }
@@ -317,6 +324,39 @@ mod tests {
         ];
         let order: Vec<&str> = attempt_order(&s).iter().map(|x| x.peer.as_str()).collect();
         assert_eq!(order, vec!["c", "b", "a", "d", "f", "e"]);
+    }
+
+    #[test]
+    fn only_sources_that_claim_the_proved_size_and_never_lied_are_used() {
+        let size = 3 * MIN_PIECE_SIZE;
+        let proven = Proven {
+            size,
+            cvs: Vec::new(),
+            whole: None,
+            by: "b".into(),
+            liars: vec![
+                ("a".into(), "its piece list is wrong".into()),
+                ("d".into(), "its piece list is wrong".into()),
+            ],
+        };
+        let (kept, dropped) = admit(
+            vec![
+                source("a", size, "x"),
+                source("b", size, "x"),
+                source("c", size + 1, "x"),
+                source("d", size + 9, "x"),
+            ],
+            &proven,
+        );
+        assert_eq!(kept, vec![source("b", size, "x")]);
+        assert_eq!(
+            dropped,
+            vec![
+                ("a".to_string(), "its piece list is wrong".to_string()),
+                ("c".to_string(), size_mismatch(size + 1, size)),
+                ("d".to_string(), size_mismatch(size + 9, size)),
+            ]
+        );
     }
 
     #[test]
