@@ -25,8 +25,15 @@ pub const DEFAULT_MAX_FILES_PER_CALL: u32 = 5000;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
 /// Default number of HTTP worker threads of a peer.
 pub const DEFAULT_HTTP_WORKERS: usize = 8;
-/// Default number of files a peer sends at once.
+/// Default number of downloaders a peer sends to at once.
 pub const DEFAULT_UPLOAD_SLOTS: usize = 4;
+/// Default size up to which a file is sent without a slot (DC++'s "mini-slot").
+pub const DEFAULT_FREE_SLOT_BYTES: u64 = 64 * 1024;
+/// Default turn of a served downloader while others wait: five minutes.
+pub const DEFAULT_UPLOAD_TURN_SECS: u64 = 300;
+/// Default time a download waits in sources' queues without progress
+/// before it gives up: an hour.
+pub const DEFAULT_DOWNLOAD_PATIENCE_SECS: u64 = 3600;
 /// Default seconds an HTTP client may stay silent (and may take over its
 /// request headers) before the peer drops it.
 pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 30;
@@ -334,9 +341,21 @@ pub struct PeerConfig {
     /// Number of HTTP worker threads.
     #[serde(default = "default_workers")]
     pub http_workers: usize,
-    /// Files sent to other peers at once; more requests get 503 with Retry-After.
+    /// Downloaders served at once (however many connections each opens);
+    /// others wait in line (503 with Retry-After and their position).
     #[serde(default = "default_upload_slots")]
     pub upload_slots: usize,
+    /// Files up to this many bytes are sent without a slot.
+    #[serde(default = "default_free_slot_bytes")]
+    pub free_slot_bytes: u64,
+    /// Seconds a downloader is served while others wait before its slot
+    /// goes to the next in line (0: never rotate).
+    #[serde(default = "default_upload_turn")]
+    pub upload_turn_secs: u64,
+    /// Seconds a download waits in sources' queues without getting a piece
+    /// before it gives up (0: wait until stopped).
+    #[serde(default = "default_download_patience")]
+    pub download_patience_secs: u64,
     /// Cap on the bytes per second this peer sends, over all transfers (0: none).
     #[serde(default)]
     pub upload_rate_limit: u64,
@@ -382,6 +401,15 @@ fn default_workers() -> usize {
 }
 fn default_upload_slots() -> usize {
     DEFAULT_UPLOAD_SLOTS
+}
+fn default_free_slot_bytes() -> u64 {
+    DEFAULT_FREE_SLOT_BYTES
+}
+fn default_upload_turn() -> u64 {
+    DEFAULT_UPLOAD_TURN_SECS
+}
+fn default_download_patience() -> u64 {
+    DEFAULT_DOWNLOAD_PATIENCE_SECS
 }
 fn default_http_timeout() -> u64 {
     DEFAULT_HTTP_TIMEOUT_SECS
@@ -461,6 +489,12 @@ impl PeerConfig {
                 "must be at most 604800 (a week); 0 turns periodic rescans off".into(),
             ));
         }
+        if self.free_slot_bytes > 16 << 20 {
+            return Err(invalid(
+                "free_slot_bytes",
+                "must be at most 16777216 (16 MiB): larger files need a slot".into(),
+            ));
+        }
         if self.settle_secs > 3600 {
             return Err(invalid("settle_secs", "must be at most 3600".into()));
         }
@@ -493,6 +527,13 @@ impl PeerConfig {
         self.advertise_addr
             .clone()
             .unwrap_or_else(|| HttpAddr::from_socket(bound))
+    }
+
+    /// How long a download waits in sources' queues without a piece
+    /// (`None`: until stopped).
+    pub fn download_patience(&self) -> Option<std::time::Duration> {
+        (self.download_patience_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.download_patience_secs))
     }
 
     /// Where downloads go.

@@ -49,7 +49,7 @@ pub use peer::fetch::{
     UploadReport,
 };
 pub use peer::{
-    download_summary, format_files, format_hits, human_size, run_menu, ByteRange, Change,
+    download_summary, format_files, format_hits, format_uploads, human_size, run_menu, ByteRange, Change,
     ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Login,
     Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable,
     CONTROL_FILE, DEFAULT_SEARCH_LIMIT,

@@ -13,7 +13,8 @@ use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubshare::{
-    browse, download, download_summary, error_chain, format_files, format_hits, human_size,
+    browse, download, download_summary, error_chain, format_files, format_hits, format_uploads,
+    human_size,
     resolve_peer, upload, Control, Directory, DownloadOptions, FileId, Peer, PeerConfig,
 };
 
@@ -139,6 +140,8 @@ fn run(args: Args) -> Result<()> {
                 name,
                 progress: std::io::stderr().is_terminal(),
                 cancel: Some(cancel),
+                peer_name: Some(config.name.clone()),
+                patience: config.download_patience(),
                 ..DownloadOptions::default()
             };
             let dest = config.download_dir();
@@ -188,6 +191,7 @@ fn run(args: Args) -> Result<()> {
             if s.unsettled > 0 {
                 println!("waiting:   {} file(s) still being written", s.unsettled);
             }
+            print!("{}", format_uploads(&s.uploads));
             Ok(())
         }
         Command::Rescan => {

@@ -10,7 +10,7 @@ use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
 use super::fetch::{self, DownloadOptions, DownloadReport};
 use super::Peer;
 use crate::id::FileId;
-use crate::wire::{Hit, SharedFile};
+use crate::wire::{Hit, SharedFile, UploadsNow};
 
 /// `1536` -> `1.5 KiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -58,8 +58,37 @@ pub fn download_summary(r: &DownloadReport) -> String {
             human_size(*bytes)
         ));
     }
+    for (peer, waited, place) in &r.queued {
+        let place = match place {
+            Some(p) if *p > 0 => format!(" (position {p} at first)"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "\n  queued at {peer}{place}: waited {:.1} s",
+            waited.as_secs_f64()
+        ));
+    }
     for (peer, why) in &r.dropped {
         out.push_str(&format!("\n  dropped {peer}: {why}"));
+    }
+    out
+}
+
+/// Who a peer is sending to and who waits for a slot, a line each (nothing
+/// when neither).
+pub fn format_uploads(u: &UploadsNow) -> String {
+    let mut out = String::new();
+    for (who, secs, bytes) in &u.serving {
+        out.push_str(&format!(
+            "uploading: to {who} for {secs} s ({})\n",
+            human_size(*bytes)
+        ));
+    }
+    for (i, (who, secs)) in u.queued.iter().enumerate() {
+        out.push_str(&format!(
+            "queued:    {} {who}, waiting {secs} s\n",
+            i + 1
+        ));
     }
     out
 }
@@ -122,9 +151,10 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
     )?;
     loop {
         let state = core.session().state();
+        write!(out, "\n{}", format_uploads(&peer.uploads()))?;
         write!(
             out,
-            "\n[{state}]\n 1) log in          5) list my files / rescan\n 2) search          6) browse a peer\n 3) download        7) log out\n 4) upload to peer  8) quit\n> "
+            "[{state}]\n 1) log in          5) list my files / rescan\n 2) search          6) browse a peer\n 3) download        7) log out\n 4) upload to peer  8) quit\n> "
         )?;
         out.flush()?;
         let Some(choice) = read_line(&mut input)? else {
@@ -173,6 +203,8 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 let dest = core.config().download_dir();
                 let opts = DownloadOptions {
                     progress: true,
+                    peer_name: Some(core.name().to_string()),
+                    patience: core.config().download_patience(),
                     ..DownloadOptions::default()
                 };
                 match fetch::download(&dir, id, &dest, &opts) {

@@ -93,6 +93,8 @@ impl Core {
             shared_bytes: files.iter().map(|f| f.size).sum(),
             bytes_hashed: self.share.bytes_hashed(),
             unsettled: self.share.unsettled(),
+            // Filled in by the HTTP server, which keeps the upload queue.
+            uploads: Default::default(),
         }
     }
 }

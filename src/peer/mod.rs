@@ -35,7 +35,9 @@ use crossbeam_channel::Sender;
 
 pub use self::core::Core;
 pub use client::{ClientError, Directory, DirectoryApi, Login, DEFAULT_SEARCH_LIMIT};
-pub use console::{download_summary, format_files, format_hits, human_size, run_menu};
+pub use console::{
+    download_summary, format_files, format_hits, format_uploads, human_size, run_menu,
+};
 pub use control::{Control, ControlInfo, CONTROL_FILE};
 pub use serve::{ByteRange, Host, HttpServer, ServeOptions};
 pub use session::{Session, SessionState};
@@ -161,6 +163,9 @@ impl Peer {
             timeout: Duration::from_secs(config.http_timeout_secs),
             max_connections: config.max_connections,
             upload_slots: config.upload_slots,
+            free_slot_bytes: config.free_slot_bytes,
+            upload_turn: (config.upload_turn_secs > 0)
+                .then(|| Duration::from_secs(config.upload_turn_secs)),
             upload_rate_limit: config.upload_rate_limit,
         };
         let core = Arc::new(Core::new(
@@ -193,6 +198,15 @@ impl Peer {
 
     pub fn core(&self) -> &Arc<Core> {
         &self.core
+    }
+
+    /// Who this peer is sending files to, and who waits for a slot.
+    pub fn uploads(&self) -> crate::wire::UploadsNow {
+        self.http
+            .locked()
+            .as_ref()
+            .map(HttpServer::uploads)
+            .unwrap_or_default()
     }
 
     /// Logs out, stops serving after requests in flight, removes the control

@@ -13,6 +13,11 @@ use crate::pieces::{merge, piece_size};
 pub const ID_HEADER: &str = "X-Hubshare-Id";
 /// Header carrying the control secret.
 pub const SECRET_HEADER: &str = "X-Hubshare-Secret";
+/// Header a downloader names itself in (its peer name), so a source counts
+/// its connections against one upload slot.
+pub const PEER_HEADER: &str = "X-Hubshare-Peer";
+/// Header of a 503 that queued the request: its 1-based place in line.
+pub const QUEUE_HEADER: &str = "X-Hubshare-Queue-Position";
 
 /// The answer of `GET /files/{id}/pieces`: the piece size and the chaining
 /// value of every piece, hex (empty for a one-piece file).
@@ -79,6 +84,18 @@ pub struct Status {
     pub bytes_hashed: u64,
     /// Files left out because they were still being written at the last look.
     pub unsettled: usize,
+    /// Who this peer is sending to, and who waits for a slot.
+    #[serde(default)]
+    pub uploads: UploadsNow,
+}
+
+/// Who a peer is sending files to, and who waits for a slot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UploadsNow {
+    /// (downloader, seconds served, bytes sent), longest served first.
+    pub serving: Vec<(String, u64, u64)>,
+    /// (downloader, seconds waiting), in queue order.
+    pub queued: Vec<(String, u64)>,
 }
 
 /// The answer of `POST /control/rescan`: what the rescan found.

@@ -16,8 +16,8 @@ mod records;
 
 pub use addr::{BadHttpAddr, HttpAddr, MAX_HTTP_ADDR_LEN};
 pub use http::{
-    percent_decode, percent_encode, InboxPolicy, PieceList, Rescanned, Status, ID_HEADER,
-    SECRET_HEADER,
+    percent_decode, percent_encode, InboxPolicy, PieceList, Rescanned, Status, UploadsNow,
+    ID_HEADER, PEER_HEADER, QUEUE_HEADER, SECRET_HEADER,
 };
 pub use identity::{
     BadGroupPassword, BadIdentityKey, Credentials, GroupPassword, IdentityKey, KeyPrint,

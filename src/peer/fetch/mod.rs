@@ -42,6 +42,9 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 pub const LOCATE_EVERY: Duration = Duration::from_secs(5);
 /// Longest silence tolerated from a source in the middle of a piece.
 pub const PIECE_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between two asks of a source that queued us, whatever its
+/// `Retry-After` says.
+pub const MAX_QUEUE_POLL: Duration = Duration::from_secs(30);
 
 /// How a download should behave.
 #[derive(Debug, Clone)]
@@ -54,6 +57,12 @@ pub struct DownloadOptions {
     pub connections_per_source: usize,
     /// Set to stop the download; what is verified is kept for a resume.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// This peer's name, sent to sources so that all our connections count
+    /// as one downloader against their upload slots.
+    pub peer_name: Option<String>,
+    /// How long to wait in sources' queues without getting a piece before
+    /// giving up (`None`: until cancelled).
+    pub patience: Option<Duration>,
 }
 
 impl Default for DownloadOptions {
@@ -63,6 +72,8 @@ impl Default for DownloadOptions {
             progress: false,
             connections_per_source: 4,
             cancel: None,
+            peer_name: None,
+            patience: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -77,6 +88,8 @@ pub struct DownloadReport {
     pub sources: Vec<(String, u64)>,
     /// Sources dropped, with the reason.
     pub dropped: Vec<(String, String)>,
+    /// Sources that queued us: time waited in line, and the first place given.
+    pub queued: Vec<(String, Duration, Option<usize>)>,
     /// Verified bytes found in an earlier `.part` (a resume).
     pub resumed_bytes: u64,
     /// Verified bytes fetched this run.
@@ -112,7 +125,7 @@ pub fn download(
         // A bad name is refused before anything is fetched.
         plan::name(Some(n), &[], id, dest_dir)?;
     }
-    let proven = plan::prove(&sources, id)?;
+    let proven = plan::prove(&sources, id, opts.peer_name.as_deref())?;
     let size = proven.size;
     let (sources, dropped) = plan::admit(sources, &proven);
     let wanted = plan::name(opts.name.as_deref(), &sources, id, dest_dir)?;
@@ -127,6 +140,7 @@ pub fn download(
                 elapsed: started.elapsed(),
                 sources: Vec::new(),
                 dropped,
+                queued: Vec::new(),
                 resumed_bytes: 0,
                 fetched: 0,
                 already_had: true,
@@ -161,6 +175,7 @@ pub fn download(
     let job = Arc::new(Job {
         id,
         size,
+        me: opts.peer_name.clone(),
         cvs,
         part,
         done: done.iter().map(|d| AtomicBool::new(*d)).collect(),
@@ -174,17 +189,19 @@ pub fn download(
         &bar,
         dropped,
     );
+    swarm.patience = opts.patience;
     if let Some((source, bytes)) = whole {
         swarm.credit(source, bytes);
         bar.inc(bytes);
     }
     let outcome = swarm.run(dir, sources, size == 0, opts.cancel.as_deref());
     swarm.stop_workers();
-    let (fetched, dropped, per_source, verified) = (
+    let (fetched, dropped, per_source, verified, queued) = (
         swarm.fetched,
         swarm.dropped.clone(),
         swarm.bytes_per_source(),
         swarm.verified_names(),
+        swarm.waits(),
     );
     drop(swarm);
     if let Err(e) = outcome {
@@ -200,6 +217,7 @@ pub fn download(
         elapsed: started.elapsed(),
         sources: per_source,
         dropped,
+        queued,
         resumed_bytes,
         fetched,
         already_had: false,

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use blake3::hazmat::ChainingValue;
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
-use super::swarm::fetch_range;
+use super::swarm::{fetch_range, FetchError, Range};
 use super::transfer::{self, http_err, TransferError};
 use crate::id::FileId;
 use crate::names;
@@ -40,8 +40,6 @@ pub const PROOF_HEDGE: Duration = Duration::from_secs(1);
 /// Longest one source may take over its whole answer (piece list, or the
 /// bytes of a one-piece file).
 pub const PROOF_DEADLINE: Duration = Duration::from_secs(6);
-/// Tries of a one-piece file at a source that answers "busy" (503).
-const BUSY_TRIES: u32 = 3;
 
 /// What a source proved about the file.
 pub(super) struct Proven {
@@ -78,13 +76,32 @@ fn attempt_order(sources: &[Source]) -> Vec<&Source> {
     order
 }
 
-/// One attempt's outcome: the proof, or why this source gave none (and
-/// whether what it sent was a lie rather than a failure to answer).
-type Attempt = Result<(Vec<ChainingValue>, Option<Vec<u8>>), (String, bool)>;
+/// Why a source proved nothing.
+enum Unproved {
+    /// What it sent was wrong: it is dropped.
+    Lied(String),
+    /// It put us in its queue (a one-piece file needs a slot): its claim
+    /// may still be the truth, which the piece itself will prove.
+    Queued(String),
+    /// It could not be reached, timed out, or answered an error.
+    Failed(String),
+}
+
+/// One attempt's outcome: the proof, or why this source gave none.
+type Attempt = Result<(Vec<ChainingValue>, Option<Vec<u8>>), Unproved>;
 
 /// Proves the size of `id` from its sources (see the module docs).
-pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferError> {
+///
+/// When no claim is proved but sources of a one-piece file queued us, the
+/// claim most of them make is taken on trust for now: the swarm will check
+/// the piece against the id before a byte of it is written.
+pub(super) fn prove(
+    sources: &[Source],
+    id: FileId,
+    me: Option<&str>,
+) -> Result<Proven, TransferError> {
     let order = attempt_order(sources);
+    let mut queued: Vec<&Source> = Vec::new();
     let (tx, rx) = unbounded::<(usize, Attempt)>();
     let mut started = 0;
     let mut finished = 0;
@@ -96,10 +113,11 @@ pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferEr
             let source = order[started].clone();
             let tx = tx.clone();
             let index = started;
+            let me = me.map(str::to_string);
             std::thread::Builder::new()
                 .name(format!("prove-{}", source.peer))
                 .spawn(move || {
-                    let _ = tx.send((index, attempt(&source, id)));
+                    let _ = tx.send((index, attempt(&source, id, me.as_deref())));
                 })
                 .expect("spawn a proof thread");
             started += 1;
@@ -108,7 +126,8 @@ pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferEr
             }
         }
         if finished == order.len() {
-            return Err(TransferError::BadPieceList { id, failures });
+            return trust_queued(&queued, liars)
+                .ok_or(TransferError::BadPieceList { id, failures });
         }
         let wait = if started < order.len() {
             next_start.saturating_duration_since(Instant::now())
@@ -127,13 +146,21 @@ pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferEr
                     liars,
                 });
             }
-            Ok((i, Err((why, lied)))) => {
+            Ok((i, Err(unproved))) => {
                 let s = order[i];
                 finished += 1;
-                if lied {
-                    log::warn!("{} sent a bad answer for {id}: {why}", s.peer);
-                    liars.push((s.peer.clone(), why.clone()));
-                }
+                let why = match unproved {
+                    Unproved::Lied(why) => {
+                        log::warn!("{} sent a bad answer for {id}: {why}", s.peer);
+                        liars.push((s.peer.clone(), why.clone()));
+                        why
+                    }
+                    Unproved::Queued(why) => {
+                        queued.push(s);
+                        why
+                    }
+                    Unproved::Failed(why) => why,
+                };
                 failures.push(format!("{}: {why}", s.peer));
                 // Ask the next source now rather than after the hedge delay.
                 next_start = Instant::now();
@@ -141,7 +168,8 @@ pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferEr
             Err(RecvTimeoutError::Timeout) => {
                 if started == order.len() {
                     // Every attempt has its own deadline; this one is spent.
-                    return Err(TransferError::BadPieceList { id, failures });
+                    return trust_queued(&queued, liars)
+                        .ok_or(TransferError::BadPieceList { id, failures });
                 }
             }
             Err(RecvTimeoutError::Disconnected) => unreachable!("this loop holds a sender"),
@@ -149,11 +177,29 @@ pub(super) fn prove(sources: &[Source], id: FileId) -> Result<Proven, TransferEr
     }
 }
 
+/// The claim most of the sources that queued us make (see [`prove`]).
+fn trust_queued(queued: &[&Source], liars: Vec<(String, String)>) -> Option<Proven> {
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    for s in queued {
+        *counts.entry(s.size).or_default() += 1;
+    }
+    let (&size, _) = counts.iter().max_by_key(|(_, n)| **n)?;
+    let by = queued.iter().find(|s| s.size == size)?.peer.clone();
+    log::info!("{by} and others queue us for this one-piece file; its piece will prove its size");
+    Some(Proven {
+        size,
+        cvs: Vec::new(),
+        whole: None,
+        by,
+        liars,
+    })
+}
+
 /// Asks one source to prove its claim: a piece list that merges to the id,
 /// or for a one-piece file the bytes themselves.
-fn attempt(source: &Source, id: FileId) -> Attempt {
+fn attempt(source: &Source, id: FileId, me: Option<&str>) -> Attempt {
     let size = source.size;
-    let lie = |why: String| Err((why, true));
+    let lie = |why: String| Err(Unproved::Lied(why));
     if size == 0 {
         return if FileId::of(&[]) == id {
             Ok((Vec::new(), Some(Vec::new())))
@@ -170,35 +216,26 @@ fn attempt(source: &Source, id: FileId) -> Attempt {
             .call()
             .map_err(|e| http_err(&url, e))
             .and_then(|r| transfer::read_json(r, &url))
-            .map_err(|e| (e.to_string(), matches!(e, TransferError::Protocol { .. })))?;
+            .map_err(|e| match e {
+                TransferError::Protocol { .. } => Unproved::Lied(e.to_string()),
+                _ => Unproved::Failed(e.to_string()),
+            })?;
         return match list.verified(id, size) {
             Ok(cvs) => Ok((cvs, None)),
             Err(why) => lie(format!("its piece list for {size} bytes is wrong: {why}")),
         };
     }
-    let deadline = Instant::now() + PROOF_DEADLINE;
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let left = deadline.saturating_duration_since(Instant::now());
-        match fetch_range(
-            &agent,
-            &source.http_addr,
-            id,
-            size,
-            0,
-            size,
-            Some(left),
-            &|| false,
-        ) {
-            Ok(Some(bytes)) if FileId::of(&bytes) == id => return Ok((Vec::new(), Some(bytes))),
-            Ok(_) => return lie(format!("its {size} bytes do not hash to the id")),
-            Err((why, Some(wait))) if tries < BUSY_TRIES && left > wait => {
-                log::debug!("{} is busy ({why}); asking again in {wait:?}", source.peer);
-                std::thread::sleep(wait.min(Duration::from_secs(2)));
-            }
-            Err((why, _)) => return Err((why, false)),
-        }
+    let range = Range {
+        id,
+        size,
+        offset: 0,
+        len: size,
+    };
+    match fetch_range(&agent, &source.http_addr, &range, me, Some(PROOF_DEADLINE), &|| false) {
+        Ok(Some(bytes)) if FileId::of(&bytes) == id => Ok((Vec::new(), Some(bytes))),
+        Ok(_) => lie(format!("its {size} bytes do not hash to the id")),
+        Err(e @ FetchError::Queued { .. }) => Err(Unproved::Queued(e.to_string())),
+        Err(e) => Err(Unproved::Failed(e.to_string())),
     }
 }
 

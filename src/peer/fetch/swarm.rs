@@ -23,16 +23,21 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::part::Part;
 use super::plan::size_mismatch;
 use super::transfer::{self, http_err, TransferError};
-use super::{CHECKPOINT_EVERY, LOCATE_EVERY, MAX_SOURCES, PIECE_READ_TIMEOUT, SOURCE_RETRIES};
+use super::{
+    CHECKPOINT_EVERY, LOCATE_EVERY, MAX_QUEUE_POLL, MAX_SOURCES, PIECE_READ_TIMEOUT,
+    SOURCE_RETRIES,
+};
 use crate::id::FileId;
 use crate::peer::client::DirectoryApi;
 use crate::pieces::{self, piece_range};
-use crate::wire::{HttpAddr, Source};
+use crate::wire::{HttpAddr, Source, PEER_HEADER, QUEUE_HEADER};
 
 /// What each worker needs, shared read-only (but for the done flags).
 pub(super) struct Job {
     pub id: FileId,
     pub size: u64,
+    /// This downloader's peer name, sent with every request.
+    pub me: Option<String>,
     pub cvs: Vec<ChainingValue>,
     pub part: Part,
     pub done: Vec<AtomicBool>,
@@ -52,6 +57,12 @@ enum Event {
         source: usize,
         error: String,
     },
+    /// The source put us in its queue; the piece goes back to the others.
+    Queued {
+        piece: usize,
+        source: usize,
+        position: Option<usize>,
+    },
     Gone {
         source: usize,
         reason: String,
@@ -66,6 +77,11 @@ struct SourceState {
     bytes: u64,
     /// It sent a piece that failed verification.
     lied: bool,
+    /// Since when, and at which place, it keeps us in its queue.
+    queued: Option<(Instant, Option<usize>)>,
+    /// Time spent in its queue so far, and the first place we were given.
+    waited: Duration,
+    first_place: Option<usize>,
 }
 
 pub(super) fn progress_bar(size: u64, wanted: bool) -> ProgressBar {
@@ -97,6 +113,9 @@ pub(super) struct Swarm<'a> {
     bar: &'a ProgressBar,
     /// Verified bytes fetched in this run.
     pub fetched: u64,
+    /// How long to wait in sources' queues without a piece before giving
+    /// up (`None`: until stopped).
+    pub patience: Option<Duration>,
 }
 
 impl<'a> Swarm<'a> {
@@ -119,6 +138,7 @@ impl<'a> Swarm<'a> {
             per_source: per_source.max(1),
             bar,
             fetched: 0,
+            patience: None,
         }
     }
 
@@ -155,6 +175,9 @@ impl<'a> Swarm<'a> {
             threads: Vec::new(),
             bytes,
             lied: false,
+            queued: None,
+            waited: Duration::ZERO,
+            first_place: None,
         });
     }
 
@@ -199,9 +222,93 @@ impl<'a> Swarm<'a> {
                 threads,
                 bytes: 0,
                 lied: false,
+                queued: None,
+                waited: Duration::ZERO,
+                first_place: None,
             });
         }
-        self.bar.set_message(format!("{} sources", self.alive()));
+        self.show();
+    }
+
+    /// The progress line's message: sources, and where we wait in line.
+    fn show(&self) {
+        let mut msg = format!("{} sources", self.alive());
+        let lines: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|s| !s.dropped.load(Ordering::Relaxed))
+            .filter_map(|s| {
+                let (_, place) = s.queued?;
+                Some(match place {
+                    Some(p) => format!("{} (position {p})", s.source.peer),
+                    None => s.source.peer.clone(),
+                })
+            })
+            .collect();
+        if !lines.is_empty() {
+            msg.push_str(&format!(", queued at {}", lines.join(", ")));
+        }
+        self.bar.set_message(msg);
+    }
+
+    /// (peer, time waited in its queue, first place given) of every source
+    /// that queued us.
+    pub fn waits(&self) -> Vec<(String, Duration, Option<usize>)> {
+        let now = Instant::now();
+        self.sources
+            .iter()
+            .filter(|s| s.first_place.is_some() || !s.waited.is_zero() || s.queued.is_some())
+            .map(|s| {
+                let ongoing = s.queued.map_or(Duration::ZERO, |(t, _)| now - t);
+                (s.source.peer.clone(), s.waited + ongoing, s.first_place)
+            })
+            .collect()
+    }
+
+    /// Notes that `source` sent a piece: it no longer keeps us waiting.
+    fn served_by(&mut self, source: usize) {
+        let s = &mut self.sources[source];
+        if let Some((since, _)) = s.queued.take() {
+            s.waited += since.elapsed();
+            log::info!(
+                "{} serves us now, after {:.1} s in its queue",
+                s.source.peer,
+                since.elapsed().as_secs_f64()
+            );
+            self.show();
+        }
+    }
+
+    /// Notes that `source` put us in its queue at `place`.
+    fn queued_at(&mut self, source: usize, place: Option<usize>) {
+        let s = &mut self.sources[source];
+        let changed = s.queued.map(|(_, p)| p) != Some(place);
+        let since = s.queued.map_or_else(Instant::now, |(t, _)| t);
+        s.queued = Some((since, place));
+        if s.first_place.is_none() {
+            s.first_place = place.or(Some(0));
+        }
+        if changed {
+            match place {
+                Some(p) => log::info!("queued at {} (position {p})", s.source.peer),
+                None => log::info!("queued at {}", s.source.peer),
+            }
+            self.show();
+        }
+    }
+
+    /// Whether every source left keeps us waiting, none of them has sent a
+    /// piece since `since`, and that is longer than our patience.
+    fn out_of_patience(&self, since: Instant) -> bool {
+        let Some(patience) = self.patience else {
+            return false;
+        };
+        let alive: Vec<&SourceState> = self
+            .sources
+            .iter()
+            .filter(|s| !s.dropped.load(Ordering::Relaxed))
+            .collect();
+        !alive.is_empty() && alive.iter().all(|s| s.queued.is_some()) && since.elapsed() > patience
     }
 
     fn drop_source(&mut self, index: usize, reason: &str) {
@@ -210,7 +317,7 @@ impl<'a> Swarm<'a> {
             log::warn!("dropping source {}: {reason}", s.source.peer);
             self.dropped
                 .push((s.source.peer.clone(), reason.to_string()));
-            self.bar.set_message(format!("{} sources", self.alive()));
+            self.show();
         }
     }
 
@@ -259,6 +366,7 @@ impl<'a> Swarm<'a> {
         let mut duplicated: HashSet<usize> = HashSet::new();
         let mut last_checkpoint = Instant::now();
         let mut last_locate = Instant::now();
+        let mut last_piece = Instant::now();
         let result = loop {
             if remaining == 0 {
                 break Ok(());
@@ -271,6 +379,8 @@ impl<'a> Swarm<'a> {
             match ev_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Event::Done { piece, source }) => {
                     let len = piece_range(self.job.size, piece).1;
+                    self.served_by(source);
+                    last_piece = Instant::now();
                     if !self.done[piece] {
                         self.done[piece] = true;
                         remaining -= 1;
@@ -298,6 +408,16 @@ impl<'a> Swarm<'a> {
                         "piece {piece} from {}: {error}",
                         self.sources[source].source.peer
                     );
+                    if !self.done[piece] {
+                        let _ = job_tx.send(piece);
+                    }
+                }
+                Ok(Event::Queued {
+                    piece,
+                    source,
+                    position,
+                }) => {
+                    self.queued_at(source, position);
                     if !self.done[piece] {
                         let _ = job_tx.send(piece);
                     }
@@ -344,6 +464,26 @@ impl<'a> Swarm<'a> {
                             .collect(),
                     });
                 }
+            }
+            if self.out_of_patience(last_piece) {
+                let (missing_pieces, missing_bytes) = self.missing();
+                let waiting = self
+                    .waits()
+                    .into_iter()
+                    .map(|(p, d, _)| {
+                        format!(
+                            "{p}: still queued after {:.0} s (download_patience_secs)",
+                            d.as_secs_f64()
+                        )
+                    })
+                    .collect();
+                break Err(TransferError::NoSourceLeft {
+                    id: self.job.id,
+                    missing_pieces,
+                    missing_bytes,
+                    part: self.job.part.path.clone(),
+                    dropped: waiting,
+                });
             }
             if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
                 last_checkpoint = Instant::now();
@@ -414,7 +554,20 @@ fn worker(
             }
             // Another source finished this piece first.
             Ok(None) => {}
-            Err((error, retry_after)) => {
+            // Busy is a wait, not a failure: hand the piece back, come back
+            // when the source asks, keep our place in its line.
+            Err(FetchError::Queued {
+                retry_after,
+                position,
+            }) => {
+                let _ = events.send(Event::Queued {
+                    piece,
+                    source,
+                    position,
+                });
+                pause(retry_after.min(MAX_QUEUE_POLL), dropped);
+            }
+            Err(FetchError::Failed(error)) => {
                 failures += 1;
                 let _ = events.send(Event::Failed {
                     piece,
@@ -428,72 +581,120 @@ fn worker(
                     });
                     return;
                 }
-                let backoff = retry_after
-                    .unwrap_or(Duration::from_millis(250 << failures))
-                    .min(Duration::from_secs(5));
-                std::thread::sleep(backoff);
+                pause(Duration::from_millis(250 << failures), dropped);
             }
         }
     }
 }
 
-/// Fetches one piece. `Ok(None)` when it was finished elsewhere meanwhile;
-/// on error, the reason and how long the source asked us to wait.
+/// Sleeps `d`, waking early when the source is dropped (the download ends).
+fn pause(d: Duration, dropped: &AtomicBool) {
+    let until = Instant::now() + d;
+    while !dropped.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
+/// Why a range could not be fetched.
+#[derive(Debug)]
+pub(super) enum FetchError {
+    /// The source is busy and put us in its queue (503): ask again after
+    /// `retry_after`; `position` is our place in line, when it says.
+    Queued {
+        retry_after: Duration,
+        position: Option<usize>,
+    },
+    /// Anything else, said for people.
+    Failed(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Queued {
+                position: Some(p), ..
+            } => write!(f, "busy (503): queued at position {p}"),
+            FetchError::Queued { .. } => f.write_str("busy (503)"),
+            FetchError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Fetches one piece. `Ok(None)` when it was finished elsewhere meanwhile.
 fn fetch_piece(
     agent: &ureq::Agent,
     base: &HttpAddr,
     job: &Job,
     piece: usize,
-) -> Result<Option<Vec<u8>>, (String, Option<Duration>)> {
+) -> Result<Option<Vec<u8>>, FetchError> {
     let (offset, len) = piece_range(job.size, piece);
     let done = || job.done[piece].load(Ordering::Relaxed);
-    fetch_range(agent, base, job.id, job.size, offset, len, None, &done)
+    let range = Range {
+        id: job.id,
+        size: job.size,
+        offset,
+        len,
+    };
+    fetch_range(agent, base, &range, job.me.as_deref(), None, &done)
 }
 
-/// Fetches `len` bytes at `offset` of the file `id` of `size` bytes with a
-/// `Range` request, within `timeout` when given, reading no more than
-/// asked whatever the source sends. `Ok(None)` when `stop` turned true
-/// meanwhile; on error, the reason and how long the source asked us to
-/// wait (a 503's `Retry-After`).
-#[allow(clippy::too_many_arguments)]
+/// `len` bytes at `offset` of the file `id` of `size` bytes.
+pub(super) struct Range {
+    pub id: FileId,
+    pub size: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Fetches `range` with a `Range` request, naming this downloader `me`
+/// (so the source counts all our connections as one downloader), within
+/// `timeout` when given, reading no more than asked whatever the source
+/// sends. `Ok(None)` when `stop` turned true meanwhile.
 pub(super) fn fetch_range(
     agent: &ureq::Agent,
     base: &HttpAddr,
-    id: FileId,
-    size: u64,
-    offset: u64,
-    len: u64,
+    range: &Range,
+    me: Option<&str>,
     timeout: Option<Duration>,
     stop: &dyn Fn() -> bool,
-) -> Result<Option<Vec<u8>>, (String, Option<Duration>)> {
+) -> Result<Option<Vec<u8>>, FetchError> {
+    let Range {
+        id,
+        size,
+        offset,
+        len,
+    } = *range;
+    let failed = |why: String| Err(FetchError::Failed(why));
     let end = offset + len - 1;
     let url = base.url(&format!("/files/{id}"));
-    let mut req = agent
-        .get(&url)
-        .set("Range", &format!("bytes={offset}-{end}"));
+    let mut req = agent.get(&url).set("Range", &format!("bytes={offset}-{end}"));
+    if let Some(me) = me {
+        req = req.set(PEER_HEADER, me);
+    }
     if let Some(t) = timeout {
         req = req.timeout(t);
     }
     let resp = match req.call() {
         Ok(r) => r,
         Err(ureq::Error::Status(503, r)) => {
-            let wait = r
-                .header("Retry-After")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            return Err(("busy (503)".into(), wait));
+            let number = |h: &str| r.header(h).and_then(|v| v.trim().parse::<u64>().ok());
+            return Err(FetchError::Queued {
+                retry_after: Duration::from_secs(number("Retry-After").unwrap_or(1).max(1)),
+                position: number(QUEUE_HEADER).map(|p| p as usize),
+            });
         }
-        Err(e) => return Err((http_err(&url, e).to_string(), None)),
+        Err(e) => return failed(http_err(&url, e).to_string()),
     };
     let want = format!("bytes {offset}-{end}/{size}");
     if resp.status() != 206 || resp.header("Content-Range") != Some(want.as_str()) {
-        return Err((
-            format!(
-                "asked for {want}, got status {} with Content-Range {:?}",
-                resp.status(),
-                resp.header("Content-Range")
-            ),
-            None,
+        return failed(format!(
+            "asked for {want}, got status {} with Content-Range {:?}",
+            resp.status(),
+            resp.header("Content-Range")
         ));
     }
     let mut body = resp.into_reader().take(len);
@@ -508,13 +709,12 @@ pub(super) fn fetch_range(
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err((format!("{url}: {e}"), None)),
+            Err(e) => return failed(format!("{url}: {e}")),
         }
     }
     if got < data.len() {
-        return Err((
-            format!("{url}: connection closed after {got} of {len} bytes"),
-            None,
+        return failed(format!(
+            "{url}: connection closed after {got} of {len} bytes"
         ));
     }
     Ok(Some(data))

@@ -2,19 +2,26 @@
 //! `rescan`, `logout`) acts on the running peer: they answer only a request
 //! that carries the secret the peer keeps in its 0600 control file.
 
+use std::time::Instant;
+
 use tiny_http::{Method, Request};
 
+use super::queue::UploadQueue;
 use super::{json, not_allowed, request_header, send, text, Host};
 use crate::wire::SECRET_HEADER;
 
-pub(super) fn control(host: &dyn Host, rq: Request, action: &str) {
+pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, action: &str) {
     let authorised = request_header(&rq, SECRET_HEADER)
         .is_some_and(|s| constant_time_eq(s.as_bytes(), host.secret().as_bytes()));
     if !authorised {
         return send(rq, text(403, "control routes need the peer's secret"));
     }
     match (action, rq.method()) {
-        ("status", Method::Get) => send(rq, json(200, &host.status())),
+        ("status", Method::Get) => {
+            let mut status = host.status();
+            status.uploads = uploads.now(Instant::now());
+            send(rq, json(200, &status))
+        }
         ("rescan", Method::Post) => match host.rescan() {
             Ok(found) => send(rq, json(200, &found)),
             Err(e) => send(rq, text(500, &e)),

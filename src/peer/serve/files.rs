@@ -1,15 +1,31 @@
 //! Serving shared files: `GET|HEAD /files/{id}` (conditional requests, one
-//! `Range`, upload slots, the rate limit) and `GET /files/{id}/pieces`.
+//! `Range`, upload slots and their queue, the rate limit) and
+//! `GET /files/{id}/pieces`.
 
 use std::io::{self, Read, Seek, SeekFrom};
 
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
+use super::queue::{Admission, PEER_HEADER, QUEUE_HEADER};
 use super::range::ByteRange;
 use super::throttle::Throttled;
 use super::{header, json, request_header, send, text, Ctx, Host};
 use crate::id::FileId;
+use crate::names::check_peer_name;
 use crate::wire::{percent_encode, PieceList};
+
+/// Who a request counts against for upload slots: the peer name it gives,
+/// scoped to its address (so nobody elsewhere shares its slot), else the
+/// address alone.
+fn downloader(rq: &Request) -> String {
+    let ip = rq
+        .remote_addr()
+        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_canonical().to_string());
+    match request_header(rq, PEER_HEADER) {
+        Some(name) if check_peer_name(name).is_ok() => format!("{name}@{ip}"),
+        _ => ip,
+    }
+}
 
 pub(super) fn serve_pieces(host: &dyn Host, rq: Request, raw_id: &str) {
     let id = match FileId::parse(raw_id) {
@@ -41,19 +57,29 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
     if request_header(&rq, "If-None-Match").is_some_and(|v| etag_listed(v, &etag)) {
         return send(rq, Response::empty(304).with_header(header("ETag", &etag)));
     }
-    // Only a body costs a slot; HEAD and refusals do not.
-    let _slot = if *rq.method() == Method::Get {
-        match ctx.slots.try_take() {
-            Some(slot) => Some(slot),
-            None => {
+    // Only a body costs a slot, and only of a file above the free size;
+    // HEAD and refusals do not.
+    let ticket = if *rq.method() == Method::Get && shared.size > ctx.free_slot_bytes {
+        let who = downloader(&rq);
+        match ctx.uploads.admit(&who, std::time::Instant::now()) {
+            Admission::Served(ticket) => Some(ticket),
+            Admission::Queued {
+                position,
+                retry_after,
+            } => {
+                let secs = retry_after.as_secs().max(1);
                 return send(
                     rq,
                     text(
                         503,
-                        "all upload slots of this peer are busy; try again shortly",
+                        &format!(
+                            "every upload slot of this peer is taken; you are number {position} \
+                             in line: ask again within {secs} s to keep your place"
+                        ),
                     )
-                    .with_header(header("Retry-After", "1")),
-                )
+                    .with_header(header("Retry-After", &secs.to_string()))
+                    .with_header(header(QUEUE_HEADER, &position.to_string())),
+                );
             }
         }
     } else {
@@ -120,9 +146,11 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
             &format!("bytes {start}-{}/{len}", start + count - 1),
         ));
     }
+    let share = ticket.as_ref().and_then(|t| t.share.clone());
+    let sent = ticket.as_ref().map(|t| t.bytes.clone());
     let body: Box<dyn Read + Send> = match &ctx.bucket {
-        Some(bucket) => Box::new(Throttled::new(file.take(count), bucket.clone())),
-        None => Box::new(file.take(count)),
+        Some(bucket) => Box::new(Throttled::new(file.take(count), bucket.clone(), share, sent)),
+        None => Box::new(Throttled::unpaced(file.take(count), sent)),
     };
     let resp = Response::new(
         StatusCode(status),
@@ -134,7 +162,9 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
     // Always send Content-Length (tiny_http would switch to chunked for
     // large bodies), so clients know the size and HEAD reports it.
     .with_chunked_threshold(usize::MAX);
-    send(rq, resp)
+    send(rq, resp);
+    // The slot is given back only once the body is sent.
+    drop(ticket);
 }
 
 /// Whether an `If-None-Match` value lists `etag` (weak comparison, so a

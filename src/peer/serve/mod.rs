@@ -14,11 +14,14 @@
 //!
 //! The server sees the peer only through the [`Host`] trait: it can look a
 //! file up by id (a URL never becomes a path), hand over a verified upload,
-//! and run the control actions, nothing more. Upload slots and the rate
-//! limit are the server's own.
+//! and run the control actions, nothing more. Upload slots, their queue
+//! (`queue.rs`) and the rate limit (`throttle.rs`) are the server's own.
+//! Small things never wait for a slot: files up to `free_slot_bytes`, piece
+//! lists, HEAD, `/files`, `/health`, `/inbox`.
 
 mod control;
 mod files;
+pub mod queue;
 mod range;
 mod throttle;
 mod upload;
@@ -37,9 +40,10 @@ use serde::Serialize;
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::id::FileId;
-use crate::wire::{InboxPolicy, Rescanned, SharedFile, Status};
+use crate::wire::{InboxPolicy, Rescanned, SharedFile, Status, UploadsNow};
 pub use range::ByteRange;
-use throttle::{SharedBucket, Slots, TokenBucket};
+use queue::UploadQueue;
+use throttle::{SharedBucket, TokenBucket};
 
 /// Longest request path accepted.
 pub const MAX_URL_LEN: usize = 2048;
@@ -87,8 +91,14 @@ pub struct ServeOptions {
     /// send its request headers.
     pub timeout: Duration,
     pub max_connections: usize,
-    /// Files sent at once; more requests get 503 and `Retry-After`.
+    /// Downloaders served at once; others are queued (503, `Retry-After`,
+    /// their place in line).
     pub upload_slots: usize,
+    /// Files up to this size are served without a slot.
+    pub free_slot_bytes: u64,
+    /// A served downloader gives its slot up after this long when others
+    /// wait (`None`: never).
+    pub upload_turn: Option<Duration>,
     /// Bytes per second sent over all transfers (0: no cap).
     pub upload_rate_limit: u64,
 }
@@ -96,7 +106,8 @@ pub struct ServeOptions {
 /// What every worker shares.
 struct Ctx {
     host: Arc<dyn Host>,
-    slots: Slots,
+    uploads: Arc<UploadQueue>,
+    free_slot_bytes: u64,
     bucket: Option<SharedBucket>,
 }
 
@@ -120,6 +131,7 @@ pub struct HttpServer {
     workers: Vec<JoinHandle<()>>,
     /// Each worker drops its sender when it ends; all gone means all done.
     done: crossbeam_channel::Receiver<()>,
+    uploads: Arc<UploadQueue>,
 }
 
 impl HttpServer {
@@ -140,9 +152,15 @@ impl HttpServer {
             tiny_http::Server::from_listener_with_limits(listener, None, limits)
                 .map_err(|e| io::Error::other(e.to_string()))?,
         );
+        let uploads = Arc::new(UploadQueue::new(
+            opts.upload_slots,
+            opts.upload_turn,
+            opts.upload_rate_limit,
+        ));
         let ctx = Arc::new(Ctx {
             host,
-            slots: Slots::new(opts.upload_slots),
+            uploads: uploads.clone(),
+            free_slot_bytes: opts.free_slot_bytes,
             bucket: (opts.upload_rate_limit > 0).then(|| {
                 Arc::new(Mutex::new(TokenBucket::new(
                     opts.upload_rate_limit,
@@ -176,7 +194,13 @@ impl HttpServer {
             stop,
             workers: handles,
             done,
+            uploads,
         })
+    }
+
+    /// Who this peer is sending to, and who waits for a slot.
+    pub fn uploads(&self) -> UploadsNow {
+        self.uploads.now(Instant::now())
     }
 
     /// Stops taking requests and joins the workers once the requests they
@@ -303,7 +327,7 @@ fn handle(ctx: &Ctx, rq: Request) {
             Method::Put => upload::receive_upload(host, rq, name),
             _ => not_allowed(rq, "PUT"),
         },
-        ["control", action] => control::control(host, rq, action),
+        ["control", action] => control::control(host, &ctx.uploads, rq, action),
         _ => send(rq, text(404, "no such route")),
     }
 }
@@ -364,6 +388,7 @@ mod tests {
                 shared_bytes: 0,
                 bytes_hashed: 0,
                 unsettled: 0,
+                uploads: Default::default(),
             }
         }
         fn rescan(&self) -> Result<Rescanned, String> {
@@ -400,6 +425,8 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_connections: 8,
             upload_slots: 2,
+            free_slot_bytes: 64 * 1024,
+            upload_turn: None,
             upload_rate_limit: 0,
         };
         let server = HttpServer::start(listener, &opts, host.clone()).unwrap();

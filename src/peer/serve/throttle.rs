@@ -1,11 +1,11 @@
 //! Keeping a peer owner in control of their link: a token bucket shared by
-//! every transfer a peer serves (`upload_rate_limit`), and a counter of
-//! upload slots (`upload_slots`) beyond which requests are turned away with
-//! 503 and `Retry-After`. The bucket's arithmetic takes the time as an
+//! every transfer a peer serves (`upload_rate_limit`), and, for each
+//! downloader being served, a bucket of its own at an equal share of that
+//! rate (see `queue.rs`). The bucket's arithmetic takes the time as an
 //! argument, so it is tested without sleeping.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,12 @@ impl TokenBucket {
         }
     }
 
+    /// Changes the rate (keeping what is saved up or owed).
+    pub fn set_rate(&mut self, rate: u64) {
+        self.rate = rate.max(1) as f64;
+        self.burst = (self.rate / 10.0).max(MAX_SLICE as f64);
+    }
+
     /// Takes `n` bytes' worth of tokens, going into debt if need be, and says
     /// how long the caller must wait before sending them.
     pub fn reserve(&mut self, n: usize, now: Instant) -> Duration {
@@ -53,15 +59,42 @@ impl TokenBucket {
 /// A bucket shared between threads.
 pub type SharedBucket = Arc<Mutex<TokenBucket>>;
 
-/// A reader that paces what it yields through a shared bucket.
+/// A downloader's own bucket, how many downloaders share the cap now, and
+/// the cap.
+pub type Share = (SharedBucket, Arc<AtomicUsize>, u64);
+
+/// A reader that paces what it yields through the peer's bucket and the
+/// downloader's share of it, and counts what it yields.
 pub struct Throttled<R> {
     inner: R,
-    bucket: SharedBucket,
+    bucket: Option<SharedBucket>,
+    share: Option<Share>,
+    sent: Option<Arc<AtomicU64>>,
 }
 
 impl<R> Throttled<R> {
-    pub fn new(inner: R, bucket: SharedBucket) -> Throttled<R> {
-        Throttled { inner, bucket }
+    pub fn new(
+        inner: R,
+        bucket: SharedBucket,
+        share: Option<Share>,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> Throttled<R> {
+        Throttled {
+            inner,
+            bucket: Some(bucket),
+            share,
+            sent,
+        }
+    }
+
+    /// No pacing; only counting.
+    pub fn unpaced(inner: R, sent: Option<Arc<AtomicU64>>) -> Throttled<R> {
+        Throttled {
+            inner,
+            bucket: None,
+            share: None,
+            sent,
+        }
     }
 }
 
@@ -69,60 +102,26 @@ impl<R: Read> Read for Throttled<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let want = buf.len().min(MAX_SLICE);
         let n = self.inner.read(&mut buf[..want])?;
-        if n > 0 {
-            let wait = self.bucket.locked().reserve(n, Instant::now());
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
+        if n == 0 {
+            return Ok(0);
+        }
+        if let Some(sent) = &self.sent {
+            sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        let now = Instant::now();
+        let mut wait = match &self.bucket {
+            Some(b) => b.locked().reserve(n, now),
+            None => Duration::ZERO,
+        };
+        if let Some((own, sharing, cap)) = &self.share {
+            let mut own = own.locked();
+            own.set_rate(cap / sharing.load(Ordering::Relaxed).max(1) as u64);
+            wait = wait.max(own.reserve(n, now));
+        }
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
         Ok(n)
-    }
-}
-
-/// Counts transfers in progress against a maximum.
-#[derive(Debug)]
-pub struct Slots {
-    max: usize,
-    used: AtomicUsize,
-}
-
-/// A taken slot; given back when dropped.
-pub struct Slot<'a>(&'a Slots);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.used.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Slots {
-    pub fn new(max: usize) -> Slots {
-        Slots {
-            max,
-            used: AtomicUsize::new(0),
-        }
-    }
-
-    /// A slot, or `None` when all are taken.
-    pub fn try_take(&self) -> Option<Slot<'_>> {
-        let mut used = self.used.load(Ordering::Acquire);
-        loop {
-            if used >= self.max {
-                return None;
-            }
-            match self
-                .used
-                .compare_exchange(used, used + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Some(Slot(self)),
-                Err(now) => used = now,
-            }
-        }
-    }
-
-    #[cfg(test)]
-    pub fn in_use(&self) -> usize {
-        self.used.load(Ordering::Acquire)
     }
 }
 
@@ -150,18 +149,5 @@ mod tests {
         }
         let secs = (now - t0).as_secs_f64();
         assert!((10.3..10.6).contains(&secs), "{secs}");
-    }
-
-    #[test]
-    fn slots_are_counted_and_given_back() {
-        let s = Slots::new(2);
-        let a = s.try_take().unwrap();
-        let b = s.try_take().unwrap();
-        assert!(s.try_take().is_none());
-        drop(a);
-        assert_eq!(s.in_use(), 1);
-        assert!(s.try_take().is_some());
-        drop(b);
-        assert_eq!(s.in_use(), 0);
     }
 }
