@@ -49,10 +49,10 @@ pub use peer::fetch::{
     UploadReport,
 };
 pub use peer::{
-    download_summary, format_files, format_hits, format_uploads, human_size, run_menu, ByteRange, Change,
-    ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Login,
-    Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable,
-    CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+    download_summary, format_files, format_hits, format_uploads, human_size, run_menu, ByteRange,
+    Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer,
+    Login, Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry, ShareError,
+    ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use wire::proto;
 pub use wire::{

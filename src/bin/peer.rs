@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubshare::{
     browse, download, download_summary, error_chain, format_files, format_hits, format_uploads,
-    human_size,
-    resolve_peer, upload, Control, Directory, DownloadOptions, FileId, Peer, PeerConfig,
+    human_size, resolve_peer, upload, Control, Directory, DownloadOptions, FileId, Peer,
+    PeerConfig,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.

@@ -80,15 +80,12 @@ pub fn format_uploads(u: &UploadsNow) -> String {
     let mut out = String::new();
     for (who, secs, bytes) in &u.serving {
         out.push_str(&format!(
-            "uploading: to {who} for {secs} s ({})\n",
+            "uploading: to {who} for {secs} s ({}, {bytes} bytes)\n",
             human_size(*bytes)
         ));
     }
     for (i, (who, secs)) in u.queued.iter().enumerate() {
-        out.push_str(&format!(
-            "queued:    {} {who}, waiting {secs} s\n",
-            i + 1
-        ));
+        out.push_str(&format!("queued:    {} {who}, waiting {secs} s\n", i + 1));
     }
     out
 }

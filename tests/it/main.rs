@@ -9,5 +9,6 @@ mod end_to_end;
 mod healing;
 mod http;
 mod layout;
+mod queue;
 mod swarm;
 mod trust;

@@ -204,57 +204,6 @@ fn losing_the_only_source_keeps_a_resumable_part_and_says_so() {
 }
 
 #[test]
-fn upload_slots_turn_extra_requests_away_with_retry_after() {
-    use std::io::{Read, Write};
-
-    let server = start_server();
-    let a = PeerSetup::new(
-        "alice",
-        &server.addr,
-        "upload_slots = 1\nupload_rate_limit = 65536",
-    );
-    let content = noise(2 << 20, 16);
-    fs::write(a.share().join("slow.bin"), &content).unwrap();
-    let a_proc = a.serve();
-    let id = b3(&content);
-    let host = a_proc.addr.trim_start_matches("http://").to_string();
-
-    // A slow download holds the only slot...
-    let mut first = std::net::TcpStream::connect(&host).unwrap();
-    write!(first, "GET /files/{id} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut start = [0u8; 64];
-    first.read_exact(&mut start).unwrap();
-    assert!(start.starts_with(b"HTTP/1.1 200"));
-    // ...so the next request is told to come back later.
-    let (status, headers, _) = raw_http(&a_proc.addr, &format!("GET /files/{id} HTTP/1.1"), b"");
-    assert_eq!(status, 503);
-    assert_eq!(header(&headers, "retry-after"), Some("1"));
-    // HEAD and the piece list cost no slot.
-    assert_eq!(
-        raw_http(&a_proc.addr, &format!("HEAD /files/{id} HTTP/1.1"), b"").0,
-        200
-    );
-    assert_eq!(
-        raw_http(
-            &a_proc.addr,
-            &format!("GET /files/{id}/pieces HTTP/1.1"),
-            b""
-        )
-        .0,
-        200
-    );
-    drop(first);
-    eventually(Duration::from_secs(10), "the slot is given back", || {
-        raw_http(
-            &a_proc.addr,
-            &format!("GET /files/{id} HTTP/1.1\r\nRange: bytes=0-9"),
-            b"",
-        )
-        .0 == 206
-    });
-}
-
-#[test]
 fn a_part_file_without_state_is_reverified_not_thrown_away() {
     let server = start_server();
     let content = noise(5 << 20, 17);

@@ -231,7 +231,14 @@ fn attempt(source: &Source, id: FileId, me: Option<&str>) -> Attempt {
         offset: 0,
         len: size,
     };
-    match fetch_range(&agent, &source.http_addr, &range, me, Some(PROOF_DEADLINE), &|| false) {
+    match fetch_range(
+        &agent,
+        &source.http_addr,
+        &range,
+        me,
+        Some(PROOF_DEADLINE),
+        &|| false,
+    ) {
         Ok(Some(bytes)) if FileId::of(&bytes) == id => Ok((Vec::new(), Some(bytes))),
         Ok(_) => lie(format!("its {size} bytes do not hash to the id")),
         Err(e @ FetchError::Queued { .. }) => Err(Unproved::Queued(e.to_string())),

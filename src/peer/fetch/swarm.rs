@@ -24,8 +24,7 @@ use super::part::Part;
 use super::plan::size_mismatch;
 use super::transfer::{self, http_err, TransferError};
 use super::{
-    CHECKPOINT_EVERY, LOCATE_EVERY, MAX_QUEUE_POLL, MAX_SOURCES, PIECE_READ_TIMEOUT,
-    SOURCE_RETRIES,
+    CHECKPOINT_EVERY, LOCATE_EVERY, MAX_QUEUE_POLL, MAX_SOURCES, PIECE_READ_TIMEOUT, SOURCE_RETRIES,
 };
 use crate::id::FileId;
 use crate::peer::client::DirectoryApi;
@@ -671,7 +670,9 @@ pub(super) fn fetch_range(
     let failed = |why: String| Err(FetchError::Failed(why));
     let end = offset + len - 1;
     let url = base.url(&format!("/files/{id}"));
-    let mut req = agent.get(&url).set("Range", &format!("bytes={offset}-{end}"));
+    let mut req = agent
+        .get(&url)
+        .set("Range", &format!("bytes={offset}-{end}"));
     if let Some(me) = me {
         req = req.set(PEER_HEADER, me);
     }

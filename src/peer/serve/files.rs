@@ -18,9 +18,10 @@ use crate::wire::{percent_encode, PieceList};
 /// scoped to its address (so nobody elsewhere shares its slot), else the
 /// address alone.
 fn downloader(rq: &Request) -> String {
-    let ip = rq
-        .remote_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_canonical().to_string());
+    let ip = rq.remote_addr().map_or_else(
+        || "unknown".to_string(),
+        |a| a.ip().to_canonical().to_string(),
+    );
     match request_header(rq, PEER_HEADER) {
         Some(name) if check_peer_name(name).is_ok() => format!("{name}@{ip}"),
         _ => ip,
@@ -149,7 +150,12 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
     let share = ticket.as_ref().and_then(|t| t.share.clone());
     let sent = ticket.as_ref().map(|t| t.bytes.clone());
     let body: Box<dyn Read + Send> = match &ctx.bucket {
-        Some(bucket) => Box::new(Throttled::new(file.take(count), bucket.clone(), share, sent)),
+        Some(bucket) => Box::new(Throttled::new(
+            file.take(count),
+            bucket.clone(),
+            share,
+            sent,
+        )),
         None => Box::new(Throttled::unpaced(file.take(count), sent)),
     };
     let resp = Response::new(

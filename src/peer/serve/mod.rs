@@ -41,8 +41,8 @@ use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::id::FileId;
 use crate::wire::{InboxPolicy, Rescanned, SharedFile, Status, UploadsNow};
-pub use range::ByteRange;
 use queue::UploadQueue;
+pub use range::ByteRange;
 use throttle::{SharedBucket, TokenBucket};
 
 /// Longest request path accepted.

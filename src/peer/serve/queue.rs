@@ -33,7 +33,7 @@ pub use crate::wire::{UploadsNow, PEER_HEADER, QUEUE_HEADER};
 
 /// A served downloader keeps its slot this long after its last request
 /// ended, waiting for its next one.
-pub const LINGER: Duration = Duration::from_secs(2);
+pub const LINGER: Duration = Duration::from_secs(1);
 /// A place in the queue is kept this long without the downloader asking.
 pub const HOLD: Duration = Duration::from_secs(20);
 /// Longest `Retry-After` given (a place is held for [`HOLD`], longer).
@@ -154,8 +154,8 @@ impl UploadQueue {
         if let Some(i) = place {
             st.queue.remove(i);
         }
-        let bucket = (self.rate > 0)
-            .then(|| Arc::new(Mutex::new(TokenBucket::new(self.rate, now))));
+        let bucket =
+            (self.rate > 0).then(|| Arc::new(Mutex::new(TokenBucket::new(self.rate, now))));
         st.served.insert(
             who.to_string(),
             Served {
@@ -207,7 +207,10 @@ impl UploadQueue {
                     since: now,
                     last_poll: now,
                 });
-                log::info!("{who} queued for an upload slot at position {}", st.queue.len());
+                log::info!(
+                    "{who} queued for an upload slot at position {}",
+                    st.queue.len()
+                );
                 st.queue.len() - 1
             }
         };
@@ -272,7 +275,12 @@ impl UploadQueue {
         let queued = st
             .queue
             .iter()
-            .map(|w| (w.who.clone(), now.saturating_duration_since(w.since).as_secs()))
+            .map(|w| {
+                (
+                    w.who.clone(),
+                    now.saturating_duration_since(w.since).as_secs(),
+                )
+            })
             .collect();
         UploadsNow { serving, queued }
     }
@@ -304,10 +312,14 @@ mod tests {
         let a: Vec<Ticket> = (0..4).map(|_| served(q.admit("a", t0))).collect();
         assert_eq!(position(q.admit("b", t0)), 1);
         assert_eq!(position(q.admit("c", t0)), 2);
-        assert_eq!(position(q.admit("b", t0)), 1, "asking again keeps the place");
+        assert_eq!(
+            position(q.admit("b", t0)),
+            1,
+            "asking again keeps the place"
+        );
         drop(a);
         // Between its requests a keeps the slot for a moment...
-        let t1 = t0 + Duration::from_secs(1);
+        let t1 = t0 + LINGER / 2;
         let again = served(q.admit("a", t1));
         drop(again);
         assert_eq!(position(q.admit("c", t1)), 2);
@@ -319,7 +331,7 @@ mod tests {
         let now = q.now(t2);
         assert_eq!(now.serving.len(), 1);
         assert_eq!(now.serving[0].0, "b");
-        assert_eq!(now.queued, vec![("c".to_string(), 3)]);
+        assert_eq!(now.queued, vec![("c".to_string(), (t2 - t0).as_secs())]);
         drop(b);
     }
 
