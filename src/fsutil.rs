@@ -48,6 +48,43 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_then_rename(path, bytes, true)
 }
 
+/// Creates the folders of the relative path `rel` (`a/b/c`) below `base`,
+/// one at a time, and never through a symbolic link: a component that
+/// exists must be a real folder. `rel` must already be checked to have no
+/// `..`, root or prefix component (a shared path); anything else is refused.
+pub fn create_dirs_within(base: &Path, rel: &Path) -> io::Result<()> {
+    let mut at = base.to_path_buf();
+    for part in rel.components() {
+        let std::path::Component::Normal(part) = part else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a plain relative path", rel.display()),
+            ));
+        };
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} is not a folder (a file or a link)", at.display()),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&at) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !fs::symlink_metadata(&at)?.is_dir() {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Moves `from` to `to` only if nothing stands at `to`: a hard link (which
 /// fails if `to` exists) then removing `from`. Where the file system cannot
 /// link, falls back to an existence check and a rename.

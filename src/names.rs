@@ -8,6 +8,10 @@ use std::fmt;
 pub const MAX_PEER_NAME_LEN: usize = 64;
 /// Longest file name, in bytes (the usual file-system limit).
 pub const MAX_FILE_NAME_LEN: usize = 255;
+/// Longest shared path (folders and file name), in bytes.
+pub const MAX_SHARED_PATH_LEN: usize = 1024;
+/// Most components of a shared path (folders and the file name).
+pub const MAX_SHARED_PATH_DEPTH: usize = 16;
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +89,8 @@ pub fn check_file_name(name: &str) -> Result<(), BadName> {
             ),
         ));
     }
-    if name == "." || name == ".." || name.contains("..") {
-        return Err(BadName::new(what, name, "it may not contain \"..\""));
+    if name == "." || name == ".." {
+        return Err(BadName::new(what, name, "it may not be \".\" or \"..\""));
     }
     if name.contains('/') || name.contains('\\') {
         return Err(BadName::new(
@@ -112,6 +116,41 @@ pub fn check_file_name(name: &str) -> Result<(), BadName> {
     Ok(())
 }
 
+/// Checks a shared path: the path of a file below a share folder, as a
+/// peer announces it and lists it: components separated by `/`, each one a
+/// file name [`check_file_name`] accepts (so no `..`, no `.`, no empty
+/// component, no backslash, nothing hidden), at most
+/// [`MAX_SHARED_PATH_DEPTH`] of them and [`MAX_SHARED_PATH_LEN`] bytes in
+/// all. Joined to a folder it stays inside that folder.
+pub fn check_shared_path(path: &str) -> Result<(), BadName> {
+    let what = "shared path";
+    if path.len() > MAX_SHARED_PATH_LEN {
+        return Err(BadName::new(
+            what,
+            path,
+            format!(
+                "it is {} bytes long, the limit is {MAX_SHARED_PATH_LEN}",
+                path.len()
+            ),
+        ));
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    if parts.len() > MAX_SHARED_PATH_DEPTH {
+        return Err(BadName::new(
+            what,
+            path,
+            format!(
+                "it is {} folders deep, the limit is {MAX_SHARED_PATH_DEPTH}",
+                parts.len() - 1
+            ),
+        ));
+    }
+    for part in parts {
+        check_file_name(part).map_err(|e| BadName::new(what, path, e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Turns a name another peer gave us into a safe local file name: separators,
 /// control characters and a leading dot become `_`, `..` is broken up, the
 /// length is capped. Falls back to `fallback` when nothing usable is left.
@@ -126,8 +165,8 @@ pub fn sanitize_file_name(name: &str, fallback: &str) -> String {
             }
         })
         .collect();
-    while out.contains("..") {
-        out = out.replace("..", "_.");
+    if out == ".." {
+        out = "_.".to_string();
     }
     if out.starts_with('.') {
         out.replace_range(..1, "_");
@@ -179,7 +218,15 @@ mod tests {
 
     #[test]
     fn file_names() {
-        for good in ["report.pdf", "holiday photo (1).jpg", "é tude.txt", "a.b.c"] {
+        for good in [
+            "report.pdf",
+            "holiday photo (1).jpg",
+            "é tude.txt",
+            "a.b.c",
+            "So long... and thanks.txt",
+            "Vol..2.pdf",
+            "x..",
+        ] {
             assert!(check_file_name(good).is_ok(), "{good:?} refused");
         }
         for bad in [
@@ -197,6 +244,30 @@ mod tests {
             &"x".repeat(256),
         ] {
             assert!(check_file_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn shared_paths() {
+        for good in ["a.txt", "music/a/cover-notes.txt", "Vol..2/x..y.pdf"] {
+            assert!(check_shared_path(good).is_ok(), "{good:?} refused");
+        }
+        let deep = vec!["d"; MAX_SHARED_PATH_DEPTH + 1].join("/");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../../b",
+            "../x",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\\b",
+            "a/\0/b",
+            "a/.hidden/b",
+            &deep,
+            &format!("{}/x", "d".repeat(MAX_SHARED_PATH_LEN)),
+        ] {
+            assert!(check_shared_path(bad).is_err(), "{bad:?} accepted");
         }
     }
 

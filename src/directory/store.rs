@@ -90,11 +90,12 @@ impl Limits {
     }
 
     /// The files of one Login (nothing removed) or Announce: within the
-    /// limit, each name one a peer may share a file under.
+    /// limit, each name a shared path a peer may share a file under
+    /// (`folder/name.ext`, see `names::check_shared_path`).
     pub fn batch(&self, added: Vec<SharedFile>, removed: Vec<FileId>) -> Result<Batch, DirError> {
         self.check_call(added.len() + removed.len())?;
         for f in &added {
-            names::check_file_name(&f.name).map_err(|e| DirError::Invalid(e.to_string()))?;
+            names::check_shared_path(&f.name).map_err(|e| DirError::Invalid(e.to_string()))?;
         }
         Ok(Batch { added, removed })
     }

@@ -15,7 +15,7 @@ use blake3::hazmat::ChainingValue;
 use serde::{Deserialize, Serialize};
 
 use super::transfer::{io_err, TransferError};
-use crate::fsutil::{publish, write_atomic};
+use crate::fsutil::{create_dirs_within, publish, write_atomic};
 use crate::id::FileId;
 use crate::peer::share::{PART_SUFFIX, STATE_SUFFIX};
 use crate::pieces::{self, piece_count, piece_range, piece_size};
@@ -48,14 +48,29 @@ fn write_state(path: &Path, id: FileId, size: u64, done: &[bool]) -> io::Result<
     write_atomic(path, &serde_json::to_vec(&st).map_err(io::Error::other)?)
 }
 
-/// `stem (n).ext`.
+/// `stem (n).ext` (in the last component of a `folder/name` path).
 pub(super) fn numbered(name: &str, n: usize) -> String {
     if n == 0 {
         return name.to_string();
     }
-    match name.rfind('.') {
-        Some(i) if i > 0 => format!("{} ({n}){}", &name[..i], &name[i..]),
-        _ => format!("{name} ({n})"),
+    let (folder, file) = match name.rsplit_once('/') {
+        Some((d, f)) => (format!("{d}/"), f),
+        None => (String::new(), name),
+    };
+    match file.rfind('.') {
+        Some(i) if i > 0 => format!("{folder}{} ({n}){}", &file[..i], &file[i..]),
+        _ => format!("{folder}{file} ({n})"),
+    }
+}
+
+/// Makes the folders of `name` (a shared path) below `dir`, never through
+/// a link.
+fn make_folders(dir: &Path, name: &str) -> Result<(), TransferError> {
+    match Path::new(name).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            create_dirs_within(dir, parent).map_err(io_err(&dir.join(parent)))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -112,6 +127,7 @@ impl Part {
         size: u64,
         cvs: &[ChainingValue],
     ) -> Result<(Part, Vec<bool>), TransferError> {
+        make_folders(dir, name)?;
         let path = dir.join(format!("{name}{PART_SUFFIX}"));
         let existed = path.exists();
         let file = OpenOptions::new()
@@ -168,6 +184,7 @@ impl Part {
     /// from the one the part was opened under.
     pub fn publish(&self, name: &str) -> Result<PathBuf, TransferError> {
         self.file.sync_all().map_err(io_err(&self.path))?;
+        make_folders(&self.dir, name)?;
         let mut n = 0;
         loop {
             let target = self.dir.join(numbered(name, n));
@@ -198,6 +215,8 @@ mod tests {
         assert_eq!(numbered("a.txt", 2), "a (2).txt");
         assert_eq!(numbered("noext", 1), "noext (1)");
         assert_eq!(numbered(".x", 1), ".x (1)");
+        assert_eq!(numbered("v1.2/README", 1), "v1.2/README (1)");
+        assert_eq!(numbered("music/a/x.mp3", 3), "music/a/x (3).mp3");
     }
 
     #[test]

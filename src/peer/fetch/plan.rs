@@ -258,7 +258,7 @@ pub(super) fn name(
 ) -> Result<String, TransferError> {
     let wanted = match asked {
         Some(n) => {
-            names::check_file_name(n).map_err(|e| TransferError::Io {
+            names::check_shared_path(n).map_err(|e| TransferError::Io {
                 path: dest_dir.join(n),
                 source: io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
             })?;
@@ -305,11 +305,20 @@ fn most_shared<'a>(votes: impl Iterator<Item = (&'a str, u64)>) -> Option<String
         .map(|(n, _)| n.to_string())
 }
 
-/// A remote name made safe, and short enough to leave room for " (n)" and
-/// ".part.state".
+/// A remote name made safe: a shared path (`folder/name.ext`) stays one,
+/// anything else becomes a plain file name; the file name is short enough
+/// to leave room for " (n)" and ".part.state".
 fn fit(name: &str, id: FileId) -> String {
+    let max = names::MAX_FILE_NAME_LEN - STATE_SUFFIX.len() - 8;
+    if names::check_shared_path(name).is_ok() {
+        let (folder, file) = match name.rsplit_once('/') {
+            Some((d, f)) => (format!("{d}/"), f),
+            None => (String::new(), name),
+        };
+        return format!("{folder}{}", names::shorten(file, max));
+    }
     let safe = names::sanitize_file_name(name, &id.to_string());
-    names::shorten(&safe, names::MAX_FILE_NAME_LEN - STATE_SUFFIX.len() - 8)
+    names::shorten(&safe, max)
 }
 
 /// The sources a download may use once the size is proved, and those it

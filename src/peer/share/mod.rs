@@ -28,7 +28,7 @@ use crate::sync::{MutexExt, RwLockExt};
 use crate::wire::SharedFile;
 use cache::Cached;
 pub use open::open_shared;
-use scan::{file_name, Walker};
+use scan::{file_name, shared_path, Walker};
 pub use scan::{PART_SUFFIX, STATE_SUFFIX};
 
 /// Folder in the state folder holding piece lists.
@@ -37,18 +37,27 @@ pub const PIECES_DIR: &str = "pieces";
 /// A file the peer shares: what it announces and lists, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareEntry {
-    /// Id, name (no folder part) and size, as announced.
+    /// Id, name (its path below the share folder, `/`-separated) and
+    /// size, as announced.
     pub file: SharedFile,
     pub path: PathBuf,
     mtime: Option<SystemTime>,
 }
 
 impl ShareEntry {
-    fn new(path: &Path, id: FileId, size: u64, mtime: Option<SystemTime>) -> ShareEntry {
+    fn new(
+        root: &Path,
+        path: &Path,
+        id: FileId,
+        size: u64,
+        mtime: Option<SystemTime>,
+    ) -> ShareEntry {
         ShareEntry {
             file: SharedFile {
                 id,
-                name: file_name(path).unwrap_or_default(),
+                name: shared_path(root, path)
+                    .or_else(|| file_name(path))
+                    .unwrap_or_default(),
                 size,
             },
             path: path.to_path_buf(),
@@ -238,6 +247,7 @@ impl ShareTable {
         let mut scan = self.scan.locked();
         let mut found = Vec::new();
         let mut walker = Walker {
+            root: &self.dir,
             follow: self.follow_symlinks,
             seen_dirs: HashSet::new(),
             out: &mut found,
@@ -260,7 +270,7 @@ impl ShareTable {
             let key = cache::mtime_ns(mtime);
             if let Some(c) = scan.cache.get(&path) {
                 if c.size == size && Some(c.mtime_ns) == key {
-                    let entry = ShareEntry::new(&path, c.id, size, mtime);
+                    let entry = ShareEntry::new(&self.dir, &path, c.id, size, mtime);
                     by_path.insert(path, entry);
                     continue;
                 }
@@ -317,7 +327,7 @@ impl ShareTable {
     /// download) without rescanning everything; `id` is its verified hash.
     pub fn add_verified(&self, path: &Path, id: FileId) -> io::Result<Change> {
         let meta = std::fs::metadata(path)?;
-        let entry = ShareEntry::new(path, id, meta.len(), meta.modified().ok());
+        let entry = ShareEntry::new(&self.dir, path, id, meta.len(), meta.modified().ok());
         let mut entries = self.entries.writing();
         entries.by_path.insert(path.to_path_buf(), entry);
         Ok(entries.reindex())
@@ -342,6 +352,7 @@ impl ShareTable {
         }
         self.store_pieces(&hashed.id, &hashed.cvs);
         Ok(Some(ShareEntry::new(
+            &self.dir,
             path,
             hashed.id,
             hashed.size,
@@ -427,7 +438,7 @@ mod tests {
         let first = table.rescan().unwrap();
         let mut names: Vec<_> = first.added.iter().map(|f| f.name.as_str()).collect();
         names.sort();
-        assert_eq!(names, vec!["a.txt", "b.txt"]);
+        assert_eq!(names, vec!["a.txt", "sub/b.txt"]);
         let a = table.get(&FileId::of(b"alpha")).unwrap();
         assert_eq!((a.file.name.as_str(), a.file.size), ("a.txt", 5));
         assert_eq!(table.bytes_hashed(), 9);

@@ -25,6 +25,15 @@ pub fn file_name(path: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The shared path of `path` below `root` (`folder/sub/name.ext`), when
+/// it is one the directory accepts.
+pub fn shared_path(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    let joined = parts?.join("/");
+    names::check_shared_path(&joined).ok().map(|()| joined)
+}
+
 /// Whether a directory entry named `name` is left out of the share: hidden
 /// files, partial downloads with their state (and its temp file), and names
 /// the directory would refuse.
@@ -37,6 +46,9 @@ fn skipped(name: &str) -> bool {
 
 /// Collects (path, size, mtime) of the regular files below a folder.
 pub struct Walker<'a> {
+    /// The share folder: a file is listed only if its path below it is one
+    /// the directory accepts.
+    pub root: &'a Path,
     /// Follow symbolic links; when false they are skipped, so nothing
     /// outside the folder is shared through one.
     pub follow: bool,
@@ -102,6 +114,10 @@ impl Walker<'_> {
                 }
             } else if kind.is_file() {
                 if skipped(&name) {
+                    continue;
+                }
+                if shared_path(self.root, &path).is_none() {
+                    log::debug!("not sharing {}: not a shareable path", path.display());
                     continue;
                 }
                 match followed.map_or_else(|| entry.metadata(), Ok) {
