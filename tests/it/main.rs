@@ -11,4 +11,5 @@ mod http;
 mod layout;
 mod queue;
 mod swarm;
+mod tree;
 mod trust;
