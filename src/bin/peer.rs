@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hubshare::{
     browse, download, download_summary, error_chain, format_files, format_hits, format_uploads,
     human_size, resolve_peer, upload, Control, Directory, DownloadOptions, FileId, Peer,
-    PeerConfig,
+    PeerConfig, ShareTable,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -67,9 +67,13 @@ enum Command {
     /// Download a file by id into the download folder.
     Get {
         id: String,
-        /// Save under this name instead of the one the source gives.
+        /// Save under this name (or folder/name) instead of the one the sources give.
         #[arg(long)]
         name: Option<String>,
+        /// Fetch it even when this peer already holds the file (with
+        /// --name, to have a copy somewhere else).
+        #[arg(long)]
+        copy: bool,
     },
     /// Push a file to another peer (by name, or host:port).
     Upload {
@@ -130,8 +134,17 @@ fn run(args: Args) -> Result<()> {
             print!("{}", format_hits(&found.hits, found.total));
             Ok(())
         }
-        Command::Get { id, name } => {
+        Command::Get { id, name, copy } => {
             let id = FileId::parse(&id)?;
+            if !copy {
+                if let Some(path) = ShareTable::held(&config.share_dir, &config.state_dir(), &id) {
+                    println!(
+                        "already here: {} (this peer shares it; --copy fetches another copy)",
+                        path.display()
+                    );
+                    return Ok(());
+                }
+            }
             // Ctrl-C stops the download with what is verified recorded.
             let cancel = Arc::new(AtomicBool::new(false));
             let flag = cancel.clone();

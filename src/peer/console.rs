@@ -197,6 +197,14 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                         }
                     },
                 };
+                if let Some(e) = core.share().get(&id) {
+                    writeln!(
+                        out,
+                        "already here: {} (this peer shares it)",
+                        e.path.display()
+                    )?;
+                    continue;
+                }
                 let dest = core.config().download_dir();
                 let opts = DownloadOptions {
                     progress: true,

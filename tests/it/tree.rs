@@ -97,3 +97,77 @@ fn hostile_paths_from_the_directory_write_nothing_outside_the_download_folder() 
     assert!(err.contains("not a folder"), "{err}");
     assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
 }
+
+#[test]
+fn a_watched_share_is_current_within_seconds_without_periodic_rescans() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 0\nsettle_secs = 1");
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let content = noise(50_000, 44);
+    let id = b3(&content);
+    let search = |q: &str| ok(b.run(&["search", q]));
+    // Copied in (into a new folder): searchable soon after it settles.
+    fs::create_dir_all(a.share().join("new/inbox")).unwrap();
+    fs::write(a.share().join("new/inbox/fresh.bin"), &content).unwrap();
+    let t = std::time::Instant::now();
+    eventually(
+        Duration::from_secs(3 + 2),
+        "the new file searchable",
+        || search("fresh").contains("new/inbox/fresh.bin"),
+    );
+    eprintln!("new file searchable after {:?}", t.elapsed());
+    // Renamed: only the new path is listed.
+    fs::rename(
+        a.share().join("new/inbox/fresh.bin"),
+        a.share().join("new/renamed.bin"),
+    )
+    .unwrap();
+    eventually(Duration::from_secs(5), "the new path only", || {
+        let found = search(&id);
+        found.contains("new/renamed.bin") && !found.contains("fresh.bin")
+    });
+    // Removed: gone from search as fast.
+    fs::remove_file(a.share().join("new/renamed.bin")).unwrap();
+    eventually(Duration::from_secs(5), "the file gone", || {
+        search(&id).contains("no files found")
+    });
+}
+
+#[test]
+fn a_second_get_of_a_held_file_copies_nothing() {
+    let server = start_server();
+    let content = noise(40_000, 45);
+    let id = b3(&content);
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("triggers.txt"), &content).unwrap();
+    let _a = a.serve();
+    // Bob already holds it under another name, and his peer has hashed it.
+    let b = PeerSetup::new("bob", &server.addr, "");
+    fs::create_dir_all(b.share().join("notes")).unwrap();
+    fs::write(b.share().join("notes/old triggers.txt"), &content).unwrap();
+    let bob = b.serve();
+    eventually(Duration::from_secs(10), "both listed", || {
+        ok(b.run(&["search", &id])).contains(" 2  ")
+    });
+    drop(bob);
+    for _ in 0..2 {
+        let out = ok(b.run(&["get", &id]));
+        assert!(
+            out.contains("already here") && out.contains("old triggers.txt"),
+            "{out}"
+        );
+    }
+    assert_eq!(tree(&b.share()), vec!["notes/old triggers.txt"]);
+    // Asked for a copy under another name, it makes one.
+    let out = ok(b.run(&["get", &id, "--copy", "--name", "copies/triggers.txt"]));
+    assert!(out.contains("saved"), "{out}");
+    assert_eq!(
+        tree(&b.share()),
+        vec!["copies/triggers.txt", "notes/old triggers.txt"]
+    );
+    assert_eq!(
+        fs::read(b.share().join("copies/triggers.txt")).unwrap(),
+        content
+    );
+}

@@ -323,6 +323,24 @@ impl ShareTable {
         Ok(entries.reindex())
     }
 
+    /// Where this peer already holds `id` in `share_dir`, by the hash cache
+    /// in `state_dir` (what the last scan of a running or earlier peer
+    /// hashed), when that file is still unchanged (same size and time).
+    /// Lets a one-shot `get` see what the peer has without hashing anything.
+    pub fn held(share_dir: &Path, state_dir: &Path, id: &FileId) -> Option<PathBuf> {
+        let cached = cache::load(&state_dir.join(cache::CACHE_FILE), share_dir);
+        let mut paths: Vec<(PathBuf, Cached)> =
+            cached.into_iter().filter(|(_, c)| c.id == *id).collect();
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        paths.into_iter().find_map(|(path, c)| {
+            let meta = std::fs::symlink_metadata(&path).ok()?;
+            let same = meta.is_file()
+                && meta.len() == c.size
+                && cache::mtime_ns(meta.modified().ok()) == Some(c.mtime_ns);
+            same.then_some(path)
+        })
+    }
+
     /// Adds a file that was just written into the share folder (an upload or a
     /// download) without rescanning everything; `id` is its verified hash.
     pub fn add_verified(&self, path: &Path, id: FileId) -> io::Result<Change> {
