@@ -43,7 +43,7 @@ pub use error::error_chain;
 pub use hash::hash_file;
 pub use id::{BadFileId, FileId};
 pub use in_process::InProcessDirectory;
-pub use names::{check_file_name, check_peer_name, sanitize_file_name, BadName};
+pub use names::{check_file_name, check_peer_name, check_shared_path, sanitize_file_name, BadName};
 pub use peer::fetch::{
     browse, download, resolve_peer, upload, DownloadOptions, DownloadReport, TransferError,
     UploadReport,

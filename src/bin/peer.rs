@@ -135,16 +135,6 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Get { id, name, copy } => {
-            let id = FileId::parse(&id)?;
-            if !copy {
-                if let Some(path) = ShareTable::held(&config.share_dir, &config.state_dir(), &id) {
-                    println!(
-                        "already here: {} (this peer shares it; --copy fetches another copy)",
-                        path.display()
-                    );
-                    return Ok(());
-                }
-            }
             // Ctrl-C stops the download with what is verified recorded.
             let cancel = Arc::new(AtomicBool::new(false));
             let flag = cancel.clone();
@@ -157,14 +147,13 @@ fn run(args: Args) -> Result<()> {
                 patience: config.download_patience(),
                 ..DownloadOptions::default()
             };
-            let dest = config.download_dir();
-            let r = download(&dir(), id, &dest, &opts)?;
-            println!("{}", download_summary(&r));
-            if r.already_had {
-                return Ok(());
-            }
+            let fetched = match FileId::parse(&id) {
+                Ok(id) => get_one(&config, &dir(), id, &opts, copy)?,
+                Err(_) if id.contains(':') => get_folder(&config, &dir(), &id, &opts, copy)?,
+                Err(e) => return Err(e.into()),
+            };
             // A running peer with this config shares what lands in its folder.
-            if r.path.starts_with(&config.share_dir) {
+            if fetched && config.download_dir().starts_with(&config.share_dir) {
                 if let Ok(c) = Control::open(&config.state_dir()) {
                     if let Err(e) = c.rescan() {
                         log::warn!("could not ask the running peer to share it: {e}");
@@ -255,6 +244,83 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
     hubshare::run_menu(&peer, stdin.lock(), std::io::stdout())?;
     peer.shutdown();
     Ok(())
+}
+
+/// Downloads one file unless this peer already holds it (or `copy`);
+/// returns whether anything was fetched.
+fn get_one(
+    config: &PeerConfig,
+    dir: &Directory,
+    id: FileId,
+    opts: &DownloadOptions,
+    copy: bool,
+) -> Result<bool> {
+    if !copy {
+        if let Some(path) = ShareTable::held(&config.share_dir, &config.state_dir(), &id) {
+            println!(
+                "already here: {} (this peer shares it; --copy fetches another copy)",
+                path.display()
+            );
+            return Ok(false);
+        }
+    }
+    let r = download(dir, id, &config.download_dir(), opts)?;
+    println!("{}", download_summary(&r));
+    Ok(!r.already_had)
+}
+
+/// `PEER:folder`: every file the peer lists under `folder` (its own path
+/// checked like any other remote path), each into the same path in the
+/// download folder, verified like any download. Goes on after a file that
+/// fails, and fails at the end if any did.
+fn get_folder(
+    config: &PeerConfig,
+    dir: &Directory,
+    what: &str,
+    opts: &DownloadOptions,
+    copy: bool,
+) -> Result<bool> {
+    let (peer, folder) = what.split_once(':').expect("checked by the caller");
+    let folder = folder.trim_matches('/');
+    if !folder.is_empty() {
+        hubshare::check_shared_path(folder)?;
+    }
+    let listed = browse(&resolve_peer(dir, peer)?)?;
+    let under: Vec<_> = listed
+        .into_iter()
+        .filter(|f| {
+            folder.is_empty() || f.name == folder || f.name.starts_with(&format!("{folder}/"))
+        })
+        .collect();
+    if under.is_empty() {
+        return Err(format!("{peer} shares nothing under {folder:?}").into());
+    }
+    println!("{} file(s) under {peer}:{folder}", under.len());
+    let (mut fetched, mut failed) = (false, 0);
+    for f in &under {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err("stopped; running it again resumes".into());
+        }
+        let one = DownloadOptions {
+            name: Some(f.name.clone()),
+            ..opts.clone()
+        };
+        match get_one(config, dir, f.id, &one, copy) {
+            Ok(got) => fetched |= got,
+            Err(e) => {
+                failed += 1;
+                println!("failed {}: {}", f.name, error_chain(e.as_ref()));
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} file(s) failed", under.len()).into());
+    }
+    Ok(fetched)
 }
 
 fn main() -> ExitCode {

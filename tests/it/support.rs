@@ -415,6 +415,8 @@ pub struct Fake {
     pub cut_after: Option<usize>,
     /// Send the piece list one byte at a time, this long apart.
     pub trickle: Option<Duration>,
+    /// The answer to `GET /files` (404 when `None`).
+    pub listing: Option<String>,
 }
 
 impl FakeSource {
@@ -457,7 +459,12 @@ fn answer(mut conn: TcpStream, fake: &Fake) {
         .and_then(|r| r.trim().split_once('-'))
         .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
     let len = fake.content.len();
-    let (status, extra, body): (&str, String, Vec<u8>) = if path.ends_with("/pieces") {
+    let (status, extra, body): (&str, String, Vec<u8>) = if path == "/files" {
+        match &fake.listing {
+            Some(json) => ("200 OK", String::new(), json.as_bytes().to_vec()),
+            None => ("404 Not Found", String::new(), b"no".to_vec()),
+        }
+    } else if path.ends_with("/pieces") {
         match &fake.pieces {
             Some(json) => ("200 OK", String::new(), json.as_bytes().to_vec()),
             None => ("404 Not Found", String::new(), b"no".to_vec()),

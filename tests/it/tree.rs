@@ -171,3 +171,88 @@ fn a_second_get_of_a_held_file_copies_nothing() {
         content
     );
 }
+
+#[test]
+fn a_folder_of_fifty_files_is_fetched_into_the_same_tree_and_verified() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let mut files = Vec::new();
+    for i in 0..50 {
+        let path = format!("albums/{}/track {i:02}.ogg", ["rock", "jazz/live"][i % 2]);
+        let bytes = noise(1_000 + i * 9_000, 100 + i as u64);
+        fs::create_dir_all(a.share().join(&path).parent().unwrap()).unwrap();
+        fs::write(a.share().join(&path), &bytes).unwrap();
+        files.push((path, bytes));
+    }
+    fs::write(a.share().join("elsewhere.txt"), b"not asked for").unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "all listed", || {
+        ok(b.run(&["search", "albums", "--limit", "100"]))
+            .lines()
+            .count()
+            == 51
+    });
+    let out = ok(b.run(&["get", "alice:albums"]));
+    assert!(out.contains("50 file(s) under alice:albums"), "{out}");
+    for (path, bytes) in &files {
+        assert_eq!(&fs::read(b.share().join(path)).unwrap(), bytes, "{path}");
+    }
+    let mut want: Vec<String> = files.iter().map(|(p, _)| p.clone()).collect();
+    want.sort();
+    assert_eq!(tree(&b.share()), want);
+    // Again: everything is already here, nothing is fetched.
+    let again = ok(b.run(&["get", "alice:albums/jazz"]));
+    assert!(again.contains("25 file(s)"), "{again}");
+    assert!(!again.contains("saved"), "{again}");
+}
+
+#[test]
+fn hostile_paths_in_a_peers_listing_write_nothing_outside_the_download_folder() {
+    let server = start_server();
+    let content = noise(30_000, 46);
+    let id = b3(&content);
+    let entry = |name: &str| serde_json::json!({"id": id, "name": name, "size": content.len()});
+    let listing = serde_json::Value::Array(
+        [
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "a\\..\\b",
+            "a/\u{0}/b",
+            &vec!["d"; 40].join("/"),
+            "ok/file.bin",
+        ]
+        .iter()
+        .map(|n| entry(n))
+        .collect(),
+    );
+    let _fake = fake_source(
+        &server.addr,
+        "evil",
+        Fake {
+            content: content.clone(),
+            listing: Some(listing.to_string()),
+            ..Fake::default()
+        },
+        &content,
+        "ok/file.bin",
+    );
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let out = b.run(&["get", "evil:"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("6 of 7 file(s) failed")
+            || String::from_utf8_lossy(&out.stderr).contains("6 of 7"),
+        "{text}"
+    );
+    assert_eq!(text.matches("invalid shared path").count(), 6, "{text}");
+    assert_eq!(tree(&b.share()), vec!["ok/file.bin"]);
+    let mut around: Vec<String> = fs::read_dir(b.root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    around.sort();
+    assert_eq!(around, vec!["peer.toml", "share"]);
+}
