@@ -307,7 +307,17 @@ fn watch(
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher;
     let started = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // A download writing its part file is no change to the share (and
+        // would otherwise rescan the tree every second while it runs).
+        let only_partial = event.as_ref().is_ok_and(|e| {
+            !e.paths.is_empty()
+                && e.paths.iter().all(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with('.') || share::skipped(n))
+                })
+        });
+        if event.is_ok() && !only_partial {
             // Full means a poke is already waiting: one is enough.
             let _ = poke.try_send(());
         }

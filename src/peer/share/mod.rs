@@ -29,7 +29,7 @@ use crate::wire::SharedFile;
 use cache::Cached;
 pub use open::open_shared;
 use scan::{file_name, shared_path, Walker};
-pub use scan::{PART_SUFFIX, STATE_SUFFIX};
+pub use scan::{skipped, PART_SUFFIX, STATE_SUFFIX};
 
 /// Folder in the state folder holding piece lists.
 pub const PIECES_DIR: &str = "pieces";

@@ -37,7 +37,7 @@ pub fn shared_path(root: &Path, path: &Path) -> Option<String> {
 /// Whether a directory entry named `name` is left out of the share: hidden
 /// files, partial downloads with their state (and its temp file), and names
 /// the directory would refuse.
-fn skipped(name: &str) -> bool {
+pub fn skipped(name: &str) -> bool {
     let partial = |n: &str| n.ends_with(PART_SUFFIX) || n.ends_with(STATE_SUFFIX);
     partial(name)
         || name.strip_suffix(TEMP_SUFFIX).is_some_and(partial)
