@@ -21,18 +21,7 @@ echo "making a ${SIZE_MIB} MiB random file..."
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > file.bin
 LIMIT=$((RATE_MIB * 1024 * 1024))
 
-config() { # name extra
-  mkdir -p "$1/share"
-  cat > "$1.toml" <<TOML
-name = "$1"
-directory = "$DIR"
-listen = "127.0.0.1:0"
-share_dir = "$WORK/$1/share"
-state_dir = "$WORK/$1/state"
-settle_secs = 0
-$2
-TOML
-}
+config() { peer_config "$@"; }
 
 run() { # slots label
   config src "upload_slots = $1

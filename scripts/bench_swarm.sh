@@ -16,17 +16,8 @@ echo "making a ${SIZE_MIB} MiB random file..."
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > file.bin
 
 config() { # name limit
-  mkdir -p "$1/share"
-  cat > "$1.toml" <<TOML
-name = "$1"
-directory = "$DIR"
-listen = "127.0.0.1:0"
-share_dir = "$WORK/$1/share"
-state_dir = "$WORK/$1/state"
-settle_secs = 0
-upload_slots = 8
-upload_rate_limit = $2
-TOML
+  peer_config "$1" "upload_slots = 8
+upload_rate_limit = $2"
 }
 serve() { # name -> pid in SERVED, address in ADDR
   "$BIN/peer" --config "$1.toml" serve > "$1.out" 2> "$1.log" &

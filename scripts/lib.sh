@@ -2,7 +2,8 @@
 # release binaries, makes a temp folder that is removed on exit with every
 # process listed in PIDS, and starts a directory on a free loopback port.
 # Sets BIN, WORK, PIDS and DIR (the directory's address); leaves the shell
-# in WORK.
+# in WORK. `peer_config NAME EXTRA` writes NAME.toml for a peer sharing
+# WORK/NAME/share, with the lines EXTRA appended.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release --quiet --bin server --bin peer
 BIN=$PWD/target/release
@@ -20,3 +21,16 @@ cd "$WORK"
 PIDS+=($!)
 until [ -s server.out ]; do sleep 0.1; done
 DIR=$(awk '{print $NF}' server.out)
+
+peer_config() { # name extra
+  mkdir -p "$1/share"
+  cat > "$1.toml" <<TOML
+name = "$1"
+directory = "$DIR"
+listen = "127.0.0.1:0"
+share_dir = "$WORK/$1/share"
+state_dir = "$WORK/$1/state"
+settle_secs = 0
+$2
+TOML
+}
