@@ -151,6 +151,15 @@ pub fn check_shared_path(path: &str) -> Result<(), BadName> {
     Ok(())
 }
 
+/// A `folder/sub/name.ext` path cut before its file name:
+/// (`"folder/sub/"`, `"name.ext"`); a bare name has no folder part (`""`).
+pub fn split_folder(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => path.split_at(i + 1),
+        None => ("", path),
+    }
+}
+
 /// Turns a name another peer gave us into a safe local file name: separators,
 /// control characters and a leading dot become `_`, `..` is broken up, the
 /// length is capped. Falls back to `fallback` when nothing usable is left.
@@ -245,6 +254,12 @@ mod tests {
         ] {
             assert!(check_file_name(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn folder_and_file_of_a_path() {
+        assert_eq!(split_folder("music/a/x.mp3"), ("music/a/", "x.mp3"));
+        assert_eq!(split_folder("x.mp3"), ("", "x.mp3"));
     }
 
     #[test]

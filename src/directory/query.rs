@@ -74,7 +74,7 @@ pub fn normalise(text: &str) -> String {
 /// The lower-case extension of a file name (after the last dot), if any.
 pub fn extension(name: &str) -> Option<String> {
     // Of the file name, not of a folder above it.
-    let name = name.rsplit('/').next().unwrap_or(name);
+    let (_, name) = crate::names::split_folder(name);
     let (stem, ext) = name.rsplit_once('.')?;
     (!stem.is_empty() && !ext.is_empty()).then(|| ext.to_lowercase())
 }

@@ -53,10 +53,7 @@ pub(super) fn numbered(name: &str, n: usize) -> String {
     if n == 0 {
         return name.to_string();
     }
-    let (folder, file) = match name.rsplit_once('/') {
-        Some((d, f)) => (format!("{d}/"), f),
-        None => (String::new(), name),
-    };
+    let (folder, file) = crate::names::split_folder(name);
     match file.rfind('.') {
         Some(i) if i > 0 => format!("{folder}{} ({n}){}", &file[..i], &file[i..]),
         _ => format!("{folder}{file} ({n})"),

@@ -311,10 +311,7 @@ fn most_shared<'a>(votes: impl Iterator<Item = (&'a str, u64)>) -> Option<String
 fn fit(name: &str, id: FileId) -> String {
     let max = names::MAX_FILE_NAME_LEN - STATE_SUFFIX.len() - 8;
     if names::check_shared_path(name).is_ok() {
-        let (folder, file) = match name.rsplit_once('/') {
-            Some((d, f)) => (format!("{d}/"), f),
-            None => (String::new(), name),
-        };
+        let (folder, file) = names::split_folder(name);
         return format!("{folder}{}", names::shorten(file, max));
     }
     let safe = names::sanitize_file_name(name, &id.to_string());

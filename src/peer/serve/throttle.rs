@@ -26,16 +26,19 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: u64, now: Instant) -> TokenBucket {
-        let burst = (rate as f64 / 10.0).max(MAX_SLICE as f64);
-        TokenBucket {
-            rate: rate as f64,
-            burst,
-            tokens: burst,
+        let mut bucket = TokenBucket {
+            rate: 0.0,
+            burst: 0.0,
+            tokens: 0.0,
             last: now,
-        }
+        };
+        bucket.set_rate(rate);
+        bucket.tokens = bucket.burst;
+        bucket
     }
 
-    /// Changes the rate (keeping what is saved up or owed).
+    /// Changes the rate (keeping what is saved up or owed); the burst is a
+    /// tenth of a second's worth, at least one read.
     pub fn set_rate(&mut self, rate: u64) {
         self.rate = rate.max(1) as f64;
         self.burst = (self.rate / 10.0).max(MAX_SLICE as f64);
