@@ -112,6 +112,11 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, path: &Path) -> Result<T, Con
     })
 }
 
+/// The group password of a loaded config (checked when it was loaded).
+fn checked_password(text: &Option<String>) -> Option<GroupPassword> {
+    text.as_deref().and_then(|p| GroupPassword::new(p).ok())
+}
+
 /// Reads the group password from `file` into `inline` when the config
 /// names a file (one trailing newline dropped), and checks it; a config
 /// may give one of the two, not both. The password itself never appears
@@ -297,9 +302,7 @@ impl ServerConfig {
 
     /// The group password Logins must carry, if one is set.
     pub fn group_password(&self) -> Option<GroupPassword> {
-        self.group_password
-            .as_deref()
-            .and_then(|p| GroupPassword::new(p).ok())
+        checked_password(&self.group_password)
     }
 
     /// Seconds between heartbeats asked of peers.
@@ -378,6 +381,11 @@ pub struct PeerConfig {
     /// Seconds a new or changed file must stay unchanged before it is shared.
     #[serde(default = "default_settle")]
     pub settle_secs: u64,
+    /// Watch the share folder and announce changes within seconds. Off:
+    /// only periodic and requested rescans see changes (for folders where
+    /// change events do not arrive, such as some network file systems).
+    #[serde(default = "default_true")]
+    pub watch_share: bool,
     /// The directory's group password, when its operator set one. After
     /// loading, it holds the password read from `group_password_file` too.
     #[serde(default)]
@@ -419,6 +427,9 @@ fn default_max_connections() -> usize {
 }
 fn default_rescan() -> u64 {
     DEFAULT_RESCAN_SECS
+}
+fn default_true() -> bool {
+    true
 }
 fn default_settle() -> u64 {
     DEFAULT_SETTLE_SECS
@@ -516,9 +527,7 @@ impl PeerConfig {
 
     /// The group password to log in with, if the config has one.
     pub fn group_password(&self) -> Option<GroupPassword> {
-        self.group_password
-            .as_deref()
-            .and_then(|p| GroupPassword::new(p).ok())
+        checked_password(&self.group_password)
     }
 
     /// The address other peers reach this one at, when its HTTP server is

@@ -247,7 +247,11 @@ fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle<()>)> {
     let every = (config.rescan_secs > 0).then(|| Duration::from_secs(config.rescan_secs));
     let settle = Duration::from_secs(config.settle_secs) + Duration::from_millis(200);
     let (poke, poked) = crossbeam_channel::bounded::<()>(1);
-    let watcher = watch(core.share().dir(), poke, every);
+    let watcher = if config.watch_share {
+        watch(core.share().dir(), poke, every)
+    } else {
+        None
+    };
     if watcher.is_none() && every.is_none() {
         return None;
     }
@@ -314,7 +318,7 @@ fn watch(
                 && e.paths.iter().all(|p| {
                     p.file_name()
                         .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with('.') || share::skipped(n))
+                        .is_some_and(share::skipped)
                 })
         });
         if event.is_ok() && !only_partial {

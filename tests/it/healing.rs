@@ -124,8 +124,13 @@ fn a_peer_started_before_its_directory_logs_in_when_it_appears() {
 #[test]
 fn rescans_announce_added_removed_and_renamed_files() {
     let server = start_server();
-    // Periodic rescans off: only the explicit `peer rescan` finds changes.
-    let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 0\nsettle_secs = 0");
+    // Periodic rescans and the watcher off: only the explicit `peer rescan`
+    // finds changes.
+    let a = PeerSetup::new(
+        "alice",
+        &server.addr,
+        "rescan_secs = 0\nsettle_secs = 0\nwatch_share = false",
+    );
     fs::write(a.share().join("old.txt"), b"old").unwrap();
     let _a = a.serve();
     eventually(Duration::from_secs(10), "alice listed", || {
@@ -267,7 +272,12 @@ fn a_large_share_logs_in_under_small_limits_and_a_rescan_adds_to_it() {
     let (server, _config) = start_server_with_config(
         "listen = \"127.0.0.1:0\"\nmax_files_per_call = 100\nannounce_rate = 20\nannounce_burst = 5\n",
     );
-    let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 0");
+    // No watcher: the explicit rescan is what adds the new files.
+    let a = PeerSetup::new(
+        "alice",
+        &server.addr,
+        "rescan_secs = 0\nwatch_share = false",
+    );
     for i in 0..5000 {
         fs::write(
             a.share().join(format!("shared {i:05}.txt")),
@@ -290,9 +300,7 @@ fn a_large_share_logs_in_under_small_limits_and_a_rescan_adds_to_it() {
         )
         .unwrap();
     }
-    // The watcher may have picked some up already; a rescan adds the rest.
-    let out = ok(a.run(&["rescan"]));
-    assert!(out.contains("added"), "{out}");
+    assert!(ok(a.run(&["rescan"])).contains("1000 added"));
     eventually(Duration::from_secs(60), "6000 files listed", || {
         listed_count(&server.addr, "alice") == 6000
     });
