@@ -12,6 +12,9 @@ pub const MAX_FILE_NAME_LEN: usize = 255;
 pub const MAX_SHARED_PATH_LEN: usize = 1024;
 /// Most components of a shared path (folders and the file name).
 pub const MAX_SHARED_PATH_DEPTH: usize = 16;
+/// Most further paths one file is announced under (the same bytes at
+/// several places of one share): 16 names in all.
+pub const MAX_OTHER_NAMES: usize = 15;
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

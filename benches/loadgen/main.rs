@@ -253,6 +253,7 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
                 id: FileId::parse(&cat[i].id).expect("catalogue id"),
                 size: cat[i].size,
                 name: cat[i].name.clone(),
+                other_names: Vec::new(),
             })
             .collect();
         let files = store

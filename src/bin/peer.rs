@@ -286,18 +286,19 @@ fn get_folder(
         hubshare::check_shared_path(folder)?;
     }
     let listed = browse(&resolve_peer(dir, peer)?)?;
-    let under: Vec<_> = listed
-        .into_iter()
-        .filter(|f| {
-            folder.is_empty() || f.name == folder || f.name.starts_with(&format!("{folder}/"))
-        })
+    // Every path, including the further paths of a file shared at several.
+    let under: Vec<(&str, FileId)> = listed
+        .iter()
+        .flat_map(|f| f.paths().map(move |p| (p, f.id)))
+        .filter(|(p, _)| folder.is_empty() || *p == folder || p.starts_with(&format!("{folder}/")))
         .collect();
     if under.is_empty() {
         return Err(format!("{peer} shares nothing under {folder:?}").into());
     }
     println!("{} file(s) under {peer}:{folder}", under.len());
     let (mut fetched, mut failed) = (false, 0);
-    for f in &under {
+    let mut seen = std::collections::HashSet::new();
+    for &(path, id) in &under {
         if opts
             .cancel
             .as_ref()
@@ -306,14 +307,17 @@ fn get_folder(
             return Err("stopped; running it again resumes".into());
         }
         let one = DownloadOptions {
-            name: Some(f.name.clone()),
+            name: Some(path.to_string()),
             ..opts.clone()
         };
-        match get_one(config, dir, f.id, &one, copy) {
+        // The same bytes at a second path of the folder are fetched again
+        // for that path (not taken for "already here" by the first).
+        let again = !seen.insert(id);
+        match get_one(config, dir, id, &one, copy || again) {
             Ok(got) => fetched |= got,
             Err(e) => {
                 failed += 1;
-                println!("failed {}: {}", f.name, error_chain(e.as_ref()));
+                println!("failed {path}: {}", error_chain(e.as_ref()));
             }
         }
     }

@@ -230,6 +230,9 @@ pub struct Found<'a> {
     pub size: u64,
     /// (peer, name, claimed size) of some sources (as many as asked for).
     pub sources: Vec<(PeerIdx, &'a str, u64)>,
+    /// Further names those sources share the file under (the same bytes
+    /// at several paths of one share), with their peer.
+    pub other_names: Vec<(PeerIdx, &'a str)>,
     /// How many sources the file has in all.
     pub source_count: usize,
 }
@@ -265,6 +268,10 @@ pub struct Index {
     /// is not the record's size, with their claims. Empty while everyone
     /// agrees, which is the rule (so it costs nothing per source).
     disputed: HashMap<u32, Vec<(PeerIdx, u64)>>,
+    /// Files some source shares under further names (the same bytes at
+    /// several paths of its share): (peer, name) pairs beside the name in
+    /// [`Sources`]. Empty for most shares, so it costs nothing per source.
+    other_names: HashMap<u32, Vec<(PeerIdx, u32)>>,
 }
 
 /// Flag in [`Index::rank`]: the file is linked from more than one name.
@@ -305,10 +312,17 @@ impl Index {
         self.by_id.len()
     }
 
-    /// Adds `peer` as a source of `id`, shared under `name`, claiming
-    /// `size` bytes. Returns false if it already was (its name and claim
-    /// are updated).
-    pub fn add(&mut self, peer: PeerIdx, id: FileId, size: u64, name: &str) -> bool {
+    /// Adds `peer` as a source of `id`, shared under `name` (and the
+    /// further names `other_names`), claiming `size` bytes. Returns false
+    /// if it already was (its names and claim are updated).
+    pub fn add(
+        &mut self,
+        peer: PeerIdx,
+        id: FileId,
+        size: u64,
+        name: &str,
+        other_names: &[String],
+    ) -> bool {
         let name_idx = self.intern_name(name);
         let file_idx = match self.file_of(&id) {
             Some(f) => f,
@@ -372,6 +386,17 @@ impl Index {
                 true
             }
         };
+        self.link_name(name_idx, file_idx);
+        if !other_names.is_empty() || !self.other_names.is_empty() {
+            self.set_other_names(peer, file_idx, name_idx, other_names);
+        }
+        self.set_claim(file_idx, peer, size);
+        self.refresh_rank(file_idx);
+        fresh
+    }
+
+    /// Links a name to a file (a search for the name finds the file).
+    fn link_name(&mut self, name_idx: u32, file_idx: u32) {
         let files = &mut self.name_files;
         if !files.contains(name_idx, file_idx) {
             if files.is_empty(name_idx) {
@@ -380,9 +405,46 @@ impl Index {
             files.push(name_idx, file_idx);
             self.files[file_idx as usize].linked_names += 1;
         }
-        self.set_claim(file_idx, peer, size);
-        self.refresh_rank(file_idx);
-        fresh
+    }
+
+    /// Makes `names` (less `primary`, the name in [`Sources`]) the further
+    /// names `peer` shares the file under, in place of the ones it had.
+    fn set_other_names(&mut self, peer: PeerIdx, file_idx: u32, primary: u32, names: &[String]) {
+        let mut new: Vec<u32> = names.iter().map(|n| self.intern_name(n)).collect();
+        new.retain(|n| *n != primary);
+        new.sort_unstable();
+        new.dedup();
+        let old = self.take_other_names(peer, file_idx);
+        if !new.is_empty() {
+            let list = self.other_names.entry(file_idx).or_default();
+            list.extend(new.iter().map(|n| (peer, *n)));
+        }
+        for n in new {
+            self.link_name(n, file_idx);
+        }
+        for n in old {
+            self.unlink_name(n, file_idx);
+        }
+    }
+
+    /// Removes `peer`'s further names for the file from the side map (they
+    /// stay linked until [`unlink_name`](Self::unlink_name)); returns them.
+    fn take_other_names(&mut self, peer: PeerIdx, file_idx: u32) -> Vec<u32> {
+        let Some(list) = self.other_names.get_mut(&file_idx) else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        list.retain(|&(p, n)| {
+            let mine = p == peer;
+            if mine {
+                taken.push(n);
+            }
+            !mine
+        });
+        if list.is_empty() {
+            self.other_names.remove(&file_idx);
+        }
+        taken
     }
 
     /// Records `peer`'s size claim for the file, then lets the size most
@@ -506,7 +568,11 @@ impl Index {
             return;
         };
         let last = rec.sources.is_empty();
+        let others = self.take_other_names(peer, file_idx);
         self.unlink_name(name_idx, file_idx);
+        for n in others {
+            self.unlink_name(n, file_idx);
+        }
         self.drop_claim(file_idx, peer);
         self.refresh_rank(file_idx);
         if last {
@@ -536,15 +602,25 @@ impl Index {
 
     fn found(&self, file_idx: u32, max_sources: usize) -> Found<'_> {
         let rec = &self.files[file_idx as usize];
+        let sources: Vec<(PeerIdx, &str, u64)> = rec
+            .sources
+            .iter()
+            .take(max_sources)
+            .map(|(p, n)| (*p, &*self.names[*n as usize], self.claim_of(file_idx, *p)))
+            .collect();
+        let other_names = match self.other_names.get(&file_idx) {
+            None => Vec::new(),
+            Some(list) => list
+                .iter()
+                .filter(|(p, _)| sources.iter().any(|s| s.0 == *p))
+                .map(|(p, n)| (*p, &*self.names[*n as usize]))
+                .collect(),
+        };
         Found {
             id: rec.id,
             size: rec.size,
-            sources: rec
-                .sources
-                .iter()
-                .take(max_sources)
-                .map(|(p, n)| (*p, &*self.names[*n as usize], self.claim_of(file_idx, *p)))
-                .collect(),
+            sources,
+            other_names,
             source_count: rec.sources.len(),
         }
     }
@@ -555,7 +631,11 @@ impl Index {
         let still_used = self.files[file_idx as usize]
             .sources
             .iter()
-            .any(|(_, n)| *n == name_idx);
+            .any(|(_, n)| *n == name_idx)
+            || self
+                .other_names
+                .get(&file_idx)
+                .is_some_and(|l| l.iter().any(|(_, n)| *n == name_idx));
         if still_used {
             return;
         }
@@ -659,6 +739,11 @@ impl Index {
         }
         for f in &mut self.files {
             for (_, n) in f.sources.iter_mut() {
+                *n = remap[*n as usize];
+            }
+        }
+        for list in self.other_names.values_mut() {
+            for (_, n) in list.iter_mut() {
                 *n = remap[*n as usize];
             }
         }
@@ -931,10 +1016,10 @@ mod tests {
     #[test]
     fn fragments_find_tokens_through_trigrams() {
         let mut ix = Index::default();
-        ix.add(0, id("a"), 10, "annual_report.pdf");
-        ix.add(0, id("b"), 10, "Support Group.txt");
-        ix.add(0, id("c"), 10, "passport.jpg");
-        ix.add(0, id("d"), 10, "holiday.mp4");
+        ix.add(0, id("a"), 10, "annual_report.pdf", &[]);
+        ix.add(0, id("b"), 10, "Support Group.txt", &[]);
+        ix.add(0, id("c"), 10, "passport.jpg", &[]);
+        ix.add(0, id("d"), 10, "holiday.mp4", &[]);
         assert_eq!(
             search(&ix, "port"),
             vec!["Support Group.txt", "annual_report.pdf", "passport.jpg"]
@@ -957,6 +1042,7 @@ mod tests {
                 id(&i.to_string()),
                 i as u64,
                 &format!("track {i} remix.mp3"),
+                &[],
             );
         }
         assert_eq!(ix.search(&Query::parse("remix").unwrap(), 10, 10).1, 3000);
@@ -973,18 +1059,18 @@ mod tests {
         assert_eq!(search(&ix, "2999"), vec!["track 2999 remix.mp3"]);
         assert!(search(&ix, "\"track 5 remix\"").is_empty());
         // A name that died can come back.
-        ix.add(1, id("back"), 1, "track 5 remix.mp3");
+        ix.add(1, id("back"), 1, "track 5 remix.mp3", &[]);
         assert_eq!(search(&ix, "\"track 5 remix\""), vec!["track 5 remix.mp3"]);
     }
 
     #[test]
     fn sources_group_by_id_and_rank_by_count_then_name() {
         let mut ix = Index::default();
-        ix.add(0, id("pop"), 5, "b popular.ogg");
-        ix.add(1, id("pop"), 5, "popular copy.ogg");
-        ix.add(2, id("pop"), 5, "b popular.ogg");
-        ix.add(0, id("rare"), 5, "a rare.ogg");
-        ix.add(0, id("rare2"), 5, "c rare.ogg");
+        ix.add(0, id("pop"), 5, "b popular.ogg", &[]);
+        ix.add(1, id("pop"), 5, "popular copy.ogg", &[]);
+        ix.add(2, id("pop"), 5, "b popular.ogg", &[]);
+        ix.add(0, id("rare"), 5, "a rare.ogg", &[]);
+        ix.add(0, id("rare2"), 5, "c rare.ogg", &[]);
         let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 10, 10);
         assert_eq!(total, 3);
         assert_eq!(found[0].id, id("pop"));
@@ -992,7 +1078,7 @@ mod tests {
         assert_eq!(found[1].id, id("rare"));
         assert_eq!(found[2].id, id("rare2"));
         // Re-adding the same source changes nothing but its name.
-        assert!(!ix.add(1, id("pop"), 5, "renamed.ogg"));
+        assert!(!ix.add(1, id("pop"), 5, "renamed.ogg", &[]));
         assert_eq!(ix.sources(&id("pop"), 10).unwrap().sources.len(), 3);
         assert!(search(&ix, "copy").is_empty());
         assert_eq!(search(&ix, "renamed"), vec!["b popular.ogg"]);
@@ -1001,15 +1087,15 @@ mod tests {
         assert_eq!(ix.sources(&id("pop"), 10).unwrap().sources.len(), 2);
         assert!(ix.sources(&id("rare"), 10).is_none());
         assert_eq!(ix.file_count(), 1);
-        ix.add(0, id("rare"), 5, "a rare.ogg");
-        ix.add(0, id("rare2"), 5, "c rare.ogg");
+        ix.add(0, id("rare"), 5, "a rare.ogg", &[]);
+        ix.add(0, id("rare2"), 5, "c rare.ogg", &[]);
         // Names that share their first eight bytes still rank by the whole name.
         let mut ix2 = Index::default();
         for (i, n) in ["holidays_b.jpg", "holidays_a.jpg", "holidays_c.jpg"]
             .iter()
             .enumerate()
         {
-            ix2.add(i as u32, id(n), 1, n);
+            ix2.add(i as u32, id(n), 1, n, &[]);
         }
         let (found, total) = ix2.search(&Query::parse("holidays").unwrap(), 2, 10);
         let names: Vec<&str> = found.iter().map(|f| f.sources[0].1).collect();
@@ -1027,7 +1113,7 @@ mod tests {
         let mut ix = Index::default();
         // Three different files all called "notes.txt".
         for (p, f) in [(0, "x"), (1, "y"), (2, "z")] {
-            ix.add(p, id(f), 1, "notes.txt");
+            ix.add(p, id(f), 1, "notes.txt", &[]);
         }
         let ids = |ix: &Index, q: &str| {
             let (found, total) = ix.search(&Query::parse(q).unwrap(), 10, 10);
@@ -1047,14 +1133,56 @@ mod tests {
         assert_eq!(ids(&ix, "notes").1, 0);
         assert!(ix.name_files.more.is_empty());
         // One file under two matching names counts once, with both sources.
-        ix.add(0, id("w"), 1, "notes a.txt");
-        ix.add(1, id("w"), 1, "notes b.txt");
+        ix.add(0, id("w"), 1, "notes a.txt", &[]);
+        ix.add(1, id("w"), 1, "notes b.txt", &[]);
         let (found, total) = ix.search(&Query::parse("notes").unwrap(), 10, 10);
         assert_eq!((found.len(), total, found[0].source_count), (1, 1, 2));
         // Once one source leaves, the file is linked from one name again.
         assert!(ix.remove(0, &id("w")));
         assert_eq!(ix.rank[ix.file_of(&id("w")).unwrap() as usize], 1);
         assert_eq!(search(&ix, "notes"), vec!["notes b.txt"]);
+    }
+
+    #[test]
+    fn a_source_with_the_same_bytes_at_two_paths_is_found_by_both_and_counted_once() {
+        let mut ix = Index::default();
+        let both = ["music/b/cover.txt".to_string()];
+        assert!(ix.add(0, id("c"), 4, "music/a/cover.txt", &both));
+        ix.add(1, id("c"), 4, "cover.txt", &[]);
+        for q in ["a cover", "b cover", "music"] {
+            let (found, total) = ix.search(&Query::parse(q).unwrap(), 10, 10);
+            assert_eq!((found.len(), total), (1, 1), "{q}");
+            assert_eq!(found[0].source_count, 2, "{q}");
+            assert_eq!(found[0].other_names, vec![(0, "music/b/cover.txt")]);
+        }
+        // Announced again without it: the second path is gone from search.
+        assert!(!ix.add(0, id("c"), 4, "music/a/cover.txt", &[]));
+        assert_eq!(ix.search(&Query::parse("b cover").unwrap(), 10, 10).1, 0);
+        assert!(ix.other_names.is_empty());
+        // The two names swapped: both still find it, each once.
+        ix.add(0, id("c"), 4, "music/a/cover.txt", &both);
+        ix.add(
+            0,
+            id("c"),
+            4,
+            "music/b/cover.txt",
+            &["music/a/cover.txt".into()],
+        );
+        assert_eq!(ix.search(&Query::parse("a cover").unwrap(), 10, 10).1, 1);
+        assert_eq!(ix.search(&Query::parse("b cover").unwrap(), 10, 10).1, 1);
+        // Many dead names force a compaction; the further name survives it.
+        for i in 0..3000u32 {
+            ix.add(2, id(&i.to_string()), 1, &format!("junk {i}.bin"), &[]);
+        }
+        assert_eq!(ix.remove_peer(2), 3000);
+        let found = ix.sources(&id("c"), 10).unwrap();
+        assert_eq!(found.other_names, vec![(0, "music/a/cover.txt")]);
+        assert_eq!(ix.search(&Query::parse("a cover").unwrap(), 10, 10).1, 1);
+        // The peer leaves: its further names go with it.
+        assert_eq!(ix.remove_peer(0), 1);
+        assert!(ix.other_names.is_empty());
+        assert_eq!(ix.search(&Query::parse("music").unwrap(), 10, 10).1, 0);
+        assert_eq!(search(&ix, "cover"), vec!["cover.txt"]);
     }
 
     /// The index against a brute-force filter: the same names, peers and
@@ -1117,7 +1245,7 @@ mod tests {
         let file_id = |f: u32| FileId::of(&f.to_le_bytes());
         let size_of = |f: u32| (f as u64 * 7919) % 300;
         let add = |ix: &mut Index, shares: &mut BTreeMap<_, _>, peer, f: u32, n: String| {
-            ix.add(peer, file_id(f), size_of(f), &n);
+            ix.add(peer, file_id(f), size_of(f), &n, &[]);
             shares.insert((peer, f), n);
         };
         // Popular files under a few names each; then many files under

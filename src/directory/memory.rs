@@ -77,7 +77,12 @@ impl State {
 
     fn hit(&self, f: Found<'_>) -> Hit {
         let source_count = f.source_count;
-        let mut names: Vec<String> = f.sources.iter().map(|(_, n, _)| n.to_string()).collect();
+        let mut names: Vec<String> = f
+            .sources
+            .iter()
+            .map(|(_, n, _)| n.to_string())
+            .chain(f.other_names.iter().map(|(_, n)| n.to_string()))
+            .collect();
         names.sort();
         names.dedup();
         let mut sources: Vec<Source> = f
@@ -191,7 +196,7 @@ impl DirectoryStore for MemoryStore {
         st.by_name.insert(name.to_string(), idx);
         st.tokens.insert(token.clone(), idx);
         for f in files {
-            st.index.add(idx, f.id, f.size, &f.name);
+            st.index.add(idx, f.id, f.size, &f.name, &f.other_names);
         }
         Ok(Session {
             token,
@@ -210,7 +215,7 @@ impl DirectoryStore for MemoryStore {
             st.index.remove(idx, &id);
         }
         for f in added {
-            st.index.add(idx, f.id, f.size, &f.name);
+            st.index.add(idx, f.id, f.size, &f.name, &f.other_names);
         }
         Ok(st.index.peer_file_count(idx))
     }
@@ -370,6 +375,7 @@ mod tests {
             id: FileId::of(name.as_bytes()),
             size: name.len() as u64,
             name: name.to_string(),
+            other_names: Vec::new(),
         }
     }
 
@@ -436,6 +442,7 @@ mod tests {
             id: FileId::of(name.as_bytes()),
             size,
             name: name.to_string(),
+            other_names: Vec::new(),
         };
         const M: u64 = 1 << 20;
         let library = [
@@ -514,6 +521,7 @@ mod tests {
             id: FileId::of(b"hit song"),
             size: 5,
             name: "hit song.mp3".into(),
+            other_names: Vec::new(),
         };
         for p in 0..250 {
             login(&s, &format!("p{p:03}"), "http://x", vec![f.clone()], now).unwrap();
@@ -710,5 +718,14 @@ mod tests {
             announce(&s, &a.token, many[50..100].to_vec(), gone, now),
             Ok(50)
         );
+        // A file under more than 16 paths (one name and 15 further ones).
+        let mut copies = file("copies.txt");
+        copies.other_names = (0..16).map(|i| format!("copy {i}.txt")).collect();
+        let err = announce(&s, &a.token, vec![copies.clone()], vec![], now).unwrap_err();
+        assert!(err.to_string().contains("at most 15"), "{err}");
+        copies.other_names.pop();
+        assert_eq!(announce(&s, &a.token, vec![copies], vec![], now), Ok(51));
+        let found = s.search(&words("copy 14"), 10).unwrap();
+        assert_eq!(found.hits[0].names.len(), 16);
     }
 }

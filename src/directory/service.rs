@@ -273,6 +273,7 @@ fn parse_files(files: &[pb::SharedFile]) -> Result<Vec<SharedFile>, DirError> {
                 id: parse_id(&f.id)?,
                 size: f.size,
                 name: f.name.clone(),
+                other_names: f.other_names.to_vec(),
             })
         })
         .collect()

@@ -95,7 +95,17 @@ impl Limits {
     pub fn batch(&self, added: Vec<SharedFile>, removed: Vec<FileId>) -> Result<Batch, DirError> {
         self.check_call(added.len() + removed.len())?;
         for f in &added {
-            names::check_shared_path(&f.name).map_err(|e| DirError::Invalid(e.to_string()))?;
+            for path in f.paths() {
+                names::check_shared_path(path).map_err(|e| DirError::Invalid(e.to_string()))?;
+            }
+            if f.other_names.len() > names::MAX_OTHER_NAMES {
+                return Err(DirError::Invalid(format!(
+                    "{} is announced under {} further names; at most {} are accepted",
+                    f.name,
+                    f.other_names.len(),
+                    names::MAX_OTHER_NAMES
+                )));
+            }
         }
         Ok(Batch { added, removed })
     }

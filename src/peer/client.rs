@@ -319,6 +319,7 @@ fn file_pb(f: &SharedFile) -> pb::SharedFile {
         id: f.id.to_string(),
         size: f.size,
         name: f.name.clone(),
+        other_names: f.other_names.clone().into(),
         ..Default::default()
     }
 }

@@ -115,18 +115,24 @@ pub fn format_hits(hits: &[Hit], total: usize) -> String {
     out
 }
 
-/// A peer's file list as aligned columns: id, size, name.
+/// A peer's file list as aligned columns: id, size, path; one row per
+/// path, in path order (the same bytes at two paths are two rows).
 pub fn format_files(files: &[SharedFile]) -> String {
     if files.is_empty() {
         return "no files shared\n".to_string();
     }
+    let mut rows: Vec<(&str, &SharedFile)> = files
+        .iter()
+        .flat_map(|f| f.paths().map(move |p| (p, f)))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = format!("{:<64}  {:>10}  NAME\n", "ID", "SIZE");
-    for f in files {
+    for (path, f) in rows {
         out.push_str(&format!(
             "{:<64}  {:>10}  {}\n",
             f.id,
             human_size(f.size),
-            f.name
+            path
         ));
     }
     out

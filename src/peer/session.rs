@@ -68,14 +68,14 @@ impl fmt::Display for SessionState {
 }
 
 /// What the directory lists for this session, as far as it confirmed: for
-/// each id, a fingerprint of the name and size it was announced with (a
+/// each id, a fingerprint of the names and size it was announced with (a
 /// share of 300,000 files would otherwise keep a second copy of every name).
 type Announced = HashMap<FileId, u64>;
 
 fn fingerprint(f: &SharedFile) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (&f.name, f.size).hash(&mut h);
+    (&f.name, &f.other_names, f.size).hash(&mut h);
     h.finish()
 }
 

@@ -13,9 +13,21 @@ use crate::id::FileId;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedFile {
     pub id: FileId,
-    /// The file name (no folder part), as announced.
+    /// The file's path below the share folder (`folder/name.ext`), as
+    /// announced.
     pub name: String,
     pub size: u64,
+    /// Further paths of the same share holding these same bytes, sorted
+    /// (at most [`MAX_OTHER_NAMES`](crate::names::MAX_OTHER_NAMES)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_names: Vec<String>,
+}
+
+impl SharedFile {
+    /// Every path the file is shared under, `name` first.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.other_names.iter().map(String::as_str))
+    }
 }
 
 /// A peer that holds a file.

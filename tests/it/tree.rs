@@ -47,6 +47,51 @@ fn the_same_name_in_two_folders_is_two_paths_found_by_folder_and_fetched_in_plac
 }
 
 #[test]
+fn the_same_bytes_at_two_paths_are_listed_found_and_fetched_under_both() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let notes = noise(20_000, 46);
+    for folder in ["music/a", "music/b"] {
+        fs::create_dir_all(a.share().join(folder)).unwrap();
+        fs::write(a.share().join(folder).join("cover-notes.txt"), &notes).unwrap();
+    }
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let id = b3(&notes);
+    // One file, one source, both names; a word of either folder finds it.
+    eventually(Duration::from_secs(10), "both names listed", || {
+        let found = ok(b.run(&["search", &id]));
+        found.contains("music/a/cover-notes.txt | music/b/cover-notes.txt")
+    });
+    for q in [["a", "cover"], ["b", "cover"]] {
+        let found = ok(b.run(&["search", q[0], q[1]]));
+        assert_eq!(found.matches(&id).count(), 1, "{found}");
+        assert!(found.contains("music/b/cover-notes.txt"), "{found}");
+    }
+    let listed = ok(b.run(&["browse", "alice"]));
+    assert_eq!(listed.matches(&id).count(), 2, "{listed}");
+    // A folder fetch recreates both paths, each with the bytes.
+    ok(b.run(&["get", "alice:music"]));
+    assert_eq!(
+        tree(&b.share()),
+        vec!["music/a/cover-notes.txt", "music/b/cover-notes.txt"]
+    );
+    for folder in ["music/a", "music/b"] {
+        assert_eq!(
+            fs::read(b.share().join(folder).join("cover-notes.txt")).unwrap(),
+            notes
+        );
+    }
+    // One copy removed: the other is still shared, the removed path is not.
+    fs::remove_file(a.share().join("music/a/cover-notes.txt")).unwrap();
+    eventually(Duration::from_secs(10), "only music/b listed", || {
+        let found = ok(b.run(&["search", &id]));
+        found.contains("music/b/cover-notes.txt") && !found.contains("music/a/")
+    });
+    assert!(ok(b.run(&["search", "a", "cover"])).contains("no files found"));
+}
+
+#[test]
 fn hostile_paths_from_the_directory_write_nothing_outside_the_download_folder() {
     let server = start_server();
     let content = noise(100_000, 43);
@@ -80,6 +125,22 @@ fn hostile_paths_from_the_directory_write_nothing_outside_the_download_folder() 
             ..Default::default()
         });
         assert!(refused.is_err(), "{bad:?} accepted by the directory");
+        // Nor as a further name of a file with a good one.
+        let refused = c.login(&hubshare::proto::directory::LoginRequest {
+            name: format!("evil{i}"),
+            http_addr: "http://127.0.0.1:9".into(),
+            identity_key: key_of(&format!("evil{i}")),
+            files: vec![hubshare::proto::directory::SharedFile {
+                id: b3(&content),
+                size: content.len() as u64,
+                name: "fine.bin".into(),
+                other_names: vec!["also.bin".to_string(), bad.to_string()].into(),
+                ..Default::default()
+            }]
+            .into(),
+            ..Default::default()
+        });
+        assert!(refused.is_err(), "{bad:?} accepted as a further name");
     }
     // A source sharing under a path through the link: the folder is not
     // entered, and the file goes nowhere.

@@ -412,6 +412,7 @@ mod tests {
             id: FileId::of(body),
             name: "digits.txt".into(),
             size: body.len() as u64,
+            other_names: Vec::new(),
         };
         let host = Arc::new(Fake {
             dir,

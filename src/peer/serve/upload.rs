@@ -115,6 +115,7 @@ pub(super) fn receive_upload(host: &dyn Host, mut rq: Request, raw_name: &str) {
                 id,
                 name,
                 size: written,
+                other_names: Vec::new(),
             },
         ),
     )

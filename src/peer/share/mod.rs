@@ -23,9 +23,9 @@ use blake3::hazmat::ChainingValue;
 use crate::fsutil;
 use crate::hash::hash_pieces;
 use crate::id::FileId;
-use crate::pieces;
 use crate::sync::{MutexExt, RwLockExt};
 use crate::wire::SharedFile;
+use crate::{names, pieces};
 use cache::Cached;
 pub use open::open_shared;
 use scan::{file_name, shared_path, Walker};
@@ -59,6 +59,7 @@ impl ShareEntry {
                     .or_else(|| file_name(path))
                     .unwrap_or_default(),
                 size,
+                other_names: Vec::new(),
             },
             path: path.to_path_buf(),
             mtime,
@@ -69,7 +70,7 @@ impl ShareEntry {
 /// What changed in the share, as the directory needs to hear it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// New files, and files whose name changed.
+    /// New files, and files whose names changed.
     pub added: Vec<SharedFile>,
     pub removed: Vec<FileId>,
 }
@@ -102,18 +103,39 @@ impl std::error::Error for ShareError {
 #[derive(Default)]
 struct Entries {
     by_path: HashMap<PathBuf, ShareEntry>,
-    /// One entry per id (the same bytes under two names are shared once).
+    /// One entry per id: the same bytes at several paths are shared once,
+    /// under the first path (which is the one read), with the others as
+    /// its `other_names`.
     by_id: BTreeMap<FileId, ShareEntry>,
 }
 
 impl Entries {
     /// Recomputes `by_id` and returns what changed for the directory.
     fn reindex(&mut self) -> Change {
+        let mut groups: BTreeMap<FileId, Vec<&ShareEntry>> = BTreeMap::new();
+        for e in self.by_path.values() {
+            groups.entry(e.file.id).or_default().push(e);
+        }
         let mut by_id: BTreeMap<FileId, ShareEntry> = BTreeMap::new();
-        let mut paths: Vec<&ShareEntry> = self.by_path.values().collect();
-        paths.sort_by(|a, b| a.path.cmp(&b.path));
-        for e in paths {
-            by_id.entry(e.file.id).or_insert_with(|| e.clone());
+        for (id, mut copies) in groups {
+            copies.sort_by(|a, b| a.path.cmp(&b.path));
+            let mut entry = copies[0].clone();
+            if copies.len() > 1 {
+                let mut others: Vec<String> =
+                    copies[1..].iter().map(|e| e.file.name.clone()).collect();
+                others.sort();
+                if others.len() > names::MAX_OTHER_NAMES {
+                    log::info!(
+                        "{} more files have the same bytes as {}; {} of their paths are listed",
+                        others.len(),
+                        entry.file.name,
+                        names::MAX_OTHER_NAMES
+                    );
+                    others.truncate(names::MAX_OTHER_NAMES);
+                }
+                entry.file.other_names = others;
+            }
+            by_id.insert(id, entry);
         }
         let mut change = Change::default();
         for (id, e) in &by_id {
@@ -474,16 +496,24 @@ mod tests {
     }
 
     #[test]
-    fn same_bytes_twice_are_shared_once_until_both_go() {
+    fn same_bytes_twice_are_shared_once_under_both_paths_until_both_go() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("one"), b"same").unwrap();
         fs::write(dir.path().join("two"), b"same").unwrap();
         let table = ShareTable::new(dir.path());
-        assert_eq!(table.rescan().unwrap().added.len(), 1);
+        let added = table.rescan().unwrap().added;
+        assert_eq!(added.len(), 1);
+        assert_eq!(
+            (added[0].name.as_str(), &added[0].other_names[..]),
+            ("one", &["two".to_string()][..])
+        );
         fs::remove_file(dir.path().join("one")).unwrap();
         let change = table.rescan().unwrap();
         assert!(change.removed.is_empty());
+        // Announced again with its one name left.
+        assert_eq!(change.added.len(), 1);
         assert_eq!(table.files()[0].name, "two");
+        assert!(table.files()[0].other_names.is_empty());
     }
 
     #[test]
