@@ -96,8 +96,9 @@ pub fn run(files: usize) {
     drop(server);
 }
 
-/// Copies 1,000 new files into `share` (10 new folders) the way `cp -r`
-/// would, and reports how long until a search finds all of them.
+/// Copies 1,000 new files into `share` the way `cp` would, twice: as 10
+/// new folders (`cp -r`), then one into each of 1,000 existing folders;
+/// reports how long until a search finds all of each.
 fn copy_in(share: &std::path::Path, client: &DirectoryClient) {
     let fresh = 1000;
     let src = tempfile::tempdir().expect("temp dir");
@@ -109,20 +110,54 @@ fn copy_in(share: &std::path::Path, client: &DirectoryClient) {
             format!("fresh {i}\n"),
         )
         .expect("write a new file");
+        std::fs::write(
+            src.path().join(format!("spread file {i:04}.txt")),
+            format!("spread {i}\n"),
+        )
+        .expect("write a new file");
     }
-    let t = Instant::now();
-    let copied = Command::new("cp")
+    let mut new_folders = Command::new("cp");
+    new_folders
         .arg("-r")
         .args((0..10).map(|f| src.path().join(format!("fresh {f:02}"))))
-        .arg(share)
-        .status()
-        .expect("run cp");
+        .arg(share);
+    timed_copy(
+        client,
+        "fresh file",
+        fresh,
+        "in 10 new folders",
+        &mut new_folders,
+    );
+    // One `cp` per file (each into its own existing folder).
+    let mut script = String::new();
+    for i in 0..fresh {
+        script.push_str(&format!(
+            "cp '{}' '{}'\n",
+            src.path().join(format!("spread file {i:04}.txt")).display(),
+            share.join(format!("folder {:04}", i % 1000)).display()
+        ));
+    }
+    let mut spread = Command::new("sh");
+    spread.arg("-c").arg(script);
+    timed_copy(
+        client,
+        "spread file",
+        fresh,
+        "one into each of 1,000 existing folders",
+        &mut spread,
+    );
+}
+
+/// Runs `copy` and reports how long until `query` finds `fresh` files.
+fn timed_copy(client: &DirectoryClient, query: &str, fresh: u64, what: &str, copy: &mut Command) {
+    let t = Instant::now();
+    let copied = copy.status().expect("run cp");
     assert!(copied.success(), "cp failed");
     let cp_done = t.elapsed();
     let found = || {
         client
             .search(&pb::SearchRequest {
-                query: "fresh file".into(),
+                query: query.into(),
                 limit: 1,
                 ..Default::default()
             })
@@ -137,7 +172,7 @@ fn copy_in(share: &std::path::Path, client: &DirectoryClient) {
         std::thread::sleep(Duration::from_millis(20));
     }
     println!(
-        "cp of {fresh} new files in 10 folders took {:.2}s; all {fresh} searchable {:.2}s after the cp began (watcher only, settle_secs = 0)",
+        "cp of {fresh} new files {what} took {:.2}s; all {fresh} searchable {:.2}s after the cp began (watcher only, settle_secs = 0)",
         cp_done.as_secs_f64(),
         t.elapsed().as_secs_f64()
     );

@@ -422,7 +422,7 @@ fn start_server(config_text: &str) -> (Owned, String, tempfile::TempDir) {
 }
 
 /// Starts `cmd` (a `server` or a `peer serve`) with warnings only on
-/// stderr, reads the address from the last word of its first stdout line,
+/// stderr (`LOADGEN_CHILD_LOG` sets another `RUST_LOG` for them), reads the address from the last word of its first stdout line,
 /// and keeps draining stdout so it never blocks on a full pipe. The child
 /// is killed when this process dies.
 fn spawn_announcing(mut cmd: Command, what: &str) -> (Owned, String) {
@@ -440,7 +440,10 @@ fn spawn_announcing(mut cmd: Command, what: &str) -> (Owned, String) {
         });
     }
     let mut child = cmd
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("LOADGEN_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

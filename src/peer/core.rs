@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blake3::hazmat::ChainingValue;
@@ -76,6 +76,17 @@ impl Core {
     /// Rescans the share folder and announces what changed.
     pub fn rescan(&self) -> Result<Change, ShareError> {
         let change = self.share.rescan()?;
+        if !change.is_empty() {
+            self.session.share_changed();
+        }
+        Ok(change)
+    }
+
+    /// [`rescan`](Self::rescan) of `paths` only (what the watcher saw
+    /// change). The caller saves the hash cache (`share().save_cache()`)
+    /// once the change is on its way.
+    pub fn rescan_paths(&self, paths: &[PathBuf]) -> Result<Change, ShareError> {
+        let change = self.share.rescan_paths(paths)?;
         if !change.is_empty() {
             self.session.share_changed();
         }

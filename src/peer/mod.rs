@@ -1,7 +1,7 @@
 //! The peer process. [`Peer`] is a running peer: its share table
 //! (`share/`), its HTTP server (`serve/`), its directory session
 //! (`session.rs`, over the client in `client.rs`), the `share-rescan`
-//! thread, and the control file through which one-shot subcommands reach it
+//! thread with the watcher that wakes it (`watch.rs`), and the control file through which one-shot subcommands reach it
 //! (`control.rs`). [`Peer::start`] brings them up in order;
 //! [`Peer::shutdown`] logs out, drains the HTTP workers and removes the
 //! control file. Downloads, uploads and browsing other peers are in
@@ -21,6 +21,7 @@ pub mod identity;
 mod serve;
 pub(crate) mod session;
 pub(crate) mod share;
+mod watch;
 
 use std::fmt;
 use std::fs;
@@ -180,7 +181,7 @@ impl Peer {
                 addr: bound,
                 source,
             })?;
-        let rescanner = start_rescanner(core.clone());
+        let rescanner = watch::start_rescanner(core.clone());
         let peer = Peer {
             core,
             http: Mutex::new(Some(server)),
@@ -228,124 +229,5 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// Quiet time after a change in the share folder before it is rescanned,
-/// so a burst of events (a folder copied in) makes one rescan.
-const WATCH_DEBOUNCE: Duration = Duration::from_millis(300);
-/// Least time between two rescans started by the watcher.
-const WATCH_MIN_GAP: Duration = Duration::from_secs(1);
-
-/// Starts the `share-rescan` thread: it rescans when the watcher on the
-/// share folder reports a change (after [`WATCH_DEBOUNCE`]), again when a
-/// file held back while it settles should have settled, and every
-/// `rescan_secs` as a safety net (0: no periodic rescan). Where the folder
-/// cannot be watched it says so and relies on the periodic rescan.
-fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle<()>)> {
-    let config = core.config();
-    let every = (config.rescan_secs > 0).then(|| Duration::from_secs(config.rescan_secs));
-    let settle = Duration::from_secs(config.settle_secs) + Duration::from_millis(200);
-    let (poke, poked) = crossbeam_channel::bounded::<()>(1);
-    let watcher = if config.watch_share {
-        watch(core.share().dir(), poke, every)
-    } else {
-        None
-    };
-    if watcher.is_none() && every.is_none() {
-        return None;
-    }
-    let (stop, stopped) = crossbeam_channel::bounded::<()>(0);
-    let thread = std::thread::Builder::new()
-        .name("share-rescan".into())
-        .spawn(move || {
-            // Kept alive as long as the thread: dropping it stops watching.
-            let _watcher = watcher;
-            let far = Duration::from_secs(24 * 3600);
-            let mut next_periodic = every.map(|e| Instant::now() + e);
-            let mut due: Option<Instant> = None;
-            let mut last = Instant::now();
-            loop {
-                let now = Instant::now();
-                let wake = [due, next_periodic].into_iter().flatten().min();
-                let wait = wake.map_or(far, |t| t.saturating_duration_since(now));
-                crossbeam_channel::select! {
-                    recv(stopped) -> _ => return,
-                    recv(poked) -> _ => {
-                        let at = (Instant::now() + WATCH_DEBOUNCE).max(last + WATCH_MIN_GAP);
-                        due = Some(due.map_or(at, |d| d.min(at).max(last + WATCH_MIN_GAP)));
-                        continue;
-                    }
-                    default(wait) => {}
-                }
-                let now = Instant::now();
-                let periodic = next_periodic.is_some_and(|t| now >= t);
-                if !periodic && due.is_none_or(|t| now < t) {
-                    continue;
-                }
-                due = None;
-                last = now;
-                if periodic {
-                    next_periodic = every.map(|e| now + e);
-                }
-                if let Err(e) = core.rescan() {
-                    log::warn!("rescan failed: {}", crate::error::error_chain(&e));
-                }
-                // A file held back while it settles is looked at again
-                // as soon as it should have settled.
-                if core.share().unsettled() > 0 {
-                    due = Some(Instant::now() + settle);
-                }
-            }
-        })
-        .expect("spawn the rescan thread");
-    Some((stop, thread))
-}
-
-/// Watches `dir` and everything below it, poking `poke` on any change;
-/// `None` (said in the log) when the folder cannot be watched.
-fn watch(
-    dir: &Path,
-    poke: Sender<()>,
-    every: Option<Duration>,
-) -> Option<notify::RecommendedWatcher> {
-    use notify::Watcher;
-    let started = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // A download writing its part file is no change to the share (and
-        // would otherwise rescan the tree every second while it runs).
-        let only_partial = event.as_ref().is_ok_and(|e| {
-            !e.paths.is_empty()
-                && e.paths.iter().all(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(share::skipped)
-                })
-        });
-        if event.is_ok() && !only_partial {
-            // Full means a poke is already waiting: one is enough.
-            let _ = poke.try_send(());
-        }
-    })
-    .and_then(|mut w| w.watch(dir, notify::RecursiveMode::Recursive).map(|()| w));
-    match started {
-        Ok(w) => {
-            log::info!("watching {} for changes", dir.display());
-            Some(w)
-        }
-        Err(e) => {
-            match every {
-                Some(e2) => log::warn!(
-                    "cannot watch {} ({e}); changes are picked up by the rescan every {} s",
-                    dir.display(),
-                    e2.as_secs()
-                ),
-                None => log::warn!(
-                    "cannot watch {} ({e}) and rescan_secs is 0: changes are seen only on \
-                     a rescan asked for (`peer rescan`, the menu)",
-                    dir.display()
-                ),
-            }
-            None
-        }
     }
 }

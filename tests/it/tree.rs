@@ -163,7 +163,9 @@ fn hostile_paths_from_the_directory_write_nothing_outside_the_download_folder() 
 fn a_watched_share_is_current_within_seconds_without_periodic_rescans() {
     let server = start_server();
     let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 0\nsettle_secs = 1");
-    let _a = a.serve();
+    fs::write(a.share().join("served.bin"), noise(300_000, 47)).unwrap();
+    // (With the watcher's thread at debug: rescans that change nothing show.)
+    let alice = a.serve_logging("info,hubshare::peer::watch=debug");
     let b = PeerSetup::new("bob", &server.addr, "");
     let content = noise(50_000, 44);
     let id = b3(&content);
@@ -193,6 +195,25 @@ fn a_watched_share_is_current_within_seconds_without_periodic_rescans() {
     eventually(Duration::from_secs(5), "the file gone", || {
         search(&id).contains("no files found")
     });
+    // Each of those was a rescan of the changed paths only; serving a file
+    // (reading it, its piece list) is no change and starts none.
+    std::thread::sleep(Duration::from_millis(1500));
+    let rescans = alice.logged("rescan of");
+    assert!(alice.logged("changed path(s)") >= 3, "{}", alice.log_text());
+    let served = b3(&noise(300_000, 47));
+    for _ in 0..3 {
+        let (status, _, body) =
+            raw_http(&alice.addr, &format!("GET /files/{served} HTTP/1.1"), b"");
+        assert_eq!((status, body.len()), (200, 300_000));
+    }
+    let (status, _, _) = raw_http(
+        &alice.addr,
+        &format!("GET /files/{served}/pieces HTTP/1.1"),
+        b"",
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(alice.logged("rescan of"), rescans, "{}", alice.log_text());
 }
 
 #[test]

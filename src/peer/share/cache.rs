@@ -119,13 +119,27 @@ pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -
         })
         .collect();
     list.sort_by(|a, b| a.path.cmp(&b.path));
-    let body = CacheFile {
+    // A `CacheFile`, with the entries serialized once for both the digest
+    // and the file (a share of 100,000 files makes megabytes of them).
+    let entries = serde_json::to_vec(&list).map_err(io::Error::other)?;
+    #[derive(Serialize)]
+    struct Head<'a> {
+        format: u32,
+        share_dir: &'a Path,
+        digest: &'a str,
+    }
+    let digest = blake3::hash(&entries).to_hex();
+    let head = serde_json::to_vec(&Head {
         format: CACHE_FORMAT,
-        share_dir: share_dir.to_path_buf(),
-        digest: digest(&list),
-        entries: list,
-    };
-    let json = serde_json::to_vec(&body).map_err(io::Error::other)?;
+        share_dir,
+        digest: &digest,
+    })
+    .map_err(io::Error::other)?;
+    let mut json = Vec::with_capacity(head.len() + entries.len() + 16);
+    json.extend_from_slice(&head[..head.len() - 1]);
+    json.extend_from_slice(b",\"entries\":");
+    json.extend_from_slice(&entries);
+    json.push(b'}');
     write_atomic(file, &json)
 }
 

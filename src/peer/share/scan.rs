@@ -4,6 +4,7 @@
 //! `follow_symlinks` is set, symbolic links are left out.
 
 use std::collections::HashSet;
+use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -107,26 +108,80 @@ impl Walker<'_> {
                 }
             }
             if kind.is_dir() {
-                if depth + 1 < MAX_SCAN_DEPTH {
-                    if let Err(e) = self.walk(&path, depth + 1) {
-                        log::warn!("skipping folder {}: {e}", path.display());
-                    }
-                }
+                self.folder(&path, depth + 1);
             } else if kind.is_file() {
-                if skipped(&name) {
-                    continue;
-                }
-                if shared_path(self.root, &path).is_none() {
-                    log::debug!("not sharing {}: not a shareable path", path.display());
-                    continue;
-                }
-                match followed.map_or_else(|| entry.metadata(), Ok) {
-                    Ok(m) => self.out.push((path, m.len(), m.modified().ok())),
-                    Err(e) => log::warn!("not sharing {}: {e}", path.display()),
-                }
+                self.file(path, &name, || {
+                    followed.map_or_else(|| entry.metadata(), Ok)
+                });
             }
         }
         Ok(())
+    }
+
+    /// Walks a folder found at `depth` below the root, unless that is too
+    /// deep; a folder that cannot be read is skipped with a warning.
+    fn folder(&mut self, path: &Path, depth: usize) {
+        if depth < MAX_SCAN_DEPTH {
+            if let Err(e) = self.walk(path, depth) {
+                log::warn!("skipping folder {}: {e}", path.display());
+            }
+        }
+    }
+
+    /// Lists a regular file unless it is one never shared.
+    fn file(&mut self, path: PathBuf, name: &str, meta: impl FnOnce() -> io::Result<Metadata>) {
+        if skipped(name) {
+            return;
+        }
+        if shared_path(self.root, &path).is_none() {
+            log::debug!("not sharing {}: not a shareable path", path.display());
+            return;
+        }
+        match meta() {
+            Ok(m) => self.out.push((path, m.len(), m.modified().ok())),
+            Err(e) => log::warn!("not sharing {}: {e}", path.display()),
+        }
+    }
+
+    /// Lists what the full walk would list at `path` (a file, or a folder
+    /// and everything below it), a path below the root; nothing when it is
+    /// gone, hidden, or on a path through a symbolic link. Only for walks
+    /// that do not follow links (where a folder has one path).
+    pub fn visit(&mut self, path: &Path) {
+        debug_assert!(
+            !self.follow,
+            "a walk that follows links must start at the root"
+        );
+        let Ok(rel) = path.strip_prefix(self.root) else {
+            return;
+        };
+        let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+        let Some(name) = parts.last().and_then(|n| n.to_str()) else {
+            return;
+        };
+        if parts
+            .iter()
+            .any(|p| p.to_str().is_none_or(|p| p.starts_with('.')))
+        {
+            return;
+        }
+        // Every folder on the way must be a real folder, as the walk from
+        // the root would have entered it.
+        let mut at = self.root.to_path_buf();
+        for part in &parts[..parts.len() - 1] {
+            at.push(part);
+            if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+                return;
+            }
+        }
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if meta.is_dir() {
+            self.folder(path, parts.len());
+        } else if meta.is_file() {
+            self.file(path.to_path_buf(), name, || Ok(meta));
+        }
     }
 }
 
