@@ -52,7 +52,9 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// one at a time, and never through a symbolic link: a component that
 /// exists must be a real folder. `rel` must already be checked to have no
 /// `..`, root or prefix component (a shared path); anything else is refused.
-pub fn create_dirs_within(base: &Path, rel: &Path) -> io::Result<()> {
+/// Returns the folders it made, outermost first.
+pub fn create_dirs_within(base: &Path, rel: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
     let mut at = base.to_path_buf();
     for part in rel.components() {
         let std::path::Component::Normal(part) = part else {
@@ -71,7 +73,7 @@ pub fn create_dirs_within(base: &Path, rel: &Path) -> io::Result<()> {
                 ))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&at) {
-                Ok(()) => {}
+                Ok(()) => made.push(at.clone()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     if !fs::symlink_metadata(&at)?.is_dir() {
                         return Err(e);
@@ -82,7 +84,7 @@ pub fn create_dirs_within(base: &Path, rel: &Path) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(made)
 }
 
 /// Moves `from` to `to` only if nothing stands at `to`: a hard link (which

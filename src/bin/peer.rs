@@ -80,7 +80,8 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         to: String,
-        /// Name to store it under (default: the file's own name).
+        /// Name or path (folder/name) to store it under at the receiver
+        /// (default: the file's own name).
         #[arg(long)]
         name: Option<String>,
     },

@@ -238,7 +238,12 @@ fn hostile_paths_ids_and_uploads_are_refused_and_touch_nothing() {
         (b"GET /inbox/x.bin HTTP/1.1".to_vec(), vec![], 405),
         // Upload names with separators, dots, control characters.
         (put("..%2Fx"), small.to_vec(), 400),
-        (put("../x"), small.to_vec(), 404),
+        (put("../x"), small.to_vec(), 400),
+        (put("a/../../x"), small.to_vec(), 400),
+        (put("a/%2E%2E/%2E%2E/x"), small.to_vec(), 400),
+        (put("a//x"), small.to_vec(), 400),
+        (put("a/.hidden/x"), small.to_vec(), 400),
+        (put(&vec!["d"; 40].join("/")), small.to_vec(), 400),
         (put("%2E%2E"), small.to_vec(), 400),
         (put("%2Fetc%2Fx"), small.to_vec(), 400),
         (put("a%5Cb"), small.to_vec(), 400),
@@ -280,6 +285,16 @@ fn hostile_paths_ids_and_uploads_are_refused_and_touch_nothing() {
         (
             format!(
                 "PUT /inbox/wrong.bin HTTP/1.1\r\nContent-Length: 10\r\nX-Hubshare-Id: {}",
+                b3(b"other")
+            )
+            .into_bytes(),
+            small.to_vec(),
+            422,
+        ),
+        // Refused under a new folder: the folder goes too.
+        (
+            format!(
+                "PUT /inbox/new/deeper/wrong.bin HTTP/1.1\r\nContent-Length: 10\r\nX-Hubshare-Id: {}",
                 b3(b"other")
             )
             .into_bytes(),
@@ -343,9 +358,11 @@ fn hostile_paths_ids_and_uploads_are_refused_and_touch_nothing() {
         assert!(!text.windows(12).any(|w| w == b"do not serve"), "{shown}");
     }
 
-    // Nothing was written anywhere, no temp file stayed behind.
+    // Nothing was written anywhere, no temp file stayed behind, and no
+    // folder made for a refused upload.
     assert_eq!(tree(f.peer.root.path()), before);
     assert_eq!(fs::read(&secret).unwrap(), b"do not serve");
+    assert!(!f.peer.share().join("new").exists());
 
     // A small upload cut short (5 of 10 bytes, then the client stops
     // sending): tiny_http reads bodies this small before any route runs,

@@ -92,6 +92,65 @@ fn the_same_bytes_at_two_paths_are_listed_found_and_fetched_under_both() {
 }
 
 #[test]
+fn an_upload_lands_under_its_path_and_never_through_a_link() {
+    let server = start_server();
+    let b = PeerSetup::new("bob", &server.addr, "accept_uploads = true");
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), b.share().join("linked")).unwrap();
+    let bob = b.serve();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let song = noise(70_000, 48);
+    let file = a.root.path().join("song.ogg");
+    fs::write(&file, &song).unwrap();
+    let file = file.to_str().unwrap();
+    // Through the subcommand (the path percent-encoded as one segment).
+    let sent = ok(a.run(&[
+        "upload",
+        file,
+        "--to",
+        "bob",
+        "--name",
+        "music/new/song.ogg",
+    ]));
+    assert!(sent.contains("music/new/song.ogg"), "{sent}");
+    assert_eq!(
+        fs::read(b.share().join("music/new/song.ogg")).unwrap(),
+        song
+    );
+    // With literal slashes.
+    let (status, _, body) = raw_http(
+        &bob.addr,
+        "PUT /inbox/music/other/copy.ogg HTTP/1.1\r\nContent-Length: 5",
+        b"hello",
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        fs::read(b.share().join("music/other/copy.ogg")).unwrap(),
+        b"hello"
+    );
+    // Shared under their paths, found by a folder word.
+    eventually(Duration::from_secs(10), "the upload searchable", || {
+        ok(a.run(&["search", "new", "song"])).contains("music/new/song.ogg")
+    });
+    // A folder on the path that is a link: refused, nothing behind it.
+    let refused = fails(a.run(&["upload", file, "--to", "bob", "--name", "linked/song.ogg"]));
+    assert!(refused.contains("409"), "{refused}");
+    assert!(refused.contains("is a file or a link"), "{refused}");
+    assert!(!refused.contains(b.share().to_str().unwrap()), "{refused}");
+    assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+    // A bad path is refused before anything is sent.
+    let refused = fails(a.run(&["upload", file, "--to", "bob", "--name", "a/../../x"]));
+    assert!(
+        refused.contains("..") || refused.contains("invalid"),
+        "{refused}"
+    );
+    assert_eq!(
+        tree(&b.share()),
+        vec!["music/new/song.ogg", "music/other/copy.ogg"]
+    );
+}
+
+#[test]
 fn hostile_paths_from_the_directory_write_nothing_outside_the_download_folder() {
     let server = start_server();
     let content = noise(100_000, 43);

@@ -64,9 +64,9 @@ pub(super) fn numbered(name: &str, n: usize) -> String {
 /// a link.
 fn make_folders(dir: &Path, name: &str) -> Result<(), TransferError> {
     match Path::new(name).parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => {
-            create_dirs_within(dir, parent).map_err(io_err(&dir.join(parent)))
-        }
+        Some(parent) if !parent.as_os_str().is_empty() => create_dirs_within(dir, parent)
+            .map(drop)
+            .map_err(io_err(&dir.join(parent))),
         _ => Ok(()),
     }
 }

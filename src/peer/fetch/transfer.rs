@@ -207,7 +207,7 @@ pub fn upload(
                 source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name in UTF-8"),
             })?,
     };
-    names::check_file_name(&name).map_err(|e| TransferError::Io {
+    names::check_shared_path(&name).map_err(|e| TransferError::Io {
         path: file.to_path_buf(),
         source: io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
     })?;

@@ -9,7 +9,7 @@
 //! | `GET`, `HEAD /files/{id}` | the bytes; single `Range` -> 206, unsatisfiable -> 416 (`files.rs`) |
 //! | `GET /files/{id}/pieces` | the piece list (`files.rs`) |
 //! | `GET /inbox` | whether uploads are accepted, and the size cap |
-//! | `PUT /inbox/{name}` | upload a file into the share (`upload.rs`) |
+//! | `PUT /inbox/{path}` | upload a file into the share, under a path (`upload.rs`) |
 //! | `GET /control/status`, `POST /control/{rescan,logout}` | need the control secret (`control.rs`) |
 //!
 //! The server sees the peer only through the [`Host`] trait: it can look a
@@ -323,8 +323,9 @@ fn handle(ctx: &Ctx, rq: Request) {
             Method::Get | Method::Head => send(rq, json(200, &host.inbox())),
             _ => not_allowed(rq, "GET, HEAD"),
         },
-        ["inbox", name] => match method {
-            Method::Put => upload::receive_upload(host, rq, name),
+        // A path below the inbox, its slashes literal or encoded.
+        ["inbox", path @ ..] => match method {
+            Method::Put => upload::receive_upload(host, rq, &path.join("/")),
             _ => not_allowed(rq, "PUT"),
         },
         ["control", action] => control::control(host, &ctx.uploads, rq, action),

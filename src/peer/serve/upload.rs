@@ -1,9 +1,12 @@
-//! `PUT /inbox/{name}`: another peer pushes a file into this one. Refused
-//! unless the peer accepts uploads; the name must pass the file-name check
-//! before it is joined to the folder; the body is size-capped, written to a
-//! hidden temp file, checked against the id the sender gave, and published
-//! under its name only when complete (never over an existing file). Every
-//! refusal is answered only after the temp file is gone.
+//! `PUT /inbox/{path}`: another peer pushes a file into this one. Refused
+//! unless the peer accepts uploads; the path (`name.ext` or
+//! `folder/sub/name.ext`, slashes literal or `%2F`) must pass the
+//! shared-path check before it is joined to the folder, and its folders are
+//! made one at a time, never through a link; the body is size-capped,
+//! written to a hidden temp file beside its final place, checked against
+//! the id the sender gave, and published under its path only when complete
+//! (never over an existing file). Every refusal is answered only after the
+//! temp file, and any folder made for it, are gone.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -40,6 +43,25 @@ impl Drop for TempFile {
     }
 }
 
+/// Folders made for an upload, removed again (when still empty) unless the
+/// upload is published.
+struct MadeFolders(Vec<PathBuf>);
+
+impl MadeFolders {
+    /// The upload is published: the folders stay.
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for MadeFolders {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
 pub(super) fn receive_upload(host: &dyn Host, mut rq: Request, raw_name: &str) {
     let policy = host.inbox();
     if !policy.accepting {
@@ -60,7 +82,7 @@ pub(super) fn receive_upload(host: &dyn Host, mut rq: Request, raw_name: &str) {
             )
         }
     };
-    if let Err(e) = names::check_file_name(&name) {
+    if let Err(e) = names::check_shared_path(&name) {
         return send(rq, text(400, &e.to_string()));
     }
     if rq.body_length().is_none() && request_header(&rq, "Transfer-Encoding").is_none() {
@@ -91,8 +113,31 @@ pub(super) fn receive_upload(host: &dyn Host, mut rq: Request, raw_name: &str) {
         Some(Ok(id)) => Some(id),
         Some(Err(e)) => return send(rq, text(400, &format!("{ID_HEADER}: {e}"))),
     };
-    let dir = host.inbox_dir().to_path_buf();
-    let dest = dir.join(&name);
+    let inbox = host.inbox_dir().to_path_buf();
+    let made = match names::split_folder(&name).0.trim_end_matches('/') {
+        "" => MadeFolders(Vec::new()),
+        folder => match crate::fsutil::create_dirs_within(&inbox, Path::new(folder)) {
+            Ok(made) => MadeFolders(made),
+            // (Said without this peer's own paths.)
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return send(
+                    rq,
+                    text(
+                        409,
+                        &format!(
+                            "cannot store {name:?}: a folder on its path is a file or a link here"
+                        ),
+                    ),
+                )
+            }
+            Err(e) => {
+                log::warn!("cannot make the folders of upload {name:?}: {e}");
+                return send(rq, storage_refused(&e));
+            }
+        },
+    };
+    let dest = inbox.join(&name);
+    let dir = dest.parent().unwrap_or(&inbox).to_path_buf();
     if dest.symlink_metadata().is_ok() {
         return send(
             rq,
@@ -104,8 +149,12 @@ pub(super) fn receive_upload(host: &dyn Host, mut rq: Request, raw_name: &str) {
     }
     let (id, written) = match store_upload(&mut rq, &dir, &dest, &name, &policy, claimed) {
         Ok(stored) => stored,
-        Err(refusal) => return send(rq, refusal),
+        Err(refusal) => {
+            drop(made);
+            return send(rq, refusal);
+        }
     };
+    made.keep();
     host.received(&dest, id);
     send(
         rq,
