@@ -45,14 +45,14 @@ pub use id::{BadFileId, FileId};
 pub use in_process::InProcessDirectory;
 pub use names::{check_file_name, check_peer_name, check_shared_path, sanitize_file_name, BadName};
 pub use peer::fetch::{
-    browse, download, resolve_peer, upload, DownloadOptions, DownloadReport, TransferError,
-    UploadReport,
+    browse, download, download_folder, is_folder_target, resolve_peer, upload, DownloadOptions,
+    DownloadReport, FolderEvent, FolderReport, TransferError, UploadReport,
 };
 pub use peer::{
-    download_summary, format_files, format_hits, format_uploads, human_size, run_menu, ByteRange,
-    Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer,
-    Login, Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry, ShareError,
-    ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+    download_summary, folder_event_text, format_files, format_hits, format_uploads, human_size,
+    run_menu, ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi,
+    Host, HttpServer, Login, Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry,
+    ShareError, ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use wire::proto;
 pub use wire::{

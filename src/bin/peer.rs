@@ -13,9 +13,9 @@ use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubshare::{
-    browse, download, download_summary, error_chain, format_files, format_hits, format_uploads,
-    human_size, resolve_peer, upload, Control, Directory, DownloadOptions, FileId, Peer,
-    PeerConfig, ShareTable,
+    browse, download, download_folder, download_summary, error_chain, folder_event_text,
+    format_files, format_hits, format_uploads, human_size, is_folder_target, resolve_peer, upload,
+    Control, Directory, DownloadOptions, FileId, FolderEvent, Peer, PeerConfig, ShareTable,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -150,7 +150,7 @@ fn run(args: Args) -> Result<()> {
             };
             let fetched = match FileId::parse(&id) {
                 Ok(id) => get_one(&config, &dir(), id, &opts, copy)?,
-                Err(_) if id.contains(':') => get_folder(&config, &dir(), &id, &opts, copy)?,
+                Err(_) if is_folder_target(&id) => get_folder(&config, &dir(), &id, &opts, copy)?,
                 Err(e) => return Err(e.into()),
             };
             // A running peer with this config shares what lands in its folder.
@@ -270,10 +270,9 @@ fn get_one(
     Ok(!r.already_had)
 }
 
-/// `PEER:folder`: every file the peer lists under `folder` (its own path
-/// checked like any other remote path), each into the same path in the
-/// download folder, verified like any download. Goes on after a file that
-/// fails, and fails at the end if any did.
+/// `PEER:folder`: every file the peer lists under `folder`, each into the
+/// same path in the download folder, verified like any download (see
+/// `download_folder`). Fails at the end if any file did.
 fn get_folder(
     config: &PeerConfig,
     dir: &Directory,
@@ -281,51 +280,17 @@ fn get_folder(
     opts: &DownloadOptions,
     copy: bool,
 ) -> Result<bool> {
-    let (peer, folder) = what.split_once(':').expect("checked by the caller");
-    let folder = folder.trim_matches('/');
-    if !folder.is_empty() {
-        hubshare::check_shared_path(folder)?;
+    let held = |id: &FileId| {
+        (!copy)
+            .then(|| ShareTable::held(&config.share_dir, &config.state_dir(), id))
+            .flatten()
+    };
+    let mut tell = |e: FolderEvent<'_>| println!("{}", folder_event_text(what, &e));
+    let r = download_folder(dir, what, &config.download_dir(), opts, &held, &mut tell)?;
+    if r.failed > 0 {
+        return Err(format!("{} of {} file(s) failed", r.failed, r.listed).into());
     }
-    let listed = browse(&resolve_peer(dir, peer)?)?;
-    // Every path, including the further paths of a file shared at several.
-    let under: Vec<(&str, FileId)> = listed
-        .iter()
-        .flat_map(|f| f.paths().map(move |p| (p, f.id)))
-        .filter(|(p, _)| folder.is_empty() || *p == folder || p.starts_with(&format!("{folder}/")))
-        .collect();
-    if under.is_empty() {
-        return Err(format!("{peer} shares nothing under {folder:?}").into());
-    }
-    println!("{} file(s) under {peer}:{folder}", under.len());
-    let (mut fetched, mut failed) = (false, 0);
-    let mut seen = std::collections::HashSet::new();
-    for &(path, id) in &under {
-        if opts
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Relaxed))
-        {
-            return Err("stopped; running it again resumes".into());
-        }
-        let one = DownloadOptions {
-            name: Some(path.to_string()),
-            ..opts.clone()
-        };
-        // The same bytes at a second path of the folder are fetched again
-        // for that path (not taken for "already here" by the first).
-        let again = !seen.insert(id);
-        match get_one(config, dir, id, &one, copy || again) {
-            Ok(got) => fetched |= got,
-            Err(e) => {
-                failed += 1;
-                println!("failed {path}: {}", error_chain(e.as_ref()));
-            }
-        }
-    }
-    if failed > 0 {
-        return Err(format!("{failed} of {} file(s) failed", under.len()).into());
-    }
-    Ok(fetched)
+    Ok(!r.fetched.is_empty())
 }
 
 fn main() -> ExitCode {

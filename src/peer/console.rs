@@ -7,7 +7,7 @@ use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
-use super::fetch::{self, DownloadOptions, DownloadReport};
+use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent};
 use super::Peer;
 use crate::id::FileId;
 use crate::wire::{Hit, SharedFile, UploadsNow};
@@ -25,6 +25,21 @@ pub fn human_size(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// One line (or a summary) for each step of a folder fetch.
+pub fn folder_event_text(what: &str, event: &FolderEvent<'_>) -> String {
+    match event {
+        FolderEvent::Listed(n) => format!("{n} file(s) under {what}"),
+        FolderEvent::Held { path, at } => {
+            format!(
+                "already here: {} (as {path}; this peer shares it)",
+                at.display()
+            )
+        }
+        FolderEvent::Done(r) => download_summary(r),
+        FolderEvent::Failed { path, error } => format!("failed {path}: {error}"),
     }
 }
 
@@ -184,11 +199,40 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 let Some(what) = ask(
                     &mut input,
                     &mut out,
-                    "result number (from the last search) or file id: ",
+                    "result number (from the last search), file id, or PEER:FOLDER: ",
                 )?
                 else {
                     continue;
                 };
+                let opts = DownloadOptions {
+                    progress: true,
+                    peer_name: Some(core.name().to_string()),
+                    patience: core.config().download_patience(),
+                    ..DownloadOptions::default()
+                };
+                let dest = core.config().download_dir();
+                if fetch::is_folder_target(&what) {
+                    let held = |id: &FileId| core.share().get(id).map(|e| e.path);
+                    let mut tell = |e: FolderEvent<'_>| {
+                        let _ = writeln!(out, "{}", folder_event_text(&what, &e));
+                    };
+                    match fetch::download_folder(&dir, &what, &dest, &opts, &held, &mut tell) {
+                        Ok(r) => {
+                            for (path, id) in &r.fetched {
+                                if path.starts_with(core.share().dir()) {
+                                    core.shared_file_added(path, *id);
+                                }
+                            }
+                            if r.failed > 0 {
+                                writeln!(out, "{} of {} file(s) failed", r.failed, r.listed)?;
+                            }
+                        }
+                        Err(e) => {
+                            writeln!(out, "download failed: {}", crate::error::error_chain(&e))?
+                        }
+                    }
+                    continue;
+                }
                 let id = match what.parse::<usize>() {
                     Ok(n) if (1..=last_hits.len()).contains(&n) => last_hits[n - 1].id,
                     Ok(_) if what.len() < 64 => {
@@ -211,13 +255,6 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     )?;
                     continue;
                 }
-                let dest = core.config().download_dir();
-                let opts = DownloadOptions {
-                    progress: true,
-                    peer_name: Some(core.name().to_string()),
-                    patience: core.config().download_patience(),
-                    ..DownloadOptions::default()
-                };
                 match fetch::download(&dir, id, &dest, &opts) {
                     Ok(r) if r.already_had => writeln!(out, "already here: {}", r.path.display())?,
                     Ok(r) => {

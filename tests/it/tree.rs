@@ -397,3 +397,54 @@ fn hostile_paths_in_a_peers_listing_write_nothing_outside_the_download_folder() 
     around.sort();
     assert_eq!(around, vec!["peer.toml", "share"]);
 }
+
+#[test]
+fn the_menu_fetches_a_folder_from_a_browse_listing() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let files = [
+        ("albums/rock/one.txt", noise(10_000, 50)),
+        ("albums/rock/live/two.txt", noise(20_000, 51)),
+        ("albums/jazz/three.txt", noise(30_000, 52)),
+    ];
+    for (path, bytes) in &files {
+        fs::create_dir_all(a.share().join(path).parent().unwrap()).unwrap();
+        fs::write(a.share().join(path), bytes).unwrap();
+    }
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "alice is listed", || {
+        ok(b.run(&["search", "albums"])).contains("three.txt")
+    });
+    let mut menu = Command::new(PEER)
+        .arg("--config")
+        .arg(&b.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // browse alice, download one of her folders, list my files, quit
+    menu.stdin
+        .take()
+        .unwrap()
+        .write_all(b"6\nalice\n3\nalice:albums/rock\n5\n8\n")
+        .unwrap();
+    let out = menu.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("albums/rock/live/two.txt"), "{text}");
+    assert!(text.contains("2 file(s) under alice:albums/rock"), "{text}");
+    assert_eq!(
+        tree(&b.share()),
+        vec!["albums/rock/live/two.txt", "albums/rock/one.txt"]
+    );
+    for (path, bytes) in &files[..2] {
+        assert_eq!(&fs::read(b.share().join(path)).unwrap(), bytes);
+        // Shared: the listing after the fetch shows it by id.
+        assert!(text.contains(&b3(bytes)), "{text}");
+    }
+}

@@ -1,7 +1,8 @@
 //! The peer's HTTP client side: verified multi-source downloads (this
 //! module, with the part file in `part.rs`, the piece list and the name in
-//! `plan.rs`, the fetching swarm in `swarm.rs`), and pushing files to,
-//! browsing and resolving other peers (`transfer.rs`).
+//! `plan.rs`, the fetching swarm in `swarm.rs`), folders of other peers
+//! fetched file by file (`folder.rs`), and pushing files to, browsing and
+//! resolving other peers (`transfer.rs`).
 //!
 //! A download asks the directory for the sources and the size each claims;
 //! a claim is trusted only once a source proves it (a piece list that
@@ -12,6 +13,7 @@
 //! only when every piece is verified, from the sources that sent verified
 //! pieces, and never over an existing file.
 
+pub mod folder;
 mod part;
 mod plan;
 mod swarm;
@@ -28,6 +30,7 @@ use super::client::{ClientError, DirectoryApi};
 use crate::hash::hash_file;
 use crate::id::FileId;
 use crate::pieces::{piece_count, piece_range};
+pub use folder::{download_folder, is_folder_target, FolderEvent, FolderReport};
 use part::{choose_name, Part};
 use swarm::{progress_bar, Job, Swarm};
 pub use transfer::{browse, resolve_peer, upload, TransferError, UploadReport};
