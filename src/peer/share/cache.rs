@@ -28,6 +28,17 @@ pub struct Cached {
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: u64,
     pub id: FileId,
+    /// The file's device and inode, so a file moved within the share is
+    /// known under its new path (0 when unknown; left out of the file then,
+    /// so older caches keep their digest).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dev: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ino: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]
@@ -155,6 +166,8 @@ mod tests {
                 size: 5,
                 mtime_ns: 1_700_000_000_123_456_789,
                 id: FileId::of(b"alpha"),
+                dev: 2049,
+                ino: 131_077,
             },
         );
         m

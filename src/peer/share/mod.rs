@@ -28,7 +28,7 @@ use crate::wire::SharedFile;
 use crate::{names, pieces};
 use cache::Cached;
 pub use open::open_shared;
-use scan::{file_name, shared_path, Walker};
+use scan::{file_name, shared_path, Stat, Walker};
 pub use scan::{skipped, PART_SUFFIX, STATE_SUFFIX};
 
 /// Folder in the state folder holding piece lists.
@@ -41,28 +41,22 @@ pub struct ShareEntry {
     /// size, as announced.
     pub file: SharedFile,
     pub path: PathBuf,
-    mtime: Option<SystemTime>,
+    stat: Stat,
 }
 
 impl ShareEntry {
-    fn new(
-        root: &Path,
-        path: &Path,
-        id: FileId,
-        size: u64,
-        mtime: Option<SystemTime>,
-    ) -> ShareEntry {
+    fn new(root: &Path, path: &Path, id: FileId, stat: Stat) -> ShareEntry {
         ShareEntry {
             file: SharedFile {
                 id,
                 name: shared_path(root, path)
                     .or_else(|| file_name(path))
                     .unwrap_or_default(),
-                size,
+                size: stat.size,
                 other_names: Vec::new(),
             },
             path: path.to_path_buf(),
-            mtime,
+            stat,
         }
     }
 }
@@ -118,7 +112,7 @@ impl Entries {
         Some(ShareEntry {
             file: self.file(id)?,
             path: first.path.clone(),
-            mtime: first.mtime,
+            stat: first.stat,
         })
     }
 
@@ -246,7 +240,7 @@ fn under<'a>(
 #[derive(Default)]
 struct ScanState {
     /// Size and mtime of files seen still changing at the last look.
-    unsettled: HashMap<PathBuf, (u64, Option<SystemTime>)>,
+    unsettled: HashMap<PathBuf, Stat>,
     /// The hash cache: as loaded, then as the scans left it.
     cache: HashMap<PathBuf, Cached>,
     /// Whether `cache` changed since it was last saved.
@@ -451,30 +445,50 @@ impl ShareTable {
         let now = SystemTime::now();
         let mut by_path = HashMap::with_capacity(found.len());
         // Held back files outside the scanned part stay held back.
-        let mut unsettled: HashMap<PathBuf, (u64, Option<SystemTime>)> = scan
+        let mut unsettled: HashMap<PathBuf, Stat> = scan
             .unsettled
             .iter()
             .filter(|(p, _)| !covers(p))
             .map(|(p, v)| (p.clone(), *v))
             .collect();
-        for (path, size, mtime) in found {
+        // Files known by their node, size and time: found again under
+        // another path (a rename, a folder moved) they are not hashed
+        // again. Made at the first path the cache does not know.
+        let mut moved: Option<HashMap<(u64, u64, u64, u64), FileId>> = None;
+        for (path, stat) in found {
             if let Some(old) = known.get(&path) {
-                if old.file.size == size && old.mtime == mtime && mtime.is_some() {
+                if old.stat == stat && stat.mtime.is_some() {
                     by_path.insert(path, old.clone());
                     continue;
                 }
             }
-            let key = cache::mtime_ns(mtime);
+            let key = cache::mtime_ns(stat.mtime);
             if let Some(c) = scan.cache.get(&path) {
-                if c.size == size && Some(c.mtime_ns) == key {
-                    let entry = ShareEntry::new(&self.dir, &path, c.id, size, mtime);
+                if c.size == stat.size && Some(c.mtime_ns) == key {
+                    let entry = ShareEntry::new(&self.dir, &path, c.id, stat);
                     by_path.insert(path, entry);
                     continue;
                 }
             }
-            let seen_still = scan.unsettled.get(&path) == Some(&(size, mtime));
-            if cache::age(mtime, now) < self.settle && !seen_still {
-                unsettled.insert(path, (size, mtime));
+            if let (Some(mtime_ns), (dev, ino)) = (key, stat.node) {
+                let moved = moved.get_or_insert_with(|| {
+                    scan.cache
+                        .values()
+                        .filter(|c| c.ino != 0)
+                        .map(|c| ((c.dev, c.ino, c.size, c.mtime_ns), c.id))
+                        .collect()
+                });
+                if ino != 0 {
+                    if let Some(id) = moved.get(&(dev, ino, stat.size, mtime_ns)) {
+                        log::debug!("{} was moved here: not hashed again", path.display());
+                        by_path.insert(path.clone(), ShareEntry::new(&self.dir, &path, *id, stat));
+                        continue;
+                    }
+                }
+            }
+            let seen_still = scan.unsettled.get(&path) == Some(&stat);
+            if cache::age(stat.mtime, now) < self.settle && !seen_still {
+                unsettled.insert(path, stat);
                 continue;
             }
             match self.hash_file(&path) {
@@ -482,7 +496,7 @@ impl ShareTable {
                     by_path.insert(path, entry);
                 }
                 Ok(None) => {
-                    unsettled.insert(path, (size, mtime));
+                    unsettled.insert(path, stat);
                 }
                 Err(e) => log::warn!("not sharing {}: {e}", path.display()),
             }
@@ -515,7 +529,7 @@ impl ShareTable {
             scan.cache_dirty |= scan.cache.remove(&p).is_some();
         }
         for (p, e) in &by_path {
-            let Some(mtime_ns) = cache::mtime_ns(e.mtime) else {
+            let Some(mtime_ns) = cache::mtime_ns(e.stat.mtime) else {
                 scan.cache_dirty |= scan.cache.remove(p).is_some();
                 continue;
             };
@@ -523,6 +537,8 @@ impl ShareTable {
                 size: e.file.size,
                 mtime_ns,
                 id: e.file.id,
+                dev: e.stat.node.0,
+                ino: e.stat.node.1,
             };
             if scan.cache.get(p) != Some(&c) {
                 scan.cache.insert(p.clone(), c);
@@ -555,7 +571,7 @@ impl ShareTable {
     /// download) without rescanning everything; `id` is its verified hash.
     pub fn add_verified(&self, path: &Path, id: FileId) -> io::Result<Change> {
         let meta = std::fs::metadata(path)?;
-        let entry = ShareEntry::new(&self.dir, path, id, meta.len(), meta.modified().ok());
+        let entry = ShareEntry::new(&self.dir, path, id, Stat::of(&meta));
         let put = [(path.to_path_buf(), entry)];
         Ok(self.entries.writing().update([], put))
     }
@@ -582,8 +598,7 @@ impl ShareTable {
             &self.dir,
             path,
             hashed.id,
-            hashed.size,
-            before.modified().ok(),
+            Stat::of(&before),
         )))
     }
 
@@ -789,6 +804,48 @@ mod tests {
             .unwrap()
             .is_empty());
         assert_eq!(table.files().len(), 5);
+    }
+
+    #[test]
+    fn moved_files_are_not_hashed_again_while_running_or_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (share, state) = (dir.path().join("share"), dir.path().join("state"));
+        fs::create_dir_all(share.join("films")).unwrap();
+        fs::create_dir_all(&state).unwrap();
+        fs::write(share.join("films/a.mkv"), vec![1u8; 300_000]).unwrap();
+        fs::write(share.join("films/b.mkv"), vec![2u8; 200_000]).unwrap();
+        let table = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
+        table.rescan().unwrap();
+        assert_eq!(table.bytes_hashed(), 500_000);
+        // A folder renamed while the peer runs: the new paths, nothing hashed.
+        fs::rename(share.join("films"), share.join("movies")).unwrap();
+        let change = table
+            .rescan_paths(&[share.join("films"), share.join("movies")])
+            .unwrap();
+        let mut names: Vec<&str> = change.added.iter().map(|f| f.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, vec!["movies/a.mkv", "movies/b.mkv"]);
+        assert!(change.removed.is_empty());
+        assert_eq!(table.bytes_hashed(), 500_000);
+        table.save_cache();
+        // Moved while it was not running: a restart hashes nothing either.
+        fs::rename(share.join("movies/a.mkv"), share.join("a.mkv")).unwrap();
+        let restarted = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
+        restarted.rescan().unwrap();
+        assert_eq!(restarted.bytes_hashed(), 0);
+        assert_eq!(
+            restarted
+                .get(&FileId::of(&[1u8; 300_000]))
+                .unwrap()
+                .file
+                .name,
+            "a.mkv"
+        );
+        // A different file that took the old place is hashed.
+        fs::write(share.join("movies/a.mkv"), vec![3u8; 300_000]).unwrap();
+        restarted.rescan().unwrap();
+        assert_eq!(restarted.bytes_hashed(), 300_000);
+        assert!(restarted.get(&FileId::of(&[3u8; 300_000])).is_some());
     }
 
     #[test]

@@ -45,7 +45,29 @@ pub fn skipped(name: &str) -> bool {
         || names::check_file_name(name).is_err()
 }
 
-/// Collects (path, size, mtime) of the regular files below a folder.
+/// What a scan records of a file: enough to tell it unchanged (size and
+/// modification time) or moved (the same file-system node, size and time
+/// under another path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime: Option<SystemTime>,
+    /// (device, inode); (0, 0) when unknown.
+    pub node: (u64, u64),
+}
+
+impl Stat {
+    pub fn of(m: &Metadata) -> Stat {
+        use std::os::unix::fs::MetadataExt;
+        Stat {
+            size: m.len(),
+            mtime: m.modified().ok(),
+            node: (m.dev(), m.ino()),
+        }
+    }
+}
+
+/// Collects the path and [`Stat`] of the regular files below a folder.
 pub struct Walker<'a> {
     /// The share folder: a file is listed only if its path below it is one
     /// the directory accepts.
@@ -56,7 +78,7 @@ pub struct Walker<'a> {
     /// Folders already walked (canonical paths, kept when following links),
     /// so a link back up the tree does not list the same files again.
     pub seen_dirs: HashSet<PathBuf>,
-    pub out: &'a mut Vec<(PathBuf, u64, Option<SystemTime>)>,
+    pub out: &'a mut Vec<(PathBuf, Stat)>,
 }
 
 impl Walker<'_> {
@@ -138,7 +160,7 @@ impl Walker<'_> {
             return;
         }
         match meta() {
-            Ok(m) => self.out.push((path, m.len(), m.modified().ok())),
+            Ok(m) => self.out.push((path, Stat::of(&m))),
             Err(e) => log::warn!("not sharing {}: {e}", path.display()),
         }
     }
