@@ -150,9 +150,6 @@ fn a_download_with_no_source_fails_clearly_and_leaves_nothing() {
 
 #[test]
 fn the_menu_searches_downloads_and_lists_from_standard_input() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-
     let server = start_server();
     let a = PeerSetup::new("alice", &server.addr, "");
     let content = noise(300_000, 3);
@@ -163,27 +160,8 @@ fn the_menu_searches_downloads_and_lists_from_standard_input() {
         ok(b.run(&["search", "report"])).contains("Quarterly")
     });
 
-    let mut menu = Command::new(PEER)
-        .arg("--config")
-        .arg(&b.config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // search, download result 1, a bad choice, list my files, quit
-    menu.stdin
-        .take()
-        .unwrap()
-        .write_all(b"2\nquarterly\n3\n1\n9\n5\n8\n")
-        .unwrap();
-    let out = menu.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = b.menu(b"2\nquarterly\n3\n1\n9\n5\n8\n");
     assert!(text.contains("Quarterly Report.pdf"), "{text}");
     assert!(text.contains("saved "), "{text}");
     assert!(text.contains("unknown choice \"9\""), "{text}");

@@ -252,6 +252,29 @@ impl PeerSetup {
             .expect("run peer subcommand")
     }
 
+    /// Runs the menu (no subcommand) with `input` as its standard input,
+    /// until it quits; returns what it printed, after checking it exited
+    /// cleanly.
+    pub fn menu(&self, input: &[u8]) -> String {
+        use std::io::Write;
+        let mut menu = self
+            .command(&[])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the menu");
+        menu.stdin.take().unwrap().write_all(input).unwrap();
+        let out = menu.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
     /// Starts a subcommand in the background (e.g. a long `get`).
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)

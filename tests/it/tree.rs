@@ -170,35 +170,28 @@ fn hostile_paths_from_the_directory_write_nothing_outside_the_download_folder() 
     .iter()
     .enumerate()
     {
-        let refused = c.login(&hubshare::proto::directory::LoginRequest {
-            name: format!("evil{i}"),
-            http_addr: "http://127.0.0.1:9".into(),
-            identity_key: key_of(&format!("evil{i}")),
-            files: vec![hubshare::proto::directory::SharedFile {
-                id: b3(&content),
-                size: content.len() as u64,
-                name: bad.to_string(),
+        let login = |name: &str, other_names: Vec<String>| {
+            c.login(&hubshare::proto::directory::LoginRequest {
+                name: format!("evil{i}"),
+                http_addr: "http://127.0.0.1:9".into(),
+                identity_key: key_of(&format!("evil{i}")),
+                files: vec![hubshare::proto::directory::SharedFile {
+                    id: b3(&content),
+                    size: content.len() as u64,
+                    name: name.to_string(),
+                    other_names: other_names.into(),
+                    ..Default::default()
+                }]
+                .into(),
                 ..Default::default()
-            }]
-            .into(),
-            ..Default::default()
-        });
-        assert!(refused.is_err(), "{bad:?} accepted by the directory");
+            })
+        };
+        assert!(
+            login(bad, vec![]).is_err(),
+            "{bad:?} accepted by the directory"
+        );
         // Nor as a further name of a file with a good one.
-        let refused = c.login(&hubshare::proto::directory::LoginRequest {
-            name: format!("evil{i}"),
-            http_addr: "http://127.0.0.1:9".into(),
-            identity_key: key_of(&format!("evil{i}")),
-            files: vec![hubshare::proto::directory::SharedFile {
-                id: b3(&content),
-                size: content.len() as u64,
-                name: "fine.bin".into(),
-                other_names: vec!["also.bin".to_string(), bad.to_string()].into(),
-                ..Default::default()
-            }]
-            .into(),
-            ..Default::default()
-        });
+        let refused = login("fine.bin", vec!["also.bin".to_string(), bad.to_string()]);
         assert!(refused.is_err(), "{bad:?} accepted as a further name");
     }
     // A source sharing under a path through the link: the folder is not
@@ -400,9 +393,6 @@ fn hostile_paths_in_a_peers_listing_write_nothing_outside_the_download_folder() 
 
 #[test]
 fn the_menu_fetches_a_folder_from_a_browse_listing() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-
     let server = start_server();
     let a = PeerSetup::new("alice", &server.addr, "");
     let files = [
@@ -419,23 +409,8 @@ fn the_menu_fetches_a_folder_from_a_browse_listing() {
     eventually(Duration::from_secs(10), "alice is listed", || {
         ok(b.run(&["search", "albums"])).contains("three.txt")
     });
-    let mut menu = Command::new(PEER)
-        .arg("--config")
-        .arg(&b.config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // browse alice, download one of her folders, list my files, quit
-    menu.stdin
-        .take()
-        .unwrap()
-        .write_all(b"6\nalice\n3\nalice:albums/rock\n5\n8\n")
-        .unwrap();
-    let out = menu.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let text = b.menu(b"6\nalice\n3\nalice:albums/rock\n5\n8\n");
     assert!(text.contains("albums/rock/live/two.txt"), "{text}");
     assert!(text.contains("2 file(s) under alice:albums/rock"), "{text}");
     assert_eq!(
