@@ -80,7 +80,10 @@ pub(super) fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle
             let _watcher = watcher;
             let far = Duration::from_secs(24 * 3600);
             let mut next_periodic = every.map(|e| Instant::now() + e);
-            let mut due: Option<Instant> = None;
+            // Files the first scan held back are looked at once they
+            // should have settled, like any later.
+            let mut due: Option<Instant> =
+                (core.share().unsettled() > 0).then(|| Instant::now() + settle);
             let mut last = Instant::now();
             loop {
                 let now = Instant::now();

@@ -222,6 +222,13 @@ fn a_watched_share_is_current_within_seconds_without_periodic_rescans() {
     let content = noise(50_000, 44);
     let id = b3(&content);
     let search = |q: &str| ok(b.run(&["search", q]));
+    // Written just before the start, so held back by the first scan: shared
+    // once it has settled, with nothing else happening in the folder.
+    eventually(
+        Duration::from_secs(1 + 2),
+        "the held-back file searchable",
+        || search("served").contains("served.bin"),
+    );
     // Copied in (into a new folder): searchable soon after it settles.
     fs::create_dir_all(a.share().join("new/inbox")).unwrap();
     fs::write(a.share().join("new/inbox/fresh.bin"), &content).unwrap();
