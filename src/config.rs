@@ -395,6 +395,39 @@ pub struct PeerConfig {
     pub group_password_file: Option<PathBuf>,
 }
 
+/// The directory's address is `host:port` (a name, an IPv4 address or an
+/// IPv6 one in brackets, and a port): what gRPC connects to. A URL or a
+/// missing port is refused here, not retried for ever by the gRPC core.
+pub fn check_directory_addr(addr: &str) -> Result<(), String> {
+    if addr.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some((scheme, rest)) = addr.split_once("://") {
+        let rest = rest.trim_end_matches('/');
+        return Err(format!(
+            "is written host:port, without {scheme}:// (here: \"{rest}\")"
+        ));
+    }
+    let bad = |why: &str| {
+        Err(format!(
+            "{addr:?} {why}; write host:port, e.g. 127.0.0.1:50051"
+        ))
+    };
+    if addr.contains(['/', ' ', '?', '#', '@']) {
+        return bad("is not host:port");
+    }
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return bad("has no port");
+    };
+    if host.is_empty() || (host.contains(':') && !(host.starts_with('[') && host.ends_with(']'))) {
+        return bad("has no host (an IPv6 address goes in brackets: [::1]:50051)");
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => bad("has no port between 1 and 65535"),
+    }
+}
+
 fn default_directory() -> String {
     DEFAULT_DIRECTORY_ADDR.to_string()
 }
@@ -461,9 +494,7 @@ impl PeerConfig {
             problem,
         };
         names::check_peer_name(&self.name).map_err(|e| invalid("name", e.to_string()))?;
-        if self.directory.trim().is_empty() {
-            return Err(invalid("directory", "is empty".into()));
-        }
+        check_directory_addr(&self.directory).map_err(|e| invalid("directory", e))?;
         if self.share_dir.as_os_str().is_empty() {
             return Err(invalid("share_dir", "is empty".into()));
         }
@@ -606,6 +637,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("advertise_addr"), "{msg}");
+        // The directory is host:port: a URL or a missing port is refused
+        // with what to write instead.
+        for (addr, says) in [
+            (
+                "http://127.0.0.1:50051",
+                "without http:// (here: \"127.0.0.1:50051\")",
+            ),
+            ("127.0.0.1", "has no port"),
+            ("127.0.0.1:0", "between 1 and 65535"),
+            ("host:50051/path", "is not host:port"),
+            (":50051", "has no host"),
+            ("::1:50051", "brackets"),
+        ] {
+            let text = format!("name = \"a\"\nshare_dir = \"s\"\ndirectory = \"{addr}\"");
+            let msg = peer(&text).unwrap_err().to_string();
+            assert!(
+                msg.contains("directory") && msg.contains(says),
+                "{addr}: {msg}"
+            );
+        }
+        for addr in ["127.0.0.1:50051", "dir.example:443", "[::1]:50051"] {
+            let text = format!("name = \"a\"\nshare_dir = \"s\"\ndirectory = \"{addr}\"");
+            assert!(peer(&text).is_ok(), "{addr} refused");
+        }
         // The one rule for advertised addresses, with the line and a caret.
         let msg = peer("name = \"a\"\nshare_dir = \"s\"\nadvertise_addr = \"http://x:1/files\"")
             .unwrap_err()

@@ -135,6 +135,7 @@ mod tests {
         /// Errors the next logins / announces get, in order.
         login_errors: Mutex<Vec<ClientError>>,
         announce_errors: Mutex<Vec<ClientError>>,
+        heartbeat_errors: Mutex<Vec<ClientError>>,
         logins: Mutex<Vec<usize>>,
         announces: Mutex<Vec<usize>>,
         heartbeats: AtomicUsize,
@@ -153,6 +154,7 @@ mod tests {
                 inner: InProcessDirectory::new(Arc::new(store)),
                 login_errors: Mutex::new(Vec::new()),
                 announce_errors: Mutex::new(Vec::new()),
+                heartbeat_errors: Mutex::new(Vec::new()),
                 logins: Mutex::new(Vec::new()),
                 announces: Mutex::new(Vec::new()),
                 heartbeats: AtomicUsize::new(0),
@@ -218,6 +220,9 @@ mod tests {
         }
         fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
             self.heartbeats.fetch_add(1, Ordering::Relaxed);
+            if let Some(e) = self.heartbeat_errors.lock().unwrap().pop() {
+                return Err(e);
+            }
             self.inner.heartbeat(token)
         }
         fn logout(&self, token: &str) -> Result<(), ClientError> {
@@ -351,6 +356,28 @@ mod tests {
         assert!(dir.store().locate(&FileId::of(b"late 0")).is_ok());
         // Every announce after the failures carried at most the limit.
         assert!(dir.announces.lock().unwrap().iter().all(|n| *n <= 100));
+    }
+
+    #[test]
+    fn a_failed_heartbeat_shows_at_once_and_a_good_one_clears_it() {
+        let dir = Flaky::new(100);
+        let (_folder, link, _share, t0) = online(&dir, 3);
+        *dir.heartbeat_errors.lock().unwrap() = vec![away()];
+        let t1 = t0 + Duration::from_secs(10);
+        let wait = link.step(t1);
+        match link.state() {
+            SessionState::Unreachable(why) => assert!(why.contains("gone"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(link
+            .state()
+            .to_string()
+            .starts_with("directory unreachable"));
+        // The directory answers the next heartbeat: online, same session.
+        until_idle(&link, t1 + wait);
+        assert_eq!(link.state(), SessionState::Online);
+        assert_eq!(dir.logins.lock().unwrap().len(), 1);
+        assert_eq!(dir.heartbeats.load(Ordering::Relaxed), 2);
     }
 
     #[test]

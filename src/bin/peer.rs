@@ -22,29 +22,29 @@ use hubshare::{
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Config file (TOML).
-    #[arg(long, short, default_value = "config/peer1.toml")]
-    config: PathBuf,
+    /// Config file (TOML); without it, `config/peer1.toml` (said on stderr).
+    #[arg(long, short, global = true, value_hint = clap::ValueHint::FilePath)]
+    config: Option<PathBuf>,
     /// Peer name, overriding the config.
-    #[arg(long)]
-    name: Option<String>,
+    #[arg(long, global = true)]
+    peer_name: Option<String>,
     /// HTTP address to listen on, overriding the config (port 0 picks a free port).
-    #[arg(long)]
+    #[arg(long, global = true)]
     listen: Option<SocketAddr>,
     /// Directory address (host:port), overriding the config.
-    #[arg(long)]
+    #[arg(long, global = true)]
     directory: Option<String>,
     /// Folder to share, overriding the config.
-    #[arg(long)]
+    #[arg(long, global = true, value_hint = clap::ValueHint::DirPath)]
     share_dir: Option<PathBuf>,
     /// Folder to save downloads in, overriding the config.
-    #[arg(long)]
+    #[arg(long, global = true, value_hint = clap::ValueHint::DirPath)]
     download_dir: Option<PathBuf>,
     /// Folder for this peer's state, overriding the config.
-    #[arg(long)]
+    #[arg(long, global = true, value_hint = clap::ValueHint::DirPath)]
     state_dir: Option<PathBuf>,
     /// Accept uploads from other peers, overriding the config.
-    #[arg(long)]
+    #[arg(long, global = true)]
     accept_uploads: Option<bool>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -56,9 +56,17 @@ enum Command {
     Serve,
     /// Serve and open the interactive menu (the default).
     Menu,
-    /// Search the directory: words that must all occur in the name, or a file id.
+    /// Search the directory by name, or by id.
+    ///
+    /// Every word must occur in the file's path (case-insensitive, also inside
+    /// a longer word: `port` finds `annual_report.pdf`); `-word` excludes;
+    /// `"two words"` is a phrase; `ext:pdf` an extension; `size>10M`,
+    /// `size<1G` bounds (K, M, G, T are powers of 1024); 64 hex digits or
+    /// `id:HEX` a file id.
+    #[command(verbatim_doc_comment)]
     Search {
-        #[arg(required = true)]
+        /// Words and filters (see above); `-word` needs no `--` before it.
+        #[arg(required = true, value_name = "QUERY")]
         words: Vec<String>,
         /// Most results to show.
         #[arg(long, default_value_t = hubshare::DEFAULT_SEARCH_LIMIT)]
@@ -77,8 +85,11 @@ enum Command {
     },
     /// Push a file to another peer (by name, or host:port).
     Upload {
+        /// The file to send.
+        #[arg(value_hint = clap::ValueHint::FilePath)]
         file: PathBuf,
-        #[arg(long)]
+        /// The peer to send it to: its name, or host:port.
+        #[arg(long, value_name = "PEER")]
         to: String,
         /// Name or path (folder/name) to store it under at the receiver
         /// (default: the file's own name).
@@ -95,9 +106,19 @@ enum Command {
     Logout,
 }
 
+/// The config file when none is given.
+const DEFAULT_CONFIG: &str = "config/peer1.toml";
+
 fn load_config(args: &Args) -> Result<PeerConfig> {
-    let mut c = PeerConfig::load(&args.config)?;
-    if let Some(v) = &args.name {
+    let path = match &args.config {
+        Some(p) => p.clone(),
+        None => {
+            eprintln!("peer: using {DEFAULT_CONFIG} (give --config FILE for another)");
+            PathBuf::from(DEFAULT_CONFIG)
+        }
+    };
+    let mut c = PeerConfig::load(&path)?;
+    if let Some(v) = &args.peer_name {
         c.name = v.clone();
     }
     if let Some(v) = args.listen {
@@ -118,7 +139,7 @@ fn load_config(args: &Args) -> Result<PeerConfig> {
     if let Some(v) = args.accept_uploads {
         c.accept_uploads = v;
     }
-    c.check(&args.config)?;
+    c.check(&path)?;
     Ok(c)
 }
 
@@ -293,6 +314,71 @@ fn get_folder(
     Ok(!r.fetched.is_empty())
 }
 
+/// Flags that take a value, of the peer and of `search`: what follows them
+/// is their value, not a query word.
+const VALUE_FLAGS: &[&str] = &[
+    "-c",
+    "--config",
+    "--peer-name",
+    "--listen",
+    "--directory",
+    "--share-dir",
+    "--download-dir",
+    "--state-dir",
+    "--accept-uploads",
+    "--limit",
+];
+
+/// Flags without a value that `search` takes.
+const SEARCH_SWITCHES: &[&str] = &["-h", "--help", "--json"];
+
+/// Lets `peer search annual -budget --limit 5` mean what it says: after
+/// `search`, every argument that is not one of the peer's flags (or a
+/// flag's value) is a query word, moved behind a `--` so that `-budget`
+/// is not taken for a flag. Other command lines are left as they are.
+fn search_words_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is_flag = |a: &str| a.starts_with('-') && a.len() > 1;
+    let takes_value = |a: &str| VALUE_FLAGS.contains(&a);
+    // Find the subcommand: the first argument that is no flag or value.
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if !is_flag(&a) {
+            break;
+        }
+        i += if takes_value(&a) { 2 } else { 1 };
+    }
+    if args.get(i).is_none_or(|a| a != "search") {
+        return args;
+    }
+    let (mut flags, mut words) = (args[..=i].to_vec(), Vec::new());
+    let mut rest = args[i + 1..].iter();
+    while let Some(a) = rest.next() {
+        let text = a.to_string_lossy();
+        let known = SEARCH_SWITCHES.contains(&&*text)
+            || takes_value(&text)
+            || VALUE_FLAGS
+                .iter()
+                .any(|f| text.starts_with(&format!("{f}=")));
+        if text == "--" {
+            words.extend(rest.cloned());
+            break;
+        } else if known {
+            flags.push(a.clone());
+            if takes_value(&text) {
+                flags.extend(rest.next().cloned());
+            }
+        } else {
+            words.push(a.clone());
+        }
+    }
+    if !words.is_empty() {
+        flags.push("--".into());
+        flags.extend(words);
+    }
+    flags
+}
+
 fn main() -> ExitCode {
     hubshare::logging::init();
     // Over a file-size limit (`ulimit -f`), a write should fail (EFBIG) and
@@ -301,11 +387,53 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    match run(Args::parse()) {
+    match run(Args::parse_from(search_words_last(
+        std::env::args_os().collect(),
+    ))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("peer: {}", error_chain(e.as_ref()));
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_words_last;
+
+    fn rewrite(line: &str) -> String {
+        let args = line.split(' ').map(Into::into).collect();
+        let out: Vec<String> = search_words_last(args)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        out.join(" ")
+    }
+
+    #[test]
+    fn search_words_may_start_with_a_hyphen_and_flags_go_anywhere() {
+        for (given, meant) in [
+            (
+                "peer search annual -budget",
+                "peer search -- annual -budget",
+            ),
+            (
+                "peer --config c.toml search annual -budget --limit 5 -c d.toml",
+                "peer --config c.toml search --limit 5 -c d.toml -- annual -budget",
+            ),
+            (
+                "peer search -draft --limit=3 report -- --literal",
+                "peer search --limit=3 -- -draft report --literal",
+            ),
+            ("peer search --help", "peer search --help"),
+            ("peer get -x", "peer get -x"),
+            (
+                "peer browse peer2 --config c.toml",
+                "peer browse peer2 --config c.toml",
+            ),
+        ] {
+            assert_eq!(rewrite(given), meant, "{given}");
         }
     }
 }

@@ -111,7 +111,7 @@ fn prepare_dir(path: &Path) -> Result<(), PeerError> {
 }
 
 impl Peer {
-    /// Scans the share, binds the HTTP port, starts serving, and starts the
+    /// Binds the HTTP port, scans the share, starts serving, and starts the
     /// directory session (which keeps trying while the directory is down).
     pub fn start(config: PeerConfig) -> Result<Peer, PeerError> {
         let state_dir = config.state_dir();
@@ -132,6 +132,14 @@ impl Peer {
         if let Some(p) = &creds.group_password {
             crate::logging::redact(p.expose());
         }
+        // The port first: a port in use is said at once, not after hashing
+        // the share (connections wait in the backlog meanwhile).
+        let bind_err = |source| PeerError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = serve::bind(config.listen).map_err(bind_err)?;
+        let bound = listener.local_addr().map_err(bind_err)?;
         let share = Arc::new(
             ShareTable::with_state(
                 &config.share_dir,
@@ -150,12 +158,6 @@ impl Peer {
             t.elapsed().as_secs_f64()
         );
 
-        let bind_err = |source| PeerError::Bind {
-            addr: config.listen,
-            source,
-        };
-        let listener = serve::bind(config.listen).map_err(bind_err)?;
-        let bound = listener.local_addr().map_err(bind_err)?;
         let http_addr = config.http_addr(bound);
         let info = ControlInfo::new(http_addr.clone());
         let dir = Arc::new(Directory::connect(&config.directory));

@@ -51,6 +51,10 @@ const IDLE: Duration = Duration::from_secs(3600);
 pub enum SessionState {
     /// Logged in and heartbeating.
     Online,
+    /// Logged in, but the last heartbeat did not reach the directory; the
+    /// text is why. (Heartbeats go on; the session is kept if it comes back
+    /// before the lease lapses.)
+    Unreachable(String),
     /// Trying to log in; the text is the last failure.
     Connecting(String),
     /// Logged out on request.
@@ -61,6 +65,7 @@ impl fmt::Display for SessionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SessionState::Online => f.write_str("online"),
+            SessionState::Unreachable(e) => write!(f, "directory unreachable: {e}; retrying"),
             SessionState::Offline => f.write_str("logged out"),
             SessionState::Connecting(e) => write!(f, "connecting: {e}"),
         }
@@ -115,6 +120,8 @@ struct Inner {
     /// Wait after the next failed login or heartbeat.
     backoff: Duration,
     last_error: Option<String>,
+    /// Why the last heartbeat failed, while the token is kept.
+    heartbeat_error: Option<String>,
     /// Most files one Announce may carry, as the directory said at login.
     per_call: usize,
     announced: Announced,
@@ -160,6 +167,7 @@ impl Link {
                 next_heartbeat: now,
                 backoff: LOGIN_BACKOFF_MIN,
                 last_error: None,
+                heartbeat_error: None,
                 per_call: LOGIN_FILES as usize,
                 announced: HashMap::new(),
                 pending: Pending::default(),
@@ -208,6 +216,7 @@ impl Link {
                 inner.per_call = login.max_files_per_call.max(1);
                 inner.backoff = LOGIN_BACKOFF_MIN;
                 inner.last_error = None;
+                inner.heartbeat_error = None;
                 inner.announced = first.iter().map(|f| (f.id, fingerprint(f))).collect();
                 inner.pending = Pending::between(files, &inner.announced);
                 inner.announce_backoff = ANNOUNCE_BACKOFF_MIN;
@@ -273,6 +282,9 @@ impl Link {
             let token = inner.token.clone().unwrap_or_default();
             match self.dir.heartbeat(&token) {
                 Ok(()) => {
+                    if inner.heartbeat_error.take().is_some() {
+                        log::info!("the directory answers again");
+                    }
                     inner.backoff = LOGIN_BACKOFF_MIN;
                     inner.next_heartbeat = now + inner.heartbeat;
                 }
@@ -288,6 +300,7 @@ impl Link {
                     );
                     inner.backoff = (inner.backoff * 2).min(LOGIN_BACKOFF_MAX);
                     inner.next_heartbeat = now + wait;
+                    inner.heartbeat_error = Some(e.to_string());
                 }
             }
         } else if inner.announce_after.is_none_or(|t| now >= t) {
@@ -339,7 +352,10 @@ impl Link {
     pub(crate) fn state(&self) -> SessionState {
         let inner = self.lock();
         match (&inner.token, inner.want_online) {
-            (Some(_), _) => SessionState::Online,
+            (Some(_), _) => match &inner.heartbeat_error {
+                None => SessionState::Online,
+                Some(e) => SessionState::Unreachable(e.clone()),
+            },
             (None, true) => SessionState::Connecting(
                 inner
                     .last_error

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli;
 mod config;
 mod directory;
 mod end_to_end;

@@ -1,0 +1,92 @@
+//! The command line as a person types it: flags anywhere, `-word` without
+//! `--`, clear refusals at start, and a status that tells the truth.
+
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+#[test]
+fn exclusions_need_no_double_dash_and_flags_may_follow_the_subcommand() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("annual report.pdf"), b"report").unwrap();
+    fs::write(a.share().join("annual budget.pdf"), b"budget").unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "both listed", || {
+        ok(b.run(&["search", "annual"])).contains("budget")
+    });
+    // `-budget` excludes; flags after the words and after the subcommand.
+    let run = |args: &[&str]| {
+        let out = Command::new(PEER).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let config = b.config.to_str().unwrap();
+    let found = run(&[
+        "search", "annual", "-budget", "--config", config, "--limit", "5",
+    ]);
+    assert!(found.contains("annual report.pdf"), "{found}");
+    assert!(!found.contains("budget"), "{found}");
+    let listed = run(&["browse", "alice", "--config", config]);
+    assert!(listed.contains("annual budget.pdf"), "{listed}");
+    // Without --config it says which config it uses.
+    let out = Command::new(PEER)
+        .args(["status"])
+        .current_dir(b.root.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("using config/peer1.toml"), "{said}");
+}
+
+#[test]
+fn a_directory_written_as_a_url_is_refused_at_start() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let url = format!("http://{}", server.addr);
+    let t = Instant::now();
+    let err = fails(a.run(&["--directory", &url, "serve"]));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(err.contains("directory"), "{err}");
+    assert!(
+        err.contains(&format!("without http:// (here: \"{}\")", server.addr)),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_says_the_directory_is_unreachable_within_one_heartbeat() {
+    let (mut server, _cfg) =
+        start_server_with_config("listen = \"127.0.0.1:0\"\nlease_secs = 6\nheartbeat_secs = 1");
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let _a = a.serve();
+    eventually(Duration::from_secs(10), "online", || {
+        ok(a.run(&["status"])).contains("(online)")
+    });
+    server.signal_and_wait("-KILL");
+    let t = Instant::now();
+    eventually(Duration::from_secs(4), "unreachable in status", || {
+        ok(a.run(&["status"])).contains("directory unreachable")
+    });
+    eprintln!("status changed {:?} after the directory died", t.elapsed());
+}
+
+#[test]
+fn a_port_in_use_is_reported_before_the_share_is_hashed() {
+    let server = start_server();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("big.bin"), noise(20 << 20, 60)).unwrap();
+    let err = fails(a.run(&["--listen", &port, "serve"]));
+    assert!(err.contains(&port), "{err}");
+    // Nothing was hashed: no hash cache was written.
+    assert!(!a.state().join("hash-cache.json").exists(), "{err}");
+}
