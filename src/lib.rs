@@ -40,6 +40,7 @@ pub use directory::{
     Query, ServerError, Token, MAX_QUERY_LEN,
 };
 pub use error::error_chain;
+pub use fsutil::write_atomic;
 pub use hash::hash_file;
 pub use id::{BadFileId, FileId};
 pub use in_process::InProcessDirectory;
@@ -49,10 +50,10 @@ pub use peer::fetch::{
     DownloadReport, FolderEvent, FolderReport, TransferError, UploadReport,
 };
 pub use peer::{
-    download_summary, folder_event_text, format_files, format_hits, format_uploads, human_size,
-    run_menu, ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi,
-    Host, HttpServer, Login, Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry,
-    ShareError, ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+    download_summary, file_rows, folder_event_text, format_files, format_hits, format_uploads,
+    human_size, pick_file, run_menu, ByteRange, Change, ClientError, Control, ControlInfo, Core,
+    Directory, DirectoryApi, Host, HttpServer, Login, Peer, PeerError, ServeOptions, Session,
+    SessionState, ShareEntry, ShareError, ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use wire::proto;
 pub use wire::{

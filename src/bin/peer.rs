@@ -13,9 +13,10 @@ use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubshare::{
-    browse, download, download_folder, download_summary, error_chain, folder_event_text,
-    format_files, format_hits, format_uploads, human_size, is_folder_target, resolve_peer, upload,
-    Control, Directory, DownloadOptions, FileId, FolderEvent, Peer, PeerConfig, ShareTable,
+    browse, download, download_folder, download_summary, error_chain, file_rows, folder_event_text,
+    format_files, format_hits, format_uploads, human_size, is_folder_target, pick_file,
+    resolve_peer, upload, Control, Directory, DownloadOptions, FileId, FolderEvent, Peer,
+    PeerConfig, ShareTable,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -154,6 +155,8 @@ fn run(args: Args) -> Result<()> {
         Command::Search { words, limit } => {
             let found = dir().search(&words.join(" "), limit, None)?;
             print!("{}", format_hits(&found.hits, found.total));
+            let rows = found.hits.iter().map(|h| (h.id, None)).collect();
+            remember_listing(&config, rows);
             Ok(())
         }
         Command::Get { id, name, copy } => {
@@ -169,10 +172,15 @@ fn run(args: Args) -> Result<()> {
                 patience: config.download_patience(),
                 ..DownloadOptions::default()
             };
-            let fetched = match FileId::parse(&id) {
-                Ok(id) => get_one(&config, &dir(), id, &opts, copy)?,
-                Err(_) if is_folder_target(&id) => get_folder(&config, &dir(), &id, &opts, copy)?,
-                Err(e) => return Err(e.into()),
+            let fetched = if is_folder_target(&id) {
+                get_folder(&config, &dir(), &id, &opts, copy)?
+            } else {
+                let (id, listed_name) = pick(&config, &id)?;
+                let opts = DownloadOptions {
+                    name: opts.name.clone().or(listed_name),
+                    ..opts
+                };
+                get_one(&config, &dir(), id, &opts, copy)?
             };
             // A running peer with this config shares what lands in its folder.
             if fetched && config.download_dir().starts_with(&config.share_dir) {
@@ -198,7 +206,13 @@ fn run(args: Args) -> Result<()> {
         }
         Command::Browse { peer } => {
             let base = resolve_peer(&dir(), &peer)?;
-            print!("{}", format_files(&browse(&base)?));
+            let files = browse(&base)?;
+            print!("{}", format_files(&files));
+            let rows = file_rows(&files)
+                .into_iter()
+                .map(|(path, f)| (f.id, Some(path.to_string())))
+                .collect();
+            remember_listing(&config, rows);
             Ok(())
         }
         Command::Status => {
@@ -289,6 +303,34 @@ fn get_one(
     let r = download(dir, id, &config.download_dir(), opts)?;
     println!("{}", download_summary(&r));
     Ok(!r.already_had)
+}
+
+/// What the last `search` or `browse` showed, row by row (the id, and the
+/// path a browse showed it under), so that `get 3` and `get 5a59d1` can
+/// pick from it.
+const LAST_LISTING: &str = "last-listing.json";
+
+type Listing = Vec<(FileId, Option<String>)>;
+
+fn remember_listing(config: &PeerConfig, rows: Listing) {
+    let state = config.state_dir();
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&state)?;
+        let json = serde_json::to_vec(&rows).map_err(std::io::Error::other)?;
+        hubshare::write_atomic(&state.join(LAST_LISTING), &json)
+    };
+    if let Err(e) = write() {
+        log::warn!("cannot keep the listing for `get NUMBER`: {e}");
+    }
+}
+
+/// The file `what` names (see `pick_file`), the rows being the last
+/// `search` or `browse` of this config's peer.
+fn pick(config: &PeerConfig, what: &str) -> Result<(FileId, Option<String>)> {
+    let rows: Option<Listing> = std::fs::read(config.state_dir().join(LAST_LISTING))
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok());
+    Ok(pick_file(rows.as_deref(), what)?)
 }
 
 /// `PEER:folder`: every file the peer lists under `folder`, each into the

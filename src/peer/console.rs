@@ -130,21 +130,78 @@ pub fn format_hits(hits: &[Hit], total: usize) -> String {
     out
 }
 
-/// A peer's file list as aligned columns: id, size, path; one row per
-/// path, in path order (the same bytes at two paths are two rows).
-pub fn format_files(files: &[SharedFile]) -> String {
-    if files.is_empty() {
-        return "no files shared\n".to_string();
+/// The file `what` names: a full id, `id:` and an id, a row number of the
+/// last listing (`rows`: a search's or a browse's, with the path a browse
+/// showed), or the start of an id in it (4 or more hex digits, naming one
+/// file only).
+pub fn pick_file(
+    rows: Option<&[(FileId, Option<String>)]>,
+    what: &str,
+) -> Result<(FileId, Option<String>), String> {
+    let what = what.strip_prefix("id:").unwrap_or(what);
+    if let Ok(id) = FileId::parse(what) {
+        return Ok((id, None));
     }
+    let listing = || {
+        rows.filter(|r| !r.is_empty()).ok_or_else(|| {
+            format!("{what:?} is not a file id, and there is no numbered listing to pick from: run `peer search` or `peer browse` first")
+        })
+    };
+    if let (Ok(n), true) = (what.parse::<usize>(), what.len() < 4) {
+        let rows = listing()?;
+        return match n.checked_sub(1).and_then(|i| rows.get(i)) {
+            Some(row) => Ok(row.clone()),
+            None => Err(format!(
+                "the last listing has {} rows; no number {n}",
+                rows.len()
+            )),
+        };
+    }
+    if what.len() >= 4 && what.chars().all(|c| c.is_ascii_hexdigit()) {
+        let prefix = what.to_ascii_lowercase();
+        let mut found: Vec<&(FileId, Option<String>)> = listing()?
+            .iter()
+            .filter(|(id, _)| id.to_string().starts_with(&prefix))
+            .collect();
+        found.dedup_by_key(|(id, _)| *id);
+        return match found.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(format!(
+                "no file of the last listing has an id starting with {prefix}"
+            )),
+            many => Err(format!(
+                "{} files of the last listing have an id starting with {prefix}: give more digits",
+                many.len()
+            )),
+        };
+    }
+    Err(format!(
+        "{what:?} is not a file id (64 hex digits, or id:HEX), a number of the last listing, the start of an id in it, or PEER:FOLDER"
+    ))
+}
+
+/// The rows of a peer's file list: one per path, in path order (the same
+/// bytes at two paths are two rows). Row `n` of the table is `rows[n - 1]`.
+pub fn file_rows(files: &[SharedFile]) -> Vec<(&str, &SharedFile)> {
     let mut rows: Vec<(&str, &SharedFile)> = files
         .iter()
         .flat_map(|f| f.paths().map(move |p| (p, f)))
         .collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    let mut out = format!("{:<64}  {:>10}  NAME\n", "ID", "SIZE");
-    for (path, f) in rows {
+    rows
+}
+
+/// A peer's file list as aligned, numbered columns: id, size, path (see
+/// [`file_rows`]).
+pub fn format_files(files: &[SharedFile]) -> String {
+    if files.is_empty() {
+        return "no files shared\n".to_string();
+    }
+    let mut out = format!("{:>3}  {:<64}  {:>10}  NAME\n", "#", "ID", "SIZE");
+    for (i, (path, f)) in file_rows(files).into_iter().enumerate() {
         out.push_str(&format!(
-            "{:<64}  {:>10}  {}\n",
+            "{:>3}  {:<64}  {:>10}  {}\n",
+            i + 1,
             f.id,
             human_size(f.size),
             path
@@ -158,7 +215,8 @@ pub fn format_files(files: &[SharedFile]) -> String {
 pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io::Result<()> {
     let core = peer.core();
     let dir = Directory::connect(&core.config().directory);
-    let mut last_hits: Vec<Hit> = Vec::new();
+    // What the last search or browse showed, to pick from by number.
+    let mut last_rows: Vec<(FileId, Option<String>)> = Vec::new();
     writeln!(
         out,
         "hubshare peer {:?}: serving {} at {}; directory {}",
@@ -190,7 +248,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 match dir.search(&q, DEFAULT_SEARCH_LIMIT, core.session().token().as_deref()) {
                     Ok(found) => {
                         write!(out, "{}", format_hits(&found.hits, found.total))?;
-                        last_hits = found.hits;
+                        last_rows = found.hits.iter().map(|h| (h.id, None)).collect();
                     }
                     Err(e) => writeln!(out, "search failed: {e}")?,
                 }
@@ -199,7 +257,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 let Some(what) = ask(
                     &mut input,
                     &mut out,
-                    "result number (from the last search), file id, or PEER:FOLDER: ",
+                    "number (of the last search or browse), file id or its start, or PEER:FOLDER: ",
                 )?
                 else {
                     continue;
@@ -233,19 +291,16 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     }
                     continue;
                 }
-                let id = match what.parse::<usize>() {
-                    Ok(n) if (1..=last_hits.len()).contains(&n) => last_hits[n - 1].id,
-                    Ok(_) if what.len() < 64 => {
-                        writeln!(out, "no result numbered {what}: search first")?;
+                let (id, listed_name) = match pick_file(Some(&last_rows), &what) {
+                    Ok(picked) => picked,
+                    Err(e) => {
+                        writeln!(out, "{e}")?;
                         continue;
                     }
-                    _ => match FileId::parse(&what) {
-                        Ok(id) => id,
-                        Err(e) => {
-                            writeln!(out, "{e}")?;
-                            continue;
-                        }
-                    },
+                };
+                let opts = DownloadOptions {
+                    name: listed_name,
+                    ..opts
                 };
                 if let Some(e) = core.share().get(&id) {
                     writeln!(
@@ -303,7 +358,13 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     continue;
                 };
                 match fetch::resolve_peer(&dir, &who).and_then(|b| fetch::browse(&b)) {
-                    Ok(files) => write!(out, "{}", format_files(&files))?,
+                    Ok(files) => {
+                        write!(out, "{}", format_files(&files))?;
+                        last_rows = file_rows(&files)
+                            .into_iter()
+                            .map(|(path, f)| (f.id, Some(path.to_string())))
+                            .collect();
+                    }
                     Err(e) => writeln!(out, "browse failed: {}", crate::error::error_chain(&e))?,
                 }
             }

@@ -90,3 +90,63 @@ fn a_port_in_use_is_reported_before_the_share_is_hashed() {
     // Nothing was hashed: no hash cache was written.
     assert!(!a.state().join("hash-cache.json").exists(), "{err}");
 }
+
+#[test]
+fn get_takes_a_number_of_the_last_listing_a_short_id_or_id_colon() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let files = [
+        ("notes/alpha.txt", noise(10_000, 61)),
+        ("notes/beta.txt", noise(20_000, 62)),
+        ("gamma.txt", noise(30_000, 63)),
+    ];
+    for (path, bytes) in &files {
+        fs::create_dir_all(a.share().join(path).parent().unwrap()).unwrap();
+        fs::write(a.share().join(path), bytes).unwrap();
+    }
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    // Nothing listed yet: a number says what to do.
+    let err = fails(b.run(&["get", "1"]));
+    assert!(
+        err.contains("run `peer search` or `peer browse` first"),
+        "{err}"
+    );
+    eventually(Duration::from_secs(10), "alice listed", || {
+        ok(b.run(&["search", "alpha"])).contains("alpha.txt")
+    });
+    // By number of the last search.
+    ok(b.run(&["get", "1"]));
+    assert_eq!(
+        fs::read(b.share().join("notes/alpha.txt")).unwrap(),
+        files[0].1
+    );
+    // By number of a browse listing (rows in path order: gamma, alpha, beta).
+    let listed = ok(b.run(&["browse", "alice"]));
+    assert!(listed.contains("  3  "), "{listed}");
+    ok(b.run(&["get", "3"]));
+    assert_eq!(
+        fs::read(b.share().join("notes/beta.txt")).unwrap(),
+        files[1].1
+    );
+    // By the start of an id in the listing, and with id:.
+    let gamma = b3(&files[2].1);
+    ok(b.run(&["get", &gamma[..8]]));
+    assert_eq!(fs::read(b.share().join("gamma.txt")).unwrap(), files[2].1);
+    fs::remove_file(b.share().join("gamma.txt")).unwrap();
+    ok(b.run(&["get", &format!("id:{gamma}")]));
+    assert_eq!(fs::read(b.share().join("gamma.txt")).unwrap(), files[2].1);
+    // What cannot be picked says why.
+    let err = fails(b.run(&["get", "9"]));
+    assert!(err.contains("has 3 rows; no number 9"), "{err}");
+    let other = if gamma.starts_with("ffff") {
+        "0000"
+    } else {
+        "ffff"
+    };
+    let err = fails(b.run(&["get", other]));
+    assert!(
+        err.contains(&format!("an id starting with {other}")),
+        "{err}"
+    );
+}

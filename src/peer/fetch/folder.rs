@@ -39,9 +39,12 @@ pub struct FolderReport {
 }
 
 /// Whether `what` names a folder of a peer (`alice:music/a`, `alice:`)
-/// rather than a file id.
+/// rather than a file id (`id:` and 64 hex digits is an id).
 pub fn is_folder_target(what: &str) -> bool {
-    what.contains(':') && FileId::parse(what).is_err()
+    let id = what
+        .strip_prefix("id:")
+        .is_some_and(|hex| FileId::parse(hex).is_ok());
+    what.contains(':') && !id
 }
 
 /// Fetches every file `PEER:FOLDER` lists into `dest`, telling `tell` of
