@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubshare::{
     browse, download, download_folder, download_summary, error_chain, file_rows, folder_event_text,
-    format_files, format_hits, format_uploads, human_size, is_folder_target, pick_file,
-    resolve_peer, upload, Control, Directory, DownloadOptions, FileId, FolderEvent, Peer,
-    PeerConfig, ShareTable,
+    format_files, format_hits, format_peers, format_uploads, human_size, is_folder_target,
+    pick_file, resolve_peer, upload, Control, Directory, DownloadOptions, FileId, FolderEvent,
+    Peer, PeerConfig, ShareTable,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -99,6 +99,12 @@ enum Command {
     },
     /// List the files another peer shares (by name, or host:port).
     Browse { peer: String },
+    /// List the peers online, with how many files each shares.
+    Peers {
+        /// Most peers to show (by name).
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
     /// Show the state of the running peer with this config.
     Status,
     /// Make the running peer rescan its share folder and announce changes.
@@ -213,6 +219,11 @@ fn run(args: Args) -> Result<()> {
                 .map(|(path, f)| (f.id, Some(path.to_string())))
                 .collect();
             remember_listing(&config, rows);
+            Ok(())
+        }
+        Command::Peers { limit } => {
+            let (peers, total) = dir().peers(limit)?;
+            print!("{}", format_peers(&peers, total));
             Ok(())
         }
         Command::Status => {

@@ -18,7 +18,7 @@ use super::store::{
 };
 use crate::id::FileId;
 use crate::sync::RwLockExt;
-use crate::wire::{Hit, HttpAddr, KeyPrint, SearchOutcome, Source};
+use crate::wire::{Hit, HttpAddr, KeyPrint, PeerListing, SearchOutcome, Source};
 
 struct PeerState {
     name: String,
@@ -254,6 +254,30 @@ impl DirectoryStore for MemoryStore {
             .and_then(|i| Some((st.peers[*i as usize].as_ref()?, *i)))
             .map(|(p, i)| (p.http_addr.clone(), st.index.peer_file_count(i)))
             .ok_or_else(|| DirError::NotFound(format!("no peer named {name:?} is online")))
+    }
+
+    fn peers(&self, limit: usize) -> (Vec<PeerListing>, usize) {
+        let st = self.read();
+        let mut names: Vec<(&String, &PeerIdx)> = st.by_name.iter().collect();
+        let total = names.len();
+        let limit = limit.min(total);
+        if limit < total {
+            names.select_nth_unstable_by(limit, |a, b| a.0.cmp(b.0));
+            names.truncate(limit);
+        }
+        names.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let listed = names
+            .into_iter()
+            .filter_map(|(name, &i)| {
+                let p = st.peers[i as usize].as_ref()?;
+                Some(PeerListing {
+                    name: name.clone(),
+                    http_addr: p.http_addr.clone(),
+                    files: st.index.peer_file_count(i) as u64,
+                })
+            })
+            .collect();
+        (listed, total)
     }
 
     fn session_name(&self, token: &Token) -> Option<String> {

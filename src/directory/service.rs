@@ -40,6 +40,9 @@ struct SearchJob {
 /// Searches queued beyond this are refused as busy rather than left to
 /// wait for seconds.
 const SEARCH_QUEUE: usize = 1024;
+/// Most peers one ListPeers reply names (sorted by name; the total says how
+/// many are online).
+pub const MAX_PEERS_LISTED: usize = 1000;
 
 /// Who may log in, beyond the rules every Login follows.
 #[derive(Debug, Clone, Default)]
@@ -464,6 +467,35 @@ impl directory_grpc::Directory for DirectoryService {
     ) {
         let r = self.do_get_peer(req);
         reply(&ctx, sink, "GetPeer", r);
+    }
+
+    fn list_peers(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::ListPeersRequest,
+        sink: UnarySink<pb::ListPeersReply>,
+    ) {
+        let r = self.address_searches.check(address_key(&ctx)).map(|()| {
+            let limit = match req.limit as usize {
+                0 => MAX_PEERS_LISTED,
+                n => n.min(MAX_PEERS_LISTED),
+            };
+            let (peers, total) = self.store.peers(limit);
+            pb::ListPeersReply {
+                peers: peers
+                    .into_iter()
+                    .map(|p| pb::PeerInfo {
+                        name: p.name,
+                        http_addr: p.http_addr.to_string(),
+                        files: p.files,
+                        ..Default::default()
+                    })
+                    .collect(),
+                total: total as u64,
+                ..Default::default()
+            }
+        });
+        reply(&ctx, sink, "ListPeers", r);
     }
 
     fn logout(

@@ -12,7 +12,7 @@ use super::query::{BadQuery, Query};
 use crate::id::FileId;
 use crate::names;
 use crate::random::random_hex;
-use crate::wire::{Hit, HttpAddr, KeyPrint, SearchOutcome, SharedFile};
+use crate::wire::{Hit, HttpAddr, KeyPrint, PeerListing, SearchOutcome, SharedFile};
 
 /// Sources listed per search result (the count says how many there are).
 pub const MAX_SOURCES_PER_HIT: usize = 3;
@@ -198,6 +198,9 @@ pub trait DirectoryStore: Send + Sync {
     fn locate(&self, id: &FileId) -> Result<Hit, DirError>;
     /// A peer's address and number of shared files, by name.
     fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError>;
+    /// The first `limit` peers online by name (name, address, files), and
+    /// how many are online in all.
+    fn peers(&self, limit: usize) -> (Vec<PeerListing>, usize);
     /// The name of the peer whose session `token` is, if it is one.
     fn session_name(&self, token: &Token) -> Option<String>;
     /// Ends the token's session; its files are gone at once (its name stays

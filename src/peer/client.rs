@@ -17,7 +17,7 @@ use crate::id::FileId;
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc::DirectoryClient;
 use crate::wire::{
-    Credentials, Hit, HttpAddr, SearchOutcome, SharedFile, Source, LOGIN_FILES,
+    Credentials, Hit, HttpAddr, PeerListing, SearchOutcome, SharedFile, Source, LOGIN_FILES,
     MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES,
 };
 
@@ -204,6 +204,30 @@ impl Directory {
             .get_peer_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         Ok((parse_addr(&r.http_addr)?, r.files))
+    }
+
+    /// Who is online (at most `limit`, by name), and how many in all.
+    pub fn peers(&self, limit: u32) -> Result<(Vec<PeerListing>, u64), ClientError> {
+        let req = pb::ListPeersRequest {
+            limit,
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .list_peers_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        let peers = r
+            .peers
+            .into_iter()
+            .map(|p| {
+                Ok(PeerListing {
+                    http_addr: parse_addr(&p.http_addr)?,
+                    name: p.name,
+                    files: p.files,
+                })
+            })
+            .collect::<Result<_, ClientError>>()?;
+        Ok((peers, r.total))
     }
 }
 

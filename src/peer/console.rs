@@ -10,7 +10,7 @@ use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
 use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent};
 use super::Peer;
 use crate::id::FileId;
-use crate::wire::{Hit, SharedFile, UploadsNow};
+use crate::wire::{Hit, PeerListing, SharedFile, UploadsNow};
 
 /// `1536` -> `1.5 KiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -130,6 +130,26 @@ pub fn format_hits(hits: &[Hit], total: usize) -> String {
     out
 }
 
+/// Who is online: name, file count, address; and how many in all when not
+/// every one is listed.
+pub fn format_peers(peers: &[PeerListing], total: u64) -> String {
+    if peers.is_empty() {
+        return "no peers online\n".to_string();
+    }
+    let width = peers.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:<width$}  {:>7}  ADDRESS\n", "NAME", "FILES");
+    for p in peers {
+        out.push_str(&format!(
+            "{:<width$}  {:>7}  {}\n",
+            p.name, p.files, p.http_addr
+        ));
+    }
+    if total > peers.len() as u64 {
+        out.push_str(&format!("({} of {total} peers shown)\n", peers.len()));
+    }
+    out
+}
+
 /// The file `what` names: a full id, `id:` and an id, a row number of the
 /// last listing (`rows`: a search's or a browse's, with the path a browse
 /// showed), or the start of an id in it (4 or more hex digits, naming one
@@ -230,7 +250,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
         write!(out, "\n{}", format_uploads(&peer.uploads()))?;
         write!(
             out,
-            "[{state}]\n 1) log in          5) list my files / rescan\n 2) search          6) browse a peer\n 3) download        7) log out\n 4) upload to peer  8) quit\n> "
+            "[{state}]\n 1) log in          5) list my files / rescan  9) peers online\n 2) search          6) browse a peer\n 3) download        7) log out\n 4) upload to peer  8) quit\n> "
         )?;
         out.flush()?;
         let Some(choice) = read_line(&mut input)? else {
@@ -373,8 +393,12 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 Err(e) => writeln!(out, "logout failed: {e}")?,
             },
             "8" | "q" | "quit" | "exit" => return Ok(()),
+            "9" | "peers" => match dir.peers(0) {
+                Ok((peers, total)) => write!(out, "{}", format_peers(&peers, total))?,
+                Err(e) => writeln!(out, "cannot list peers: {e}")?,
+            },
             "" => {}
-            other => writeln!(out, "unknown choice {other:?}: type a number from 1 to 8")?,
+            other => writeln!(out, "unknown choice {other:?}: type a number from 1 to 9")?,
         }
     }
 }

@@ -37,8 +37,8 @@ use crossbeam_channel::Sender;
 pub use self::core::Core;
 pub use client::{ClientError, Directory, DirectoryApi, Login, DEFAULT_SEARCH_LIMIT};
 pub use console::{
-    download_summary, file_rows, folder_event_text, format_files, format_hits, format_uploads,
-    human_size, pick_file, run_menu,
+    download_summary, file_rows, folder_event_text, format_files, format_hits, format_peers,
+    format_uploads, human_size, pick_file, run_menu,
 };
 pub use control::{Control, ControlInfo, CONTROL_FILE};
 pub use serve::{ByteRange, Host, HttpServer, ServeOptions};

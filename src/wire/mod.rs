@@ -23,7 +23,7 @@ pub use identity::{
     BadGroupPassword, BadIdentityKey, Credentials, GroupPassword, IdentityKey, KeyPrint,
     IDENTITY_KEY_HEX, MAX_GROUP_PASSWORD_LEN,
 };
-pub use records::{Hit, SearchOutcome, SharedFile, Source};
+pub use records::{Hit, PeerListing, SearchOutcome, SharedFile, Source};
 
 /// Largest gRPC message either side sends or accepts (a Login or Announce
 /// with a long file list, a Search reply with many hits).

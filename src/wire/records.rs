@@ -30,6 +30,15 @@ impl SharedFile {
     }
 }
 
+/// A peer online, as `peers` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerListing {
+    pub name: String,
+    pub http_addr: HttpAddr,
+    /// How many files it shares.
+    pub files: u64,
+}
+
 /// A peer that holds a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {

@@ -150,3 +150,36 @@ fn get_takes_a_number_of_the_last_listing_a_short_id_or_id_colon() {
         "{err}"
     );
 }
+
+#[test]
+fn peers_lists_who_is_online_with_their_file_counts() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    for i in 0..3 {
+        fs::write(a.share().join(format!("a{i}.txt")), format!("alice {i}")).unwrap();
+    }
+    let _a = a.serve();
+    let c = PeerSetup::new("carol", &server.addr, "");
+    fs::write(c.share().join("c.txt"), b"carol").unwrap();
+    let carol = c.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let row = |text: &str, name: &str| -> Vec<String> {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(10), "both listed with their files", || {
+        let text = ok(b.run(&["peers"]));
+        row(&text, "alice").get(1).map(String::as_str) == Some("3")
+            && row(&text, "carol").get(1).map(String::as_str) == Some("1")
+    });
+    let text = ok(b.run(&["peers"]));
+    assert_eq!(row(&text, "carol")[2], carol.addr, "{text}");
+    let first = ok(b.run(&["peers", "--limit", "1"]));
+    assert!(first.contains("alice") && !first.contains("carol"), "{first}");
+    assert!(first.contains("(1 of 2 peers shown)"), "{first}");
+    // The menu's item 9 lists them too (bob itself among them).
+    let menu = b.menu(b"9\n8\n");
+    assert!(menu.contains("alice") && menu.contains("carol"), "{menu}");
+}
