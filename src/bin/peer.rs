@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hubshare::{
     browse, download, download_folder, download_summary, error_chain, file_rows, folder_event_text,
     format_files, format_hits, format_peers, format_uploads, human_size, is_folder_target,
-    pick_file, resolve_peer, upload, Control, Directory, DownloadOptions, FileId, FolderEvent,
-    Peer, PeerConfig, ShareTable,
+    pick_file, resolve_peer, upload, Control, Directory, DownloadOptions, DownloadReport, FileId,
+    FolderEvent, Peer, PeerConfig, ShareTable,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -47,6 +47,10 @@ struct Args {
     /// Accept uploads from other peers, overriding the config.
     #[arg(long, global = true)]
     accept_uploads: Option<bool>,
+    /// Print JSON instead of tables (search, browse, peers, status: one
+    /// document; get: one line per file).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -154,13 +158,18 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
+    let json = args.json;
     let dir = || Directory::connect(&config.directory);
     match args.command.unwrap_or(Command::Menu) {
         Command::Serve => serve(config, false),
         Command::Menu => serve(config, true),
         Command::Search { words, limit } => {
             let found = dir().search(&words.join(" "), limit, None)?;
-            print!("{}", format_hits(&found.hits, found.total));
+            if json {
+                println!("{}", serde_json::to_string(&found)?);
+            } else {
+                print!("{}", format_hits(&found.hits, found.total));
+            }
             let rows = found.hits.iter().map(|h| (h.id, None)).collect();
             remember_listing(&config, rows);
             Ok(())
@@ -179,14 +188,14 @@ fn run(args: Args) -> Result<()> {
                 ..DownloadOptions::default()
             };
             let fetched = if is_folder_target(&id) {
-                get_folder(&config, &dir(), &id, &opts, copy)?
+                get_folder(&config, &dir(), &id, &opts, copy, json)?
             } else {
                 let (id, listed_name) = pick(&config, &id)?;
                 let opts = DownloadOptions {
                     name: opts.name.clone().or(listed_name),
                     ..opts
                 };
-                get_one(&config, &dir(), id, &opts, copy)?
+                get_one(&config, &dir(), id, &opts, copy, json)?
             };
             // A running peer with this config shares what lands in its folder.
             if fetched && config.download_dir().starts_with(&config.share_dir) {
@@ -213,7 +222,12 @@ fn run(args: Args) -> Result<()> {
         Command::Browse { peer } => {
             let base = resolve_peer(&dir(), &peer)?;
             let files = browse(&base)?;
-            print!("{}", format_files(&files));
+            if json {
+                let doc = serde_json::json!({ "peer": peer, "files": files });
+                println!("{doc}");
+            } else {
+                print!("{}", format_files(&files));
+            }
             let rows = file_rows(&files)
                 .into_iter()
                 .map(|(path, f)| (f.id, Some(path.to_string())))
@@ -223,11 +237,19 @@ fn run(args: Args) -> Result<()> {
         }
         Command::Peers { limit } => {
             let (peers, total) = dir().peers(limit)?;
-            print!("{}", format_peers(&peers, total));
+            if json {
+                println!("{}", serde_json::json!({ "total": total, "peers": peers }));
+            } else {
+                print!("{}", format_peers(&peers, total));
+            }
             Ok(())
         }
         Command::Status => {
             let s = Control::open(&config.state_dir())?.status()?;
+            if json {
+                println!("{}", serde_json::to_string(&s)?);
+                return Ok(());
+            }
             println!("name:      {}", s.name);
             println!("serving:   {}", s.http_addr);
             println!("directory: {} ({})", s.directory, s.session);
@@ -301,19 +323,55 @@ fn get_one(
     id: FileId,
     opts: &DownloadOptions,
     copy: bool,
+    json: bool,
 ) -> Result<bool> {
     if !copy {
         if let Some(path) = ShareTable::held(&config.share_dir, &config.state_dir(), &id) {
-            println!(
-                "already here: {} (this peer shares it; --copy fetches another copy)",
-                path.display()
-            );
+            if json {
+                let line = serde_json::json!({ "event": "already_here", "id": id, "path": path });
+                println!("{line}");
+            } else {
+                println!(
+                    "already here: {} (this peer shares it; --copy fetches another copy)",
+                    path.display()
+                );
+            }
             return Ok(false);
         }
     }
     let r = download(dir, id, &config.download_dir(), opts)?;
-    println!("{}", download_summary(&r));
+    if json {
+        println!("{}", report_json(&r));
+    } else {
+        println!("{}", download_summary(&r));
+    }
     Ok(!r.already_had)
+}
+
+/// A download's outcome as one JSON line: `event` is `saved` or
+/// `already_here`.
+fn report_json(r: &DownloadReport) -> serde_json::Value {
+    let sources: Vec<_> = r
+        .sources
+        .iter()
+        .map(|(peer, bytes)| serde_json::json!({ "peer": peer, "bytes": bytes }))
+        .collect();
+    let dropped: Vec<_> = r
+        .dropped
+        .iter()
+        .map(|(peer, why)| serde_json::json!({ "peer": peer, "why": why }))
+        .collect();
+    serde_json::json!({
+        "event": if r.already_had { "already_here" } else { "saved" },
+        "id": r.id,
+        "path": r.path,
+        "size": r.size,
+        "fetched": r.fetched,
+        "resumed": r.resumed_bytes,
+        "elapsed_secs": r.elapsed.as_secs_f64(),
+        "sources": sources,
+        "dropped": dropped,
+    })
 }
 
 /// What the last `search` or `browse` showed, row by row (the id, and the
@@ -353,13 +411,29 @@ fn get_folder(
     what: &str,
     opts: &DownloadOptions,
     copy: bool,
+    json: bool,
 ) -> Result<bool> {
     let held = |id: &FileId| {
         (!copy)
             .then(|| ShareTable::held(&config.share_dir, &config.state_dir(), id))
             .flatten()
     };
-    let mut tell = |e: FolderEvent<'_>| println!("{}", folder_event_text(what, &e));
+    let mut tell = |e: FolderEvent<'_>| {
+        if !json {
+            return println!("{}", folder_event_text(what, &e));
+        }
+        let line = match e {
+            FolderEvent::Listed(n) => serde_json::json!({ "event": "listed", "files": n }),
+            FolderEvent::Held { path, at } => {
+                serde_json::json!({ "event": "already_here", "path": at, "as": path })
+            }
+            FolderEvent::Done(r) => report_json(r),
+            FolderEvent::Failed { path, error } => {
+                serde_json::json!({ "event": "failed", "path": path, "error": error })
+            }
+        };
+        println!("{line}");
+    };
     let r = download_folder(dir, what, &config.download_dir(), opts, &held, &mut tell)?;
     if r.failed > 0 {
         return Err(format!("{} of {} file(s) failed", r.failed, r.listed).into());

@@ -40,7 +40,7 @@ pub struct PeerListing {
 }
 
 /// A peer that holds a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
     pub peer: String,
     pub http_addr: HttpAddr,
@@ -52,7 +52,7 @@ pub struct Source {
 }
 
 /// One search result: a file and everyone who has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hit {
     pub id: FileId,
     /// The size most live sources claim.
@@ -66,7 +66,7 @@ pub struct Hit {
 }
 
 /// What a search found: at most `limit` hits, and how many matched in all.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SearchOutcome {
     pub hits: Vec<Hit>,
     pub total: usize,

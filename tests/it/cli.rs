@@ -169,17 +169,75 @@ fn peers_lists_who_is_online_with_their_file_counts() {
             .map(|l| l.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default()
     };
-    eventually(Duration::from_secs(10), "both listed with their files", || {
-        let text = ok(b.run(&["peers"]));
-        row(&text, "alice").get(1).map(String::as_str) == Some("3")
-            && row(&text, "carol").get(1).map(String::as_str) == Some("1")
-    });
+    eventually(
+        Duration::from_secs(10),
+        "both listed with their files",
+        || {
+            let text = ok(b.run(&["peers"]));
+            row(&text, "alice").get(1).map(String::as_str) == Some("3")
+                && row(&text, "carol").get(1).map(String::as_str) == Some("1")
+        },
+    );
     let text = ok(b.run(&["peers"]));
     assert_eq!(row(&text, "carol")[2], carol.addr, "{text}");
     let first = ok(b.run(&["peers", "--limit", "1"]));
-    assert!(first.contains("alice") && !first.contains("carol"), "{first}");
+    assert!(
+        first.contains("alice") && !first.contains("carol"),
+        "{first}"
+    );
     assert!(first.contains("(1 of 2 peers shown)"), "{first}");
     // The menu's item 9 lists them too (bob itself among them).
     let menu = b.menu(b"9\n8\n");
     assert!(menu.contains("alice") && menu.contains("carol"), "{menu}");
+}
+
+#[test]
+fn json_output_for_scripts_and_exit_codes() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    let report = noise(40_000, 64);
+    fs::create_dir_all(a.share().join("docs")).unwrap();
+    fs::write(a.share().join("docs/report.pdf"), &report).unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let _b = b.serve();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&ok(b.run(&all))).expect("one JSON document")
+    };
+    let id = b3(&report);
+    eventually(Duration::from_secs(10), "listed", || {
+        json(&["search", "report"])["total"] == 1
+    });
+    let found = json(&["search", "report"]);
+    assert_eq!(found["hits"][0]["id"], id.as_str());
+    assert_eq!(found["hits"][0]["names"][0], "docs/report.pdf");
+    assert_eq!(found["hits"][0]["sources"][0]["peer"], "alice");
+    // No results: a success, with an empty list.
+    let none = json(&["search", "nothing-like-this"]);
+    assert_eq!(
+        (
+            none["total"].as_u64(),
+            none["hits"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    let listed = json(&["browse", "alice"]);
+    assert_eq!(listed["files"][0]["name"], "docs/report.pdf");
+    let peers = json(&["peers"]);
+    assert_eq!(peers["total"], 2);
+    let status = json(&["status"]);
+    assert_eq!(status["name"], "bob");
+    // get: one JSON line per file.
+    let out = ok(b.run(&["get", &id, "--json"]));
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["event"], "saved");
+    assert_eq!(line["size"], 40_000);
+    assert_eq!(line["sources"][0]["peer"], "alice");
+    assert_eq!(fs::read(line["path"].as_str().unwrap()).unwrap(), report);
+    // Exit codes: 1 for a failure, 2 for a usage mistake.
+    assert_eq!(b.run(&["get", "nonsense"]).status.code(), Some(1));
+    assert_eq!(b.run(&["search"]).status.code(), Some(2));
+    assert_eq!(b.run(&["frobnicate"]).status.code(), Some(2));
 }

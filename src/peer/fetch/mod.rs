@@ -84,6 +84,8 @@ impl Default for DownloadOptions {
 /// What a finished download did.
 #[derive(Debug, Clone)]
 pub struct DownloadReport {
+    /// The file downloaded.
+    pub id: FileId,
     pub path: PathBuf,
     pub size: u64,
     pub elapsed: Duration,
@@ -138,6 +140,7 @@ pub fn download(
     if let Ok(meta) = fs::metadata(&existing) {
         if meta.len() == size && hash_file(&existing).is_ok_and(|(h, _)| h == id) {
             return Ok(DownloadReport {
+                id,
                 path: existing,
                 size,
                 elapsed: started.elapsed(),
@@ -215,6 +218,7 @@ pub fn download(
     let final_name = plan::final_name(opts.name.as_deref(), &verified, &name, id);
     let path = job.part.publish(&final_name)?;
     Ok(DownloadReport {
+        id,
         path,
         size,
         elapsed: started.elapsed(),
