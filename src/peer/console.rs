@@ -50,11 +50,11 @@ pub fn download_summary(r: &DownloadReport) -> String {
         return format!("already here: {}", r.path.display());
     }
     let mut out = format!(
-        "saved {} ({} in {:.2}s, {:.1} MB/s)",
+        "saved {} ({} in {:.2}s, {}/s)",
         r.path.display(),
         human_size(r.size),
         r.elapsed.as_secs_f64(),
-        r.mb_per_sec()
+        human_size(r.bytes_per_sec() as u64)
     );
     if r.resumed_bytes > 0 {
         out.push_str(&format!(

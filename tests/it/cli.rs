@@ -241,3 +241,36 @@ fn json_output_for_scripts_and_exit_codes() {
     assert_eq!(b.run(&["search"]).status.code(), Some(2));
     assert_eq!(b.run(&["frobnicate"]).status.code(), Some(2));
 }
+
+#[test]
+fn a_source_that_answers_404_is_dropped_at_once_not_retried() {
+    let server = start_server();
+    let content = noise(3 << 20, 65);
+    let id = b3(&content);
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _gone = fake_source(
+        &server.addr,
+        "aaa-gone",
+        Fake {
+            content: content.clone(),
+            pieces: Some(piece_list_json(&content)),
+            bytes_gone: Some(asked.clone()),
+            ..Fake::default()
+        },
+        &content,
+        "data.bin",
+    );
+    let honest = sharing_peers(&server.addr, &["zed"], "", "data.bin", &content);
+    let _z = honest[0].serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "two sources", || {
+        ok(b.run(&["search", "data"])).contains(" 2  data.bin")
+    });
+    let out = ok(b.run(&["get", &id]));
+    assert!(out.contains("dropped aaa-gone: answered 404"), "{out}");
+    assert!(!out.contains("failures in a row"), "{out}");
+    assert_eq!(fs::read(b.share().join("data.bin")).unwrap(), content);
+    // One request per connection at most: none asked again after a 404.
+    let n = asked.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=4).contains(&n), "asked {n} times");
+}

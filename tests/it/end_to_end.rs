@@ -198,7 +198,7 @@ fn a_lone_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
             pieces: Some(piece_list_json(&real)),
             cut_after: None,
             trickle: None,
-            listing: None,
+            ..Fake::default()
         },
         &real,
         "real.bin",
@@ -211,7 +211,13 @@ fn a_lone_source_sending_wrong_bytes_leaves_nothing_and_says_so() {
         err.contains("dropped liar") && err.contains("failed verification"),
         "{err}"
     );
-    // Not one byte was verified, so nothing at all is left behind.
+    // Not one byte was verified, so nothing at all is left behind, and the
+    // message does not say a part was kept.
+    assert!(
+        err.contains("nothing was verified, so nothing is kept"),
+        "{err}"
+    );
+    assert!(!err.contains(".part"), "{err}");
     assert!(
         tree(&b.share()).is_empty(),
         "left behind: {:?}",
@@ -233,7 +239,7 @@ fn a_source_that_breaks_off_is_dropped_and_the_others_finish() {
             pieces: Some(piece_list_json(&content)),
             cut_after: Some(1000),
             trickle: None,
-            listing: None,
+            ..Fake::default()
         },
         &content,
         "movie.mkv",

@@ -440,6 +440,9 @@ pub struct Fake {
     pub trickle: Option<Duration>,
     /// The answer to `GET /files` (404 when `None`).
     pub listing: Option<String>,
+    /// Answer 404 to requests for the bytes (as a peer that stopped
+    /// sharing the file would), counting them.
+    pub bytes_gone: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl FakeSource {
@@ -492,6 +495,9 @@ fn answer(mut conn: TcpStream, fake: &Fake) {
             Some(json) => ("200 OK", String::new(), json.as_bytes().to_vec()),
             None => ("404 Not Found", String::new(), b"no".to_vec()),
         }
+    } else if let Some(asked) = &fake.bytes_gone {
+        asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ("404 Not Found", String::new(), b"not shared".to_vec())
     } else if let Some((a, b)) = range {
         let b = b.min(len - 1);
         (

@@ -68,7 +68,7 @@ fn a_file_shared_by_three_comes_from_all_three_and_a_liar_is_dropped() {
             pieces: Some(piece_list_json(&content)),
             cut_after: None,
             trickle: None,
-            listing: None,
+            ..Fake::default()
         },
         &content,
         "dataset.tar",

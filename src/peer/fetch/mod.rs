@@ -104,9 +104,9 @@ pub struct DownloadReport {
 }
 
 impl DownloadReport {
-    /// Average rate of this run in MB/s (10^6 bytes).
-    pub fn mb_per_sec(&self) -> f64 {
-        self.fetched as f64 / 1e6 / self.elapsed.as_secs_f64().max(1e-9)
+    /// Average rate of this run in bytes per second (of what it fetched).
+    pub fn bytes_per_sec(&self) -> f64 {
+        self.fetched as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -186,8 +186,7 @@ pub fn download(
         part,
         done: done.iter().map(|d| AtomicBool::new(*d)).collect(),
     });
-    let bar = progress_bar(size, opts.progress);
-    bar.set_position(resumed_bytes);
+    let bar = progress_bar(size, opts.progress, resumed_bytes);
     let mut swarm = Swarm::new(
         job.clone(),
         done,

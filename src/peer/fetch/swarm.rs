@@ -83,12 +83,16 @@ struct SourceState {
     first_place: Option<usize>,
 }
 
-pub(super) fn progress_bar(size: u64, wanted: bool) -> ProgressBar {
-    if !wanted {
-        return ProgressBar::hidden();
-    }
-    // indicatif draws nothing when stderr is not a terminal.
-    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+pub(super) fn progress_bar(size: u64, wanted: bool, resumed: u64) -> ProgressBar {
+    let target = match wanted {
+        // indicatif draws nothing when stderr is not a terminal.
+        true => ProgressDrawTarget::stderr(),
+        false => ProgressDrawTarget::hidden(),
+    };
+    let bar = ProgressBar::with_draw_target(Some(size), target);
+    bar.set_position(resumed);
+    // What a resume found is no speed: the rate and ETA count from here.
+    bar.reset_eta();
     bar.set_style(
         ProgressStyle::with_template(
             "{msg:11} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
@@ -231,7 +235,8 @@ impl<'a> Swarm<'a> {
 
     /// The progress line's message: sources, and where we wait in line.
     fn show(&self) {
-        let mut msg = format!("{} sources", self.alive());
+        let n = self.alive();
+        let mut msg = format!("{n} source{}", if n == 1 { "" } else { "s" });
         let lines: Vec<String> = self
             .sources
             .iter()
@@ -372,7 +377,7 @@ impl<'a> Swarm<'a> {
             }
             if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 break Err(TransferError::Cancelled {
-                    part: self.job.part.path.clone(),
+                    part: Some(self.job.part.path.clone()),
                 });
             }
             match ev_rx.recv_timeout(Duration::from_millis(100)) {
@@ -455,7 +460,7 @@ impl<'a> Swarm<'a> {
                         id: self.job.id,
                         missing_pieces,
                         missing_bytes,
-                        part: self.job.part.path.clone(),
+                        part: Some(self.job.part.path.clone()),
                         dropped: self
                             .dropped
                             .iter()
@@ -480,7 +485,7 @@ impl<'a> Swarm<'a> {
                     id: self.job.id,
                     missing_pieces,
                     missing_bytes,
-                    part: self.job.part.path.clone(),
+                    part: Some(self.job.part.path.clone()),
                     dropped: waiting,
                 });
             }
@@ -494,8 +499,25 @@ impl<'a> Swarm<'a> {
                 // Keep what was verified for the next try.
                 self.checkpoint()?;
             } else {
-                // Nothing verified: nothing worth keeping.
+                // Nothing verified: nothing worth keeping (nor said kept).
                 self.job.part.discard();
+                return result.map_err(|e| match e {
+                    TransferError::NoSourceLeft {
+                        id,
+                        missing_pieces,
+                        missing_bytes,
+                        dropped,
+                        ..
+                    } => TransferError::NoSourceLeft {
+                        id,
+                        missing_pieces,
+                        missing_bytes,
+                        part: None,
+                        dropped,
+                    },
+                    TransferError::Cancelled { .. } => TransferError::Cancelled { part: None },
+                    other => other,
+                });
             }
         }
         result
@@ -566,6 +588,16 @@ fn worker(
                 });
                 pause(retry_after.min(MAX_QUEUE_POLL), dropped);
             }
+            Err(FetchError::Gone(reason)) => {
+                // The piece goes back to the others; this source is done.
+                let _ = events.send(Event::Failed {
+                    piece,
+                    source,
+                    error: reason.clone(),
+                });
+                let _ = events.send(Event::Gone { source, reason });
+                return;
+            }
             Err(FetchError::Failed(error)) => {
                 failures += 1;
                 let _ = events.send(Event::Failed {
@@ -607,6 +639,8 @@ pub(super) enum FetchError {
         retry_after: Duration,
         position: Option<usize>,
     },
+    /// The source does not have the file (any more): drop it at once.
+    Gone(String),
     /// Anything else, said for people.
     Failed(String),
 }
@@ -618,7 +652,7 @@ impl std::fmt::Display for FetchError {
                 position: Some(p), ..
             } => write!(f, "busy (503): queued at position {p}"),
             FetchError::Queued { .. } => f.write_str("busy (503)"),
-            FetchError::Failed(why) => f.write_str(why),
+            FetchError::Gone(why) | FetchError::Failed(why) => f.write_str(why),
         }
     }
 }
@@ -688,6 +722,11 @@ pub(super) fn fetch_range(
                 position: number(QUEUE_HEADER).map(|p| p as usize),
             });
         }
+        Err(ureq::Error::Status(code @ (404 | 410), _)) => {
+            return Err(FetchError::Gone(format!(
+                "answered {code}: it does not share the file (any more)"
+            )))
+        }
         Err(e) => return failed(http_err(&url, e).to_string()),
     };
     let want = format!("bytes {offset}-{end}/{size}");
@@ -719,4 +758,22 @@ pub(super) fn fetch_range(
         ));
     }
     Ok(Some(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_bar;
+    use std::time::Duration;
+
+    #[test]
+    fn a_resumed_download_shows_the_rate_of_this_run() {
+        let bar = progress_bar(2 << 30, false, 1 << 30);
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(20));
+            bar.inc(20_000);
+        }
+        // About 1 MB/s here; the 1 GiB found on disk is not counted.
+        assert!(bar.per_sec() < 10e6, "{} bytes/s", bar.per_sec());
+        assert_eq!(bar.position(), (1 << 30) + 100_000);
+    }
 }

@@ -49,11 +49,12 @@ pub enum TransferError {
         id: FileId,
         missing_pieces: usize,
         missing_bytes: u64,
-        part: PathBuf,
+        /// The part kept (`None` when nothing was verified, so nothing kept).
+        part: Option<PathBuf>,
         dropped: Vec<String>,
     },
     /// Stopped on request; the part file and its state are kept.
-    Cancelled { part: PathBuf },
+    Cancelled { part: Option<PathBuf> },
 }
 
 impl fmt::Display for TransferError {
@@ -91,21 +92,27 @@ impl fmt::Display for TransferError {
             } => {
                 write!(
                     f,
-                    "no source left for {missing_pieces} piece(s) ({missing_bytes} bytes) of {id}; \
-                     the verified part is kept in {} and running the download again resumes it",
-                    part.display()
+                    "no source left for {missing_pieces} piece(s) ({missing_bytes} bytes) of {id}; {}",
+                    kept(part)
                 )?;
                 for d in dropped {
                     write!(f, "\n  - dropped {d}")?;
                 }
                 Ok(())
             }
-            TransferError::Cancelled { part } => write!(
-                f,
-                "download stopped; the verified part is kept in {} and running it again resumes it",
-                part.display()
-            ),
+            TransferError::Cancelled { part } => write!(f, "download stopped; {}", kept(part)),
         }
+    }
+}
+
+/// What is left of a download that ended early.
+fn kept(part: &Option<PathBuf>) -> String {
+    match part {
+        Some(p) => format!(
+            "the verified part is kept in {} and running the download again resumes it",
+            p.display()
+        ),
+        None => "nothing was verified, so nothing is kept".to_string(),
     }
 }
 
