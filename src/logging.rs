@@ -49,6 +49,17 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
+/// While set, log lines go to this file instead of stderr (the menu is
+/// open on the terminal).
+static TO_FILE: RwLock<Option<env_logger::Logger>> = RwLock::new(None);
+
+/// Records of the gRPC core (sent through `log` by `grpcio::redirect_log`):
+/// its errors repeat what the callers report in their own words (a
+/// directory that cannot be reached, ...), so they are debug lines here.
+fn from_grpc_core(record: &Record<'_>) -> bool {
+    record.module_path() == Some("grpcio::log_util")
+}
+
 struct Redacting(env_logger::Logger);
 
 impl Log for Redacting {
@@ -57,15 +68,26 @@ impl Log for Redacting {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !self.0.matches(record) {
+        let level = match from_grpc_core(record) {
+            true => record.level().max(log::Level::Debug),
+            false => record.level(),
+        };
+        let target = match from_grpc_core(record) {
+            true => "grpc",
+            false => record.target(),
+        };
+        let meta = Metadata::builder().level(level).target(target).build();
+        if !self.0.enabled(&meta) {
             return;
         }
         let text = scrub(&record.args().to_string());
-        self.0.log(
+        let to_file = TO_FILE.reading();
+        let out = to_file.as_ref().unwrap_or(&self.0);
+        out.log(
             &Record::builder()
                 .args(format_args!("{text}"))
-                .level(record.level())
-                .target(record.target())
+                .level(level)
+                .target(target)
                 .module_path(record.module_path())
                 .file(record.file())
                 .line(record.line())
@@ -80,12 +102,31 @@ impl Log for Redacting {
 
 /// Starts logging (once per process; a second call changes nothing).
 pub fn init() {
-    let logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
+    let logger = builder().build();
     let max = logger.filter();
     if log::set_boxed_logger(Box::new(Redacting(logger))).is_ok() {
         log::set_max_level(max);
+        // The gRPC core's own lines go through here too, not raw to stderr.
+        grpcio::redirect_log();
     }
+}
+
+fn builder() -> env_logger::Builder {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+}
+
+/// From now on, log lines are appended to `path` instead of going to
+/// stderr (same levels, same format): for a menu on the terminal.
+pub fn to_file(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let logger = builder()
+        .target(env_logger::Target::Pipe(Box::new(file)))
+        .build();
+    *TO_FILE.writing() = Some(logger);
+    Ok(())
 }
 
 #[cfg(test)]

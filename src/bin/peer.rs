@@ -281,18 +281,29 @@ fn run(args: Args) -> Result<()> {
     }
 }
 
+/// The log of a peer running the menu, in its state folder.
+const LOG_FILE: &str = "peer.log";
+
 fn serve(config: PeerConfig, menu: bool) -> Result<()> {
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     ctrlc::set_handler(move || {
         let _ = stop_tx.try_send(());
     })?;
+    // The menu owns the terminal: log lines go to a file meanwhile.
+    let log_file = config.state_dir().join(LOG_FILE);
+    if menu {
+        std::fs::create_dir_all(config.state_dir())?;
+        hubshare::logging::to_file(&log_file)
+            .map_err(|e| format!("cannot write the log {}: {e}", log_file.display()))?;
+        eprintln!("peer: logging to {}", log_file.display());
+    }
     let peer = Arc::new(Peer::start(config)?);
-    println!(
-        "peer {} serving http at {}",
-        peer.core().name(),
-        peer.core().http_addr()
-    );
     if !menu {
+        println!(
+            "peer {} serving http at {}",
+            peer.core().name(),
+            peer.core().http_addr()
+        );
         let _ = stop_rx.recv();
         log::info!("stopping: logging out");
         peer.shutdown();

@@ -48,6 +48,11 @@ impl std::fmt::Display for ServerError {
 impl std::error::Error for ServerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            // Its text is only `BindFail("addr")`: the message says it all.
+            ServerError::Bind {
+                source: grpcio::Error::BindFail(_),
+                ..
+            } => None,
             ServerError::Bind { source, .. } => Some(source),
         }
     }

@@ -274,3 +274,51 @@ fn a_source_that_answers_404_is_dropped_at_once_not_retried() {
     let n = asked.load(std::sync::atomic::Ordering::SeqCst);
     assert!((1..=4).contains(&n), "asked {n} times");
 }
+
+#[test]
+fn the_menu_keeps_log_lines_off_the_terminal() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("one.txt"), b"one").unwrap();
+    // List my files, quit.
+    let (out, err) = a.menu_with_stderr(b"5\n8\n");
+    assert!(out.contains("one.txt"), "{out}");
+    let log = a.state().join("peer.log");
+    assert!(
+        err.contains(&format!("logging to {}", log.display())),
+        "{err}"
+    );
+    assert!(!err.contains("INFO"), "{err}");
+    let logged = fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("INFO") && logged.contains("sharing 1 files"),
+        "{logged}"
+    );
+}
+
+#[test]
+fn errors_are_said_once_in_words_not_debug_dumps() {
+    let server = start_server();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    // Browsing something that is not a peer (the directory's gRPC port).
+    let err = fails(b.run(&["browse", &server.addr]));
+    assert!(err.contains("did not answer in HTTP/1.1"), "{err}");
+    assert!(!err.contains("[0, 0"), "{err}");
+    assert_eq!(err.matches("/files").count(), 1, "{err}");
+    // A port nobody listens on.
+    let closed = format!("127.0.0.1:{}", free_port());
+    let err = fails(b.run(&["browse", &closed]));
+    assert!(err.contains("cannot connect"), "{err}");
+    assert_eq!(err.matches("/files").count(), 1, "{err}");
+    // A second directory on the same port: no `BindFail(...)`.
+    let out = Command::new(SERVER)
+        .args(["--listen", &server.addr])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on {}", server.addr)),
+        "{err}"
+    );
+    assert!(!err.contains("BindFail"), "{err}");
+}

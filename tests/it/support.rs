@@ -256,6 +256,11 @@ impl PeerSetup {
     /// until it quits; returns what it printed, after checking it exited
     /// cleanly.
     pub fn menu(&self, input: &[u8]) -> String {
+        self.menu_with_stderr(input).0
+    }
+
+    /// [`menu`](Self::menu), with what it wrote to stderr.
+    pub fn menu_with_stderr(&self, input: &[u8]) -> (String, String) {
         use std::io::Write;
         let mut menu = self
             .command(&[])
@@ -267,12 +272,9 @@ impl PeerSetup {
         menu.stdin.take().unwrap().write_all(input).unwrap();
         let out = menu.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "{text}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{text}\n{err}");
+        (text, err)
     }
 
     /// Starts a subcommand in the background (e.g. a long `get`).

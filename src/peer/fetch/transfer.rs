@@ -168,8 +168,43 @@ pub(crate) fn http_err(url: &str, e: ureq::Error) -> TransferError {
         }
         ureq::Error::Transport(t) => TransferError::Transport {
             url: url.to_string(),
-            detail: t.to_string(),
+            detail: transport_detail(&t),
         },
+    }
+}
+
+/// What went wrong below HTTP, for people: without the URL (the error
+/// names it once) and without raw bytes of an answer that was not HTTP.
+fn transport_detail(t: &ureq::Transport) -> String {
+    use std::error::Error as _;
+    let cause = || {
+        t.source()
+            .map(|s| s.to_string())
+            .or_else(|| t.message().map(str::to_string))
+            .unwrap_or_else(|| "no detail".into())
+    };
+    // An answer that could not be read as HTTP (ureq reports some as I/O
+    // errors of kind InvalidData, with the raw bytes in the text).
+    let not_http = t
+        .source()
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput
+            )
+        });
+    match t.kind() {
+        ureq::ErrorKind::BadStatus | ureq::ErrorKind::BadHeader => {
+            "it did not answer in HTTP/1.1 (is this a hubshare peer's HTTP address?)".into()
+        }
+        _ if not_http => {
+            "it did not answer in HTTP/1.1 (is this a hubshare peer's HTTP address?)".into()
+        }
+        ureq::ErrorKind::ConnectionFailed => format!("cannot connect: {}", cause()),
+        ureq::ErrorKind::Dns => format!("cannot resolve the host name: {}", cause()),
+        ureq::ErrorKind::Io => cause(),
+        other => format!("{other}: {}", cause()),
     }
 }
 

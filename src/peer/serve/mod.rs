@@ -257,6 +257,14 @@ fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
 }
 
 fn send<R: Read>(rq: Request, resp: Response<R>) {
+    log::debug!(
+        "{} {} {} -> {}",
+        rq.remote_addr()
+            .map_or_else(|| "?".to_string(), |a| a.to_string()),
+        rq.method(),
+        rq.url(),
+        resp.status_code().0
+    );
     if let Err(e) = rq.respond(resp) {
         log::debug!("response not delivered: {e}");
     }
