@@ -5,9 +5,11 @@
 
 use std::io::{self, BufRead, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
 use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent};
+use super::transfers::Transfers;
 use super::Peer;
 use crate::id::FileId;
 use crate::wire::{Hit, PeerListing, SharedFile, UploadsNow};
@@ -234,7 +236,8 @@ pub fn format_files(files: &[SharedFile]) -> String {
 /// input ends.
 pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io::Result<()> {
     let core = peer.core();
-    let dir = Directory::connect(&core.config().directory);
+    let dir = Arc::new(Directory::connect(&core.config().directory));
+    let mut transfers = Transfers::new(core.clone(), dir.clone());
     // What the last search or browse showed, to pick from by number.
     let mut last_rows: Vec<(FileId, Option<String>)> = Vec::new();
     writeln!(
@@ -250,10 +253,16 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
         write!(out, "\n{}", format_uploads(&peer.uploads()))?;
         write!(
             out,
-            "[{state}]\n 1) log in          5) list my files / rescan  9) peers online\n 2) search          6) browse a peer\n 3) download        7) log out\n 4) upload to peer  8) quit\n> "
+            "[{state}]{}\n 1) log in          5) list my files / rescan   9) peers online\n 2) search          6) browse a peer           10) transfers\n 3) download        7) log out                 11) stop a transfer\n 4) upload to peer  8) quit                    12) resume a transfer\n> ",
+            match transfers.running() {
+                0 => String::new(),
+                n => format!(" {n} download(s) running"),
+            }
         )?;
         out.flush()?;
         let Some(choice) = read_line(&mut input)? else {
+            // End of input: like quitting.
+            transfers.stop_all();
             return Ok(());
         };
         match choice.as_str() {
@@ -318,10 +327,6 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                         continue;
                     }
                 };
-                let opts = DownloadOptions {
-                    name: listed_name,
-                    ..opts
-                };
                 if let Some(e) = core.share().get(&id) {
                     writeln!(
                         out,
@@ -330,15 +335,38 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     )?;
                     continue;
                 }
-                match fetch::download(&dir, id, &dest, &opts) {
-                    Ok(r) if r.already_had => writeln!(out, "already here: {}", r.path.display())?,
-                    Ok(r) => {
-                        writeln!(out, "{}", download_summary(&r))?;
-                        if r.path.starts_with(core.share().dir()) {
-                            core.shared_file_added(&r.path, id);
-                        }
-                    }
-                    Err(e) => writeln!(out, "download failed: {}", crate::error::error_chain(&e))?,
+                // In the background: the prompt stays usable.
+                let n = transfers.start(id, listed_name);
+                writeln!(
+                    out,
+                    "started transfer {n} in the background (10) lists transfers, 11) stops one)"
+                )?;
+            }
+            "10" | "transfers" => write!(out, "{}", transfers.table())?,
+            "11" | "stop" => {
+                let Some(n) = ask(&mut input, &mut out, "stop transfer number: ")? else {
+                    continue;
+                };
+                match n
+                    .parse()
+                    .map_err(|_| format!("{n:?} is not a number"))
+                    .and_then(|n| transfers.stop(n))
+                {
+                    Ok(()) => writeln!(out, "stopped; what is verified is kept")?,
+                    Err(e) => writeln!(out, "{e}")?,
+                }
+            }
+            "12" | "resume" => {
+                let Some(n) = ask(&mut input, &mut out, "resume transfer number: ")? else {
+                    continue;
+                };
+                match n
+                    .parse()
+                    .map_err(|_| format!("{n:?} is not a number"))
+                    .and_then(|n| transfers.resume(n))
+                {
+                    Ok(()) => writeln!(out, "resumed")?,
+                    Err(e) => writeln!(out, "{e}")?,
                 }
             }
             "4" | "upload" => {
@@ -392,13 +420,23 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 Ok(()) => writeln!(out, "logged out: your files are no longer listed")?,
                 Err(e) => writeln!(out, "logout failed: {e}")?,
             },
-            "8" | "q" | "quit" | "exit" => return Ok(()),
+            "8" | "q" | "quit" | "exit" => {
+                if transfers.running() > 0 {
+                    writeln!(
+                        out,
+                        "stopping {} download(s); what is verified is kept",
+                        transfers.running()
+                    )?;
+                }
+                transfers.stop_all();
+                return Ok(());
+            }
             "9" | "peers" => match dir.peers(0) {
                 Ok((peers, total)) => write!(out, "{}", format_peers(&peers, total))?,
                 Err(e) => writeln!(out, "cannot list peers: {e}")?,
             },
             "" => {}
-            other => writeln!(out, "unknown choice {other:?}: type a number from 1 to 9")?,
+            other => writeln!(out, "unknown choice {other:?}: type a number from 1 to 12")?,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod identity;
 mod serve;
 pub(crate) mod session;
 pub(crate) mod share;
+mod transfers;
 mod watch;
 
 use std::fmt;

@@ -322,3 +322,61 @@ fn errors_are_said_once_in_words_not_debug_dumps() {
     );
     assert!(!err.contains("BindFail"), "{err}");
 }
+
+#[test]
+fn the_menu_runs_downloads_in_the_background_stops_and_resumes_them() {
+    let server = start_server();
+    // A slow source (2 MiB/s) of a 6 MiB file, and a quick small one.
+    let a = PeerSetup::new("alice", &server.addr, "upload_rate_limit = 2097152");
+    let big = noise(6 << 20, 66);
+    fs::write(a.share().join("big.iso"), &big).unwrap();
+    let _a = a.serve();
+    let c = PeerSetup::new("carol", &server.addr, "");
+    let small = noise(50_000, 67);
+    fs::write(c.share().join("small.txt"), &small).unwrap();
+    let _c = c.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "both listed", || {
+        ok(b.run(&["peers"])).contains("carol")
+    });
+    let mut menu = b.open_menu();
+    // Start the big one; the prompt answers while it runs.
+    menu.send("3");
+    menu.ask(&b3(&big), "started transfer 1");
+    eventually(Duration::from_secs(20), "verified bytes arriving", || {
+        let listed = menu.ask("10", "> ");
+        listed.contains("running  ") && !listed.contains("running  0 B of")
+    });
+    // Stop it: the verified part stays.
+    menu.send("11");
+    menu.ask("1", "stopped; what is verified is kept");
+    let listed = menu.ask("10", "> ");
+    assert!(listed.contains("stopped"), "{listed}");
+    assert!(b.share().join("big.iso.part").exists(), "{listed}");
+    assert!(!b.share().join("big.iso").exists());
+    // Another one, while the first is stopped.
+    menu.send("3");
+    menu.ask(&b3(&small), "started transfer 2");
+    eventually(Duration::from_secs(20), "the small one done", || {
+        let listed = menu.ask("10", "> ");
+        listed
+            .lines()
+            .any(|l| l.starts_with("  2  ") && l.contains("done     saved"))
+    });
+    assert_eq!(fs::read(b.share().join("small.txt")).unwrap(), small);
+    // Resume the first: it finishes from its part.
+    menu.send("12");
+    menu.ask("1", "resumed");
+    eventually(Duration::from_secs(30), "the big one done", || {
+        let listed = menu.ask("10", "> ");
+        listed
+            .lines()
+            .any(|l| l.starts_with("  1  ") && l.contains("done"))
+    });
+    assert_eq!(fs::read(b.share().join("big.iso")).unwrap(), big);
+    // Quit: clean exit, logged out.
+    menu.send("8");
+    assert!(menu.wait().success());
+    let peers = ok(a.run(&["peers"]));
+    assert!(!peers.contains("bob"), "{peers}");
+}

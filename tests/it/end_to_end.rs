@@ -160,11 +160,19 @@ fn the_menu_searches_downloads_and_lists_from_standard_input() {
         ok(b.run(&["search", "report"])).contains("Quarterly")
     });
 
-    // search, download result 1, a bad choice, list my files, quit
-    let text = b.menu(b"2\nquarterly\n3\n1\n42\n5\n8\n");
-    assert!(text.contains("Quarterly Report.pdf"), "{text}");
-    assert!(text.contains("saved "), "{text}");
-    assert!(text.contains("unknown choice \"42\""), "{text}");
+    // search, download result 1 (in the background), list transfers until
+    // it is done, a bad choice, list my files, quit
+    let mut menu = b.open_menu();
+    menu.send("2");
+    menu.ask("quarterly", "Quarterly Report.pdf");
+    menu.send("3");
+    menu.ask("1", "started transfer 1");
+    eventually(Duration::from_secs(20), "the download done", || {
+        menu.ask("10", "> ").contains("done     saved ")
+    });
+    menu.ask("42", "unknown choice \"42\"");
+    let text = menu.ask("5", "> ");
+    assert!(menu.wait().success());
     assert_eq!(
         fs::read(b.share().join("Quarterly Report.pdf")).unwrap(),
         content

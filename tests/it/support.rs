@@ -277,6 +277,33 @@ impl PeerSetup {
         (text, err)
     }
 
+    /// Opens the menu to be driven a line at a time (see [`Menu`]).
+    pub fn open_menu(&self) -> Menu {
+        let mut child = self
+            .command(&[])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the menu");
+        let stdin = child.stdin.take().unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let (kept, stdout) = (out.clone(), child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            let mut stdout = stdout;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                kept.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Menu { child, stdin, out }
+    }
+
     /// Starts a subcommand in the background (e.g. a long `get`).
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
@@ -597,4 +624,54 @@ pub fn fake_source_claiming(
         })
         .expect("register the fake source");
     source
+}
+
+/// A menu being driven: lines are sent one at a time, and what it printed
+/// is waited for.
+pub struct Menu {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    out: Arc<Mutex<String>>,
+}
+
+impl Menu {
+    pub fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to the menu");
+    }
+
+    /// Everything printed so far.
+    pub fn printed(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    /// Waits until what was printed after `from` bytes contains `needle`;
+    /// returns that part.
+    pub fn wait_for(&self, from: usize, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.printed();
+            let after = text.get(from..).unwrap_or("").to_string();
+            if after.contains(needle) {
+                return after;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "menu never printed {needle:?}; it printed:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `line` and waits for `needle` in what follows.
+    pub fn ask(&mut self, line: &str, needle: &str) -> String {
+        let from = self.printed().len();
+        self.send(line);
+        self.wait_for(from, needle, Duration::from_secs(20))
+    }
+
+    /// Waits for the menu to exit; returns its exit status.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        drop(self.stdin);
+        self.child.wait().expect("wait for the menu")
+    }
 }

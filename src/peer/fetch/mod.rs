@@ -66,6 +66,9 @@ pub struct DownloadOptions {
     /// How long to wait in sources' queues without getting a piece before
     /// giving up (`None`: until cancelled).
     pub patience: Option<Duration>,
+    /// A bar to keep up to date instead of drawing one (a background
+    /// transfer: its owner reads position, length and rate from it).
+    pub watch: Option<indicatif::ProgressBar>,
 }
 
 impl Default for DownloadOptions {
@@ -77,6 +80,7 @@ impl Default for DownloadOptions {
             cancel: None,
             peer_name: None,
             patience: Some(Duration::from_secs(3600)),
+            watch: None,
         }
     }
 }
@@ -186,7 +190,15 @@ pub fn download(
         part,
         done: done.iter().map(|d| AtomicBool::new(*d)).collect(),
     });
-    let bar = progress_bar(size, opts.progress, resumed_bytes);
+    let bar = match &opts.watch {
+        Some(bar) => {
+            bar.set_length(size);
+            bar.set_position(resumed_bytes);
+            bar.reset_eta();
+            bar.clone()
+        }
+        None => progress_bar(size, opts.progress, resumed_bytes),
+    };
     let mut swarm = Swarm::new(
         job.clone(),
         done,
