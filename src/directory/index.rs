@@ -818,9 +818,10 @@ impl Index {
         }
         sets.sort_by_key(|s| s.len());
         let mut sets = sets.into_iter();
-        let Some(mut acc) = sets.next() else {
-            return Cow::Borrowed(&[]);
-        };
+        // No word, phrase or extension: filters alone start from every name.
+        let mut acc = sets
+            .next()
+            .unwrap_or_else(|| Cow::Owned((0..self.names.len() as u32).collect()));
         for s in sets {
             if acc.is_empty() {
                 break;

@@ -525,6 +525,27 @@ mod tests {
             ("mkv size>2G", &["東京 2020 highlights.mkv"]),
             ("nothing-like-this", &[]),
             ("notes -\"group notes\"", &[]),
+            // Filters alone, and * for everything.
+            (
+                "size>100M",
+                &["Holiday in Ümeå.mp4", "東京 2020 highlights.mkv"],
+            ),
+            (
+                "* -report -e",
+                &["passport scan.jpg", "東京 2020 highlights.mkv"],
+            ),
+            (
+                "*",
+                &[
+                    "Quarterly Report Q3.pdf",
+                    "Annual_Report_2025.pdf",
+                    "Holiday in Ümeå.mp4",
+                    "annual report (draft).docx",
+                    "passport scan.jpg",
+                    "support group notes.txt",
+                    "東京 2020 highlights.mkv",
+                ],
+            ),
         ];
         for (q, want) in cases {
             let got = s.search(&Query::parse(q).unwrap(), 50).unwrap();

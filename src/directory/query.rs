@@ -8,6 +8,7 @@
 //! | `ext:pdf` | the extension is `pdf` |
 //! | `size>10M`, `size<1G` | size bounds, with `K`, `M`, `G`, `T` (powers of 1024) or bytes |
 //! | 64 hex digits, or `id:<hex>` | the file with that id (alone) |
+//! | `*` | every file (with filters only: `* size>1G`, `ext:iso`, `-draft`) |
 //!
 //! Names and query words are normalised the same way: case-folded, split on
 //! anything that is not a letter or a digit.
@@ -222,6 +223,9 @@ impl Query {
                     continue;
                 }
             }
+            if body == "*" && !negative {
+                continue;
+            }
             let parts: Vec<String> = tokens(body).collect();
             if parts.is_empty() {
                 return Err(BadQuery(format!("{term:?} has no letters or digits")));
@@ -232,11 +236,8 @@ impl Query {
                 q.words.extend(parts);
             }
         }
-        if q.words.is_empty() && q.phrases.is_empty() && q.ext.is_none() {
-            return Err(BadQuery(
-                "give at least one word, \"phrase\" or ext: to search for".into(),
-            ));
-        }
+        // Filters alone (`size>100M`, `-draft`, `*` for everything) look
+        // at every name: allowed, and ranked like any search.
         if let (Some(lo), Some(hi)) = (q.min_size, q.max_size) {
             if lo >= hi {
                 return Err(BadQuery(format!(
@@ -334,8 +335,6 @@ mod tests {
             ("   ", "empty"),
             ("id:abc", "64 hex digits"),
             (&format!("{id} extra id:{id}"), "id alone"),
-            ("-draft", "at least one word"),
-            ("size>1G", "at least one word"),
             ("x size>10Q", "sizes look like"),
             ("x size>1G size<1M", "leave nothing"),
             ("\"open", "not closed"),
@@ -406,8 +405,10 @@ mod tests {
                 Ok(Query::Name(q)) => {
                     parsed += 1;
                     assert!(text.len() <= MAX_QUERY_LEN, "{text:?}");
+                    // Something positive, or filters alone (no `*` here).
+                    let filters = !q.excluded.is_empty() || q.min_size.or(q.max_size).is_some();
                     assert!(
-                        !q.words.is_empty() || !q.phrases.is_empty() || q.ext.is_some(),
+                        !q.words.is_empty() || !q.phrases.is_empty() || q.ext.is_some() || filters,
                         "{text:?} parsed into {q:?}, which asks for nothing"
                     );
                     for w in q.words.iter().chain(&q.excluded) {

@@ -34,6 +34,19 @@ fn exclusions_need_no_double_dash_and_flags_may_follow_the_subcommand() {
     ]);
     assert!(found.contains("annual report.pdf"), "{found}");
     assert!(!found.contains("budget"), "{found}");
+    // Filters alone: an exclusion, a size bound, or * for everything.
+    let found = run(&["search", "-budget", "--config", config]);
+    assert!(
+        found.contains("annual report.pdf") && !found.contains("budget"),
+        "{found}"
+    );
+    let found = run(&["search", "*", "--config", config]);
+    assert!(
+        found.contains("annual report.pdf") && found.contains("budget"),
+        "{found}"
+    );
+    let found = run(&["search", "size>100", "--config", config]);
+    assert!(found.contains("no files found"), "{found}");
     let listed = run(&["browse", "alice", "--config", config]);
     assert!(listed.contains("annual budget.pdf"), "{listed}");
     // Without --config it says which config it uses.
