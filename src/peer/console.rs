@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
 use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent};
-use super::transfers::Transfers;
+use super::transfers::{Ended, Row, Transfers};
 use super::Peer;
 use crate::id::FileId;
 use crate::wire::{Hit, PeerListing, SharedFile, UploadsNow};
@@ -107,20 +107,29 @@ pub fn format_uploads(u: &UploadsNow) -> String {
     out
 }
 
-/// Search results as aligned columns: number, id, size, source count, name.
+/// Hex digits of an id the tables show: enough to tell files apart, and
+/// what `get` takes as the start of an id (`--json` gives whole ids).
+pub const SHORT_ID: usize = 16;
+
+fn short_id(id: &FileId) -> String {
+    id.to_string()[..SHORT_ID].to_string()
+}
+
+/// Search results as aligned columns: number, id (its start), size,
+/// source count, names.
 pub fn format_hits(hits: &[Hit], total: usize) -> String {
     if hits.is_empty() {
         return "no files found\n".to_string();
     }
     let mut out = format!(
-        "{:>3}  {:<64}  {:>10}  {:>7}  NAME\n",
+        "{:>3}  {:<SHORT_ID$}  {:>10}  {:>7}  NAME\n",
         "#", "ID", "SIZE", "SOURCES"
     );
     for (i, h) in hits.iter().enumerate() {
         out.push_str(&format!(
-            "{:>3}  {:<64}  {:>10}  {:>7}  {}\n",
+            "{:>3}  {:<SHORT_ID$}  {:>10}  {:>7}  {}\n",
             i + 1,
-            h.id,
+            short_id(&h.id),
             human_size(h.size),
             h.source_count,
             h.names.join(" | ")
@@ -128,6 +137,37 @@ pub fn format_hits(hits: &[Hit], total: usize) -> String {
     }
     if total > hits.len() {
         out.push_str(&format!("({} of {total} matches shown)\n", hits.len()));
+    }
+    out
+}
+
+/// The menu's transfers: number, name, state and progress.
+fn format_transfers(rows: &[Row]) -> String {
+    if rows.is_empty() {
+        return "no transfers yet (3) download starts one)\n".into();
+    }
+    let mut out = String::new();
+    for (i, t) in rows.iter().enumerate() {
+        let state = match &t.ended {
+            None if t.total == 0 => "starting".to_string(),
+            None => format!(
+                "running  {} of {} ({}/s)",
+                human_size(t.done),
+                human_size(t.total),
+                human_size(t.rate as u64)
+            ),
+            Some(Ended::Saved(r)) => {
+                let summary = download_summary(r);
+                format!("done     {}", summary.lines().next().unwrap_or(""))
+            }
+            Some(Ended::Stopped) => format!(
+                "stopped  {} of {} verified and kept (12) resumes it)",
+                human_size(t.done),
+                human_size(t.total)
+            ),
+            Some(Ended::Failed(why)) => format!("failed   {why}"),
+        };
+        out.push_str(&format!("{:>3}  {}  {state}\n", i + 1, t.label));
     }
     out
 }
@@ -219,12 +259,12 @@ pub fn format_files(files: &[SharedFile]) -> String {
     if files.is_empty() {
         return "no files shared\n".to_string();
     }
-    let mut out = format!("{:>3}  {:<64}  {:>10}  NAME\n", "#", "ID", "SIZE");
+    let mut out = format!("{:>3}  {:<SHORT_ID$}  {:>10}  NAME\n", "#", "ID", "SIZE");
     for (i, (path, f)) in file_rows(files).into_iter().enumerate() {
         out.push_str(&format!(
-            "{:>3}  {:<64}  {:>10}  {}\n",
+            "{:>3}  {:<SHORT_ID$}  {:>10}  {}\n",
             i + 1,
-            f.id,
+            short_id(&f.id),
             human_size(f.size),
             path
         ));
@@ -342,7 +382,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     "started transfer {n} in the background (10) lists transfers, 11) stops one)"
                 )?;
             }
-            "10" | "transfers" => write!(out, "{}", transfers.table())?,
+            "10" | "transfers" => write!(out, "{}", format_transfers(&transfers.rows()))?,
             "11" | "stop" => {
                 let Some(n) = ask(&mut input, &mut out, "stop transfer number: ")? else {
                     continue;

@@ -11,20 +11,31 @@ use std::thread::JoinHandle;
 use indicatif::ProgressBar;
 
 use super::client::Directory;
-use super::console::{download_summary, human_size};
 use super::core::Core;
-use super::fetch::{self, DownloadOptions};
+use super::fetch::{self, DownloadOptions, DownloadReport};
 use crate::id::FileId;
 use crate::sync::MutexExt;
 
 /// How a transfer ended.
 #[derive(Debug, Clone)]
-enum Ended {
-    /// Saved (or found already there): the summary line.
-    Saved(String),
+pub enum Ended {
+    /// Saved (or found already there).
+    Saved(DownloadReport),
     /// Stopped on request; the part is kept.
     Stopped,
     Failed(String),
+}
+
+/// One transfer as the menu lists it.
+pub struct Row {
+    pub label: String,
+    /// Verified bytes, of the size (0 until the size is proven).
+    pub done: u64,
+    pub total: u64,
+    /// Bytes per second this run.
+    pub rate: f64,
+    /// `None` while it runs.
+    pub ended: Option<Ended>,
 }
 
 struct Transfer {
@@ -75,8 +86,7 @@ fn run(core: &Arc<Core>, dir: &Arc<Directory>, t: &mut Transfer) {
                     if !r.already_had && r.path.starts_with(core.share().dir()) {
                         core.shared_file_added(&r.path, id);
                     }
-                    let summary = download_summary(&r);
-                    Ended::Saved(summary.lines().next().unwrap_or("").to_string())
+                    Ended::Saved(r)
                 }
                 Err(_) if cancel.load(Ordering::Relaxed) => Ended::Stopped,
                 Err(e) => Ended::Failed(crate::error::error_chain(&e)),
@@ -165,33 +175,18 @@ impl Transfers {
         self.list.iter().filter(|t| t.running()).count()
     }
 
-    /// The list as people read it: number, state, progress, name.
-    pub fn table(&self) -> String {
-        if self.list.is_empty() {
-            return "no transfers yet (3) download starts one)\n".into();
-        }
-        let mut out = String::new();
-        for (i, t) in self.list.iter().enumerate() {
-            let (done, total) = (t.bar.position(), t.bar.length().unwrap_or(0));
-            let state = match &*t.ended.locked() {
-                None if total == 0 => "starting".to_string(),
-                None => format!(
-                    "running  {} of {} ({}/s)",
-                    human_size(done),
-                    human_size(total),
-                    human_size(t.bar.per_sec() as u64)
-                ),
-                Some(Ended::Saved(line)) => format!("done     {line}"),
-                Some(Ended::Stopped) => format!(
-                    "stopped  {} of {} verified and kept (12) resumes it)",
-                    human_size(done),
-                    human_size(total)
-                ),
-                Some(Ended::Failed(why)) => format!("failed   {why}"),
-            };
-            out.push_str(&format!("{:>3}  {}  {state}\n", i + 1, t.label));
-        }
-        out
+    /// Every transfer, in order (number 1 first).
+    pub fn rows(&self) -> Vec<Row> {
+        self.list
+            .iter()
+            .map(|t| Row {
+                label: t.label.clone(),
+                done: t.bar.position(),
+                total: t.bar.length().unwrap_or(0),
+                rate: t.bar.per_sec(),
+                ended: t.ended.locked().clone(),
+            })
+            .collect()
     }
 
     /// Stops every running transfer (their parts are kept) and waits for

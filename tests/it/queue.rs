@@ -46,7 +46,7 @@ fn four_downloaders_of_one_slot_all_finish_served_one_at_a_time() {
         .map(|n| PeerSetup::new(n, &server.addr, ""))
         .collect();
     eventually(Duration::from_secs(10), "the file listed", || {
-        ok(downloaders[0].run(&["search", "big"])).contains(&id)
+        ok(downloaders[0].run(&["search", "big"])).contains(&id[..16])
     });
     let gets: Vec<_> = downloaders.iter().map(|d| d.spawn(&["get", &id])).collect();
     // While they run, the source's status shows one served and the others queued.

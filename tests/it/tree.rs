@@ -65,11 +65,11 @@ fn the_same_bytes_at_two_paths_are_listed_found_and_fetched_under_both() {
     });
     for q in [["a", "cover"], ["b", "cover"]] {
         let found = ok(b.run(&["search", q[0], q[1]]));
-        assert_eq!(found.matches(&id).count(), 1, "{found}");
+        assert_eq!(found.matches(&id[..16]).count(), 1, "{found}");
         assert!(found.contains("music/b/cover-notes.txt"), "{found}");
     }
     let listed = ok(b.run(&["browse", "alice"]));
-    assert_eq!(listed.matches(&id).count(), 2, "{listed}");
+    assert_eq!(listed.matches(&id[..16]).count(), 2, "{listed}");
     // A folder fetch recreates both paths, each with the bytes.
     ok(b.run(&["get", "alice:music"]));
     assert_eq!(
@@ -427,6 +427,6 @@ fn the_menu_fetches_a_folder_from_a_browse_listing() {
     for (path, bytes) in &files[..2] {
         assert_eq!(&fs::read(b.share().join(path)).unwrap(), bytes);
         // Shared: the listing after the fetch shows it by id.
-        assert!(text.contains(&b3(bytes)), "{text}");
+        assert!(text.contains(&b3(bytes)[..16]), "{text}");
     }
 }
