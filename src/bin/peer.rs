@@ -115,6 +115,8 @@ enum Command {
     Rescan,
     /// Log the running peer out of the directory (it keeps serving).
     Logout,
+    /// Log the running peer in again (after `logout`).
+    Login,
 }
 
 /// The config file when none is given.
@@ -271,6 +273,11 @@ fn run(args: Args) -> Result<()> {
                 "rescanned: {} added, {} removed",
                 found.added, found.removed
             );
+            Ok(())
+        }
+        Command::Login => {
+            Control::open(&config.state_dir())?.login()?;
+            println!("logged in: this peer's files are listed again");
             Ok(())
         }
         Command::Logout => {

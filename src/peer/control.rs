@@ -126,4 +126,9 @@ impl Control {
     pub fn logout(&self) -> Result<(), TransferError> {
         self.call::<serde_json::Value>("POST", "logout").map(drop)
     }
+
+    /// Logs the running peer in again (after a `logout`).
+    pub fn login(&self) -> Result<(), TransferError> {
+        self.call::<serde_json::Value>("POST", "login").map(drop)
+    }
 }

@@ -171,4 +171,8 @@ impl Host for Core {
     fn logout(&self) -> Result<(), String> {
         self.session.logout().map_err(|e| e.to_string())
     }
+
+    fn login(&self) -> Result<(), String> {
+        self.session.login().map_err(|e| e.to_string())
+    }
 }

@@ -393,3 +393,23 @@ fn the_menu_runs_downloads_in_the_background_stops_and_resumes_them() {
     let peers = ok(a.run(&["peers"]));
     assert!(!peers.contains("bob"), "{peers}");
 }
+
+#[test]
+fn logout_and_login_again_from_the_command_line() {
+    let server = start_server();
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::write(a.share().join("x.txt"), b"x").unwrap();
+    let _a = a.serve();
+    let listed = || ok(a.run(&["peers"])).contains("alice");
+    eventually(Duration::from_secs(10), "listed", listed);
+    assert!(ok(a.run(&["logout"])).contains("logged out"));
+    assert!(!listed());
+    assert!(ok(a.run(&["status"])).contains("(logged out)"));
+    assert!(ok(a.run(&["login"])).contains("logged in"));
+    eventually(
+        Duration::from_secs(10),
+        "listed again with its file",
+        || ok(a.run(&["search", "x"])).contains("x.txt"),
+    );
+    assert!(ok(a.run(&["status"])).contains("(online)"));
+}

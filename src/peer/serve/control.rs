@@ -1,5 +1,5 @@
 //! The control routes through which a one-shot subcommand (`peer status`,
-//! `rescan`, `logout`) acts on the running peer: they answer only a request
+//! `rescan`, `logout`, `login`) acts on the running peer: they answer only a request
 //! that carries the secret the peer keeps in its 0600 control file.
 
 use std::time::Instant;
@@ -30,8 +30,13 @@ pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, actio
             Ok(()) => send(rq, json(200, &serde_json::json!({ "logged_out": true }))),
             Err(e) => send(rq, text(502, &e)),
         },
+        ("login", Method::Post) => match host.login() {
+            Ok(()) => send(rq, json(200, &serde_json::json!({ "logged_in": true }))),
+            // It keeps trying in the background.
+            Err(e) => send(rq, text(502, &format!("{e} (it keeps trying)"))),
+        },
         ("status", _) => not_allowed(rq, "GET"),
-        ("rescan" | "logout", _) => not_allowed(rq, "POST"),
+        ("rescan" | "logout" | "login", _) => not_allowed(rq, "POST"),
         _ => send(rq, text(404, "no such control action")),
     }
 }

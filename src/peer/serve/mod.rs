@@ -80,6 +80,9 @@ pub trait Host: Send + Sync {
     fn rescan(&self) -> Result<Rescanned, String>;
     /// `POST /control/logout`; the error is shown to the caller.
     fn logout(&self) -> Result<(), String>;
+    /// `POST /control/login` (again, after a logout); the error is shown
+    /// to the caller.
+    fn login(&self) -> Result<(), String>;
 }
 
 /// How the server serves: its threads, its limits on connections, and what
@@ -405,6 +408,9 @@ mod tests {
         }
         fn logout(&self) -> Result<(), String> {
             Ok(())
+        }
+        fn login(&self) -> Result<(), String> {
+            Err("the directory is away".into())
         }
     }
 

@@ -257,8 +257,9 @@ fn store_upload(
     }
     drop(tmp);
     log::info!(
-        "received upload {name:?} ({written} bytes, {id}) from {:?}",
+        "received upload {name:?} ({written} bytes, {id}) from {}",
         rq.remote_addr()
+            .map_or_else(|| "an unknown address".to_string(), |a| a.to_string())
     );
     Ok((id, written))
 }
