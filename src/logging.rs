@@ -7,6 +7,8 @@
 
 use std::sync::RwLock;
 
+use std::str::FromStr;
+
 use log::{Log, Metadata, Record};
 
 use crate::sync::RwLockExt;
@@ -111,8 +113,25 @@ pub fn init() {
     }
 }
 
+/// The filter: `RUST_LOG` as env_logger reads it, except that a bare level
+/// (`RUST_LOG=debug`) is hubshare's own at that level and the libraries'
+/// at info, so it shows what hubshare does rather than library chatter
+/// (name a library to hear it: `RUST_LOG=debug,ureq=debug,grpc=debug`).
+fn filter(rust_log: Option<&str>) -> String {
+    let spec = rust_log.map(str::trim).filter(|s| !s.is_empty());
+    match spec {
+        None => "info".to_string(),
+        Some(level) if log::LevelFilter::from_str(level).is_ok() => {
+            format!("info,hubshare={level},peer={level},server={level}")
+        }
+        Some(spec) => spec.to_string(),
+    }
+}
+
 fn builder() -> env_logger::Builder {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    let mut b = env_logger::Builder::new();
+    b.parse_filters(&filter(std::env::var("RUST_LOG").ok().as_deref()));
+    b
 }
 
 /// From now on, log lines are appended to `path` instead of going to
@@ -132,6 +151,17 @@ pub fn to_file(path: &std::path::Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_level_is_hubshares_own() {
+        assert_eq!(filter(None), "info");
+        assert_eq!(
+            filter(Some("debug")),
+            "info,hubshare=debug,peer=debug,server=debug"
+        );
+        assert_eq!(filter(Some("debug,ureq=debug")), "debug,ureq=debug");
+        assert_eq!(filter(Some("hubshare=trace")), "hubshare=trace");
+    }
 
     #[test]
     fn registered_secrets_never_show() {

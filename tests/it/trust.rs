@@ -335,12 +335,14 @@ fn no_secret_shows_in_a_debug_log() {
         &server.addr,
         &format!("group_password = \"{password}\""),
     );
-    let peer = p.serve_logging("debug");
+    // Everything at debug, the libraries' lines too (ureq prints headers).
+    let everything = "debug,ureq=debug,grpc=debug";
+    let peer = p.serve_logging(everything);
     eventually(Duration::from_secs(10), "alice online", || {
         ok(p.run(&["status"])).contains("online")
     });
     // A control request from another process, at debug level.
-    let status = p.run_logging("debug", &["status"]);
+    let status = p.run_logging(everything, &["status"]);
     let status_log = String::from_utf8_lossy(&status.stderr).to_string();
     assert!(status.status.success(), "{status_log}");
 
