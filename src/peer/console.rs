@@ -383,29 +383,26 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 )?;
             }
             "10" | "transfers" => write!(out, "{}", format_transfers(&transfers.rows()))?,
-            "11" | "stop" => {
-                let Some(n) = ask(&mut input, &mut out, "stop transfer number: ")? else {
+            "11" | "stop" | "12" | "resume" => {
+                let stop = matches!(choice.as_str(), "11" | "stop");
+                let prompt = match stop {
+                    true => "stop transfer number: ",
+                    false => "resume transfer number: ",
+                };
+                let Some(n) = ask(&mut input, &mut out, prompt)? else {
                     continue;
                 };
-                match n
+                let done = n
                     .parse()
                     .map_err(|_| format!("{n:?} is not a number"))
-                    .and_then(|n| transfers.stop(n))
-                {
-                    Ok(()) => writeln!(out, "stopped; what is verified is kept")?,
-                    Err(e) => writeln!(out, "{e}")?,
-                }
-            }
-            "12" | "resume" => {
-                let Some(n) = ask(&mut input, &mut out, "resume transfer number: ")? else {
-                    continue;
-                };
-                match n
-                    .parse()
-                    .map_err(|_| format!("{n:?} is not a number"))
-                    .and_then(|n| transfers.resume(n))
-                {
-                    Ok(()) => writeln!(out, "resumed")?,
+                    .and_then(|n| match stop {
+                        true => transfers
+                            .stop(n)
+                            .map(|()| "stopped; what is verified is kept"),
+                        false => transfers.resume(n).map(|()| "resumed"),
+                    });
+                match done {
+                    Ok(said) => writeln!(out, "{said}")?,
                     Err(e) => writeln!(out, "{e}")?,
                 }
             }

@@ -261,14 +261,7 @@ impl PeerSetup {
 
     /// [`menu`](Self::menu), with what it wrote to stderr.
     pub fn menu_with_stderr(&self, input: &[u8]) -> (String, String) {
-        use std::io::Write;
-        let mut menu = self
-            .command(&[])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the menu");
+        let mut menu = self.spawn_menu();
         menu.stdin.take().unwrap().write_all(input).unwrap();
         let out = menu.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -277,15 +270,19 @@ impl PeerSetup {
         (text, err)
     }
 
-    /// Opens the menu to be driven a line at a time (see [`Menu`]).
-    pub fn open_menu(&self) -> Menu {
-        let mut child = self
-            .command(&[])
+    /// The menu (no subcommand), its standard streams piped.
+    fn spawn_menu(&self) -> Child {
+        self.command(&[])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start the menu");
+            .expect("start the menu")
+    }
+
+    /// Opens the menu to be driven a line at a time (see [`Menu`]).
+    pub fn open_menu(&self) -> Menu {
+        let mut child = self.spawn_menu();
         let stdin = child.stdin.take().unwrap();
         let out = Arc::new(Mutex::new(String::new()));
         let (kept, stdout) = (out.clone(), child.stdout.take().unwrap());
@@ -662,9 +659,20 @@ impl Menu {
         }
     }
 
-    /// Sends `line` and waits for `needle` in what follows.
+    /// Sends `line` and waits for `needle` in what follows. First waits
+    /// until the menu has printed all it had to say (nothing new for
+    /// 150 ms), so that the answer is told apart from what came before.
     pub fn ask(&mut self, line: &str, needle: &str) -> String {
-        let from = self.printed().len();
+        let mut seen = self.printed().len();
+        loop {
+            std::thread::sleep(Duration::from_millis(150));
+            let now = self.printed().len();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
+        let from = seen;
         self.send(line);
         self.wait_for(from, needle, Duration::from_secs(20))
     }
