@@ -3,11 +3,13 @@
 //! registered secret out of every line, whichever crate logs it (ureq, for
 //! one, prints request headers at debug level, control secret included).
 //! A process registers its secrets as it learns them: the control secret,
-//! the identity key, the group password, session tokens.
-
-use std::sync::RwLock;
+//! the identity key, the group password, session tokens. A bare level in
+//! `RUST_LOG` is hubshare's own (libraries stay at `info`); the gRPC core's
+//! lines come through here too (at debug, target `grpc`); while a menu is
+//! open the lines go to a file instead (`to_file`).
 
 use std::str::FromStr;
+use std::sync::RwLock;
 
 use log::{Log, Metadata, Record};
 
