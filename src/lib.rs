@@ -50,11 +50,11 @@ pub use peer::fetch::{
     DownloadReport, FolderEvent, FolderReport, TransferError, UploadReport,
 };
 pub use peer::{
-    download_summary, file_rows, folder_event_text, format_files, format_hits, format_peers,
-    format_uploads, human_size, pick_file, run_menu, ByteRange, Change, ClientError, Control,
-    ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Login, Peer, PeerError,
-    ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable, CONTROL_FILE,
-    DEFAULT_SEARCH_LIMIT,
+    download_summary, folder_event_text, format_files, format_hits, format_peers, format_uploads,
+    human_size, listing_of_files, listing_of_hits, pick_file, run_menu, ByteRange, Change,
+    ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Listing,
+    Login, Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry, ShareError,
+    ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use wire::proto;
 pub use wire::{

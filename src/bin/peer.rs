@@ -13,10 +13,10 @@ use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubshare::{
-    browse, download, download_folder, download_summary, error_chain, file_rows, folder_event_text,
+    browse, download, download_folder, download_summary, error_chain, folder_event_text,
     format_files, format_hits, format_peers, format_uploads, human_size, is_folder_target,
-    pick_file, resolve_peer, upload, Control, Directory, DownloadOptions, DownloadReport, FileId,
-    FolderEvent, Peer, PeerConfig, ShareTable,
+    listing_of_files, listing_of_hits, pick_file, resolve_peer, upload, Control, Directory,
+    DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig, ShareTable,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
@@ -172,8 +172,7 @@ fn run(args: Args) -> Result<()> {
             } else {
                 print!("{}", format_hits(&found.hits, found.total));
             }
-            let rows = found.hits.iter().map(|h| (h.id, None)).collect();
-            remember_listing(&config, rows);
+            remember_listing(&config, listing_of_hits(&found.hits));
             Ok(())
         }
         Command::Get { id, name, copy } => {
@@ -230,11 +229,7 @@ fn run(args: Args) -> Result<()> {
             } else {
                 print!("{}", format_files(&files));
             }
-            let rows = file_rows(&files)
-                .into_iter()
-                .map(|(path, f)| (f.id, Some(path.to_string())))
-                .collect();
-            remember_listing(&config, rows);
+            remember_listing(&config, listing_of_files(&files));
             Ok(())
         }
         Command::Peers { limit } => {
@@ -396,8 +391,6 @@ fn report_json(r: &DownloadReport) -> serde_json::Value {
 /// path a browse showed it under), so that `get 3` and `get 5a59d1` can
 /// pick from it.
 const LAST_LISTING: &str = "last-listing.json";
-
-type Listing = Vec<(FileId, Option<String>)>;
 
 fn remember_listing(config: &PeerConfig, rows: Listing) {
     let state = config.state_dir();

@@ -242,9 +242,27 @@ pub fn pick_file(
     ))
 }
 
+/// What a numbered table showed, row by row: the id, and the path a browse
+/// showed it under (what `pick_file` picks from).
+pub type Listing = Vec<(FileId, Option<String>)>;
+
+/// The rows of [`format_hits`], to pick from.
+pub fn listing_of_hits(hits: &[Hit]) -> Listing {
+    hits.iter().map(|h| (h.id, None)).collect()
+}
+
+/// The rows of [`format_files`], to pick from (a row downloads under the
+/// path it shows).
+pub fn listing_of_files(files: &[SharedFile]) -> Listing {
+    file_rows(files)
+        .into_iter()
+        .map(|(path, f)| (f.id, Some(path.to_string())))
+        .collect()
+}
+
 /// The rows of a peer's file list: one per path, in path order (the same
 /// bytes at two paths are two rows). Row `n` of the table is `rows[n - 1]`.
-pub fn file_rows(files: &[SharedFile]) -> Vec<(&str, &SharedFile)> {
+fn file_rows(files: &[SharedFile]) -> Vec<(&str, &SharedFile)> {
     let mut rows: Vec<(&str, &SharedFile)> = files
         .iter()
         .flat_map(|f| f.paths().map(move |p| (p, f)))
@@ -279,7 +297,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
     let dir = Arc::new(Directory::connect(&core.config().directory));
     let mut transfers = Transfers::new(core.clone(), dir.clone());
     // What the last search or browse showed, to pick from by number.
-    let mut last_rows: Vec<(FileId, Option<String>)> = Vec::new();
+    let mut last_rows: Listing = Vec::new();
     writeln!(
         out,
         "hubshare peer {:?}: serving {} at {}; directory {}",
@@ -317,7 +335,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 match dir.search(&q, DEFAULT_SEARCH_LIMIT, core.session().token().as_deref()) {
                     Ok(found) => {
                         write!(out, "{}", format_hits(&found.hits, found.total))?;
-                        last_rows = found.hits.iter().map(|h| (h.id, None)).collect();
+                        last_rows = listing_of_hits(&found.hits);
                     }
                     Err(e) => writeln!(out, "search failed: {e}")?,
                 }
@@ -445,10 +463,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 match fetch::resolve_peer(&dir, &who).and_then(|b| fetch::browse(&b)) {
                     Ok(files) => {
                         write!(out, "{}", format_files(&files))?;
-                        last_rows = file_rows(&files)
-                            .into_iter()
-                            .map(|(path, f)| (f.id, Some(path.to_string())))
-                            .collect();
+                        last_rows = listing_of_files(&files);
                     }
                     Err(e) => writeln!(out, "browse failed: {}", crate::error::error_chain(&e))?,
                 }

@@ -38,8 +38,8 @@ use crossbeam_channel::Sender;
 pub use self::core::Core;
 pub use client::{ClientError, Directory, DirectoryApi, Login, DEFAULT_SEARCH_LIMIT};
 pub use console::{
-    download_summary, file_rows, folder_event_text, format_files, format_hits, format_peers,
-    format_uploads, human_size, pick_file, run_menu,
+    download_summary, folder_event_text, format_files, format_hits, format_peers, format_uploads,
+    human_size, listing_of_files, listing_of_hits, pick_file, run_menu, Listing,
 };
 pub use control::{Control, ControlInfo, CONTROL_FILE};
 pub use serve::{ByteRange, Host, HttpServer, ServeOptions};
