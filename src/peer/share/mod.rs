@@ -470,7 +470,8 @@ impl ShareTable {
                     continue;
                 }
             }
-            if let (Some(mtime_ns), (dev, ino)) = (key, stat.node) {
+            // (Inode 0: not known, nothing to match.)
+            if let (Some(mtime_ns), (dev, ino @ 1..)) = (key, stat.node) {
                 let moved = moved.get_or_insert_with(|| {
                     scan.cache
                         .values()
@@ -478,12 +479,10 @@ impl ShareTable {
                         .map(|c| ((c.dev, c.ino, c.size, c.mtime_ns), c.id))
                         .collect()
                 });
-                if ino != 0 {
-                    if let Some(id) = moved.get(&(dev, ino, stat.size, mtime_ns)) {
-                        log::debug!("{} was moved here: not hashed again", path.display());
-                        by_path.insert(path.clone(), ShareEntry::new(&self.dir, &path, *id, stat));
-                        continue;
-                    }
+                if let Some(id) = moved.get(&(dev, ino, stat.size, mtime_ns)) {
+                    log::debug!("{} was moved here: not hashed again", path.display());
+                    by_path.insert(path.clone(), ShareEntry::new(&self.dir, &path, *id, stat));
+                    continue;
                 }
             }
             let seen_still = scan.unsettled.get(&path) == Some(&stat);
