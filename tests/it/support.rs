@@ -464,8 +464,6 @@ pub struct Fake {
     pub cut_after: Option<usize>,
     /// Send the piece list one byte at a time, this long apart.
     pub trickle: Option<Duration>,
-    /// Trickle the file's bytes too, not only its piece list.
-    pub trickle_bytes: bool,
     /// The answer to `GET /files` (404 when `None`).
     pub listing: Option<String>,
     /// Answer 404 to requests for the bytes (as a peer that stopped
@@ -542,10 +540,7 @@ fn answer(mut conn: TcpStream, fake: &Fake) {
     );
     let _ = conn.write_all(reply.as_bytes());
     let upto = fake.cut_after.unwrap_or(body.len()).min(body.len());
-    match fake
-        .trickle
-        .filter(|_| fake.trickle_bytes || path.ends_with("/pieces"))
-    {
+    match fake.trickle.filter(|_| path.ends_with("/pieces")) {
         Some(gap) => {
             for b in &body[..upto] {
                 if conn.write_all(&[*b]).is_err() {

@@ -159,9 +159,6 @@ fn a_piece_list_that_trickles_is_bypassed_within_seconds() {
             content: content.clone(),
             pieces: Some(piece_list_json(&content)),
             trickle: Some(Duration::from_secs(2)),
-            // Its bytes too: whatever it is asked for, the honest peer
-            // must be the one that delivers.
-            trickle_bytes: true,
             ..Fake::default()
         },
         &content,
