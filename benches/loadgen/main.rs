@@ -273,9 +273,14 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
     }
     let mut lat = Vec::new();
     let mut slowest: Vec<(u32, String, usize)> = Vec::new();
+    // LOADGEN_QUERY: time this one query again and again instead of the mix.
+    let one_query = std::env::var("LOADGEN_QUERY").ok();
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(args.secs.min(5)) {
-        let q = random_query(&mut rng, vocab, cat, args.uniform);
+        let q = match &one_query {
+            Some(q) => q.clone(),
+            None => random_query(&mut rng, vocab, cat, args.uniform),
+        };
         let started = Instant::now();
         let total = match Query::parse(&q) {
             Ok(query) => store.search(&query, 100).map(|o| o.total).unwrap_or(0),

@@ -170,7 +170,7 @@ fn run(args: Args) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string(&found)?);
             } else {
-                print!("{}", format_hits(&found.hits, found.total));
+                print!("{}", format_hits(&found));
             }
             remember_listing(&config, listing_of_hits(&found.hits));
             Ok(())

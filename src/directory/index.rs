@@ -10,14 +10,21 @@
 //!   tokens that contain it (`port` finds `report`) without scanning them;
 //! - extensions point to the names that end in them.
 //!
-//! A query touches only the postings of its most selective term, then checks
-//! each candidate with [`NameQuery::matches`]. Names whose last file left are
-//! marked dead and skipped; once they outnumber the live ones the token side
-//! is rebuilt. Pure data: no I/O, no clock, no locks (the store holds one).
+//! A query starts from the postings of its most selective term and merges
+//! the others in (integers only). For a common term it does not rank every
+//! match: each posting list keeps, per block of 32 names, a bound on the
+//! best rank key in it (the highest source count reached, the smallest
+//! name prefix), and the search visits blocks best bound first, stopping
+//! once no unvisited block can beat its `limit`th result; the total is then
+//! an estimate from a sample, marked as such. Names whose last file left
+//! are marked dead and skipped; once they outnumber the live ones the token
+//! side is rebuilt. Pure data: no I/O, no clock, no locks (the store holds
+//! one).
 
 use std::borrow::Cow;
+use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -119,14 +126,14 @@ impl Sources {
     }
 }
 
-/// What a search reads of a name, kept dense (16 bytes a name) so that
-/// walking tens of thousands of candidates stays in cache; the text lives
-/// apart in [`Index::names`].
+/// What a search reads of a name, kept dense (24 bytes a name) so that
+/// walking thousands of candidates stays in cache; the text lives apart
+/// in [`Index::names`].
 #[derive(Clone, Copy)]
 struct NameHot {
-    /// The first eight bytes of the text, big-endian: orders names by
-    /// integer compare, with the text needed only when these are equal.
-    prefix: u64,
+    /// The first sixteen bytes of the text: orders names by integer
+    /// compare, with the text needed only when these are equal.
+    prefix: Prefix,
     /// A live file shared under this name, or [`NO_FILE`] when none is
     /// (the name is dead).
     first: u32,
@@ -218,8 +225,142 @@ impl NameFiles {
 
 struct TokenRec {
     text: Box<str>,
-    /// Names containing this token, ascending (may include dead names).
+    /// Names containing this token (may include dead names).
+    postings: Postings,
+}
+
+/// Names per block of a [`Postings`] list.
+const BLOCK: usize = 32;
+
+/// The names (ascending, dead ones included) that contain a token or end
+/// in an extension, with a bound per block of [`BLOCK`] names on the best
+/// rank key any hit from that block can have: the smallest name prefix in
+/// it and the highest source count (as a [`bucket`]) any of its names' files
+/// has reached. A search for the best few visits blocks best bound first
+/// and stops at the first block that cannot beat what it holds, instead of
+/// ranking every match (see [`Index::walk`]). About 0.3 bytes per posting.
+#[derive(Default)]
+struct Postings {
     names: Vec<u32>,
+    /// Per block: the smallest [`name_prefix`] of its names.
+    min_prefix: Vec<Prefix>,
+    /// Per block: the highest [`bucket`] of any file of its names. Only
+    /// ever raised (a file that loses sources leaves it high), so it stays
+    /// an upper bound; compaction recomputes it.
+    top_bucket: Vec<u8>,
+}
+
+impl Postings {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Appends `name` (greater than every name already in the list).
+    fn push(&mut self, name: u32, prefix: Prefix, bucket: u8) {
+        if self.names.len().is_multiple_of(BLOCK) {
+            self.min_prefix.push(prefix);
+            self.top_bucket.push(bucket);
+        } else {
+            let b = self.min_prefix.len() - 1;
+            self.min_prefix[b] = self.min_prefix[b].min(prefix);
+            self.top_bucket[b] = self.top_bucket[b].max(bucket);
+        }
+        self.names.push(name);
+    }
+
+    /// Makes the bound of `name`'s block allow a file of source `bucket`.
+    fn raise(&mut self, name: u32, bucket: u8) {
+        if let Ok(i) = self.names.binary_search(&name) {
+            let top = &mut self.top_bucket[i / BLOCK];
+            *top = (*top).max(bucket);
+        }
+    }
+
+    fn blocks(&self) -> usize {
+        self.min_prefix.len()
+    }
+
+    fn block(&self, b: usize) -> &[u32] {
+        &self.names[b * BLOCK..((b + 1) * BLOCK).min(self.names.len())]
+    }
+
+    /// No hit from block `b` has a smaller rank key than this.
+    fn bound(&self, b: usize) -> Key {
+        (
+            u32::MAX - bucket_top(self.top_bucket[b]),
+            self.min_prefix[b],
+        )
+    }
+}
+
+/// A source count's bucket: the smallest `b` with `sources <= 2^b`. Block
+/// bounds change only when a file's count crosses a power of two.
+fn bucket(sources: u32) -> u8 {
+    (32 - sources.saturating_sub(1).leading_zeros()) as u8
+}
+
+/// The most sources a file in `bucket` can have (as kept in
+/// [`Index::rank`]).
+fn bucket_top(bucket: u8) -> u32 {
+    1u32.checked_shl(u32::from(bucket))
+        .unwrap_or(u32::MAX)
+        .min(MULTI_NAME - 1)
+}
+
+/// The names a query term matches: those in any of its lists (the tokens
+/// that contain a fragment, or one extension's names). The union of
+/// several is merged only when a merge needs it.
+struct Term<'a> {
+    /// The fragment the lists' tokens contain (none for an extension).
+    fragment: Option<&'a str>,
+    lists: Vec<&'a Postings>,
+    union: std::cell::OnceCell<Vec<u32>>,
+}
+
+impl<'a> Term<'a> {
+    fn new(fragment: Option<&'a str>, lists: Vec<&'a Postings>) -> Term<'a> {
+        Term {
+            fragment,
+            lists,
+            union: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The names, ascending.
+    fn names(&self) -> &[u32] {
+        match self.lists.as_slice() {
+            [] => &[],
+            [one] => &one.names,
+            many => self.union.get_or_init(|| {
+                // Merged in pairs, round by round: linear in the names for
+                // each doubling of the lists merged.
+                let mut round: Vec<Vec<u32>> = many
+                    .chunks(2)
+                    .map(|pair| match pair {
+                        [a, b] => union(&a.names, &b.names),
+                        [a] => a.names.clone(),
+                        _ => unreachable!("chunks of two"),
+                    })
+                    .collect();
+                while round.len() > 1 {
+                    round = round
+                        .chunks(2)
+                        .map(|pair| match pair {
+                            [a, b] => union(a, b),
+                            [a] => a.clone(),
+                            _ => unreachable!("chunks of two"),
+                        })
+                        .collect();
+                }
+                round.pop().unwrap_or_default()
+            }),
+        }
+    }
+
+    /// At least the number of names (exact for one list).
+    fn len(&self) -> usize {
+        self.lists.iter().map(|p| p.len()).sum()
+    }
 }
 
 /// One file that matched, with what the caller needs to present it.
@@ -251,7 +392,7 @@ pub struct Index {
     /// through the record (the id is not stored twice).
     by_id: HashTable<u32>,
     /// Each distinct name's text, by name index.
-    names: Vec<Box<str>>,
+    names: NameTexts,
     name_files: NameFiles,
     /// Name index by text (the index only, hashed through `names`).
     name_ids: HashTable<u32>,
@@ -261,7 +402,7 @@ pub struct Index {
     tokens: Vec<TokenRec>,
     token_ids: HashMap<Box<str>, u32>,
     trigrams: HashMap<u64, Vec<u32>>,
-    exts: HashMap<Box<str>, Vec<u32>>,
+    exts: HashMap<Box<str>, Postings>,
     /// The files each peer is a source of.
     peer_files: Vec<Vec<u32>>,
     /// Files whose sources disagree on the size: the sources whose claim
@@ -272,6 +413,36 @@ pub struct Index {
     /// several paths of its share): (peer, name) pairs beside the name in
     /// [`Sources`]. Empty for most shares, so it costs nothing per source.
     other_names: HashMap<u32, Vec<(PeerIdx, u32)>>,
+}
+
+/// The text of every distinct name, one after another, by name index:
+/// 8 bytes besides the text per name, against a `Box<str>`'s 16 plus the
+/// allocator's own. Dead names stay until compaction rebuilds it.
+#[derive(Default)]
+struct NameTexts {
+    text: String,
+    /// Where each name's text ends in `text`.
+    ends: Vec<u64>,
+}
+
+impl NameTexts {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends.push(self.text.len() as u64);
+    }
+}
+
+impl std::ops::Index<usize> for NameTexts {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
 }
 
 /// Flag in [`Index::rank`]: the file is linked from more than one name.
@@ -404,7 +575,38 @@ impl Index {
             }
             files.push(name_idx, file_idx);
             self.files[file_idx as usize].linked_names += 1;
+            let b = bucket(self.rank[file_idx as usize] & !MULTI_NAME);
+            self.raise_bounds(name_idx, b);
         }
+    }
+
+    /// Lets every block bound of name `name_idx` allow a file of source
+    /// bucket `b` (see [`Postings`]).
+    fn raise_bounds(&mut self, name_idx: u32, b: u8) {
+        if b == 0 {
+            // Every bound allows one source already.
+            return;
+        }
+        let name = &self.names[name_idx as usize];
+        for t in tokens(name) {
+            if let Some(&t_idx) = self.token_ids.get(t.as_str()) {
+                self.tokens[t_idx as usize].postings.raise(name_idx, b);
+            }
+        }
+        if let Some(ext) = extension(name) {
+            if let Some(p) = self.exts.get_mut(ext.as_str()) {
+                p.raise(name_idx, b);
+            }
+        }
+    }
+
+    /// The highest source bucket among the files of a name.
+    fn name_bucket(&self, name_idx: u32) -> u8 {
+        self.name_files
+            .iter(name_idx)
+            .map(|f| bucket(self.rank[f as usize] & !MULTI_NAME))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Makes `names` (less `primary`, the name in [`Sources`]) the further
@@ -518,10 +720,25 @@ impl Index {
     }
 
     /// Recomputes the file's entry in [`Index::rank`] from its record.
+    /// When the file's source count reaches a higher [`bucket`], raises
+    /// the block bounds of every name it is linked from.
     fn refresh_rank(&mut self, file_idx: u32) {
         let rec = &self.files[file_idx as usize];
         let multi = if rec.linked_names > 1 { MULTI_NAME } else { 0 };
-        self.rank[file_idx as usize] = (rec.sources.len() as u32).min(MULTI_NAME - 1) | multi;
+        let sources = (rec.sources.len() as u32).min(MULTI_NAME - 1);
+        let old = std::mem::replace(&mut self.rank[file_idx as usize], sources | multi);
+        let b = bucket(sources);
+        if b > bucket(old & !MULTI_NAME) {
+            let mut names: Vec<u32> = rec.sources.iter().map(|(_, n)| *n).collect();
+            if let Some(more) = self.other_names.get(&file_idx) {
+                names.extend(more.iter().map(|(_, n)| *n));
+            }
+            names.sort_unstable();
+            names.dedup();
+            for n in names {
+                self.raise_bounds(n, b);
+            }
+        }
     }
 
     /// Removes `peer` as a source of `id`. Returns whether it was one.
@@ -606,14 +823,14 @@ impl Index {
             .sources
             .iter()
             .take(max_sources)
-            .map(|(p, n)| (*p, &*self.names[*n as usize], self.claim_of(file_idx, *p)))
+            .map(|(p, n)| (*p, &self.names[*n as usize], self.claim_of(file_idx, *p)))
             .collect();
         let other_names = match self.other_names.get(&file_idx) {
             None => Vec::new(),
             Some(list) => list
                 .iter()
                 .filter(|(p, _)| sources.iter().any(|s| s.0 == *p))
-                .map(|(p, n)| (*p, &*self.names[*n as usize]))
+                .map(|(p, n)| (*p, &self.names[*n as usize]))
                 .collect(),
         };
         Found {
@@ -662,8 +879,8 @@ impl Index {
     fn remember_name(&mut self, idx: u32) {
         let (names, hasher) = (&self.names, &self.hasher);
         self.name_ids
-            .insert_unique(hasher.hash_one(&*names[idx as usize]), idx, |&n| {
-                hasher.hash_one(&*names[n as usize])
+            .insert_unique(hasher.hash_one(&names[idx as usize]), idx, |&n| {
+                hasher.hash_one(&names[n as usize])
             });
     }
 
@@ -671,12 +888,12 @@ impl Index {
         let names = &self.names;
         if let Some(&n) = self
             .name_ids
-            .find(self.hasher.hash_one(name), |&n| &*names[n as usize] == name)
+            .find(self.hasher.hash_one(name), |&n| &names[n as usize] == name)
         {
             return n;
         }
         let idx = self.names.len() as u32;
-        self.names.push(Box::from(name));
+        self.names.push(name);
         self.name_files.add_name(name);
         self.remember_name(idx);
         // A new name starts dead until a file links it.
@@ -686,6 +903,7 @@ impl Index {
     }
 
     fn index_name(&mut self, idx: u32, name: &str) {
+        let (prefix, b) = (name_prefix(name), self.name_bucket(idx));
         let mut toks: Vec<String> = tokens(name).collect();
         toks.sort_unstable();
         toks.dedup();
@@ -699,16 +917,17 @@ impl Index {
                     }
                     self.tokens.push(TokenRec {
                         text: t.clone().into_boxed_str(),
-                        names: Vec::new(),
+                        postings: Postings::default(),
                     });
                     self.token_ids.insert(t.into_boxed_str(), i);
                     i
                 }
             };
-            self.tokens[t_idx as usize].names.push(idx);
+            self.tokens[t_idx as usize].postings.push(idx, prefix, b);
         }
         if let Some(ext) = extension(name) {
-            self.exts.entry(ext.into_boxed_str()).or_default().push(idx);
+            let list = self.exts.entry(ext.into_boxed_str()).or_default();
+            list.push(idx, prefix, b);
         }
     }
 
@@ -723,19 +942,20 @@ impl Index {
         self.exts.clear();
         self.dead_names = 0;
         let mut remap = vec![u32::MAX; old_names.len()];
-        for (old, text) in old_names.into_iter().enumerate() {
+        for old in 0..old_names.len() {
+            let text = &old_names[old];
             if old_files.is_empty(old as u32) {
                 continue;
             }
             let idx = self.names.len() as u32;
             remap[old] = idx;
-            self.name_files.add_name(&text);
-            self.names.push(text.clone());
+            self.name_files.add_name(text);
+            self.names.push(text);
             self.remember_name(idx);
             for f in old_files.iter(old as u32) {
                 self.name_files.push(idx, f);
             }
-            self.index_name(idx, &text);
+            self.index_name(idx, text);
         }
         for f in &mut self.files {
             for (_, n) in f.sources.iter_mut() {
@@ -778,30 +998,19 @@ impl Index {
         acc
     }
 
-    /// Names (ascending) that contain a token containing `fragment`: the
-    /// union of those tokens' postings. Borrowed when one token matches.
-    fn names_with(&self, fragment: &str) -> Cow<'_, [u32]> {
+    /// The names that contain a token containing `fragment`.
+    fn names_with<'a>(&'a self, fragment: &'a str) -> Term<'a> {
         let toks = self.tokens_containing(fragment);
-        match toks.as_slice() {
-            [] => Cow::Borrowed(&[]),
-            [one] => Cow::Borrowed(&self.tokens[*one as usize].names),
-            many => {
-                let mut names: Vec<u32> = many
-                    .iter()
-                    .flat_map(|t| self.tokens[*t as usize].names.iter().copied())
-                    .collect();
-                names.sort_unstable();
-                names.dedup();
-                Cow::Owned(names)
-            }
-        }
+        let lists = toks.iter().map(|t| &self.tokens[*t as usize].postings);
+        Term::new(Some(fragment), lists.collect())
     }
 
-    /// Names that satisfy every word, phrase token, extension and exclusion
-    /// of `q`, by merging sorted postings: integers only, no string work.
-    /// Phrase order and sizes are checked by the caller.
-    fn candidates(&self, q: &NameQuery) -> Cow<'_, [u32]> {
-        let mut sets: Vec<Cow<'_, [u32]>> = q
+    /// The terms a name must match to match `q` (one per word, phrase
+    /// token and extension), shortest first, and the terms it must not
+    /// match (single-word exclusions). Phrase order and sizes are checked
+    /// per name, by [`Index::collect`].
+    fn terms<'a>(&'a self, q: &'a NameQuery) -> (Vec<Term<'a>>, Vec<Term<'a>>) {
+        let mut need: Vec<Term<'_>> = q
             .words
             .iter()
             .map(String::as_str)
@@ -809,105 +1018,355 @@ impl Index {
             .map(|f| self.names_with(f))
             .collect();
         if let Some(ext) = &q.ext {
-            sets.push(Cow::Borrowed(
-                self.exts
-                    .get(ext.as_str())
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
+            need.push(Term::new(
+                None,
+                self.exts.get(ext.as_str()).into_iter().collect(),
             ));
         }
-        sets.sort_by_key(|s| s.len());
-        let mut sets = sets.into_iter();
-        // No word, phrase or extension: filters alone start from every name.
-        let mut acc = sets
-            .next()
-            .unwrap_or_else(|| Cow::Owned((0..self.names.len() as u32).collect()));
-        for s in sets {
+        need.sort_by_key(Term::len);
+        let refuse = q
+            .excluded
+            .iter()
+            .filter(|x| !x.contains(' '))
+            .map(|x| self.names_with(x))
+            .collect();
+        (need, refuse)
+    }
+
+    /// Names in every `need` list and in no `refuse` list, by merging the
+    /// sorted lists: integers only, no string work. No `need` list (filters
+    /// alone) starts from every name.
+    fn candidates<'t>(&self, need: &'t [Term<'_>], refuse: &[Term<'_>]) -> Cow<'t, [u32]> {
+        let mut acc: Cow<'t, [u32]> = match need.first() {
+            Some(t) => Cow::Borrowed(t.names()),
+            None => Cow::Owned((0..self.names.len() as u32).collect()),
+        };
+        for t in need.iter().skip(1) {
             if acc.is_empty() {
                 break;
             }
-            acc = Cow::Owned(intersect(&acc, &s));
+            acc = Cow::Owned(intersect(&acc, t.names()));
         }
-        for x in q.excluded.iter().filter(|x| !x.contains(' ')) {
+        for x in refuse {
             if acc.is_empty() {
                 break;
             }
-            let out = self.names_with(x);
-            acc = Cow::Owned(difference(&acc, &out));
+            acc = Cow::Owned(difference(&acc, x.names()));
         }
         acc
     }
 
     /// Files matching `query`: the `limit` best (most sources, then by name)
-    /// and the number that matched in all.
+    /// and how many matched in all.
     pub fn search(
         &self,
         query: &Query,
         limit: usize,
         max_sources: usize,
-    ) -> (Vec<Found<'_>>, usize) {
+    ) -> (Vec<Found<'_>>, Total) {
+        self.search_with(query, limit, max_sources, WALK_FROM)
+    }
+
+    /// [`Index::search`], walking the blocks of the shortest list when it
+    /// has `walk_from` names or more, else ranking every match.
+    fn search_with(
+        &self,
+        query: &Query,
+        limit: usize,
+        max_sources: usize,
+        walk_from: usize,
+    ) -> (Vec<Found<'_>>, Total) {
         let q = match query {
             Query::Id(id) => {
                 return match self.sources(id, max_sources) {
-                    Some(f) => (vec![f], 1),
-                    None => (Vec::new(), 0),
+                    Some(f) => (vec![f], Total::exact(1)),
+                    None => (Vec::new(), Total::exact(0)),
                 }
             }
             Query::Name(q) => q,
         };
-        let needs_text = !q.phrases.is_empty() || q.excluded.iter().any(|x| x.contains(' '));
-        let sized = q.min_size.is_some() || q.max_size.is_some();
-        // (rank key, file, the name it matched under); a file shared under
-        // several matching names counts once (marked in a per-thread array).
-        // The key (most sources first, then the name's first bytes) sits
-        // beside the hit, so ranking reads one contiguous array.
-        SEEN.with(|seen| {
-            let mut seen = seen.borrow_mut();
-            let stamp = seen.next_stamp(self.files.len());
-            // The hit buffer is reused from search to search on this thread.
-            let mut hits = std::mem::take(&mut seen.hits);
+        let (need, refuse) = self.terms(q);
+        // The walk follows the lists of the shortest term.
+        let walk = need.first().is_some_and(|t| t.len() >= walk_from) && limit > 0;
+        // The hit buffers are reused from search to search on this thread.
+        SCRATCH.with(|scratch| {
+            let mut hits = std::mem::take(&mut *scratch.borrow_mut());
             hits.clear();
-            let candidates = self.candidates(q);
-            hits.reserve(candidates.len());
-            for &name_idx in candidates.iter() {
-                let h = self.name_files.hot[name_idx as usize];
-                if h.first == NO_FILE {
-                    continue;
-                }
-                // Words, extension and single-word exclusions are settled by
-                // the postings; only phrase order needs the text.
-                if needs_text && !q.phrases_match(&normalise(&self.names[name_idx as usize])) {
-                    continue;
-                }
-                for f in self.name_files.iter(name_idx) {
-                    let rank = self.rank[f as usize];
-                    if (!sized || q.size_fits(self.files[f as usize].size))
-                        && (rank & MULTI_NAME == 0 || seen.first(f, stamp))
-                    {
-                        let key = (u32::MAX - (rank & !MULTI_NAME), h.prefix);
-                        hits.push((key, f, name_idx));
+            let estimate = match walk {
+                true => {
+                    let drivers: Vec<Driver<'_>> = need[0]
+                        .lists
+                        .iter()
+                        .map(|p| Driver {
+                            list: p,
+                            picked: Index::positions(p, &need[1..], &refuse),
+                            refuse: if need.len() == 1 { &refuse } else { &[] },
+                        })
+                        .collect();
+                    let size = |d: &Driver<'_>| d.picked.as_ref().map_or(d.list.len(), Vec::len);
+                    let picked: usize = drivers.iter().map(size).sum();
+                    let listed: usize = drivers.iter().map(|d| d.list.len()).sum();
+                    if picked * SPARSE < listed {
+                        // Few names passed the other lists, too scattered
+                        // for block bounds to tell them apart: rank them all.
+                        let mut taken: HashSet<u32> = HashSet::new();
+                        for d in &drivers {
+                            for &i in d.picked.iter().flatten() {
+                                let n = d.list.names[i as usize];
+                                if drivers.len() == 1 || taken.insert(n) {
+                                    self.collect(q, n, &mut hits);
+                                }
+                            }
+                        }
+                        None
+                    } else {
+                        self.walk(q, &drivers, need[0].fragment, limit, &mut hits)
                     }
                 }
+                false => {
+                    let names = self.candidates(&need, &refuse);
+                    hits.one.reserve(names.len());
+                    for &n in names.iter() {
+                        self.collect(q, n, &mut hits);
+                    }
+                    None
+                }
+            };
+            self.merge_multi(&mut hits);
+            let total = match estimate {
+                // What was found is a floor under any estimate.
+                Some(n) => Total {
+                    count: n.max(hits.one.len()),
+                    estimated: true,
+                },
+                None => Total::exact(hits.one.len()),
+            };
+            let found = self.best(&mut hits.one, limit, max_sources);
+            // Keep the buffers for the next search unless they grew huge.
+            if hits.one.capacity() <= KEEP_HITS {
+                *scratch.borrow_mut() = hits;
             }
-            let found = self.best(&mut hits, limit, max_sources);
-            // Keep the buffer for the next search unless it grew huge.
-            if hits.capacity() <= KEEP_HITS {
-                seen.hits = hits;
-            }
-            found
+            (found, total)
         })
     }
 
-    /// Ranks `hits`: the `limit` best as results, and how many there were.
-    fn best(
+    /// Adds a hit for each live file of name `n` that `q`'s phrases and
+    /// sizes let through (the lists settled words, extension and single-word
+    /// exclusions); returns how many. A file linked from more than one name
+    /// goes to [`Hits::multi`], to be counted once.
+    fn collect(&self, q: &NameQuery, n: u32, hits: &mut Hits) -> usize {
+        self.each_hit(q, n, |hit, multi| {
+            if multi {
+                hits.multi.push(hit);
+            } else {
+                hits.one.push(hit);
+            }
+        })
+    }
+
+    /// Calls `found` with each hit [`Index::collect`] would add (and
+    /// whether its file is linked from several names); returns how many.
+    fn each_hit(&self, q: &NameQuery, n: u32, mut found: impl FnMut(Hit, bool)) -> usize {
+        let h = self.name_files.hot[n as usize];
+        if h.first == NO_FILE {
+            return 0;
+        }
+        let needs_text = !q.phrases.is_empty() || q.excluded.iter().any(|x| x.contains(' '));
+        if needs_text && !q.phrases_match(&normalise(&self.names[n as usize])) {
+            return 0;
+        }
+        let sized = q.min_size.is_some() || q.max_size.is_some();
+        let mut added = 0;
+        for f in self.name_files.iter(n) {
+            if sized && !q.size_fits(self.files[f as usize].size) {
+                continue;
+            }
+            let rank = self.rank[f as usize];
+            found(
+                ((u32::MAX - (rank & !MULTI_NAME), h.prefix), f, n),
+                rank & MULTI_NAME != 0,
+            );
+            added += 1;
+        }
+        added
+    }
+
+    /// Moves the hits of files linked from several names into the others,
+    /// one per file: the one whose name ranks best.
+    fn merge_multi(&self, hits: &mut Hits) {
+        if hits.multi.is_empty() {
+            return;
+        }
+        hits.multi.sort_unstable_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then(a.0.cmp(&b.0))
+                .then_with(|| self.names[a.2 as usize].cmp(&self.names[b.2 as usize]))
+        });
+        hits.multi.dedup_by_key(|h| h.1);
+        hits.one.append(&mut hits.multi);
+    }
+
+    /// The hits of the best `limit` files among the names of the drivers
+    /// (those of each list, or those at its picked positions): visits
+    /// blocks best bound first and stops at the first whose bound is worse
+    /// than the `limit`th best key already found. No name there can rank
+    /// among the results, so a common word costs about what a rare one
+    /// does. A name in several lists is taken from the first. Returns
+    /// `None` when every block was visited (the hits are all the matches),
+    /// else an estimate of their number.
+    fn walk(
         &self,
-        hits: &mut Vec<(Key, u32, u32)>,
+        q: &NameQuery,
+        drivers: &[Driver<'_>],
+        fragment: Option<&str>,
         limit: usize,
-        max_sources: usize,
-    ) -> (Vec<Found<'_>>, usize) {
-        let total = hits.len();
+        hits: &mut Hits,
+    ) -> Option<usize> {
+        // (bound, driver, block, the range of its picked positions there),
+        // in a buffer kept from search to search.
+        let mut chunks = std::mem::take(&mut hits.chunks);
+        chunks.clear();
+        for (d, driver) in drivers.iter().enumerate() {
+            let d = d as u32;
+            let list = driver.list;
+            match &driver.picked {
+                None => chunks.extend(
+                    (0..list.blocks()).map(|b| Reverse((list.bound(b), d, b as u32, 0, 0))),
+                ),
+                Some(picked) => {
+                    let mut lo = 0;
+                    while lo < picked.len() {
+                        let b = picked[lo] as usize / BLOCK;
+                        let hi = lo + picked[lo..].partition_point(|p| *p as usize / BLOCK == b);
+                        chunks.push(Reverse((list.bound(b), d, b as u32, lo as u32, hi as u32)));
+                        lo = hi;
+                    }
+                }
+            }
+        }
+        let mut order = BinaryHeap::from(chunks);
+        let estimate = self
+            .visit(q, drivers, &mut order, limit, hits)
+            .then(|| self.estimate(q, drivers, fragment));
+        hits.chunks = order.into_vec();
+        estimate
+    }
+
+    /// The loop of [`Index::walk`]; returns whether it stopped early.
+    fn visit(
+        &self,
+        q: &NameQuery,
+        drivers: &[Driver<'_>],
+        order: &mut BinaryHeap<Chunk>,
+        limit: usize,
+        hits: &mut Hits,
+    ) -> bool {
+        // The `limit` best keys so far, worst on top. Only files under one
+        // name count: another could be the same file again.
+        let mut best: BinaryHeap<Key> = BinaryHeap::with_capacity(limit + 1);
+        // Names already taken, when a name can be in more than one list.
+        let mut taken: HashSet<u32> = HashSet::new();
+        while let Some(Reverse((bound, d, b, lo, hi))) = order.pop() {
+            if best.len() == limit && best.peek().is_some_and(|worst| bound > *worst) {
+                return true;
+            }
+            let driver = &drivers[d as usize];
+            let (whole, positions) = match &driver.picked {
+                None => (driver.list.block(b as usize), &[][..]),
+                Some(p) => (&[][..], &p[lo as usize..hi as usize]),
+            };
+            let chosen = positions.iter().map(|&i| driver.list.names[i as usize]);
+            let names = whole.iter().copied().chain(chosen);
+            for n in names {
+                if !driver.keeps(n) || (drivers.len() > 1 && !taken.insert(n)) {
+                    continue;
+                }
+                let from = hits.one.len();
+                self.collect(q, n, hits);
+                for h in &hits.one[from..] {
+                    if best.len() < limit {
+                        best.push(h.0);
+                    } else if best.peek().is_some_and(|worst| h.0 < *worst) {
+                        best.pop();
+                        best.push(h.0);
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// How many files a walk that stopped early would have found: the
+    /// matches among about [`SAMPLE`] names spread evenly over the drivers,
+    /// scaled to all of them. A name in several lists counts that many
+    /// times less each time it is met (`fragment`: what the lists' tokens
+    /// contain).
+    fn estimate(&self, q: &NameQuery, drivers: &[Driver<'_>], fragment: Option<&str>) -> usize {
+        let size = |d: &Driver<'_>| d.picked.as_ref().map_or(d.list.len(), Vec::len);
+        let all: usize = drivers.iter().map(size).sum();
+        let step = (all / SAMPLE).max(1);
+        let (mut looked, mut matched) = (0usize, 0.0);
+        for driver in drivers {
+            for i in (0..size(driver)).step_by(step) {
+                let n = match &driver.picked {
+                    None => driver.list.names[i],
+                    Some(p) => driver.list.names[p[i] as usize],
+                };
+                looked += 1;
+                if !driver.keeps(n) {
+                    continue;
+                }
+                let found = self.each_hit(q, n, |_, _| ());
+                if found == 0 {
+                    continue;
+                }
+                let lists = match (drivers.len(), fragment) {
+                    (1, _) | (_, None) => 1,
+                    (_, Some(f)) => {
+                        let mut toks: Vec<String> = tokens(&self.names[n as usize])
+                            .filter(|t| t.contains(f))
+                            .collect();
+                        toks.sort_unstable();
+                        toks.dedup();
+                        toks.len().max(1)
+                    }
+                };
+                matched += found as f64 / lists as f64;
+            }
+        }
+        (matched * all as f64 / looked.max(1) as f64).round() as usize
+    }
+
+    /// The positions in `list` of its names that match every `need` term
+    /// and no `refuse` term, ascending; `None` when there are no such
+    /// terms (every position). The first term is merged with the list;
+    /// the fewer positions left gallop through the others.
+    fn positions(list: &Postings, need: &[Term<'_>], refuse: &[Term<'_>]) -> Option<Vec<u32>> {
+        // Exclusions alone leave most names: the walk checks the few it
+        // visits instead.
+        let mut out = match need.first() {
+            None => return None,
+            Some(t) => intersect_positions(&list.names, t.names()),
+        };
+        let mut musts: Vec<Gallop<'_>> = need
+            .iter()
+            .skip(1)
+            .map(|t| Gallop::new(t.names()))
+            .collect();
+        let mut nots: Vec<Gallop<'_>> = refuse.iter().map(|t| Gallop::new(t.names())).collect();
+        if !musts.is_empty() || !nots.is_empty() {
+            out.retain(|&i| {
+                let n = list.names[i as usize];
+                musts.iter_mut().all(|g| g.has(n)) && !nots.iter_mut().any(|g| g.has(n))
+            });
+        }
+        Some(out)
+    }
+
+    /// Ranks `hits`: the `limit` best as results.
+    fn best(&self, hits: &mut Vec<Hit>, limit: usize, max_sources: usize) -> Vec<Found<'_>> {
         if limit == 0 {
-            return (Vec::new(), total);
+            return Vec::new();
         }
         if limit < hits.len() {
             // Select by key alone, then keep everything that ties with the
@@ -927,12 +1386,117 @@ impl Index {
                 })
         });
         hits.truncate(limit);
-        (
-            hits.iter()
-                .map(|&(_, f, _)| self.found(f, max_sources))
-                .collect(),
-            total,
-        )
+        hits.iter()
+            .map(|&(_, f, _)| self.found(f, max_sources))
+            .collect()
+    }
+}
+
+/// How many files a search matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: usize,
+    /// The search stopped once its results were certain, and `count` is an
+    /// estimate from a sample of the rest.
+    pub estimated: bool,
+}
+
+impl Total {
+    fn exact(count: usize) -> Total {
+        Total {
+            count,
+            estimated: false,
+        }
+    }
+}
+
+/// A search walks block bounds (rather than ranking every match) when its
+/// shortest list has at least this many names.
+const WALK_FROM: usize = 4096;
+
+/// A list a walk follows, and the positions in it that passed the query's
+/// other lists (`None`: all).
+struct Driver<'a> {
+    list: &'a Postings,
+    picked: Option<Vec<u32>>,
+    /// Exclusions still to check, name by name (when no other list
+    /// picked positions).
+    refuse: &'a [Term<'a>],
+}
+
+impl Driver<'_> {
+    /// Whether name `n` of the list is not excluded.
+    fn keeps(&self, n: u32) -> bool {
+        self.refuse
+            .iter()
+            .all(|t| t.names().binary_search(&n).is_err())
+    }
+}
+
+/// A walk follows block bounds only when at least one name in this many
+/// of its lists' names passed the query's other lists.
+const SPARSE: usize = 4;
+
+/// Names a stopped walk samples (per list) to estimate its total.
+const SAMPLE: usize = 512;
+
+/// A cursor through an ascending list that answers "is `n` in it?" for
+/// ascending `n`, skipping ahead in doubling steps.
+struct Gallop<'a> {
+    list: &'a [u32],
+    at: usize,
+}
+
+impl<'a> Gallop<'a> {
+    fn new(list: &'a [u32]) -> Gallop<'a> {
+        Gallop { list, at: 0 }
+    }
+
+    /// Whether `n` is in the list (no smaller `n` may follow); leaves the
+    /// cursor at the first entry not below `n`. Steps one entry at a time
+    /// for a few entries (lists of like length), then in doubling steps.
+    fn has(&mut self, n: u32) -> bool {
+        let list = self.list;
+        let mut at = self.at;
+        let near = (at + 8).min(list.len());
+        while at < near && list[at] < n {
+            at += 1;
+        }
+        if at == near && at < list.len() && list[at] < n {
+            let rest = &list[at..];
+            let mut step = 1;
+            while step < rest.len() && rest[step - 1] < n {
+                step *= 2;
+            }
+            let span = &rest[step / 2..step.min(rest.len())];
+            at += step / 2 + span.partition_point(|x| *x < n);
+        }
+        self.at = at;
+        list.get(at) == Some(&n)
+    }
+}
+
+/// One hit: (rank key, file, the name it matched under).
+type Hit = (Key, u32, u32);
+
+/// A search's hits: files under one name, and files linked from several
+/// names (which may be hit more than once).
+#[derive(Default)]
+struct Hits {
+    one: Vec<Hit>,
+    multi: Vec<Hit>,
+    /// A walk's blocks to visit.
+    chunks: Vec<Chunk>,
+}
+
+/// A block a walk may visit, best bound first: (bound, driver, block, the
+/// range of the driver's picked positions in it).
+type Chunk = Reverse<(Key, u32, u32, u32, u32)>;
+
+impl Hits {
+    fn clear(&mut self) {
+        self.one.clear();
+        self.multi.clear();
     }
 }
 
@@ -941,50 +1505,57 @@ impl Index {
 const KEEP_HITS: usize = 256 * 1024;
 
 /// Rank key: (u32::MAX - sources, name prefix); smaller ranks first.
-type Key = (u32, u64);
+type Key = (u32, Prefix);
 
-/// Orders like the text's bytes for the first eight of them.
-fn name_prefix(text: &str) -> u64 {
-    let mut b = [0u8; 8];
-    let n = text.len().min(8);
+/// A name's first sixteen bytes as two big-endian integers. Eight were
+/// too few: thousands of names can start with the same common word and a
+/// separator, and a walk must visit every block where its last key ties.
+type Prefix = (u64, u64);
+
+/// Orders like the text's bytes for the first sixteen of them.
+fn name_prefix(text: &str) -> Prefix {
+    let mut b = [0u8; 16];
+    let n = text.len().min(16);
     b[..n].copy_from_slice(&text.as_bytes()[..n]);
-    u64::from_be_bytes(b)
-}
-
-/// Marks files already counted in the current search: one slot per file,
-/// stamped with the search's number, so no clearing between searches.
-#[derive(Default)]
-struct Seen {
-    stamps: Vec<u32>,
-    current: u32,
-    /// The last search's hit buffer, kept for its capacity.
-    hits: Vec<(Key, u32, u32)>,
-}
-
-impl Seen {
-    fn next_stamp(&mut self, files: usize) -> u32 {
-        if self.stamps.len() < files {
-            self.stamps.resize(files, 0);
-        }
-        self.current = self.current.wrapping_add(1);
-        if self.current == 0 {
-            self.stamps.iter_mut().for_each(|s| *s = 0);
-            self.current = 1;
-        }
-        self.current
-    }
-
-    /// True the first time `file` is seen with this stamp.
-    fn first(&mut self, file: u32, stamp: u32) -> bool {
-        let slot = &mut self.stamps[file as usize];
-        let fresh = *slot != stamp;
-        *slot = stamp;
-        fresh
-    }
+    let (hi, lo) = b.split_at(8);
+    (
+        u64::from_be_bytes(hi.try_into().expect("eight bytes")),
+        u64::from_be_bytes(lo.try_into().expect("eight bytes")),
+    )
 }
 
 thread_local! {
-    static SEEN: std::cell::RefCell<Seen> = std::cell::RefCell::new(Seen::default());
+    /// Each search thread's hit buffers, kept for their capacity.
+    static SCRATCH: std::cell::RefCell<Hits> = std::cell::RefCell::new(Hits::default());
+}
+
+/// The positions in `a` of what is also in `b` (both ascending).
+fn intersect_positions(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        if x == y {
+            out.push(i as u32);
+        }
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out
+}
+
+/// What is in `a` or `b` (both ascending), ascending, once.
+fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 /// What is in `a` but not in `b` (both ascending).
@@ -1046,7 +1617,10 @@ mod tests {
                 &[],
             );
         }
-        assert_eq!(ix.search(&Query::parse("remix").unwrap(), 10, 10).1, 3000);
+        assert_eq!(
+            ix.search(&Query::parse("remix").unwrap(), 10, 10).1,
+            Total::exact(3000)
+        );
         // Remove most: compaction kicks in, and what is left is still found.
         for i in 0..2900u32 {
             assert!(ix.remove(i % 7, &id(&i.to_string())));
@@ -1055,7 +1629,7 @@ mod tests {
         assert_eq!((0..7).map(|p| ix.peer_file_count(p)).sum::<usize>(), 100);
         assert!(ix.names.len() < 3000, "compaction did not run");
         let (found, total) = ix.search(&Query::parse("remix size>2950").unwrap(), 100, 10);
-        assert_eq!(total, 49);
+        assert_eq!(total, Total::exact(49));
         assert!(found.iter().all(|f| f.size > 2950));
         assert_eq!(search(&ix, "2999"), vec!["track 2999 remix.mp3"]);
         assert!(search(&ix, "\"track 5 remix\"").is_empty());
@@ -1073,7 +1647,7 @@ mod tests {
         ix.add(0, id("rare"), 5, "a rare.ogg", &[]);
         ix.add(0, id("rare2"), 5, "c rare.ogg", &[]);
         let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 10, 10);
-        assert_eq!(total, 3);
+        assert_eq!(total, Total::exact(3));
         assert_eq!(found[0].id, id("pop"));
         assert_eq!(found[0].sources.len(), 3);
         assert_eq!(found[1].id, id("rare"));
@@ -1102,11 +1676,14 @@ mod tests {
         let names: Vec<&str> = found.iter().map(|f| f.sources[0].1).collect();
         assert_eq!(
             (names, total),
-            (vec!["holidays_a.jpg", "holidays_b.jpg"], 3)
+            (vec!["holidays_a.jpg", "holidays_b.jpg"], Total::exact(3))
         );
         // Limit keeps the best, total keeps counting.
         let (found, total) = ix.search(&Query::parse("ogg").unwrap(), 1, 10);
-        assert_eq!((found.len(), total, found[0].id), (1, 3, id("pop")));
+        assert_eq!(
+            (found.len(), total, found[0].id),
+            (1, Total::exact(3), id("pop"))
+        );
     }
 
     #[test]
@@ -1124,20 +1701,23 @@ mod tests {
         };
         let mut all = vec![id("x"), id("y"), id("z")];
         all.sort();
-        assert_eq!(ids(&ix, "notes"), (all.clone(), 3));
+        assert_eq!(ids(&ix, "notes"), (all.clone(), Total::exact(3)));
         // Removing the one held inline promotes another; the rest stay.
         assert!(ix.remove(0, &id("x")));
-        assert_eq!(ids(&ix, "notes").1, 2);
+        assert_eq!(ids(&ix, "notes").1, Total::exact(2));
         assert!(ix.remove(2, &id("z")));
-        assert_eq!(ids(&ix, "notes"), (vec![id("y")], 1));
+        assert_eq!(ids(&ix, "notes"), (vec![id("y")], Total::exact(1)));
         assert!(ix.remove(1, &id("y")));
-        assert_eq!(ids(&ix, "notes").1, 0);
+        assert_eq!(ids(&ix, "notes").1, Total::exact(0));
         assert!(ix.name_files.more.is_empty());
         // One file under two matching names counts once, with both sources.
         ix.add(0, id("w"), 1, "notes a.txt", &[]);
         ix.add(1, id("w"), 1, "notes b.txt", &[]);
         let (found, total) = ix.search(&Query::parse("notes").unwrap(), 10, 10);
-        assert_eq!((found.len(), total, found[0].source_count), (1, 1, 2));
+        assert_eq!(
+            (found.len(), total, found[0].source_count),
+            (1, Total::exact(1), 2)
+        );
         // Once one source leaves, the file is linked from one name again.
         assert!(ix.remove(0, &id("w")));
         assert_eq!(ix.rank[ix.file_of(&id("w")).unwrap() as usize], 1);
@@ -1152,13 +1732,16 @@ mod tests {
         ix.add(1, id("c"), 4, "cover.txt", &[]);
         for q in ["a cover", "b cover", "music"] {
             let (found, total) = ix.search(&Query::parse(q).unwrap(), 10, 10);
-            assert_eq!((found.len(), total), (1, 1), "{q}");
+            assert_eq!((found.len(), total), (1, Total::exact(1)), "{q}");
             assert_eq!(found[0].source_count, 2, "{q}");
             assert_eq!(found[0].other_names, vec![(0, "music/b/cover.txt")]);
         }
         // Announced again without it: the second path is gone from search.
         assert!(!ix.add(0, id("c"), 4, "music/a/cover.txt", &[]));
-        assert_eq!(ix.search(&Query::parse("b cover").unwrap(), 10, 10).1, 0);
+        assert_eq!(
+            ix.search(&Query::parse("b cover").unwrap(), 10, 10).1,
+            Total::exact(0)
+        );
         assert!(ix.other_names.is_empty());
         // The two names swapped: both still find it, each once.
         ix.add(0, id("c"), 4, "music/a/cover.txt", &both);
@@ -1169,8 +1752,14 @@ mod tests {
             "music/b/cover.txt",
             &["music/a/cover.txt".into()],
         );
-        assert_eq!(ix.search(&Query::parse("a cover").unwrap(), 10, 10).1, 1);
-        assert_eq!(ix.search(&Query::parse("b cover").unwrap(), 10, 10).1, 1);
+        assert_eq!(
+            ix.search(&Query::parse("a cover").unwrap(), 10, 10).1,
+            Total::exact(1)
+        );
+        assert_eq!(
+            ix.search(&Query::parse("b cover").unwrap(), 10, 10).1,
+            Total::exact(1)
+        );
         // Many dead names force a compaction; the further name survives it.
         for i in 0..3000u32 {
             ix.add(2, id(&i.to_string()), 1, &format!("junk {i}.bin"), &[]);
@@ -1178,11 +1767,17 @@ mod tests {
         assert_eq!(ix.remove_peer(2), 3000);
         let found = ix.sources(&id("c"), 10).unwrap();
         assert_eq!(found.other_names, vec![(0, "music/a/cover.txt")]);
-        assert_eq!(ix.search(&Query::parse("a cover").unwrap(), 10, 10).1, 1);
+        assert_eq!(
+            ix.search(&Query::parse("a cover").unwrap(), 10, 10).1,
+            Total::exact(1)
+        );
         // The peer leaves: its further names go with it.
         assert_eq!(ix.remove_peer(0), 1);
         assert!(ix.other_names.is_empty());
-        assert_eq!(ix.search(&Query::parse("music").unwrap(), 10, 10).1, 0);
+        assert_eq!(
+            ix.search(&Query::parse("music").unwrap(), 10, 10).1,
+            Total::exact(0)
+        );
         assert_eq!(search(&ix, "cover"), vec!["cover.txt"]);
     }
 
@@ -1284,15 +1879,32 @@ mod tests {
                 let want: BTreeSet<FileId> = matched.iter().map(|f| file_id(*f)).collect();
                 let (found, total) = ix.search(&Query::Name(q.clone()), 100_000, 3);
                 let got: BTreeSet<FileId> = found.iter().map(|h| h.id).collect();
-                assert_eq!(total, want.len(), "total of {text:?}");
+                assert_eq!(total, Total::exact(want.len()), "total of {text:?}");
                 assert_eq!(got, want, "files of {text:?}");
                 // The best ten have the most sources.
                 let mut counts: Vec<usize> = matched.iter().map(|f| sources[f]).collect();
                 counts.sort_unstable_by(|a, b| b.cmp(a));
                 counts.truncate(10);
-                let (top, _) = ix.search(&Query::Name(q), 10, 3);
+                let (top, _) = ix.search(&Query::Name(q.clone()), 10, 3);
                 let top: Vec<usize> = top.iter().map(|h| h.source_count).collect();
                 assert_eq!(top, counts, "ranking of {text:?}");
+                // Walking block bounds finds what ranking every match finds:
+                // the same files in the same order, and when it visited every
+                // block, the same total.
+                for limit in [1, 3, 10, 100_000] {
+                    let query = Query::Name(q.clone());
+                    let (walked, w_total) = ix.search_with(&query, limit, 3, 0);
+                    let (ranked, r_total) = ix.search_with(&query, limit, 3, usize::MAX);
+                    let order = |f: &[Found<'_>]| f.iter().map(|h| h.id).collect::<Vec<_>>();
+                    assert_eq!(order(&walked), order(&ranked), "walk of {text:?}, {limit}");
+                    assert!(!r_total.estimated);
+                    if !w_total.estimated {
+                        assert_eq!(w_total, r_total, "walked total of {text:?}");
+                    }
+                    if limit == 100_000 {
+                        assert!(!w_total.estimated, "a walk for everything stopped early");
+                    }
+                }
             }
         };
         check(&ix, &shares, &mut rng);
@@ -1316,5 +1928,36 @@ mod tests {
         }
         assert!(ix.names.len() < names_before, "the index was not compacted");
         check(&ix, &shares, &mut rng);
+    }
+
+    /// A common word: the walk stops early, says its total is an estimate,
+    /// and the estimate is close, with and without a filter that lets half
+    /// the names through; its best results are those of ranking them all.
+    #[test]
+    fn a_common_word_stops_early_with_a_close_estimate() {
+        let mut ix = Index::default();
+        let mut rng = crate::fuzz::Rng(0x5eed);
+        for i in 0..20_000u32 {
+            let name = format!("{:08x} common {i}.ogg", rng.next_u64() as u32);
+            ix.add(i % 50, id(&name), u64::from(i % 2), &name, &[]);
+            // A few popular files, so source counts matter too.
+            if i % 1000 == 0 {
+                for p in 50..60 {
+                    ix.add(p, id(&name), u64::from(i % 2), &name, &[]);
+                }
+            }
+        }
+        for (q, exact) in [("common", 20_000), ("common size<1", 10_000)] {
+            let query = Query::parse(q).unwrap();
+            let (walked, total) = ix.search(&query, 10, 3);
+            let (ranked, all) = ix.search_with(&query, 10, 3, usize::MAX);
+            assert_eq!(all, Total::exact(exact));
+            assert!(total.estimated, "{q}");
+            let error = total.count.abs_diff(exact) as f64 / exact as f64;
+            assert!(error < 0.1, "{q}: estimated {} for {exact}", total.count);
+            let ids = |f: &[Found<'_>]| f.iter().map(|h| h.id).collect::<Vec<_>>();
+            assert_eq!(ids(&walked), ids(&ranked), "{q}");
+            assert_eq!(walked[0].source_count, 11, "{q}");
+        }
     }
 }

@@ -236,7 +236,11 @@ impl DirectoryStore for MemoryStore {
         let st = self.read();
         let (found, total) = st.index.search(query, limit as usize, MAX_SOURCES_PER_HIT);
         let hits = found.into_iter().map(|f| st.hit(f)).collect();
-        Ok(SearchOutcome { hits, total })
+        Ok(SearchOutcome {
+            hits,
+            total: total.count,
+            total_estimated: total.estimated,
+        })
     }
 
     fn locate(&self, id: &FileId) -> Result<Hit, DirError> {

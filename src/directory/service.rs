@@ -112,6 +112,7 @@ fn do_search(
     Ok(pb::SearchReply {
         results: outcome.hits.into_iter().map(hit_pb).collect(),
         total: outcome.total as u64,
+        total_estimated: outcome.total_estimated,
         ..Default::default()
     })
 }

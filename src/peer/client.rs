@@ -190,6 +190,7 @@ impl Directory {
         Ok(SearchOutcome {
             hits,
             total: r.total as usize,
+            total_estimated: r.total_estimated,
         })
     }
 

@@ -12,7 +12,7 @@ use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent};
 use super::transfers::{Ended, Row, Transfers};
 use super::Peer;
 use crate::id::FileId;
-use crate::wire::{Hit, PeerListing, SharedFile, UploadsNow};
+use crate::wire::{Hit, PeerListing, SearchOutcome, SharedFile, UploadsNow};
 
 /// `1536` -> `1.5 KiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -116,8 +116,9 @@ fn short_id(id: &FileId) -> String {
 }
 
 /// Search results as aligned columns: number, id (its start), size,
-/// source count, names.
-pub fn format_hits(hits: &[Hit], total: usize) -> String {
+/// source count, names; then how many matched, when not all are shown.
+pub fn format_hits(found: &SearchOutcome) -> String {
+    let (hits, total) = (&found.hits, found.total);
     if hits.is_empty() {
         return "no files found\n".to_string();
     }
@@ -135,7 +136,12 @@ pub fn format_hits(hits: &[Hit], total: usize) -> String {
             h.names.join(" | ")
         ));
     }
-    if total > hits.len() {
+    if found.total_estimated {
+        out.push_str(&format!(
+            "({} of about {total} matches shown)\n",
+            hits.len()
+        ));
+    } else if total > hits.len() {
         out.push_str(&format!("({} of {total} matches shown)\n", hits.len()));
     }
     out
@@ -334,7 +340,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 };
                 match dir.search(&q, DEFAULT_SEARCH_LIMIT, core.session().token().as_deref()) {
                     Ok(found) => {
-                        write!(out, "{}", format_hits(&found.hits, found.total))?;
+                        write!(out, "{}", format_hits(&found))?;
                         last_rows = listing_of_hits(&found.hits);
                     }
                     Err(e) => writeln!(out, "search failed: {e}")?,
@@ -529,12 +535,24 @@ mod tests {
             sources: vec![],
             source_count: 0,
         };
-        let table = format_hits(&[hit("a.txt", 1), hit("long name.bin", 5 << 30)], 3);
+        let mut found = SearchOutcome {
+            hits: vec![hit("a.txt", 1), hit("long name.bin", 5 << 30)],
+            total: 3,
+            total_estimated: false,
+        };
+        let table = format_hits(&found);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 4);
         let name_col = lines[0].find("NAME").unwrap();
         assert_eq!(lines[1].find("a.txt"), Some(name_col));
         assert_eq!(lines[2].find("long name.bin"), Some(name_col));
-        assert!(lines[3].contains("2 of 3"));
+        assert_eq!(lines[3], "(2 of 3 matches shown)");
+        found.total = 25_000;
+        found.total_estimated = true;
+        let table = format_hits(&found);
+        assert_eq!(
+            table.lines().last(),
+            Some("(2 of about 25000 matches shown)")
+        );
     }
 }

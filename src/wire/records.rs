@@ -70,4 +70,7 @@ pub struct Hit {
 pub struct SearchOutcome {
     pub hits: Vec<Hit>,
     pub total: usize,
+    /// `total` is an estimate (the search stopped once its best results
+    /// were certain and counted the rest from a sample).
+    pub total_estimated: bool,
 }
