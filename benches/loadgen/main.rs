@@ -25,6 +25,12 @@
 //!
 //!     cargo bench --bench loadgen -- --peers 10000 --files 100 --threads 1,16 --secs 10
 //!
+//! `--pin` puts the directory on core 0 and the load generator on core 1,
+//! so that a latency measures the server rather than the two processes
+//! taking turns on the same cores:
+//!
+//!     cargo bench --bench loadgen -- --pin --threads 16 --rate 2000 --secs 20
+//!
 //! `--soak SECONDS` runs the soak instead (1,000 peers that log in,
 //! heartbeat and announce, 16 searchers, downloads from real peers; see
 //! `soak.rs`):
@@ -97,6 +103,10 @@ struct Args {
     /// directory on its default limits, instead (see `big_share.rs`).
     #[arg(long, conflicts_with = "directory")]
     big_share: Option<usize>,
+    /// Pin the directory it starts to core 0 and itself to core 1 (a
+    /// latency then measures the server, not the two fighting over cores).
+    #[arg(long, conflicts_with = "directory")]
+    pin: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -472,6 +482,27 @@ fn spawn_announcing(mut cmd: Command, what: &str) -> (Owned, String) {
     (Owned(child), addr)
 }
 
+/// Pins every thread of process `pid` to `core` (threads it starts later
+/// inherit it); says so.
+fn pin(pid: u32, core: usize, what: &str) {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list threads");
+    let mut n = 0;
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: a plain CPU mask on the stack, passed with its size.
+        let ok = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(core, &mut set);
+            libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        };
+        assert!(ok, "pin thread {tid} of {what}: {}", std::io::Error::last_os_error());
+        n += 1;
+    }
+    println!("pinned {what} ({n} threads) to core {core}");
+}
+
 /// Open loop: the `n`th search of a thread is due at `began + n * interval`,
 /// whenever the ones before it returned, so a slow answer also charges the
 /// searches queued behind it.
@@ -544,6 +575,10 @@ fn main() {
         None => {
             let (child, addr, tmp) = start_server(BENCH_SERVER_CONFIG);
             let pid = child.id();
+            if args.pin {
+                pin(pid, 0, "the directory");
+                pin(std::process::id(), 1, "the load generator");
+            }
             (Some(child), addr, Some(pid), Some(tmp))
         }
     };

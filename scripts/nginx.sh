@@ -1,0 +1,39 @@
+# Starts nginx (sourced after lib.sh) serving folder $1 on a free loopback
+# port, as a reference for the peer's HTTP server: one worker per core,
+# sendfile and keep-alive on, no access log. Sets NGINX (its base URL).
+# Needs nginx on PATH or in /usr/sbin (apt-get install -y nginx-light).
+start_nginx() { # root
+  local nginx
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  [ -x "$nginx" ] || { echo "nginx is not installed (apt-get install -y nginx-light)" >&2; exit 1; }
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$WORK/nginx"
+  cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $1;
+  }
+}
+CONF
+  "$nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" &
+  PIDS+=($!)
+  NGINX="http://127.0.0.1:$port"
+  until curl -s -o /dev/null "$NGINX/"; do sleep 0.1; done
+}
