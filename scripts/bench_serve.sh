@@ -12,7 +12,7 @@ RUNS=${RUNS:-3}
 SECS=${SECS:-10}
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/nginx.sh" 2>/dev/null || source "$OLDPWD/scripts/nginx.sh"
+source "$ROOT/scripts/nginx.sh"
 
 peer_config a ""
 head -c 4096 /dev/urandom > a/share/small.bin

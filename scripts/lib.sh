@@ -1,10 +1,12 @@
 # Shared set-up of the benchmark scripts (sourced, not run): builds the
 # release binaries, makes a temp folder that is removed on exit with every
 # process listed in PIDS, and starts a directory on a free loopback port.
-# Sets BIN, WORK, PIDS and DIR (the directory's address); leaves the shell
-# in WORK. `peer_config NAME EXTRA` writes NAME.toml for a peer sharing
-# WORK/NAME/share, with the lines EXTRA appended.
+# Sets ROOT (the repository), BIN, WORK, PIDS and DIR (the directory's
+# address); leaves the shell in WORK. `peer_config NAME EXTRA` writes
+# NAME.toml for a peer sharing WORK/NAME/share, with the lines EXTRA
+# appended.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
 cargo build --release --quiet --bin server --bin peer
 BIN=$PWD/target/release
 WORK=$(mktemp -d)
