@@ -89,7 +89,10 @@ impl ClientConnection {
 
         ClientConnection {
             source,
-            sink: SequentialWriterBuilder::new(BufWriter::with_capacity(1024, write_socket)),
+            // hubshare patch: 16 KiB instead of 1 KiB, so the headers and a
+            // small body leave in one write (one segment with TCP_NODELAY)
+            // instead of two.
+            sink: SequentialWriterBuilder::new(BufWriter::with_capacity(16 * 1024, write_socket)),
             remote_addr,
             next_header_source: first_header,
             no_more_requests: false,
