@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Small-request throughput of a peer's HTTP server against nginx, in one
-# run: the same 4 KiB file, fetched with keep-alive by wrk (two threads)
-# over 1 and over 32 connections, from the peer (GET /files/{id}) and from
+# run: the same 4 KiB file, fetched with keep-alive by wrk (two threads;
+# one for one connection) over 1 and over 32 connections, from the peer (GET /files/{id}) and from
 # nginx serving the same folder. Prints requests/s and the peer's ratio.
 # RUNS (default 3) rounds, alternating peer and nginx; SECS (default 10)
 # seconds each. Needs wrk and nginx (apt-get install -y wrk nginx-light).
@@ -34,10 +34,11 @@ start_nginx "$WORK/a/share"
 curl -sf -o peer.bin "$A/files/$ID"
 curl -sf -o nginx.bin "$NGINX/small.bin"
 cmp peer.bin nginx.bin && cmp peer.bin a/share/small.bin
-echo "4 KiB file, wrk -t2, ${SECS}s per measure, $RUNS rounds (peer http_workers = 8, nginx workers = $(nproc))"
+echo "4 KiB file, wrk -t2 (-t1 for 1 connection), ${SECS}s per measure, $RUNS rounds (peer http_workers = 8, nginx workers = $(nproc))"
 
 rps() { # connections url
-  wrk -t2 -c"$1" -d"${SECS}s" "$2" | awk '/Requests\/sec/ {print $2}'
+  # Two threads, but wrk needs a connection per thread.
+  wrk -t"$(( $1 < 2 ? 1 : 2 ))" -c"$1" -d"${SECS}s" "$2" | awk '/Requests\/sec/ {print $2}'
 }
 for c in 1 32; do
   peer_all=() nginx_all=()

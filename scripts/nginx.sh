@@ -9,7 +9,12 @@ start_nginx() { # root
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   mkdir -p "$WORK/nginx"
+  # As root, nginx's workers would run as another user that cannot read
+  # the temp folder.
+  local user=""
+  [ "$(id -u)" = 0 ] && user="user root;"
   cat > "$WORK/nginx/nginx.conf" <<CONF
+$user
 worker_processes auto;
 daemon off;
 pid $WORK/nginx/nginx.pid;

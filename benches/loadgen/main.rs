@@ -488,7 +488,11 @@ fn pin(pid: u32, core: usize, what: &str) {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list threads");
     let mut n = 0;
     for task in tasks.flatten() {
-        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<i32>().ok()) else {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+        else {
             continue;
         };
         // SAFETY: a plain CPU mask on the stack, passed with its size.
@@ -497,7 +501,11 @@ fn pin(pid: u32, core: usize, what: &str) {
             libc::CPU_SET(core, &mut set);
             libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
         };
-        assert!(ok, "pin thread {tid} of {what}: {}", std::io::Error::last_os_error());
+        assert!(
+            ok,
+            "pin thread {tid} of {what}: {}",
+            std::io::Error::last_os_error()
+        );
         n += 1;
     }
     println!("pinned {what} ({n} threads) to core {core}");
