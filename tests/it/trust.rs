@@ -152,6 +152,10 @@ fn a_piece_list_that_trickles_is_bypassed_within_seconds() {
     let content = noise(2 << 20, 23);
     let id = b3(&content);
     // First by name, so it used to be asked first, and waited on for a minute.
+    // It answers 404 for the bytes, so zed is the one that must deliver them:
+    // were the bytes served too, a correct downloader could take every piece
+    // from it (verified against zed's list) and the download would say
+    // nothing of zed.
     let _slow = fake_source(
         &server.addr,
         "aaa-slow",
@@ -159,6 +163,7 @@ fn a_piece_list_that_trickles_is_bypassed_within_seconds() {
             content: content.clone(),
             pieces: Some(piece_list_json(&content)),
             trickle: Some(Duration::from_secs(2)),
+            bytes_gone: Some(Default::default()),
             ..Fake::default()
         },
         &content,
