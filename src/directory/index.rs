@@ -238,7 +238,8 @@ const BLOCK: usize = 32;
 /// it and the highest source count (as a [`bucket`]) any of its names' files
 /// has reached. A search for the best few visits blocks best bound first
 /// and stops at the first block that cannot beat what it holds, instead of
-/// ranking every match (see [`Index::walk`]). About 0.3 bytes per posting.
+/// ranking every match (see [`Index::walk`]). About half a byte per
+/// posting.
 #[derive(Default)]
 struct Postings {
     names: Vec<u32>,
@@ -334,25 +335,19 @@ impl<'a> Term<'a> {
             many => self.union.get_or_init(|| {
                 // Merged in pairs, round by round: linear in the names for
                 // each doubling of the lists merged.
-                let mut round: Vec<Vec<u32>> = many
-                    .chunks(2)
-                    .map(|pair| match pair {
-                        [a, b] => union(&a.names, &b.names),
-                        [a] => a.names.clone(),
-                        _ => unreachable!("chunks of two"),
-                    })
-                    .collect();
+                let mut round: Vec<Cow<'_, [u32]>> =
+                    many.iter().map(|p| Cow::Borrowed(&p.names[..])).collect();
                 while round.len() > 1 {
                     round = round
                         .chunks(2)
                         .map(|pair| match pair {
-                            [a, b] => union(a, b),
+                            [a, b] => Cow::Owned(union(a, b)),
                             [a] => a.clone(),
                             _ => unreachable!("chunks of two"),
                         })
                         .collect();
                 }
-                round.pop().unwrap_or_default()
+                round.pop().map(Cow::into_owned).unwrap_or_default()
             }),
         }
     }
@@ -1103,8 +1098,7 @@ impl Index {
                             refuse: if need.len() == 1 { &refuse } else { &[] },
                         })
                         .collect();
-                    let size = |d: &Driver<'_>| d.picked.as_ref().map_or(d.list.len(), Vec::len);
-                    let picked: usize = drivers.iter().map(size).sum();
+                    let picked: usize = drivers.iter().map(Driver::len).sum();
                     let listed: usize = drivers.iter().map(|d| d.list.len()).sum();
                     if picked * SPARSE < listed {
                         // Few names passed the other lists, too scattered
@@ -1302,12 +1296,11 @@ impl Index {
     /// times less each time it is met (`fragment`: what the lists' tokens
     /// contain).
     fn estimate(&self, q: &NameQuery, drivers: &[Driver<'_>], fragment: Option<&str>) -> usize {
-        let size = |d: &Driver<'_>| d.picked.as_ref().map_or(d.list.len(), Vec::len);
-        let all: usize = drivers.iter().map(size).sum();
+        let all: usize = drivers.iter().map(Driver::len).sum();
         let step = (all / SAMPLE).max(1);
         let (mut looked, mut matched) = (0usize, 0.0);
         for driver in drivers {
-            for i in (0..size(driver)).step_by(step) {
+            for i in (0..driver.len()).step_by(step) {
                 let n = match &driver.picked {
                     None => driver.list.names[i],
                     Some(p) => driver.list.names[p[i] as usize],
@@ -1338,9 +1331,10 @@ impl Index {
     }
 
     /// The positions in `list` of its names that match every `need` term
-    /// and no `refuse` term, ascending; `None` when there are no such
-    /// terms (every position). The first term is merged with the list;
-    /// the fewer positions left gallop through the others.
+    /// and no `refuse` term, ascending; `None` when `need` is empty: every
+    /// position, the exclusions left to the walk (see [`Driver::keeps`]).
+    /// The first term is merged with the list; the fewer positions left
+    /// gallop through the others.
     fn positions(list: &Postings, need: &[Term<'_>], refuse: &[Term<'_>]) -> Option<Vec<u32>> {
         // Exclusions alone leave most names: the walk checks the few it
         // visits instead.
@@ -1425,6 +1419,11 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
+    /// How many of its names the walk may visit.
+    fn len(&self) -> usize {
+        self.picked.as_ref().map_or(self.list.len(), Vec::len)
+    }
+
     /// Whether name `n` of the list is not excluded.
     fn keeps(&self, n: u32) -> bool {
         self.refuse
@@ -1437,7 +1436,8 @@ impl Driver<'_> {
 /// of its lists' names passed the query's other lists.
 const SPARSE: usize = 4;
 
-/// Names a stopped walk samples (per list) to estimate its total.
+/// Names a stopped walk samples (over all its lists) to estimate its
+/// total.
 const SAMPLE: usize = 512;
 
 /// A cursor through an ascending list that answers "is `n` in it?" for
