@@ -40,7 +40,6 @@ echo "peer a up and listed after $(awk "BEGIN{printf \"%.2f\", $ready - $start}"
 
 start_nginx "$WORK/a/share"
 rate() { awk "BEGIN{printf \"%.2f s = %.0f MB/s\", $2 - $1, $SIZE_MIB * 1.048576 / ($2 - $1)}"; }
-median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 peer_secs=() curl_secs=()
 for r in $(seq "$RUNS"); do
   rm -f b/share/bench.bin curl.bin

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Small-request throughput of a peer's HTTP server against nginx, in one
 # run: the same 4 KiB file, fetched with keep-alive by wrk (two threads;
-# one for one connection) over 1 and over 32 connections, from the peer (GET /files/{id}) and from
-# nginx serving the same folder. Prints requests/s and the peer's ratio.
+# one for one connection) over 1 and over 32 connections, from the peer
+# (GET /files/{id}) and from nginx serving the same folder. Prints requests/s and the peer's ratio.
 # RUNS (default 3) rounds, alternating peer and nginx; SECS (default 10)
 # seconds each. Needs wrk and nginx (apt-get install -y wrk nginx-light).
 #
@@ -16,20 +16,12 @@ source "$ROOT/scripts/nginx.sh"
 
 peer_config a ""
 head -c 4096 /dev/urandom > a/share/small.bin
-ID=$(b3sum --no-names a/share/small.bin 2>/dev/null || python3 -c '
-import sys
-try:
-    import blake3
-except ImportError:
-    sys.exit(1)
-print(blake3.blake3(open(sys.argv[1], "rb").read()).hexdigest())' a/share/small.bin || true)
 "$BIN/peer" --config a.toml serve > a.out 2> a.log &
 PIDS+=($!)
 until [ -s a.out ]; do sleep 0.1; done
 A=$(awk '{print $NF}' a.out)
-if [ -z "$ID" ]; then
-  until ID=$(curl -sf "$A/files" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' 2>/dev/null); do sleep 0.1; done
-fi
+# The id from the peer's own listing, once it has hashed the file.
+until ID=$(curl -sf "$A/files" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' 2>/dev/null); do sleep 0.1; done
 start_nginx "$WORK/a/share"
 curl -sf -o peer.bin "$A/files/$ID"
 curl -sf -o nginx.bin "$NGINX/small.bin"
@@ -48,7 +40,6 @@ for c in 1 32; do
     peer_all+=("$p") nginx_all+=("$n")
     printf "  %2d connections, round %d: peer %9.0f req/s   nginx %9.0f req/s   ratio %.2f\n" "$c" "$r" "$p" "$n" "$(awk "BEGIN{print $p/$n}")"
   done
-  median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
   pm=$(median "${peer_all[@]}") nm=$(median "${nginx_all[@]}")
   printf "%2d connections, medians: peer %.0f req/s, nginx %.0f req/s: peer/nginx = %.2f\n" "$c" "$pm" "$nm" "$(awk "BEGIN{print $pm/$nm}")"
 done

@@ -24,6 +24,9 @@ PIDS+=($!)
 until [ -s server.out ]; do sleep 0.1; done
 DIR=$(awk '{print $NF}' server.out)
 
+# The middle value of its arguments (numbers).
+median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
 peer_config() { # name extra
   mkdir -p "$1/share"
   cat > "$1.toml" <<TOML
