@@ -4,7 +4,7 @@
 # Sets ROOT (the repository), BIN, WORK, PIDS and DIR (the directory's
 # address); leaves the shell in WORK. `peer_config NAME EXTRA` writes
 # NAME.toml for a peer sharing WORK/NAME/share, with the lines EXTRA
-# appended.
+# appended; `median` prints the middle of its numbers.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 cargo build --release --quiet --bin server --bin peer
