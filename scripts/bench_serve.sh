@@ -22,7 +22,10 @@ until [ -s a.out ]; do sleep 0.1; done
 A=$(awk '{print $NF}' a.out)
 # The id from the peer's own listing, once it has hashed the file.
 until ID=$(curl -sf "$A/files" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' 2>/dev/null); do sleep 0.1; done
-start_nginx "$WORK/a/share"
+# nginx serves a copy outside the peer's share: the peer watches its share,
+# and every open of a file there would wake the peer's watcher thread.
+mkdir nginx-root && cp a/share/small.bin nginx-root/
+start_nginx "$WORK/nginx-root"
 curl -sf -o peer.bin "$A/files/$ID"
 curl -sf -o nginx.bin "$NGINX/small.bin"
 cmp peer.bin nginx.bin && cmp peer.bin a/share/small.bin

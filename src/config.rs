@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_RESULTS: u32 = 1000;
 pub const DEFAULT_MAX_FILES_PER_CALL: u32 = 5000;
 /// Default upload cap: 1 GiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
-/// Default number of HTTP worker threads of a peer.
+/// Default number of HTTP requests a peer serves at once.
 pub const DEFAULT_HTTP_WORKERS: usize = 8;
 /// Default number of downloaders a peer sends to at once.
 pub const DEFAULT_UPLOAD_SLOTS: usize = 4;
@@ -341,7 +341,7 @@ pub struct PeerConfig {
     /// Largest upload accepted, in bytes.
     #[serde(default = "default_max_upload")]
     pub max_upload_bytes: u64,
-    /// Number of HTTP worker threads.
+    /// Most HTTP requests served at once.
     #[serde(default = "default_workers")]
     pub http_workers: usize,
     /// Downloaders served at once (however many connections each opens);

@@ -1,4 +1,4 @@
-//! [`Core`]: the parts of a running peer that its HTTP workers, its rescan
+//! [`Core`]: the parts of a running peer that its HTTP server, its rescan
 //! thread and its console share: config, share table, directory session,
 //! control secret. It is what the HTTP server's [`Host`] trait is
 //! implemented by, so the server reaches the peer through that alone.

@@ -3,7 +3,7 @@
 //! (`session.rs`, over the client in `client.rs`), the `share-rescan`
 //! thread with the watcher that wakes it (`watch.rs`), and the control file through which one-shot subcommands reach it
 //! (`control.rs`). [`Peer::start`] brings them up in order;
-//! [`Peer::shutdown`] logs out, drains the HTTP workers and removes the
+//! [`Peer::shutdown`] logs out, drains the HTTP requests in flight and removes the
 //! control file. Downloads, uploads and browsing other peers are in
 //! `fetch/`; the menu and the tables people read in `console.rs`.
 //!

@@ -1,6 +1,7 @@
 //! The peer's HTTP server: tiny_http on a listener we build ourselves (with
-//! `TCP_NODELAY`, which tiny_http leaves off), served by a fixed pool of named
-//! worker threads. Routes:
+//! `TCP_NODELAY`, which tiny_http leaves off). Each request is served on the
+//! thread of the connection that read it (the vendored tiny_http's
+//! `from_listener_serving`), at most `workers` at once (`gate.rs`). Routes:
 //!
 //! | route | does |
 //! | --- | --- |
@@ -21,6 +22,7 @@
 
 mod control;
 mod files;
+mod gate;
 pub mod queue;
 mod range;
 mod throttle;
@@ -30,9 +32,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use blake3::hazmat::ChainingValue;
@@ -41,6 +41,7 @@ use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::id::FileId;
 use crate::wire::{InboxPolicy, Rescanned, SharedFile, Status, UploadsNow};
+use gate::Gate;
 use queue::UploadQueue;
 pub use range::ByteRange;
 use throttle::{SharedBucket, TokenBucket};
@@ -89,6 +90,7 @@ pub trait Host: Send + Sync {
 /// it sends at once.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// Requests served at once (`http_workers`); more wait for a place.
     pub workers: usize,
     /// Read and write timeout of every socket, and the time a client has to
     /// send its request headers.
@@ -127,13 +129,10 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// A running HTTP server and its workers.
+/// A running HTTP server.
 pub struct HttpServer {
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
-    /// Each worker drops its sender when it ends; all gone means all done.
-    done: crossbeam_channel::Receiver<()>,
+    server: tiny_http::Server,
+    gate: Arc<Gate>,
     uploads: Arc<UploadQueue>,
 }
 
@@ -151,10 +150,6 @@ impl HttpServer {
             max_header_bytes: MAX_HEADER_BYTES,
             max_connections: opts.max_connections,
         };
-        let server = Arc::new(
-            tiny_http::Server::from_listener_with_limits(listener, None, limits)
-                .map_err(|e| io::Error::other(e.to_string()))?,
-        );
         let uploads = Arc::new(UploadQueue::new(
             opts.upload_slots,
             opts.upload_turn,
@@ -171,32 +166,19 @@ impl HttpServer {
                 )))
             }),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let (done_tx, done) = crossbeam_channel::bounded::<()>(0);
-        let mut handles = Vec::with_capacity(opts.workers);
-        for i in 0..opts.workers {
-            let (server, stop, ctx) = (server.clone(), stop.clone(), ctx.clone());
-            let done_tx = done_tx.clone();
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("http-worker-{i}"))
-                    .spawn(move || {
-                        let _done = done_tx;
-                        while !stop.load(Ordering::Relaxed) {
-                            match server.recv_timeout(Duration::from_millis(200)) {
-                                Ok(Some(rq)) => handle(&ctx, rq),
-                                Ok(None) => {}
-                                Err(e) => log::debug!("http accept: {e}"),
-                            }
-                        }
-                    })?,
-            );
-        }
+        let gate = Arc::new(Gate::new(opts.workers));
+        let handler: tiny_http::Handler = {
+            let gate = gate.clone();
+            Arc::new(move |rq| match gate.enter() {
+                Some(_pass) => handle(&ctx, rq),
+                None => send(rq, text(503, "this peer is shutting down")),
+            })
+        };
+        let server = tiny_http::Server::from_listener_serving(listener, None, limits, handler)
+            .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(HttpServer {
             server,
-            stop,
-            workers: handles,
-            done,
+            gate,
             uploads,
         })
     }
@@ -206,28 +188,18 @@ impl HttpServer {
         self.uploads.now(Instant::now())
     }
 
-    /// Stops taking requests and joins the workers once the requests they
-    /// serve are done. A transfer still running after `SHUTDOWN_GRACE` is
-    /// left to end with the process, so Ctrl-C never hangs on a slow client.
+    /// Stops taking requests (a request arriving now is answered 503) and
+    /// waits for those being served. A transfer still running after
+    /// `SHUTDOWN_GRACE` is left to end with the process, so Ctrl-C never
+    /// hangs on a slow client. The listening socket closes on return.
     pub fn shutdown(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        // Nothing is ever sent: the wait ends when every worker has dropped
-        // its sender (disconnected), or at the deadline.
-        if let Err(crossbeam_channel::RecvTimeoutError::Timeout) = self.done.recv_deadline(deadline)
-        {
-            let busy = self.workers.iter().filter(|w| !w.is_finished()).count();
+        let busy = self.gate.close(Instant::now() + SHUTDOWN_GRACE);
+        if busy > 0 {
             log::warn!(
                 "{busy} transfer(s) still running after {SHUTDOWN_GRACE:?}; not waiting for them"
             );
-            return;
         }
-        for w in self.workers {
-            let _ = w.join();
-        }
+        drop(self.server);
     }
 }
 

@@ -1,0 +1,141 @@
+//! How many requests are served at once (`http_workers`), and the wait for
+//! those in flight at shutdown.
+//!
+//! Requests are served on the thread of the connection that read them (no
+//! hand-off per request); a connection whose request finds every place taken
+//! waits here for one, as it waited before for a free worker. Once closed,
+//! the gate lets nothing in and shutdown waits for the requests inside.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+use crate::sync::MutexExt;
+
+/// At most `places` holders of a [`Pass`] at once.
+pub struct Gate {
+    places: usize,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    inside: usize,
+    /// Threads waiting in `enter` or `close`: a `Pass` dropped with nobody
+    /// waiting wakes nobody (no system call on the fast path).
+    waiting: usize,
+    closed: bool,
+}
+
+/// A place in the gate, given back when dropped.
+pub struct Pass<'a>(&'a Gate);
+
+impl Gate {
+    pub fn new(places: usize) -> Gate {
+        Gate {
+            places: places.max(1),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// A place, waiting for one while all are taken; `None` once closed.
+    pub fn enter(&self) -> Option<Pass<'_>> {
+        let mut st = self.state.locked();
+        while !st.closed && st.inside >= self.places {
+            st.waiting += 1;
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.waiting -= 1;
+        }
+        if st.closed {
+            return None;
+        }
+        st.inside += 1;
+        Some(Pass(self))
+    }
+
+    /// Lets nothing more in and waits until nothing is inside or
+    /// `deadline`; returns how many are still inside.
+    pub fn close(&self, deadline: Instant) -> usize {
+        let mut st = self.state.locked();
+        st.closed = true;
+        self.changed.notify_all();
+        while st.inside > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            st.waiting += 1;
+            st = self
+                .changed
+                .wait_timeout(st, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            st.waiting -= 1;
+        }
+        st.inside
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.locked();
+        st.inside -= 1;
+        if st.waiting > 0 {
+            // Both a request waiting for a place and `close` may wait.
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn holds_at_most_its_places_and_closes_after_those_inside() {
+        let gate = Arc::new(Gate::new(2));
+        let a = gate.enter().expect("a place");
+        let _b = gate.enter().expect("a place");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let waiter = {
+            let (gate, tx) = (gate.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let pass = gate.enter();
+                tx.send(pass.is_some()).unwrap();
+            })
+        };
+        // The third waits while two are inside...
+        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        drop(a);
+        // ...and enters when one leaves.
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
+        waiter.join().unwrap();
+
+        // Closing waits for the one inside, up to the deadline.
+        let start = Instant::now();
+        assert_eq!(gate.close(start + Duration::from_millis(100)), 1);
+        assert!(gate.enter().is_none(), "a closed gate lets nobody in");
+        let closer = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.close(Instant::now() + Duration::from_secs(30)))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(_b);
+        assert_eq!(closer.join().unwrap(), 0);
+    }
+
+    #[test]
+    fn closing_wakes_those_waiting_for_a_place() {
+        let gate = Arc::new(Gate::new(1));
+        let _inside = gate.enter().expect("a place");
+        let waiter = {
+            let gate = gate.clone();
+            std::thread::spawn(move || gate.enter().is_some())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        gate.close(Instant::now());
+        assert!(!waiter.join().unwrap(), "a waiter is turned away at close");
+    }
+}
