@@ -424,9 +424,12 @@ impl EventLoop {
         is_recursive: bool,
         watch_self: bool,
     ) -> Result<()> {
+        // hubshare patch: no IN_OPEN. Every open of a watched file wakes
+        // the watcher's thread (in the opener's system call); a peer opens
+        // a shared file for every request it serves, and an open changes
+        // nothing, so hubshare ignores those events anyway.
         let mut watchmask = WatchMask::ATTRIB
             | WatchMask::CREATE
-            | WatchMask::OPEN
             | WatchMask::DELETE
             | WatchMask::CLOSE_WRITE
             | WatchMask::MODIFY
