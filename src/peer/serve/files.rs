@@ -2,7 +2,7 @@
 //! `Range`, upload slots and their queue, the rate limit) and
 //! `GET /files/{id}/pieces`.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
@@ -158,10 +158,13 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
         )),
         None => Box::new(Throttled::unpaced(file.take(count), sent)),
     };
+    // No BufReader: the vendored tiny_http reads the body in blocks of its
+    // length, up to 256 KiB (a BufReader's own 256 KiB buffer was zeroed
+    // for every small file served).
     let resp = Response::new(
         StatusCode(status),
         headers,
-        io::BufReader::with_capacity(256 * 1024, body),
+        body,
         Some(count as usize),
         None,
     )

@@ -103,13 +103,22 @@ impl<R> Throttled<R> {
 
 impl<R: Read> Read for Throttled<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = buf.len().min(MAX_SLICE);
+        let paced = self.bucket.is_some() || self.share.is_some();
+        // Paced reads are sliced so the wait after each stays short.
+        let want = if paced {
+            buf.len().min(MAX_SLICE)
+        } else {
+            buf.len()
+        };
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             return Ok(0);
         }
         if let Some(sent) = &self.sent {
             sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        if !paced {
+            return Ok(n);
         }
         let now = Instant::now();
         let mut wait = match &self.bucket {

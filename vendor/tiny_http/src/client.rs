@@ -117,6 +117,9 @@ impl ClientConnection {
         let mut prev_byte_was_cr = false;
 
         loop {
+            // hubshare patch: the clock is read only after a read that may
+            // have waited for the client (not for every buffered byte).
+            let may_wait = !self.next_header_source.has_buffered();
             let byte = self.next_header_source.by_ref().bytes().next();
 
             let byte = match byte {
@@ -141,7 +144,7 @@ impl ClientConnection {
                 return Err(ReadError::HeaderTooLarge);
             }
             budget.bytes -= 1;
-            if Instant::now() > budget.deadline {
+            if may_wait && Instant::now() > budget.deadline {
                 return Err(ReadError::HeaderTimeout);
             }
 

@@ -110,6 +110,17 @@ impl<W: Write + Send> Iterator for SequentialWriterBuilder<W> {
     }
 }
 
+impl<T: Read + Send> SequentialReader<std::io::BufReader<T>> {
+    /// hubshare patch: whether the next read is served from the buffer
+    /// (so it cannot wait for the client).
+    pub fn has_buffered(&self) -> bool {
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref reader) => !reader.buffer().is_empty(),
+            _ => false,
+        }
+    }
+}
+
 impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         let mut reader = match self.inner {
