@@ -464,6 +464,8 @@ pub struct Fake {
     pub cut_after: Option<usize>,
     /// Send the piece list one byte at a time, this long apart.
     pub trickle: Option<Duration>,
+    /// Send the file's bytes one at a time, this long apart.
+    pub trickle_bytes: Option<Duration>,
     /// The answer to `GET /files` (404 when `None`).
     pub listing: Option<String>,
     /// Answer 404 to requests for the bytes (as a peer that stopped
@@ -540,7 +542,12 @@ fn answer(mut conn: TcpStream, fake: &Fake) {
     );
     let _ = conn.write_all(reply.as_bytes());
     let upto = fake.cut_after.unwrap_or(body.len()).min(body.len());
-    match fake.trickle.filter(|_| path.ends_with("/pieces")) {
+    let gap = if path.ends_with("/pieces") {
+        fake.trickle
+    } else {
+        fake.trickle_bytes
+    };
+    match gap {
         Some(gap) => {
             for b in &body[..upto] {
                 if conn.write_all(&[*b]).is_err() {

@@ -186,6 +186,43 @@ fn a_piece_list_that_trickles_is_bypassed_within_seconds() {
 }
 
 #[test]
+fn a_source_that_trickles_its_bytes_is_bypassed_within_seconds() {
+    let (server, _cfg) = quick_server("");
+    let content = noise(2 << 20, 26);
+    let id = b3(&content);
+    // A good piece list at once, then the bytes of whatever piece it is
+    // asked for one every 9 s: never silent long enough for the 10 s read
+    // timeout, and never done. The download must neither wait for it nor
+    // end only once its connections notice (at their next byte, 9 s on).
+    let _slow = fake_source(
+        &server.addr,
+        "aaa-slow",
+        Fake {
+            content: content.clone(),
+            pieces: Some(piece_list_json(&content)),
+            trickle_bytes: Some(Duration::from_secs(9)),
+            ..Fake::default()
+        },
+        &content,
+        "drip.bin",
+    );
+    let honest = sharing_peers(&server.addr, &["zed"], "", "drip.bin", &content);
+    let _z = honest[0].serve();
+    let bob = PeerSetup::new("bob", &server.addr, "");
+    eventually(Duration::from_secs(10), "two sources listed", || {
+        ok(bob.run(&["search", "drip"])).contains(" 2  drip.bin")
+    });
+    let t = Instant::now();
+    let out = ok(bob.run(&["get", &id]));
+    let took = t.elapsed();
+    eprintln!("download with a source trickling its bytes took {took:?}");
+    assert!(took < Duration::from_secs(8), "took {took:?}:\n{out}");
+    assert!(out.contains("from zed"), "{out}");
+    assert!(!out.contains("from aaa-slow"), "{out}");
+    assert_eq!(fs::read(bob.share().join("drip.bin")).unwrap(), content);
+}
+
+#[test]
 fn the_saved_name_comes_from_the_sources_that_sent_good_bytes() {
     let (server, _cfg) = quick_server("");
     let content = noise(2 << 20, 24);

@@ -31,6 +31,9 @@ use crate::peer::client::DirectoryApi;
 use crate::pieces::{self, piece_range};
 use crate::wire::{HttpAddr, Source, PEER_HEADER, QUEUE_HEADER};
 
+/// How long a download that ends waits for its workers to notice.
+const WORKER_GRACE: Duration = Duration::from_millis(250);
+
 /// What each worker needs, shared read-only (but for the done flags).
 pub(super) struct Job {
     pub id: FileId,
@@ -523,16 +526,36 @@ impl<'a> Swarm<'a> {
         result
     }
 
-    /// Tells every worker to stop and joins them (each finishes at most the
-    /// piece it is on, bounded by the read timeout).
+    /// Tells every worker to stop and joins those that do within
+    /// [`WORKER_GRACE`]. A worker still blocked in a read (a source that
+    /// trickles its bytes, one every few seconds, never silent long enough
+    /// for the read timeout) is left to end on its own at its next byte or
+    /// at the read timeout: it writes nothing more, since it writes only a
+    /// verified piece that is not done yet, and the bytes of a verified
+    /// piece are those already at its place.
     pub fn stop_workers(&mut self) {
         for s in &self.sources {
             s.dropped.store(true, Ordering::Relaxed);
         }
+        let deadline = Instant::now() + WORKER_GRACE;
+        let mut left = 0;
         for s in &mut self.sources {
             for t in s.threads.drain(..) {
-                let _ = t.join();
+                while !t.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if t.is_finished() {
+                    let _ = t.join();
+                } else {
+                    left += 1;
+                }
             }
+        }
+        if left > 0 {
+            log::debug!(
+                "{left} connection(s) still waiting in a read; left to end on their own \
+                 (within {PIECE_READ_TIMEOUT:?})"
+            );
         }
     }
 }
@@ -558,7 +581,7 @@ fn worker(
         if job.done[piece].load(Ordering::Relaxed) {
             continue;
         }
-        match fetch_piece(&agent, base, job, piece) {
+        match fetch_piece(&agent, base, job, piece, dropped) {
             Ok(Some(data)) => {
                 if !pieces::verify_piece(&job.id, job.size, &job.cvs, piece, &data) {
                     let _ = events.send(Event::Bad { piece, source });
@@ -573,8 +596,17 @@ fn worker(
                 failures = 0;
                 let _ = events.send(Event::Done { piece, source });
             }
-            // Another source finished this piece first.
-            Ok(None) => {}
+            // Another source finished this piece first...
+            Ok(None) if job.done[piece].load(Ordering::Relaxed) => {}
+            // ...or this source was dropped mid-piece: the piece goes back
+            // to the others (the loop ends here).
+            Ok(None) => {
+                let _ = events.send(Event::Failed {
+                    piece,
+                    source,
+                    error: "the source was dropped".to_string(),
+                });
+            }
             // Busy is a wait, not a failure: hand the piece back, come back
             // when the source asks, keep our place in its line.
             Err(FetchError::Queued {
@@ -657,15 +689,17 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-/// Fetches one piece. `Ok(None)` when it was finished elsewhere meanwhile.
+/// Fetches one piece. `Ok(None)` when it was finished elsewhere meanwhile,
+/// or the source was dropped (the download ended).
 fn fetch_piece(
     agent: &ureq::Agent,
     base: &HttpAddr,
     job: &Job,
     piece: usize,
+    dropped: &AtomicBool,
 ) -> Result<Option<Vec<u8>>, FetchError> {
     let (offset, len) = piece_range(job.size, piece);
-    let done = || job.done[piece].load(Ordering::Relaxed);
+    let done = || job.done[piece].load(Ordering::Relaxed) || dropped.load(Ordering::Relaxed);
     let range = Range {
         id: job.id,
         size: job.size,
