@@ -5,10 +5,10 @@
 //! work more often. One coordinator ([`Swarm::run`]) owns every decision: it
 //! requeues what failed, drops a source that sent bad bytes (or kept
 //! failing), asks the directory for new sources, duplicates the last pieces
-//! in flight onto idle sources (endgame), and checkpoints which pieces are
-//! verified every [`CHECKPOINT_EVERY`].
+//! in flight onto idle sources (endgame, again every [`ENDGAME_AGAIN`]), and
+//! checkpoints which pieces are verified every [`CHECKPOINT_EVERY`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +30,9 @@ use crate::id::FileId;
 use crate::peer::client::DirectoryApi;
 use crate::pieces::{self, piece_range};
 use crate::wire::{HttpAddr, Source, PEER_HEADER, QUEUE_HEADER};
+
+/// How often the endgame hands out another copy of a piece not done yet.
+const ENDGAME_AGAIN: Duration = Duration::from_secs(1);
 
 /// How long a download that ends waits for its workers to notice.
 const WORKER_GRACE: Duration = Duration::from_millis(250);
@@ -370,7 +373,8 @@ impl<'a> Swarm<'a> {
             return Ok(());
         }
         self.add_sources(first, &job_rx, &ev_tx);
-        let mut duplicated: HashSet<usize> = HashSet::new();
+        // When each piece was last handed out again by the endgame.
+        let mut duplicated: HashMap<usize, Instant> = HashMap::new();
         let mut last_checkpoint = Instant::now();
         let mut last_locate = Instant::now();
         let mut last_piece = Instant::now();
@@ -443,9 +447,19 @@ impl<'a> Swarm<'a> {
             }
             // Endgame: the queue ran dry but pieces are in flight; let idle
             // sources race for them (the loser is cancelled mid-piece).
+            // Again every ENDGAME_AGAIN while a piece is not done: a copy
+            // may have gone to an idle connection of the very source that
+            // holds the piece back (one that trickles its bytes), and once
+            // all of that source's connections are busy, the next copy
+            // goes to another.
             if job_tx.is_empty() && remaining <= self.alive() * self.per_source {
+                let now = Instant::now();
                 for piece in (0..self.done.len()).filter(|p| !self.done[*p]) {
-                    if duplicated.insert(piece) {
+                    let recent = duplicated
+                        .get(&piece)
+                        .is_some_and(|t| now.duration_since(*t) < ENDGAME_AGAIN);
+                    if !recent {
+                        duplicated.insert(piece, now);
                         let _ = job_tx.send(piece);
                     }
                 }
