@@ -2,7 +2,7 @@
 # Small-request throughput of a peer's HTTP server against nginx, in one
 # run: the same 4 KiB file, fetched with keep-alive by wrk (two threads;
 # one for one connection) over 1 and over 32 connections, from the peer
-# (GET /files/{id}) and from nginx serving the same folder. Prints requests/s and the peer's ratio.
+# (GET /files/{id}) and from nginx serving a copy of it. Prints requests/s and the peer's ratio.
 # RUNS (default 3) rounds, alternating peer and nginx; SECS (default 10)
 # seconds each. Needs wrk and nginx (apt-get install -y wrk nginx-light).
 #

@@ -147,12 +147,18 @@ fn a_wrong_size_logged_in_first_does_not_stop_the_download_and_is_named() {
 }
 
 /// Bob downloads `content` (shared as `name`) while two sources list it:
-/// the fake `slow` (first by name, so asked first) and the honest zed.
-/// Returns how long `peer get` took and what it said, once the bytes on
-/// disk are checked and zed is named as a source.
+/// the honest zed, and a fake with `content` and its right piece list that
+/// behaves as `slow` says (first by name, so asked first). Returns how long
+/// `peer get` took and what it said, once the bytes on disk are checked and
+/// zed is named as a source.
 fn download_beside(slow: Fake, content: &[u8], name: &str) -> (Duration, String) {
     let (server, _cfg) = quick_server("");
     let id = b3(content);
+    let slow = Fake {
+        content: content.to_vec(),
+        pieces: Some(piece_list_json(content)),
+        ..slow
+    };
     let _slow = fake_source(&server.addr, "aaa-slow", slow, content, name);
     let honest = sharing_peers(&server.addr, &["zed"], "", name, content);
     let _z = honest[0].serve();
@@ -179,8 +185,6 @@ fn a_piece_list_that_trickles_is_bypassed_within_seconds() {
     // take every piece from it (verified against zed's list) and the
     // download would say nothing of zed.
     let slow = Fake {
-        content: content.clone(),
-        pieces: Some(piece_list_json(&content)),
         trickle: Some(Duration::from_secs(2)),
         bytes_gone: Some(Default::default()),
         ..Fake::default()
@@ -198,8 +202,6 @@ fn a_source_that_trickles_its_bytes_is_bypassed_within_seconds() {
     // timeout, and never done. The download must neither wait for it nor
     // end only once its connections notice (at their next byte, 9 s on).
     let slow = Fake {
-        content: content.clone(),
-        pieces: Some(piece_list_json(&content)),
         trickle_bytes: Some(Duration::from_secs(9)),
         ..Fake::default()
     };
