@@ -356,6 +356,35 @@ impl<'a> Term<'a> {
     fn len(&self) -> usize {
         self.lists.iter().map(|p| p.len()).sum()
     }
+
+    /// A cursor that tells, for ascending names, which are in the term. A
+    /// term of a few lists gallops through each of them instead of merging
+    /// their union first: a rare word beside a common one then costs about
+    /// the rare word's length, not the common one's.
+    fn cursor(&self) -> Cursor<'_> {
+        match self.lists.len() {
+            0 | 1 => Cursor(vec![Gallop::new(self.names())]),
+            n if n <= MAX_GALLOPS => {
+                Cursor(self.lists.iter().map(|p| Gallop::new(&p.names)).collect())
+            }
+            _ => Cursor(vec![Gallop::new(self.names())]),
+        }
+    }
+}
+
+/// A term of more lists than this merges their union once rather than
+/// galloping through each for every name asked about.
+const MAX_GALLOPS: usize = 8;
+
+/// Membership of ascending names in a [`Term`] (see [`Term::cursor`]).
+struct Cursor<'a>(Vec<Gallop<'a>>);
+
+impl Cursor<'_> {
+    /// Whether `n` is in the term (no smaller `n` may follow).
+    fn has(&mut self, n: u32) -> bool {
+        // Every cursor moves up to `n`, so none falls behind.
+        self.0.iter_mut().fold(false, |found, g| g.has(n) | found)
+    }
 }
 
 /// One file that matched, with what the caller needs to present it.
@@ -1036,17 +1065,21 @@ impl Index {
             Some(t) => Cow::Borrowed(t.names()),
             None => Cow::Owned((0..self.names.len() as u32).collect()),
         };
+        // The shortest term first; each further one keeps what it holds,
+        // galloping through its lists (see [`Term::cursor`]).
         for t in need.iter().skip(1) {
             if acc.is_empty() {
                 break;
             }
-            acc = Cow::Owned(intersect(&acc, t.names()));
+            let mut c = t.cursor();
+            acc = Cow::Owned(acc.iter().copied().filter(|&n| c.has(n)).collect());
         }
         for x in refuse {
             if acc.is_empty() {
                 break;
             }
-            acc = Cow::Owned(difference(&acc, x.names()));
+            let mut c = x.cursor();
+            acc = Cow::Owned(acc.iter().copied().filter(|&n| !c.has(n)).collect());
         }
         acc
     }
@@ -1059,17 +1092,19 @@ impl Index {
         limit: usize,
         max_sources: usize,
     ) -> (Vec<Found<'_>>, Total) {
-        self.search_with(query, limit, max_sources, WALK_FROM)
+        self.search_with(query, limit, max_sources, WALK_FROM, REFUSED_LIMIT)
     }
 
     /// [`Index::search`], walking the blocks of the shortest list when it
-    /// has `walk_from` names or more, else ranking every match.
+    /// has `walk_from` names or more, else ranking every match; a walk
+    /// gives up on checking exclusions one by one after `refused_limit`.
     fn search_with(
         &self,
         query: &Query,
         limit: usize,
         max_sources: usize,
         walk_from: usize,
+        refused_limit: usize,
     ) -> (Vec<Found<'_>>, Total) {
         let q = match query {
             Query::Id(id) => {
@@ -1088,35 +1123,19 @@ impl Index {
             let mut hits = std::mem::take(&mut *scratch.borrow_mut());
             hits.clear();
             let estimate = match walk {
-                true => {
-                    let drivers: Vec<Driver<'_>> = need[0]
-                        .lists
-                        .iter()
-                        .map(|p| Driver {
-                            list: p,
-                            picked: Index::positions(p, &need[1..], &refuse),
-                            refuse: if need.len() == 1 { &refuse } else { &[] },
-                        })
-                        .collect();
-                    let picked: usize = drivers.iter().map(Driver::len).sum();
-                    let listed: usize = drivers.iter().map(|d| d.list.len()).sum();
-                    if picked * SPARSE < listed {
-                        // Few names passed the other lists, too scattered
-                        // for block bounds to tell them apart: rank them all.
-                        let mut taken: HashSet<u32> = HashSet::new();
-                        for d in &drivers {
-                            for &i in d.picked.iter().flatten() {
-                                let n = d.list.names[i as usize];
-                                if drivers.len() == 1 || taken.insert(n) {
-                                    self.collect(q, n, &mut hits);
-                                }
-                            }
-                        }
-                        None
-                    } else {
-                        self.walk(q, &drivers, need[0].fragment, limit, &mut hits)
+                true => match self.follow(q, &need, &refuse, limit, Some(refused_limit), &mut hits)
+                {
+                    Ok(estimate) => estimate,
+                    Err(Refusing) => {
+                        // Exclusions turned away most of what the walk met
+                        // (`live -live`): merge them out first instead.
+                        hits.clear();
+                        self.follow(q, &need, &refuse, limit, None, &mut hits)
+                            .unwrap_or_else(|Refusing| {
+                                unreachable!("no exclusion is left to check")
+                            })
                     }
-                }
+                },
                 false => {
                     let names = self.candidates(&need, &refuse);
                     hits.one.reserve(names.len());
@@ -1142,6 +1161,54 @@ impl Index {
             }
             (found, total)
         })
+    }
+
+    /// The hits of a search whose shortest term is long: walks its lists
+    /// (see [`Index::walk`]), or ranks every name left when the other terms
+    /// leave few. Exclusions alone are checked name by name as the walk
+    /// meets them, up to `refused_limit` of them: a walk that turns away
+    /// more gives up with [`Refusing`]. With no limit they are merged out
+    /// of the lists first instead.
+    fn follow(
+        &self,
+        q: &NameQuery,
+        need: &[Term<'_>],
+        refuse: &[Term<'_>],
+        limit: usize,
+        refused_limit: Option<usize>,
+        hits: &mut Hits,
+    ) -> Result<Option<usize>, Refusing> {
+        let eager = refused_limit.is_none();
+        let drivers: Vec<Driver<'_>> = need[0]
+            .lists
+            .iter()
+            .map(|p| Driver {
+                list: p,
+                picked: Index::positions(p, &need[1..], refuse, eager),
+                refuse: if need.len() == 1 && !eager {
+                    refuse
+                } else {
+                    &[]
+                },
+            })
+            .collect();
+        let picked: usize = drivers.iter().map(Driver::len).sum();
+        let listed: usize = drivers.iter().map(|d| d.list.len()).sum();
+        if picked * SPARSE >= listed {
+            return self.walk(q, &drivers, need[0].fragment, limit, refused_limit, hits);
+        }
+        // Few names passed the other lists, too scattered for block
+        // bounds to tell them apart: rank them all.
+        let mut taken: HashSet<u32> = HashSet::new();
+        for d in &drivers {
+            for &i in d.picked.iter().flatten() {
+                let n = d.list.names[i as usize];
+                if drivers.len() == 1 || taken.insert(n) {
+                    self.collect(q, n, hits);
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Adds a hit for each live file of name `n` that `q`'s phrases and
@@ -1214,8 +1281,9 @@ impl Index {
         drivers: &[Driver<'_>],
         fragment: Option<&str>,
         limit: usize,
+        refused_limit: Option<usize>,
         hits: &mut Hits,
-    ) -> Option<usize> {
+    ) -> Result<Option<usize>, Refusing> {
         // (bound, driver, block, the range of its picked positions there),
         // in a buffer kept from search to search.
         let mut chunks = std::mem::take(&mut hits.chunks);
@@ -1239,11 +1307,9 @@ impl Index {
             }
         }
         let mut order = BinaryHeap::from(chunks);
-        let estimate = self
-            .visit(q, drivers, &mut order, limit, hits)
-            .then(|| self.estimate(q, drivers, fragment));
+        let stopped = self.visit(q, drivers, &mut order, limit, refused_limit, hits);
         hits.chunks = order.into_vec();
-        estimate
+        Ok(stopped?.then(|| self.estimate(q, drivers, fragment)))
     }
 
     /// The loop of [`Index::walk`]; returns whether it stopped early.
@@ -1253,8 +1319,10 @@ impl Index {
         drivers: &[Driver<'_>],
         order: &mut BinaryHeap<Chunk>,
         limit: usize,
+        refused_limit: Option<usize>,
         hits: &mut Hits,
-    ) -> bool {
+    ) -> Result<bool, Refusing> {
+        let mut refused = 0;
         // The `limit` best keys so far, worst on top. Only files under one
         // name count: another could be the same file again.
         let mut best: BinaryHeap<Key> = BinaryHeap::with_capacity(limit + 1);
@@ -1262,7 +1330,7 @@ impl Index {
         let mut taken: HashSet<u32> = HashSet::new();
         while let Some(Reverse((bound, d, b, lo, hi))) = order.pop() {
             if best.len() == limit && best.peek().is_some_and(|worst| bound > *worst) {
-                return true;
+                return Ok(true);
             }
             let driver = &drivers[d as usize];
             let (whole, positions) = match &driver.picked {
@@ -1272,7 +1340,14 @@ impl Index {
             let chosen = positions.iter().map(|&i| driver.list.names[i as usize]);
             let names = whole.iter().copied().chain(chosen);
             for n in names {
-                if !driver.keeps(n) || (drivers.len() > 1 && !taken.insert(n)) {
+                if !driver.keeps(n) {
+                    refused += 1;
+                    if refused_limit.is_some_and(|most| refused > most) {
+                        return Err(Refusing);
+                    }
+                    continue;
+                }
+                if drivers.len() > 1 && !taken.insert(n) {
                     continue;
                 }
                 let from = hits.one.len();
@@ -1287,7 +1362,7 @@ impl Index {
                 }
             }
         }
-        false
+        Ok(false)
     }
 
     /// How many files a walk that stopped early would have found: the
@@ -1331,23 +1406,32 @@ impl Index {
     }
 
     /// The positions in `list` of its names that match every `need` term
-    /// and no `refuse` term, ascending; `None` when `need` is empty: every
-    /// position, the exclusions left to the walk (see [`Driver::keeps`]).
-    /// The first term is merged with the list; the fewer positions left
-    /// gallop through the others.
-    fn positions(list: &Postings, need: &[Term<'_>], refuse: &[Term<'_>]) -> Option<Vec<u32>> {
-        // Exclusions alone leave most names: the walk checks the few it
-        // visits instead.
+    /// and no `refuse` term, ascending; `None` when `need` is empty and not
+    /// `eager`: every position, the exclusions left to the walk (see
+    /// [`Driver::keeps`]). The first term is merged with the list; the
+    /// fewer positions left gallop through the others.
+    fn positions(
+        list: &Postings,
+        need: &[Term<'_>],
+        refuse: &[Term<'_>],
+        eager: bool,
+    ) -> Option<Vec<u32>> {
+        // Exclusions alone usually leave most names: the walk checks the
+        // few it visits instead, unless it found them refusing too many.
         let mut out = match need.first() {
-            None => return None,
-            Some(t) => intersect_positions(&list.names, t.names()),
+            None if !eager => return None,
+            None => (0..list.names.len() as u32).collect(),
+            // Lists of like length merge fastest without branches.
+            Some(t) if t.lists.len() <= 1 => intersect_positions(&list.names, t.names()),
+            Some(t) => {
+                let mut c = t.cursor();
+                (0..list.names.len() as u32)
+                    .filter(|&i| c.has(list.names[i as usize]))
+                    .collect()
+            }
         };
-        let mut musts: Vec<Gallop<'_>> = need
-            .iter()
-            .skip(1)
-            .map(|t| Gallop::new(t.names()))
-            .collect();
-        let mut nots: Vec<Gallop<'_>> = refuse.iter().map(|t| Gallop::new(t.names())).collect();
+        let mut musts: Vec<Cursor<'_>> = need.iter().skip(1).map(Term::cursor).collect();
+        let mut nots: Vec<Cursor<'_>> = refuse.iter().map(Term::cursor).collect();
         if !musts.is_empty() || !nots.is_empty() {
             out.retain(|&i| {
                 let n = list.names[i as usize];
@@ -1431,6 +1515,15 @@ impl Driver<'_> {
             .all(|t| t.names().binary_search(&n).is_err())
     }
 }
+
+/// A walk that meets more excluded names than this gives up, and the
+/// search merges the exclusions out of its lists first (linear in them,
+/// where checking each name met costs a binary search).
+const REFUSED_LIMIT: usize = 4096;
+
+/// Why a walk gave up: see [`REFUSED_LIMIT`].
+#[derive(Debug)]
+struct Refusing;
 
 /// A walk follows block bounds only when at least one name in this many
 /// of its lists' names passed the query's other lists.
@@ -1556,20 +1649,6 @@ fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
     out.extend_from_slice(&a[i..]);
     out.extend_from_slice(&b[j..]);
     out
-}
-
-/// What is in `a` but not in `b` (both ascending).
-fn difference(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut j = 0;
-    a.iter()
-        .copied()
-        .filter(|x| {
-            while j < b.len() && b[j] < *x {
-                j += 1;
-            }
-            !(j < b.len() && b[j] == *x)
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -1893,10 +1972,21 @@ mod tests {
                 // block, the same total.
                 for limit in [1, 3, 10, 100_000] {
                     let query = Query::Name(q.clone());
-                    let (walked, w_total) = ix.search_with(&query, limit, 3, 0);
-                    let (ranked, r_total) = ix.search_with(&query, limit, 3, usize::MAX);
+                    let (walked, w_total) = ix.search_with(&query, limit, 3, 0, usize::MAX);
+                    let (ranked, r_total) = ix.search_with(&query, limit, 3, usize::MAX, 0);
+                    // A walk that gives up on its exclusions at once and
+                    // merges them out first.
+                    let (merged, m_total) = ix.search_with(&query, limit, 3, 0, 0);
                     let order = |f: &[Found<'_>]| f.iter().map(|h| h.id).collect::<Vec<_>>();
                     assert_eq!(order(&walked), order(&ranked), "walk of {text:?}, {limit}");
+                    assert_eq!(
+                        order(&merged),
+                        order(&ranked),
+                        "merged walk of {text:?}, {limit}"
+                    );
+                    if !m_total.estimated {
+                        assert_eq!(m_total, r_total, "merged walk's total of {text:?}");
+                    }
                     assert!(!r_total.estimated);
                     if !w_total.estimated {
                         assert_eq!(w_total, r_total, "walked total of {text:?}");
@@ -1950,7 +2040,7 @@ mod tests {
         for (q, exact) in [("common", 20_000), ("common size<1", 10_000)] {
             let query = Query::parse(q).unwrap();
             let (walked, total) = ix.search(&query, 10, 3);
-            let (ranked, all) = ix.search_with(&query, 10, 3, usize::MAX);
+            let (ranked, all) = ix.search_with(&query, 10, 3, usize::MAX, REFUSED_LIMIT);
             assert_eq!(all, Total::exact(exact));
             assert!(total.estimated, "{q}");
             let error = total.count.abs_diff(exact) as f64 / exact as f64;
