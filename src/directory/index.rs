@@ -362,12 +362,10 @@ impl<'a> Term<'a> {
     /// their union first: a rare word beside a common one then costs about
     /// the rare word's length, not the common one's.
     fn cursor(&self) -> Cursor<'_> {
-        match self.lists.len() {
-            0 | 1 => Cursor(vec![Gallop::new(self.names())]),
-            n if n <= MAX_GALLOPS => {
-                Cursor(self.lists.iter().map(|p| Gallop::new(&p.names)).collect())
-            }
-            _ => Cursor(vec![Gallop::new(self.names())]),
+        if (2..=MAX_GALLOPS).contains(&self.lists.len()) {
+            Cursor(self.lists.iter().map(|p| Gallop::new(&p.names)).collect())
+        } else {
+            Cursor(vec![Gallop::new(self.names())])
         }
     }
 }
