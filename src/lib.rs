@@ -36,8 +36,8 @@ pub mod wire;
 
 pub use config::{ConfigError, PeerConfig, ServerConfig};
 pub use directory::{
-    BadQuery, Batch, DirError, DirectoryServer, DirectoryStore, Limits, MemoryStore, NameQuery,
-    Query, ServerError, Token, MAX_QUERY_LEN,
+    BadQuery, Batch, DirError, DirectoryServer, DirectoryStore, EncodedReply, Limits, MemoryStore,
+    NameQuery, Query, ServerError, Token, MAX_QUERY_LEN,
 };
 pub use error::error_chain;
 pub use fsutil::write_atomic;
@@ -58,5 +58,6 @@ pub use peer::{
 };
 pub use wire::proto;
 pub use wire::{
-    Credentials, GroupPassword, Hit, HttpAddr, IdentityKey, SearchOutcome, SharedFile, Source,
+    Credentials, GroupPassword, Hit, HitView, HttpAddr, IdentityKey, Matches, SearchOutcome,
+    SharedFile, Source, SourceView,
 };

@@ -245,7 +245,9 @@ fn random_query(rng: &mut Rng, vocab: &[String], cat: &[CatalogueFile], uniform:
 /// The same fill and query mix against the store in this process: what the
 /// index costs, without gRPC and without another process on the cores.
 fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
-    use hubshare::{DirectoryStore, FileId, HttpAddr, Limits, MemoryStore, Query, SharedFile};
+    use hubshare::{
+        DirectoryStore, EncodedReply, FileId, HttpAddr, Limits, MemoryStore, Query, SharedFile,
+    };
     let store = MemoryStore::new(Limits {
         lease: Duration::from_secs(86400),
         heartbeat: Duration::from_secs(3600),
@@ -292,8 +294,19 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
             None => random_query(&mut rng, vocab, cat, args.uniform),
         };
         let started = Instant::now();
+        // What the directory does for a Search: the index's answer,
+        // encoded as the reply's bytes.
         let total = match Query::parse(&q) {
-            Ok(query) => store.search(&query, 100).map(|o| o.total).unwrap_or(0),
+            Ok(query) => {
+                let mut reply = EncodedReply::with_capacity(100);
+                store
+                    .search_each(&query, 100, &mut |hit| reply.push(&hit))
+                    .map(|m| {
+                        std::hint::black_box(reply.finish(m));
+                        m.total
+                    })
+                    .unwrap_or(0)
+            }
             Err(_) => 0,
         };
         let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
@@ -308,7 +321,7 @@ fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
     }
     lat.sort_unstable();
     println!(
-        "index alone, in process, 1 thread: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms",
+        "in process (index and encoded reply), 1 thread: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms",
         lat.len() as f64 / t.elapsed().as_secs_f64(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
@@ -424,13 +437,16 @@ fn start_peer(config: &std::path::Path, what: &str) -> Owned {
     spawn_announcing(cmd, what).0
 }
 
-/// Starts a release `server` with `config_text`; returns it, its address
-/// and the folder holding its config.
+/// Starts a release `server` with `config_text` (`LOADGEN_SERVER`: another
+/// build of it, to compare two in one run); returns it, its address and the
+/// folder holding its config.
 fn start_server(config_text: &str) -> (Owned, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("server.toml");
     std::fs::write(&config, config_text).expect("write server config");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
+    let server =
+        std::env::var_os("LOADGEN_SERVER").unwrap_or_else(|| env!("CARGO_BIN_EXE_server").into());
+    let mut cmd = Command::new(server);
     cmd.arg("--config").arg(&config);
     let (child, addr) = spawn_announcing(cmd, "the server");
     (child, addr, dir)

@@ -18,7 +18,7 @@ use super::store::{
 };
 use crate::id::FileId;
 use crate::sync::RwLockExt;
-use crate::wire::{Hit, HttpAddr, KeyPrint, PeerListing, SearchOutcome, Source};
+use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SourceView};
 
 struct PeerState {
     name: String,
@@ -75,37 +75,49 @@ impl State {
         });
     }
 
-    fn hit(&self, f: Found<'_>) -> Hit {
-        let source_count = f.source_count;
-        let mut names: Vec<String> = f
-            .sources
-            .iter()
-            .map(|(_, n, _)| n.to_string())
-            .chain(f.other_names.iter().map(|(_, n)| n.to_string()))
-            .collect();
-        names.sort();
+    /// Lends `f` to `each` as a [`HitView`]: its distinct names sorted, its
+    /// sources by peer name. `names` and `sources` are buffers kept from
+    /// one result to the next.
+    fn view<'s>(
+        &'s self,
+        f: &Found<'s>,
+        names: &mut Vec<&'s str>,
+        sources: &mut Vec<SourceView<'s>>,
+        each: &mut dyn FnMut(HitView<'_>),
+    ) {
+        names.clear();
+        names.extend(f.sources.iter().map(|(_, n, _)| *n));
+        names.extend(f.other_names.iter().map(|(_, n)| *n));
+        names.sort_unstable();
         names.dedup();
-        let mut sources: Vec<Source> = f
-            .sources
-            .iter()
-            .filter_map(|(p, n, size)| {
-                let peer = self.peers.get(*p as usize)?.as_ref()?;
-                Some(Source {
-                    peer: peer.name.clone(),
-                    http_addr: peer.http_addr.clone(),
-                    name: n.to_string(),
-                    size: *size,
-                })
+        sources.clear();
+        sources.extend(f.sources.iter().filter_map(|(p, n, size)| {
+            let peer = self.peers.get(*p as usize)?.as_ref()?;
+            Some(SourceView {
+                peer: &peer.name,
+                http_addr: &peer.http_addr,
+                name: n,
+                size: *size,
             })
-            .collect();
-        sources.sort_by(|a, b| a.peer.cmp(&b.peer));
-        Hit {
-            id: f.id,
+        }));
+        // Peer names are unique: the order is total.
+        sources.sort_unstable_by(|a, b| a.peer.cmp(b.peer));
+        each(HitView {
+            id: &f.id,
             size: f.size,
             names,
             sources,
-            source_count,
-        }
+            source_count: f.source_count,
+        });
+    }
+
+    /// `f` as an owned [`Hit`].
+    fn hit(&self, f: &Found<'_>) -> Hit {
+        let mut hit = None;
+        self.view(f, &mut Vec::new(), &mut Vec::new(), &mut |h| {
+            hit = Some(h.to_hit())
+        });
+        hit.expect("view lends the hit once")
     }
 }
 
@@ -226,7 +238,12 @@ impl DirectoryStore for MemoryStore {
         Ok(self.limits.lease)
     }
 
-    fn search(&self, query: &Query, limit: u32) -> Result<SearchOutcome, DirError> {
+    fn search_each(
+        &self,
+        query: &Query,
+        limit: u32,
+        each: &mut dyn FnMut(HitView<'_>),
+    ) -> Result<Matches, DirError> {
         if limit == 0 || limit > self.limits.max_results {
             return Err(DirError::Invalid(format!(
                 "result limit {limit} is out of range: ask for 1 to {}",
@@ -235,18 +252,20 @@ impl DirectoryStore for MemoryStore {
         }
         let st = self.read();
         let (found, total) = st.index.search(query, limit as usize, MAX_SOURCES_PER_HIT);
-        let hits = found.into_iter().map(|f| st.hit(f)).collect();
-        Ok(SearchOutcome {
-            hits,
+        let (mut names, mut sources) = (Vec::new(), Vec::new());
+        for f in &found {
+            st.view(f, &mut names, &mut sources, each);
+        }
+        Ok(Matches {
             total: total.count,
-            total_estimated: total.estimated,
+            estimated: total.estimated,
         })
     }
 
     fn locate(&self, id: &FileId) -> Result<Hit, DirError> {
         let st = self.read();
         match st.index.sources(id, MAX_SOURCES_PER_LOCATE) {
-            Some(f) => Ok(st.hit(f)),
+            Some(f) => Ok(st.hit(&f)),
             None => Err(DirError::NotFound(format!("no online peer shares {id}"))),
         }
     }
@@ -342,7 +361,7 @@ fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{IdentityKey, SharedFile};
+    use crate::wire::{IdentityKey, SearchOutcome, SharedFile};
 
     fn addr(text: &str) -> HttpAddr {
         HttpAddr::parse(text).unwrap()

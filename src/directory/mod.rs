@@ -11,11 +11,13 @@ mod flood;
 mod index;
 mod memory;
 pub mod query;
+mod reply;
 mod server;
 mod service;
 mod store;
 
 pub use memory::MemoryStore;
 pub use query::{BadQuery, NameQuery, Query, MAX_QUERY_LEN};
+pub use reply::EncodedReply;
 pub use server::{DirectoryServer, ServerError};
 pub use store::{Batch, DirError, DirectoryStore, Limits, Token};

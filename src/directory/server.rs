@@ -109,9 +109,9 @@ impl DirectoryServer {
             trust_advertised_addrs: config.trust_advertised_addrs,
         };
         let health = HealthService::default();
-        let mut server = ServerBuilder::new(env)
-            .channel_args(args)
-            .register_service(DirectoryService::new(store.clone(), flood, admission).into_grpc())
+        let service = DirectoryService::new(store.clone(), flood, admission);
+        let mut server = service
+            .register(ServerBuilder::new(env).channel_args(args))
             .register_service(create_health(health.clone()))
             .build()
             .map_err(bind_err)?;

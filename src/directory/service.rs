@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use grpcio::{RpcContext, RpcStatus, RpcStatusCode, UnarySink};
+use grpcio::{RpcContext, RpcStatus, RpcStatusCode, ServerBuilder, ServiceBuilder, UnarySink};
+
+use super::reply::{self, EncodedReply};
 
 use super::flood::{Allowances, FloodLimits};
 use super::query::Query;
@@ -28,13 +30,13 @@ use crate::id::FileId;
 use crate::names;
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc;
-use crate::wire::{GroupPassword, Hit, HttpAddr, IdentityKey, SharedFile, Source};
+use crate::wire::{GroupPassword, HttpAddr, IdentityKey, SharedFile, Source};
 
 /// A search waiting for a worker, with where its answer goes: back to the
 /// completion-queue thread that holds the call, which sends the reply.
 struct SearchJob {
     req: pb::SearchRequest,
-    reply_to: futures_channel::oneshot::Sender<Result<pb::SearchReply, DirError>>,
+    reply_to: futures_channel::oneshot::Sender<Result<EncodedReply, DirError>>,
 }
 
 /// Searches queued beyond this are refused as busy rather than left to
@@ -103,18 +105,12 @@ fn search_worker(store: Arc<dyn DirectoryStore>, jobs: crossbeam_channel::Receiv
     }
 }
 
-fn do_search(
-    store: &dyn DirectoryStore,
-    req: pb::SearchRequest,
-) -> Result<pb::SearchReply, DirError> {
+/// A Search's reply, encoded from the results the store lends.
+fn do_search(store: &dyn DirectoryStore, req: pb::SearchRequest) -> Result<EncodedReply, DirError> {
     let query = Query::parse(&req.query)?;
-    let outcome = store.search(&query, req.limit)?;
-    Ok(pb::SearchReply {
-        results: outcome.hits.into_iter().map(hit_pb).collect(),
-        total: outcome.total as u64,
-        total_estimated: outcome.total_estimated,
-        ..Default::default()
-    })
+    let mut reply = EncodedReply::with_capacity(req.limit as usize);
+    let matches = store.search_each(&query, req.limit, &mut |hit| reply.push(&hit))?;
+    Ok(reply.finish(matches))
 }
 
 impl DirectoryService {
@@ -210,9 +206,50 @@ impl DirectoryService {
         )))
     }
 
-    /// The grpcio service to register with a server.
-    pub fn into_grpc(self) -> grpcio::Service {
-        directory_grpc::create_directory(self)
+    /// Registers the service with a server: the generated service, then
+    /// Search again with its reply type [`EncodedReply`] (a later
+    /// registration of a method replaces an earlier one, so the generated
+    /// Search, left unimplemented, is never called).
+    pub fn register(self, server: ServerBuilder) -> ServerBuilder {
+        let mut searches = self.clone();
+        let search = ServiceBuilder::new()
+            .add_unary_handler(&reply::SEARCH, move |ctx, req, sink| {
+                searches.search(ctx, req, sink)
+            })
+            .build();
+        server
+            .register_service(directory_grpc::create_directory(self))
+            .register_service(search)
+    }
+
+    /// A Search: checked against the flood limits here, answered by a
+    /// search worker.
+    fn search(&mut self, ctx: RpcContext, req: pb::SearchRequest, sink: UnarySink<EncodedReply>) {
+        let key = self.caller(&req.token, &ctx);
+        let allowed = self
+            .searches
+            .check(key)
+            .and_then(|()| self.address_searches.check(address_key(&ctx)));
+        if let Err(e) = allowed {
+            return reply(&ctx, sink, "Search", Err(e));
+        }
+        let (reply_to, answered) = futures_channel::oneshot::channel();
+        if self
+            .search_pool
+            .try_send(SearchJob { req, reply_to })
+            .is_err()
+        {
+            let busy = DirError::Exhausted(
+                "the directory is busy with other searches; retry shortly".to_string(),
+            );
+            return reply(&ctx, sink, "Search", Err(busy));
+        }
+        ctx.spawn(async move {
+            let result = answered.await.unwrap_or_else(|_| {
+                Err(DirError::Internal("the search worker stopped".to_string()))
+            });
+            answer(sink, "Search", result).await;
+        });
     }
 }
 
@@ -289,17 +326,6 @@ fn source_pb(s: Source) -> pb::Source {
         http_addr: s.http_addr.to_string(),
         name: s.name,
         size: s.size,
-        ..Default::default()
-    }
-}
-
-fn hit_pb(h: Hit) -> pb::SearchResult {
-    pb::SearchResult {
-        id: h.id.to_hex(),
-        size: h.size,
-        names: h.names.into(),
-        sources: h.sources.into_iter().map(source_pb).collect(),
-        source_count: h.source_count as u32,
         ..Default::default()
     }
 }
@@ -415,39 +441,6 @@ impl directory_grpc::Directory for DirectoryService {
                 ..Default::default()
             });
         reply(&ctx, sink, "Heartbeat", r);
-    }
-
-    fn search(
-        &mut self,
-        ctx: RpcContext,
-        req: pb::SearchRequest,
-        sink: UnarySink<pb::SearchReply>,
-    ) {
-        let key = self.caller(&req.token, &ctx);
-        let allowed = self
-            .searches
-            .check(key)
-            .and_then(|()| self.address_searches.check(address_key(&ctx)));
-        if let Err(e) = allowed {
-            return reply(&ctx, sink, "Search", Err(e));
-        }
-        let (reply_to, answered) = futures_channel::oneshot::channel();
-        if self
-            .search_pool
-            .try_send(SearchJob { req, reply_to })
-            .is_err()
-        {
-            let busy = DirError::Exhausted(
-                "the directory is busy with other searches; retry shortly".to_string(),
-            );
-            return reply(&ctx, sink, "Search", Err(busy));
-        }
-        ctx.spawn(async move {
-            let result = answered.await.unwrap_or_else(|_| {
-                Err(DirError::Internal("the search worker stopped".to_string()))
-            });
-            answer(sink, "Search", result).await;
-        });
     }
 
     fn locate(

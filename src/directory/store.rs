@@ -12,7 +12,9 @@ use super::query::{BadQuery, Query};
 use crate::id::FileId;
 use crate::names;
 use crate::random::random_hex;
-use crate::wire::{Hit, HttpAddr, KeyPrint, PeerListing, SearchOutcome, SharedFile};
+use crate::wire::{
+    Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SearchOutcome, SharedFile,
+};
 
 /// Sources listed per search result (the count says how many there are).
 pub const MAX_SOURCES_PER_HIT: usize = 3;
@@ -192,8 +194,25 @@ pub trait DirectoryStore: Send + Sync {
     fn announce(&self, token: &Token, change: Batch, now: Instant) -> Result<usize, DirError>;
     /// Renews the token's lease.
     fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError>;
-    /// Files matching `query`, most sources first, at most `limit` (1..=max_results).
-    fn search(&self, query: &Query, limit: u32) -> Result<SearchOutcome, DirError>;
+    /// Files matching `query`, most sources first, at most `limit`
+    /// (1..=max_results), each lent to `each` in that order while the store
+    /// holds its state (no string is copied); returns how many matched.
+    fn search_each(
+        &self,
+        query: &Query,
+        limit: u32,
+        each: &mut dyn FnMut(HitView<'_>),
+    ) -> Result<Matches, DirError>;
+    /// [`DirectoryStore::search_each`] with the results copied out.
+    fn search(&self, query: &Query, limit: u32) -> Result<SearchOutcome, DirError> {
+        let mut hits = Vec::new();
+        let matches = self.search_each(query, limit, &mut |h| hits.push(h.to_hit()))?;
+        Ok(SearchOutcome {
+            hits,
+            total: matches.total,
+            total_estimated: matches.estimated,
+        })
+    }
     /// Size and live sources of a file (at most `MAX_SOURCES_PER_LOCATE`).
     fn locate(&self, id: &FileId) -> Result<Hit, DirError>;
     /// A peer's address and number of shared files, by name.

@@ -23,7 +23,9 @@ pub use identity::{
     BadGroupPassword, BadIdentityKey, Credentials, GroupPassword, IdentityKey, KeyPrint,
     IDENTITY_KEY_HEX, MAX_GROUP_PASSWORD_LEN,
 };
-pub use records::{Hit, PeerListing, SearchOutcome, SharedFile, Source};
+pub use records::{
+    Hit, HitView, Matches, PeerListing, SearchOutcome, SharedFile, Source, SourceView,
+};
 
 /// Largest gRPC message either side sends or accepts (a Login or Announce
 /// with a long file list, a Search reply with many hits).

@@ -65,6 +65,60 @@ pub struct Hit {
     pub source_count: usize,
 }
 
+/// A [`Hit`] lent by the store, without a copy of any of its strings: what
+/// [`DirectoryStore::search_each`](crate::DirectoryStore::search_each)
+/// hands out while it holds its state.
+#[derive(Debug, Clone, Copy)]
+pub struct HitView<'a> {
+    pub id: &'a FileId,
+    pub size: u64,
+    /// Distinct names the listed sources share the file under, sorted.
+    pub names: &'a [&'a str],
+    /// Some of the sources, by peer name.
+    pub sources: &'a [SourceView<'a>],
+    pub source_count: usize,
+}
+
+/// A [`Source`] lent by the store.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceView<'a> {
+    pub peer: &'a str,
+    pub http_addr: &'a HttpAddr,
+    pub name: &'a str,
+    pub size: u64,
+}
+
+impl HitView<'_> {
+    /// An owned copy.
+    pub fn to_hit(&self) -> Hit {
+        Hit {
+            id: *self.id,
+            size: self.size,
+            names: self.names.iter().map(|n| n.to_string()).collect(),
+            sources: self
+                .sources
+                .iter()
+                .map(|s| Source {
+                    peer: s.peer.to_string(),
+                    http_addr: s.http_addr.clone(),
+                    name: s.name.to_string(),
+                    size: s.size,
+                })
+                .collect(),
+            source_count: self.source_count,
+        }
+    }
+}
+
+/// How many files matched a search in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Matches {
+    pub total: usize,
+    /// `total` is an estimate (the search stopped once its best results
+    /// were certain and counted the rest from a sample).
+    pub estimated: bool,
+}
+
 /// What a search found: at most `limit` hits, and how many matched in all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SearchOutcome {
