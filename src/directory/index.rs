@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use hashbrown::HashTable;
 
@@ -1197,7 +1197,7 @@ impl Index {
         }
         // Few names passed the other lists, too scattered for block
         // bounds to tell them apart: rank them all.
-        let mut taken: HashSet<u32> = HashSet::new();
+        let mut taken = NameSet::default();
         for d in &drivers {
             for &i in d.picked.iter().flatten() {
                 let n = d.list.names[i as usize];
@@ -1325,7 +1325,7 @@ impl Index {
         // name count: another could be the same file again.
         let mut best: BinaryHeap<Key> = BinaryHeap::with_capacity(limit + 1);
         // Names already taken, when a name can be in more than one list.
-        let mut taken: HashSet<u32> = HashSet::new();
+        let mut taken = NameSet::default();
         while let Some(Reverse((bound, d, b, lo, hi))) = order.pop() {
             if best.len() == limit && best.peek().is_some_and(|worst| bound > *worst) {
                 return Ok(true);
@@ -1372,6 +1372,7 @@ impl Index {
         let all: usize = drivers.iter().map(Driver::len).sum();
         let step = (all / SAMPLE).max(1);
         let (mut looked, mut matched) = (0usize, 0.0);
+        let mut scratch = TokenScratch::default();
         for driver in drivers {
             for i in (0..driver.len()).step_by(step) {
                 let n = match &driver.picked {
@@ -1388,14 +1389,7 @@ impl Index {
                 }
                 let lists = match (drivers.len(), fragment) {
                     (1, _) | (_, None) => 1,
-                    (_, Some(f)) => {
-                        let mut toks: Vec<String> = tokens(&self.names[n as usize])
-                            .filter(|t| t.contains(f))
-                            .collect();
-                        toks.sort_unstable();
-                        toks.dedup();
-                        toks.len().max(1)
-                    }
+                    (_, Some(f)) => scratch.tokens_containing(&self.names[n as usize], f),
                 };
                 matched += found as f64 / lists as f64;
             }
@@ -1511,6 +1505,74 @@ impl Driver<'_> {
         self.refuse
             .iter()
             .all(|t| t.names().binary_search(&n).is_err())
+    }
+}
+
+/// Buffers to count a name's distinct tokens that contain a fragment
+/// without allocating for every name (see [`Index::estimate`]).
+#[derive(Default)]
+struct TokenScratch {
+    /// The name's tokens that contain the fragment, lower-cased, one
+    /// after another.
+    text: String,
+    /// Where each of them is in `text`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl TokenScratch {
+    /// How many distinct tokens of `name` contain `fragment` (split as
+    /// [`tokens`] splits, lower-cased character by character); at least 1.
+    fn tokens_containing(&mut self, name: &str, fragment: &str) -> usize {
+        self.text.clear();
+        self.spans.clear();
+        for t in name.split(|c: char| !c.is_alphanumeric()) {
+            if t.is_empty() {
+                continue;
+            }
+            let start = self.text.len();
+            if t.is_ascii() {
+                self.text.push_str(t);
+                self.text[start..].make_ascii_lowercase();
+            } else {
+                self.text.extend(t.chars().flat_map(char::to_lowercase));
+            }
+            if self.text[start..].contains(fragment) {
+                self.spans.push((start, self.text.len()));
+            } else {
+                self.text.truncate(start);
+            }
+        }
+        let text = &self.text;
+        self.spans
+            .sort_unstable_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
+        self.spans.dedup_by(|a, b| text[a.0..a.1] == text[b.0..b.1]);
+        self.spans.len().max(1)
+    }
+}
+
+/// A set of name indices that lives for one search.
+type NameSet = HashSet<u32, BuildHasherDefault<NameHash>>;
+
+/// Hashes a name index with one multiplication: indices are dense and
+/// handed out by the index, not chosen by a caller, and the set lives for
+/// one search, so the default hasher's resistance to chosen keys (a
+/// quarter of a walk over several lists) buys nothing here.
+#[derive(Default)]
+struct NameHash(u64);
+
+impl Hasher for NameHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u32(u32::from(*b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -2046,6 +2108,57 @@ mod tests {
             let ids = |f: &[Found<'_>]| f.iter().map(|h| h.id).collect::<Vec<_>>();
             assert_eq!(ids(&walked), ids(&ranked), "{q}");
             assert_eq!(walked[0].source_count, 11, "{q}");
+        }
+    }
+
+    #[test]
+    fn a_common_fragment_counts_a_name_once_however_many_of_its_tokens_hold_it() {
+        // `trou` is in four tokens; half the names hold two of them (one
+        // written twice, in other cases), so the walk meets those names
+        // in two lists each.
+        let words = ["trouble", "Trousers", "introuvable", "TROUVÈRE"];
+        let mut ix = Index::default();
+        let mut rng = crate::fuzz::Rng(0x7e57);
+        for i in 0..20_000u32 {
+            let r = rng.next_u64();
+            let a = words[r as usize % 4];
+            let name = match (r >> 8) % 2 {
+                0 => format!("{:08x} {a} {i}.ogg", r >> 32),
+                _ => {
+                    let b = words[(r as usize + 1 + (r >> 16) as usize % 3) % 4];
+                    let shout = b.to_uppercase();
+                    format!("{:08x} {a} {b}-{shout} {i}.ogg", r >> 32)
+                }
+            };
+            ix.add(i % 50, id(&name), 1, &name, &[]);
+        }
+        let query = Query::parse("trou").unwrap();
+        let (_, total) = ix.search(&query, 10, 3);
+        let (_, all) = ix.search_with(&query, 10, 3, usize::MAX, REFUSED_LIMIT);
+        assert_eq!(all, Total::exact(20_000));
+        assert!(total.estimated);
+        let error = total.count.abs_diff(20_000) as f64 / 20_000.0;
+        assert!(error < 0.1, "estimated {} for 20000", total.count);
+    }
+
+    #[test]
+    fn token_scratch_counts_distinct_tokens_as_tokens_splits_them() {
+        let mut scratch = TokenScratch::default();
+        for (name, fragment) in [
+            ("Trouble/trouble - TROUBLE.mp3", "trou"),
+            ("trousers and trouble.txt", "trou"),
+            ("Trouvère_Ünïcode trouvère.ogg", "trouv"),
+            ("nothing here.txt", "trou"),
+            ("a-b-c", "b"),
+        ] {
+            let mut expected: Vec<String> = tokens(name).filter(|t| t.contains(fragment)).collect();
+            expected.sort();
+            expected.dedup();
+            assert_eq!(
+                scratch.tokens_containing(name, fragment),
+                expected.len().max(1),
+                "{name:?} {fragment:?}"
+            );
         }
     }
 }
