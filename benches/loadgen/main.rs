@@ -716,6 +716,8 @@ fn main() {
                 let seed = args.seed + 7 * k as u64;
                 let uniform = args.uniform;
                 let schedule = args.rate.map(|r| Schedule::new(r, threads, k));
+                // LOADGEN_QUERY: send this one query instead of the mix.
+                let one_query = std::env::var("LOADGEN_QUERY").ok();
                 std::thread::spawn(move || {
                     let mut rng = Rng((seed + 99) | 1);
                     let mut lat = Vec::with_capacity(100_000);
@@ -725,7 +727,10 @@ fn main() {
                             .as_ref()
                             .map_or_else(Instant::now, |s| s.wait(sent));
                         sent += 1;
-                        let query = random_query(&mut rng, &vocab, &cat, uniform);
+                        let query = match &one_query {
+                            Some(q) => q.clone(),
+                            None => random_query(&mut rng, &vocab, &cat, uniform),
+                        };
                         let req = pb::SearchRequest {
                             query,
                             limit: 100,
