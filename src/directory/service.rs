@@ -21,10 +21,9 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use grpcio::{RpcContext, RpcStatus, RpcStatusCode, ServerBuilder, ServiceBuilder, UnarySink};
 
-use super::reply::{self, EncodedReply};
-
 use super::flood::{Allowances, FloodLimits};
 use super::query::Query;
+use super::reply::{self, EncodedReply};
 use super::store::{DirError, DirectoryStore, Token};
 use crate::id::FileId;
 use crate::names;
