@@ -1162,11 +1162,12 @@ impl Index {
     }
 
     /// The hits of a search whose shortest term is long: walks its lists
-    /// (see [`Index::walk`]), or ranks every name left when the other terms
-    /// leave few. Exclusions alone are checked name by name as the walk
-    /// meets them, up to `refused_limit` of them: a walk that turns away
-    /// more gives up with [`Refusing`]. With no limit they are merged out
-    /// of the lists first instead.
+    /// (see [`Index::walk`]), testing each name it visits against a bitmap
+    /// of each further term. Exclusions are checked name by name as the
+    /// walk meets them, up to `refused_limit` of them: a walk that turns
+    /// away more gives up with [`Refusing`]. With no limit they are merged
+    /// out of the lists first instead, and when few names are left they
+    /// are all ranked.
     fn follow(
         &self,
         q: &NameQuery,
@@ -1177,17 +1178,21 @@ impl Index {
         hits: &mut Hits,
     ) -> Result<Option<usize>, Refusing> {
         let eager = refused_limit.is_none();
+        // The further terms, a bit per name: the walk tests the names it
+        // visits instead of merging whole lists first, so two common words
+        // cost about the names visited, not both lists' lengths.
+        let must: Vec<NameBits> = need[1..]
+            .iter()
+            .map(|t| NameBits::of(t, self.names.len()))
+            .collect();
         let drivers: Vec<Driver<'_>> = need[0]
             .lists
             .iter()
             .map(|p| Driver {
                 list: p,
-                picked: Index::positions(p, &need[1..], refuse, eager),
-                refuse: if need.len() == 1 && !eager {
-                    refuse
-                } else {
-                    &[]
-                },
+                picked: Index::positions(p, refuse, eager),
+                must: &must,
+                refuse: if eager { &[] } else { refuse },
             })
             .collect();
         let picked: usize = drivers.iter().map(Driver::len).sum();
@@ -1195,13 +1200,13 @@ impl Index {
         if picked * SPARSE >= listed {
             return self.walk(q, &drivers, need[0].fragment, limit, refused_limit, hits);
         }
-        // Few names passed the other lists, too scattered for block
-        // bounds to tell them apart: rank them all.
+        // Few names passed the exclusions, too scattered for block bounds
+        // to tell them apart: rank them all.
         let mut taken = NameSet::default();
         for d in &drivers {
             for &i in d.picked.iter().flatten() {
                 let n = d.list.names[i as usize];
-                if drivers.len() == 1 || taken.insert(n) {
+                if d.holds(n) && (drivers.len() == 1 || taken.insert(n)) {
                     self.collect(q, n, hits);
                 }
             }
@@ -1338,6 +1343,9 @@ impl Index {
             let chosen = positions.iter().map(|&i| driver.list.names[i as usize]);
             let names = whole.iter().copied().chain(chosen);
             for n in names {
+                if !driver.holds(n) {
+                    continue;
+                }
                 if !driver.keeps(n) {
                     refused += 1;
                     if refused_limit.is_some_and(|most| refused > most) {
@@ -1370,7 +1378,10 @@ impl Index {
     /// contain).
     fn estimate(&self, q: &NameQuery, drivers: &[Driver<'_>], fragment: Option<&str>) -> usize {
         let all: usize = drivers.iter().map(Driver::len).sum();
-        let step = (all / SAMPLE).max(1);
+        // Further terms leave a fraction of the names sampled: look at more
+        // (a bit test each) so that about as many matches are counted.
+        let further = drivers.first().map_or(0, |d| d.must.len());
+        let step = (all / (SAMPLE << (3 * further.min(1)))).max(1);
         let (mut looked, mut matched) = (0usize, 0.0);
         let mut scratch = TokenScratch::default();
         for driver in drivers {
@@ -1380,7 +1391,7 @@ impl Index {
                     Some(p) => driver.list.names[p[i] as usize],
                 };
                 looked += 1;
-                if !driver.keeps(n) {
+                if !driver.holds(n) || !driver.keeps(n) {
                     continue;
                 }
                 let found = self.each_hit(q, n, |_, _| ());
@@ -1397,40 +1408,20 @@ impl Index {
         (matched * all as f64 / looked.max(1) as f64).round() as usize
     }
 
-    /// The positions in `list` of its names that match every `need` term
-    /// and no `refuse` term, ascending; `None` when `need` is empty and not
-    /// `eager`: every position, the exclusions left to the walk (see
-    /// [`Driver::keeps`]). The first term is merged with the list; the
-    /// fewer positions left gallop through the others.
-    fn positions(
-        list: &Postings,
-        need: &[Term<'_>],
-        refuse: &[Term<'_>],
-        eager: bool,
-    ) -> Option<Vec<u32>> {
-        // Exclusions alone usually leave most names: the walk checks the
-        // few it visits instead, unless it found them refusing too many.
-        let mut out = match need.first() {
-            None if !eager => return None,
-            None => (0..list.names.len() as u32).collect(),
-            // Lists of like length merge fastest without branches.
-            Some(t) if t.lists.len() <= 1 => intersect_positions(&list.names, t.names()),
-            Some(t) => {
-                let mut c = t.cursor();
-                (0..list.names.len() as u32)
-                    .filter(|&i| c.has(list.names[i as usize]))
-                    .collect()
-            }
-        };
-        let mut musts: Vec<Cursor<'_>> = need.iter().skip(1).map(Term::cursor).collect();
-        let mut nots: Vec<Cursor<'_>> = refuse.iter().map(Term::cursor).collect();
-        if !musts.is_empty() || !nots.is_empty() {
-            out.retain(|&i| {
-                let n = list.names[i as usize];
-                musts.iter_mut().all(|g| g.has(n)) && !nots.iter_mut().any(|g| g.has(n))
-            });
+    /// The positions in `list` of its names that match no `refuse` term,
+    /// ascending; `None` when not `eager`: every position, the exclusions
+    /// left to the walk (see [`Driver::keeps`]), which checks the few it
+    /// visits unless it found them refusing too many.
+    fn positions(list: &Postings, refuse: &[Term<'_>], eager: bool) -> Option<Vec<u32>> {
+        if !eager {
+            return None;
         }
-        Some(out)
+        let mut nots: Vec<Cursor<'_>> = refuse.iter().map(Term::cursor).collect();
+        Some(
+            (0..list.names.len() as u32)
+                .filter(|&i| !nots.iter_mut().any(|g| g.has(list.names[i as usize])))
+                .collect(),
+        )
     }
 
     /// Ranks `hits`: the `limit` best as results.
@@ -1489,6 +1480,8 @@ const WALK_FROM: usize = 4096;
 struct Driver<'a> {
     list: &'a Postings,
     picked: Option<Vec<u32>>,
+    /// The query's further terms: a name must be in each.
+    must: &'a [NameBits],
     /// Exclusions still to check, name by name (when no other list
     /// picked positions).
     refuse: &'a [Term<'a>],
@@ -1500,11 +1493,38 @@ impl Driver<'_> {
         self.picked.as_ref().map_or(self.list.len(), Vec::len)
     }
 
+    /// Whether name `n` of the list is in every further term.
+    fn holds(&self, n: u32) -> bool {
+        self.must.iter().all(|b| b.has(n))
+    }
+
     /// Whether name `n` of the list is not excluded.
     fn keeps(&self, n: u32) -> bool {
         self.refuse
             .iter()
             .all(|t| t.names().binary_search(&n).is_err())
+    }
+}
+
+/// The names of a term, one bit each, by name index.
+struct NameBits(Vec<u64>);
+
+impl NameBits {
+    /// The names in any of `term`'s lists, of an index of `names` names.
+    fn of(term: &Term<'_>, names: usize) -> NameBits {
+        let mut bits = vec![0u64; names.div_ceil(64)];
+        for list in &term.lists {
+            for &n in &list.names {
+                bits[n as usize / 64] |= 1 << (n % 64);
+            }
+        }
+        NameBits(bits)
+    }
+
+    fn has(&self, n: u32) -> bool {
+        self.0
+            .get(n as usize / 64)
+            .is_some_and(|w| w >> (n % 64) & 1 == 1)
     }
 }
 
@@ -1586,7 +1606,7 @@ const REFUSED_LIMIT: usize = 4096;
 struct Refusing;
 
 /// A walk follows block bounds only when at least one name in this many
-/// of its lists' names passed the query's other lists.
+/// of its lists' names passed the exclusions merged out of them.
 const SPARSE: usize = 4;
 
 /// Names a stopped walk samples (over all its lists) to estimate its
@@ -1680,20 +1700,6 @@ fn name_prefix(text: &str) -> Prefix {
 thread_local! {
     /// Each search thread's hit buffers, kept for their capacity.
     static SCRATCH: std::cell::RefCell<Hits> = std::cell::RefCell::new(Hits::default());
-}
-
-/// The positions in `a` of what is also in `b` (both ascending).
-fn intersect_positions(a: &[u32], b: &[u32]) -> Vec<u32> {
-    let (mut i, mut j, mut out) = (0, 0, Vec::new());
-    while i < a.len() && j < b.len() {
-        let (x, y) = (a[i], b[j]);
-        if x == y {
-            out.push(i as u32);
-        }
-        i += usize::from(x <= y);
-        j += usize::from(y <= x);
-    }
-    out
 }
 
 /// What is in `a` or `b` (both ascending), ascending, once.
@@ -2087,8 +2093,18 @@ mod tests {
     fn a_common_word_stops_early_with_a_close_estimate() {
         let mut ix = Index::default();
         let mut rng = crate::fuzz::Rng(0x5eed);
+        // Two more common words, independent of each other (and both in
+        // every popular name): `live remix` is in about one name in eight.
+        let mut both = 0;
         for i in 0..20_000u32 {
-            let name = format!("{:08x} common {i}.ogg", rng.next_u64() as u32);
+            let r = rng.next_u64();
+            let popular = i % 1000 == 0;
+            let live = r >> 40 & 1 == 0 || popular;
+            let remix = r >> 44 & 3 == 0 || popular;
+            both += usize::from(live && remix);
+            let live = if live { " live" } else { "" };
+            let remix = if remix { " remix" } else { "" };
+            let name = format!("{:08x} common{live}{remix} {i}.ogg", r as u32);
             ix.add(i % 50, id(&name), u64::from(i % 2), &name, &[]);
             // A few popular files, so source counts matter too.
             if i % 1000 == 0 {
@@ -2097,7 +2113,11 @@ mod tests {
                 }
             }
         }
-        for (q, exact) in [("common", 20_000), ("common size<1", 10_000)] {
+        for (q, exact) in [
+            ("common", 20_000),
+            ("common size<1", 10_000),
+            ("live remix", both),
+        ] {
             let query = Query::parse(q).unwrap();
             let (walked, total) = ix.search(&query, 10, 3);
             let (ranked, all) = ix.search_with(&query, 10, 3, usize::MAX, REFUSED_LIMIT);
