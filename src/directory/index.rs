@@ -1162,8 +1162,8 @@ impl Index {
     }
 
     /// The hits of a search whose shortest term is long: walks its lists
-    /// (see [`Index::walk`]), testing each name it visits against a bitmap
-    /// of each further term. Exclusions are checked name by name as the
+    /// (see [`Index::walk`]), testing each name it visits against one
+    /// bitmap of the names in every further term. Exclusions are checked name by name as the
     /// walk meets them, up to `refused_limit` of them: a walk that turns
     /// away more gives up with [`Refusing`]. With no limit they are merged
     /// out of the lists first instead, and when few names are left they
@@ -1181,17 +1181,14 @@ impl Index {
         // The further terms, a bit per name: the walk tests the names it
         // visits instead of merging whole lists first, so two common words
         // cost about the names visited, not both lists' lengths.
-        let must: Vec<NameBits> = need[1..]
-            .iter()
-            .map(|t| NameBits::of(t, self.names.len()))
-            .collect();
+        let must = NameBits::of_all(&need[1..], self.names.len());
         let drivers: Vec<Driver<'_>> = need[0]
             .lists
             .iter()
             .map(|p| Driver {
                 list: p,
                 picked: Index::positions(p, refuse, eager),
-                must: &must,
+                must: must.as_ref(),
                 refuse: if eager { &[] } else { refuse },
             })
             .collect();
@@ -1380,8 +1377,8 @@ impl Index {
         let all: usize = drivers.iter().map(Driver::len).sum();
         // Further terms leave a fraction of the names sampled: look at more
         // (a bit test each) so that about as many matches are counted.
-        let further = drivers.first().map_or(0, |d| d.must.len());
-        let step = (all / (SAMPLE << (3 * further.min(1)))).max(1);
+        let further = drivers.first().is_some_and(|d| d.must.is_some());
+        let step = (all / (SAMPLE << (3 * usize::from(further)))).max(1);
         let (mut looked, mut matched) = (0usize, 0.0);
         let mut scratch = TokenScratch::default();
         for driver in drivers {
@@ -1480,8 +1477,8 @@ const WALK_FROM: usize = 4096;
 struct Driver<'a> {
     list: &'a Postings,
     picked: Option<Vec<u32>>,
-    /// The query's further terms: a name must be in each.
-    must: &'a [NameBits],
+    /// The names in every further term of the query, if it has any.
+    must: Option<&'a NameBits>,
     /// Exclusions still to check, name by name (when no other list
     /// picked positions).
     refuse: &'a [Term<'a>],
@@ -1495,7 +1492,7 @@ impl Driver<'_> {
 
     /// Whether name `n` of the list is in every further term.
     fn holds(&self, n: u32) -> bool {
-        self.must.iter().all(|b| b.has(n))
+        self.must.is_none_or(|b| b.has(n))
     }
 
     /// Whether name `n` of the list is not excluded.
@@ -1510,15 +1507,31 @@ impl Driver<'_> {
 struct NameBits(Vec<u64>);
 
 impl NameBits {
-    /// The names in any of `term`'s lists, of an index of `names` names.
-    fn of(term: &Term<'_>, names: usize) -> NameBits {
-        let mut bits = vec![0u64; names.div_ceil(64)];
-        for list in &term.lists {
-            for &n in &list.names {
-                bits[n as usize / 64] |= 1 << (n % 64);
+    /// The names in every one of `terms` (a name is in a term when it is
+    /// in any of its lists), of an index of `names` names; `None` for no
+    /// terms. Two bitmaps at most, however many terms.
+    fn of_all(terms: &[Term<'_>], names: usize) -> Option<NameBits> {
+        let (first, rest) = terms.split_first()?;
+        let mut all = NameBits(vec![0u64; names.div_ceil(64)]);
+        all.set(first);
+        if !rest.is_empty() {
+            let mut one = NameBits(vec![0u64; all.0.len()]);
+            for t in rest {
+                one.0.fill(0);
+                one.set(t);
+                all.0.iter_mut().zip(&one.0).for_each(|(a, b)| *a &= b);
             }
         }
-        NameBits(bits)
+        Some(all)
+    }
+
+    /// Sets the bits of the names in any of `term`'s lists.
+    fn set(&mut self, term: &Term<'_>) {
+        for list in &term.lists {
+            for &n in &list.names {
+                self.0[n as usize / 64] |= 1 << (n % 64);
+            }
+        }
     }
 
     fn has(&self, n: u32) -> bool {
