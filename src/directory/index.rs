@@ -333,8 +333,31 @@ impl<'a> Term<'a> {
             [] => &[],
             [one] => &one.names,
             many => self.union.get_or_init(|| {
-                // Merged in pairs, round by round: linear in the names for
-                // each doubling of the lists merged.
+                let total: usize = many.iter().map(|p| p.len()).sum();
+                let top = many.iter().filter_map(|p| p.names.last()).max();
+                let words = top.map_or(0, |&t| t as usize / 64 + 1);
+                if words <= total * 8 {
+                    // A bit per name up to the largest, then the set bits
+                    // in order: linear in the names and their span,
+                    // however many lists (a fragment has dozens).
+                    let mut bits = vec![0u64; words];
+                    for p in many {
+                        for &n in &p.names {
+                            bits[n as usize / 64] |= 1 << (n % 64);
+                        }
+                    }
+                    let mut out = Vec::with_capacity(total);
+                    for (w, &word) in bits.iter().enumerate() {
+                        let mut word = word;
+                        while word != 0 {
+                            out.push(w as u32 * 64 + word.trailing_zeros());
+                            word &= word - 1;
+                        }
+                    }
+                    return out;
+                }
+                // Few names spread wide: merged in pairs, round by round,
+                // linear in the names for each doubling of the lists merged.
                 let mut round: Vec<Cow<'_, [u32]>> =
                     many.iter().map(|p| Cow::Borrowed(&p.names[..])).collect();
                 while round.len() > 1 {
