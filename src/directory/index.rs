@@ -340,14 +340,10 @@ impl<'a> Term<'a> {
                     // A bit per name up to the largest, then the set bits
                     // in order: linear in the names and their span,
                     // however many lists (a fragment has dozens).
-                    let mut bits = vec![0u64; words];
-                    for p in many {
-                        for &n in &p.names {
-                            bits[n as usize / 64] |= 1 << (n % 64);
-                        }
-                    }
+                    let mut bits = NameBits(vec![0u64; words]);
+                    bits.set(self);
                     let mut out = Vec::with_capacity(total);
-                    for (w, &word) in bits.iter().enumerate() {
+                    for (w, &word) in bits.0.iter().enumerate() {
                         let mut word = word;
                         while word != 0 {
                             out.push(w as u32 * 64 + word.trailing_zeros());
@@ -1186,9 +1182,9 @@ impl Index {
 
     /// The hits of a search whose shortest term is long: walks its lists
     /// (see [`Index::walk`]), testing each name it visits against one
-    /// bitmap of the names in every further term. Exclusions are checked name by name as the
-    /// walk meets them, up to `refused_limit` of them: a walk that turns
-    /// away more gives up with [`Refusing`]. With no limit they are merged
+    /// bitmap of the names in every further term. Exclusions are checked
+    /// name by name as the walk meets them, up to `refused_limit` of them:
+    /// a walk that turns away more gives up with [`Refusing`]. With no limit they are merged
     /// out of the lists first instead, and when few names are left they
     /// are all ranked.
     fn follow(
