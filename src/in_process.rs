@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::directory::{DirError, DirectoryStore, Token};
+use crate::directory::{DirError, DirectoryStore, Query, Token};
 use crate::id::FileId;
 use crate::names;
 use crate::peer::{ClientError, DirectoryApi, Login};
-use crate::wire::{Credentials, HttpAddr, SharedFile, Source};
+use crate::wire::{Credentials, HttpAddr, SearchOutcome, SharedFile, Source};
 
 /// A [`DirectoryStore`] in this process, as a peer's [`DirectoryApi`].
 #[derive(Clone)]
@@ -108,6 +108,17 @@ impl DirectoryApi for InProcessDirectory {
         let hit = self.store.locate(id).map_err(client_error)?;
         Ok((hit.size, hit.sources))
     }
+
+    /// Searches as the gRPC service would, without its flood limits.
+    fn search(
+        &self,
+        query: &str,
+        limit: u32,
+        _token: Option<&str>,
+    ) -> Result<SearchOutcome, ClientError> {
+        let query = Query::parse(query).map_err(|e| client_error(e.into()))?;
+        self.store.search(&query, limit).map_err(client_error)
+    }
 }
 
 /// The session's re-login, backoff and announce logic, step by step against
@@ -121,7 +132,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::directory::{Limits, MemoryStore, Query};
+    use crate::directory::{Limits, MemoryStore};
     use crate::peer::session::{
         Link, SessionState, ANNOUNCE_BACKOFF_MIN, LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_MIN,
     };
@@ -230,6 +241,14 @@ mod tests {
         }
         fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError> {
             self.inner.locate(id)
+        }
+        fn search(
+            &self,
+            query: &str,
+            limit: u32,
+            token: Option<&str>,
+        ) -> Result<SearchOutcome, ClientError> {
+            self.inner.search(query, limit, token)
         }
     }
 

@@ -32,6 +32,7 @@ mod peer;
 pub mod pieces;
 mod random;
 mod sync;
+mod units;
 pub mod wire;
 
 pub use config::{ConfigError, PeerConfig, ServerConfig};
@@ -53,8 +54,8 @@ pub use peer::{
     download_summary, folder_event_text, format_files, format_hits, format_peers, format_uploads,
     human_size, listing_of_files, listing_of_hits, pick_file, run_menu, ByteRange, Change,
     ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Listing,
-    Login, Peer, PeerError, ServeOptions, Session, SessionState, ShareEntry, ShareError,
-    ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+    Login, Peer, PeerError, SearchFailed, ServeOptions, Session, SessionState, ShareEntry,
+    ShareError, ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use wire::proto;
 pub use wire::{

@@ -16,7 +16,8 @@ use hubshare::{
     browse, download, download_folder, download_summary, error_chain, folder_event_text,
     format_files, format_hits, format_peers, format_uploads, human_size, is_folder_target,
     listing_of_files, listing_of_hits, pick_file, resolve_peer, upload, Control, Directory,
-    DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig, ShareTable,
+    DirectoryApi, DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig,
+    ShareTable,
 };
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.

@@ -99,6 +99,14 @@ pub trait DirectoryApi: Send + Sync {
     fn logout(&self, token: &str) -> Result<(), ClientError>;
     /// Size and live sources of a file; needs no session.
     fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError>;
+    /// Searches by words or by id; needs no session (a token, when given,
+    /// makes flood limits count per session rather than per address).
+    fn search(
+        &self,
+        query: &str,
+        limit: u32,
+        token: Option<&str>,
+    ) -> Result<SearchOutcome, ClientError>;
 }
 
 /// A connection to the directory. Cheap to clone; calls may run from any thread.
@@ -150,48 +158,6 @@ impl Directory {
                 detail: other.to_string(),
             },
         }
-    }
-
-    /// Searches by words or by id; needs no session (a token, when given,
-    /// makes flood limits count per session rather than per address).
-    pub fn search(
-        &self,
-        query: &str,
-        limit: u32,
-        token: Option<&str>,
-    ) -> Result<SearchOutcome, ClientError> {
-        let req = pb::SearchRequest {
-            query: query.to_string(),
-            limit,
-            token: token.unwrap_or_default().to_string(),
-            ..Default::default()
-        };
-        let r = self
-            .client
-            .search_opt(&req, Self::opt())
-            .map_err(|e| self.err(e))?;
-        let hits = r
-            .results
-            .into_iter()
-            .map(|h| {
-                Ok(Hit {
-                    id: parse_id(&h.id)?,
-                    size: h.size,
-                    names: h.names.into_vec(),
-                    sources: h
-                        .sources
-                        .into_iter()
-                        .map(source)
-                        .collect::<Result<_, _>>()?,
-                    source_count: h.source_count as usize,
-                })
-            })
-            .collect::<Result<Vec<_>, ClientError>>()?;
-        Ok(SearchOutcome {
-            hits,
-            total: r.total as usize,
-            total_estimated: r.total_estimated,
-        })
     }
 
     /// A peer's HTTP address and number of shared files; needs no session.
@@ -311,6 +277,46 @@ impl DirectoryApi for Directory {
             .logout_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    fn search(
+        &self,
+        query: &str,
+        limit: u32,
+        token: Option<&str>,
+    ) -> Result<SearchOutcome, ClientError> {
+        let req = pb::SearchRequest {
+            query: query.to_string(),
+            limit,
+            token: token.unwrap_or_default().to_string(),
+            ..Default::default()
+        };
+        let r = self
+            .client
+            .search_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        let hits = r
+            .results
+            .into_iter()
+            .map(|h| {
+                Ok(Hit {
+                    id: parse_id(&h.id)?,
+                    size: h.size,
+                    names: h.names.into_vec(),
+                    sources: h
+                        .sources
+                        .into_iter()
+                        .map(source)
+                        .collect::<Result<_, _>>()?,
+                    source_count: h.source_count as usize,
+                })
+            })
+            .collect::<Result<Vec<_>, ClientError>>()?;
+        Ok(SearchOutcome {
+            hits,
+            total: r.total as usize,
+            total_estimated: r.total_estimated,
+        })
     }
 
     fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError> {

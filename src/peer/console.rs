@@ -12,23 +12,8 @@ use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent};
 use super::transfers::{Ended, Row, Transfers};
 use super::Peer;
 use crate::id::FileId;
+pub use crate::units::human_size;
 use crate::wire::{Hit, PeerListing, SearchOutcome, SharedFile, UploadsNow};
-
-/// `1536` -> `1.5 KiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
 
 /// One line (or a summary) for each step of a folder fetch.
 pub fn folder_event_text(what: &str, event: &FolderEvent<'_>) -> String {

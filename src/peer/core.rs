@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use blake3::hazmat::ChainingValue;
 
-use super::serve::Host;
+use super::client::ClientError;
+use super::serve::{Host, SearchFailed};
 use super::session::Session;
 use super::share::{Change, ShareError, ShareTable};
 use crate::config::PeerConfig;
 use crate::id::FileId;
-use crate::wire::{HttpAddr, InboxPolicy, Rescanned, SharedFile, Status};
+use crate::wire::{HttpAddr, InboxPolicy, Rescanned, SearchOutcome, SharedFile, Status};
 
 /// The parts of a running peer that its threads and its console share.
 pub struct Core {
@@ -174,5 +175,13 @@ impl Host for Core {
 
     fn login(&self) -> Result<(), String> {
         self.session.login().map_err(|e| e.to_string())
+    }
+
+    fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed> {
+        self.session.search(query, limit).map_err(|e| match e {
+            ClientError::Refused(why) => SearchFailed::Refused(why),
+            ClientError::Busy(why) => SearchFailed::Busy(why),
+            other => SearchFailed::Unreachable(other.to_string()),
+        })
     }
 }

@@ -42,7 +42,7 @@ pub use console::{
     human_size, listing_of_files, listing_of_hits, pick_file, run_menu, Listing,
 };
 pub use control::{Control, ControlInfo, CONTROL_FILE};
-pub use serve::{ByteRange, Host, HttpServer, ServeOptions};
+pub use serve::{ByteRange, Host, HttpServer, SearchFailed, ServeOptions};
 pub use session::{Session, SessionState};
 pub use share::{Change, ShareEntry, ShareError, ShareTable};
 

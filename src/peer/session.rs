@@ -33,7 +33,7 @@ use super::share::ShareTable;
 use crate::id::FileId;
 use crate::random::jitter;
 use crate::sync::MutexExt;
-use crate::wire::{Credentials, HttpAddr, SharedFile, LOGIN_FILES};
+use crate::wire::{Credentials, HttpAddr, SearchOutcome, SharedFile, LOGIN_FILES};
 
 /// First retry delay after a failed login or heartbeat.
 pub const LOGIN_BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -419,6 +419,14 @@ impl Session {
     /// The session token, when logged in.
     pub fn token(&self) -> Option<String> {
         self.link.lock().token.clone()
+    }
+
+    /// Searches the directory, as this peer's session when it has one (the
+    /// directory's flood limits then count it against the session, not
+    /// against this peer's address); needs no session.
+    pub fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, ClientError> {
+        let token = self.token();
+        self.link.dir.search(query, limit, token.as_deref())
     }
 
     /// Logs in now (replacing the current session) and keeps the session

@@ -14,3 +14,4 @@ mod queue;
 mod swarm;
 mod tree;
 mod trust;
+mod web;

@@ -5,8 +5,10 @@
 //!
 //! | route | does |
 //! | --- | --- |
+//! | `GET /` | the web page: this peer's files, a search of the group (`page.rs`) |
+//! | `GET /page.css` | its stylesheet |
 //! | `GET /health` | liveness |
-//! | `GET /files` | JSON list of shared files |
+//! | `GET /files` | JSON list of shared files (the web page for `Accept: text/html`) |
 //! | `GET`, `HEAD /files/{id}` | the bytes; single `Range` -> 206, unsatisfiable -> 416 (`files.rs`) |
 //! | `GET /files/{id}/pieces` | the piece list (`files.rs`) |
 //! | `GET /inbox` | whether uploads are accepted, and the size cap |
@@ -18,11 +20,12 @@
 //! and run the control actions, nothing more. Upload slots, their queue
 //! (`queue.rs`) and the rate limit (`throttle.rs`) are the server's own.
 //! Small things never wait for a slot: files up to `free_slot_bytes`, piece
-//! lists, HEAD, `/files`, `/health`, `/inbox`.
+//! lists, HEAD, the page, `/files`, `/health`, `/inbox`.
 
 mod control;
 mod files;
 mod gate;
+mod page;
 pub mod queue;
 mod range;
 mod throttle;
@@ -40,7 +43,7 @@ use serde::Serialize;
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
 use crate::id::FileId;
-use crate::wire::{InboxPolicy, Rescanned, SharedFile, Status, UploadsNow};
+use crate::wire::{InboxPolicy, Rescanned, SearchOutcome, SharedFile, Status, UploadsNow};
 use gate::Gate;
 use queue::UploadQueue;
 pub use range::ByteRange;
@@ -84,6 +87,20 @@ pub trait Host: Send + Sync {
     /// `POST /control/login` (again, after a logout); the error is shown
     /// to the caller.
     fn login(&self) -> Result<(), String>;
+    /// Searches the group's directory (for the web page): the `limit` best
+    /// results for `query`.
+    fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed>;
+}
+
+/// Why a search through [`Host::search`] has no results to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchFailed {
+    /// The directory refused the query (the reason is for the visitor).
+    Refused(String),
+    /// The directory (or this peer) is busy: try again later.
+    Busy(String),
+    /// The directory cannot be reached.
+    Unreachable(String),
 }
 
 /// How the server serves: its threads, its limits on connections, and what
@@ -114,6 +131,8 @@ struct Ctx {
     uploads: Arc<UploadQueue>,
     free_slot_bytes: u64,
     bucket: Option<SharedBucket>,
+    /// Searches the web page is running on the directory now.
+    page_searches: std::sync::atomic::AtomicUsize,
 }
 
 /// Binds a TCP listener with `TCP_NODELAY` set before `listen`, so accepted
@@ -165,6 +184,7 @@ impl HttpServer {
                     Instant::now(),
                 )))
             }),
+            page_searches: Default::default(),
         });
         let gate = Arc::new(Gate::new(opts.workers));
         let handler: tiny_http::Handler = {
@@ -240,6 +260,8 @@ fn send<R: Read>(rq: Request, resp: Response<R>) {
         rq.url(),
         resp.status_code().0
     );
+    // No answer of a peer is to be read as anything but its type.
+    let resp = resp.with_header(header("X-Content-Type-Options", "nosniff"));
     if let Err(e) = rq.respond(resp) {
         log::debug!("response not delivered: {e}");
     }
@@ -280,6 +302,14 @@ fn handle(ctx: &Ctx, rq: Request) {
     let method = rq.method().clone();
     let host = &*ctx.host;
     match segments.as_slice() {
+        [""] => match method {
+            Method::Get | Method::Head => page::serve_page(ctx, rq),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
+        ["page.css"] => match method {
+            Method::Get | Method::Head => page::serve_css(rq),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
         ["health"] => match method {
             Method::Get | Method::Head => send(
                 rq,
@@ -291,7 +321,11 @@ fn handle(ctx: &Ctx, rq: Request) {
             _ => not_allowed(rq, "GET, HEAD"),
         },
         ["files"] => match method {
-            Method::Get | Method::Head => send(rq, json(200, &host.files())),
+            Method::Get | Method::Head if page::wants_html(&rq) => page::serve_page(ctx, rq),
+            Method::Get | Method::Head => send(
+                rq,
+                json(200, &host.files()).with_header(header("Vary", "Accept")),
+            ),
             _ => not_allowed(rq, "GET, HEAD"),
         },
         ["files", id] => match method {
@@ -321,7 +355,7 @@ fn handle(ctx: &Ctx, rq: Request) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{ID_HEADER, SECRET_HEADER};
+    use crate::wire::{Hit, Source, ID_HEADER, SECRET_HEADER};
     use std::path::PathBuf;
 
     struct Fake {
@@ -384,6 +418,35 @@ mod tests {
         fn login(&self) -> Result<(), String> {
             Err("the directory is away".into())
         }
+        /// One file for "digits", a refusal for a query with a colon,
+        /// nothing else.
+        fn search(&self, query: &str, _: u32) -> Result<SearchOutcome, SearchFailed> {
+            if query.contains(':') {
+                return Err(SearchFailed::Refused("unknown filter".into()));
+            }
+            let hits: Vec<Hit> = self
+                .shared
+                .iter()
+                .filter(|f| query == "digits" && f.name.starts_with("digits"))
+                .map(|f| Hit {
+                    id: f.id,
+                    size: f.size,
+                    names: vec![f.name.clone()],
+                    sources: vec![Source {
+                        peer: "<b>other</b>".into(),
+                        http_addr: crate::wire::HttpAddr::parse("http://127.0.0.1:9").unwrap(),
+                        name: f.name.clone(),
+                        size: f.size,
+                    }],
+                    source_count: 1,
+                })
+                .collect();
+            Ok(SearchOutcome {
+                total: hits.len(),
+                hits,
+                total_estimated: false,
+            })
+        }
     }
 
     fn json<T: serde::de::DeserializeOwned>(r: ureq::Response) -> T {
@@ -431,6 +494,51 @@ mod tests {
         assert_eq!(part.into_string().unwrap(), "4567");
         let missing = get(&format!("/files/{}", FileId::of(b"other"))).call();
         assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
+
+        // The page: for a browser at `/` and at `/files`, with its headers;
+        // a search through the host; a bad query or folder is said so.
+        for path in ["/", "/files"] {
+            let page = get(path)
+                .set("Accept", "text/html,*/*;q=0.8")
+                .call()
+                .unwrap();
+            assert_eq!(page.content_type(), "text/html", "{path}");
+            assert!(page
+                .header("Content-Security-Policy")
+                .unwrap()
+                .contains("default-src 'none'"));
+            assert_eq!(page.header("X-Content-Type-Options"), Some("nosniff"));
+            let body = page.into_string().unwrap();
+            assert!(
+                body.contains(&format!("<a href=\"/files/{}\">digits.txt</a>", shared.id)),
+                "{body}"
+            );
+        }
+        let found = get("/?q=digits").call().unwrap().into_string().unwrap();
+        assert!(
+            found.contains(&format!(
+                "href=\"http://127.0.0.1:9/files/{}\">&lt;b&gt;other&lt;/b&gt;</a>",
+                shared.id
+            )),
+            "{found}"
+        );
+        for (path, status) in [
+            ("/?q=size%3A1", 400),
+            ("/?in=nowhere", 404),
+            ("/?limit=0", 400),
+        ] {
+            match get(path).call() {
+                Err(ureq::Error::Status(s, r)) => {
+                    assert_eq!(s, status, "{path}");
+                    assert_eq!(r.content_type(), "text/html");
+                }
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        let css = get("/page.css").call().unwrap();
+        assert_eq!(css.content_type(), "text/css");
+        let post = agent.post(&format!("{base}/")).call();
+        assert!(matches!(post, Err(ureq::Error::Status(405, _))));
 
         // An upload lands whole in the host's folder and is handed over.
         let sent = b"uploaded bytes";

@@ -1,0 +1,771 @@
+//! The page a browser gets from every peer: `GET /` (and `GET /files` when
+//! the browser asks for HTML). It shows this peer's shared files as a tree
+//! with sizes and download links, and searches the group's directory
+//! through this peer (`/?q=words`), each result with a link to every
+//! source's own `/files/{id}`. Hand-written HTML and one stylesheet
+//! (`GET /page.css`), no script: it works the same with JavaScript off.
+//!
+//! Everything a remote peer controls (file names, paths, peer names,
+//! addresses) and everything the visitor typed goes through [`Esc`]. The
+//! Content-Security-Policy allows no script, no inline style and no frame,
+//! so a name that got past escaping still could not run. The page offers
+//! no control action (rescan, logout): those stay behind the control
+//! secret.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tiny_http::{Request, Response, StatusCode};
+
+use super::{header, request_header, send, Ctx, SearchFailed};
+use crate::units::human_size;
+use crate::wire::{percent_decode, percent_encode, SearchOutcome, SharedFile};
+
+/// No script, no plugin, no frame; styles from this peer only; forms post
+/// back here only.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; \
+                       base-uri 'none'; frame-ancestors 'none'";
+/// The stylesheet, served at `/page.css`.
+const CSS: &str = include_str!("page.css");
+/// Results a page asks for unless `limit` says otherwise.
+pub const PAGE_RESULTS: u32 = 100;
+/// Most results a page may ask for.
+pub const MAX_PAGE_RESULTS: u32 = 1000;
+/// A folder with at most this many files under it is drawn whole (every
+/// subfolder open); a bigger one one level at a time, each subfolder a link.
+pub const WHOLE_TREE_FILES: usize = 2000;
+/// Most files drawn directly in one folder of a big tree.
+pub const FOLDER_FILES: usize = 2000;
+/// Searches the page runs on the directory at once; more are told to retry
+/// (each holds a request worker while the directory answers).
+pub const PAGE_SEARCHES: usize = 4;
+
+/// What the visitor asked for, from the URL's query string.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageQuery {
+    /// Search words (empty: no search).
+    pub q: String,
+    /// The folder of the share to show (`""`: all of it).
+    pub folder: String,
+    pub limit: u32,
+}
+
+impl PageQuery {
+    /// Reads `q`, `in` and `limit` from a form-encoded query string (the
+    /// part of the URL after `?`); other keys are ignored.
+    pub fn parse(query: &str) -> Result<PageQuery, String> {
+        let mut ask = PageQuery {
+            limit: PAGE_RESULTS,
+            ..PageQuery::default()
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = form_decode(value).ok_or_else(|| {
+                format!("the value of {key:?} is not valid percent-encoded UTF-8")
+            })?;
+            match key {
+                "q" => ask.q = value.trim().to_string(),
+                "in" => ask.folder = value.trim_matches('/').to_string(),
+                "limit" => {
+                    ask.limit = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE_RESULTS).contains(n))
+                        .ok_or_else(|| {
+                            format!("limit must be a number from 1 to {MAX_PAGE_RESULTS}")
+                        })?
+                }
+                _ => {}
+            }
+        }
+        Ok(ask)
+    }
+}
+
+/// `application/x-www-form-urlencoded`: `+` is a space, then `%XX` escapes.
+fn form_decode(s: &str) -> Option<String> {
+    percent_decode(&s.replace('+', " "))
+}
+
+/// Text made safe for HTML, in an element or in a quoted attribute.
+pub struct Esc<'a>(pub &'a str);
+
+impl fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                _ => "&#39;",
+            })?;
+            rest = &rest[i + 1..];
+        }
+        f.write_str(rest)
+    }
+}
+
+/// The search part of a page.
+pub enum Searched {
+    /// No words were given.
+    Nothing,
+    Found(SearchOutcome),
+    /// The directory did not answer; the text says why, for the visitor.
+    Failed(String),
+}
+
+/// One folder of the share, for the tree.
+#[derive(Default)]
+struct Folder<'a> {
+    folders: BTreeMap<&'a str, Folder<'a>>,
+    /// (name in this folder, the file).
+    files: Vec<(&'a str, &'a SharedFile)>,
+    /// Files under it, at any depth, and their bytes.
+    count: usize,
+    bytes: u64,
+}
+
+impl<'a> Folder<'a> {
+    /// Every shared path (a file shared under several paths is listed
+    /// under each) as a tree of folders.
+    fn of(files: &'a [SharedFile]) -> Folder<'a> {
+        let mut root = Folder::default();
+        for file in files {
+            for path in std::iter::once(&file.name).chain(&file.other_names) {
+                let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+                let Some(leaf) = parts.pop() else { continue };
+                let mut at = &mut root;
+                at.count += 1;
+                at.bytes += file.size;
+                for part in parts {
+                    at = at.folders.entry(part).or_default();
+                    at.count += 1;
+                    at.bytes += file.size;
+                }
+                at.files.push((leaf, file));
+            }
+        }
+        root.sort();
+        root
+    }
+
+    fn sort(&mut self) {
+        self.files
+            .sort_by(|a, b| a.0.cmp(b.0).then(a.1.id.cmp(&b.1.id)));
+        for f in self.folders.values_mut() {
+            f.sort();
+        }
+    }
+
+    /// The folder at `path` (`""`: this one).
+    fn find(&self, path: &str) -> Option<&Folder<'a>> {
+        path.split('/')
+            .filter(|p| !p.is_empty())
+            .try_fold(self, |at, part| at.folders.get(part))
+    }
+}
+
+fn summary(count: usize, bytes: u64) -> String {
+    match count {
+        1 => format!("1 file, {}", human_size(bytes)),
+        n => format!("{n} files, {}", human_size(bytes)),
+    }
+}
+
+/// A link to this page showing `folder`.
+fn folder_href(folder: &str) -> String {
+    if folder.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?in={}", percent_encode(folder))
+    }
+}
+
+fn file_row(out: &mut String, name: &str, file: &SharedFile) {
+    let _ = write!(
+        out,
+        "<li class=\"file\"><a href=\"/files/{id}\">{name}</a> <span class=\"size\">{size}</span></li>",
+        id = file.id,
+        name = Esc(name),
+        size = human_size(file.size),
+    );
+}
+
+/// Draws `folder` (whose path is `path`) whole: every subfolder open.
+fn whole_tree(out: &mut String, folder: &Folder<'_>) {
+    out.push_str("<ul class=\"tree\">");
+    for (name, sub) in &folder.folders {
+        let _ = write!(
+            out,
+            "<li class=\"folder\"><details open><summary>{}/ <span class=\"size\">{}</span></summary>",
+            Esc(name),
+            summary(sub.count, sub.bytes)
+        );
+        whole_tree(out, sub);
+        out.push_str("</details></li>");
+    }
+    for (name, file) in &folder.files {
+        file_row(out, name, file);
+    }
+    out.push_str("</ul>");
+}
+
+/// Draws one level of a big `folder`: subfolders as links, then its own
+/// files up to [`FOLDER_FILES`].
+fn one_level(out: &mut String, folder: &Folder<'_>, path: &str) {
+    out.push_str("<ul class=\"tree\">");
+    for (name, sub) in &folder.folders {
+        let sub_path = if path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{path}/{name}")
+        };
+        let _ = write!(
+            out,
+            "<li class=\"folder\"><a href=\"{}\">{}/</a> <span class=\"size\">{}</span></li>",
+            Esc(&folder_href(&sub_path)),
+            Esc(name),
+            summary(sub.count, sub.bytes)
+        );
+    }
+    for (name, file) in folder.files.iter().take(FOLDER_FILES) {
+        file_row(out, name, file);
+    }
+    out.push_str("</ul>");
+    if folder.files.len() > FOLDER_FILES {
+        let _ = write!(
+            out,
+            "<p class=\"note\">and {} more files in this folder: search for them by name.</p>",
+            folder.files.len() - FOLDER_FILES
+        );
+    }
+}
+
+/// The folder path as links, from the share's top.
+fn breadcrumbs(out: &mut String, path: &str) {
+    out.push_str("<nav class=\"crumbs\"><a href=\"/\">share</a>");
+    let mut at = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if !at.is_empty() {
+            at.push('/');
+        }
+        at.push_str(part);
+        let _ = write!(
+            out,
+            " / <a href=\"{}\">{}</a>",
+            Esc(&folder_href(&at)),
+            Esc(part)
+        );
+    }
+    out.push_str("</nav>");
+}
+
+fn search_section(out: &mut String, q: &str, searched: &Searched) {
+    let found = match searched {
+        Searched::Nothing => return,
+        Searched::Failed(why) => {
+            let _ = write!(
+                out,
+                "<section class=\"results\"><h2>Search for “{}”</h2><p class=\"error\">{}</p></section>",
+                Esc(q),
+                Esc(why)
+            );
+            return;
+        }
+        Searched::Found(found) => found,
+    };
+    let _ = write!(
+        out,
+        "<section class=\"results\"><h2>Search for “{}”</h2><p class=\"count\">",
+        Esc(q)
+    );
+    match (found.hits.len(), found.total) {
+        (0, _) => out.push_str("No shared file matches."),
+        (shown, total) if shown == total => {
+            let _ = write!(
+                out,
+                "{total} file{} found.",
+                if total == 1 { "" } else { "s" }
+            );
+        }
+        (shown, total) => {
+            let about = if found.total_estimated { "about " } else { "" };
+            let _ = write!(
+                out,
+                "{about}{total} files match; the {shown} with the most sources are shown."
+            );
+        }
+    }
+    out.push_str("</p>");
+    if found.hits.is_empty() {
+        out.push_str("</section>");
+        return;
+    }
+    out.push_str(
+        "<table><thead><tr><th>Name</th><th class=\"num\">Size</th><th class=\"num\">Sources</th>\
+         <th>Download from</th></tr></thead><tbody>",
+    );
+    for hit in &found.hits {
+        let name = hit.names.first().map_or("", String::as_str);
+        let _ = write!(out, "<tr><td><span class=\"name\">{}</span>", Esc(name));
+        if hit.names.len() > 1 {
+            out.push_str("<div class=\"also\">also named ");
+            for (i, other) in hit.names[1..].iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let _ = write!(out, "<span class=\"name\">{}</span>", Esc(other));
+            }
+            out.push_str("</div>");
+        }
+        let _ = write!(
+            out,
+            "<div class=\"id\" title=\"BLAKE3 (what b3sum prints)\">{}</div></td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td><ul class=\"sources\">",
+            hit.id,
+            human_size(hit.size),
+            hit.source_count
+        );
+        for source in &hit.sources {
+            let _ = write!(
+                out,
+                "<li><a class=\"source\" href=\"{}\">{}</a>",
+                Esc(&format!("{}/files/{}", source.http_addr, hit.id)),
+                Esc(&source.peer)
+            );
+            if source.name != name {
+                let _ = write!(out, " <span class=\"as\">as {}</span>", Esc(&source.name));
+            }
+            out.push_str("</li>");
+        }
+        if hit.source_count > hit.sources.len() {
+            let _ = write!(
+                out,
+                "<li class=\"note\">and {} more</li>",
+                hit.source_count - hit.sources.len()
+            );
+        }
+        out.push_str("</ul></td></tr>");
+    }
+    out.push_str("</tbody></table></section>");
+}
+
+/// The whole page, and whether the folder asked for exists.
+pub fn render(
+    peer: &str,
+    files: &[SharedFile],
+    ask: &PageQuery,
+    searched: &Searched,
+) -> (String, bool) {
+    let mut out = String::with_capacity(8192);
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{peer} · hubshare</title><link rel=\"stylesheet\" href=\"/page.css\"></head><body>\
+         <header><h1><a href=\"/\">hubshare</a> · <span class=\"peer\">{peer}</span></h1>\
+         <form method=\"get\" action=\"/\" role=\"search\">\
+         <input type=\"search\" name=\"q\" value=\"{q}\" placeholder=\"words of a file name, or a file id\" \
+         aria-label=\"Search the group's files\">\
+         <button type=\"submit\">Search the group</button></form></header><main>",
+        peer = Esc(peer),
+        q = Esc(&ask.q),
+    );
+    search_section(&mut out, &ask.q, searched);
+    let root = Folder::of(files);
+    let _ = write!(
+        out,
+        "<section class=\"share\"><h2>Shared by {}</h2>",
+        Esc(peer)
+    );
+    let found = match root.find(&ask.folder) {
+        None => {
+            breadcrumbs(&mut out, &ask.folder);
+            out.push_str("<p class=\"error\">This peer shares no such folder.</p>");
+            false
+        }
+        Some(folder) => {
+            if !ask.folder.is_empty() {
+                breadcrumbs(&mut out, &ask.folder);
+            }
+            let _ = write!(
+                out,
+                "<p class=\"count\">{}.</p>",
+                summary(folder.count, folder.bytes)
+            );
+            if folder.count == 0 {
+                out.push_str("<p class=\"note\">Nothing shared yet.</p>");
+            } else if folder.count <= WHOLE_TREE_FILES {
+                whole_tree(&mut out, folder);
+            } else {
+                one_level(&mut out, folder, &ask.folder);
+            }
+            true
+        }
+    };
+    out.push_str(
+        "</section></main><footer>Every link downloads straight from the peer that shares \
+         the file. A file's id is its BLAKE3 hash: <code>b3sum</code> of what you downloaded \
+         prints it.</footer></body></html>\n",
+    );
+    (out, found)
+}
+
+/// A place among the [`PAGE_SEARCHES`] (counted in `in_flight`), given
+/// back when dropped.
+struct SearchPlace<'a>(&'a AtomicUsize);
+
+impl SearchPlace<'_> {
+    fn take(in_flight: &AtomicUsize) -> Option<SearchPlace<'_>> {
+        in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < PAGE_SEARCHES).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| SearchPlace(in_flight))
+    }
+}
+
+impl Drop for SearchPlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Whether the client asked for HTML (a browser does; `curl` and the
+/// peers' own client do not).
+pub(super) fn wants_html(rq: &Request) -> bool {
+    request_header(rq, "Accept").is_some_and(|v| {
+        v.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/html")
+        })
+    })
+}
+
+/// `GET /` (and `GET /files` from a browser).
+pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
+    let url = rq.url();
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split('#').next().unwrap_or("");
+    let host = &*ctx.host;
+    let (ask, mut status, searched) = match PageQuery::parse(query) {
+        Err(e) => (PageQuery::default(), 400, Searched::Failed(e)),
+        Ok(ask) if ask.q.is_empty() => (ask, 200, Searched::Nothing),
+        Ok(ask) => {
+            let (status, searched) = match SearchPlace::take(&ctx.page_searches) {
+                None => (
+                    503,
+                    Searched::Failed(
+                        "This peer is running too many searches; try again in a moment.".into(),
+                    ),
+                ),
+                Some(_place) => match host.search(&ask.q, ask.limit) {
+                    Ok(found) => (200, Searched::Found(found)),
+                    Err(e) => (e.status(), Searched::Failed(e.to_string())),
+                },
+            };
+            (ask, status, searched)
+        }
+    };
+    let (body, folder_found) = render(host.name(), &host.files(), &ask, &searched);
+    if !folder_found && status == 200 {
+        status = 404;
+    }
+    send(rq, html(status, body));
+}
+
+/// An HTML answer with the page's security headers.
+fn html(status: u16, body: String) -> super::Answer {
+    Response::from_data(body.into_bytes())
+        .with_status_code(StatusCode(status))
+        .with_header(header("Content-Type", "text/html; charset=utf-8"))
+        .with_header(header("Content-Security-Policy", CSP))
+        .with_header(header("Referrer-Policy", "no-referrer"))
+        .with_header(header("X-Frame-Options", "DENY"))
+        .with_header(header("Cache-Control", "no-store"))
+        .with_header(header("Vary", "Accept"))
+}
+
+/// `GET /page.css`.
+pub(super) fn serve_css(rq: Request) {
+    send(
+        rq,
+        Response::from_data(CSS.as_bytes().to_vec())
+            .with_header(header("Content-Type", "text/css; charset=utf-8"))
+            .with_header(header("Cache-Control", "max-age=3600")),
+    );
+}
+
+impl SearchFailed {
+    /// The HTTP status a page shows the failure with.
+    pub fn status(&self) -> u16 {
+        match self {
+            SearchFailed::Refused(_) => 400,
+            SearchFailed::Busy(_) => 503,
+            SearchFailed::Unreachable(_) => 502,
+        }
+    }
+}
+
+impl fmt::Display for SearchFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SearchFailed::Refused(why) => write!(f, "The directory refused this search: {why}"),
+            SearchFailed::Busy(why) => {
+                write!(f, "The directory is busy: {why}. Try again in a moment.")
+            }
+            SearchFailed::Unreachable(why) => write!(f, "This peer cannot search now: {why}."),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::FileId;
+    use crate::wire::{Hit, HttpAddr, Source};
+
+    fn file(path: &str, size: u64) -> SharedFile {
+        SharedFile {
+            id: FileId::of(path.as_bytes()),
+            name: path.into(),
+            size,
+            other_names: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn escapes_what_html_gives_meaning_to() {
+        assert_eq!(
+            Esc(r#"<script>alert('1')</script> & "x""#).to_string(),
+            "&lt;script&gt;alert(&#39;1&#39;)&lt;/script&gt; &amp; &quot;x&quot;"
+        );
+        assert_eq!(Esc("plain é ✓").to_string(), "plain é ✓");
+        assert_eq!(Esc("").to_string(), "");
+    }
+
+    #[test]
+    fn reads_the_form_from_the_query_string() {
+        let ask = PageQuery::parse("q=big+cat%2Bdog%20%C3%A9&in=%2Fmusic%2Frock%2F&x=1").unwrap();
+        assert_eq!(ask.q, "big cat+dog é");
+        assert_eq!(ask.folder, "music/rock");
+        assert_eq!(ask.limit, PAGE_RESULTS);
+        assert_eq!(
+            PageQuery::parse("").unwrap(),
+            PageQuery {
+                limit: PAGE_RESULTS,
+                ..Default::default()
+            }
+        );
+        assert_eq!(PageQuery::parse("q").unwrap().q, "");
+        assert_eq!(PageQuery::parse("limit=7").unwrap().limit, 7);
+        for bad in [
+            "q=%ZZ",
+            "q=%FF",
+            "q=%E2%82",
+            "limit=0",
+            "limit=1001",
+            "limit=x",
+            "limit=-1",
+        ] {
+            assert!(PageQuery::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Every name a remote peer or the visitor controls is text on the
+    /// page, never markup: no tag, attribute or entity of theirs survives.
+    #[test]
+    fn hostile_names_render_as_text() {
+        let evil = r#"<script>alert(1)</script>.txt"#;
+        let path = r#"a "quoted" & <b>bold<b>/it's <img src=x onerror=alert(2)>.bin"#;
+        let mut shared = vec![file(evil, 5), file(path, 7)];
+        shared[1].other_names = vec!["x/\"><svg onload=alert(3)>".into()];
+        let hit = Hit {
+            id: shared[0].id,
+            size: 5,
+            names: vec![evil.into(), "<i>other</i>".into()],
+            sources: vec![Source {
+                peer: "<u>peer</u>".into(),
+                http_addr: HttpAddr::parse("http://127.0.0.1:7001").unwrap(),
+                name: "\"><b>".into(),
+                size: 5,
+            }],
+            source_count: 3,
+        };
+        let ask = PageQuery {
+            q: "\"><script>alert(4)</script>".into(),
+            folder: String::new(),
+            limit: 10,
+        };
+        let found = Searched::Found(SearchOutcome {
+            hits: vec![hit],
+            total: 1,
+            total_estimated: false,
+        });
+        let (page, ok) = render("<em>me</em>", &shared, &ask, &found);
+        assert!(ok);
+        for raw in [
+            "<script", "<img", "<svg", "<b>", "<i>", "<u>", "<em>", "\"><b>", "it's",
+        ] {
+            assert!(!page.contains(raw), "{raw} in {page}");
+        }
+        for shown in [
+            "&lt;script&gt;alert(1)&lt;/script&gt;.txt",
+            "a &quot;quoted&quot; &amp; &lt;b&gt;bold&lt;b&gt;/ ",
+            "it&#39;s &lt;img src=x onerror=alert(2)&gt;.bin",
+            "&lt;u&gt;peer&lt;/u&gt;",
+            "as &quot;&gt;&lt;b&gt;",
+            "value=\"&quot;&gt;&lt;script&gt;alert(4)&lt;/script&gt;\"",
+            "and 2 more",
+        ] {
+            assert!(page.contains(shown), "{shown} not in {page}");
+        }
+    }
+
+    #[test]
+    fn the_share_is_a_tree_with_sizes_and_links() {
+        let shared = vec![
+            file("top.txt", 10),
+            file("music/rock/b.mp3", 2048),
+            file("music/rock/a.mp3", 1024),
+            file("music/jazz.mp3", 1),
+        ];
+        let (page, _) = render("me", &shared, &PageQuery::default(), &Searched::Nothing);
+        // Folders first (by name), then files (by name), at each level.
+        let order: Vec<usize> = [
+            "music/ <span class=\"size\">3 files, 3.0 KiB",
+            "rock/ <span class=\"size\">2 files, 3.0 KiB",
+            ">a.mp3<",
+            ">b.mp3<",
+            ">jazz.mp3<",
+            ">top.txt<",
+        ]
+        .iter()
+        .map(|s| page.find(s).unwrap_or_else(|| panic!("{s} not in {page}")))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert!(page.contains(&format!(
+            "<a href=\"/files/{}\">b.mp3</a> <span class=\"size\">2.0 KiB</span>",
+            shared[1].id
+        )));
+        assert!(page.contains("4 files, 3.0 KiB."));
+        // One folder of it, with the way back up.
+        let ask = PageQuery {
+            folder: "music/rock".into(),
+            ..PageQuery::default()
+        };
+        let (page, ok) = render("me", &shared, &ask, &Searched::Nothing);
+        assert!(ok);
+        assert!(
+            page.contains(
+                "<a href=\"/?in=music\">music</a> / <a href=\"/?in=music%2Frock\">rock</a>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains(">a.mp3<") && !page.contains(">top.txt<"));
+        let ask = PageQuery {
+            folder: "music/pop".into(),
+            ..PageQuery::default()
+        };
+        assert!(!render("me", &shared, &ask, &Searched::Nothing).1);
+    }
+
+    #[test]
+    fn a_big_share_is_drawn_a_level_at_a_time() {
+        let mut shared: Vec<SharedFile> = (0..WHOLE_TREE_FILES)
+            .map(|i| file(&format!("deep/{}/f{i}.bin", i % 7), 1))
+            .collect();
+        shared.extend((0..FOLDER_FILES + 3).map(|i| file(&format!("f{i:05}.bin"), 1)));
+        let (page, _) = render("me", &shared, &PageQuery::default(), &Searched::Nothing);
+        assert!(
+            page.contains(
+                "<a href=\"/?in=deep\">deep/</a> <span class=\"size\">2000 files, 2.0 KiB</span>"
+            ),
+            "{page}"
+        );
+        assert!(
+            !page.contains("f0.bin"),
+            "files under a big folder are not drawn"
+        );
+        assert_eq!(page.matches("<li class=\"file\">").count(), FOLDER_FILES);
+        assert!(page.contains("and 3 more files in this folder"));
+        // The folder itself is small enough to be drawn whole.
+        let ask = PageQuery {
+            folder: "deep".into(),
+            ..PageQuery::default()
+        };
+        let (page, _) = render("me", &shared, &ask, &Searched::Nothing);
+        assert_eq!(
+            page.matches("<li class=\"file\">").count(),
+            WHOLE_TREE_FILES
+        );
+        assert_eq!(page.matches("<details open>").count(), 7);
+    }
+
+    #[test]
+    fn at_most_page_searches_at_once() {
+        let in_flight = AtomicUsize::new(0);
+        let held: Vec<SearchPlace<'_>> = (0..PAGE_SEARCHES)
+            .map(|_| SearchPlace::take(&in_flight).expect("a place"))
+            .collect();
+        assert!(SearchPlace::take(&in_flight).is_none());
+        drop(held);
+        assert_eq!(in_flight.load(Ordering::Acquire), 0);
+        assert!(SearchPlace::take(&in_flight).is_some());
+    }
+
+    #[test]
+    fn search_outcomes_are_said() {
+        let ask = PageQuery {
+            q: "cat".into(),
+            ..PageQuery::default()
+        };
+        let (page, _) = render(
+            "me",
+            &[],
+            &ask,
+            &Searched::Failed(SearchFailed::Busy("slow down".into()).to_string()),
+        );
+        assert!(
+            page.contains(
+                "<p class=\"error\">The directory is busy: slow down. Try again in a moment.</p>"
+            ),
+            "{page}"
+        );
+        let none = Searched::Found(SearchOutcome {
+            hits: vec![],
+            total: 0,
+            total_estimated: false,
+        });
+        assert!(render("me", &[], &ask, &none)
+            .0
+            .contains("No shared file matches."));
+        let f = file("cat.txt", 3);
+        let hit = Hit {
+            id: f.id,
+            size: 3,
+            names: vec!["cat.txt".into()],
+            sources: vec![],
+            source_count: 0,
+        };
+        let some = Searched::Found(SearchOutcome {
+            hits: vec![hit],
+            total: 5000,
+            total_estimated: true,
+        });
+        assert!(render("me", &[], &ask, &some)
+            .0
+            .contains("about 5000 files match; the 1 with the most sources are shown."));
+        assert!(render("me", &[], &ask, &some)
+            .0
+            .contains("Nothing shared yet."));
+    }
+}
