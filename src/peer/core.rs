@@ -120,6 +120,10 @@ impl Host for Core {
         self.share.files()
     }
 
+    fn unsettled(&self) -> usize {
+        self.share.unsettled()
+    }
+
     fn file(&self, id: &FileId) -> Option<SharedFile> {
         self.share.get(id).map(|e| e.file)
     }

@@ -63,6 +63,8 @@ pub trait Host: Send + Sync {
     fn name(&self) -> &str;
     /// Every shared file (`GET /files`).
     fn files(&self) -> Vec<SharedFile>;
+    /// Files found changing that are not shared until they settle.
+    fn unsettled(&self) -> usize;
     /// The shared file with this id, if there is one.
     fn file(&self, id: &FileId) -> Option<SharedFile>;
     /// Opens the shared file with this id for reading.
@@ -370,6 +372,9 @@ mod tests {
         }
         fn files(&self) -> Vec<SharedFile> {
             self.shared.clone()
+        }
+        fn unsettled(&self) -> usize {
+            0
         }
         fn file(&self, id: &FileId) -> Option<SharedFile> {
             self.shared.iter().find(|f| f.id == *id).cloned()

@@ -354,10 +354,12 @@ fn search_section(out: &mut String, q: &str, searched: &Searched) {
     out.push_str("</tbody></table></section>");
 }
 
-/// The whole page, and whether the folder asked for exists.
+/// The whole page, and whether the folder asked for exists. `unsettled`
+/// files are still changing and not shared yet.
 pub fn render(
     peer: &str,
     files: &[SharedFile],
+    unsettled: usize,
     ask: &PageQuery,
     searched: &Searched,
 ) -> (String, bool) {
@@ -397,6 +399,15 @@ pub fn render(
                 "<p class=\"count\">{}.</p>",
                 summary(folder.count, folder.bytes)
             );
+            if unsettled > 0 {
+                let _ = write!(
+                    out,
+                    "<p class=\"note\">{unsettled} more file{s} changed in the last seconds: \
+                     shared once {they} stop changing.</p>",
+                    s = if unsettled == 1 { " was" } else { "s were" },
+                    they = if unsettled == 1 { "it" } else { "they" },
+                );
+            }
             if folder.count == 0 {
                 out.push_str("<p class=\"note\">Nothing shared yet.</p>");
             } else if folder.count <= WHOLE_TREE_FILES {
@@ -475,7 +486,13 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
             (ask, status, searched)
         }
     };
-    let (body, folder_found) = render(host.name(), &host.files(), &ask, &searched);
+    let (body, folder_found) = render(
+        host.name(),
+        &host.files(),
+        host.unsettled(),
+        &ask,
+        &searched,
+    );
     if !folder_found && status == 200 {
         status = 404;
     }
@@ -610,7 +627,7 @@ mod tests {
             total: 1,
             total_estimated: false,
         });
-        let (page, ok) = render("<em>me</em>", &shared, &ask, &found);
+        let (page, ok) = render("<em>me</em>", &shared, 0, &ask, &found);
         assert!(ok);
         for raw in [
             "<script", "<img", "<svg", "<b>", "<i>", "<u>", "<em>", "\"><b>", "it's",
@@ -638,7 +655,7 @@ mod tests {
             file("music/rock/a.mp3", 1024),
             file("music/jazz.mp3", 1),
         ];
-        let (page, _) = render("me", &shared, &PageQuery::default(), &Searched::Nothing);
+        let (page, _) = render("me", &shared, 0, &PageQuery::default(), &Searched::Nothing);
         // Folders first (by name), then files (by name), at each level.
         let order: Vec<usize> = [
             "music/ <span class=\"size\">3 files, 3.0 KiB",
@@ -662,7 +679,7 @@ mod tests {
             folder: "music/rock".into(),
             ..PageQuery::default()
         };
-        let (page, ok) = render("me", &shared, &ask, &Searched::Nothing);
+        let (page, ok) = render("me", &shared, 0, &ask, &Searched::Nothing);
         assert!(ok);
         assert!(
             page.contains(
@@ -675,7 +692,7 @@ mod tests {
             folder: "music/pop".into(),
             ..PageQuery::default()
         };
-        assert!(!render("me", &shared, &ask, &Searched::Nothing).1);
+        assert!(!render("me", &shared, 0, &ask, &Searched::Nothing).1);
     }
 
     #[test]
@@ -684,7 +701,7 @@ mod tests {
             .map(|i| file(&format!("deep/{}/f{i}.bin", i % 7), 1))
             .collect();
         shared.extend((0..FOLDER_FILES + 3).map(|i| file(&format!("f{i:05}.bin"), 1)));
-        let (page, _) = render("me", &shared, &PageQuery::default(), &Searched::Nothing);
+        let (page, _) = render("me", &shared, 0, &PageQuery::default(), &Searched::Nothing);
         assert!(
             page.contains(
                 "<a href=\"/?in=deep\">deep/</a> <span class=\"size\">2000 files, 2.0 KiB</span>"
@@ -702,7 +719,7 @@ mod tests {
             folder: "deep".into(),
             ..PageQuery::default()
         };
-        let (page, _) = render("me", &shared, &ask, &Searched::Nothing);
+        let (page, _) = render("me", &shared, 0, &ask, &Searched::Nothing);
         assert_eq!(
             page.matches("<li class=\"file\">").count(),
             WHOLE_TREE_FILES
@@ -731,6 +748,7 @@ mod tests {
         let (page, _) = render(
             "me",
             &[],
+            0,
             &ask,
             &Searched::Failed(SearchFailed::Busy("slow down".into()).to_string()),
         );
@@ -745,7 +763,7 @@ mod tests {
             total: 0,
             total_estimated: false,
         });
-        assert!(render("me", &[], &ask, &none)
+        assert!(render("me", &[], 0, &ask, &none)
             .0
             .contains("No shared file matches."));
         let f = file("cat.txt", 3);
@@ -761,11 +779,18 @@ mod tests {
             total: 5000,
             total_estimated: true,
         });
-        assert!(render("me", &[], &ask, &some)
+        assert!(render("me", &[], 0, &ask, &some)
             .0
             .contains("about 5000 files match; the 1 with the most sources are shown."));
-        assert!(render("me", &[], &ask, &some)
+        assert!(render("me", &[], 0, &ask, &some)
             .0
             .contains("Nothing shared yet."));
+        let (page, _) = render("me", &[], 2, &ask, &some);
+        assert!(
+            page.contains(
+                "2 more files were changed in the last seconds: shared once they stop changing."
+            ),
+            "{page}"
+        );
     }
 }
