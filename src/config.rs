@@ -202,6 +202,26 @@ pub struct ServerConfig {
     /// Seconds a name stays bound to its owner's identity key after the
     /// owner's last session ended.
     pub name_hold_secs: u64,
+    /// Where the directory's state lives: `memory` (this process alone)
+    /// or `redis` (shared by every replica on the same `redis_url`).
+    pub store: StoreKind,
+    /// The Redis replicas share (`redis://host:port/db`, `unix:///path`);
+    /// needed with `store = "redis"`.
+    pub redis_url: Option<String>,
+    /// The prefix of every key the directory writes in Redis (so several
+    /// directories can share one Redis).
+    pub redis_prefix: String,
+}
+
+/// Where a directory keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In this process: one directory.
+    #[default]
+    Memory,
+    /// In Redis, shared by replicas that each keep the index in memory.
+    Redis,
 }
 
 impl Default for ServerConfig {
@@ -226,6 +246,9 @@ impl Default for ServerConfig {
             group_password_file: None,
             trust_advertised_addrs: false,
             name_hold_secs: DEFAULT_NAME_HOLD_SECS,
+            store: StoreKind::Memory,
+            redis_url: None,
+            redis_prefix: "hubshare:".to_string(),
         }
     }
 }
@@ -286,6 +309,24 @@ impl ServerConfig {
                 "name_hold_secs",
                 "must be at most 31622400 (a year)",
             ));
+        }
+        match (self.store, &self.redis_url) {
+            (StoreKind::Redis, None) => {
+                return Err(invalid(
+                    "redis_url",
+                    "is needed with store = \"redis\" (e.g. \"redis://127.0.0.1:6379/0\")",
+                ))
+            }
+            (StoreKind::Redis, Some(url)) if redis::Client::open(url.as_str()).is_err() => {
+                return Err(invalid(
+                    "redis_url",
+                    "must look like redis://host:port/db or unix:///path/to/socket",
+                ))
+            }
+            _ => {}
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
+            return Err(invalid("redis_prefix", "must be 1 to 64 characters"));
         }
         for (key, value) in [
             ("login_rate", self.login_rate),

@@ -37,6 +37,10 @@ fn client_error(e: DirError) -> ClientError {
         DirError::Unauthenticated => ClientError::Unauthenticated,
         DirError::NotFound(m) => ClientError::NotFound(m),
         DirError::Exhausted(m) => ClientError::Busy(m),
+        DirError::Unavailable(detail) => ClientError::Unreachable {
+            addr: "in-process".into(),
+            detail,
+        },
         DirError::Invalid(m) | DirError::Taken(m) | DirError::Denied(m) | DirError::Internal(m) => {
             ClientError::Refused(m)
         }

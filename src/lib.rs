@@ -35,10 +35,10 @@ mod sync;
 mod units;
 pub mod wire;
 
-pub use config::{ConfigError, PeerConfig, ServerConfig};
+pub use config::{ConfigError, PeerConfig, ServerConfig, StoreKind};
 pub use directory::{
     BadQuery, Batch, DirError, DirectoryServer, DirectoryStore, EncodedReply, Limits, MemoryStore,
-    NameQuery, Query, ServerError, Token, MAX_QUERY_LEN,
+    NameQuery, Query, RedisStore, ServerError, Token, MAX_QUERY_LEN,
 };
 pub use error::error_chain;
 pub use fsutil::write_atomic;

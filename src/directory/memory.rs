@@ -1,29 +1,28 @@
 //! [`MemoryStore`]: the directory's state in this process's memory, behind
-//! one lock. Sessions sit in slots (a slot number is the peer's index in the
-//! search [`Index`]); searches share the lock, logins, announces and
-//! expiries take it briefly. Name bindings (name -> the print of its
-//! owner's identity key) live here too, so they last as long as this
-//! process: a restarted directory binds each name to the first key that
-//! logs in with it again (a running peer does so within seconds).
+//! one lock: the [`Roster`] every read answers from, and what decides the
+//! writes: live sessions (token -> name, last heartbeat) and name bindings
+//! (name -> the print of its owner's identity key). Each accepted write is
+//! made an [`Event`] and applied to the roster, as a replica applies the
+//! events it follows. Searches share the lock; logins, announces and
+//! expiries take it briefly. Bindings last as long as this process: a
+//! restarted directory binds each name to the first key that logs in with
+//! it again (a running peer does so within seconds).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use super::index::{Found, Index, PeerIdx};
+use super::event::Event;
 use super::query::Query;
-use super::store::{
-    Batch, DirError, DirectoryStore, Limits, Session, Token, MAX_SOURCES_PER_HIT,
-    MAX_SOURCES_PER_LOCATE,
-};
+use super::roster::Roster;
+use super::store::{Batch, DirError, DirectoryStore, Limits, Session, Token};
 use crate::id::FileId;
 use crate::sync::RwLockExt;
-use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SourceView};
+use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing};
 
-struct PeerState {
+/// A live session: whose it is, and when it last showed it was alive.
+struct Live {
     name: String,
-    token: Token,
-    http_addr: HttpAddr,
     last_seen: Instant,
 }
 
@@ -34,37 +33,35 @@ struct Binding {
     released: Option<Instant>,
 }
 
-/// Sessions in slots (a slot number is the peer's index in [`Index`]), the
-/// maps that find them, name bindings, and the search index.
 #[derive(Default)]
 struct State {
-    peers: Vec<Option<PeerState>>,
-    free: Vec<PeerIdx>,
-    by_name: HashMap<String, PeerIdx>,
-    tokens: HashMap<Token, PeerIdx>,
+    roster: Roster,
+    sessions: HashMap<Token, Live>,
+    /// The token of each name's live session.
+    current: HashMap<String, Token>,
     bindings: HashMap<String, Binding>,
-    index: Index,
 }
 
 impl State {
-    fn peer_of(&mut self, token: &Token) -> Result<(PeerIdx, &mut PeerState), DirError> {
-        let idx = *self.tokens.get(token).ok_or(DirError::Unauthenticated)?;
-        let peer = self.peers[idx as usize]
-            .as_mut()
-            .ok_or(DirError::Unauthenticated)?;
-        Ok((idx, peer))
+    fn live(&mut self, token: &Token) -> Result<&mut Live, DirError> {
+        self.sessions
+            .get_mut(token)
+            .ok_or(DirError::Unauthenticated)
     }
 
-    fn remove_peer(&mut self, idx: PeerIdx, now: Instant) {
-        if let Some(p) = self.peers[idx as usize].take() {
-            self.tokens.remove(&p.token);
-            if let Some(b) = self.bindings.get_mut(&p.name) {
-                b.released = Some(now);
-            }
-            self.by_name.remove(&p.name);
-            self.index.remove_peer(idx);
-            self.free.push(idx);
+    /// Ends the session of `token` (logout or expiry): its name's binding
+    /// is held from `now`, and it leaves the roster.
+    fn end(&mut self, token: &Token, now: Instant) -> Option<String> {
+        let live = self.sessions.remove(token)?;
+        self.current.remove(&live.name);
+        if let Some(b) = self.bindings.get_mut(&live.name) {
+            b.released = Some(now);
         }
+        self.roster.apply(Event::Left {
+            name: live.name.clone(),
+            session: token.print(),
+        });
+        Some(live.name)
     }
 
     /// Forgets bindings whose hold is over.
@@ -74,50 +71,31 @@ impl State {
                 .is_none_or(|t| now.saturating_duration_since(t) < hold)
         });
     }
+}
 
-    /// Lends `f` to `each` as a [`HitView`]: its distinct names sorted, its
-    /// sources by peer name. `names` and `sources` are buffers kept from
-    /// one result to the next.
-    fn view<'s>(
-        &'s self,
-        f: &Found<'s>,
-        names: &mut Vec<&'s str>,
-        sources: &mut Vec<SourceView<'s>>,
-        each: &mut dyn FnMut(HitView<'_>),
-    ) {
-        names.clear();
-        names.extend(f.sources.iter().map(|(_, n, _)| *n));
-        names.extend(f.other_names.iter().map(|(_, n)| *n));
-        names.sort_unstable();
-        names.dedup();
-        sources.clear();
-        sources.extend(f.sources.iter().filter_map(|(p, n, size)| {
-            let peer = self.peers.get(*p as usize)?.as_ref()?;
-            Some(SourceView {
-                peer: &peer.name,
-                http_addr: &peer.http_addr,
-                name: n,
-                size: *size,
-            })
-        }));
-        // Peer names are unique: the order is total.
-        sources.sort_unstable_by(|a, b| a.peer.cmp(b.peer));
-        each(HitView {
-            id: &f.id,
-            size: f.size,
-            names,
-            sources,
-            source_count: f.source_count,
-        });
+/// Refuses a Login for `name` by another key than its owner's while the
+/// name is bound (a live session, or within `hold` of the last one).
+pub(super) fn check_binding(
+    name: &str,
+    bound_to_other: bool,
+    released_ago: Option<Duration>,
+    hold: Duration,
+) -> Result<(), DirError> {
+    if !bound_to_other {
+        return Ok(());
     }
-
-    /// `f` as an owned [`Hit`].
-    fn hit(&self, f: &Found<'_>) -> Hit {
-        let mut hit = None;
-        self.view(f, &mut Vec::new(), &mut Vec::new(), &mut |h| {
-            hit = Some(h.to_hit())
-        });
-        hit.expect("view lends the hit once")
+    match released_ago {
+        None => Err(DirError::Taken(format!(
+            "the name {name:?} is in use by another peer (another identity key): \
+             choose another name"
+        ))),
+        Some(ago) if ago < hold => Err(DirError::Taken(format!(
+            "the name {name:?} belongs to another peer (another identity key); \
+             it is kept for its owner {} after its last session: choose another \
+             name, or ask the directory's operator to free it",
+            human_duration(hold)
+        ))),
+        Some(_) => Ok(()),
     }
 }
 
@@ -144,6 +122,17 @@ impl MemoryStore {
     }
 }
 
+/// The `limit` of a search, checked against the store's `max_results`.
+pub(super) fn check_limit(limit: u32, limits: &Limits) -> Result<(), DirError> {
+    if limit == 0 || limit > limits.max_results {
+        return Err(DirError::Invalid(format!(
+            "result limit {limit} is out of range: ask for 1 to {}",
+            limits.max_results
+        )));
+    }
+    Ok(())
+}
+
 impl DirectoryStore for MemoryStore {
     fn login(
         &self,
@@ -157,29 +146,19 @@ impl DirectoryStore for MemoryStore {
         let token = Token::generate();
         let hold = self.limits.name_hold;
         let mut st = self.write();
-        if let Some(b) = st.bindings.get(name).filter(|b| b.owner != owner) {
-            match b.released {
-                None => {
-                    return Err(DirError::Taken(format!(
-                        "the name {name:?} is in use by another peer (another identity key): \
-                         choose another name"
-                    )))
-                }
-                Some(t) if now.saturating_duration_since(t) < hold => {
-                    return Err(DirError::Taken(format!(
-                        "the name {name:?} belongs to another peer (another identity key); \
-                         it is kept for its owner {} after its last session: choose another \
-                         name, or ask the directory's operator to free it",
-                        human_duration(hold)
-                    )))
-                }
-                Some(_) => {}
-            }
+        if let Some(b) = st.bindings.get(name) {
+            check_binding(
+                name,
+                b.owner != owner,
+                b.released.map(|t| now.saturating_duration_since(t)),
+                hold,
+            )?;
         }
-        if let Some(old) = st.by_name.get(name).copied() {
-            st.remove_peer(old, now);
+        if let Some(old) = st.current.remove(name) {
+            // Replaced: the Joined below takes its place in the roster.
+            st.sessions.remove(&old);
         }
-        if st.bindings.len() >= 2 * st.by_name.len() + 1024 {
+        if st.bindings.len() >= 2 * st.roster.len() + 1024 {
             st.prune_bindings(now, hold);
         }
         st.bindings.insert(
@@ -189,27 +168,20 @@ impl DirectoryStore for MemoryStore {
                 released: None,
             },
         );
-        let state = PeerState {
+        st.sessions.insert(
+            token.clone(),
+            Live {
+                name: name.to_string(),
+                last_seen: now,
+            },
+        );
+        st.current.insert(name.to_string(), token.clone());
+        st.roster.apply(Event::Joined {
             name: name.to_string(),
-            token: token.clone(),
+            session: token.print(),
             http_addr: http_addr.clone(),
-            last_seen: now,
-        };
-        let idx = match st.free.pop() {
-            Some(i) => {
-                st.peers[i as usize] = Some(state);
-                i
-            }
-            None => {
-                st.peers.push(Some(state));
-                (st.peers.len() - 1) as PeerIdx
-            }
-        };
-        st.by_name.insert(name.to_string(), idx);
-        st.tokens.insert(token.clone(), idx);
-        for f in files {
-            st.index.add(idx, f.id, f.size, &f.name, &f.other_names);
-        }
+            files,
+        });
         Ok(Session {
             token,
             lease: self.limits.lease,
@@ -221,20 +193,19 @@ impl DirectoryStore for MemoryStore {
     fn announce(&self, token: &Token, change: Batch, now: Instant) -> Result<usize, DirError> {
         let (added, removed) = change.into_parts();
         let mut st = self.write();
-        let (idx, peer) = st.peer_of(token)?;
-        peer.last_seen = now;
-        for id in removed {
-            st.index.remove(idx, &id);
-        }
-        for f in added {
-            st.index.add(idx, f.id, f.size, &f.name, &f.other_names);
-        }
-        Ok(st.index.peer_file_count(idx))
+        let live = st.live(token)?;
+        live.last_seen = now;
+        let name = live.name.clone();
+        Ok(st.roster.apply(Event::Changed {
+            name,
+            session: token.print(),
+            added,
+            removed,
+        }))
     }
 
     fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError> {
-        let mut st = self.write();
-        st.peer_of(token)?.1.last_seen = now;
+        self.write().live(token)?.last_seen = now;
         Ok(self.limits.lease)
     }
 
@@ -244,99 +215,52 @@ impl DirectoryStore for MemoryStore {
         limit: u32,
         each: &mut dyn FnMut(HitView<'_>),
     ) -> Result<Matches, DirError> {
-        if limit == 0 || limit > self.limits.max_results {
-            return Err(DirError::Invalid(format!(
-                "result limit {limit} is out of range: ask for 1 to {}",
-                self.limits.max_results
-            )));
-        }
-        let st = self.read();
-        let (found, total) = st.index.search(query, limit as usize, MAX_SOURCES_PER_HIT);
-        let (mut names, mut sources) = (Vec::new(), Vec::new());
-        for f in &found {
-            st.view(f, &mut names, &mut sources, each);
-        }
-        Ok(Matches {
-            total: total.count,
-            estimated: total.estimated,
-        })
+        check_limit(limit, &self.limits)?;
+        Ok(self.read().roster.search_each(query, limit, each))
     }
 
     fn locate(&self, id: &FileId) -> Result<Hit, DirError> {
-        let st = self.read();
-        match st.index.sources(id, MAX_SOURCES_PER_LOCATE) {
-            Some(f) => Ok(st.hit(&f)),
-            None => Err(DirError::NotFound(format!("no online peer shares {id}"))),
-        }
+        self.read().roster.locate(id)
     }
 
     fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError> {
-        let st = self.read();
-        st.by_name
-            .get(name)
-            .and_then(|i| Some((st.peers[*i as usize].as_ref()?, *i)))
-            .map(|(p, i)| (p.http_addr.clone(), st.index.peer_file_count(i)))
-            .ok_or_else(|| DirError::NotFound(format!("no peer named {name:?} is online")))
+        self.read().roster.peer(name)
     }
 
     fn peers(&self, limit: usize) -> (Vec<PeerListing>, usize) {
-        let st = self.read();
-        let mut names: Vec<(&String, &PeerIdx)> = st.by_name.iter().collect();
-        let total = names.len();
-        let limit = limit.min(total);
-        if limit < total {
-            names.select_nth_unstable_by(limit, |a, b| a.0.cmp(b.0));
-            names.truncate(limit);
-        }
-        names.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let listed = names
-            .into_iter()
-            .filter_map(|(name, &i)| {
-                let p = st.peers[i as usize].as_ref()?;
-                Some(PeerListing {
-                    name: name.clone(),
-                    http_addr: p.http_addr.clone(),
-                    files: st.index.peer_file_count(i) as u64,
-                })
-            })
-            .collect();
-        (listed, total)
+        self.read().roster.peers(limit)
     }
 
     fn session_name(&self, token: &Token) -> Option<String> {
-        let st = self.read();
-        let idx = *st.tokens.get(token)?;
-        st.peers[idx as usize].as_ref().map(|p| p.name.clone())
+        self.read().sessions.get(token).map(|l| l.name.clone())
     }
 
     fn logout(&self, token: &Token, now: Instant) -> Result<(), DirError> {
-        let mut st = self.write();
-        let idx = *st.tokens.get(token).ok_or(DirError::Unauthenticated)?;
-        st.remove_peer(idx, now);
-        Ok(())
+        self.write()
+            .end(token, now)
+            .map(|_| ())
+            .ok_or(DirError::Unauthenticated)
     }
 
     fn expire(&self, now: Instant) -> Vec<String> {
         let lease = self.limits.lease;
-        let lapsed = |p: &PeerState| now.saturating_duration_since(p.last_seen) > lease;
-        let stale: Vec<PeerIdx> = self
+        let lapsed = |l: &Live| now.saturating_duration_since(l.last_seen) > lease;
+        let stale: Vec<Token> = self
             .read()
-            .peers
+            .sessions
             .iter()
-            .enumerate()
-            .filter(|(_, p)| p.as_ref().is_some_and(lapsed))
-            .map(|(i, _)| i as PeerIdx)
+            .filter(|(_, l)| lapsed(l))
+            .map(|(t, _)| t.clone())
             .collect();
         if stale.is_empty() {
             return Vec::new();
         }
         let mut st = self.write();
         let mut gone = Vec::new();
-        for idx in stale {
+        for token in stale {
             // Re-check under the write lock: a heartbeat may have come in between.
-            if let Some(p) = st.peers[idx as usize].as_ref().filter(|p| lapsed(p)) {
-                gone.push(p.name.clone());
-                st.remove_peer(idx, now);
+            if st.sessions.get(&token).is_some_and(lapsed) {
+                gone.extend(st.end(&token, now));
             }
         }
         st.prune_bindings(now, self.limits.name_hold);
@@ -361,6 +285,7 @@ fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::store::{MAX_SOURCES_PER_HIT, MAX_SOURCES_PER_LOCATE};
     use crate::wire::{IdentityKey, SearchOutcome, SharedFile};
 
     fn addr(text: &str) -> HttpAddr {

@@ -7,17 +7,21 @@
 //! Import rule: `directory/` imports the leaves, `wire/` and `config`, never
 //! `peer/`.
 
+mod event;
 mod flood;
 mod index;
 mod memory;
 pub mod query;
+mod redis_store;
 mod reply;
+mod roster;
 mod server;
 mod service;
 mod store;
 
 pub use memory::MemoryStore;
 pub use query::{BadQuery, NameQuery, Query, MAX_QUERY_LEN};
+pub use redis_store::RedisStore;
 pub use reply::EncodedReply;
 pub use server::{DirectoryServer, ServerError};
 pub use store::{Batch, DirError, DirectoryStore, Limits, Token};

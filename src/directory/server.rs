@@ -15,12 +15,14 @@ use grpcio_health::{create_health, HealthService, ServingStatus};
 
 use super::flood::FloodLimits;
 use super::service::{Admission, DirectoryService};
-use super::{DirectoryStore, Limits, MemoryStore};
-use crate::config::ServerConfig;
+use super::{DirectoryStore, Limits, MemoryStore, RedisStore};
+use crate::config::{ServerConfig, StoreKind};
 use crate::wire::MAX_MESSAGE_BYTES;
 
 /// How long shutdown waits for calls in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a replica waits at start for Redis to answer.
+pub const REDIS_WAIT: Duration = Duration::from_secs(10);
 /// The service name health probes may ask about (besides "", the server).
 pub const SERVICE_NAME: &str = "hubshare.directory.Directory";
 
@@ -32,6 +34,8 @@ pub enum ServerError {
         addr: SocketAddr,
         source: grpcio::Error,
     },
+    /// The shared store (Redis) could not be reached or used; the text says why.
+    Store(String),
 }
 
 impl std::fmt::Display for ServerError {
@@ -41,6 +45,7 @@ impl std::fmt::Display for ServerError {
                 f,
                 "cannot listen on {addr} (is another directory running there, or is the address not on this machine?)"
             ),
+            ServerError::Store(why) => write!(f, "cannot use the shared store: {why}"),
         }
     }
 }
@@ -54,6 +59,7 @@ impl std::error::Error for ServerError {
                 ..
             } => None,
             ServerError::Bind { source, .. } => Some(source),
+            ServerError::Store(_) => None,
         }
     }
 }
@@ -78,7 +84,13 @@ impl DirectoryServer {
             max_files_per_call: config.max_files_per_call,
             name_hold: Duration::from_secs(config.name_hold_secs),
         };
-        let store: Arc<dyn DirectoryStore> = Arc::new(MemoryStore::new(limits.clone()));
+        let store: Arc<dyn DirectoryStore> = match (config.store, &config.redis_url) {
+            (StoreKind::Redis, Some(url)) => Arc::new(
+                RedisStore::start(url, &config.redis_prefix, limits.clone(), REDIS_WAIT)
+                    .map_err(ServerError::Store)?,
+            ),
+            _ => Arc::new(MemoryStore::new(limits.clone())),
+        };
         let bind_err = |source| ServerError::Bind {
             addr: config.listen,
             source,
@@ -127,14 +139,30 @@ impl DirectoryServer {
         let sweep_every =
             (limits.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let sweep_store = store.clone();
+        let sweep_health = health.clone();
         let sweeper = std::thread::Builder::new()
             .name("lease-sweeper".into())
             .spawn(move || {
+                let mut serving = true;
                 while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(sweep_every)
                 {
                     for name in sweep_store.expire(Instant::now()) {
                         log::info!("lease expired: {name} is gone");
+                    }
+                    // A replica that lost its shared store stops taking calls.
+                    let now = sweep_store.serving();
+                    if now != serving {
+                        serving = now;
+                        let status = if now {
+                            log::info!("serving again");
+                            ServingStatus::Serving
+                        } else {
+                            log::warn!("not serving: the shared store is away");
+                            ServingStatus::NotServing
+                        };
+                        sweep_health.set_serving_status("", status);
+                        sweep_health.set_serving_status(SERVICE_NAME, status);
                     }
                 }
             })

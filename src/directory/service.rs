@@ -5,7 +5,9 @@
 //! threads, so they only touch memory: no blocking I/O here. Searches, the
 //! one call whose cost grows with the index, go to a pool of worker threads
 //! (one per core): all the calls of one connection arrive on one
-//! completion queue, and would otherwise be answered one at a time.
+//! completion queue, and would otherwise be answered one at a time. Writes
+//! (Login, Announce, Heartbeat, Logout) go to a small pool of their own:
+//! with a shared store each is a network round trip.
 //!
 //! A Login is admitted in this order, each refusal changing nothing: the
 //! client address's login allowance, the peer name, the identity key, the
@@ -41,6 +43,15 @@ struct SearchJob {
 /// Searches queued beyond this are refused as busy rather than left to
 /// wait for seconds.
 const SEARCH_QUEUE: usize = 1024;
+/// Threads that run the store's writes (Login, Announce, Heartbeat,
+/// Logout): a shared store answers them over the network, which must not
+/// hold a completion-queue thread.
+const WRITE_WORKERS: usize = 4;
+/// Writes queued beyond this are refused as busy.
+const WRITE_QUEUE: usize = 4096;
+
+/// A write waiting for a worker; it sends its own answer.
+type WriteJob = Box<dyn FnOnce() + Send>;
 /// Most peers one ListPeers reply names (sorted by name; the total says how
 /// many are online).
 pub const MAX_PEERS_LISTED: usize = 1000;
@@ -66,6 +77,7 @@ pub struct DirectoryService {
     announces: Arc<Allowances>,
     logins: Arc<Allowances>,
     search_pool: crossbeam_channel::Sender<SearchJob>,
+    write_pool: crossbeam_channel::Sender<WriteJob>,
 }
 
 /// The client's IP address, from grpcio's peer string
@@ -129,8 +141,21 @@ impl DirectoryService {
                 .spawn(move || search_worker(store, jobs))
                 .expect("start a search worker thread");
         }
+        let (write_pool, writes) = crossbeam_channel::bounded::<WriteJob>(WRITE_QUEUE);
+        for i in 0..WRITE_WORKERS {
+            let writes = writes.clone();
+            std::thread::Builder::new()
+                .name(format!("write-{i}"))
+                .spawn(move || {
+                    for job in writes {
+                        job();
+                    }
+                })
+                .expect("start a write worker thread");
+        }
         DirectoryService {
             search_pool,
+            write_pool,
             store,
             admission: Arc::new(admission),
             searches: Arc::new(Allowances::new(
@@ -154,6 +179,36 @@ impl DirectoryService {
                 "Login (from this address)",
             )),
         }
+    }
+
+    /// Runs `work` (a call to the store that may wait on the network) on a
+    /// write worker and sends its answer from there.
+    fn offload<T: Send + 'static>(
+        &self,
+        ctx: &RpcContext,
+        sink: UnarySink<T>,
+        method: &'static str,
+        work: impl FnOnce() -> Result<T, DirError> + Send + 'static,
+    ) {
+        let (reply_to, answered) = futures_channel::oneshot::channel();
+        let job: WriteJob = Box::new(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .unwrap_or_else(|_| {
+                    log::error!("{method} panicked");
+                    Err(DirError::Internal(format!("internal error in {method}")))
+                });
+            let _ = reply_to.send(result);
+        });
+        if self.write_pool.try_send(job).is_err() {
+            let busy = DirError::Exhausted("the directory is busy; retry shortly".to_string());
+            return reply(ctx, sink, method, Err(busy));
+        }
+        ctx.spawn(async move {
+            let result = answered.await.unwrap_or_else(|_| {
+                Err(DirError::Internal(format!("the {method} worker stopped")))
+            });
+            answer(sink, method, result).await;
+        });
     }
 
     /// Whom a call counts against: the session's peer when the token is
@@ -261,6 +316,7 @@ fn status(err: DirError) -> RpcStatus {
         DirError::Taken(_) => RpcStatusCode::ALREADY_EXISTS,
         DirError::Denied(_) => RpcStatusCode::PERMISSION_DENIED,
         DirError::Internal(_) => RpcStatusCode::INTERNAL,
+        DirError::Unavailable(_) => RpcStatusCode::UNAVAILABLE,
     };
     RpcStatus::with_message(code, err.to_string())
 }
@@ -405,11 +461,11 @@ impl DirectoryService {
 impl directory_grpc::Directory for DirectoryService {
     fn login(&mut self, ctx: RpcContext, req: pb::LoginRequest, sink: UnarySink<pb::LoginReply>) {
         let from = client_ip(&ctx.peer());
-        let r = self
-            .logins
-            .check(address_key(&ctx))
-            .and_then(|()| self.do_login(req, from));
-        reply(&ctx, sink, "Login", r);
+        if let Err(e) = self.logins.check(address_key(&ctx)) {
+            return reply(&ctx, sink, "Login", Err(e));
+        }
+        let svc = self.clone();
+        self.offload(&ctx, sink, "Login", move || svc.do_login(req, from));
     }
 
     fn announce(
@@ -419,11 +475,11 @@ impl directory_grpc::Directory for DirectoryService {
         sink: UnarySink<pb::AnnounceReply>,
     ) {
         let key = self.caller(&req.token, &ctx);
-        let r = self
-            .announces
-            .check(key)
-            .and_then(|()| self.do_announce(req));
-        reply(&ctx, sink, "Announce", r);
+        if let Err(e) = self.announces.check(key) {
+            return reply(&ctx, sink, "Announce", Err(e));
+        }
+        let svc = self.clone();
+        self.offload(&ctx, sink, "Announce", move || svc.do_announce(req));
     }
 
     fn heartbeat(
@@ -432,14 +488,15 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::HeartbeatRequest,
         sink: UnarySink<pb::HeartbeatReply>,
     ) {
-        let r = self
-            .store
-            .heartbeat(&Token::from_client(&req.token), Instant::now())
-            .map(|lease| pb::HeartbeatReply {
-                lease_secs: lease.as_secs() as u32,
-                ..Default::default()
-            });
-        reply(&ctx, sink, "Heartbeat", r);
+        let store = self.store.clone();
+        self.offload(&ctx, sink, "Heartbeat", move || {
+            store
+                .heartbeat(&Token::from_client(&req.token), Instant::now())
+                .map(|lease| pb::HeartbeatReply {
+                    lease_secs: lease.as_secs() as u32,
+                    ..Default::default()
+                })
+        });
     }
 
     fn locate(
@@ -497,10 +554,11 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::LogoutRequest,
         sink: UnarySink<pb::LogoutReply>,
     ) {
-        let r = self
-            .store
-            .logout(&Token::from_client(&req.token), Instant::now())
-            .map(|()| pb::LogoutReply::default());
-        reply(&ctx, sink, "Logout", r);
+        let store = self.store.clone();
+        self.offload(&ctx, sink, "Logout", move || {
+            store
+                .logout(&Token::from_client(&req.token), Instant::now())
+                .map(|()| pb::LogoutReply::default())
+        });
     }
 }

@@ -43,6 +43,12 @@ impl Token {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A one-way print of the token (128 bits of its BLAKE3, hex): what
+    /// events and a shared store hold instead of the token itself.
+    pub fn print(&self) -> String {
+        blake3::hash(self.0.as_bytes()).to_hex()[..32].to_string()
+    }
 }
 
 impl fmt::Debug for Token {
@@ -147,6 +153,8 @@ pub enum DirError {
     Denied(String),
     /// The directory failed on its side (a bug); the message says where.
     Internal(String),
+    /// The directory cannot answer now (its shared store is away): retry.
+    Unavailable(String),
 }
 
 impl fmt::Display for DirError {
@@ -160,7 +168,8 @@ impl fmt::Display for DirError {
             | DirError::Exhausted(m)
             | DirError::Taken(m)
             | DirError::Denied(m)
-            | DirError::Internal(m) => f.write_str(m),
+            | DirError::Internal(m)
+            | DirError::Unavailable(m) => f.write_str(m),
         }
     }
 }
@@ -228,6 +237,11 @@ pub trait DirectoryStore: Send + Sync {
     /// Drops every session whose lease ran out, and name bindings whose
     /// hold is over; returns the names whose sessions were dropped.
     fn expire(&self, now: Instant) -> Vec<String>;
+    /// Whether this store can answer (false: the health service says
+    /// NOT_SERVING, so a load balancer sends calls elsewhere).
+    fn serving(&self) -> bool {
+        true
+    }
     /// Limits in force.
     fn limits(&self) -> &Limits;
 }

@@ -79,6 +79,13 @@ impl fmt::Debug for IdentityKey {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyPrint([u8; 32]);
 
+impl KeyPrint {
+    /// The print as hex, for a store that keeps it outside this process.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 impl fmt::Debug for KeyPrint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "KeyPrint({:02x}{:02x}..)", self.0[0], self.0[1])

@@ -11,6 +11,7 @@ mod healing;
 mod http;
 mod layout;
 mod queue;
+mod replicas;
 mod swarm;
 mod tree;
 mod trust;

@@ -26,7 +26,7 @@ pub struct Proc {
 
 impl Proc {
     /// Spawns `cmd` and waits for its first stdout line.
-    fn spawn(mut cmd: Command) -> Proc {
+    pub fn spawn(mut cmd: Command) -> Proc {
         if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
             cmd.env("RUST_LOG", "info");
         }

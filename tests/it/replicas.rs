@@ -1,0 +1,335 @@
+//! Directory replicas sharing one Redis (`store = "redis"`): each answers
+//! reads from its own memory, fed by the event stream. Every test starts
+//! its own `redis-server` on a free loopback port with persistence off
+//! (`.ci/run` installs it), and stops it.
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use grpcio::RpcStatusCode;
+use hubshare::proto::directory as pb;
+use hubshare::proto::directory_grpc::DirectoryClient;
+use hubshare::{DirectoryServer, ServerConfig, StoreKind};
+
+use crate::support::*;
+
+/// A `redis-server` of the test's own.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        Redis::on(free_port())
+    }
+
+    /// On `port` (to restart one where the replicas expect it).
+    pub fn on(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install -y redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Redis { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// How many events the stream holds that say `name` left.
+    fn leaves_of(&self, name: &str) -> usize {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut c = client.get_connection().unwrap();
+        let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg("hubshare:events")
+            .arg("-")
+            .arg("+")
+            .query(&mut c)
+            .unwrap();
+        entries
+            .ids
+            .iter()
+            .filter_map(|e| e.get::<String>("e"))
+            .filter(|e| e.contains("\"left\"") && e.contains(&format!("\"name\":\"{name}\"")))
+            .count()
+    }
+
+    /// Kills it at once (SIGKILL): nothing is saved.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn replica_config(redis: &Redis, lease_secs: u32) -> ServerConfig {
+    ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        lease_secs,
+        store: StoreKind::Redis,
+        redis_url: Some(redis.url()),
+        login_rate: 10_000,
+        login_burst: 10_000,
+        ..ServerConfig::default()
+    }
+}
+
+fn replica(redis: &Redis, lease_secs: u32) -> (DirectoryServer, DirectoryClient) {
+    let server =
+        DirectoryServer::start(&replica_config(redis, lease_secs)).expect("replica starts");
+    let client = grpc(&server.addr().to_string());
+    (server, client)
+}
+
+/// A replica as its own `server` process whose follower applies what it
+/// reads only after `lag_ms` (so a write that did not wait for its own
+/// event would not see it); its config file lives as long as it.
+fn replica_process(redis: &Redis, lag_ms: u64) -> (Proc, DirectoryClient, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nstore = \"redis\"\nredis_url = \"{}\"\nlogin_rate = 10000\nlogin_burst = 10000\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(SERVER);
+    cmd.arg("--config")
+        .arg(&config)
+        .env("HUBSHARE_TEST_FOLLOW_LAG_MS", lag_ms.to_string());
+    let proc = Proc::spawn(cmd);
+    let client = grpc(&proc.addr);
+    (proc, client, dir)
+}
+
+fn file(name: &str) -> pb::SharedFile {
+    pb::SharedFile {
+        id: b3(name.as_bytes()),
+        size: name.len() as u64,
+        name: name.to_string(),
+        ..Default::default()
+    }
+}
+
+fn login(c: &DirectoryClient, name: &str, files: &[&str]) -> pb::LoginReply {
+    c.login(&pb::LoginRequest {
+        name: name.to_string(),
+        http_addr: "http://127.0.0.1:9".to_string(),
+        identity_key: key_of(name),
+        files: files.iter().map(|f| file(f)).collect(),
+        ..Default::default()
+    })
+    .expect("login")
+}
+
+fn announce(
+    c: &DirectoryClient,
+    token: &str,
+    added: &[&str],
+    removed: &[&str],
+) -> Result<pb::AnnounceReply, grpcio::Error> {
+    c.announce(&pb::AnnounceRequest {
+        token: token.to_string(),
+        added: added.iter().map(|f| file(f)).collect(),
+        removed: removed.iter().map(|f| b3(f.as_bytes())).collect(),
+        ..Default::default()
+    })
+}
+
+fn heartbeat(c: &DirectoryClient, token: &str) -> Result<pb::HeartbeatReply, grpcio::Error> {
+    c.heartbeat(&pb::HeartbeatRequest {
+        token: token.to_string(),
+        ..Default::default()
+    })
+}
+
+/// The names of every file `query` finds, sorted.
+fn found(c: &DirectoryClient, query: &str) -> Vec<String> {
+    let mut names: Vec<String> = c
+        .search(&pb::SearchRequest {
+            query: query.to_string(),
+            limit: 1000,
+            ..Default::default()
+        })
+        .expect("search")
+        .results
+        .into_iter()
+        .flat_map(|r| r.names.into_vec())
+        .collect();
+    names.sort();
+    names
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, grpcio::Error>) -> RpcStatusCode {
+    match r {
+        Err(grpcio::Error::RpcFailure(s)) => s.code(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn replicas_see_each_others_writes_and_their_own_at_once() {
+    let redis = Redis::start();
+    // Followers that lag 300 ms: a write answers only once its replica
+    // applied it, so the very next read there sees it.
+    let (_a, ca, _ka) = replica_process(&redis, 300);
+    let (_b, cb, _kb) = replica_process(&redis, 300);
+    let (_c, cc, _kc) = replica_process(&redis, 300);
+
+    // Logged in through A: found on B and C (they follow the stream).
+    let t = Instant::now();
+    let alice = login(&ca, "alice", &["holiday photos.zip", "report.pdf"]);
+    for (name, c) in [("A", &ca), ("B", &cb), ("C", &cc)] {
+        eventually(
+            Duration::from_secs(5),
+            &format!("alice is listed on {name}"),
+            || found(c, "holiday") == ["holiday photos.zip"],
+        );
+    }
+    eprintln!(
+        "a login on A was found on A, B and C after {:?}",
+        t.elapsed()
+    );
+
+    // Announces through B and then C: each replica shows its own write in
+    // the very next search (no waiting), and the others follow.
+    let r = announce(&cb, &alice.token, &["holiday video.mp4"], &["report.pdf"]).unwrap();
+    assert_eq!(r.shared, 2);
+    assert_eq!(
+        found(&cb, "holiday"),
+        ["holiday photos.zip", "holiday video.mp4"]
+    );
+    assert!(found(&cb, "report").is_empty());
+    announce(&cc, &alice.token, &["holiday notes.txt"], &[]).unwrap();
+    assert_eq!(found(&cc, "notes"), ["holiday notes.txt"]);
+    for c in [&ca, &cb] {
+        eventually(
+            Duration::from_secs(5),
+            "the announce through C reaches A and B",
+            || found(c, "holiday").len() == 3,
+        );
+    }
+
+    // The name is bound to alice's key on every replica.
+    let other = pb::LoginRequest {
+        name: "alice".into(),
+        http_addr: "http://127.0.0.1:9".into(),
+        identity_key: key_of("not alice"),
+        ..Default::default()
+    };
+    assert_eq!(code(cc.login(&other)), RpcStatusCode::ALREADY_EXISTS);
+
+    // A replica started now fills itself from Redis.
+    let (_d, cd) = replica(&redis, 30);
+    assert_eq!(found(&cd, "holiday").len(), 3);
+    let peers = cd.list_peers(&pb::ListPeersRequest::default()).unwrap();
+    assert_eq!(peers.total, 1);
+
+    // A logout through D: gone everywhere; the token is dead everywhere.
+    cd.logout(&pb::LogoutRequest {
+        token: alice.token.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(found(&cd, "holiday").is_empty());
+    for c in [&ca, &cb, &cc] {
+        eventually(
+            Duration::from_secs(5),
+            "the logout reaches every replica",
+            || found(c, "holiday").is_empty(),
+        );
+        assert_eq!(
+            code(heartbeat(c, &alice.token)),
+            RpcStatusCode::UNAUTHENTICATED
+        );
+    }
+    assert_eq!(redis.leaves_of("alice"), 1);
+}
+
+#[test]
+fn a_lapsed_lease_ends_once_with_three_sweepers() {
+    let redis = Redis::start();
+    let (_a, ca) = replica(&redis, 2);
+    let (_b, cb) = replica(&redis, 2);
+    let (_c, cc) = replica(&redis, 2);
+    let quiet = login(&ca, "quiet", &["quiet file.txt"]);
+    let lively = login(&cb, "lively", &["lively file.txt"]);
+    // lively heartbeats (through every replica in turn); quiet never does.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut turn = 0;
+    while Instant::now() < deadline {
+        heartbeat([&ca, &cb, &cc][turn % 3], &lively.token).expect("lively stays");
+        turn += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for c in [&ca, &cb, &cc] {
+        assert!(found(c, "quiet").is_empty(), "quiet expired everywhere");
+        assert_eq!(found(c, "lively"), ["lively file.txt"]);
+    }
+    assert_eq!(
+        code(heartbeat(&cc, &quiet.token)),
+        RpcStatusCode::UNAUTHENTICATED
+    );
+    assert_eq!(
+        redis.leaves_of("quiet"),
+        1,
+        "one leave event, however many sweep"
+    );
+    assert_eq!(redis.leaves_of("lively"), 0);
+}
+
+#[test]
+fn without_redis_writes_fail_reads_go_on_and_all_recovers() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let (_a, ca) = replica(&redis, 30);
+    let (_b, cb) = replica(&redis, 30);
+    let bob = login(&ca, "bob", &["bob's song.mp3"]);
+    eventually(Duration::from_secs(5), "bob is listed on B", || {
+        found(&cb, "song") == ["bob's song.mp3"]
+    });
+
+    redis.kill();
+    // Writes cannot be made: UNAVAILABLE, which peers retry.
+    assert_eq!(code(heartbeat(&ca, &bob.token)), RpcStatusCode::UNAVAILABLE);
+    assert_eq!(
+        code(announce(&cb, &bob.token, &["more.mp3"], &[])),
+        RpcStatusCode::UNAVAILABLE
+    );
+    // Reads go on from memory.
+    assert_eq!(found(&cb, "song"), ["bob's song.mp3"]);
+    assert_eq!(found(&ca, "song"), ["bob's song.mp3"]);
+
+    // Redis comes back empty (no persistence): the replicas notice, forget
+    // what it no longer holds; bob's token is unknown, and his next login
+    // (what a peer does on UNAUTHENTICATED) lists him again everywhere.
+    let _redis = Redis::on(port);
+    eventually(Duration::from_secs(10), "B forgets what Redis lost", || {
+        found(&cb, "song").is_empty()
+    });
+    assert_eq!(
+        code(heartbeat(&ca, &bob.token)),
+        RpcStatusCode::UNAUTHENTICATED
+    );
+    login(&ca, "bob", &["bob's song.mp3"]);
+    eventually(Duration::from_secs(5), "bob is listed on B again", || {
+        found(&cb, "song") == ["bob's song.mp3"]
+    });
+}
