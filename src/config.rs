@@ -359,8 +359,10 @@ impl ServerConfig {
 pub struct PeerConfig {
     /// The name this peer is known by in the directory.
     pub name: String,
-    /// Address of the directory's gRPC port.
-    #[serde(default = "default_directory")]
+    /// Address of the directory's gRPC port; several replicas as a TOML
+    /// list (or separated by commas), each `IP:port`, which calls are
+    /// spread over (round robin, skipping one that is down).
+    #[serde(default = "default_directory", deserialize_with = "one_or_many")]
     pub directory: String,
     /// Address of this peer's HTTP port; port 0 picks a free one.
     #[serde(default = "default_peer_listen")]
@@ -440,6 +442,24 @@ pub struct PeerConfig {
 /// IPv6 one in brackets, and a port): what gRPC connects to. A URL or a
 /// missing port is refused here, not retried for ever by the gRPC core.
 pub fn check_directory_addr(addr: &str) -> Result<(), String> {
+    if addr.contains(',') {
+        let mut families = std::collections::HashSet::new();
+        for one in addr.split(',').map(str::trim) {
+            check_directory_addr(one)?;
+            let Ok(ip) = one.parse::<SocketAddr>() else {
+                return Err(format!(
+                    "lists {one:?}: in a list of directory replicas each is an IP address and \
+                     a port (gRPC spreads calls only over addresses); for host names, put a \
+                     proxy in front of the replicas and give its address alone"
+                ));
+            };
+            families.insert(ip.is_ipv4());
+        }
+        if families.len() > 1 {
+            return Err("mixes IPv4 and IPv6 addresses; list one kind".into());
+        }
+        return Ok(());
+    }
     if addr.trim().is_empty() {
         return Err("is empty".into());
     }
@@ -467,6 +487,20 @@ pub fn check_directory_addr(addr: &str) -> Result<(), String> {
         Ok(p) if p > 0 => Ok(()),
         _ => bad("has no port between 1 and 65535"),
     }
+}
+
+/// A string, or a list of strings joined with commas.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s,
+        OneOrMany::Many(v) => v.join(","),
+    })
 }
 
 fn default_directory() -> String {
@@ -698,7 +732,24 @@ mod tests {
                 "{addr}: {msg}"
             );
         }
-        for addr in ["127.0.0.1:50051", "dir.example:443", "[::1]:50051"] {
+        for (addr, says) in [
+            ("127.0.0.1:1,dir.example:2", "each is an IP address"),
+            ("127.0.0.1:1,[::1]:2", "mixes IPv4 and IPv6"),
+            ("127.0.0.1:1,127.0.0.1", "has no port"),
+        ] {
+            let text = format!("name = \"a\"\nshare_dir = \"s\"\ndirectory = \"{addr}\"");
+            let msg = peer(&text).unwrap_err().to_string();
+            assert!(msg.contains(says), "{addr}: {msg}");
+        }
+        let list =
+            "name = \"a\"\nshare_dir = \"s\"\ndirectory = [\"127.0.0.1:1\", \"127.0.0.1:2\"]";
+        assert_eq!(peer(list).unwrap().directory, "127.0.0.1:1,127.0.0.1:2");
+        for addr in [
+            "127.0.0.1:50051",
+            "dir.example:443",
+            "[::1]:50051",
+            "127.0.0.1:1, 127.0.0.1:2",
+        ] {
             let text = format!("name = \"a\"\nshare_dir = \"s\"\ndirectory = \"{addr}\"");
             assert!(peer(&text).is_ok(), "{addr} refused");
         }

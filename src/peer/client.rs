@@ -11,7 +11,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use grpcio::{CallOption, ChannelBuilder, Environment, RpcStatusCode};
+use grpcio::{CallOption, ChannelBuilder, Environment, LbPolicy, RpcStatusCode};
 
 use crate::id::FileId;
 use crate::wire::proto::directory as pb;
@@ -117,14 +117,28 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// Prepares a channel to `addr` ("host:port"). Nothing is sent until the first call.
+    /// Prepares a channel to `addr` ("host:port", or several replicas'
+    /// "IP:port" separated by commas: calls go round robin over those that
+    /// are up). Nothing is sent until the first call.
     pub fn connect(addr: &str) -> Directory {
         let env = Arc::new(Environment::new(1));
-        let channel = ChannelBuilder::new(env)
+        let builder = ChannelBuilder::new(env)
             .max_receive_message_len(MAX_MESSAGE_BYTES)
             .max_send_message_len(MAX_MESSAGE_BYTES)
-            .max_reconnect_backoff(Duration::from_secs(2))
-            .connect(addr);
+            .max_reconnect_backoff(Duration::from_secs(2));
+        let channel = if addr.contains(',') {
+            let list: Vec<&str> = addr.split(',').map(str::trim).collect();
+            let family = if list[0].starts_with('[') {
+                "ipv6"
+            } else {
+                "ipv4"
+            };
+            builder
+                .load_balancing_policy(LbPolicy::RoundRobin)
+                .connect(&format!("{family}:{}", list.join(",")))
+        } else {
+            builder.connect(addr)
+        };
         Directory {
             client: DirectoryClient::new(channel),
             addr: addr.to_string(),

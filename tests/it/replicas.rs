@@ -100,12 +100,21 @@ fn replica(redis: &Redis, lease_secs: u32) -> (DirectoryServer, DirectoryClient)
 /// reads only after `lag_ms` (so a write that did not wait for its own
 /// event would not see it); its config file lives as long as it.
 fn replica_process(redis: &Redis, lag_ms: u64) -> (Proc, DirectoryClient, tempfile::TempDir) {
+    replica_process_with(redis, lag_ms, "")
+}
+
+/// [`replica_process`] with more config lines.
+fn replica_process_with(
+    redis: &Redis,
+    lag_ms: u64,
+    extra: &str,
+) -> (Proc, DirectoryClient, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\nstore = \"redis\"\nredis_url = \"{}\"\nlogin_rate = 10000\nlogin_burst = 10000\n",
+            "listen = \"127.0.0.1:0\"\nstore = \"redis\"\nredis_url = \"{}\"\nlogin_rate = 10000\nlogin_burst = 10000\n{extra}\n",
             redis.url()
         ),
     )
@@ -332,4 +341,63 @@ fn without_redis_writes_fail_reads_go_on_and_all_recovers() {
     eventually(Duration::from_secs(5), "bob is listed on B again", || {
         found(&cb, "song") == ["bob's song.mp3"]
     });
+}
+
+#[test]
+fn peers_on_a_list_of_replicas_ride_out_one_killed() {
+    let redis = Redis::start();
+    let lease = "lease_secs = 4\nheartbeat_secs = 1";
+    let mut replicas: Vec<_> = (0..3)
+        .map(|_| replica_process_with(&redis, 0, lease))
+        .collect();
+    let list = replicas
+        .iter()
+        .map(|(p, _, _)| format!("\"{}\"", p.addr))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let peers = sharing_peers("unused", &["ann", "ben"], "", "notes.txt", b"shared notes");
+    for p in &peers {
+        let text = std::fs::read_to_string(&p.config).unwrap();
+        let text = text.replace("directory = \"unused\"", &format!("directory = [{list}]"));
+        std::fs::write(&p.config, text).unwrap();
+    }
+    let running: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
+    let listed = |c: &DirectoryClient| {
+        c.list_peers(&pb::ListPeersRequest::default())
+            .map(|r| r.total)
+            .unwrap_or(0)
+    };
+    for (_, c, _) in &replicas {
+        eventually(
+            Duration::from_secs(10),
+            "both peers listed on every replica",
+            || listed(c) == 2,
+        );
+    }
+    let logins: Vec<usize> = running.iter().map(|p| p.logged("logged in")).collect();
+
+    // The first replica of the list dies at once. For three leases the
+    // peers heartbeat (through the list) and search through it: nothing is
+    // lost, no search fails.
+    let (mut first, _, _) = replicas.remove(0);
+    first.signal_and_wait("-KILL");
+    let until = Instant::now() + Duration::from_secs(12);
+    let mut searches = 0;
+    while Instant::now() < until {
+        let out = peers[0].run(&["search", "notes"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("notes.txt"));
+        searches += 1;
+        for (_, c, _) in &replicas {
+            assert_eq!(listed(c), 2, "a peer dropped out");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(searches > 10);
+    let after: Vec<usize> = running.iter().map(|p| p.logged("logged in")).collect();
+    assert_eq!(logins, after, "no peer had to log in again");
 }
