@@ -202,6 +202,11 @@ pub struct ServerConfig {
     /// Seconds a name stays bound to its owner's identity key after the
     /// owner's last session ended.
     pub name_hold_secs: u64,
+    /// Proxies (load balancers) in front of the directory whose
+    /// `X-Forwarded-For` names the real client: its address is then the
+    /// one the address rule and the flood limits use. From any other
+    /// caller the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Where the directory's state lives: `memory` (this process alone)
     /// or `redis` (shared by every replica on the same `redis_url`).
     pub store: StoreKind,
@@ -246,6 +251,7 @@ impl Default for ServerConfig {
             group_password_file: None,
             trust_advertised_addrs: false,
             name_hold_secs: DEFAULT_NAME_HOLD_SECS,
+            trusted_proxies: Vec::new(),
             store: StoreKind::Memory,
             redis_url: None,
             redis_prefix: "hubshare:".to_string(),

@@ -437,6 +437,73 @@ fn start_peer(config: &std::path::Path, what: &str) -> Owned {
     spawn_announcing(cmd, what).0
 }
 
+/// Starts a `redis-server` of its own (`LOADGEN_REDIS=1`: the directory
+/// then runs with `store = "redis"`) on a free loopback port, no
+/// persistence; returns it and its URL once it answers.
+fn start_redis() -> (Owned, String) {
+    use std::os::unix::process::CommandExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null());
+    // SAFETY: only prctl between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let child = Owned(cmd.spawn().expect("start redis-server"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, format!("redis://127.0.0.1:{port}/0"))
+}
+
+/// The p50 and p99 of `n` Announce calls of one session, one at a time
+/// (each adds a file and removes it again), in milliseconds.
+fn announce_latency(addr: &str, n: usize) -> (f64, f64) {
+    let c = client(addr);
+    let login = c
+        .login(&pb::LoginRequest {
+            name: "writer".into(),
+            http_addr: "http://127.0.0.1:9".into(),
+            identity_key: hubshare::IdentityKey::generate().expose().to_string(),
+            ..Default::default()
+        })
+        .expect("login of the writer");
+    let file = pb::SharedFile {
+        id: blake3::hash(b"writer's file").to_hex().to_string(),
+        size: 13,
+        name: "writer's file.txt".into(),
+        ..Default::default()
+    };
+    let mut took: Vec<f64> = (0..n)
+        .map(|i| {
+            let mut req = pb::AnnounceRequest {
+                token: login.token.clone(),
+                ..Default::default()
+            };
+            if i % 2 == 0 {
+                req.added.push(file.clone());
+            } else {
+                req.removed.push(file.id.clone());
+            }
+            let t = Instant::now();
+            c.announce(&req).expect("announce");
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    took.sort_by(f64::total_cmp);
+    (took[n / 2], took[n * 99 / 100])
+}
+
 /// Starts a release `server` with `config_text` (`LOADGEN_SERVER`: another
 /// build of it, to compare two in one run); returns it, its address and the
 /// folder holding its config.
@@ -594,10 +661,24 @@ fn main() {
         in_process(&args, &cat, &vocab);
         return;
     }
+    let redis = std::env::var_os("LOADGEN_REDIS").map(|_| start_redis());
+    if let Some((r, url)) = &redis {
+        if args.pin {
+            // Redis takes the directory's writes: on the directory's core.
+            pin(r.id(), 0, "redis-server");
+        }
+        println!("store = \"redis\" at {url}");
+    }
     let (own, addr, pid, _tmp) = match &args.directory {
         Some(a) => (None, a.clone(), args.pid, None),
         None => {
-            let (child, addr, tmp) = start_server(BENCH_SERVER_CONFIG);
+            let config = match &redis {
+                Some((_, url)) => {
+                    format!("{BENCH_SERVER_CONFIG}store = \"redis\"\nredis_url = \"{url}\"\n")
+                }
+                None => BENCH_SERVER_CONFIG.to_string(),
+            };
+            let (child, addr, tmp) = start_server(&config);
             let pid = child.id();
             if args.pin {
                 pin(pid, 0, "the directory");
@@ -679,6 +760,23 @@ fn main() {
             after / 1024,
             (after.saturating_sub(before) * 1024) as f64 / entries as f64
         );
+    }
+    let (p50, p99) = announce_latency(&addr, 2000);
+    println!("announce, one session, one at a time: p50 {p50:.3} ms  p99 {p99:.3} ms");
+    if let Some((r, url)) = &redis {
+        let redis_rss = usage(r.id()).rss_kib;
+        println!("redis-server RSS: {} MiB", redis_rss / 1024);
+        // A replica started now fills itself from Redis: its start-up time
+        // (spawn to listening) and memory.
+        let t = Instant::now();
+        let config = format!("{BENCH_SERVER_CONFIG}store = \"redis\"\nredis_url = \"{url}\"\n");
+        let (late, _, _tmp) = start_server(&config);
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "cold start of another replica over {entries} entries: {secs:.2} s, RSS {} MiB",
+            usage(late.id()).rss_kib / 1024
+        );
+        drop(late);
     }
 
     // Searches: the client threads share one gRPC environment (two pollers)

@@ -82,7 +82,7 @@ local function emit(event)
   local seq = redis.call('INCR', p .. 'seq')
   redis.call('XADD', p .. 'events', 'MAXLEN', '~', ARGV[3], '*',
     'seq', seq, 'epoch', epoch, 'e', event)
-  return seq
+  return epoch .. ':' .. seq
 end
 local function clock()
   return tonumber(redis.call('GET', p .. 'clock') or '0')
@@ -112,8 +112,8 @@ end
 "#;
 
 /// ARGV[4..]: name, owner, session, addr, lease_ms, hold_ms, the Joined
-/// event, then (id, file JSON) pairs. Returns {"ok", seq} or {"taken",
-/// "live"|"held"}.
+/// event, then (id, file JSON) pairs. Returns {"ok", mark} (`epoch:seq` of
+/// its event) or {"taken", "live"|"held"}.
 const LOGIN: &str = r#"
 local name, owner, sess, addr = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local lease_ms, hold_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -142,7 +142,7 @@ return {'ok', emit(ARGV[10])}
 
 /// ARGV[4..]: session, lease_ms, the removed ids as a JSON array, how many
 /// removed ids follow, the ids, then (id, file JSON) pairs added. Returns
-/// {"ok", seq, files} or {"unauth"}.
+/// {"ok", mark, files} or {"unauth"}.
 const ANNOUNCE: &str = r#"
 local sess, lease_ms = ARGV[4], tonumber(ARGV[5])
 local name = live_name(sess)
@@ -171,7 +171,7 @@ redis.call('ZADD', p .. 'leases', clock() + lease_ms, sess)
 return {'ok'}
 "#;
 
-/// ARGV[4..]: session, hold_ms. Returns {"ok", seq} or {"unauth"}.
+/// ARGV[4..]: session, hold_ms. Returns {"ok", mark} or {"unauth"}.
 const LOGOUT: &str = r#"
 local sess, hold_ms = ARGV[4], tonumber(ARGV[5])
 local name = live_name(sess)
@@ -181,8 +181,8 @@ return {'ok', end_session(sess, name, hold_ms)}
 
 /// ARGV[4..]: the clock's largest step (ms), hold_ms, the batch size.
 /// Moves the lease clock by the wall time since the last sweep (at most
-/// the step), then ends every session whose lease ended. Returns {seq,
-/// name, name, ...} (seq 0: nothing ended).
+/// the step), then ends every session whose lease ended. Returns {mark,
+/// name, name, ...} (mark 0: nothing ended).
 const SWEEP: &str = r#"
 local step_max, hold_ms, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = wall_ms()
@@ -342,16 +342,23 @@ impl RedisStore {
         Ok(out)
     }
 
-    /// Waits until this replica's roster holds event `seq` of the current
-    /// epoch (its own write), so a read here after the write sees it.
-    fn await_applied(&self, seq: u64) {
+    /// Waits until this replica's roster holds the event a script marked
+    /// (`epoch:seq`: its own write), so a read here after the write sees it.
+    fn await_applied(&self, mark: &Value) {
+        let Some((epoch, seq)) = as_str(mark).and_then(|m| {
+            let (e, s) = m.rsplit_once(':')?;
+            Some((e.to_string(), s.parse::<u64>().ok()?))
+        }) else {
+            log::warn!("a store script marked its event oddly: {mark:?}");
+            return;
+        };
         let sh = &*self.shared;
         let deadline = Instant::now() + APPLY_WAIT;
         let mut at = sh.applied.locked();
-        while at.seq < seq {
+        while at.epoch.as_deref() != Some(epoch.as_str()) || at.seq < seq {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                log::warn!("event {seq} not applied here within {APPLY_WAIT:?}");
+                log::warn!("event {epoch}:{seq} not applied here within {APPLY_WAIT:?}");
                 return;
             }
             at = sh
@@ -442,9 +449,7 @@ impl DirectoryStore for RedisStore {
         args.extend(pairs);
         let out = self.run(&self.shared.scripts.login, args)?;
         match (out.first().and_then(as_str).as_deref(), out.get(1)) {
-            (Some("ok"), Some(seq)) => {
-                self.await_applied(as_u64(seq).ok_or_else(|| odd("login", &out))?);
-            }
+            (Some("ok"), Some(mark)) => self.await_applied(mark),
             (Some("taken"), Some(how)) => {
                 let released_ago = match as_str(how).as_deref() {
                     Some("live") => None,
@@ -477,12 +482,10 @@ impl DirectoryStore for RedisStore {
         let out = self.run(&self.shared.scripts.announce, args)?;
         match out.first().and_then(as_str).as_deref() {
             Some("ok") => {
-                let seq = out.get(1).and_then(as_u64);
-                let files = out.get(2).and_then(as_u64);
-                let (Some(seq), Some(files)) = (seq, files) else {
+                let (Some(mark), Some(files)) = (out.get(1), out.get(2).and_then(as_u64)) else {
                     return Err(odd("announce", &out));
                 };
-                self.await_applied(seq);
+                self.await_applied(mark);
                 Ok(files as usize)
             }
             Some("unauth") => Err(DirError::Unauthenticated),
@@ -546,8 +549,8 @@ impl DirectoryStore for RedisStore {
         let out = self.run(&self.shared.scripts.logout, args)?;
         match out.first().and_then(as_str).as_deref() {
             Some("ok") => {
-                if let Some(seq) = out.get(1).and_then(as_u64) {
-                    self.await_applied(seq);
+                if let Some(mark) = out.get(1) {
+                    self.await_applied(mark);
                 }
                 Ok(())
             }
@@ -569,8 +572,8 @@ impl DirectoryStore for RedisStore {
         match self.run(&self.shared.scripts.sweep, args) {
             Ok(out) => {
                 let names: Vec<String> = out.iter().skip(1).filter_map(as_str).collect();
-                if let Some(seq) = out.first().and_then(as_u64).filter(|&s| s > 0) {
-                    self.await_applied(seq);
+                if let Some(mark) = out.first().filter(|m| as_u64(m) != Some(0)) {
+                    self.await_applied(mark);
                 }
                 names
             }

@@ -119,6 +119,7 @@ impl DirectoryServer {
         let admission = Admission {
             group_password: config.group_password(),
             trust_advertised_addrs: config.trust_advertised_addrs,
+            trusted_proxies: config.trusted_proxies.clone(),
         };
         let health = HealthService::default();
         let service = DirectoryService::new(store.clone(), flood, admission);

@@ -64,6 +64,8 @@ pub struct Admission {
     /// Accept any advertised address; otherwise its host must be the
     /// address the Login came from.
     pub trust_advertised_addrs: bool,
+    /// Proxies whose `x-forwarded-for` names the real client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// The gRPC face of a [`DirectoryStore`].
@@ -91,13 +93,24 @@ fn client_ip(peer: &str) -> Option<IpAddr> {
         .map(|a| a.ip().to_canonical())
 }
 
-/// The flood-limit key of a client address (without its port).
-fn address_key(ctx: &RpcContext) -> String {
-    let peer = ctx.peer();
-    match client_ip(&peer) {
-        Some(ip) => format!("addr:{ip}"),
-        None => format!("addr:{peer}"),
+/// The header a trusted proxy names the real client in.
+pub const FORWARDED_HEADER: &str = "x-forwarded-for";
+
+/// The address a call really came from: the connection's address, or,
+/// when that is a proxy the operator trusts, the last address the proxy
+/// wrote in `x-forwarded-for` (the one it saw; earlier ones are the
+/// client's word). `None` when a trusted proxy names no valid address.
+fn real_ip(conn: Option<IpAddr>, forwarded: Option<&[u8]>, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let conn = conn?;
+    if !trusted.contains(&conn) {
+        return Some(conn);
     }
+    let last = std::str::from_utf8(forwarded?)
+        .ok()?
+        .rsplit(',')
+        .next()?
+        .trim();
+    last.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
 /// Answers queued searches until every sender is gone.
@@ -211,6 +224,28 @@ impl DirectoryService {
         });
     }
 
+    /// The address the call came from (see [`real_ip`]).
+    fn client_addr(&self, ctx: &RpcContext) -> Option<IpAddr> {
+        let forwarded = ctx
+            .request_headers()
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(FORWARDED_HEADER))
+            .map(|(_, v)| v.to_vec());
+        real_ip(
+            client_ip(&ctx.peer()),
+            forwarded.as_deref(),
+            &self.admission.trusted_proxies,
+        )
+    }
+
+    /// The flood-limit key of a client address (without its port).
+    fn address_key(&self, ctx: &RpcContext) -> String {
+        match self.client_addr(ctx) {
+            Some(ip) => format!("addr:{ip}"),
+            None => format!("addr:{}", ctx.peer()),
+        }
+    }
+
     /// Whom a call counts against: the session's peer when the token is
     /// valid, else the client's address (without its port).
     fn caller(&self, token: &str, ctx: &RpcContext) -> String {
@@ -219,7 +254,7 @@ impl DirectoryService {
                 return format!("peer:{name}");
             }
         }
-        address_key(ctx)
+        self.address_key(ctx)
     }
 
     /// Refuses a Login without the group password the operator set.
@@ -283,7 +318,7 @@ impl DirectoryService {
         let allowed = self
             .searches
             .check(key)
-            .and_then(|()| self.address_searches.check(address_key(&ctx)));
+            .and_then(|()| self.address_searches.check(self.address_key(&ctx)));
         if let Err(e) = allowed {
             return reply(&ctx, sink, "Search", Err(e));
         }
@@ -460,8 +495,8 @@ impl DirectoryService {
 
 impl directory_grpc::Directory for DirectoryService {
     fn login(&mut self, ctx: RpcContext, req: pb::LoginRequest, sink: UnarySink<pb::LoginReply>) {
-        let from = client_ip(&ctx.peer());
-        if let Err(e) = self.logins.check(address_key(&ctx)) {
+        let from = self.client_addr(&ctx);
+        if let Err(e) = self.logins.check(self.address_key(&ctx)) {
             return reply(&ctx, sink, "Login", Err(e));
         }
         let svc = self.clone();
@@ -525,26 +560,29 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::ListPeersRequest,
         sink: UnarySink<pb::ListPeersReply>,
     ) {
-        let r = self.address_searches.check(address_key(&ctx)).map(|()| {
-            let limit = match req.limit as usize {
-                0 => MAX_PEERS_LISTED,
-                n => n.min(MAX_PEERS_LISTED),
-            };
-            let (peers, total) = self.store.peers(limit);
-            pb::ListPeersReply {
-                peers: peers
-                    .into_iter()
-                    .map(|p| pb::PeerInfo {
-                        name: p.name,
-                        http_addr: p.http_addr.to_string(),
-                        files: p.files,
-                        ..Default::default()
-                    })
-                    .collect(),
-                total: total as u64,
-                ..Default::default()
-            }
-        });
+        let r = self
+            .address_searches
+            .check(self.address_key(&ctx))
+            .map(|()| {
+                let limit = match req.limit as usize {
+                    0 => MAX_PEERS_LISTED,
+                    n => n.min(MAX_PEERS_LISTED),
+                };
+                let (peers, total) = self.store.peers(limit);
+                pb::ListPeersReply {
+                    peers: peers
+                        .into_iter()
+                        .map(|p| pb::PeerInfo {
+                            name: p.name,
+                            http_addr: p.http_addr.to_string(),
+                            files: p.files,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    total: total as u64,
+                    ..Default::default()
+                }
+            });
         reply(&ctx, sink, "ListPeers", r);
     }
 
@@ -560,5 +598,47 @@ impl directory_grpc::Directory for DirectoryService {
                 .logout(&Token::from_client(&req.token), Instant::now())
                 .map(|()| pb::LogoutReply::default())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_address_counts_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = ip("10.0.0.1");
+        let trusted = [proxy];
+        // Not a proxy: its own address, whatever it claims.
+        assert_eq!(
+            real_ip(Some(ip("10.0.0.7")), Some(b"1.2.3.4"), &trusted),
+            Some(ip("10.0.0.7"))
+        );
+        assert_eq!(real_ip(Some(proxy), Some(b"1.2.3.4"), &[]), Some(proxy));
+        // The proxy: the last address it wrote (earlier ones are the client's word).
+        assert_eq!(
+            real_ip(Some(proxy), Some(b"1.2.3.4"), &trusted),
+            Some(ip("1.2.3.4"))
+        );
+        assert_eq!(
+            real_ip(Some(proxy), Some(b"6.6.6.6, 1.2.3.4"), &trusted),
+            Some(ip("1.2.3.4"))
+        );
+        assert_eq!(
+            real_ip(Some(proxy), Some(b"::ffff:1.2.3.4"), &trusted),
+            Some(ip("1.2.3.4"))
+        );
+        // A trusted proxy that names nobody, or garbage: no address at all.
+        for bad in [
+            None,
+            Some(&b""[..]),
+            Some(&b"not an ip"[..]),
+            Some(&b"1.2.3.4:80"[..]),
+            Some(&b"\xff"[..]),
+        ] {
+            assert_eq!(real_ip(Some(proxy), bad, &trusted), None, "{bad:?}");
+        }
+        assert_eq!(real_ip(None, Some(b"1.2.3.4"), &trusted), None);
     }
 }

@@ -401,3 +401,123 @@ fn peers_on_a_list_of_replicas_ride_out_one_killed() {
     let after: Vec<usize> = running.iter().map(|p| p.logged("logged in")).collect();
     assert_eq!(logins, after, "no peer had to log in again");
 }
+
+fn health(addr: &str) -> grpcio_health::ServingStatus {
+    use grpcio_health::proto::HealthCheckRequest;
+    let env = std::sync::Arc::new(grpcio::Environment::new(1));
+    let client = grpcio_health::HealthClient::new(grpcio::ChannelBuilder::new(env).connect(addr));
+    client
+        .check(&HealthCheckRequest::default())
+        .expect("health check")
+        .get_status()
+}
+
+#[test]
+fn a_replica_that_lost_redis_for_a_lease_stops_serving_until_it_is_back() {
+    use grpcio_health::ServingStatus;
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let (a, ca) = replica(&redis, 2);
+    let addr = a.addr().to_string();
+    login(&ca, "dora", &["dora's map.png"]);
+    assert_eq!(health(&addr), ServingStatus::Serving);
+
+    redis.kill();
+    let lost = Instant::now();
+    assert_eq!(
+        found(&ca, "map"),
+        ["dora's map.png"],
+        "reads go on at first"
+    );
+    eventually(Duration::from_secs(10), "NOT_SERVING after a lease", || {
+        health(&addr) == ServingStatus::NotServing
+    });
+    assert!(
+        lost.elapsed() >= Duration::from_secs(2),
+        "not before a whole lease"
+    );
+    let refused = ca.search(&pb::SearchRequest {
+        query: "map".into(),
+        limit: 10,
+        ..Default::default()
+    });
+    assert_eq!(code(refused), RpcStatusCode::UNAVAILABLE);
+
+    let _back = Redis::on(port);
+    eventually(Duration::from_secs(10), "serving again", || {
+        health(&addr) == ServingStatus::Serving
+    });
+    // Redis came back empty: dora logs in again, as a peer would.
+    login(&ca, "dora", &["dora's map.png"]);
+    assert_eq!(found(&ca, "map"), ["dora's map.png"]);
+}
+
+#[test]
+fn a_real_peer_is_listed_again_within_a_heartbeat_after_redis_restarts_empty() {
+    let mut redis = Redis::start();
+    let port = redis.port;
+    let lease = "lease_secs = 6\nheartbeat_secs = 1";
+    let (_a, ca, _ka) = replica_process_with(&redis, 0, lease);
+    let (_b, cb, _kb) = replica_process_with(&redis, 0, lease);
+    let peer = PeerSetup::new("erin", &_a.addr, "");
+    std::fs::write(peer.share().join("erin's essay.txt"), b"essay").unwrap();
+    let _p = peer.serve();
+    eventually(Duration::from_secs(10), "erin listed on B", || {
+        found(&cb, "essay") == ["erin's essay.txt"]
+    });
+    redis.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    let _back = Redis::on(port);
+    // The replicas find the store empty (and forget erin); erin's next
+    // heartbeat is refused as unknown, it logs in again: in the new store,
+    // and listed on both replicas.
+    let t = Instant::now();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/0")).unwrap();
+    let in_store = || {
+        let mut c = client.get_connection().unwrap();
+        let peers: Vec<String> = redis::cmd("KEYS")
+            .arg("hubshare:peer:*")
+            .query(&mut c)
+            .unwrap();
+        peers == ["hubshare:peer:erin"]
+    };
+    eventually(Duration::from_secs(10), "erin in the new store", in_store);
+    eventually(Duration::from_secs(5), "erin listed on A and B", || {
+        found(&ca, "essay") == ["erin's essay.txt"] && found(&cb, "essay") == ["erin's essay.txt"]
+    });
+    eprintln!("erin listed again {:?} after Redis came back", t.elapsed());
+    assert_eq!(
+        _p.logged("logged in to the directory"),
+        2,
+        "one login again"
+    );
+}
+
+#[test]
+fn a_replica_that_misses_an_event_resynchronises() {
+    let redis = Redis::start();
+    let (_a, ca) = replica(&redis, 30);
+    let (_b, cb) = replica(&redis, 30);
+    let fay = login(&ca, "fay", &["fay one.txt"]);
+    eventually(Duration::from_secs(5), "fay on B", || {
+        found(&cb, "fay").len() == 1
+    });
+    // An event number is lost (as when the stream is trimmed past a
+    // replica): the next event is not the one the followers expect.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let _: u64 = redis::cmd("INCR")
+        .arg("hubshare:seq")
+        .query(&mut c)
+        .unwrap();
+    // An event written while the stream has a hole: every replica rebuilds
+    // from a snapshot, and both show the whole state.
+    announce(&ca, &fay.token, &["fay two.txt"], &[]).unwrap();
+    for c in [&ca, &cb] {
+        eventually(Duration::from_secs(5), "both files everywhere", || {
+            found(c, "fay") == ["fay one.txt", "fay two.txt"]
+        });
+    }
+    announce(&cb, &fay.token, &["fay three.txt"], &["fay one.txt"]).unwrap();
+    assert_eq!(found(&cb, "fay"), ["fay three.txt", "fay two.txt"]);
+}

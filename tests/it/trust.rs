@@ -303,6 +303,55 @@ fn an_address_that_is_not_the_senders_is_refused_unless_the_operator_trusts_them
     assert_eq!(found.http_addr, "http://192.0.2.10:7001");
 }
 
+/// A Login sent with `x-forwarded-for: forwarded`, as a proxy sends it.
+fn login_forwarded(
+    c: &hubshare::proto::directory_grpc::DirectoryClient,
+    name: &str,
+    http_addr: &str,
+    forwarded: &str,
+) -> Result<pb::LoginReply, grpcio::Error> {
+    let mut headers = grpcio::MetadataBuilder::new();
+    headers.add_str("x-forwarded-for", forwarded).unwrap();
+    let opt = grpcio::CallOption::default().headers(headers.build());
+    c.login_opt(
+        &pb::LoginRequest {
+            name: name.to_string(),
+            http_addr: http_addr.to_string(),
+            identity_key: key_of(name),
+            ..Default::default()
+        },
+        opt,
+    )
+}
+
+#[test]
+fn behind_a_trusted_proxy_the_forwarded_address_is_the_senders() {
+    // This test's client stands for the proxy: it calls from 127.0.0.1.
+    let (server, _cfg) = quick_server("trusted_proxies = [\"127.0.0.1\"]");
+    let c = grpc(&server.addr);
+    // The address the proxy saw is the one a peer must advertise.
+    login_forwarded(&c, "near", "http://10.9.8.7:7001", "10.9.8.7").expect("its own address");
+    let (code, msg) =
+        status_of(login_forwarded(&c, "far", "http://192.0.2.10:7001", "10.9.8.7").unwrap_err());
+    assert_eq!(code, RpcStatusCode::PERMISSION_DENIED);
+    assert!(msg.contains("came from 10.9.8.7"), "{msg}");
+    // Only the last hop counts: what the client itself put first is its word.
+    login_forwarded(&c, "hop", "http://10.1.1.1:1", "192.0.2.10, 10.1.1.1").expect("last hop");
+    // No header from a trusted proxy: no address to check against.
+    let (code, _) =
+        status_of(raw_login(&c, "bare", &key_of("bare"), "http://127.0.0.1:1").unwrap_err());
+    assert_eq!(code, RpcStatusCode::PERMISSION_DENIED);
+
+    // A directory that trusts no proxy ignores the header.
+    let (plain, _cfg2) = quick_server("");
+    let c = grpc(&plain.addr);
+    let (code, msg) =
+        status_of(login_forwarded(&c, "near", "http://10.9.8.7:7001", "10.9.8.7").unwrap_err());
+    assert_eq!(code, RpcStatusCode::PERMISSION_DENIED);
+    assert!(msg.contains("came from 127.0.0.1"), "{msg}");
+    login_forwarded(&c, "self", "http://127.0.0.1:7001", "10.9.8.7").expect("its own address");
+}
+
 #[test]
 fn a_burst_of_logins_is_cut_off_and_sessions_share_an_addresss_searches() {
     let (server, _cfg) = quick_server(
