@@ -62,6 +62,9 @@ pub const STREAM_KEEP: usize = 100_000;
 const APPLY_WAIT: Duration = Duration::from_secs(5);
 /// How long one blocking read of the stream waits.
 const FOLLOW_BLOCK_MS: usize = 500;
+/// Longest a connection, a script or a read waits for Redis before the
+/// call fails as unavailable (a Redis that hangs must not hold writers).
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Sessions one sweep ends at most (the next sweep takes the rest).
 const SWEEP_BATCH: usize = 1000;
 /// Tests only: milliseconds the follower waits before applying what it
@@ -223,10 +226,50 @@ struct Scripts {
     sweep: Script,
 }
 
+/// Connections for writes: each with [`REDIS_TIMEOUT`] on connect, reads
+/// and writes.
+struct Conns(redis::Client);
+
+/// A pooled connection, and whether a call on it failed: one that timed
+/// out may still get the late answer, so it is never used again.
+struct Conn {
+    c: redis::Connection,
+    failed: bool,
+}
+
+/// A connection to `client` with [`REDIS_TIMEOUT`] on every step; reads
+/// may also take `block` (a blocking stream read).
+fn connect(client: &redis::Client, block: Duration) -> redis::RedisResult<redis::Connection> {
+    let c = client.get_connection_with_timeout(REDIS_TIMEOUT)?;
+    c.set_read_timeout(Some(REDIS_TIMEOUT + block))?;
+    c.set_write_timeout(Some(REDIS_TIMEOUT))?;
+    Ok(c)
+}
+
+impl r2d2::ManageConnection for Conns {
+    type Connection = Conn;
+    type Error = redis::RedisError;
+
+    fn connect(&self) -> Result<Conn, redis::RedisError> {
+        Ok(Conn {
+            c: connect(&self.0, Duration::ZERO)?,
+            failed: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), redis::RedisError> {
+        redis::cmd("PING").query(&mut conn.c)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.failed || !redis::ConnectionLike::is_open(&conn.c)
+    }
+}
+
 struct Shared {
     limits: Limits,
     client: redis::Client,
-    pool: r2d2::Pool<redis::Client>,
+    pool: r2d2::Pool<Conns>,
     prefix: String,
     scripts: Scripts,
     roster: RwLock<Roster>,
@@ -271,8 +314,8 @@ impl RedisStore {
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(2))
-            .build_unchecked(client.clone());
+            .connection_timeout(REDIS_TIMEOUT)
+            .build_unchecked(Conns(client.clone()));
         let script = |body: &str| Script::new(&format!("{PRELUDE}\n{body}"));
         let shared = Arc::new(Shared {
             limits,
@@ -331,7 +374,8 @@ impl RedisStore {
         for a in args {
             inv.arg(a);
         }
-        let out: Vec<Value> = inv.invoke(&mut *conn).map_err(|e| {
+        let out: Vec<Value> = inv.invoke(&mut conn.c).map_err(|e| {
+            conn.failed = true;
             if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
                 unavailable(e)
             } else {
@@ -610,10 +654,7 @@ fn follow(sh: &Shared) {
     while !sh.stop.load(Ordering::Acquire) {
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => match sh
-                .client
-                .get_connection_with_timeout(Duration::from_secs(2))
-            {
+            None => match connect(&sh.client, Duration::from_millis(FOLLOW_BLOCK_MS as u64)) {
                 Ok(c) => {
                     // After an outage the store may be another one (Redis
                     // restarted empty): the epoch check below decides.

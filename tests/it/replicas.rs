@@ -521,3 +521,59 @@ fn a_replica_that_misses_an_event_resynchronises() {
     announce(&cb, &fay.token, &["fay three.txt"], &["fay one.txt"]).unwrap();
     assert_eq!(found(&cb, "fay"), ["fay three.txt", "fay two.txt"]);
 }
+
+/// Sends `sig` (`-STOP`, `-CONT`) to a process.
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Redis's own clock, in ms, and the wall time of the last sweep.
+fn redis_times(redis: &Redis) -> (u64, Option<u64>) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query(&mut c).unwrap();
+    let swept: Option<u64> = redis::cmd("GET")
+        .arg("hubshare:clock_wall")
+        .query(&mut c)
+        .unwrap();
+    (secs * 1000 + micros / 1000, swept)
+}
+
+#[test]
+fn a_redis_that_hangs_for_longer_than_a_lease_expires_nobody() {
+    let redis = Redis::start();
+    // Lease 4 s: the replica sweeps every second, and the lease clock moves
+    // at most 2 s per sweep.
+    let (_a, ca) = replica(&redis, 4);
+    let hal = login(&ca, "hal", &["hal's log.txt"]);
+    eventually(Duration::from_secs(5), "a first sweep", || {
+        redis_times(&redis).1.is_some()
+    });
+    heartbeat(&ca, &hal.token).unwrap();
+
+    // Redis hangs (stopped, connections open) for 1.5 leases.
+    signal(redis.child.id(), "-STOP");
+    std::thread::sleep(Duration::from_secs(6));
+    signal(redis.child.id(), "-CONT");
+    let resumed = redis_times(&redis).0;
+    eventually(Duration::from_secs(10), "a sweep after the hang", || {
+        redis_times(&redis).1.is_some_and(|t| t >= resumed)
+    });
+
+    // On a wall clock hal's lease ended 2 s ago; on the sweeps' clock it
+    // has not: the first heartbeat after the hang keeps hal.
+    heartbeat(&ca, &hal.token).expect("hal's session outlived the hang");
+    assert_eq!(found(&ca, "log"), ["hal's log.txt"]);
+    assert_eq!(redis.leaves_of("hal"), 0);
+    // A session that then stops heartbeating still ends, once.
+    eventually(
+        Duration::from_secs(15),
+        "hal expires without heartbeats",
+        || found(&ca, "log").is_empty(),
+    );
+    assert_eq!(redis.leaves_of("hal"), 1);
+}
