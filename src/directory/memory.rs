@@ -36,30 +36,29 @@ struct Binding {
 #[derive(Default)]
 struct State {
     roster: Roster,
-    sessions: HashMap<Token, Live>,
-    /// The token of each name's live session.
-    current: HashMap<String, Token>,
+    /// Live sessions by the print of their token (as the roster knows
+    /// them), so a name's session is found through the roster.
+    sessions: HashMap<String, Live>,
     bindings: HashMap<String, Binding>,
 }
 
 impl State {
     fn live(&mut self, token: &Token) -> Result<&mut Live, DirError> {
         self.sessions
-            .get_mut(token)
+            .get_mut(&token.print())
             .ok_or(DirError::Unauthenticated)
     }
 
-    /// Ends the session of `token` (logout or expiry): its name's binding
-    /// is held from `now`, and it leaves the roster.
-    fn end(&mut self, token: &Token, now: Instant) -> Option<String> {
-        let live = self.sessions.remove(token)?;
-        self.current.remove(&live.name);
+    /// Ends the session with this token print (logout or expiry): its
+    /// name's binding is held from `now`, and it leaves the roster.
+    fn end(&mut self, session: &str, now: Instant) -> Option<String> {
+        let live = self.sessions.remove(session)?;
         if let Some(b) = self.bindings.get_mut(&live.name) {
             b.released = Some(now);
         }
         self.roster.apply(Event::Left {
             name: live.name.clone(),
-            session: token.print(),
+            session: session.to_string(),
         });
         Some(live.name)
     }
@@ -154,7 +153,7 @@ impl DirectoryStore for MemoryStore {
                 hold,
             )?;
         }
-        if let Some(old) = st.current.remove(name) {
+        if let Some(old) = st.roster.session_of(name).map(str::to_string) {
             // Replaced: the Joined below takes its place in the roster.
             st.sessions.remove(&old);
         }
@@ -169,13 +168,12 @@ impl DirectoryStore for MemoryStore {
             },
         );
         st.sessions.insert(
-            token.clone(),
+            token.print(),
             Live {
                 name: name.to_string(),
                 last_seen: now,
             },
         );
-        st.current.insert(name.to_string(), token.clone());
         st.roster.apply(Event::Joined {
             name: name.to_string(),
             session: token.print(),
@@ -232,12 +230,15 @@ impl DirectoryStore for MemoryStore {
     }
 
     fn session_name(&self, token: &Token) -> Option<String> {
-        self.read().sessions.get(token).map(|l| l.name.clone())
+        self.read()
+            .sessions
+            .get(&token.print())
+            .map(|l| l.name.clone())
     }
 
     fn logout(&self, token: &Token, now: Instant) -> Result<(), DirError> {
         self.write()
-            .end(token, now)
+            .end(&token.print(), now)
             .map(|_| ())
             .ok_or(DirError::Unauthenticated)
     }
@@ -245,7 +246,7 @@ impl DirectoryStore for MemoryStore {
     fn expire(&self, now: Instant) -> Vec<String> {
         let lease = self.limits.lease;
         let lapsed = |l: &Live| now.saturating_duration_since(l.last_seen) > lease;
-        let stale: Vec<Token> = self
+        let stale: Vec<String> = self
             .read()
             .sessions
             .iter()
@@ -257,10 +258,10 @@ impl DirectoryStore for MemoryStore {
         }
         let mut st = self.write();
         let mut gone = Vec::new();
-        for token in stale {
+        for session in stale {
             // Re-check under the write lock: a heartbeat may have come in between.
-            if st.sessions.get(&token).is_some_and(lapsed) {
-                gone.extend(st.end(&token, now));
+            if st.sessions.get(&session).is_some_and(lapsed) {
+                gone.extend(st.end(&session, now));
             }
         }
         st.prune_bindings(now, self.limits.name_hold);

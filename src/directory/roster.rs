@@ -116,6 +116,14 @@ impl Roster {
         self.by_name.len()
     }
 
+    /// The print of `name`'s session, if it is online.
+    pub fn session_of(&self, name: &str) -> Option<&str> {
+        let idx = *self.by_name.get(name)?;
+        self.peers[idx as usize]
+            .as_ref()
+            .map(|p| p.session.as_str())
+    }
+
     /// The name of the peer whose session has this token print.
     pub fn session_name(&self, session: &str) -> Option<String> {
         let idx = *self.by_session.get(session)?;
@@ -220,5 +228,147 @@ impl Roster {
             })
             .collect();
         (listed, total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::Rng;
+    use crate::wire::SharedFile;
+
+    fn file(name: &str) -> SharedFile {
+        SharedFile {
+            id: FileId::of(name.as_bytes()),
+            size: name.len() as u64,
+            name: name.to_string(),
+            other_names: Vec::new(),
+        }
+    }
+
+    fn joined(name: &str, session: &str, files: &[&str]) -> Event {
+        Event::Joined {
+            name: name.into(),
+            session: session.into(),
+            http_addr: HttpAddr::parse("http://127.0.0.1:9").unwrap(),
+            files: files.iter().map(|f| file(f)).collect(),
+        }
+    }
+
+    fn changed(name: &str, session: &str, added: &[&str], removed: &[&str]) -> Event {
+        Event::Changed {
+            name: name.into(),
+            session: session.into(),
+            added: added.iter().map(|f| file(f)).collect(),
+            removed: removed.iter().map(|f| FileId::of(f.as_bytes())).collect(),
+        }
+    }
+
+    fn left(name: &str, session: &str) -> Event {
+        Event::Left {
+            name: name.into(),
+            session: session.into(),
+        }
+    }
+
+    /// Every (peer, file count) and every file name found for "f", sorted.
+    fn state(r: &Roster) -> (Vec<(String, u64)>, Vec<String>) {
+        let peers = r
+            .peers(1000)
+            .0
+            .into_iter()
+            .map(|p| (p.name, p.files))
+            .collect();
+        let mut names = Vec::new();
+        r.search_each(&Query::parse("f").unwrap(), 1000, &mut |h| {
+            names.extend(h.names.iter().map(|n| n.to_string()))
+        });
+        names.sort();
+        (peers, names)
+    }
+
+    #[test]
+    fn events_of_an_earlier_session_change_nothing() {
+        let mut r = Roster::default();
+        assert_eq!(r.apply(joined("a", "s1", &["f one", "f two"])), 2);
+        assert_eq!(r.apply(changed("a", "s0", &["f old"], &["f one"])), 0);
+        r.apply(left("a", "s0"));
+        assert_eq!(state(&r).1, ["f one", "f two"]);
+        assert_eq!(r.session_name("s1").as_deref(), Some("a"));
+        // A new session of the name replaces the old one whole.
+        assert_eq!(r.apply(joined("a", "s2", &["f three"])), 1);
+        assert_eq!(r.session_name("s1"), None);
+        assert_eq!(r.session_of("a"), Some("s2"));
+        r.apply(changed("a", "s1", &["f late"], &[]));
+        r.apply(left("a", "s1"));
+        assert_eq!(state(&r), (vec![("a".into(), 1)], vec!["f three".into()]));
+        r.apply(left("a", "s2"));
+        assert_eq!(state(&r), (vec![], vec![]));
+        assert_eq!(r.session_of("a"), None);
+    }
+
+    /// What a replica's snapshot relies on: a roster that already holds
+    /// some events' effects (a snapshot taken while they were written)
+    /// ends where a roster that applied each once ends, after the events
+    /// from a point before the snapshot are applied again.
+    #[test]
+    fn applying_events_again_from_before_a_snapshot_converges() {
+        let mut rng = Rng(7);
+        for round in 0..200 {
+            let mut events = Vec::new();
+            let mut sessions = [0u32; 4];
+            for _ in 0..30 {
+                let p = rng.below(4);
+                let name = format!("p{p}");
+                let f = |rng: &mut Rng| format!("f{}", rng.below(6));
+                let e = match rng.below(5) {
+                    0 => {
+                        sessions[p] += 1;
+                        let files: Vec<String> = (0..rng.below(3)).map(|_| f(&mut rng)).collect();
+                        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                        joined(&name, &format!("s{}", sessions[p]), &files)
+                    }
+                    1 => left(&name, &format!("s{}", sessions[p])),
+                    _ => {
+                        let (a, b) = (f(&mut rng), f(&mut rng));
+                        changed(&name, &format!("s{}", sessions[p]), &[&a], &[&b])
+                    }
+                };
+                events.push(e);
+            }
+            let mut once = Roster::default();
+            for e in &events {
+                once.apply(e.clone());
+            }
+            // The snapshot: the state after `taken` events, rebuilt as one
+            // Joined per peer (what the snapshot reads from Redis); the
+            // follower noted its position at `noted` <= `taken`.
+            let taken = rng.below(events.len() + 1);
+            let noted = rng.below(taken + 1);
+            let mut upto = Roster::default();
+            for e in &events[..taken] {
+                upto.apply(e.clone());
+            }
+            let mut snap = Roster::default();
+            for p in upto.peers(1000).0 {
+                let session = upto.session_of(&p.name).unwrap().to_string();
+                let mut files = Vec::new();
+                upto.search_each(&Query::parse("f").unwrap(), 1000, &mut |h| {
+                    if h.sources.iter().any(|s| s.peer == p.name) {
+                        files.push(h.names[0].to_string());
+                    }
+                });
+                let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                snap.apply(joined(&p.name, &session, &files));
+            }
+            for e in &events[noted..] {
+                snap.apply(e.clone());
+            }
+            assert_eq!(
+                state(&snap),
+                state(&once),
+                "round {round}, noted {noted}, taken {taken}"
+            );
+        }
     }
 }
