@@ -273,35 +273,53 @@ fn replicas_see_each_others_writes_and_their_own_at_once() {
 }
 
 #[test]
-fn a_lapsed_lease_ends_once_with_three_sweepers() {
+fn a_peer_killed_with_sigkill_expires_once_with_three_sweepers() {
     let redis = Redis::start();
-    let (_a, ca) = replica(&redis, 2);
-    let (_b, cb) = replica(&redis, 2);
-    let (_c, cc) = replica(&redis, 2);
-    let quiet = login(&ca, "quiet", &["quiet file.txt"]);
-    let lively = login(&cb, "lively", &["lively file.txt"]);
-    // lively heartbeats (through every replica in turn); quiet never does.
-    let deadline = Instant::now() + Duration::from_secs(6);
-    let mut turn = 0;
-    while Instant::now() < deadline {
-        heartbeat([&ca, &cb, &cc][turn % 3], &lively.token).expect("lively stays");
-        turn += 1;
-        std::thread::sleep(Duration::from_millis(300));
+    let lease = "lease_secs = 2\nheartbeat_secs = 1";
+    let replicas: Vec<_> = (0..3)
+        .map(|_| replica_process_with(&redis, 0, lease))
+        .collect();
+    let list = replicas
+        .iter()
+        .map(|(p, _, _)| format!("\"{}\"", p.addr))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let setups = sharing_peers("unused", &["quiet", "lively"], "", "notes.txt", b"notes");
+    for p in &setups {
+        let text = std::fs::read_to_string(&p.config).unwrap();
+        let text = text.replace("directory = \"unused\"", &format!("directory = [{list}]"));
+        std::fs::write(&p.config, text).unwrap();
     }
-    for c in [&ca, &cb, &cc] {
-        assert!(found(c, "quiet").is_empty(), "quiet expired everywhere");
-        assert_eq!(found(c, "lively"), ["lively file.txt"]);
+    let mut quiet = setups[0].serve();
+    let _lively = setups[1].serve();
+    let listed = |c: &DirectoryClient| {
+        c.list_peers(&pb::ListPeersRequest::default())
+            .map(|r| r.total)
+            .unwrap_or(0)
+    };
+    for (_, c, _) in &replicas {
+        eventually(Duration::from_secs(10), "both listed everywhere", || {
+            listed(c) == 2
+        });
     }
-    assert_eq!(
-        code(heartbeat(&cc, &quiet.token)),
-        RpcStatusCode::UNAUTHENTICATED
-    );
+    // quiet dies without a word; every replica sweeps.
+    quiet.signal_and_wait("-KILL");
+    for (_, c, _) in &replicas {
+        eventually(Duration::from_secs(10), "quiet expired everywhere", || {
+            listed(c) == 1
+        });
+    }
+    // A few more sweeps by all three: still one leave event.
+    std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         redis.leaves_of("quiet"),
         1,
         "one leave event, however many sweep"
     );
     assert_eq!(redis.leaves_of("lively"), 0);
+    for (_, c, _) in &replicas {
+        assert_eq!(listed(c), 1);
+    }
 }
 
 #[test]
@@ -310,10 +328,15 @@ fn without_redis_writes_fail_reads_go_on_and_all_recovers() {
     let port = redis.port;
     let (_a, ca) = replica(&redis, 30);
     let (_b, cb) = replica(&redis, 30);
+    let t = Instant::now();
     let bob = login(&ca, "bob", &["bob's song.mp3"]);
     eventually(Duration::from_secs(5), "bob is listed on B", || {
         found(&cb, "song") == ["bob's song.mp3"]
     });
+    eprintln!(
+        "a login on A was found on B {:?} after it was sent",
+        t.elapsed()
+    );
 
     redis.kill();
     // Writes cannot be made: UNAVAILABLE, which peers retry.
