@@ -344,12 +344,7 @@ mod tests {
     }
 
     fn file(name: &str) -> SharedFile {
-        SharedFile {
-            id: FileId::of(name.as_bytes()),
-            size: name.len() as u64,
-            name: name.to_string(),
-            other_names: Vec::new(),
-        }
+        SharedFile::named(name)
     }
 
     fn words(q: &str) -> Query {

@@ -238,12 +238,7 @@ mod tests {
     use crate::wire::SharedFile;
 
     fn file(name: &str) -> SharedFile {
-        SharedFile {
-            id: FileId::of(name.as_bytes()),
-            size: name.len() as u64,
-            name: name.to_string(),
-            other_names: Vec::new(),
-        }
+        SharedFile::named(name)
     }
 
     fn joined(name: &str, session: &str, files: &[&str]) -> Event {

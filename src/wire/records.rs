@@ -23,6 +23,20 @@ pub struct SharedFile {
     pub other_names: Vec<String>,
 }
 
+#[cfg(test)]
+impl SharedFile {
+    /// A file named `name` whose id is the hash of the name and whose size
+    /// is its length (for tests).
+    pub fn named(name: &str) -> SharedFile {
+        SharedFile {
+            id: FileId::of(name.as_bytes()),
+            size: name.len() as u64,
+            name: name.to_string(),
+            other_names: Vec::new(),
+        }
+    }
+}
+
 impl SharedFile {
     /// Every path the file is shared under, `name` first.
     pub fn paths(&self) -> impl Iterator<Item = &str> {

@@ -25,23 +25,10 @@ fn start() -> (DirectoryServer, DirectoryClient) {
     (server, client)
 }
 
-fn file(name: &str) -> pb::SharedFile {
-    pb::SharedFile {
-        id: b3(name.as_bytes()),
-        size: name.len() as u64,
-        name: name.to_string(),
-        ..Default::default()
-    }
-}
+use crate::support::pb_file as file;
 
 fn login(c: &DirectoryClient, name: &str, files: &[&str]) -> Result<pb::LoginReply, grpcio::Error> {
-    c.login(&pb::LoginRequest {
-        name: name.to_string(),
-        http_addr: "http://127.0.0.1:9".to_string(),
-        identity_key: key_of(name),
-        files: files.iter().map(|f| file(f)).collect(),
-        ..Default::default()
-    })
+    c.login(&pb_login(name, files))
 }
 
 fn search(c: &DirectoryClient, query: &str, limit: u32) -> Result<pb::SearchReply, grpcio::Error> {

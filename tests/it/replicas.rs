@@ -128,24 +128,45 @@ fn replica_process_with(
     (proc, client, dir)
 }
 
-fn file(name: &str) -> pb::SharedFile {
-    pb::SharedFile {
-        id: b3(name.as_bytes()),
-        size: name.len() as u64,
-        name: name.to_string(),
-        ..Default::default()
+use crate::support::pb_file as file;
+
+/// A replica process with its client and config folder.
+type Replica = (Proc, DirectoryClient, tempfile::TempDir);
+
+/// Three replica processes with `lease` config lines, and peers named
+/// `names` (not started) whose `directory` lists the three, each sharing
+/// `notes.txt`.
+fn replicas_and_peers(
+    redis: &Redis,
+    lease: &str,
+    names: &[&str],
+) -> (Vec<Replica>, Vec<PeerSetup>) {
+    let replicas: Vec<Replica> = (0..3)
+        .map(|_| replica_process_with(redis, 0, lease))
+        .collect();
+    let list = replicas
+        .iter()
+        .map(|(p, _, _)| format!("\"{}\"", p.addr))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let peers = sharing_peers("unused", names, "", "notes.txt", b"shared notes");
+    for p in &peers {
+        let text = std::fs::read_to_string(&p.config).unwrap();
+        let text = text.replace("directory = \"unused\"", &format!("directory = [{list}]"));
+        std::fs::write(&p.config, text).unwrap();
     }
+    (replicas, peers)
+}
+
+/// How many peers a replica lists (0 when it does not answer).
+fn listed(c: &DirectoryClient) -> u64 {
+    c.list_peers(&pb::ListPeersRequest::default())
+        .map(|r| r.total)
+        .unwrap_or(0)
 }
 
 fn login(c: &DirectoryClient, name: &str, files: &[&str]) -> pb::LoginReply {
-    c.login(&pb::LoginRequest {
-        name: name.to_string(),
-        http_addr: "http://127.0.0.1:9".to_string(),
-        identity_key: key_of(name),
-        files: files.iter().map(|f| file(f)).collect(),
-        ..Default::default()
-    })
-    .expect("login")
+    c.login(&pb_login(name, files)).expect("login")
 }
 
 fn announce(
@@ -276,27 +297,9 @@ fn replicas_see_each_others_writes_and_their_own_at_once() {
 fn a_peer_killed_with_sigkill_expires_once_with_three_sweepers() {
     let redis = Redis::start();
     let lease = "lease_secs = 2\nheartbeat_secs = 1";
-    let replicas: Vec<_> = (0..3)
-        .map(|_| replica_process_with(&redis, 0, lease))
-        .collect();
-    let list = replicas
-        .iter()
-        .map(|(p, _, _)| format!("\"{}\"", p.addr))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let setups = sharing_peers("unused", &["quiet", "lively"], "", "notes.txt", b"notes");
-    for p in &setups {
-        let text = std::fs::read_to_string(&p.config).unwrap();
-        let text = text.replace("directory = \"unused\"", &format!("directory = [{list}]"));
-        std::fs::write(&p.config, text).unwrap();
-    }
+    let (replicas, setups) = replicas_and_peers(&redis, lease, &["quiet", "lively"]);
     let mut quiet = setups[0].serve();
     let _lively = setups[1].serve();
-    let listed = |c: &DirectoryClient| {
-        c.list_peers(&pb::ListPeersRequest::default())
-            .map(|r| r.total)
-            .unwrap_or(0)
-    };
     for (_, c, _) in &replicas {
         eventually(Duration::from_secs(10), "both listed everywhere", || {
             listed(c) == 2
@@ -370,26 +373,8 @@ fn without_redis_writes_fail_reads_go_on_and_all_recovers() {
 fn peers_on_a_list_of_replicas_ride_out_one_killed() {
     let redis = Redis::start();
     let lease = "lease_secs = 4\nheartbeat_secs = 1";
-    let mut replicas: Vec<_> = (0..3)
-        .map(|_| replica_process_with(&redis, 0, lease))
-        .collect();
-    let list = replicas
-        .iter()
-        .map(|(p, _, _)| format!("\"{}\"", p.addr))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let peers = sharing_peers("unused", &["ann", "ben"], "", "notes.txt", b"shared notes");
-    for p in &peers {
-        let text = std::fs::read_to_string(&p.config).unwrap();
-        let text = text.replace("directory = \"unused\"", &format!("directory = [{list}]"));
-        std::fs::write(&p.config, text).unwrap();
-    }
+    let (mut replicas, peers) = replicas_and_peers(&redis, lease, &["ann", "ben"]);
     let running: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
-    let listed = |c: &DirectoryClient| {
-        c.list_peers(&pb::ListPeersRequest::default())
-            .map(|r| r.total)
-            .unwrap_or(0)
-    };
     for (_, c, _) in &replicas {
         eventually(
             Duration::from_secs(10),
