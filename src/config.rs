@@ -207,6 +207,9 @@ pub struct ServerConfig {
     /// one the address rule and the flood limits use. From any other
     /// caller the header is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// An HTTP port for `/metrics` (Prometheus), a status page at `/` and
+    /// `/health`; none unless set (keep it on loopback or a private network).
+    pub http_listen: Option<SocketAddr>,
     /// Where the directory's state lives: `memory` (this process alone)
     /// or `redis` (shared by every replica on the same `redis_url`).
     pub store: StoreKind,
@@ -252,6 +255,7 @@ impl Default for ServerConfig {
             trust_advertised_addrs: false,
             name_hold_secs: DEFAULT_NAME_HOLD_SECS,
             trusted_proxies: Vec::new(),
+            http_listen: None,
             store: StoreKind::Memory,
             redis_url: None,
             redis_prefix: "hubshare:".to_string(),

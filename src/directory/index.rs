@@ -519,7 +519,6 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
 
 impl Index {
     /// Number of distinct files.
-    #[cfg(test)]
     pub fn file_count(&self) -> usize {
         self.by_id.len()
     }

@@ -229,6 +229,11 @@ impl DirectoryStore for MemoryStore {
         self.read().roster.peers(limit)
     }
 
+    fn counts(&self) -> (usize, usize) {
+        let st = self.read();
+        (st.roster.len(), st.roster.files())
+    }
+
     fn session_name(&self, token: &Token) -> Option<String> {
         self.read()
             .sessions

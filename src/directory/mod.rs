@@ -11,12 +11,14 @@ mod event;
 mod flood;
 mod index;
 mod memory;
+mod metrics;
 pub mod query;
 mod redis_store;
 mod reply;
 mod roster;
 mod server;
 mod service;
+mod status;
 mod store;
 
 pub use memory::MemoryStore;

@@ -579,6 +579,11 @@ impl DirectoryStore for RedisStore {
         self.shared.roster.reading().peers(limit)
     }
 
+    fn counts(&self) -> (usize, usize) {
+        let r = self.shared.roster.reading();
+        (r.len(), r.files())
+    }
+
     fn session_name(&self, token: &Token) -> Option<String> {
         self.shared.roster.reading().session_name(&token.print())
     }

@@ -116,6 +116,11 @@ impl Roster {
         self.by_name.len()
     }
 
+    /// Distinct files shared by peers online.
+    pub fn files(&self) -> usize {
+        self.index.file_count()
+    }
+
     /// The print of `name`'s session, if it is online.
     pub fn session_of(&self, name: &str) -> Option<&str> {
         let idx = *self.by_name.get(name)?;

@@ -14,7 +14,9 @@ use grpcio::{ChannelBuilder, Environment, ServerBuilder, ServerCredentials};
 use grpcio_health::{create_health, HealthService, ServingStatus};
 
 use super::flood::FloodLimits;
+use super::metrics::Metrics;
 use super::service::{Admission, DirectoryService};
+use super::status::StatusServer;
 use super::{DirectoryStore, Limits, MemoryStore, RedisStore};
 use crate::config::{ServerConfig, StoreKind};
 use crate::wire::MAX_MESSAGE_BYTES;
@@ -36,6 +38,8 @@ pub enum ServerError {
     },
     /// The shared store (Redis) could not be reached or used; the text says why.
     Store(String),
+    /// The status and metrics port could not be bound.
+    Status { addr: SocketAddr, detail: String },
 }
 
 impl std::fmt::Display for ServerError {
@@ -46,6 +50,10 @@ impl std::fmt::Display for ServerError {
                 "cannot listen on {addr} (is another directory running there, or is the address not on this machine?)"
             ),
             ServerError::Store(why) => write!(f, "cannot use the shared store: {why}"),
+            ServerError::Status { addr, detail } => write!(
+                f,
+                "cannot serve the status page on {addr} ({detail}): change http_listen"
+            ),
         }
     }
 }
@@ -59,7 +67,7 @@ impl std::error::Error for ServerError {
                 ..
             } => None,
             ServerError::Bind { source, .. } => Some(source),
-            ServerError::Store(_) => None,
+            ServerError::Store(_) | ServerError::Status { .. } => None,
         }
     }
 }
@@ -72,6 +80,7 @@ pub struct DirectoryServer {
     stop_sweeper: Option<Sender<()>>,
     sweeper: Option<JoinHandle<()>>,
     health: HealthService,
+    status: Option<StatusServer>,
 }
 
 impl DirectoryServer {
@@ -122,7 +131,8 @@ impl DirectoryServer {
             trusted_proxies: config.trusted_proxies.clone(),
         };
         let health = HealthService::default();
-        let service = DirectoryService::new(store.clone(), flood, admission);
+        let metrics = Arc::new(Metrics::new());
+        let service = DirectoryService::new(store.clone(), flood, admission, metrics.clone());
         let mut server = service
             .register(ServerBuilder::new(env).channel_args(args))
             .register_service(create_health(health.clone()))
@@ -141,6 +151,7 @@ impl DirectoryServer {
             (limits.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let sweep_store = store.clone();
         let sweep_health = health.clone();
+        let sweep_metrics = metrics.clone();
         let sweeper = std::thread::Builder::new()
             .name("lease-sweeper".into())
             .spawn(move || {
@@ -148,9 +159,12 @@ impl DirectoryServer {
                 while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(sweep_every)
                 {
-                    for name in sweep_store.expire(Instant::now()) {
+                    let gone = sweep_store.expire(Instant::now());
+                    for name in &gone {
                         log::info!("lease expired: {name} is gone");
                     }
+                    sweep_metrics.expired(gone.len());
+                    sweep_metrics.sample();
                     // A replica that lost its shared store stops taking calls.
                     let now = sweep_store.serving();
                     if now != serving {
@@ -168,18 +182,39 @@ impl DirectoryServer {
                 }
             })
             .expect("spawn the lease sweeper thread");
+        let status = match config.http_listen {
+            Some(at) => {
+                let status =
+                    StatusServer::start(at, metrics, store).map_err(|e| ServerError::Status {
+                        addr: at,
+                        detail: e.to_string(),
+                    })?;
+                log::info!(
+                    "status page on http://{0}/, metrics on http://{0}/metrics",
+                    status.addr()
+                );
+                Some(status)
+            }
+            None => None,
+        };
         Ok(DirectoryServer {
             server,
             addr,
             stop_sweeper: Some(stop_tx),
             sweeper: Some(sweeper),
             health,
+            status,
         })
     }
 
     /// The address the server listens on (with the real port when 0 was asked).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the status and metrics port, when one is configured.
+    pub fn status_addr(&self) -> Option<SocketAddr> {
+        self.status.as_ref().map(StatusServer::addr)
     }
 
     /// Stops accepting calls, lets calls in flight finish (bounded by
@@ -204,5 +239,6 @@ impl DirectoryServer {
         if let Some(h) = self.sweeper.take() {
             let _ = h.join();
         }
+        drop(self.status.take());
     }
 }

@@ -24,6 +24,7 @@ use futures_util::FutureExt;
 use grpcio::{RpcContext, RpcStatus, RpcStatusCode, ServerBuilder, ServiceBuilder, UnarySink};
 
 use super::flood::{Allowances, FloodLimits};
+use super::metrics::Metrics;
 use super::query::Query;
 use super::reply::{self, EncodedReply};
 use super::store::{DirError, DirectoryStore, Token};
@@ -80,6 +81,7 @@ pub struct DirectoryService {
     logins: Arc<Allowances>,
     search_pool: crossbeam_channel::Sender<SearchJob>,
     write_pool: crossbeam_channel::Sender<WriteJob>,
+    metrics: Arc<Metrics>,
 }
 
 /// The client's IP address, from grpcio's peer string
@@ -144,6 +146,7 @@ impl DirectoryService {
         store: Arc<dyn DirectoryStore>,
         flood: FloodLimits,
         admission: Admission,
+        metrics: Arc<Metrics>,
     ) -> DirectoryService {
         let (search_pool, jobs) = crossbeam_channel::bounded(SEARCH_QUEUE);
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -169,6 +172,7 @@ impl DirectoryService {
         DirectoryService {
             search_pool,
             write_pool,
+            metrics,
             store,
             admission: Arc::new(admission),
             searches: Arc::new(Allowances::new(
@@ -214,13 +218,14 @@ impl DirectoryService {
         });
         if self.write_pool.try_send(job).is_err() {
             let busy = DirError::Exhausted("the directory is busy; retry shortly".to_string());
-            return reply(ctx, sink, method, Err(busy));
+            return reply(&self.metrics, ctx, sink, method, Err(busy));
         }
+        let metrics = self.metrics.clone();
         ctx.spawn(async move {
             let result = answered.await.unwrap_or_else(|_| {
                 Err(DirError::Internal(format!("the {method} worker stopped")))
             });
-            answer(sink, method, result).await;
+            answer(&metrics, sink, method, result).await;
         });
     }
 
@@ -314,13 +319,14 @@ impl DirectoryService {
     /// A Search: checked against the flood limits here, answered by a
     /// search worker.
     fn search(&mut self, ctx: RpcContext, req: pb::SearchRequest, sink: UnarySink<EncodedReply>) {
+        let arrived = Instant::now();
         let key = self.caller(&req.token, &ctx);
         let allowed = self
             .searches
             .check(key)
             .and_then(|()| self.address_searches.check(self.address_key(&ctx)));
         if let Err(e) = allowed {
-            return reply(&ctx, sink, "Search", Err(e));
+            return reply(&self.metrics, &ctx, sink, "Search", Err(e));
         }
         let (reply_to, answered) = futures_channel::oneshot::channel();
         if self
@@ -331,13 +337,15 @@ impl DirectoryService {
             let busy = DirError::Exhausted(
                 "the directory is busy with other searches; retry shortly".to_string(),
             );
-            return reply(&ctx, sink, "Search", Err(busy));
+            return reply(&self.metrics, &ctx, sink, "Search", Err(busy));
         }
+        let metrics = self.metrics.clone();
         ctx.spawn(async move {
             let result = answered.await.unwrap_or_else(|_| {
                 Err(DirError::Internal("the search worker stopped".to_string()))
             });
-            answer(sink, "Search", result).await;
+            metrics.searched(arrived.elapsed());
+            answer(&metrics, sink, "Search", result).await;
         });
     }
 }
@@ -357,21 +365,24 @@ fn status(err: DirError) -> RpcStatus {
 }
 
 fn reply<T: Send + 'static>(
+    metrics: &Metrics,
     ctx: &RpcContext,
     sink: UnarySink<T>,
     method: &'static str,
     result: Result<T, DirError>,
 ) {
-    ctx.spawn(answer(sink, method, result));
+    ctx.spawn(answer(metrics, sink, method, result));
 }
 
 /// Sends `result` as the call's reply or its status; the future ends when
 /// gRPC has taken it (a failure to deliver is only logged).
 fn answer<T>(
+    metrics: &Metrics,
     sink: UnarySink<T>,
     method: &'static str,
     result: Result<T, DirError>,
 ) -> impl std::future::Future<Output = ()> + Send {
+    metrics.answered(method, result.as_ref().map(|_| ()));
     let sent = match result {
         Ok(r) => sink.success(r),
         Err(e) => {
@@ -497,7 +508,7 @@ impl directory_grpc::Directory for DirectoryService {
     fn login(&mut self, ctx: RpcContext, req: pb::LoginRequest, sink: UnarySink<pb::LoginReply>) {
         let from = self.client_addr(&ctx);
         if let Err(e) = self.logins.check(self.address_key(&ctx)) {
-            return reply(&ctx, sink, "Login", Err(e));
+            return reply(&self.metrics, &ctx, sink, "Login", Err(e));
         }
         let svc = self.clone();
         self.offload(&ctx, sink, "Login", move || svc.do_login(req, from));
@@ -511,7 +522,7 @@ impl directory_grpc::Directory for DirectoryService {
     ) {
         let key = self.caller(&req.token, &ctx);
         if let Err(e) = self.announces.check(key) {
-            return reply(&ctx, sink, "Announce", Err(e));
+            return reply(&self.metrics, &ctx, sink, "Announce", Err(e));
         }
         let svc = self.clone();
         self.offload(&ctx, sink, "Announce", move || svc.do_announce(req));
@@ -541,7 +552,7 @@ impl directory_grpc::Directory for DirectoryService {
         sink: UnarySink<pb::LocateReply>,
     ) {
         let r = self.do_locate(req);
-        reply(&ctx, sink, "Locate", r);
+        reply(&self.metrics, &ctx, sink, "Locate", r);
     }
 
     fn get_peer(
@@ -551,7 +562,7 @@ impl directory_grpc::Directory for DirectoryService {
         sink: UnarySink<pb::GetPeerReply>,
     ) {
         let r = self.do_get_peer(req);
-        reply(&ctx, sink, "GetPeer", r);
+        reply(&self.metrics, &ctx, sink, "GetPeer", r);
     }
 
     fn list_peers(
@@ -583,7 +594,7 @@ impl directory_grpc::Directory for DirectoryService {
                     ..Default::default()
                 }
             });
-        reply(&ctx, sink, "ListPeers", r);
+        reply(&self.metrics, &ctx, sink, "ListPeers", r);
     }
 
     fn logout(

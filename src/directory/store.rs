@@ -237,6 +237,8 @@ pub trait DirectoryStore: Send + Sync {
     /// Drops every session whose lease ran out, and name bindings whose
     /// hold is over; returns the names whose sessions were dropped.
     fn expire(&self, now: Instant) -> Vec<String>;
+    /// Peers online and distinct files they share (for metrics).
+    fn counts(&self) -> (usize, usize);
     /// Whether this store can answer (false: the health service says
     /// NOT_SERVING, so a load balancer sends calls elsewhere).
     fn serving(&self) -> bool {

@@ -10,6 +10,7 @@ mod end_to_end;
 mod healing;
 mod http;
 mod layout;
+mod ops;
 mod queue;
 mod replicas;
 mod swarm;

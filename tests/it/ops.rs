@@ -1,0 +1,146 @@
+//! What an operator sees: the directory's `/metrics` (parsed here as
+//! Prometheus text) and status page on its optional HTTP port.
+
+use std::collections::HashMap;
+use std::fs;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// The samples of a Prometheus text page: `name{labels}` -> value. Fails
+/// on a line that is not a comment, a blank or `name[{..}] value`.
+fn parse_metrics(text: &str) -> HashMap<String, f64> {
+    let mut samples = HashMap::new();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "an OpenMetrics page ends with # EOF"
+    );
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let name_end = key.find('{').unwrap_or(key.len());
+        let name = &key[..name_end];
+        assert!(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad metric name in {line:?}"
+        );
+        if name_end < key.len() {
+            assert!(key.ends_with('}'), "bad labels in {line:?}");
+        }
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        samples.insert(key.to_string(), value);
+    }
+    samples
+}
+
+fn scrape(addr: &str) -> HashMap<String, f64> {
+    let (status, headers, body) = raw_http(addr, "GET /metrics HTTP/1.1", b"");
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    parse_metrics(&String::from_utf8(body).unwrap())
+}
+
+fn calls(m: &HashMap<String, f64>, call: &str) -> f64 {
+    m.get(&format!(
+        "hubshare_directory_calls_total{{call=\"{call}\"}}"
+    ))
+    .copied()
+    .unwrap_or(0.0)
+}
+
+#[test]
+fn the_directory_counts_what_it_did_and_shows_it() {
+    let http = format!("127.0.0.1:{}", free_port());
+    let (server, _cfg) = start_server_with_config(&format!(
+        "listen = \"127.0.0.1:0\"\nhttp_listen = \"{http}\"\n"
+    ));
+    let before = scrape(&http);
+    assert_eq!(calls(&before, "Login"), 0.0);
+    assert_eq!(before["hubshare_directory_sessions"], 0.0);
+
+    let alice = PeerSetup::new("alice", &server.addr, "");
+    let content = noise(200_000, 5);
+    fs::write(alice.share().join("atlas.bin"), &content).unwrap();
+    let bob = PeerSetup::new("bob", &server.addr, "");
+    let _a = alice.serve();
+    let _b = bob.serve();
+    eventually(Duration::from_secs(10), "both logged in", || {
+        scrape(&http)["hubshare_directory_sessions"] == 2.0
+    });
+    // One change of alice's share: one Announce.
+    fs::write(alice.share().join("atlas notes.txt"), b"notes").unwrap();
+    eventually(Duration::from_secs(10), "the announce", || {
+        calls(&scrape(&http), "Announce") == 1.0
+    });
+    // Three searches (one refused) and a download (which bob, serving,
+    // then shares: a second Announce).
+    for q in ["atlas", "notes", "ext:"] {
+        let _ = bob.run(&["search", q]);
+    }
+    ok(bob.run(&["get", &b3(&content)]));
+
+    let m = scrape(&http);
+    assert_eq!(calls(&m, "Login"), 2.0);
+    assert_eq!(calls(&m, "Search"), 2.0);
+    assert_eq!(
+        m["hubshare_directory_refused_total{call=\"Search\",reason=\"invalid_argument\"}"],
+        1.0
+    );
+    assert!(
+        calls(&m, "Locate") >= 1.0,
+        "the download located its sources"
+    );
+    assert_eq!(m["hubshare_directory_search_duration_seconds_count"], 3.0);
+    // bob now shares the downloaded file too: two files, two peers.
+    eventually(Duration::from_secs(10), "bob's copy announced", || {
+        let m = scrape(&http);
+        m["hubshare_directory_files"] == 2.0 && calls(&m, "Announce") == 2.0
+    });
+    assert_eq!(scrape(&http)["hubshare_directory_sessions"], 2.0);
+
+    // The status page, for people.
+    let (status, _, page) = raw_http(&http, "GET / HTTP/1.1", b"");
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<td id=\"peers\">2</td>") && page.contains("<td id=\"files\">2</td>"),
+        "{page}"
+    );
+    assert!(page.contains("<td id=\"searches\">2</td>"), "{page}");
+    let (status, _, _) = raw_http(&http, "GET /health HTTP/1.1", b"");
+    assert_eq!(status, 200);
+    let (status, _, _) = raw_http(&http, "GET /nothing HTTP/1.1", b"");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn the_status_port_is_off_unless_configured() {
+    let server = start_server();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.logged("status page on"), 0);
+    assert_eq!(server.logged("metrics"), 0);
+}
+
+#[test]
+fn bad_metrics_text_is_refused_by_the_parser() {
+    // The parser the tests above rely on does fail.
+    for bad in [
+        "x 1\n",
+        "# EOF\nbad-name 1\n# EOF\n",
+        "a{b=\"c\" 1\n# EOF\n",
+        "a nan?\n# EOF\n",
+    ] {
+        assert!(
+            std::panic::catch_unwind(|| parse_metrics(bad)).is_err(),
+            "{bad:?}"
+        );
+    }
+}
