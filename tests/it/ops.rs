@@ -106,6 +106,25 @@ fn the_directory_counts_what_it_did_and_shows_it() {
     });
     assert_eq!(scrape(&http)["hubshare_directory_sessions"], 2.0);
 
+    // Each peer's own /metrics: alice sent the file once, whole; bob
+    // shares it now.
+    let peer_metrics = |p: &Proc| {
+        let (status, _, body) = raw_http(&p.addr, "GET /metrics HTTP/1.1", b"");
+        assert_eq!(status, 200);
+        parse_metrics(&String::from_utf8(body).unwrap())
+    };
+    let a = peer_metrics(&_a);
+    assert_eq!(a["hubshare_peer_bytes_sent_total"], content.len() as f64);
+    assert!(a["hubshare_peer_files_served_total"] >= 1.0);
+    assert_eq!(a["hubshare_peer_shared_files"], 2.0);
+    // bob holds alice's one slot until his place lapses (queue.rs).
+    assert!(a["hubshare_peer_uploads_running"] <= 1.0);
+    assert_eq!(a["hubshare_peer_uploads_queued"], 0.0);
+    let b = peer_metrics(&_b);
+    assert_eq!(b["hubshare_peer_bytes_sent_total"], 0.0);
+    assert_eq!(b["hubshare_peer_shared_files"], 1.0);
+    assert_eq!(b["hubshare_peer_shared_bytes"], content.len() as f64);
+
     // The status page, for people.
     let (status, _, page) = raw_http(&http, "GET / HTTP/1.1", b"");
     let page = String::from_utf8(page).unwrap();

@@ -6,6 +6,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
+use super::metrics::Counting;
 use super::queue::{Admission, PEER_HEADER, QUEUE_HEADER};
 use super::range::ByteRange;
 use super::throttle::Throttled;
@@ -51,6 +52,7 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
         Err(e) => return send(rq, text(400, &e.to_string())),
     };
     let Some(shared) = ctx.host.file(&id) else {
+        ctx.metrics.turned_away("not_found");
         return send(rq, text(404, &format!("this peer does not share {id}")));
     };
     // The id is the hash of the bytes: the ETag never changes for a URL.
@@ -69,6 +71,7 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
                 retry_after,
             } => {
                 let secs = retry_after.as_secs().max(1);
+                ctx.metrics.turned_away("queued");
                 return send(
                     rq,
                     text(
@@ -91,6 +94,7 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
         Ok(f) => f,
         Err(e) => {
             log::warn!("cannot open shared file {id} ({}): {e}", shared.name);
+            ctx.metrics.turned_away("gone");
             return send(rq, gone());
         }
     };
@@ -102,6 +106,7 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
                 "{} ({id}) changed since it was hashed; not serving it",
                 shared.name
             );
+            ctx.metrics.turned_away("gone");
             return send(rq, gone());
         }
     };
@@ -122,6 +127,7 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
         ByteRange::Full => (200, 0, len),
         ByteRange::Part { start, end } => (206, start, end - start + 1),
         ByteRange::Unsatisfiable => {
+            ctx.metrics.turned_away("unsatisfiable");
             let mut resp = text(
                 416,
                 &format!("range not satisfiable: the file has {len} bytes"),
@@ -149,15 +155,20 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
     }
     let share = ticket.as_ref().and_then(|t| t.share.clone());
     let sent = ticket.as_ref().map(|t| t.bytes.clone());
+    let counted = ctx.metrics.bytes_sent.clone();
     let body: Box<dyn Read + Send> = match &ctx.bucket {
-        Some(bucket) => Box::new(Throttled::new(
-            file.take(count),
-            bucket.clone(),
-            share,
-            sent,
+        Some(bucket) => Box::new(Counting::new(
+            Throttled::new(file.take(count), bucket.clone(), share, sent),
+            counted,
         )),
-        None => Box::new(Throttled::unpaced(file.take(count), sent)),
+        None => Box::new(Counting::new(
+            Throttled::unpaced(file.take(count), sent),
+            counted,
+        )),
     };
+    if *rq.method() == Method::Get {
+        ctx.metrics.files_served.inc();
+    }
     // No BufReader: the vendored tiny_http reads the body in blocks of its
     // length, up to 256 KiB (a BufReader's own 256 KiB buffer was zeroed
     // for every small file served).

@@ -8,6 +8,7 @@
 //! | `GET /` | the web page: this peer's files, a search of the group (`page.rs`) |
 //! | `GET /page.css` | its stylesheet |
 //! | `GET /health` | liveness |
+//! | `GET /metrics` | Prometheus metrics (`metrics.rs`) |
 //! | `GET /files` | JSON list of shared files (the web page for `Accept: text/html`) |
 //! | `GET`, `HEAD /files/{id}` | the bytes; single `Range` -> 206, unsatisfiable -> 416 (`files.rs`) |
 //! | `GET /files/{id}/pieces` | the piece list (`files.rs`) |
@@ -25,6 +26,7 @@
 mod control;
 mod files;
 mod gate;
+mod metrics;
 mod page;
 pub mod queue;
 mod range;
@@ -135,6 +137,7 @@ struct Ctx {
     bucket: Option<SharedBucket>,
     /// Searches the web page is running on the directory now.
     page_searches: std::sync::atomic::AtomicUsize,
+    metrics: metrics::PeerMetrics,
 }
 
 /// Binds a TCP listener with `TCP_NODELAY` set before `listen`, so accepted
@@ -187,6 +190,7 @@ impl HttpServer {
                 )))
             }),
             page_searches: Default::default(),
+            metrics: metrics::PeerMetrics::new(),
         });
         let gate = Arc::new(Gate::new(opts.workers));
         let handler: tiny_http::Handler = {
@@ -312,6 +316,20 @@ fn handle(ctx: &Ctx, rq: Request) {
             Method::Get | Method::Head => page::serve_css(rq),
             _ => not_allowed(rq, "GET, HEAD"),
         },
+        ["metrics"] => match method {
+            Method::Get | Method::Head => send(
+                rq,
+                Response::from_string(
+                    ctx.metrics
+                        .render(&ctx.uploads.now(Instant::now()), &host.files()),
+                )
+                .with_header(header(
+                    "Content-Type",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )),
+            ),
+            _ => not_allowed(rq, "GET, HEAD"),
+        },
         ["health"] => match method {
             Method::Get | Method::Head => send(
                 rq,
@@ -344,7 +362,7 @@ fn handle(ctx: &Ctx, rq: Request) {
         },
         // A path below the inbox, its slashes literal or encoded.
         ["inbox", path @ ..] => match method {
-            Method::Put => upload::receive_upload(host, rq, &path.join("/")),
+            Method::Put => upload::receive_upload(host, &ctx.metrics, rq, &path.join("/")),
             _ => not_allowed(rq, "PUT"),
         },
         ["control", action] => control::control(host, &ctx.uploads, rq, action),

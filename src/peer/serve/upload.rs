@@ -62,7 +62,12 @@ impl Drop for MadeFolders {
     }
 }
 
-pub(super) fn receive_upload(host: &dyn Host, mut rq: Request, raw_name: &str) {
+pub(super) fn receive_upload(
+    host: &dyn Host,
+    metrics: &super::metrics::PeerMetrics,
+    mut rq: Request,
+    raw_name: &str,
+) {
     let policy = host.inbox();
     if !policy.accepting {
         return send(
@@ -156,6 +161,8 @@ pub(super) fn receive_upload(host: &dyn Host, mut rq: Request, raw_name: &str) {
     };
     made.keep();
     host.received(&dest, id);
+    metrics.uploads_received.inc();
+    metrics.bytes_received.inc_by(written);
     send(
         rq,
         json(
