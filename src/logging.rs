@@ -130,9 +130,25 @@ fn filter(rust_log: Option<&str>) -> String {
     }
 }
 
+/// The environment variable that turns log lines into JSON objects (one a
+/// line: `ts`, `level`, `target`, `msg`) for log collectors.
+pub const FORMAT_VAR: &str = "HUBSHARE_LOG_FORMAT";
+
 fn builder() -> env_logger::Builder {
     let mut b = env_logger::Builder::new();
     b.parse_filters(&filter(std::env::var("RUST_LOG").ok().as_deref()));
+    if std::env::var(FORMAT_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
+        b.format(|buf, record| {
+            use std::io::Write;
+            let line = serde_json::json!({
+                "ts": buf.timestamp_millis().to_string(),
+                "level": record.level().as_str(),
+                "target": record.target(),
+                "msg": record.args().to_string(),
+            });
+            writeln!(buf, "{line}")
+        });
+    }
     b
 }
 

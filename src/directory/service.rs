@@ -605,9 +605,15 @@ impl directory_grpc::Directory for DirectoryService {
     ) {
         let store = self.store.clone();
         self.offload(&ctx, sink, "Logout", move || {
-            store
-                .logout(&Token::from_client(&req.token), Instant::now())
-                .map(|()| pb::LogoutReply::default())
+            let token = Token::from_client(&req.token);
+            let who = store
+                .session_name(&token)
+                .and_then(|name| Some((store.peer(&name).ok()?.0, name)));
+            store.logout(&token, Instant::now())?;
+            if let Some((addr, name)) = who {
+                log::info!("logout: {name} at {addr}");
+            }
+            Ok(pb::LogoutReply::default())
         });
     }
 }

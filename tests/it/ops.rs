@@ -163,3 +163,37 @@ fn bad_metrics_text_is_refused_by_the_parser() {
         );
     }
 }
+
+#[test]
+fn log_lines_can_be_json_objects() {
+    let mut cmd = std::process::Command::new(SERVER);
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .env("HUBSHARE_LOG_FORMAT", "json");
+    let mut server = Proc::spawn(cmd);
+    let alice = PeerSetup::new("alice", &server.addr, "");
+    let mut a = alice.serve();
+    eventually(Duration::from_secs(10), "alice's login logged", || {
+        server.logged("login: alice") > 0
+    });
+    // Ctrl-C logs alice out: one line with her name and address.
+    assert!(a.signal_and_wait("-INT").success());
+    eventually(Duration::from_secs(10), "alice's logout logged", || {
+        server.logged("logout: alice at http://127.0.0.1:") == 1
+    });
+    let _ = server.signal_and_wait("-INT");
+    let lines = server.log_text();
+    let mut objects = 0;
+    for line in lines.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        for key in ["ts", "level", "target", "msg"] {
+            assert!(v.get(key).is_some(), "{key} missing in {line}");
+        }
+        objects += 1;
+    }
+    assert!(objects >= 2, "{lines}");
+    assert!(lines
+        .lines()
+        .filter(|l| l.contains("login: alice"))
+        .all(|l| l.starts_with('{')));
+}
