@@ -65,3 +65,50 @@ fn bad_configs_fail_at_start_naming_file_and_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.toml"));
 }
+
+/// The config files shipped in `config/` and `docker/` load as they are,
+/// and the container's entrypoint runs either binary (outside a container:
+/// no engine runs on the machines the tests run on).
+#[test]
+fn shipped_configs_load_and_the_entrypoint_runs_either_binary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["config", "docker"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            let loaded = if name.starts_with("server") {
+                hubshare::ServerConfig::load(&path).map(|_| ())
+            } else {
+                hubshare::PeerConfig::load(&path).map(|_| ())
+            };
+            assert!(loaded.is_ok(), "{}: {:?}", path.display(), loaded.err());
+        }
+    }
+    let bins = std::path::Path::new(SERVER).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let entry = root.join("docker/entrypoint.sh");
+    for what in ["server", "peer"] {
+        let out = Command::new("sh")
+            .arg(&entry)
+            .args([what, "--version"])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("hubshare "));
+    }
+    let out = Command::new("sh")
+        .arg(&entry)
+        .arg("bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: hubshare server"));
+}
