@@ -344,6 +344,7 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     progress: true,
                     peer_name: Some(core.name().to_string()),
                     patience: core.config().download_patience(),
+                    counters: Some(core.download_counters()),
                     ..DownloadOptions::default()
                 };
                 let dest = core.config().download_dir();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use blake3::hazmat::ChainingValue;
 
 use super::client::ClientError;
+use super::fetch::DownloadCounters;
 use super::serve::{Host, SearchFailed};
 use super::session::Session;
 use super::share::{Change, ShareError, ShareTable};
@@ -25,6 +26,7 @@ pub struct Core {
     session: Session,
     secret: String,
     http_addr: HttpAddr,
+    downloads: DownloadCounters,
 }
 
 impl Core {
@@ -41,6 +43,7 @@ impl Core {
             session,
             secret,
             http_addr,
+            downloads: DownloadCounters::default(),
         }
     }
 
@@ -58,6 +61,12 @@ impl Core {
 
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// What this peer's own downloads (the menu's) add up to; give it to
+    /// each download's options.
+    pub fn download_counters(&self) -> DownloadCounters {
+        self.downloads.clone()
     }
 
     /// The address other peers reach this one at.
@@ -179,6 +188,10 @@ impl Host for Core {
 
     fn login(&self) -> Result<(), String> {
         self.session.login().map_err(|e| e.to_string())
+    }
+
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.downloads.register(registry);
     }
 
     fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed> {

@@ -68,6 +68,7 @@ fn run(core: &Arc<Core>, dir: &Arc<Directory>, t: &mut Transfer) {
         peer_name: Some(core.config().name.clone()),
         patience: core.config().download_patience(),
         watch: Some(t.bar.clone()),
+        counters: Some(core.download_counters()),
         ..DownloadOptions::default()
     };
     let (core, dir, ended, cancel, id) = (

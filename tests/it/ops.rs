@@ -197,3 +197,64 @@ fn log_lines_can_be_json_objects() {
         .filter(|l| l.contains("login: alice"))
         .all(|l| l.starts_with('{')));
 }
+
+#[test]
+fn a_serving_peer_counts_its_own_downloads() {
+    let server = start_server();
+    let content = noise(3 << 20, 8);
+    // A source whose bytes are not the file's: its pieces fail verification.
+    let _liar = fake_source(
+        &server.addr,
+        "aaa-liar",
+        Fake {
+            content: noise(3 << 20, 9),
+            pieces: Some(piece_list_json(&content)),
+            ..Fake::default()
+        },
+        &content,
+        "film.mkv",
+    );
+    let alice = PeerSetup::new("alice", &server.addr, "");
+    fs::write(alice.share().join("film.mkv"), &content).unwrap();
+    let _a = alice.serve();
+    let bob = PeerSetup::new("bob", &server.addr, "");
+    let port = free_port();
+    let text = fs::read_to_string(&bob.config).unwrap();
+    fs::write(
+        &bob.config,
+        text.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        ),
+    )
+    .unwrap();
+    eventually(Duration::from_secs(10), "two sources listed", || {
+        ok(bob.run(&["search", "film"])).contains(" 2  film.mkv")
+    });
+    // bob's menu (a serving peer) downloads it in the background.
+    let mut menu = bob.open_menu();
+    menu.send("3");
+    menu.ask(&b3(&content), "started transfer 1");
+    eventually(Duration::from_secs(30), "the download done", || {
+        menu.ask("10", "> ").contains("done     saved ")
+    });
+    let addr = format!("127.0.0.1:{port}");
+    let (status, _, body) = raw_http(&addr, "GET /metrics HTTP/1.1", b"");
+    assert_eq!(status, 200);
+    let m = parse_metrics(&String::from_utf8(body).unwrap());
+    assert_eq!(m["hubshare_peer_downloads_completed_total"], 1.0);
+    assert_eq!(m["hubshare_peer_downloads_failed_total"], 0.0);
+    assert_eq!(m["hubshare_peer_downloads_running"], 0.0);
+    assert_eq!(
+        m["hubshare_peer_download_bytes_received_total"],
+        content.len() as f64
+    );
+    assert_eq!(
+        m["hubshare_peer_download_sources_dropped_total"], 1.0,
+        "the liar"
+    );
+    assert!(m["hubshare_peer_download_bad_pieces_total"] >= 1.0);
+    assert_eq!(fs::read(bob.share().join("film.mkv")).unwrap(), content);
+    menu.send("8");
+    assert!(menu.wait().success());
+}

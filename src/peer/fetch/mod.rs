@@ -19,6 +19,9 @@ mod plan;
 mod swarm;
 pub mod transfer;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -69,6 +72,57 @@ pub struct DownloadOptions {
     /// A bar to keep up to date instead of drawing one (a background
     /// transfer: its owner reads position, length and rate from it).
     pub watch: Option<indicatif::ProgressBar>,
+    /// Counters to add this download to (a serving peer's `/metrics`).
+    pub counters: Option<DownloadCounters>,
+}
+
+/// What downloads add up to, for a peer's `/metrics`: bytes received and
+/// verified, pieces that failed verification, sources dropped, downloads
+/// ended by outcome, and those running. Clones share the counts.
+#[derive(Clone, Debug, Default)]
+pub struct DownloadCounters {
+    pub bytes_received: Counter,
+    pub bad_pieces: Counter,
+    pub sources_dropped: Counter,
+    pub completed: Counter,
+    pub failed: Counter,
+    pub running: Gauge,
+}
+
+impl DownloadCounters {
+    /// Adds them to `registry` (its prefix applies).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "download_bytes_received",
+            "Bytes downloaded and verified",
+            self.bytes_received.clone(),
+        );
+        registry.register(
+            "download_bad_pieces",
+            "Pieces that failed verification (their source is dropped)",
+            self.bad_pieces.clone(),
+        );
+        registry.register(
+            "download_sources_dropped",
+            "Sources dropped from downloads (bad pieces, other sizes, gone)",
+            self.sources_dropped.clone(),
+        );
+        registry.register(
+            "downloads_completed",
+            "Downloads that ended with the file verified and in place",
+            self.completed.clone(),
+        );
+        registry.register(
+            "downloads_failed",
+            "Downloads that ended without the file (stopped ones included)",
+            self.failed.clone(),
+        );
+        registry.register(
+            "downloads_running",
+            "Downloads running now",
+            self.running.clone(),
+        );
+    }
 }
 
 impl Default for DownloadOptions {
@@ -81,6 +135,7 @@ impl Default for DownloadOptions {
             peer_name: None,
             patience: Some(Duration::from_secs(3600)),
             watch: None,
+            counters: None,
         }
     }
 }
@@ -116,6 +171,25 @@ impl DownloadReport {
 
 /// Downloads `id` into `dest_dir` from every source the directory knows.
 pub fn download(
+    dir: &dyn DirectoryApi,
+    id: FileId,
+    dest_dir: &Path,
+    opts: &DownloadOptions,
+) -> Result<DownloadReport, TransferError> {
+    let Some(counters) = &opts.counters else {
+        return download_counted(dir, id, dest_dir, opts);
+    };
+    counters.running.inc();
+    let result = download_counted(dir, id, dest_dir, opts);
+    counters.running.dec();
+    match &result {
+        Ok(_) => counters.completed.inc(),
+        Err(_) => counters.failed.inc(),
+    };
+    result
+}
+
+fn download_counted(
     dir: &dyn DirectoryApi,
     id: FileId,
     dest_dir: &Path,
@@ -220,6 +294,11 @@ pub fn download(
         swarm.verified_names(),
         swarm.waits(),
     );
+    if let Some(c) = &opts.counters {
+        c.bytes_received.inc_by(fetched);
+        c.bad_pieces.inc_by(swarm.bad_pieces);
+        c.sources_dropped.inc_by(dropped.len() as u64);
+    }
     drop(swarm);
     if let Err(e) = outcome {
         bar.abandon();

@@ -125,6 +125,8 @@ pub(super) struct Swarm<'a> {
     /// How long to wait in sources' queues without a piece before giving
     /// up (`None`: until stopped).
     pub patience: Option<Duration>,
+    /// Pieces that failed verification in this run.
+    pub bad_pieces: u64,
 }
 
 impl<'a> Swarm<'a> {
@@ -148,6 +150,7 @@ impl<'a> Swarm<'a> {
             bar,
             fetched: 0,
             patience: None,
+            bad_pieces: 0,
         }
     }
 
@@ -401,6 +404,7 @@ impl<'a> Swarm<'a> {
                     }
                 }
                 Ok(Event::Bad { piece, source }) => {
+                    self.bad_pieces += 1;
                     self.sources[source].lied = true;
                     self.drop_source(
                         source,

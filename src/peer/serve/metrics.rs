@@ -32,15 +32,11 @@ pub struct PeerMetrics {
     shared_bytes: Gauge,
 }
 
-impl Default for PeerMetrics {
-    fn default() -> PeerMetrics {
-        PeerMetrics::new()
-    }
-}
-
 impl PeerMetrics {
-    pub fn new() -> PeerMetrics {
+    /// The server's metrics, and whatever `host` adds of its own.
+    pub fn new(host: &dyn super::Host) -> PeerMetrics {
         let mut registry = Registry::with_prefix("hubshare_peer");
+        host.register_metrics(&mut registry);
         let bytes_sent = Counter::default();
         registry.register(
             "bytes_sent",

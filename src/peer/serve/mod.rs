@@ -94,6 +94,8 @@ pub trait Host: Send + Sync {
     /// Searches the group's directory (for the web page): the `limit` best
     /// results for `query`.
     fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed>;
+    /// Adds the peer's own metrics (its downloads) to those of `/metrics`.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// Why a search through [`Host::search`] has no results to show.
@@ -179,6 +181,7 @@ impl HttpServer {
             opts.upload_turn,
             opts.upload_rate_limit,
         ));
+        let metrics = metrics::PeerMetrics::new(&*host);
         let ctx = Arc::new(Ctx {
             host,
             uploads: uploads.clone(),
@@ -190,7 +193,7 @@ impl HttpServer {
                 )))
             }),
             page_searches: Default::default(),
-            metrics: metrics::PeerMetrics::new(),
+            metrics,
         });
         let gate = Arc::new(Gate::new(opts.workers));
         let handler: tiny_http::Handler = {
