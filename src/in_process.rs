@@ -408,9 +408,13 @@ mod tests {
         let dir = Flaky::new(100);
         let (_folder, link, _share, t0) = online(&dir, 250);
         // The lease lapses (as after a directory restart, the token is unknown).
+        let gone = dir.store().expire(t0 + Duration::from_secs(31));
         assert_eq!(
-            dir.store().expire(t0 + Duration::from_secs(31)),
-            vec!["alice"]
+            gone,
+            vec![(
+                "alice".to_string(),
+                Some(HttpAddr::parse("http://127.0.0.1:7001").unwrap())
+            )]
         );
         assert_eq!(dir.listed("alice"), 0);
         // At the next heartbeat the session notices and logs in again.

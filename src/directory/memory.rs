@@ -248,7 +248,7 @@ impl DirectoryStore for MemoryStore {
             .ok_or(DirError::Unauthenticated)
     }
 
-    fn expire(&self, now: Instant) -> Vec<String> {
+    fn expire(&self, now: Instant) -> Vec<(String, Option<HttpAddr>)> {
         let lease = self.limits.lease;
         let lapsed = |l: &Live| now.saturating_duration_since(l.last_seen) > lease;
         let stale: Vec<String> = self
@@ -265,8 +265,15 @@ impl DirectoryStore for MemoryStore {
         let mut gone = Vec::new();
         for session in stale {
             // Re-check under the write lock: a heartbeat may have come in between.
-            if st.sessions.get(&session).is_some_and(lapsed) {
-                gone.extend(st.end(&session, now));
+            if let Some(name) = st
+                .sessions
+                .get(&session)
+                .filter(|l| lapsed(l))
+                .map(|l| l.name.clone())
+            {
+                let addr = st.roster.peer(&name).ok().map(|(a, _)| a);
+                st.end(&session, now);
+                gone.push((name, addr));
             }
         }
         st.prune_bindings(now, self.limits.name_hold);
@@ -350,6 +357,10 @@ mod tests {
 
     fn file(name: &str) -> SharedFile {
         SharedFile::named(name)
+    }
+
+    fn names_of(gone: Vec<(String, Option<HttpAddr>)>) -> Vec<String> {
+        gone.into_iter().map(|(n, _)| n).collect()
     }
 
     fn words(q: &str) -> Query {
@@ -619,7 +630,7 @@ mod tests {
         let back = login(&s, "alice", "http://a:2", vec![], later).unwrap();
         // Expired by lease: the hold starts when the session is dropped.
         let t1 = later + Duration::from_secs(11);
-        assert_eq!(s.expire(t1), vec!["alice".to_string()]);
+        assert_eq!(names_of(s.expire(t1)), vec!["alice".to_string()]);
         assert!(login_as(&s, "alice", key("mallory"), "http://m:1", vec![], t1).is_err());
         // Once the hold is over the name is free for anyone.
         let t2 = t1 + Duration::from_secs(61);
@@ -682,13 +693,13 @@ mod tests {
         login(&s, "b", "http://b", vec![file("b.txt")], t0).unwrap();
         s.heartbeat(&a.token, t0 + Duration::from_secs(8)).unwrap();
         assert_eq!(
-            s.expire(t0 + Duration::from_secs(11)),
+            names_of(s.expire(t0 + Duration::from_secs(11))),
             vec!["b".to_string()]
         );
         assert_eq!(names(&s.search(&words("txt"), 10).unwrap()), vec!["a.txt"]);
         assert!(s.expire(t0 + Duration::from_secs(17)).is_empty());
         assert_eq!(
-            s.expire(t0 + Duration::from_secs(19)),
+            names_of(s.expire(t0 + Duration::from_secs(19))),
             vec!["a".to_string()]
         );
         assert_eq!(s.heartbeat(&a.token, t0), Err(DirError::Unauthenticated));

@@ -185,7 +185,7 @@ return {'ok', end_session(sess, name, hold_ms)}
 /// ARGV[4..]: the clock's largest step (ms), hold_ms, the batch size.
 /// Moves the lease clock by the wall time since the last sweep (at most
 /// the step), then ends every session whose lease ended. Returns {mark,
-/// name, name, ...} (mark 0: nothing ended).
+/// name, addr, name, addr, ...} (mark 0: nothing ended).
 const SWEEP: &str = r#"
 local step_max, hold_ms, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local now = wall_ms()
@@ -199,8 +199,10 @@ local out = {0}
 for _, sess in ipairs(lapsed) do
   local name = redis.call('HGET', p .. 'sess:' .. sess, 'name')
   if name then
+    local addr = redis.call('HGET', p .. 'peer:' .. name, 'addr') or ''
     out[1] = end_session(sess, name, hold_ms)
     out[#out + 1] = name
+    out[#out + 1] = addr
   else
     redis.call('ZREM', p .. 'leases', sess)
   end
@@ -608,7 +610,7 @@ impl DirectoryStore for RedisStore {
         }
     }
 
-    fn expire(&self, _now: Instant) -> Vec<String> {
+    fn expire(&self, _now: Instant) -> Vec<(String, Option<HttpAddr>)> {
         let args = vec![
             millis(CLOCK_STEP_MAX.min(self.shared.limits.lease / 2))
                 .to_string()
@@ -620,7 +622,17 @@ impl DirectoryStore for RedisStore {
         ];
         match self.run(&self.shared.scripts.sweep, args) {
             Ok(out) => {
-                let names: Vec<String> = out.iter().skip(1).filter_map(as_str).collect();
+                let names = out[1.min(out.len())..]
+                    .chunks(2)
+                    .filter_map(|pair| {
+                        let name = as_str(pair.first()?)?;
+                        let addr = pair
+                            .get(1)
+                            .and_then(as_str)
+                            .and_then(|a| HttpAddr::parse(&a).ok());
+                        Some((name, addr))
+                    })
+                    .collect();
                 if let Some(mark) = out.first().filter(|m| as_u64(m) != Some(0)) {
                     self.await_applied(mark);
                 }

@@ -160,8 +160,11 @@ impl DirectoryServer {
                     stop_rx.recv_timeout(sweep_every)
                 {
                     let gone = sweep_store.expire(Instant::now());
-                    for name in &gone {
-                        log::info!("lease expired: {name} is gone");
+                    for (name, addr) in &gone {
+                        match addr {
+                            Some(addr) => log::info!("lease expired: {name} at {addr} is gone"),
+                            None => log::info!("lease expired: {name} is gone"),
+                        }
                     }
                     sweep_metrics.expired(gone.len());
                     sweep_metrics.sample();

@@ -235,8 +235,9 @@ pub trait DirectoryStore: Send + Sync {
     /// bound to its owner for `Limits::name_hold` from `now`).
     fn logout(&self, token: &Token, now: Instant) -> Result<(), DirError>;
     /// Drops every session whose lease ran out, and name bindings whose
-    /// hold is over; returns the names whose sessions were dropped.
-    fn expire(&self, now: Instant) -> Vec<String>;
+    /// hold is over; returns the names whose sessions were dropped, with
+    /// the address each had.
+    fn expire(&self, now: Instant) -> Vec<(String, Option<HttpAddr>)>;
     /// Peers online and distinct files they share (for metrics).
     fn counts(&self) -> (usize, usize);
     /// Whether this store can answer (false: the health service says

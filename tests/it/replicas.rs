@@ -319,6 +319,11 @@ fn a_peer_killed_with_sigkill_expires_once_with_three_sweepers() {
         1,
         "one leave event, however many sweep"
     );
+    let logged: usize = replicas
+        .iter()
+        .map(|(p, _, _)| p.logged("lease expired: quiet at http://127.0.0.1:"))
+        .sum();
+    assert_eq!(logged, 1, "one replica logged it, with the address");
     assert_eq!(redis.leaves_of("lively"), 0);
     for (_, c, _) in &replicas {
         assert_eq!(listed(c), 1);
