@@ -12,6 +12,9 @@ use tiny_http::{Header, Method, Response, Server};
 
 use super::metrics::Metrics;
 use super::store::DirectoryStore;
+use crate::wire::metrics::{
+    openmetrics_to_text, wants_openmetrics, OPENMETRICS_TYPE, PROMETHEUS_TEXT_TYPE,
+};
 
 /// The running status server.
 pub struct StatusServer {
@@ -82,10 +85,19 @@ impl StatusServer {
                     let path = rq.url().split('?').next().unwrap_or("").to_string();
                     let resp = match (rq.method(), path.as_str()) {
                         (Method::Get | Method::Head, "/metrics") => {
-                            Response::from_string(metrics.render(&*store)).with_header(header(
-                                "Content-Type",
-                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                            ))
+                            let accept = rq
+                                .headers()
+                                .iter()
+                                .find(|h| h.field.equiv("Accept"))
+                                .map(|h| h.value.as_str());
+                            let page = metrics.render(&*store);
+                            if wants_openmetrics(accept) {
+                                Response::from_string(page)
+                                    .with_header(header("Content-Type", OPENMETRICS_TYPE))
+                            } else {
+                                Response::from_string(openmetrics_to_text(&page))
+                                    .with_header(header("Content-Type", PROMETHEUS_TEXT_TYPE))
+                            }
                         }
                         (Method::Get | Method::Head, "/") => {
                             Response::from_string(page(&metrics, &*store))

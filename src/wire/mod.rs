@@ -11,6 +11,7 @@
 mod addr;
 mod http;
 mod identity;
+pub mod metrics;
 pub mod proto;
 mod records;
 

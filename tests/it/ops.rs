@@ -11,10 +11,6 @@ use crate::support::*;
 /// on a line that is not a comment, a blank or `name[{..}] value`.
 fn parse_metrics(text: &str) -> HashMap<String, f64> {
     let mut samples = HashMap::new();
-    assert!(
-        text.ends_with("# EOF\n"),
-        "an OpenMetrics page ends with # EOF"
-    );
     for line in text.lines() {
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -39,13 +35,51 @@ fn parse_metrics(text: &str) -> HashMap<String, f64> {
     samples
 }
 
+/// `/metrics` as Prometheus asks for it (OpenMetrics, ending in `# EOF`).
 fn scrape(addr: &str) -> HashMap<String, f64> {
-    let (status, headers, body) = raw_http(addr, "GET /metrics HTTP/1.1", b"");
+    let (status, headers, body) = raw_http(
+        addr,
+        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        b"",
+    );
     assert_eq!(status, 200);
     assert!(header(&headers, "content-type")
         .unwrap()
         .starts_with("application/openmetrics-text"));
-    parse_metrics(&String::from_utf8(body).unwrap())
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.ends_with("# EOF\n"),
+        "an OpenMetrics page ends with # EOF"
+    );
+    parse_metrics(&text)
+}
+
+/// `/metrics` as `curl` gets it: Prometheus text 0.0.4, the same samples,
+/// each counter's HELP and TYPE naming its `_total` samples.
+fn scrape_plain(addr: &str) -> HashMap<String, f64> {
+    let (status, headers, body) = raw_http(addr, "GET /metrics HTTP/1.1", b"");
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        !text.contains("# EOF") && !text.contains("# UNIT"),
+        "{text}"
+    );
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE ") && l.ends_with(" counter"))
+    {
+        let name = line.split(' ').nth(2).unwrap();
+        assert!(name.ends_with("_total"), "{line}");
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP"
+        );
+    }
+    parse_metrics(&text)
 }
 
 fn calls(m: &HashMap<String, f64>, call: &str) -> f64 {
@@ -88,6 +122,13 @@ fn the_directory_counts_what_it_did_and_shows_it() {
     ok(bob.run(&["get", &b3(&content)]));
 
     let m = scrape(&http);
+    let plain = scrape_plain(&http);
+    for key in [
+        "hubshare_directory_sessions",
+        "hubshare_directory_search_duration_seconds_count",
+    ] {
+        assert_eq!(plain[key], m[key], "{key}");
+    }
     assert_eq!(calls(&m, "Login"), 2.0);
     assert_eq!(calls(&m, "Search"), 2.0);
     assert_eq!(
@@ -109,9 +150,13 @@ fn the_directory_counts_what_it_did_and_shows_it() {
     // Each peer's own /metrics: alice sent the file once, whole; bob
     // shares it now.
     let peer_metrics = |p: &Proc| {
-        let (status, _, body) = raw_http(&p.addr, "GET /metrics HTTP/1.1", b"");
-        assert_eq!(status, 200);
-        parse_metrics(&String::from_utf8(body).unwrap())
+        let m = scrape(&p.addr);
+        let plain = scrape_plain(&p.addr);
+        assert_eq!(
+            plain["hubshare_peer_bytes_sent_total"],
+            m["hubshare_peer_bytes_sent_total"]
+        );
+        m
     };
     let a = peer_metrics(&_a);
     assert_eq!(a["hubshare_peer_bytes_sent_total"], content.len() as f64);
@@ -151,12 +196,7 @@ fn the_status_port_is_off_unless_configured() {
 #[test]
 fn bad_metrics_text_is_refused_by_the_parser() {
     // The parser the tests above rely on does fail.
-    for bad in [
-        "x 1\n",
-        "# EOF\nbad-name 1\n# EOF\n",
-        "a{b=\"c\" 1\n# EOF\n",
-        "a nan?\n# EOF\n",
-    ] {
+    for bad in ["x\n", "bad-name 1\n", "a{b=\"c\" 1\n", "a nan?\n"] {
         assert!(
             std::panic::catch_unwind(|| parse_metrics(bad)).is_err(),
             "{bad:?}"
@@ -238,10 +278,7 @@ fn a_serving_peer_counts_its_own_downloads() {
     eventually(Duration::from_secs(30), "the download done", || {
         menu.ask("10", "> ").contains("done     saved ")
     });
-    let addr = format!("127.0.0.1:{port}");
-    let (status, _, body) = raw_http(&addr, "GET /metrics HTTP/1.1", b"");
-    assert_eq!(status, 200);
-    let m = parse_metrics(&String::from_utf8(body).unwrap());
+    let m = scrape(&format!("127.0.0.1:{port}"));
     assert_eq!(m["hubshare_peer_downloads_completed_total"], 1.0);
     assert_eq!(m["hubshare_peer_downloads_failed_total"], 0.0);
     assert_eq!(m["hubshare_peer_downloads_running"], 0.0);

@@ -320,17 +320,22 @@ fn handle(ctx: &Ctx, rq: Request) {
             _ => not_allowed(rq, "GET, HEAD"),
         },
         ["metrics"] => match method {
-            Method::Get | Method::Head => send(
-                rq,
-                Response::from_string(
-                    ctx.metrics
-                        .render(&ctx.uploads.now(Instant::now()), &host.files()),
-                )
-                .with_header(header(
-                    "Content-Type",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )),
-            ),
+            Method::Get | Method::Head => {
+                use crate::wire::metrics::{
+                    openmetrics_to_text, wants_openmetrics, OPENMETRICS_TYPE, PROMETHEUS_TEXT_TYPE,
+                };
+                let page = ctx
+                    .metrics
+                    .render(&ctx.uploads.now(Instant::now()), &host.files());
+                let resp = if wants_openmetrics(request_header(&rq, "Accept")) {
+                    Response::from_string(page)
+                        .with_header(header("Content-Type", OPENMETRICS_TYPE))
+                } else {
+                    Response::from_string(openmetrics_to_text(&page))
+                        .with_header(header("Content-Type", PROMETHEUS_TEXT_TYPE))
+                };
+                send(rq, resp)
+            }
             _ => not_allowed(rq, "GET, HEAD"),
         },
         ["health"] => match method {
