@@ -34,13 +34,6 @@ use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc;
 use crate::wire::{GroupPassword, HttpAddr, IdentityKey, SharedFile, Source};
 
-/// A search waiting for a worker, with where its answer goes: back to the
-/// completion-queue thread that holds the call, which sends the reply.
-struct SearchJob {
-    req: pb::SearchRequest,
-    reply_to: futures_channel::oneshot::Sender<Result<EncodedReply, DirError>>,
-}
-
 /// Searches queued beyond this are refused as busy rather than left to
 /// wait for seconds.
 const SEARCH_QUEUE: usize = 1024;
@@ -51,8 +44,27 @@ const WRITE_WORKERS: usize = 4;
 /// Writes queued beyond this are refused as busy.
 const WRITE_QUEUE: usize = 4096;
 
-/// A write waiting for a worker; it sends its own answer.
-type WriteJob = Box<dyn FnOnce() + Send>;
+/// A call waiting for a worker of a pool; it sends its own answer back to
+/// the completion-queue thread that holds the call.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `n` threads named `{name}-{i}` running the jobs of a queue of
+/// `queue`; they stop when every sender is gone.
+fn start_pool(name: &str, n: usize, queue: usize) -> crossbeam_channel::Sender<Job> {
+    let (pool, jobs) = crossbeam_channel::bounded::<Job>(queue);
+    for i in 0..n {
+        let jobs = jobs.clone();
+        std::thread::Builder::new()
+            .name(format!("{name}-{i}"))
+            .spawn(move || {
+                for job in jobs {
+                    job();
+                }
+            })
+            .expect("start a worker thread");
+    }
+    pool
+}
 /// Most peers one ListPeers reply names (sorted by name; the total says how
 /// many are online).
 pub const MAX_PEERS_LISTED: usize = 1000;
@@ -79,8 +91,8 @@ pub struct DirectoryService {
     address_searches: Arc<Allowances>,
     announces: Arc<Allowances>,
     logins: Arc<Allowances>,
-    search_pool: crossbeam_channel::Sender<SearchJob>,
-    write_pool: crossbeam_channel::Sender<WriteJob>,
+    search_pool: crossbeam_channel::Sender<Job>,
+    write_pool: crossbeam_channel::Sender<Job>,
     metrics: Arc<Metrics>,
 }
 
@@ -115,22 +127,6 @@ fn real_ip(conn: Option<IpAddr>, forwarded: Option<&[u8]>, trusted: &[IpAddr]) -
     last.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
-/// Answers queued searches until every sender is gone.
-fn search_worker(store: Arc<dyn DirectoryStore>, jobs: crossbeam_channel::Receiver<SearchJob>) {
-    for SearchJob { req, reply_to } in jobs {
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| do_search(&*store, req)));
-        let result = result.unwrap_or_else(|_| {
-            log::error!("a search panicked");
-            Err(DirError::Internal(
-                "internal error while searching".to_string(),
-            ))
-        });
-        // The caller may have gone (deadline passed): nothing to do then.
-        let _ = reply_to.send(result);
-    }
-}
-
 /// A Search's reply, encoded from the results the store lends.
 fn do_search(store: &dyn DirectoryStore, req: pb::SearchRequest) -> Result<EncodedReply, DirError> {
     let query = Query::parse(&req.query)?;
@@ -148,30 +144,10 @@ impl DirectoryService {
         admission: Admission,
         metrics: Arc<Metrics>,
     ) -> DirectoryService {
-        let (search_pool, jobs) = crossbeam_channel::bounded(SEARCH_QUEUE);
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        for i in 0..workers {
-            let (store, jobs) = (store.clone(), jobs.clone());
-            std::thread::Builder::new()
-                .name(format!("search-{i}"))
-                .spawn(move || search_worker(store, jobs))
-                .expect("start a search worker thread");
-        }
-        let (write_pool, writes) = crossbeam_channel::bounded::<WriteJob>(WRITE_QUEUE);
-        for i in 0..WRITE_WORKERS {
-            let writes = writes.clone();
-            std::thread::Builder::new()
-                .name(format!("write-{i}"))
-                .spawn(move || {
-                    for job in writes {
-                        job();
-                    }
-                })
-                .expect("start a write worker thread");
-        }
         DirectoryService {
-            search_pool,
-            write_pool,
+            search_pool: start_pool("search", workers, SEARCH_QUEUE),
+            write_pool: start_pool("write", WRITE_WORKERS, WRITE_QUEUE),
             metrics,
             store,
             admission: Arc::new(admission),
@@ -207,17 +183,33 @@ impl DirectoryService {
         method: &'static str,
         work: impl FnOnce() -> Result<T, DirError> + Send + 'static,
     ) {
+        let busy = "the directory is busy; retry shortly";
+        self.run_on(&self.write_pool, busy, ctx, sink, method, work);
+    }
+
+    /// Runs `work` on a worker of `pool` and replies with its result from
+    /// the completion-queue thread; a full queue is refused as `busy`.
+    fn run_on<T: Send + 'static>(
+        &self,
+        pool: &crossbeam_channel::Sender<Job>,
+        busy: &str,
+        ctx: &RpcContext,
+        sink: UnarySink<T>,
+        method: &'static str,
+        work: impl FnOnce() -> Result<T, DirError> + Send + 'static,
+    ) {
         let (reply_to, answered) = futures_channel::oneshot::channel();
-        let job: WriteJob = Box::new(move || {
+        let job: Job = Box::new(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
                 .unwrap_or_else(|_| {
                     log::error!("{method} panicked");
                     Err(DirError::Internal(format!("internal error in {method}")))
                 });
+            // The caller may have gone (deadline passed): nothing to do then.
             let _ = reply_to.send(result);
         });
-        if self.write_pool.try_send(job).is_err() {
-            let busy = DirError::Exhausted("the directory is busy; retry shortly".to_string());
+        if pool.try_send(job).is_err() {
+            let busy = DirError::Exhausted(busy.to_string());
             return reply(&self.metrics, ctx, sink, method, Err(busy));
         }
         let metrics = self.metrics.clone();
@@ -328,24 +320,12 @@ impl DirectoryService {
         if let Err(e) = allowed {
             return reply(&self.metrics, &ctx, sink, "Search", Err(e));
         }
-        let (reply_to, answered) = futures_channel::oneshot::channel();
-        if self
-            .search_pool
-            .try_send(SearchJob { req, reply_to })
-            .is_err()
-        {
-            let busy = DirError::Exhausted(
-                "the directory is busy with other searches; retry shortly".to_string(),
-            );
-            return reply(&self.metrics, &ctx, sink, "Search", Err(busy));
-        }
-        let metrics = self.metrics.clone();
-        ctx.spawn(async move {
-            let result = answered.await.unwrap_or_else(|_| {
-                Err(DirError::Internal("the search worker stopped".to_string()))
-            });
+        let (store, metrics) = (self.store.clone(), self.metrics.clone());
+        let busy = "the directory is busy with other searches; retry shortly";
+        self.run_on(&self.search_pool, busy, &ctx, sink, "Search", move || {
+            let result = do_search(&*store, req);
             metrics.searched(arrived.elapsed());
-            answer(&metrics, sink, "Search", result).await;
+            result
         });
     }
 }
