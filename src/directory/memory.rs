@@ -72,30 +72,22 @@ impl State {
     }
 }
 
-/// Refuses a Login for `name` by another key than its owner's while the
-/// name is bound (a live session, or within `hold` of the last one).
-pub(super) fn check_binding(
-    name: &str,
-    bound_to_other: bool,
-    released_ago: Option<Duration>,
-    hold: Duration,
-) -> Result<(), DirError> {
-    if !bound_to_other {
-        return Ok(());
-    }
-    match released_ago {
-        None => Err(DirError::Taken(format!(
+/// The refusal of a Login for `name` by another key than its owner's:
+/// the owner is online (`held_for` is `None`), or its last session ended
+/// within `held_for`.
+pub(super) fn name_taken(name: &str, held_for: Option<Duration>) -> DirError {
+    DirError::Taken(match held_for {
+        None => format!(
             "the name {name:?} is in use by another peer (another identity key): \
              choose another name"
-        ))),
-        Some(ago) if ago < hold => Err(DirError::Taken(format!(
+        ),
+        Some(hold) => format!(
             "the name {name:?} belongs to another peer (another identity key); \
              it is kept for its owner {} after its last session: choose another \
              name, or ask the directory's operator to free it",
             human_duration(hold)
-        ))),
-        Some(_) => Ok(()),
-    }
+        ),
+    })
 }
 
 /// The directory's state in this process's memory.
@@ -145,13 +137,14 @@ impl DirectoryStore for MemoryStore {
         let token = Token::generate();
         let hold = self.limits.name_hold;
         let mut st = self.write();
-        if let Some(b) = st.bindings.get(name) {
-            check_binding(
-                name,
-                b.owner != owner,
-                b.released.map(|t| now.saturating_duration_since(t)),
-                hold,
-            )?;
+        if let Some(b) = st.bindings.get(name).filter(|b| b.owner != owner) {
+            match b.released {
+                None => return Err(name_taken(name, None)),
+                Some(t) if now.saturating_duration_since(t) < hold => {
+                    return Err(name_taken(name, Some(hold)))
+                }
+                Some(_) => {}
+            }
         }
         if let Some(old) = st.roster.session_of(name).map(str::to_string) {
             // Replaced: the Joined below takes its place in the roster.

@@ -497,12 +497,9 @@ impl DirectoryStore for RedisStore {
         match (out.first().and_then(as_str).as_deref(), out.get(1)) {
             (Some("ok"), Some(mark)) => self.await_applied(mark),
             (Some("taken"), Some(how)) => {
-                let released_ago = match as_str(how).as_deref() {
-                    Some("live") => None,
-                    _ => Some(Duration::ZERO),
-                };
-                super::memory::check_binding(name, true, released_ago, limits.name_hold)?;
-                return Err(odd("login", &out));
+                let live = as_str(how).as_deref() == Some("live");
+                let held_for = (!live).then_some(limits.name_hold);
+                return Err(super::memory::name_taken(name, held_for));
             }
             _ => return Err(odd("login", &out)),
         }
