@@ -8,8 +8,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+use super::download::download;
+use super::options::{DownloadOptions, DownloadReport};
 use super::transfer::{browse, resolve_peer, TransferError};
-use super::{download, DownloadOptions, DownloadReport};
 use crate::id::FileId;
 use crate::names;
 use crate::peer::client::Directory;

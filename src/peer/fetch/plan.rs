@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use blake3::hazmat::ChainingValue;
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
-use super::swarm::{fetch_range, FetchError, Range};
+use super::range::{fetch_range, FetchError, Range};
 use super::transfer::{self, http_err, TransferError};
 use crate::id::FileId;
 use crate::names;

@@ -9,7 +9,7 @@
 //! checkpoints which pieces are verified every [`CHECKPOINT_EVERY`].
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,18 +18,19 @@ use std::time::{Duration, Instant};
 
 use blake3::hazmat::ChainingValue;
 use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
-use super::part::Part;
-use super::plan::size_mismatch;
-use super::transfer::{self, http_err, TransferError};
-use super::{
+use super::options::{
     CHECKPOINT_EVERY, LOCATE_EVERY, MAX_QUEUE_POLL, MAX_SOURCES, PIECE_READ_TIMEOUT, SOURCE_RETRIES,
 };
+use super::part::Part;
+use super::plan::size_mismatch;
+use super::range::{fetch_range, FetchError, Range};
+use super::transfer::{self, TransferError};
 use crate::id::FileId;
 use crate::peer::client::DirectoryApi;
 use crate::pieces::{self, piece_range};
-use crate::wire::{HttpAddr, Source, PEER_HEADER, QUEUE_HEADER};
+use crate::wire::{HttpAddr, Source};
 
 /// How often the endgame hands out another copy of a piece not done yet.
 const ENDGAME_AGAIN: Duration = Duration::from_secs(1);
@@ -87,26 +88,6 @@ struct SourceState {
     /// Time spent in its queue so far, and the first place we were given.
     waited: Duration,
     first_place: Option<usize>,
-}
-
-pub(super) fn progress_bar(size: u64, wanted: bool, resumed: u64) -> ProgressBar {
-    let target = match wanted {
-        // indicatif draws nothing when stderr is not a terminal.
-        true => ProgressDrawTarget::stderr(),
-        false => ProgressDrawTarget::hidden(),
-    };
-    let bar = ProgressBar::with_draw_target(Some(size), target);
-    bar.set_position(resumed);
-    // What a resume found is no speed: the rate and ETA count from here.
-    bar.reset_eta();
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:11} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
-        )
-        .expect("valid progress template")
-        .progress_chars("=> "),
-    );
-    bar
 }
 
 /// The coordinator's state for one download.
@@ -680,33 +661,6 @@ fn pause(d: Duration, dropped: &AtomicBool) {
     }
 }
 
-/// Why a range could not be fetched.
-#[derive(Debug)]
-pub(super) enum FetchError {
-    /// The source is busy and put us in its queue (503): ask again after
-    /// `retry_after`; `position` is our place in line, when it says.
-    Queued {
-        retry_after: Duration,
-        position: Option<usize>,
-    },
-    /// The source does not have the file (any more): drop it at once.
-    Gone(String),
-    /// Anything else, said for people.
-    Failed(String),
-}
-
-impl std::fmt::Display for FetchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FetchError::Queued {
-                position: Some(p), ..
-            } => write!(f, "busy (503): queued at position {p}"),
-            FetchError::Queued { .. } => f.write_str("busy (503)"),
-            FetchError::Gone(why) | FetchError::Failed(why) => f.write_str(why),
-        }
-    }
-}
-
 /// Fetches one piece. `Ok(None)` when it was finished elsewhere meanwhile,
 /// or the source was dropped (the download ended).
 fn fetch_piece(
@@ -725,107 +679,4 @@ fn fetch_piece(
         len,
     };
     fetch_range(agent, base, &range, job.me.as_deref(), None, &done)
-}
-
-/// `len` bytes at `offset` of the file `id` of `size` bytes.
-pub(super) struct Range {
-    pub id: FileId,
-    pub size: u64,
-    pub offset: u64,
-    pub len: u64,
-}
-
-/// Fetches `range` with a `Range` request, naming this downloader `me`
-/// (so the source counts all our connections as one downloader), within
-/// `timeout` when given, reading no more than asked whatever the source
-/// sends. `Ok(None)` when `stop` turned true meanwhile.
-pub(super) fn fetch_range(
-    agent: &ureq::Agent,
-    base: &HttpAddr,
-    range: &Range,
-    me: Option<&str>,
-    timeout: Option<Duration>,
-    stop: &dyn Fn() -> bool,
-) -> Result<Option<Vec<u8>>, FetchError> {
-    let Range {
-        id,
-        size,
-        offset,
-        len,
-    } = *range;
-    let failed = |why: String| Err(FetchError::Failed(why));
-    let end = offset + len - 1;
-    let url = base.url(&format!("/files/{id}"));
-    let mut req = agent
-        .get(&url)
-        .set("Range", &format!("bytes={offset}-{end}"));
-    if let Some(me) = me {
-        req = req.set(PEER_HEADER, me);
-    }
-    if let Some(t) = timeout {
-        req = req.timeout(t);
-    }
-    let resp = match req.call() {
-        Ok(r) => r,
-        Err(ureq::Error::Status(503, r)) => {
-            let number = |h: &str| r.header(h).and_then(|v| v.trim().parse::<u64>().ok());
-            return Err(FetchError::Queued {
-                retry_after: Duration::from_secs(number("Retry-After").unwrap_or(1).max(1)),
-                position: number(QUEUE_HEADER).map(|p| p as usize),
-            });
-        }
-        Err(ureq::Error::Status(code @ (404 | 410), _)) => {
-            return Err(FetchError::Gone(format!(
-                "answered {code}: it does not share the file (any more)"
-            )))
-        }
-        Err(e) => return failed(http_err(&url, e).to_string()),
-    };
-    let want = format!("bytes {offset}-{end}/{size}");
-    if resp.status() != 206 || resp.header("Content-Range") != Some(want.as_str()) {
-        return failed(format!(
-            "asked for {want}, got status {} with Content-Range {:?}",
-            resp.status(),
-            resp.header("Content-Range")
-        ));
-    }
-    let mut body = resp.into_reader().take(len);
-    let mut data = vec![0u8; len as usize];
-    let mut got = 0;
-    while got < data.len() {
-        if stop() {
-            return Ok(None);
-        }
-        let upto = (got + 64 * 1024).min(data.len());
-        match body.read(&mut data[got..upto]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return failed(format!("{url}: {e}")),
-        }
-    }
-    if got < data.len() {
-        return failed(format!(
-            "{url}: connection closed after {got} of {len} bytes"
-        ));
-    }
-    Ok(Some(data))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::progress_bar;
-    use std::time::Duration;
-
-    #[test]
-    fn a_resumed_download_shows_the_rate_of_this_run() {
-        let bar = progress_bar(2 << 30, false, 1 << 30);
-        for _ in 0..5 {
-            std::thread::sleep(Duration::from_millis(20));
-            bar.inc(20_000);
-        }
-        // About 1 MB/s here; the 1 GiB found on disk is not counted.
-        assert!(bar.per_sec() < 10e6, "{} bytes/s", bar.per_sec());
-        assert_eq!(bar.position(), (1 << 30) + 100_000);
-    }
 }

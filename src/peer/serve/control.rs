@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use tiny_http::{Method, Request};
 
+use super::host::Host;
 use super::queue::UploadQueue;
-use super::{json, not_allowed, request_header, send, text, Host};
+use super::respond::{json, not_allowed, request_header, send, text};
 use crate::wire::SECRET_HEADER;
 
 pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, action: &str) {

@@ -6,11 +6,13 @@ use std::io::{Read, Seek, SeekFrom};
 
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
+use super::context::Ctx;
+use super::host::Host;
 use super::metrics::Counting;
 use super::queue::{Admission, PEER_HEADER, QUEUE_HEADER};
 use super::range::ByteRange;
+use super::respond::{header, json, request_header, send, text};
 use super::throttle::Throttled;
-use super::{header, json, request_header, send, text, Ctx, Host};
 use crate::id::FileId;
 use crate::names::check_peer_name;
 use crate::wire::{percent_encode, PieceList};

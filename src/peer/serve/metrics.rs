@@ -34,7 +34,7 @@ pub struct PeerMetrics {
 
 impl PeerMetrics {
     /// The server's metrics, and whatever `host` adds of its own.
-    pub fn new(host: &dyn super::Host) -> PeerMetrics {
+    pub fn new(host: &dyn super::host::Host) -> PeerMetrics {
         let mut registry = Registry::with_prefix("hubshare_peer");
         host.register_metrics(&mut registry);
         let bytes_sent = Counter::default();

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tiny_http::{Request, Response, StatusCode};
 
-use super::{header, request_header, send, Ctx, SearchFailed};
+use super::context::Ctx;
+use super::host::SearchFailed;
+use super::respond::{header, request_header, send, Answer};
 use crate::units::human_size;
 use crate::wire::{percent_decode, percent_encode, SearchOutcome, SharedFile};
 
@@ -500,7 +502,7 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
 }
 
 /// An HTML answer with the page's security headers.
-fn html(status: u16, body: String) -> super::Answer {
+fn html(status: u16, body: String) -> Answer {
     Response::from_data(body.into_bytes())
         .with_status_code(StatusCode(status))
         .with_header(header("Content-Type", "text/html; charset=utf-8"))

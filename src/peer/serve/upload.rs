@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use tiny_http::Request;
 
-use super::{json, request_header, send, text, Answer, Host};
+use super::host::Host;
+use super::respond::{json, request_header, send, text, Answer};
 use crate::fsutil::publish;
 use crate::id::FileId;
 use crate::names;

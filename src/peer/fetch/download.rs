@@ -1,0 +1,174 @@
+//! `download`: one file id to a verified file under its final name, in
+//! order: locate the sources, prove the size (`plan.rs`), choose the name,
+//! open or resume the part (`part.rs`), fetch and verify every piece
+//! (`swarm.rs`), publish.
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::options::{DownloadOptions, DownloadReport};
+use super::part::{choose_name, Part};
+use super::plan;
+use super::progress::progress_bar;
+use super::swarm::{Job, Swarm};
+use super::transfer::{self, TransferError};
+use crate::hash::hash_file;
+use crate::id::FileId;
+use crate::peer::client::{ClientError, DirectoryApi};
+use crate::pieces::{piece_count, piece_range};
+
+/// Downloads `id` into `dest_dir` from every source the directory knows.
+pub fn download(
+    dir: &dyn DirectoryApi,
+    id: FileId,
+    dest_dir: &Path,
+    opts: &DownloadOptions,
+) -> Result<DownloadReport, TransferError> {
+    let Some(counters) = &opts.counters else {
+        return download_counted(dir, id, dest_dir, opts);
+    };
+    counters.running.inc();
+    let result = download_counted(dir, id, dest_dir, opts);
+    counters.running.dec();
+    match &result {
+        Ok(_) => counters.completed.inc(),
+        Err(_) => counters.failed.inc(),
+    };
+    result
+}
+
+fn download_counted(
+    dir: &dyn DirectoryApi,
+    id: FileId,
+    dest_dir: &Path,
+    opts: &DownloadOptions,
+) -> Result<DownloadReport, TransferError> {
+    let started = Instant::now();
+    // The directory's size is what most sources claim; each source's own
+    // claim is checked instead.
+    let (_, sources) = dir.locate(&id)?;
+    if sources.is_empty() {
+        return Err(TransferError::Directory(ClientError::NotFound(format!(
+            "no online peer shares {id}"
+        ))));
+    }
+    if let Some(n) = opts.name.as_deref() {
+        // A bad name is refused before anything is fetched.
+        plan::name(Some(n), &[], id, dest_dir)?;
+    }
+    let proven = plan::prove(&sources, id, opts.peer_name.as_deref())?;
+    let size = proven.size;
+    let (sources, dropped) = plan::admit(sources, &proven);
+    let wanted = plan::name(opts.name.as_deref(), &sources, id, dest_dir)?;
+    fs::create_dir_all(dest_dir).map_err(transfer::io_err(dest_dir))?;
+
+    let existing = dest_dir.join(&wanted);
+    if let Ok(meta) = fs::metadata(&existing) {
+        if meta.len() == size && hash_file(&existing).is_ok_and(|(h, _)| h == id) {
+            return Ok(DownloadReport {
+                id,
+                path: existing,
+                size,
+                elapsed: started.elapsed(),
+                sources: Vec::new(),
+                dropped,
+                queued: Vec::new(),
+                resumed_bytes: 0,
+                fetched: 0,
+                already_had: true,
+            });
+        }
+    }
+
+    let (name, state) = choose_name(dest_dir, &wanted, id, size);
+    let count = piece_count(size);
+    let cvs = proven.cvs;
+    let (part, mut done) = Part::open(dest_dir, &name, state, id, size, &cvs)?;
+    let resumed_bytes: u64 = (0..count)
+        .filter(|i| done[*i])
+        .map(|i| piece_range(size, i).1)
+        .sum();
+    if resumed_bytes > 0 {
+        log::info!("resuming {name}: {resumed_bytes} of {size} bytes already verified");
+    }
+    // A one-piece file was fetched whole to prove its size.
+    let whole = match proven.whole {
+        Some(bytes) if count == 1 && !done[0] => {
+            part.file
+                .write_all_at(&bytes, 0)
+                .map_err(transfer::io_err(&part.path))?;
+            done[0] = true;
+            let by = sources.iter().find(|s| s.peer == proven.by).cloned();
+            by.map(|s| (s, bytes.len() as u64))
+        }
+        _ => None,
+    };
+
+    let job = Arc::new(Job {
+        id,
+        size,
+        me: opts.peer_name.clone(),
+        cvs,
+        part,
+        done: done.iter().map(|d| AtomicBool::new(*d)).collect(),
+    });
+    let bar = match &opts.watch {
+        Some(bar) => {
+            bar.set_length(size);
+            bar.set_position(resumed_bytes);
+            bar.reset_eta();
+            bar.clone()
+        }
+        None => progress_bar(size, opts.progress, resumed_bytes),
+    };
+    let mut swarm = Swarm::new(
+        job.clone(),
+        done,
+        opts.connections_per_source,
+        &bar,
+        dropped,
+    );
+    swarm.patience = opts.patience;
+    if let Some((source, bytes)) = whole {
+        swarm.credit(source, bytes);
+        bar.inc(bytes);
+    }
+    let outcome = swarm.run(dir, sources, size == 0, opts.cancel.as_deref());
+    swarm.stop_workers();
+    let (fetched, dropped, per_source, verified, queued) = (
+        swarm.fetched,
+        swarm.dropped.clone(),
+        swarm.bytes_per_source(),
+        swarm.verified_names(),
+        swarm.waits(),
+    );
+    if let Some(c) = &opts.counters {
+        c.bytes_received.inc_by(fetched);
+        c.bad_pieces.inc_by(swarm.bad_pieces);
+        c.sources_dropped.inc_by(dropped.len() as u64);
+    }
+    drop(swarm);
+    if let Err(e) = outcome {
+        bar.abandon();
+        return Err(e);
+    }
+    bar.finish_and_clear();
+    let final_name = plan::final_name(opts.name.as_deref(), &verified, &name, id);
+    let path = job.part.publish(&final_name)?;
+    Ok(DownloadReport {
+        id,
+        path,
+        size,
+        elapsed: started.elapsed(),
+        sources: per_source,
+        dropped,
+        queued,
+        resumed_bytes,
+        fetched,
+        already_had: false,
+    })
+}

@@ -1,0 +1,144 @@
+//! What a download is asked to do (`DownloadOptions`), what it reports
+//! (`DownloadReport`), the counters a serving peer's `/metrics` adds
+//! downloads to, and the constants that pace every download.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::id::FileId;
+
+/// Most sources fetched from at once.
+pub const MAX_SOURCES: usize = 16;
+/// Failures in a row after which a source is dropped from a download.
+pub const SOURCE_RETRIES: u32 = 3;
+/// How often the verified pieces are recorded on disk.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How often the directory is asked for more sources while downloading.
+pub const LOCATE_EVERY: Duration = Duration::from_secs(5);
+/// Longest silence tolerated from a source in the middle of a piece.
+pub const PIECE_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait between two asks of a source that queued us, whatever its
+/// `Retry-After` says.
+pub const MAX_QUEUE_POLL: Duration = Duration::from_secs(30);
+
+/// How a download should behave.
+#[derive(Debug, Clone)]
+pub struct DownloadOptions {
+    /// Save under this name instead of the name the source gives.
+    pub name: Option<String>,
+    /// Show a progress bar (it stays hidden when stderr is not a terminal).
+    pub progress: bool,
+    /// Concurrent piece requests per source.
+    pub connections_per_source: usize,
+    /// Set to stop the download; what is verified is kept for a resume.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// This peer's name, sent to sources so that all our connections count
+    /// as one downloader against their upload slots.
+    pub peer_name: Option<String>,
+    /// How long to wait in sources' queues without getting a piece before
+    /// giving up (`None`: until cancelled).
+    pub patience: Option<Duration>,
+    /// A bar to keep up to date instead of drawing one (a background
+    /// transfer: its owner reads position, length and rate from it).
+    pub watch: Option<indicatif::ProgressBar>,
+    /// Counters to add this download to (a serving peer's `/metrics`).
+    pub counters: Option<DownloadCounters>,
+}
+
+/// What downloads add up to, for a peer's `/metrics`: bytes received and
+/// verified, pieces that failed verification, sources dropped, downloads
+/// ended by outcome, and those running. Clones share the counts.
+#[derive(Clone, Debug, Default)]
+pub struct DownloadCounters {
+    pub bytes_received: Counter,
+    pub bad_pieces: Counter,
+    pub sources_dropped: Counter,
+    pub completed: Counter,
+    pub failed: Counter,
+    pub running: Gauge,
+}
+
+impl DownloadCounters {
+    /// Adds them to `registry` (its prefix applies).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "download_bytes_received",
+            "Bytes downloaded and verified",
+            self.bytes_received.clone(),
+        );
+        registry.register(
+            "download_bad_pieces",
+            "Pieces that failed verification (their source is dropped)",
+            self.bad_pieces.clone(),
+        );
+        registry.register(
+            "download_sources_dropped",
+            "Sources dropped from downloads (bad pieces, other sizes, gone)",
+            self.sources_dropped.clone(),
+        );
+        registry.register(
+            "downloads_completed",
+            "Downloads that ended with the file verified and in place",
+            self.completed.clone(),
+        );
+        registry.register(
+            "downloads_failed",
+            "Downloads that ended without the file (stopped ones included)",
+            self.failed.clone(),
+        );
+        registry.register(
+            "downloads_running",
+            "Downloads running now",
+            self.running.clone(),
+        );
+    }
+}
+
+impl Default for DownloadOptions {
+    fn default() -> DownloadOptions {
+        DownloadOptions {
+            name: None,
+            progress: false,
+            connections_per_source: 4,
+            cancel: None,
+            peer_name: None,
+            patience: Some(Duration::from_secs(3600)),
+            watch: None,
+            counters: None,
+        }
+    }
+}
+
+/// What a finished download did.
+#[derive(Debug, Clone)]
+pub struct DownloadReport {
+    /// The file downloaded.
+    pub id: FileId,
+    pub path: PathBuf,
+    pub size: u64,
+    pub elapsed: Duration,
+    /// Verified bytes each source sent this run, most first.
+    pub sources: Vec<(String, u64)>,
+    /// Sources dropped, with the reason.
+    pub dropped: Vec<(String, String)>,
+    /// Sources that queued us: time waited in line, and the first place given.
+    pub queued: Vec<(String, Duration, Option<usize>)>,
+    /// Verified bytes found in an earlier `.part` (a resume).
+    pub resumed_bytes: u64,
+    /// Verified bytes fetched this run.
+    pub fetched: u64,
+    /// True when an identical file was already there and nothing was fetched.
+    pub already_had: bool,
+}
+
+impl DownloadReport {
+    /// Average rate of this run in bytes per second (of what it fetched).
+    pub fn bytes_per_sec(&self) -> f64 {
+        self.fetched as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}

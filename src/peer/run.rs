@@ -1,0 +1,212 @@
+//! [`Peer`]: a running peer. [`Peer::start`] binds the HTTP port, scans
+//! the share, starts serving, the directory session, the `share-rescan`
+//! thread and the control file, in that order; [`Peer::shutdown`] undoes
+//! them.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::client::Directory;
+use super::control::{ControlInfo, CONTROL_FILE};
+use super::core::Core;
+use super::serve::{self, HttpServer, ServeOptions};
+use super::session::Session;
+use super::share::{ShareError, ShareTable};
+use super::{identity, watch};
+use crate::config::PeerConfig;
+use crate::sync::MutexExt;
+use crate::wire::Credentials;
+
+/// Why a peer could not start.
+#[derive(Debug)]
+pub enum PeerError {
+    /// A folder could not be created or a state file written.
+    Io { path: PathBuf, source: io::Error },
+    /// The share folder could not be scanned.
+    Share(ShareError),
+    /// The HTTP port could not be bound.
+    Bind { addr: SocketAddr, source: io::Error },
+    /// Another peer is running with the same state folder.
+    AlreadyRunning {
+        state_dir: PathBuf,
+        info: ControlInfo,
+    },
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::Io { path, .. } => write!(f, "cannot prepare {}", path.display()),
+            PeerError::Share(e) => write!(f, "{e}"),
+            PeerError::Bind { addr, .. } => write!(
+                f,
+                "cannot listen for HTTP on {addr} (is another peer using that port? change `listen`)"
+            ),
+            PeerError::AlreadyRunning { state_dir, info } => write!(
+                f,
+                "a peer with the state folder {} is already running (pid {}, serving {}); stop it first or give this one another state_dir",
+                state_dir.display(),
+                info.pid,
+                info.http_addr
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PeerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PeerError::Io { source, .. } | PeerError::Bind { source, .. } => Some(source),
+            PeerError::Share(e) => e.source(),
+            PeerError::AlreadyRunning { .. } => None,
+        }
+    }
+}
+
+/// A running peer.
+pub struct Peer {
+    core: Arc<Core>,
+    http: Mutex<Option<HttpServer>>,
+    rescanner: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
+    control_file: PathBuf,
+}
+
+fn prepare_dir(path: &Path) -> Result<(), PeerError> {
+    fs::create_dir_all(path).map_err(|source| PeerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Peer {
+    /// Binds the HTTP port, scans the share, starts serving, and starts the
+    /// directory session (which keeps trying while the directory is down).
+    pub fn start(config: PeerConfig) -> Result<Peer, PeerError> {
+        let state_dir = config.state_dir();
+        for dir in [&config.share_dir, &config.download_dir(), &state_dir] {
+            prepare_dir(dir)?;
+        }
+        if let Some(info) = ControlInfo::running(&state_dir) {
+            return Err(PeerError::AlreadyRunning { state_dir, info });
+        }
+        let creds = Credentials {
+            key: identity::load_or_create(&state_dir).map_err(|source| PeerError::Io {
+                path: state_dir.join(identity::IDENTITY_FILE),
+                source,
+            })?,
+            group_password: config.group_password(),
+        };
+        crate::logging::redact(creds.key.expose());
+        if let Some(p) = &creds.group_password {
+            crate::logging::redact(p.expose());
+        }
+        // The port first: a port in use is said at once, not after hashing
+        // the share (connections wait in the backlog meanwhile).
+        let bind_err = |source| PeerError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = serve::bind(config.listen).map_err(bind_err)?;
+        let bound = listener.local_addr().map_err(bind_err)?;
+        let share = Arc::new(
+            ShareTable::with_state(
+                &config.share_dir,
+                Some(&state_dir),
+                Duration::from_secs(config.settle_secs),
+            )
+            .following_symlinks(config.follow_symlinks),
+        );
+        let t = Instant::now();
+        share.rescan().map_err(PeerError::Share)?;
+        log::info!(
+            "sharing {} files from {} (hashed {} bytes in {:.2}s)",
+            share.files().len(),
+            config.share_dir.display(),
+            share.bytes_hashed(),
+            t.elapsed().as_secs_f64()
+        );
+
+        let http_addr = config.http_addr(bound);
+        let info = ControlInfo::new(http_addr.clone());
+        let dir = Arc::new(Directory::connect(&config.directory));
+        let session = Session::start(dir, &config.name, &http_addr, creds, share.clone());
+        let opts = ServeOptions {
+            workers: config.http_workers,
+            timeout: Duration::from_secs(config.http_timeout_secs),
+            max_connections: config.max_connections,
+            upload_slots: config.upload_slots,
+            free_slot_bytes: config.free_slot_bytes,
+            upload_turn: (config.upload_turn_secs > 0)
+                .then(|| Duration::from_secs(config.upload_turn_secs)),
+            upload_rate_limit: config.upload_rate_limit,
+        };
+        let core = Arc::new(Core::new(
+            config,
+            share,
+            session,
+            info.secret.clone(),
+            http_addr,
+        ));
+        let server =
+            HttpServer::start(listener, &opts, core.clone()).map_err(|source| PeerError::Bind {
+                addr: bound,
+                source,
+            })?;
+        let rescanner = watch::start_rescanner(core.clone());
+        let peer = Peer {
+            core,
+            http: Mutex::new(Some(server)),
+            rescanner: Mutex::new(rescanner),
+            control_file: state_dir.join(CONTROL_FILE),
+        };
+        // On failure the peer is dropped, which shuts it down again.
+        info.write(&peer.control_file)
+            .map_err(|source| PeerError::Io {
+                path: peer.control_file.clone(),
+                source,
+            })?;
+        Ok(peer)
+    }
+
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Who this peer is sending files to, and who waits for a slot.
+    pub fn uploads(&self) -> crate::wire::UploadsNow {
+        self.http
+            .locked()
+            .as_ref()
+            .map(HttpServer::uploads)
+            .unwrap_or_default()
+    }
+
+    /// Logs out, stops serving after requests in flight, removes the control
+    /// file. Later calls do nothing.
+    pub fn shutdown(&self) {
+        let Some(http) = self.http.locked().take() else {
+            return;
+        };
+        if let Some((stop, thread)) = self.rescanner.locked().take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+        self.core.session().shutdown();
+        http.shutdown();
+        let _ = fs::remove_file(&self.control_file);
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

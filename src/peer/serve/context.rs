@@ -1,0 +1,19 @@
+//! [`Ctx`]: what every request's handler shares.
+
+use std::sync::Arc;
+
+use super::host::Host;
+use super::metrics::PeerMetrics;
+use super::queue::UploadQueue;
+use super::throttle::SharedBucket;
+
+/// What every worker shares.
+pub(super) struct Ctx {
+    pub host: Arc<dyn Host>,
+    pub uploads: Arc<UploadQueue>,
+    pub free_slot_bytes: u64,
+    pub bucket: Option<SharedBucket>,
+    /// Searches the web page is running on the directory now.
+    pub page_searches: std::sync::atomic::AtomicUsize,
+    pub metrics: PeerMetrics,
+}

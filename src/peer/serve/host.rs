@@ -1,0 +1,63 @@
+//! [`Host`]: what the HTTP server needs of the peer it serves, and nothing
+//! more. The peer's core implements it; the routes' tests implement it over
+//! a folder of their own.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use blake3::hazmat::ChainingValue;
+
+use crate::id::FileId;
+use crate::wire::{InboxPolicy, Rescanned, SearchOutcome, SharedFile, Status};
+
+/// What the HTTP server needs of the peer it serves. The peer's core
+/// implements it; tests implement it over a folder of their own.
+pub trait Host: Send + Sync {
+    /// The peer's name (in `GET /health`).
+    fn name(&self) -> &str;
+    /// Every shared file (`GET /files`).
+    fn files(&self) -> Vec<SharedFile>;
+    /// Files found changing that are not shared until they settle.
+    fn unsettled(&self) -> usize;
+    /// The shared file with this id, if there is one.
+    fn file(&self, id: &FileId) -> Option<SharedFile>;
+    /// Opens the shared file with this id for reading.
+    fn open(&self, id: &FileId) -> io::Result<File>;
+    /// The piece chaining values of a shared file, checked against its id
+    /// (empty for a one-piece file).
+    fn pieces(&self, id: &FileId) -> io::Result<Vec<ChainingValue>>;
+    /// Whether uploads are accepted, and up to what size.
+    fn inbox(&self) -> InboxPolicy;
+    /// The folder uploads are stored in.
+    fn inbox_dir(&self) -> &Path;
+    /// A verified upload now stands at `path`: share it.
+    fn received(&self, path: &Path, id: FileId);
+    /// The secret the control routes need.
+    fn secret(&self) -> &str;
+    /// `GET /control/status`.
+    fn status(&self) -> Status;
+    /// `POST /control/rescan`; the error is shown to the caller.
+    fn rescan(&self) -> Result<Rescanned, String>;
+    /// `POST /control/logout`; the error is shown to the caller.
+    fn logout(&self) -> Result<(), String>;
+    /// `POST /control/login` (again, after a logout); the error is shown
+    /// to the caller.
+    fn login(&self) -> Result<(), String>;
+    /// Searches the group's directory (for the web page): the `limit` best
+    /// results for `query`.
+    fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed>;
+    /// Adds the peer's own metrics (its downloads) to those of `/metrics`.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+}
+
+/// Why a search through [`Host::search`] has no results to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchFailed {
+    /// The directory refused the query (the reason is for the visitor).
+    Refused(String),
+    /// The directory (or this peer) is busy: try again later.
+    Busy(String),
+    /// The directory cannot be reached.
+    Unreachable(String),
+}

@@ -1,0 +1,253 @@
+//! Rescans: the whole share folder, or only the paths a watcher named,
+//! hashing what is new or changed (unless the hash cache knows it), and
+//! adding a file just written and verified.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use super::cache::{self, Cached};
+use super::entries::{under, Change, ShareEntry};
+use super::scan::{Stat, Walker};
+use super::table::{ShareError, ShareTable};
+use crate::hash::hash_pieces;
+use crate::id::FileId;
+use crate::sync::{MutexExt, RwLockExt};
+
+impl ShareTable {
+    /// Walks the share folder, hashes files that are new or whose size or
+    /// modification time changed (unless the hash cache knows them), drops
+    /// files that are gone, and returns the difference. A file modified less
+    /// than the settle time ago is left out until a later look finds it
+    /// unchanged. Unreadable files are skipped with a warning; an unreadable
+    /// share folder is an error.
+    pub fn rescan(&self) -> Result<Change, ShareError> {
+        let change = self.scan(None)?;
+        self.save_cache();
+        Ok(change)
+    }
+
+    /// Writes the hash cache if a scan changed it. A full
+    /// [`rescan`](Self::rescan) does it itself; after
+    /// [`rescan_paths`](Self::rescan_paths) the caller does, once the
+    /// change is on its way to the directory (saving a large share's cache
+    /// takes a while, and losing it costs only hashing again).
+    pub fn save_cache(&self) {
+        let mut scan = self.scan.locked();
+        if !scan.cache_dirty {
+            return;
+        }
+        scan.cache_dirty = false;
+        if let Some(file) = &self.cache_file {
+            if let Err(e) = cache::save(file, &self.dir, &scan.cache) {
+                log::warn!("cannot write the hash cache {}: {e}", file.display());
+            }
+        }
+    }
+
+    /// [`rescan`](Self::rescan) of only `paths` (files or folders below
+    /// the share folder, whether still there or gone) and what is below
+    /// them: what a watcher reported. The rest of the table stands as it
+    /// is. A path outside the folder, the folder itself, or a table that
+    /// follows links (where one folder can have several paths) makes it a
+    /// full rescan. The hash cache is left for [`save_cache`](Self::save_cache).
+    pub fn rescan_paths(&self, paths: &[PathBuf]) -> Result<Change, ShareError> {
+        let mut roots = Vec::with_capacity(paths.len());
+        for p in paths {
+            match p.strip_prefix(&self.dir) {
+                Ok(rel) if !self.follow_symlinks && rel.components().next().is_some() => {
+                    roots.push(p.clone())
+                }
+                _ => return self.rescan(),
+            }
+        }
+        // The outermost paths only: what is below one is walked with it.
+        // (Paths sort component by component, so what is below a path
+        // comes right after it.)
+        roots.sort();
+        roots.dedup_by(|later, kept| later.starts_with(kept));
+        self.scan(Some(&roots))
+    }
+
+    /// The scan behind both rescans: of everything (`None`), or of the
+    /// outermost `roots` and what is below them.
+    pub(super) fn scan(&self, roots: Option<&[PathBuf]>) -> Result<Change, ShareError> {
+        let mut scan = self.scan.locked();
+        let mut found = Vec::new();
+        let mut walker = Walker {
+            root: &self.dir,
+            follow: self.follow_symlinks,
+            seen_dirs: HashSet::new(),
+            out: &mut found,
+        };
+        // Whether a path is in the scanned part, and what the table holds
+        // there.
+        let covers = |p: &Path| {
+            roots.is_none_or(|r| {
+                p.ancestors()
+                    .any(|a| r.binary_search_by(|x| x.as_path().cmp(a)).is_ok())
+            })
+        };
+        let known: BTreeMap<PathBuf, ShareEntry> = match roots {
+            None => {
+                walker.walk(&self.dir, 0).map_err(|source| ShareError {
+                    path: self.dir.clone(),
+                    source,
+                })?;
+                self.entries.reading().by_path.clone()
+            }
+            Some(roots) => {
+                for r in roots {
+                    walker.visit(r);
+                }
+                let entries = self.entries.reading();
+                roots
+                    .iter()
+                    .flat_map(|r| under(&entries.by_path, r))
+                    .map(|(p, e)| (p.clone(), e.clone()))
+                    .collect()
+            }
+        };
+        let now = SystemTime::now();
+        let mut by_path = HashMap::with_capacity(found.len());
+        // Held back files outside the scanned part stay held back.
+        let mut unsettled: HashMap<PathBuf, Stat> = scan
+            .unsettled
+            .iter()
+            .filter(|(p, _)| !covers(p))
+            .map(|(p, v)| (p.clone(), *v))
+            .collect();
+        // Files known by their node, size and time: found again under
+        // another path (a rename, a folder moved) they are not hashed
+        // again. Made at the first path the cache does not know.
+        let mut moved: Option<HashMap<(u64, u64, u64, u64), FileId>> = None;
+        for (path, stat) in found {
+            if let Some(old) = known.get(&path) {
+                if old.stat == stat && stat.mtime.is_some() {
+                    by_path.insert(path, old.clone());
+                    continue;
+                }
+            }
+            let key = cache::mtime_ns(stat.mtime);
+            if let Some(c) = scan.cache.get(&path) {
+                if c.size == stat.size && Some(c.mtime_ns) == key {
+                    let entry = ShareEntry::new(&self.dir, &path, c.id, stat);
+                    by_path.insert(path, entry);
+                    continue;
+                }
+            }
+            // (Inode 0: not known, nothing to match.)
+            if let (Some(mtime_ns), (dev, ino @ 1..)) = (key, stat.node) {
+                let moved = moved.get_or_insert_with(|| {
+                    scan.cache
+                        .values()
+                        .filter(|c| c.ino != 0)
+                        .map(|c| ((c.dev, c.ino, c.size, c.mtime_ns), c.id))
+                        .collect()
+                });
+                if let Some(id) = moved.get(&(dev, ino, stat.size, mtime_ns)) {
+                    log::debug!("{} was moved here: not hashed again", path.display());
+                    by_path.insert(path.clone(), ShareEntry::new(&self.dir, &path, *id, stat));
+                    continue;
+                }
+            }
+            let seen_still = scan.unsettled.get(&path) == Some(&stat);
+            if cache::age(stat.mtime, now) < self.settle && !seen_still {
+                unsettled.insert(path, stat);
+                continue;
+            }
+            match self.hash_file(&path) {
+                Ok(Some(entry)) => {
+                    by_path.insert(path, entry);
+                }
+                Ok(None) => {
+                    unsettled.insert(path, stat);
+                }
+                Err(e) => log::warn!("not sharing {}: {e}", path.display()),
+            }
+        }
+        let held_back = unsettled.len();
+        if held_back > 0 && held_back != scan.unsettled.len() {
+            log::info!(
+                "{held_back} file(s) still being written; they will be shared when they settle"
+            );
+        }
+        scan.unsettled = unsettled;
+        let gone: Vec<PathBuf> = known
+            .keys()
+            .filter(|p| !by_path.contains_key(*p))
+            .cloned()
+            .collect();
+        // The hash cache follows the scanned part: what is gone from it
+        // leaves (after a full scan, whatever the scan did not find), what
+        // was found is (re)written. It is saved by `save_cache`.
+        let stale: Vec<PathBuf> = match roots {
+            None => scan
+                .cache
+                .keys()
+                .filter(|p| !by_path.contains_key(*p))
+                .cloned()
+                .collect(),
+            Some(_) => gone.clone(),
+        };
+        for p in stale {
+            scan.cache_dirty |= scan.cache.remove(&p).is_some();
+        }
+        for (p, e) in &by_path {
+            let Some(mtime_ns) = cache::mtime_ns(e.stat.mtime) else {
+                scan.cache_dirty |= scan.cache.remove(p).is_some();
+                continue;
+            };
+            let c = Cached {
+                size: e.file.size,
+                mtime_ns,
+                id: e.file.id,
+                dev: e.stat.node.0,
+                ino: e.stat.node.1,
+            };
+            if scan.cache.get(p) != Some(&c) {
+                scan.cache.insert(p.clone(), c);
+                scan.cache_dirty = true;
+            }
+        }
+        let put = by_path.into_iter().filter(|(p, e)| known.get(p) != Some(e));
+        Ok(self.entries.writing().update(gone, put))
+    }
+
+    /// Adds a file that was just written into the share folder (an upload or a
+    /// download) without rescanning everything; `id` is its verified hash.
+    pub fn add_verified(&self, path: &Path, id: FileId) -> io::Result<Change> {
+        let meta = std::fs::metadata(path)?;
+        let entry = ShareEntry::new(&self.dir, path, id, Stat::of(&meta));
+        let put = [(path.to_path_buf(), entry)];
+        Ok(self.entries.writing().update([], put))
+    }
+
+    /// Hashes a file (its id and piece list in one pass) and keeps the piece
+    /// list; `None` if it changed while it was being read.
+    pub(super) fn hash_file(&self, path: &Path) -> io::Result<Option<ShareEntry>> {
+        let mut file = self.open(path)?;
+        let before = file.metadata()?;
+        let hashed = hash_pieces(&mut file, before.len())?;
+        self.bytes_hashed.fetch_add(
+            hashed.as_ref().map_or(before.len(), |h| h.size),
+            Ordering::Relaxed,
+        );
+        let after = std::fs::metadata(path)?;
+        let Some(hashed) = hashed else {
+            return Ok(None);
+        };
+        if after.len() != hashed.size || after.modified().ok() != before.modified().ok() {
+            return Ok(None);
+        }
+        self.store_pieces(&hashed.id, &hashed.cvs);
+        Ok(Some(ShareEntry::new(
+            &self.dir,
+            path,
+            hashed.id,
+            Stat::of(&before),
+        )))
+    }
+}
