@@ -108,7 +108,7 @@ pub(super) fn handle(ctx: &Ctx, rq: Request) {
 }
 
 /// The routes against a fake host: a folder of the test's own, a list of
-
+/// what it shares, and a record of what it was handed.
 #[cfg(test)]
 mod tests {
     use std::fs::File;

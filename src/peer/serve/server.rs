@@ -21,6 +21,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long shutdown waits for transfers in flight before leaving them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// How the server serves: its threads, its limits on connections, and what
 /// it sends at once.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -42,6 +43,7 @@ pub struct ServeOptions {
     pub upload_rate_limit: u64,
 }
 
+/// Binds a TCP listener with `TCP_NODELAY` set before `listen`, so accepted
 /// sockets inherit it: without it every request after the first on a
 /// keep-alive connection waits for the client's delayed ACK.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {

@@ -1,0 +1,261 @@
+//! Posting lists: the sorted names holding a token (or an extension), with
+//! a rank bound per block of 32 names; a query term (the union of its
+//! lists) and the galloping cursors that intersect terms.
+
+use std::borrow::Cow;
+
+use super::names::{Key, Prefix, MULTI_NAME};
+use super::search::NameBits;
+
+pub(super) struct TokenRec {
+    pub(super) text: Box<str>,
+    /// Names containing this token (may include dead names).
+    pub(super) postings: Postings,
+}
+
+/// Names per block of a [`Postings`] list.
+pub(super) const BLOCK: usize = 32;
+
+/// The names (ascending, dead ones included) that contain a token or end
+/// in an extension, with a bound per block of [`BLOCK`] names on the best
+/// rank key any hit from that block can have: the smallest name prefix in
+/// it and the highest source count (as a [`bucket`]) any of its names' files
+/// has reached. A search for the best few visits blocks best bound first
+/// and stops at the first block that cannot beat what it holds, instead of
+/// ranking every match (see [`Index::walk`]). About half a byte per
+/// posting.
+#[derive(Default)]
+pub(super) struct Postings {
+    pub(super) names: Vec<u32>,
+    /// Per block: the smallest [`name_prefix`] of its names.
+    pub(super) min_prefix: Vec<Prefix>,
+    /// Per block: the highest [`bucket`] of any file of its names. Only
+    /// ever raised (a file that loses sources leaves it high), so it stays
+    /// an upper bound; compaction recomputes it.
+    pub(super) top_bucket: Vec<u8>,
+}
+
+impl Postings {
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Appends `name` (greater than every name already in the list).
+    pub(super) fn push(&mut self, name: u32, prefix: Prefix, bucket: u8) {
+        if self.names.len().is_multiple_of(BLOCK) {
+            self.min_prefix.push(prefix);
+            self.top_bucket.push(bucket);
+        } else {
+            let b = self.min_prefix.len() - 1;
+            self.min_prefix[b] = self.min_prefix[b].min(prefix);
+            self.top_bucket[b] = self.top_bucket[b].max(bucket);
+        }
+        self.names.push(name);
+    }
+
+    /// Makes the bound of `name`'s block allow a file of source `bucket`.
+    pub(super) fn raise(&mut self, name: u32, bucket: u8) {
+        if let Ok(i) = self.names.binary_search(&name) {
+            let top = &mut self.top_bucket[i / BLOCK];
+            *top = (*top).max(bucket);
+        }
+    }
+
+    pub(super) fn blocks(&self) -> usize {
+        self.min_prefix.len()
+    }
+
+    pub(super) fn block(&self, b: usize) -> &[u32] {
+        &self.names[b * BLOCK..((b + 1) * BLOCK).min(self.names.len())]
+    }
+
+    /// No hit from block `b` has a smaller rank key than this.
+    pub(super) fn bound(&self, b: usize) -> Key {
+        (
+            u32::MAX - bucket_top(self.top_bucket[b]),
+            self.min_prefix[b],
+        )
+    }
+}
+
+/// A source count's bucket: the smallest `b` with `sources <= 2^b`. Block
+/// bounds change only when a file's count crosses a power of two.
+pub(super) fn bucket(sources: u32) -> u8 {
+    (32 - sources.saturating_sub(1).leading_zeros()) as u8
+}
+
+/// The most sources a file in `bucket` can have (as kept in
+/// [`Index::rank`]).
+pub(super) fn bucket_top(bucket: u8) -> u32 {
+    1u32.checked_shl(u32::from(bucket))
+        .unwrap_or(u32::MAX)
+        .min(MULTI_NAME - 1)
+}
+
+/// The names a query term matches: those in any of its lists (the tokens
+/// that contain a fragment, or one extension's names). The union of
+/// several is merged only when a merge needs it.
+pub(super) struct Term<'a> {
+    /// The fragment the lists' tokens contain (none for an extension).
+    pub(super) fragment: Option<&'a str>,
+    pub(super) lists: Vec<&'a Postings>,
+    pub(super) union: std::cell::OnceCell<Vec<u32>>,
+}
+
+impl<'a> Term<'a> {
+    pub(super) fn new(fragment: Option<&'a str>, lists: Vec<&'a Postings>) -> Term<'a> {
+        Term {
+            fragment,
+            lists,
+            union: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The names, ascending.
+    pub(super) fn names(&self) -> &[u32] {
+        match self.lists.as_slice() {
+            [] => &[],
+            [one] => &one.names,
+            many => self.union.get_or_init(|| {
+                let total: usize = many.iter().map(|p| p.len()).sum();
+                let top = many.iter().filter_map(|p| p.names.last()).max();
+                let words = top.map_or(0, |&t| t as usize / 64 + 1);
+                if words <= total * 8 {
+                    // A bit per name up to the largest, then the set bits
+                    // in order: linear in the names and their span,
+                    // however many lists (a fragment has dozens).
+                    let mut bits = NameBits(vec![0u64; words]);
+                    bits.set(self);
+                    let mut out = Vec::with_capacity(total);
+                    for (w, &word) in bits.0.iter().enumerate() {
+                        let mut word = word;
+                        while word != 0 {
+                            out.push(w as u32 * 64 + word.trailing_zeros());
+                            word &= word - 1;
+                        }
+                    }
+                    return out;
+                }
+                // Few names spread wide: merged in pairs, round by round,
+                // linear in the names for each doubling of the lists merged.
+                let mut round: Vec<Cow<'_, [u32]>> =
+                    many.iter().map(|p| Cow::Borrowed(&p.names[..])).collect();
+                while round.len() > 1 {
+                    round = round
+                        .chunks(2)
+                        .map(|pair| match pair {
+                            [a, b] => Cow::Owned(union(a, b)),
+                            [a] => a.clone(),
+                            _ => unreachable!("chunks of two"),
+                        })
+                        .collect();
+                }
+                round.pop().map(Cow::into_owned).unwrap_or_default()
+            }),
+        }
+    }
+
+    /// At least the number of names (exact for one list).
+    pub(super) fn len(&self) -> usize {
+        self.lists.iter().map(|p| p.len()).sum()
+    }
+
+    /// A cursor that tells, for ascending names, which are in the term. A
+    /// term of a few lists gallops through each of them instead of merging
+    /// their union first: a rare word beside a common one then costs about
+    /// the rare word's length, not the common one's.
+    pub(super) fn cursor(&self) -> Cursor<'_> {
+        if (2..=MAX_GALLOPS).contains(&self.lists.len()) {
+            Cursor(self.lists.iter().map(|p| Gallop::new(&p.names)).collect())
+        } else {
+            Cursor(vec![Gallop::new(self.names())])
+        }
+    }
+}
+
+/// A term of more lists than this merges their union once rather than
+/// galloping through each for every name asked about.
+pub(super) const MAX_GALLOPS: usize = 8;
+
+/// Membership of ascending names in a [`Term`] (see [`Term::cursor`]).
+pub(super) struct Cursor<'a>(pub(super) Vec<Gallop<'a>>);
+
+impl Cursor<'_> {
+    /// Whether `n` is in the term (no smaller `n` may follow).
+    pub(super) fn has(&mut self, n: u32) -> bool {
+        // Every cursor moves up to `n`, so none falls behind.
+        self.0.iter_mut().fold(false, |found, g| g.has(n) | found)
+    }
+}
+
+/// Intersects two ascending lists.
+pub(super) fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A walk follows block bounds only when at least one name in this many
+/// of its lists' names passed the exclusions merged out of them.
+pub(super) const SPARSE: usize = 4;
+
+/// A cursor through an ascending list that answers "is `n` in it?" for
+/// ascending `n`, skipping ahead in doubling steps.
+pub(super) struct Gallop<'a> {
+    pub(super) list: &'a [u32],
+    pub(super) at: usize,
+}
+
+impl<'a> Gallop<'a> {
+    pub(super) fn new(list: &'a [u32]) -> Gallop<'a> {
+        Gallop { list, at: 0 }
+    }
+
+    /// Whether `n` is in the list (no smaller `n` may follow); leaves the
+    /// cursor at the first entry not below `n`. Steps one entry at a time
+    /// for a few entries (lists of like length), then in doubling steps.
+    pub(super) fn has(&mut self, n: u32) -> bool {
+        let list = self.list;
+        let mut at = self.at;
+        let near = (at + 8).min(list.len());
+        while at < near && list[at] < n {
+            at += 1;
+        }
+        if at == near && at < list.len() && list[at] < n {
+            let rest = &list[at..];
+            let mut step = 1;
+            while step < rest.len() && rest[step - 1] < n {
+                step *= 2;
+            }
+            let span = &rest[step / 2..step.min(rest.len())];
+            at += step / 2 + span.partition_point(|x| *x < n);
+        }
+        self.at = at;
+        list.get(at) == Some(&n)
+    }
+}
+
+/// What is in `a` or `b` (both ascending), ascending, once.
+pub(super) fn union(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (x, y) = (a[i], b[j]);
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}

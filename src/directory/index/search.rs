@@ -1,0 +1,699 @@
+//! Searching the [`Index`]: the terms of a query, candidates by
+//! intersecting postings, a walk of block bounds best first for a common
+//! term (stopping once the `limit` best are certain, its total then an
+//! estimate), and ranking.
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::super::query::{normalise, NameQuery, Query};
+use super::catalogue::Index;
+use super::files::{Found, NO_FILE};
+use super::names::{trigram_keys, Key, MULTI_NAME};
+use super::postings::{intersect, Cursor, Postings, Term, BLOCK, SPARSE};
+
+impl Index {
+    /// Token indices whose text contains `fragment`.
+    pub(super) fn tokens_containing(&self, fragment: &str) -> Vec<u32> {
+        let keys = trigram_keys(fragment);
+        if keys.is_empty() {
+            // Shorter than three characters: the token dictionary is small
+            // next to the names, so a scan of it is acceptable.
+            return (0..self.tokens.len() as u32)
+                .filter(|t| self.tokens[*t as usize].text.contains(fragment))
+                .collect();
+        }
+        let mut lists: Vec<&Vec<u32>> = Vec::with_capacity(keys.len());
+        for k in &keys {
+            match self.trigrams.get(k) {
+                Some(l) => lists.push(l),
+                None => return Vec::new(),
+            }
+        }
+        lists.sort_by_key(|l| l.len());
+        let mut acc = lists[0].clone();
+        for l in &lists[1..] {
+            acc = intersect(&acc, l);
+            if acc.is_empty() {
+                break;
+            }
+        }
+        acc.retain(|t| self.tokens[*t as usize].text.contains(fragment));
+        acc
+    }
+
+    /// The names that contain a token containing `fragment`.
+    pub(super) fn names_with<'a>(&'a self, fragment: &'a str) -> Term<'a> {
+        let toks = self.tokens_containing(fragment);
+        let lists = toks.iter().map(|t| &self.tokens[*t as usize].postings);
+        Term::new(Some(fragment), lists.collect())
+    }
+
+    /// The terms a name must match to match `q` (one per word, phrase
+    /// token and extension), shortest first, and the terms it must not
+    /// match (single-word exclusions). Phrase order and sizes are checked
+    /// per name, by [`Index::collect`].
+    pub(super) fn terms<'a>(&'a self, q: &'a NameQuery) -> (Vec<Term<'a>>, Vec<Term<'a>>) {
+        let mut need: Vec<Term<'_>> = q
+            .words
+            .iter()
+            .map(String::as_str)
+            .chain(q.phrases.iter().flat_map(|p| p.split(' ')))
+            .map(|f| self.names_with(f))
+            .collect();
+        if let Some(ext) = &q.ext {
+            need.push(Term::new(
+                None,
+                self.exts.get(ext.as_str()).into_iter().collect(),
+            ));
+        }
+        need.sort_by_key(Term::len);
+        let refuse = q
+            .excluded
+            .iter()
+            .filter(|x| !x.contains(' '))
+            .map(|x| self.names_with(x))
+            .collect();
+        (need, refuse)
+    }
+
+    /// Names in every `need` list and in no `refuse` list, by merging the
+    /// sorted lists: integers only, no string work. No `need` list (filters
+    /// alone) starts from every name.
+    pub(super) fn candidates<'t>(
+        &self,
+        need: &'t [Term<'_>],
+        refuse: &[Term<'_>],
+    ) -> Cow<'t, [u32]> {
+        let mut acc: Cow<'t, [u32]> = match need.first() {
+            Some(t) => Cow::Borrowed(t.names()),
+            None => Cow::Owned((0..self.names.len() as u32).collect()),
+        };
+        // The shortest term first; each further one keeps what it holds,
+        // galloping through its lists (see [`Term::cursor`]).
+        for t in need.iter().skip(1) {
+            if acc.is_empty() {
+                break;
+            }
+            let mut c = t.cursor();
+            acc = Cow::Owned(acc.iter().copied().filter(|&n| c.has(n)).collect());
+        }
+        for x in refuse {
+            if acc.is_empty() {
+                break;
+            }
+            let mut c = x.cursor();
+            acc = Cow::Owned(acc.iter().copied().filter(|&n| !c.has(n)).collect());
+        }
+        acc
+    }
+
+    /// Files matching `query`: the `limit` best (most sources, then by name)
+    /// and how many matched in all.
+    pub fn search(
+        &self,
+        query: &Query,
+        limit: usize,
+        max_sources: usize,
+    ) -> (Vec<Found<'_>>, Total) {
+        self.search_with(query, limit, max_sources, WALK_FROM, REFUSED_LIMIT)
+    }
+
+    /// [`Index::search`], walking the blocks of the shortest list when it
+    /// has `walk_from` names or more, else ranking every match; a walk
+    /// gives up on checking exclusions one by one after `refused_limit`.
+    pub(super) fn search_with(
+        &self,
+        query: &Query,
+        limit: usize,
+        max_sources: usize,
+        walk_from: usize,
+        refused_limit: usize,
+    ) -> (Vec<Found<'_>>, Total) {
+        let q = match query {
+            Query::Id(id) => {
+                return match self.sources(id, max_sources) {
+                    Some(f) => (vec![f], Total::exact(1)),
+                    None => (Vec::new(), Total::exact(0)),
+                }
+            }
+            Query::Name(q) => q,
+        };
+        let (need, refuse) = self.terms(q);
+        // The walk follows the lists of the shortest term.
+        let walk = need.first().is_some_and(|t| t.len() >= walk_from) && limit > 0;
+        // The hit buffers are reused from search to search on this thread.
+        SCRATCH.with(|scratch| {
+            let mut hits = std::mem::take(&mut *scratch.borrow_mut());
+            hits.clear();
+            let estimate = match walk {
+                true => match self.follow(q, &need, &refuse, limit, Some(refused_limit), &mut hits)
+                {
+                    Ok(estimate) => estimate,
+                    Err(Refusing) => {
+                        // Exclusions turned away most of what the walk met
+                        // (`live -live`): merge them out first instead.
+                        hits.clear();
+                        self.follow(q, &need, &refuse, limit, None, &mut hits)
+                            .unwrap_or_else(|Refusing| {
+                                unreachable!("no exclusion is left to check")
+                            })
+                    }
+                },
+                false => {
+                    let names = self.candidates(&need, &refuse);
+                    hits.one.reserve(names.len());
+                    for &n in names.iter() {
+                        self.collect(q, n, &mut hits);
+                    }
+                    None
+                }
+            };
+            self.merge_multi(&mut hits);
+            let total = match estimate {
+                // What was found is a floor under any estimate.
+                Some(n) => Total {
+                    count: n.max(hits.one.len()),
+                    estimated: true,
+                },
+                None => Total::exact(hits.one.len()),
+            };
+            let found = self.best(&mut hits.one, limit, max_sources);
+            // Keep the buffers for the next search unless they grew huge.
+            if hits.one.capacity() <= KEEP_HITS {
+                *scratch.borrow_mut() = hits;
+            }
+            (found, total)
+        })
+    }
+
+    /// The hits of a search whose shortest term is long: walks its lists
+    /// (see [`Index::walk`]), testing each name it visits against one
+    /// bitmap of the names in every further term. Exclusions are checked
+    /// name by name as the walk meets them, up to `refused_limit` of them:
+    /// a walk that turns away more gives up with [`Refusing`]. With no limit they are merged
+    /// out of the lists first instead, and when few names are left they
+    /// are all ranked.
+    pub(super) fn follow(
+        &self,
+        q: &NameQuery,
+        need: &[Term<'_>],
+        refuse: &[Term<'_>],
+        limit: usize,
+        refused_limit: Option<usize>,
+        hits: &mut Hits,
+    ) -> Result<Option<usize>, Refusing> {
+        let eager = refused_limit.is_none();
+        // The further terms, a bit per name: the walk tests the names it
+        // visits instead of merging whole lists first, so two common words
+        // cost about the names visited, not both lists' lengths.
+        let must = NameBits::of_all(&need[1..], self.names.len());
+        let drivers: Vec<Driver<'_>> = need[0]
+            .lists
+            .iter()
+            .map(|p| Driver {
+                list: p,
+                picked: Index::positions(p, refuse, eager),
+                must: must.as_ref(),
+                refuse: if eager { &[] } else { refuse },
+            })
+            .collect();
+        let picked: usize = drivers.iter().map(Driver::len).sum();
+        let listed: usize = drivers.iter().map(|d| d.list.len()).sum();
+        if picked * SPARSE >= listed {
+            return self.walk(q, &drivers, need[0].fragment, limit, refused_limit, hits);
+        }
+        // Few names passed the exclusions, too scattered for block bounds
+        // to tell them apart: rank them all.
+        let mut taken = NameSet::default();
+        for d in &drivers {
+            for &i in d.picked.iter().flatten() {
+                let n = d.list.names[i as usize];
+                if d.holds(n) && (drivers.len() == 1 || taken.insert(n)) {
+                    self.collect(q, n, hits);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds a hit for each live file of name `n` that `q`'s phrases and
+    /// sizes let through (the lists settled words, extension and single-word
+    /// exclusions); returns how many. A file linked from more than one name
+    /// goes to [`Hits::multi`], to be counted once.
+    pub(super) fn collect(&self, q: &NameQuery, n: u32, hits: &mut Hits) -> usize {
+        self.each_hit(q, n, |hit, multi| {
+            if multi {
+                hits.multi.push(hit);
+            } else {
+                hits.one.push(hit);
+            }
+        })
+    }
+
+    /// Calls `found` with each hit [`Index::collect`] would add (and
+    /// whether its file is linked from several names); returns how many.
+    pub(super) fn each_hit(
+        &self,
+        q: &NameQuery,
+        n: u32,
+        mut found: impl FnMut(Hit, bool),
+    ) -> usize {
+        let h = self.name_files.hot[n as usize];
+        if h.first == NO_FILE {
+            return 0;
+        }
+        let needs_text = !q.phrases.is_empty() || q.excluded.iter().any(|x| x.contains(' '));
+        if needs_text && !q.phrases_match(&normalise(&self.names[n as usize])) {
+            return 0;
+        }
+        let sized = q.min_size.is_some() || q.max_size.is_some();
+        let mut added = 0;
+        for f in self.name_files.iter(n) {
+            if sized && !q.size_fits(self.files[f as usize].size) {
+                continue;
+            }
+            let rank = self.rank[f as usize];
+            found(
+                ((u32::MAX - (rank & !MULTI_NAME), h.prefix), f, n),
+                rank & MULTI_NAME != 0,
+            );
+            added += 1;
+        }
+        added
+    }
+
+    /// Moves the hits of files linked from several names into the others,
+    /// one per file: the one whose name ranks best.
+    pub(super) fn merge_multi(&self, hits: &mut Hits) {
+        if hits.multi.is_empty() {
+            return;
+        }
+        hits.multi.sort_unstable_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then(a.0.cmp(&b.0))
+                .then_with(|| self.names[a.2 as usize].cmp(&self.names[b.2 as usize]))
+        });
+        hits.multi.dedup_by_key(|h| h.1);
+        hits.one.append(&mut hits.multi);
+    }
+
+    /// The hits of the best `limit` files among the names of the drivers
+    /// (those of each list, or those at its picked positions): visits
+    /// blocks best bound first and stops at the first whose bound is worse
+    /// than the `limit`th best key already found. No name there can rank
+    /// among the results, so a common word costs about what a rare one
+    /// does. A name in several lists is taken from the first. Returns
+    /// `None` when every block was visited (the hits are all the matches),
+    /// else an estimate of their number.
+    pub(super) fn walk(
+        &self,
+        q: &NameQuery,
+        drivers: &[Driver<'_>],
+        fragment: Option<&str>,
+        limit: usize,
+        refused_limit: Option<usize>,
+        hits: &mut Hits,
+    ) -> Result<Option<usize>, Refusing> {
+        // (bound, driver, block, the range of its picked positions there),
+        // in a buffer kept from search to search.
+        let mut chunks = std::mem::take(&mut hits.chunks);
+        chunks.clear();
+        for (d, driver) in drivers.iter().enumerate() {
+            let d = d as u32;
+            let list = driver.list;
+            match &driver.picked {
+                None => chunks.extend(
+                    (0..list.blocks()).map(|b| Reverse((list.bound(b), d, b as u32, 0, 0))),
+                ),
+                Some(picked) => {
+                    let mut lo = 0;
+                    while lo < picked.len() {
+                        let b = picked[lo] as usize / BLOCK;
+                        let hi = lo + picked[lo..].partition_point(|p| *p as usize / BLOCK == b);
+                        chunks.push(Reverse((list.bound(b), d, b as u32, lo as u32, hi as u32)));
+                        lo = hi;
+                    }
+                }
+            }
+        }
+        let mut order = BinaryHeap::from(chunks);
+        let stopped = self.visit(q, drivers, &mut order, limit, refused_limit, hits);
+        hits.chunks = order.into_vec();
+        Ok(stopped?.then(|| self.estimate(q, drivers, fragment)))
+    }
+
+    /// The loop of [`Index::walk`]; returns whether it stopped early.
+    pub(super) fn visit(
+        &self,
+        q: &NameQuery,
+        drivers: &[Driver<'_>],
+        order: &mut BinaryHeap<Chunk>,
+        limit: usize,
+        refused_limit: Option<usize>,
+        hits: &mut Hits,
+    ) -> Result<bool, Refusing> {
+        let mut refused = 0;
+        // The `limit` best keys so far, worst on top. Only files under one
+        // name count: another could be the same file again.
+        let mut best: BinaryHeap<Key> = BinaryHeap::with_capacity(limit + 1);
+        // Names already taken, when a name can be in more than one list.
+        let mut taken = NameSet::default();
+        while let Some(Reverse((bound, d, b, lo, hi))) = order.pop() {
+            if best.len() == limit && best.peek().is_some_and(|worst| bound > *worst) {
+                return Ok(true);
+            }
+            let driver = &drivers[d as usize];
+            let (whole, positions) = match &driver.picked {
+                None => (driver.list.block(b as usize), &[][..]),
+                Some(p) => (&[][..], &p[lo as usize..hi as usize]),
+            };
+            let chosen = positions.iter().map(|&i| driver.list.names[i as usize]);
+            let names = whole.iter().copied().chain(chosen);
+            for n in names {
+                if !driver.holds(n) {
+                    continue;
+                }
+                if !driver.keeps(n) {
+                    refused += 1;
+                    if refused_limit.is_some_and(|most| refused > most) {
+                        return Err(Refusing);
+                    }
+                    continue;
+                }
+                if drivers.len() > 1 && !taken.insert(n) {
+                    continue;
+                }
+                let from = hits.one.len();
+                self.collect(q, n, hits);
+                for h in &hits.one[from..] {
+                    if best.len() < limit {
+                        best.push(h.0);
+                    } else if best.peek().is_some_and(|worst| h.0 < *worst) {
+                        best.pop();
+                        best.push(h.0);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// How many files a walk that stopped early would have found: the
+    /// matches among about [`SAMPLE`] names spread evenly over the drivers,
+    /// scaled to all of them. A name in several lists counts that many
+    /// times less each time it is met (`fragment`: what the lists' tokens
+    /// contain).
+    pub(super) fn estimate(
+        &self,
+        q: &NameQuery,
+        drivers: &[Driver<'_>],
+        fragment: Option<&str>,
+    ) -> usize {
+        let all: usize = drivers.iter().map(Driver::len).sum();
+        // Further terms leave a fraction of the names sampled: look at more
+        // (a bit test each) so that about as many matches are counted.
+        let further = drivers.first().is_some_and(|d| d.must.is_some());
+        let step = (all / (SAMPLE << (3 * usize::from(further)))).max(1);
+        let (mut looked, mut matched) = (0usize, 0.0);
+        let mut scratch = TokenScratch::default();
+        for driver in drivers {
+            for i in (0..driver.len()).step_by(step) {
+                let n = match &driver.picked {
+                    None => driver.list.names[i],
+                    Some(p) => driver.list.names[p[i] as usize],
+                };
+                looked += 1;
+                if !driver.holds(n) || !driver.keeps(n) {
+                    continue;
+                }
+                let found = self.each_hit(q, n, |_, _| ());
+                if found == 0 {
+                    continue;
+                }
+                let lists = match (drivers.len(), fragment) {
+                    (1, _) | (_, None) => 1,
+                    (_, Some(f)) => scratch.tokens_containing(&self.names[n as usize], f),
+                };
+                matched += found as f64 / lists as f64;
+            }
+        }
+        (matched * all as f64 / looked.max(1) as f64).round() as usize
+    }
+
+    /// The positions in `list` of its names that match no `refuse` term,
+    /// ascending; `None` when not `eager`: every position, the exclusions
+    /// left to the walk (see [`Driver::keeps`]), which checks the few it
+    /// visits unless it found them refusing too many.
+    pub(super) fn positions(list: &Postings, refuse: &[Term<'_>], eager: bool) -> Option<Vec<u32>> {
+        if !eager {
+            return None;
+        }
+        let mut nots: Vec<Cursor<'_>> = refuse.iter().map(Term::cursor).collect();
+        Some(
+            (0..list.names.len() as u32)
+                .filter(|&i| !nots.iter_mut().any(|g| g.has(list.names[i as usize])))
+                .collect(),
+        )
+    }
+
+    /// Ranks `hits`: the `limit` best as results.
+    pub(super) fn best(
+        &self,
+        hits: &mut Vec<Hit>,
+        limit: usize,
+        max_sources: usize,
+    ) -> Vec<Found<'_>> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        if limit < hits.len() {
+            // Select by key alone, then keep everything that ties with the
+            // last kept key, so the exact order below decides among them.
+            hits.select_nth_unstable_by_key(limit - 1, |h| h.0);
+            let boundary = hits[limit - 1].0;
+            hits.retain(|h| h.0 <= boundary);
+        }
+        // Exact order: the key, then the whole name, then the id.
+        hits.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| self.names[a.2 as usize].cmp(&self.names[b.2 as usize]))
+                .then_with(|| {
+                    self.files[a.1 as usize]
+                        .id
+                        .cmp(&self.files[b.1 as usize].id)
+                })
+        });
+        hits.truncate(limit);
+        hits.iter()
+            .map(|&(_, f, _)| self.found(f, max_sources))
+            .collect()
+    }
+}
+
+/// How many files a search matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: usize,
+    /// The search stopped once its results were certain, and `count` is an
+    /// estimate from a sample of the rest.
+    pub estimated: bool,
+}
+
+impl Total {
+    pub(super) fn exact(count: usize) -> Total {
+        Total {
+            count,
+            estimated: false,
+        }
+    }
+}
+
+/// A search walks block bounds (rather than ranking every match) when its
+/// shortest list has at least this many names.
+pub(super) const WALK_FROM: usize = 4096;
+
+/// A list a walk follows, and the positions in it that passed the query's
+/// other lists (`None`: all).
+pub(super) struct Driver<'a> {
+    pub(super) list: &'a Postings,
+    pub(super) picked: Option<Vec<u32>>,
+    /// The names in every further term of the query, if it has any.
+    pub(super) must: Option<&'a NameBits>,
+    /// Exclusions still to check, name by name (when no other list
+    /// picked positions).
+    pub(super) refuse: &'a [Term<'a>],
+}
+
+impl Driver<'_> {
+    /// How many of its names the walk may visit.
+    pub(super) fn len(&self) -> usize {
+        self.picked.as_ref().map_or(self.list.len(), Vec::len)
+    }
+
+    /// Whether name `n` of the list is in every further term.
+    pub(super) fn holds(&self, n: u32) -> bool {
+        self.must.is_none_or(|b| b.has(n))
+    }
+
+    /// Whether name `n` of the list is not excluded.
+    pub(super) fn keeps(&self, n: u32) -> bool {
+        self.refuse
+            .iter()
+            .all(|t| t.names().binary_search(&n).is_err())
+    }
+}
+
+/// The names of a term, one bit each, by name index.
+pub(super) struct NameBits(pub(super) Vec<u64>);
+
+impl NameBits {
+    /// The names in every one of `terms` (a name is in a term when it is
+    /// in any of its lists), of an index of `names` names; `None` for no
+    /// terms. Two bitmaps at most, however many terms.
+    pub(super) fn of_all(terms: &[Term<'_>], names: usize) -> Option<NameBits> {
+        let (first, rest) = terms.split_first()?;
+        let mut all = NameBits(vec![0u64; names.div_ceil(64)]);
+        all.set(first);
+        if !rest.is_empty() {
+            let mut one = NameBits(vec![0u64; all.0.len()]);
+            for t in rest {
+                one.0.fill(0);
+                one.set(t);
+                all.0.iter_mut().zip(&one.0).for_each(|(a, b)| *a &= b);
+            }
+        }
+        Some(all)
+    }
+
+    /// Sets the bits of the names in any of `term`'s lists.
+    pub(super) fn set(&mut self, term: &Term<'_>) {
+        for list in &term.lists {
+            for &n in &list.names {
+                self.0[n as usize / 64] |= 1 << (n % 64);
+            }
+        }
+    }
+
+    pub(super) fn has(&self, n: u32) -> bool {
+        self.0
+            .get(n as usize / 64)
+            .is_some_and(|w| w >> (n % 64) & 1 == 1)
+    }
+}
+
+/// Buffers to count a name's distinct tokens that contain a fragment
+/// without allocating for every name (see [`Index::estimate`]).
+#[derive(Default)]
+pub(super) struct TokenScratch {
+    /// The name's tokens that contain the fragment, lower-cased, one
+    /// after another.
+    pub(super) text: String,
+    /// Where each of them is in `text`.
+    pub(super) spans: Vec<(usize, usize)>,
+}
+
+impl TokenScratch {
+    /// How many distinct tokens of `name` contain `fragment` (split as
+    /// [`tokens`] splits, lower-cased character by character); at least 1.
+    pub(super) fn tokens_containing(&mut self, name: &str, fragment: &str) -> usize {
+        self.text.clear();
+        self.spans.clear();
+        for t in name.split(|c: char| !c.is_alphanumeric()) {
+            if t.is_empty() {
+                continue;
+            }
+            let start = self.text.len();
+            if t.is_ascii() {
+                self.text.push_str(t);
+                self.text[start..].make_ascii_lowercase();
+            } else {
+                self.text.extend(t.chars().flat_map(char::to_lowercase));
+            }
+            if self.text[start..].contains(fragment) {
+                self.spans.push((start, self.text.len()));
+            } else {
+                self.text.truncate(start);
+            }
+        }
+        let text = &self.text;
+        self.spans
+            .sort_unstable_by(|a, b| text[a.0..a.1].cmp(&text[b.0..b.1]));
+        self.spans.dedup_by(|a, b| text[a.0..a.1] == text[b.0..b.1]);
+        self.spans.len().max(1)
+    }
+}
+
+/// A set of name indices that lives for one search.
+pub(super) type NameSet = HashSet<u32, BuildHasherDefault<NameHash>>;
+
+/// Hashes a name index with one multiplication: indices are dense and
+/// handed out by the index, not chosen by a caller, and the set lives for
+/// one search, so the default hasher's resistance to chosen keys (a
+/// quarter of a walk over several lists) buys nothing here.
+#[derive(Default)]
+pub(super) struct NameHash(pub(super) u64);
+
+impl Hasher for NameHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u32(u32::from(*b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A walk that meets more excluded names than this gives up, and the
+/// search merges the exclusions out of its lists first (linear in them,
+/// where checking each name met costs a binary search).
+pub(super) const REFUSED_LIMIT: usize = 4096;
+
+/// Why a walk gave up: see [`REFUSED_LIMIT`].
+#[derive(Debug)]
+pub(super) struct Refusing;
+
+/// Names a stopped walk samples (over all its lists) to estimate its
+/// total.
+pub(super) const SAMPLE: usize = 512;
+
+/// One hit: (rank key, file, the name it matched under).
+pub(super) type Hit = (Key, u32, u32);
+
+/// A search's hits: files under one name, and files linked from several
+/// names (which may be hit more than once).
+#[derive(Default)]
+pub(super) struct Hits {
+    pub(super) one: Vec<Hit>,
+    pub(super) multi: Vec<Hit>,
+    /// A walk's blocks to visit.
+    pub(super) chunks: Vec<Chunk>,
+}
+
+/// A block a walk may visit, best bound first: (bound, driver, block, the
+/// range of the driver's picked positions in it).
+pub(super) type Chunk = Reverse<(Key, u32, u32, u32, u32)>;
+
+impl Hits {
+    pub(super) fn clear(&mut self) {
+        self.one.clear();
+        self.multi.clear();
+    }
+}
+
+/// A search thread keeps its hit buffer between searches up to this many
+/// entries (6 MiB).
+pub(super) const KEEP_HITS: usize = 256 * 1024;
+
+thread_local! {
+    /// Each search thread's hit buffers, kept for their capacity.
+    static SCRATCH: std::cell::RefCell<Hits> = std::cell::RefCell::new(Hits::default());
+}
