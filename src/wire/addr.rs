@@ -10,6 +10,8 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use serde::Deserialize;
+
 /// Longest HTTP address a peer may advertise, in bytes.
 pub const MAX_HTTP_ADDR_LEN: usize = 256;
 
@@ -141,6 +143,71 @@ impl From<HttpAddr> for String {
     fn from(a: HttpAddr) -> String {
         a.0
     }
+}
+
+/// The directory's address is `host:port` (a name, an IPv4 address or an
+/// IPv6 one in brackets, and a port): what gRPC connects to. A URL or a
+/// missing port is refused here, not retried for ever by the gRPC core.
+pub fn check_directory_addr(addr: &str) -> Result<(), String> {
+    if addr.contains(',') {
+        let mut families = std::collections::HashSet::new();
+        for one in addr.split(',').map(str::trim) {
+            check_directory_addr(one)?;
+            let Ok(ip) = one.parse::<SocketAddr>() else {
+                return Err(format!(
+                    "lists {one:?}: in a list of directory replicas each is an IP address and \
+                     a port (gRPC spreads calls only over addresses); for host names, put a \
+                     proxy in front of the replicas and give its address alone"
+                ));
+            };
+            families.insert(ip.is_ipv4());
+        }
+        if families.len() > 1 {
+            return Err("mixes IPv4 and IPv6 addresses; list one kind".into());
+        }
+        return Ok(());
+    }
+    if addr.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some((scheme, rest)) = addr.split_once("://") {
+        let rest = rest.trim_end_matches('/');
+        return Err(format!(
+            "is written host:port, without {scheme}:// (here: \"{rest}\")"
+        ));
+    }
+    let bad = |why: &str| {
+        Err(format!(
+            "{addr:?} {why}; write host:port, e.g. 127.0.0.1:50051"
+        ))
+    };
+    if addr.contains(['/', ' ', '?', '#', '@']) {
+        return bad("is not host:port");
+    }
+    let Some((host, port)) = addr.rsplit_once(':') else {
+        return bad("has no port");
+    };
+    if host.is_empty() || (host.contains(':') && !(host.starts_with('[') && host.ends_with(']'))) {
+        return bad("has no host (an IPv6 address goes in brackets: [::1]:50051)");
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => bad("has no port between 1 and 65535"),
+    }
+}
+
+/// A string, or a list of strings joined with commas.
+pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s,
+        OneOrMany::Many(v) => v.join(","),
+    })
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub mod metrics;
 pub mod proto;
 mod records;
 
-pub use addr::{BadHttpAddr, HttpAddr, MAX_HTTP_ADDR_LEN};
+pub use addr::{check_directory_addr, one_or_many, BadHttpAddr, HttpAddr, MAX_HTTP_ADDR_LEN};
 pub use http::{
     percent_decode, percent_encode, InboxPolicy, PieceList, Rescanned, Status, UploadsNow,
     ID_HEADER, PEER_HEADER, QUEUE_HEADER, SECRET_HEADER,

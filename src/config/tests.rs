@@ -1,0 +1,174 @@
+//! The configs' tests: defaults, errors naming file and key, lists of
+//! directories, group passwords.
+
+use std::path::{Path, PathBuf};
+
+use super::defaults::{DEFAULT_DIRECTORY_ADDR, DEFAULT_MAX_UPLOAD_BYTES};
+use super::*;
+
+fn server(text: &str) -> Result<ServerConfig, ConfigError> {
+    ServerConfig::from_toml(text, Path::new("server.toml"))
+}
+
+fn peer(text: &str) -> Result<PeerConfig, ConfigError> {
+    PeerConfig::from_toml(text, Path::new("peer.toml"))
+}
+
+#[test]
+fn server_defaults() {
+    let c = server("").unwrap();
+    assert_eq!(c.listen.to_string(), DEFAULT_DIRECTORY_ADDR);
+    assert_eq!(c.lease_secs, 30);
+    assert_eq!(c.heartbeat_secs(), 10);
+}
+
+#[test]
+fn errors_name_file_and_key() {
+    let cases = [
+        (server("lease_secs = 0").unwrap_err(), "lease_secs"),
+        (server("listen = \"nowhere\"").unwrap_err(), "listen"),
+        (server("colour = 1").unwrap_err(), "colour"),
+        (server("lease_secs = \"ten\"").unwrap_err(), "lease_secs"),
+        (
+            server("lease_secs = 10\nheartbeat_secs = 10").unwrap_err(),
+            "heartbeat_secs",
+        ),
+    ];
+    for (err, key) in cases {
+        let msg = err.to_string();
+        assert!(msg.contains("server.toml") && msg.contains(key), "{msg}");
+    }
+    let msg = peer("name = \"a b\"\nshare_dir = \"s\"")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("peer.toml") && msg.contains("`name`"), "{msg}");
+    let msg = peer("name = \"a\"").unwrap_err().to_string();
+    assert!(msg.contains("share_dir"), "{msg}");
+    let msg = peer("name = \"a\"\nshare_dir = \"s\"\nlisten = \"0.0.0.0:7001\"")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("advertise_addr"), "{msg}");
+    // The directory is host:port: a URL or a missing port is refused
+    // with what to write instead.
+    for (addr, says) in [
+        (
+            "http://127.0.0.1:50051",
+            "without http:// (here: \"127.0.0.1:50051\")",
+        ),
+        ("127.0.0.1", "has no port"),
+        ("127.0.0.1:0", "between 1 and 65535"),
+        ("host:50051/path", "is not host:port"),
+        (":50051", "has no host"),
+        ("::1:50051", "brackets"),
+    ] {
+        let text = format!("name = \"a\"\nshare_dir = \"s\"\ndirectory = \"{addr}\"");
+        let msg = peer(&text).unwrap_err().to_string();
+        assert!(
+            msg.contains("directory") && msg.contains(says),
+            "{addr}: {msg}"
+        );
+    }
+    for (addr, says) in [
+        ("127.0.0.1:1,dir.example:2", "each is an IP address"),
+        ("127.0.0.1:1,[::1]:2", "mixes IPv4 and IPv6"),
+        ("127.0.0.1:1,127.0.0.1", "has no port"),
+    ] {
+        let text = format!("name = \"a\"\nshare_dir = \"s\"\ndirectory = \"{addr}\"");
+        let msg = peer(&text).unwrap_err().to_string();
+        assert!(msg.contains(says), "{addr}: {msg}");
+    }
+    let list = "name = \"a\"\nshare_dir = \"s\"\ndirectory = [\"127.0.0.1:1\", \"127.0.0.1:2\"]";
+    assert_eq!(peer(list).unwrap().directory, "127.0.0.1:1,127.0.0.1:2");
+    for addr in [
+        "127.0.0.1:50051",
+        "dir.example:443",
+        "[::1]:50051",
+        "127.0.0.1:1, 127.0.0.1:2",
+    ] {
+        let text = format!("name = \"a\"\nshare_dir = \"s\"\ndirectory = \"{addr}\"");
+        assert!(peer(&text).is_ok(), "{addr} refused");
+    }
+    // The one rule for advertised addresses, with the line and a caret.
+    let msg = peer("name = \"a\"\nshare_dir = \"s\"\nadvertise_addr = \"http://x:1/files\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("peer.toml")
+            && msg.contains("advertise_addr")
+            && msg.contains("http://host:port"),
+        "{msg}"
+    );
+    for (text, limit) in [
+        ("max_files_per_call = 99", "100"),
+        ("max_files_per_call = 40001", "40000"),
+    ] {
+        let msg = server(text).unwrap_err().to_string();
+        assert!(
+            msg.contains("max_files_per_call") && msg.contains(limit),
+            "{msg}"
+        );
+    }
+    let c = server("max_files_per_call = 40000").unwrap();
+    assert_eq!(c.max_files_per_call, 40_000);
+}
+
+#[test]
+fn peer_defaults() {
+    let c = peer("name = \"alice\"\nshare_dir = \"data/alice/share\"").unwrap();
+    assert_eq!(c.download_dir(), PathBuf::from("data/alice/share"));
+    assert_eq!(c.state_dir(), PathBuf::from("data/alice/state"));
+    assert!(!c.accept_uploads);
+    assert_eq!(c.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+    assert_eq!((c.rescan_secs, c.settle_secs), (60, 2));
+}
+
+#[test]
+fn example_files_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    ServerConfig::load(&root.join("server.toml")).unwrap();
+    for n in 1..=3 {
+        PeerConfig::load(&root.join(format!("peer{n}.toml"))).unwrap();
+    }
+}
+
+#[test]
+fn random_config_text_is_accepted_or_refused_naming_the_file() {
+    let mut rng = crate::fuzz::Rng(0x0dd_ba11_cafe_f00d);
+    let keys = [
+        "name",
+        "share_dir",
+        "listen",
+        "lease_secs",
+        "http_workers",
+        "max_connections",
+        "http_timeout_secs",
+        "upload_rate_limit",
+        "follow_symlinks",
+        "max_results",
+        "search_rate",
+        "[x]",
+        "= ",
+        "\"",
+        "'",
+        "#",
+        "127.0.0.1:0",
+        "true",
+        "-1",
+        "1e9",
+        "0",
+    ];
+    for _ in 0..5_000 {
+        let text = (0..rng.below(6))
+            .map(|_| format!("{} = {}\n", keys[rng.below(keys.len())], rng.text(&keys)))
+            .collect::<String>();
+        for result in [
+            server(&text).map(|_| ()),
+            peer(&format!("name = \"p\"\nshare_dir = \"s\"\n{text}")).map(|_| ()),
+        ] {
+            if let Err(e) = result {
+                let msg = e.to_string();
+                assert!(msg.contains(".toml"), "{text:?}: {msg}");
+            }
+        }
+    }
+}
