@@ -13,7 +13,7 @@ mod index;
 mod memory;
 mod metrics;
 pub mod query;
-mod redis_store;
+mod redis;
 mod reply;
 mod roster;
 mod server;
@@ -23,7 +23,7 @@ mod store;
 
 pub use memory::MemoryStore;
 pub use query::{BadQuery, NameQuery, Query, MAX_QUERY_LEN};
-pub use redis_store::RedisStore;
+pub use redis::RedisStore;
 pub use reply::EncodedReply;
 pub use server::{DirectoryServer, ServerError};
 pub use store::{Batch, DirError, DirectoryStore, Limits, Token};

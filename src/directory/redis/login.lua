@@ -1,0 +1,26 @@
+-- ARGV[4..]: name, owner, session, addr, lease_ms, hold_ms, the Joined
+-- event, then (id, file JSON) pairs. Returns {"ok", mark} (`epoch:seq` of
+-- its event) or {"taken", "live"|"held"}.
+local name, owner, sess, addr = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local lease_ms, hold_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
+local bind = p .. 'bind:' .. name
+local b = redis.call('HMGET', bind, 'owner', 'released')
+if b[1] and b[1] ~= owner then
+  if not b[2] or b[2] == '' then return {'taken', 'live'} end
+  return {'taken', 'held'}
+end
+local old = redis.call('HGET', p .. 'peer:' .. name, 'session')
+if old then
+  redis.call('DEL', p .. 'sess:' .. old)
+  redis.call('ZREM', p .. 'leases', old)
+end
+redis.call('DEL', p .. 'files:' .. name)
+for i = 11, #ARGV, 2 do
+  redis.call('HSET', p .. 'files:' .. name, ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', p .. 'peer:' .. name, 'session', sess, 'addr', addr)
+redis.call('HSET', p .. 'sess:' .. sess, 'name', name)
+redis.call('ZADD', p .. 'leases', clock() + lease_ms, sess)
+redis.call('DEL', bind)
+redis.call('HSET', bind, 'owner', owner, 'released', '')
+return {'ok', emit(ARGV[10])}

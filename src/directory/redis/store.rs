@@ -1,0 +1,379 @@
+//! [`RedisStore`]: the writes as scripts, the reads from the replica's own
+//! roster, and waiting for a write's own event (read your writes).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use redis::{Script, Value};
+
+use super::super::event::Event;
+use super::super::memory::check_limit;
+use super::super::query::Query;
+use super::super::roster::Roster;
+use super::super::store::{Batch, DirError, DirectoryStore, Limits, Session, Token};
+use super::conn::{as_str, as_u64, odd, unavailable, Conns, REDIS_TIMEOUT};
+use super::follower::follow;
+use super::scripts::Scripts;
+use super::shared::{Applied, Shared};
+use crate::id::FileId;
+use crate::random::random_hex;
+use crate::sync::{MutexExt, RwLockExt};
+use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SharedFile};
+
+/// Most the lease clock moves in one sweep (less for a lease shorter than
+/// twice this: half the lease).
+pub const CLOCK_STEP_MAX: Duration = Duration::from_secs(10);
+/// About how many events the stream keeps (`XADD MAXLEN ~`): a replica
+/// further behind than this resynchronises from a snapshot.
+pub const STREAM_KEEP: usize = 100_000;
+/// How long a write waits for its own event to be applied here.
+pub(super) const APPLY_WAIT: Duration = Duration::from_secs(5);
+/// Sessions one sweep ends at most (the next sweep takes the rest).
+pub(super) const SWEEP_BATCH: usize = 1000;
+/// Tests only: milliseconds the follower waits before applying what it
+/// read, to show that a write waits for its own event (read your writes)
+/// rather than winning a race with the follower.
+pub const FOLLOW_LAG_VAR: &str = "HUBSHARE_TEST_FOLLOW_LAG_MS";
+
+/// One replica of a directory whose state lives in Redis.
+pub struct RedisStore {
+    pub(super) shared: Arc<Shared>,
+    pub(super) follower: Mutex<Option<JoinHandle<()>>>,
+}
+
+pub(super) fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db` or `unix:///path`), keys
+    /// under `prefix`, and starts following the stream; the roster is
+    /// filled from a snapshot before this returns, if Redis answers within
+    /// `wait`.
+    pub fn start(
+        url: &str,
+        prefix: &str,
+        limits: Limits,
+        wait: Duration,
+    ) -> Result<RedisStore, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("redis_url {url:?}: {e}"))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(0))
+            .connection_timeout(REDIS_TIMEOUT)
+            .build_unchecked(Conns(client.clone()));
+        let shared = Arc::new(Shared {
+            limits,
+            client,
+            pool,
+            prefix: prefix.to_string(),
+            scripts: Scripts::load(),
+            roster: RwLock::new(Roster::default()),
+            applied: Mutex::new(Applied::default()),
+            applied_changed: Condvar::new(),
+            last_contact: Mutex::new(Instant::now()),
+            synced: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            lag: Duration::from_millis(
+                std::env::var(FOLLOW_LAG_VAR)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            ),
+        });
+        let follower = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("redis-follower".into())
+                .spawn(move || follow(&shared))
+                .map_err(|e| format!("cannot start the follower thread: {e}"))?
+        };
+        let store = RedisStore {
+            shared,
+            follower: Mutex::new(Some(follower)),
+        };
+        let deadline = Instant::now() + wait;
+        while !store.shared.synced.load(Ordering::Acquire) {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "Redis at {url} did not answer within {wait:?}: is it running?"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(store)
+    }
+
+    /// Runs a write script with the common arguments first.
+    pub(super) fn run(&self, script: &Script, args: Vec<Vec<u8>>) -> Result<Vec<Value>, DirError> {
+        let sh = &*self.shared;
+        let mut conn = sh.pool.get().map_err(unavailable)?;
+        let mut inv = script.prepare_invoke();
+        inv.arg(&sh.prefix).arg(random_hex(8)).arg(STREAM_KEEP);
+        for a in args {
+            inv.arg(a);
+        }
+        let out: Vec<Value> = inv.invoke(&mut conn.c).map_err(|e| {
+            conn.failed = true;
+            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                unavailable(e)
+            } else {
+                DirError::Internal(format!("a store script failed: {e}"))
+            }
+        })?;
+        *sh.last_contact.locked() = Instant::now();
+        Ok(out)
+    }
+
+    /// Waits until this replica's roster holds the event a script marked
+    /// (`epoch:seq`: its own write), so a read here after the write sees it.
+    pub(super) fn await_applied(&self, mark: &Value) {
+        let Some((epoch, seq)) = as_str(mark).and_then(|m| {
+            let (e, s) = m.rsplit_once(':')?;
+            Some((e.to_string(), s.parse::<u64>().ok()?))
+        }) else {
+            log::warn!("a store script marked its event oddly: {mark:?}");
+            return;
+        };
+        let sh = &*self.shared;
+        let deadline = Instant::now() + APPLY_WAIT;
+        let mut at = sh.applied.locked();
+        while at.epoch.as_deref() != Some(epoch.as_str()) || at.seq < seq {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::warn!("event {epoch}:{seq} not applied here within {APPLY_WAIT:?}");
+                return;
+            }
+            at = sh
+                .applied_changed
+                .wait_timeout(at, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Reads fail once Redis has not answered for a whole lease.
+    pub(super) fn check_fresh(&self) -> Result<(), DirError> {
+        if self.fresh() {
+            Ok(())
+        } else {
+            Err(DirError::Unavailable(
+                "this directory replica has lost its shared store for longer than a lease; \
+                 its answers would be stale"
+                    .into(),
+            ))
+        }
+    }
+
+    pub(super) fn fresh(&self) -> bool {
+        let sh = &*self.shared;
+        sh.synced.load(Ordering::Acquire) && sh.last_contact.locked().elapsed() <= sh.limits.lease
+    }
+}
+
+pub(super) fn file_pairs(files: &[SharedFile]) -> Result<Vec<Vec<u8>>, DirError> {
+    let mut args = Vec::with_capacity(files.len() * 2);
+    for f in files {
+        args.push(f.id.to_string().into_bytes());
+        args.push(serde_json::to_vec(f).map_err(|e| DirError::Internal(e.to_string()))?);
+    }
+    Ok(args)
+}
+
+impl DirectoryStore for RedisStore {
+    fn login(
+        &self,
+        name: &str,
+        owner: KeyPrint,
+        http_addr: &HttpAddr,
+        files: Batch,
+        _now: Instant,
+    ) -> Result<Session, DirError> {
+        let (files, _) = files.into_parts();
+        let token = Token::generate();
+        let limits = &self.shared.limits;
+        let pairs = file_pairs(&files)?;
+        let event = Event::Joined {
+            name: name.to_string(),
+            session: token.print(),
+            http_addr: http_addr.clone(),
+            files,
+        };
+        let mut args: Vec<Vec<u8>> = vec![
+            name.into(),
+            owner.to_hex().into_bytes(),
+            token.print().into_bytes(),
+            http_addr.to_string().into_bytes(),
+            millis(limits.lease).to_string().into_bytes(),
+            millis(limits.name_hold).to_string().into_bytes(),
+            serde_json::to_vec(&event).map_err(|e| DirError::Internal(e.to_string()))?,
+        ];
+        args.extend(pairs);
+        let out = self.run(&self.shared.scripts.login, args)?;
+        match (out.first().and_then(as_str).as_deref(), out.get(1)) {
+            (Some("ok"), Some(mark)) => self.await_applied(mark),
+            (Some("taken"), Some(how)) => {
+                let live = as_str(how).as_deref() == Some("live");
+                let held_for = (!live).then_some(limits.name_hold);
+                return Err(super::super::memory::name_taken(name, held_for));
+            }
+            _ => return Err(odd("login", &out)),
+        }
+        Ok(Session {
+            token,
+            lease: limits.lease,
+            heartbeat: limits.heartbeat,
+            max_files_per_call: limits.max_files_per_call,
+        })
+    }
+
+    fn announce(&self, token: &Token, change: Batch, _now: Instant) -> Result<usize, DirError> {
+        let (added, removed) = change.into_parts();
+        let removed_ids: Vec<String> = removed.iter().map(FileId::to_string).collect();
+        let mut args: Vec<Vec<u8>> = vec![
+            token.print().into_bytes(),
+            millis(self.shared.limits.lease).to_string().into_bytes(),
+            serde_json::to_vec(&removed_ids).map_err(|e| DirError::Internal(e.to_string()))?,
+            removed_ids.len().to_string().into_bytes(),
+        ];
+        args.extend(removed_ids.into_iter().map(String::into_bytes));
+        args.extend(file_pairs(&added)?);
+        let out = self.run(&self.shared.scripts.announce, args)?;
+        match out.first().and_then(as_str).as_deref() {
+            Some("ok") => {
+                let (Some(mark), Some(files)) = (out.get(1), out.get(2).and_then(as_u64)) else {
+                    return Err(odd("announce", &out));
+                };
+                self.await_applied(mark);
+                Ok(files as usize)
+            }
+            Some("unauth") => Err(DirError::Unauthenticated),
+            _ => Err(odd("announce", &out)),
+        }
+    }
+
+    fn heartbeat(&self, token: &Token, _now: Instant) -> Result<Duration, DirError> {
+        let lease = self.shared.limits.lease;
+        let args = vec![
+            token.print().into_bytes(),
+            millis(lease).to_string().into_bytes(),
+        ];
+        let out = self.run(&self.shared.scripts.heartbeat, args)?;
+        match out.first().and_then(as_str).as_deref() {
+            Some("ok") => Ok(lease),
+            Some("unauth") => Err(DirError::Unauthenticated),
+            _ => Err(odd("heartbeat", &out)),
+        }
+    }
+
+    fn search_each(
+        &self,
+        query: &Query,
+        limit: u32,
+        each: &mut dyn FnMut(HitView<'_>),
+    ) -> Result<Matches, DirError> {
+        check_limit(limit, &self.shared.limits)?;
+        self.check_fresh()?;
+        Ok(self.shared.roster.reading().search_each(query, limit, each))
+    }
+
+    fn locate(&self, id: &FileId) -> Result<Hit, DirError> {
+        self.check_fresh()?;
+        self.shared.roster.reading().locate(id)
+    }
+
+    fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError> {
+        self.check_fresh()?;
+        self.shared.roster.reading().peer(name)
+    }
+
+    fn peers(&self, limit: usize) -> (Vec<PeerListing>, usize) {
+        if !self.fresh() {
+            return (Vec::new(), 0);
+        }
+        self.shared.roster.reading().peers(limit)
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        let r = self.shared.roster.reading();
+        (r.len(), r.files())
+    }
+
+    fn session_name(&self, token: &Token) -> Option<String> {
+        self.shared.roster.reading().session_name(&token.print())
+    }
+
+    fn logout(&self, token: &Token, _now: Instant) -> Result<(), DirError> {
+        let args = vec![
+            token.print().into_bytes(),
+            millis(self.shared.limits.name_hold)
+                .to_string()
+                .into_bytes(),
+        ];
+        let out = self.run(&self.shared.scripts.logout, args)?;
+        match out.first().and_then(as_str).as_deref() {
+            Some("ok") => {
+                if let Some(mark) = out.get(1) {
+                    self.await_applied(mark);
+                }
+                Ok(())
+            }
+            Some("unauth") => Err(DirError::Unauthenticated),
+            _ => Err(odd("logout", &out)),
+        }
+    }
+
+    fn expire(&self, _now: Instant) -> Vec<(String, Option<HttpAddr>)> {
+        let args = vec![
+            millis(CLOCK_STEP_MAX.min(self.shared.limits.lease / 2))
+                .to_string()
+                .into_bytes(),
+            millis(self.shared.limits.name_hold)
+                .to_string()
+                .into_bytes(),
+            SWEEP_BATCH.to_string().into_bytes(),
+        ];
+        match self.run(&self.shared.scripts.sweep, args) {
+            Ok(out) => {
+                let names = out[1.min(out.len())..]
+                    .chunks(2)
+                    .filter_map(|pair| {
+                        let name = as_str(pair.first()?)?;
+                        let addr = pair
+                            .get(1)
+                            .and_then(as_str)
+                            .and_then(|a| HttpAddr::parse(&a).ok());
+                        Some((name, addr))
+                    })
+                    .collect();
+                if let Some(mark) = out.first().filter(|m| as_u64(m) != Some(0)) {
+                    self.await_applied(mark);
+                }
+                names
+            }
+            Err(e) => {
+                log::warn!("lease sweep: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    fn serving(&self) -> bool {
+        self.fresh()
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(h) = self.follower.locked().take() {
+            let _ = h.join();
+        }
+    }
+}
