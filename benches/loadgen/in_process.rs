@@ -1,0 +1,95 @@
+//! The in-process phase: the index and its encoded reply timed without
+//! gRPC.
+
+use std::time::{Duration, Instant};
+
+use hubshare::fuzz::Rng;
+
+use super::*;
+
+/// The same fill and query mix against the store in this process: what the
+/// index costs, without gRPC and without another process on the cores.
+pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
+    use hubshare::{
+        DirectoryStore, EncodedReply, FileId, HttpAddr, Limits, MemoryStore, Query, SharedFile,
+    };
+    let store = MemoryStore::new(Limits {
+        lease: Duration::from_secs(86400),
+        heartbeat: Duration::from_secs(3600),
+        max_results: 1000,
+        max_files_per_call: 100_000,
+        name_hold: Duration::from_secs(3600),
+    });
+    let now = Instant::now();
+    let mut rng = Rng((args.seed + 1000) | 1);
+    for p in 0..args.peers {
+        let picked = pick_files(&mut rng, p, args.files, cat.len(), args.unique);
+        let files = picked
+            .iter()
+            .map(|&i| SharedFile {
+                id: FileId::parse(&cat[i].id).expect("catalogue id"),
+                size: cat[i].size,
+                name: cat[i].name.clone(),
+                other_names: Vec::new(),
+            })
+            .collect();
+        let files = store
+            .limits()
+            .batch(files, Vec::new())
+            .expect("within limits");
+        let addr = HttpAddr::parse("http://127.0.0.1:1").expect("valid address");
+        store
+            .login(
+                &format!("peer{p:05}"),
+                hubshare::IdentityKey::generate().print(),
+                &addr,
+                files,
+                now,
+            )
+            .expect("in-process login");
+    }
+    let mut lat = Vec::new();
+    let mut slowest: Vec<(u32, String, usize)> = Vec::new();
+    // --query: time this one query again and again instead of the mix.
+    let one_query = args.query.clone();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(args.secs.min(5)) {
+        let q = match &one_query {
+            Some(q) => q.clone(),
+            None => random_query(&mut rng, vocab, cat, args.uniform),
+        };
+        let started = Instant::now();
+        // What the directory does for a Search: the index's answer,
+        // encoded as the reply's bytes.
+        let total = match Query::parse(&q) {
+            Ok(query) => {
+                let mut reply = EncodedReply::with_capacity(100);
+                store
+                    .search_each(&query, 100, &mut |hit| reply.push(&hit))
+                    .map(|m| {
+                        std::hint::black_box(reply.finish(m));
+                        m.total
+                    })
+                    .unwrap_or(0)
+            }
+            Err(_) => 0,
+        };
+        let micros = started.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        lat.push(micros);
+        if args.slowest {
+            slowest.push((micros, q, total));
+        }
+    }
+    slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
+    for (micros, q, total) in slowest.iter().take(8) {
+        println!("  slow: {:>6} us  {total:>6} matches  {q:?}", micros);
+    }
+    lat.sort_unstable();
+    println!(
+        "in process (index and encoded reply), 1 thread: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms",
+        lat.len() as f64 / t.elapsed().as_secs_f64(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999)
+    );
+}
