@@ -5,6 +5,7 @@
 //! learns the real port.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -79,6 +80,8 @@ pub struct DirectoryServer {
     addr: SocketAddr,
     stop_sweeper: Option<Sender<()>>,
     sweeper: Option<JoinHandle<()>>,
+    /// Test hook: the sweeper panics at its next sweep.
+    fail_sweep: Arc<AtomicBool>,
     health: HealthService,
     status: Option<StatusServer>,
 }
@@ -152,6 +155,8 @@ impl DirectoryServer {
         let sweep_store = store.clone();
         let sweep_health = health.clone();
         let sweep_metrics = metrics.clone();
+        let fail_sweep = Arc::new(AtomicBool::new(false));
+        let sweep_fails = fail_sweep.clone();
         let sweeper = std::thread::Builder::new()
             .name("lease-sweeper".into())
             .spawn(move || {
@@ -159,6 +164,9 @@ impl DirectoryServer {
                 while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(sweep_every)
                 {
+                    if sweep_fails.load(Ordering::Relaxed) {
+                        panic!("a panic injected into the lease sweeper (test hook)");
+                    }
                     let gone = sweep_store.expire(Instant::now());
                     for (name, addr) in &gone {
                         match addr {
@@ -205,6 +213,7 @@ impl DirectoryServer {
             addr,
             stop_sweeper: Some(stop_tx),
             sweeper: Some(sweeper),
+            fail_sweep,
             health,
             status,
         })
@@ -220,8 +229,23 @@ impl DirectoryServer {
         self.status.as_ref().map(StatusServer::addr)
     }
 
+    /// Test hook: the lease sweeper panics at its next sweep, to show that
+    /// a background thread's panic fails [`shutdown`](Self::shutdown).
+    #[doc(hidden)]
+    pub fn panic_sweeper_for_tests(&self) {
+        self.fail_sweep.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the lease sweeper has ended (only shutdown or a panic end it).
+    #[doc(hidden)]
+    pub fn sweeper_ended(&self) -> bool {
+        self.sweeper.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
     /// Stops accepting calls, lets calls in flight finish (bounded by
-    /// `SHUTDOWN_GRACE`), and joins the sweeper.
+    /// `SHUTDOWN_GRACE`), and joins the sweeper. A sweeper that panicked
+    /// is logged at error level and its panic raised here, once the rest
+    /// is shut down.
     pub fn shutdown(mut self) {
         // Probes see NOT_SERVING while calls in flight drain.
         self.health.shutdown();
@@ -239,9 +263,56 @@ impl DirectoryServer {
             self.server.cancel_all_calls();
         }
         drop(self.stop_sweeper.take());
-        if let Some(h) = self.sweeper.take() {
-            let _ = h.join();
-        }
+        let sweeper = self.sweeper.take().map(crate::sync::join);
         drop(self.status.take());
+        if let Some(Err(panicked)) = sweeper {
+            panicked.raise();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use super::*;
+
+    #[test]
+    fn a_sweeper_that_panicked_fails_shutdown_loudly() {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            lease_secs: 1,
+            ..ServerConfig::default()
+        };
+        let server = DirectoryServer::start(&config).unwrap();
+        assert!(!server.sweeper_ended());
+        server.panic_sweeper_for_tests();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !server.sweeper_ended() {
+            assert!(
+                Instant::now() < deadline,
+                "the sweeper did not reach its hook"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let raised = catch_unwind(AssertUnwindSafe(|| server.shutdown()))
+            .expect_err("shutdown raises the sweeper's panic");
+        let message = raised
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| raised.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or_default();
+        assert!(message.contains("lease sweeper"), "{message:?}");
+    }
+
+    #[test]
+    fn a_healthy_sweeper_shuts_down_quietly() {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            lease_secs: 1,
+            ..ServerConfig::default()
+        };
+        let server = DirectoryServer::start(&config).unwrap();
+        catch_unwind(AssertUnwindSafe(|| server.shutdown())).expect("no panic to raise");
     }
 }

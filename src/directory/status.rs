@@ -141,7 +141,7 @@ impl Drop for StatusServer {
     fn drop(&mut self) {
         self.server.unblock();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            crate::sync::join_or_raise(t);
         }
     }
 }

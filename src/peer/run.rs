@@ -195,13 +195,20 @@ impl Peer {
         let Some(http) = self.http.locked().take() else {
             return;
         };
-        if let Some((stop, thread)) = self.rescanner.locked().take() {
+        // A panicked thread is raised once the rest is shut down.
+        let rescanner = self.rescanner.locked().take().map(|(stop, thread)| {
             drop(stop);
-            let _ = thread.join();
-        }
-        self.core.session().shutdown();
+            crate::sync::join(thread)
+        });
+        let session = self.core.session().stop();
         http.shutdown();
         let _ = fs::remove_file(&self.control_file);
+        for panicked in [rescanner.and_then(Result::err), session.err()]
+            .into_iter()
+            .flatten()
+        {
+            panicked.raise();
+        }
     }
 }
 

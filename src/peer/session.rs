@@ -466,17 +466,25 @@ impl Session {
         let _ = self.wake.try_send(true);
     }
 
-    /// Logs out (bounded by the call deadline) and joins the thread. Later
-    /// calls do nothing.
+    /// Logs out (bounded by the call deadline) and joins the thread,
+    /// raising its panic if it panicked. Later calls do nothing.
     pub fn shutdown(&self) {
+        if let Err(panicked) = self.stop() {
+            panicked.raise();
+        }
+    }
+
+    /// [`shutdown`](Self::shutdown), handing a panic of the thread to the
+    /// caller (to raise once the rest of the peer is down).
+    pub(crate) fn stop(&self) -> Result<(), crate::sync::Panicked> {
         let Some(thread) = self.thread.locked().take() else {
-            return;
+            return Ok(());
         };
         if let Err(e) = self.logout() {
             log::warn!("logout on shutdown failed: {e}");
         }
         let _ = self.wake.send(false);
-        let _ = thread.join();
+        crate::sync::join(thread)
     }
 }
 

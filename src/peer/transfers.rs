@@ -144,7 +144,7 @@ impl Transfers {
         }
         t.cancel.store(true, Ordering::Relaxed);
         if let Some(thread) = self.list[n - 1].thread.take() {
-            let _ = thread.join();
+            crate::sync::join_or_raise(thread);
         }
         Ok(())
     }
@@ -159,7 +159,7 @@ impl Transfers {
         }
         let t = &mut self.list[n - 1];
         if let Some(thread) = t.thread.take() {
-            let _ = thread.join();
+            crate::sync::join_or_raise(thread);
         }
         run(&self.core, &self.dir, t);
         Ok(())
@@ -198,7 +198,7 @@ impl Transfers {
         }
         for t in &mut self.list {
             if let Some(thread) = t.thread.take() {
-                let _ = thread.join();
+                crate::sync::join_or_raise(thread);
             }
         }
     }

@@ -373,7 +373,7 @@ impl Drop for RedisStore {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(h) = self.follower.locked().take() {
-            let _ = h.join();
+            crate::sync::join_or_raise(h);
         }
     }
 }

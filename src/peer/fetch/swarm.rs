@@ -544,7 +544,7 @@ impl<'a> Swarm<'a> {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 if t.is_finished() {
-                    let _ = t.join();
+                    crate::sync::join_or_raise(t);
                 } else {
                     left += 1;
                 }
