@@ -6,7 +6,6 @@
 //! downloads can be run, and tested, without a server process.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::directory::{DirError, DirectoryStore, Query, Token};
 use crate::id::FileId;
@@ -68,7 +67,7 @@ impl DirectoryApi for InProcessDirectory {
             .map_err(client_error)?;
         let s = self
             .store
-            .login(name, creds.key.print(), http_addr, batch, Instant::now())
+            .login(name, creds.key.print(), http_addr, batch)
             .map_err(client_error)?;
         Ok(Login {
             token: s.token.as_str().to_string(),
@@ -90,21 +89,21 @@ impl DirectoryApi for InProcessDirectory {
             .batch(added.to_vec(), removed.to_vec())
             .map_err(client_error)?;
         self.store
-            .announce(&Token::from_client(token), batch, Instant::now())
+            .announce(&Token::from_client(token), batch)
             .map(|n| n as u64)
             .map_err(client_error)
     }
 
     fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
         self.store
-            .heartbeat(&Token::from_client(token), Instant::now())
+            .heartbeat(&Token::from_client(token))
             .map(drop)
             .map_err(client_error)
     }
 
     fn logout(&self, token: &str) -> Result<(), ClientError> {
         self.store
-            .logout(&Token::from_client(token), Instant::now())
+            .logout(&Token::from_client(token))
             .map_err(client_error)
     }
 
@@ -133,10 +132,10 @@ mod tests {
     use std::fs;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::directory::{Limits, MemoryStore};
+    use crate::directory::{Limits, MemoryStore, TestWall};
     use crate::peer::session::{
         Link, SessionState, ANNOUNCE_BACKOFF_MIN, LOGIN_BACKOFF_MAX, LOGIN_BACKOFF_MIN,
     };
@@ -154,17 +153,23 @@ mod tests {
         logins: Mutex<Vec<usize>>,
         announces: Mutex<Vec<usize>>,
         heartbeats: AtomicUsize,
+        /// The wall the directory's lease clock steps by.
+        wall: TestWall,
     }
 
     impl Flaky {
         fn new(max_files_per_call: u32) -> Arc<Flaky> {
-            let store = MemoryStore::new(Limits {
-                lease: Duration::from_secs(30),
-                heartbeat: Duration::from_secs(10),
-                max_results: 1000,
-                max_files_per_call,
-                name_hold: Duration::from_secs(3600),
-            });
+            let wall = TestWall::new();
+            let store = MemoryStore::with_wall(
+                Limits {
+                    lease: Duration::from_secs(30),
+                    heartbeat: Duration::from_secs(10),
+                    max_results: 1000,
+                    max_files_per_call,
+                    name_hold: Duration::from_secs(3600),
+                },
+                wall.wall(),
+            );
             Arc::new(Flaky {
                 inner: InProcessDirectory::new(Arc::new(store)),
                 login_errors: Mutex::new(Vec::new()),
@@ -173,6 +178,7 @@ mod tests {
                 logins: Mutex::new(Vec::new()),
                 announces: Mutex::new(Vec::new()),
                 heartbeats: AtomicUsize::new(0),
+                wall,
             })
         }
 
@@ -408,9 +414,14 @@ mod tests {
         let dir = Flaky::new(100);
         let (_folder, link, _share, t0) = online(&dir, 250);
         // The lease lapses (as after a directory restart, the token is unknown).
-        let gone = dir.store().expire(t0 + Duration::from_secs(31));
+        let gone = dir.wall.pass(dir.store(), Duration::from_secs(30));
+        assert!(
+            gone.is_empty(),
+            "a lease ends only once it is over: {gone:?}"
+        );
+        dir.wall.advance(Duration::from_secs(1));
         assert_eq!(
-            gone,
+            dir.store().expire(),
             vec![(
                 "alice".to_string(),
                 Some(HttpAddr::parse("http://127.0.0.1:7001").unwrap())

@@ -20,7 +20,6 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         max_files_per_call: 100_000,
         name_hold: Duration::from_secs(3600),
     });
-    let now = Instant::now();
     let mut rng = Rng((args.seed + 1000) | 1);
     for p in 0..args.peers {
         let picked = pick_files(&mut rng, p, args.files, cat.len(), args.unique);
@@ -44,7 +43,6 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
                 hubshare::IdentityKey::generate().print(),
                 &addr,
                 files,
-                now,
             )
             .expect("in-process login");
     }

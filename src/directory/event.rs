@@ -11,8 +11,9 @@ use crate::id::FileId;
 use crate::wire::{HttpAddr, SharedFile};
 
 /// One change to the roster. `session` is the print of the session's token
-/// (never the token): a change or leave of an earlier session of the same
-/// name is ignored.
+/// (never the token), unique to one session: a change or leave of a
+/// session that is not live (an earlier session of the name, replaced by a
+/// later one) is ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -26,11 +27,10 @@ pub enum Event {
     },
     /// Files added (or renamed) and removed by the session.
     Changed {
-        name: String,
         session: String,
         added: Vec<SharedFile>,
         removed: Vec<FileId>,
     },
     /// The session ended (logout or an expired lease).
-    Left { name: String, session: String },
+    Left { session: String },
 }

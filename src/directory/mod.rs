@@ -10,6 +10,7 @@
 mod event;
 mod flood;
 mod index;
+mod ledger;
 mod memory;
 mod metrics;
 pub mod query;
@@ -18,9 +19,14 @@ mod reply;
 mod roster;
 mod server;
 mod service;
+mod state;
 mod status;
 mod store;
+#[cfg(test)]
+mod suite;
 
+#[cfg(test)]
+pub(crate) use ledger::TestWall;
 pub use memory::MemoryStore;
 pub use query::{BadQuery, NameQuery, Query, MAX_QUERY_LEN};
 pub use redis::RedisStore;

@@ -70,12 +70,11 @@ impl Roster {
                 self.index.peer_file_count(idx)
             }
             Event::Changed {
-                name,
                 session,
                 added,
                 removed,
             } => {
-                let Some(idx) = self.current(&name, &session) else {
+                let Some(idx) = self.by_session.get(&session).copied() else {
                     return 0;
                 };
                 for id in removed {
@@ -86,20 +85,13 @@ impl Roster {
                 }
                 self.index.peer_file_count(idx)
             }
-            Event::Left { name, session } => {
-                if let Some(idx) = self.current(&name, &session) {
+            Event::Left { session } => {
+                if let Some(idx) = self.by_session.get(&session).copied() {
                     self.remove(idx);
                 }
                 0
             }
         }
-    }
-
-    /// The slot of `name` if `session` is its current session.
-    fn current(&self, name: &str, session: &str) -> Option<PeerIdx> {
-        let idx = *self.by_name.get(name)?;
-        let p = self.peers[idx as usize].as_ref()?;
-        (p.session == session).then_some(idx)
     }
 
     fn remove(&mut self, idx: PeerIdx) {
@@ -255,18 +247,17 @@ mod tests {
         }
     }
 
-    fn changed(name: &str, session: &str, added: &[&str], removed: &[&str]) -> Event {
+    /// (Events name the session only; `_name` keeps the histories readable.)
+    fn changed(_name: &str, session: &str, added: &[&str], removed: &[&str]) -> Event {
         Event::Changed {
-            name: name.into(),
             session: session.into(),
             added: added.iter().map(|f| file(f)).collect(),
             removed: removed.iter().map(|f| FileId::of(f.as_bytes())).collect(),
         }
     }
 
-    fn left(name: &str, session: &str) -> Event {
+    fn left(_name: &str, session: &str) -> Event {
         Event::Left {
-            name: name.into(),
             session: session.into(),
         }
     }
@@ -326,12 +317,12 @@ mod tests {
                         sessions[p] += 1;
                         let files: Vec<String> = (0..rng.below(3)).map(|_| f(&mut rng)).collect();
                         let files: Vec<&str> = files.iter().map(String::as_str).collect();
-                        joined(&name, &format!("s{}", sessions[p]), &files)
+                        joined(&name, &format!("{name}-s{}", sessions[p]), &files)
                     }
-                    1 => left(&name, &format!("s{}", sessions[p])),
+                    1 => left(&name, &format!("{name}-s{}", sessions[p])),
                     _ => {
                         let (a, b) = (f(&mut rng), f(&mut rng));
-                        changed(&name, &format!("s{}", sessions[p]), &[&a], &[&b])
+                        changed(&name, &format!("{name}-s{}", sessions[p]), &[&a], &[&b])
                     }
                 };
                 events.push(e);

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, Sender};
 use grpcio::{ChannelBuilder, Environment, ServerBuilder, ServerCredentials};
@@ -167,7 +167,7 @@ impl DirectoryServer {
                     if sweep_fails.load(Ordering::Relaxed) {
                         panic!("a panic injected into the lease sweeper (test hook)");
                     }
-                    let gone = sweep_store.expire(Instant::now());
+                    let gone = sweep_store.expire();
                     for (name, addr) in &gone {
                         match addr {
                             Some(addr) => log::info!("lease expired: {name} at {addr} is gone"),
@@ -274,6 +274,7 @@ impl DirectoryServer {
 #[cfg(test)]
 mod tests {
     use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::Instant;
 
     use super::*;
 

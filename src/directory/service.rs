@@ -433,7 +433,7 @@ impl DirectoryService {
         let n = req.files.len();
         let s = self
             .store
-            .login(&req.name, key.print(), &http_addr, files, Instant::now())?;
+            .login(&req.name, key.print(), &http_addr, files)?;
         log::info!("login: {} at {http_addr} with {n} files", req.name);
         Ok(pb::LoginReply {
             token: s.token.as_str().to_string(),
@@ -453,9 +453,9 @@ impl DirectoryService {
             .map(|s| parse_id(s))
             .collect::<Result<Vec<_>, _>>()?;
         let change = limits.batch(parse_files(&req.added)?, removed)?;
-        let shared =
-            self.store
-                .announce(&Token::from_client(&req.token), change, Instant::now())?;
+        let shared = self
+            .store
+            .announce(&Token::from_client(&req.token), change)?;
         Ok(pb::AnnounceReply {
             shared: shared as u64,
             ..Default::default()
@@ -517,7 +517,7 @@ impl directory_grpc::Directory for DirectoryService {
         let store = self.store.clone();
         self.offload(&ctx, sink, "Heartbeat", move || {
             store
-                .heartbeat(&Token::from_client(&req.token), Instant::now())
+                .heartbeat(&Token::from_client(&req.token))
                 .map(|lease| pb::HeartbeatReply {
                     lease_secs: lease.as_secs() as u32,
                     ..Default::default()
@@ -589,7 +589,7 @@ impl directory_grpc::Directory for DirectoryService {
             let who = store
                 .session_name(&token)
                 .and_then(|name| Some((store.peer(&name).ok()?.0, name)));
-            store.logout(&token, Instant::now())?;
+            store.logout(&token)?;
             if let Some((addr, name)) = who {
                 log::info!("logout: {name} at {addr}");
             }

@@ -3,10 +3,11 @@
 //! translation layer and another store (a shared one, for several directory
 //! replicas) can replace [`MemoryStore`](super::MemoryStore) without
 //! touching the service or the peers. Everything here takes parsed, checked
-//! types and the current time as an argument: no I/O, no clock, no network.
+//! types: no I/O, no network. Time is the ledger's lease clock (see
+//! `ledger.rs`), which only sweeps move.
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::query::{BadQuery, Query};
 use crate::id::FileId;
@@ -188,7 +189,7 @@ pub trait DirectoryStore: Send + Sync {
     /// Starts a session for `name` with the files of `files` (a Login
     /// removes nothing). The name is bound to `owner`, the print of the
     /// peer's identity key: while a session of it lives, and for
-    /// `Limits::name_hold` after, a Login with another key is refused with
+    /// `Limits::name_hold` after (on the lease clock), a Login with another key is refused with
     /// [`DirError::Taken`] and changes nothing; the owner's own Login
     /// replaces its earlier session at once.
     fn login(
@@ -197,12 +198,11 @@ pub trait DirectoryStore: Send + Sync {
         owner: KeyPrint,
         http_addr: &HttpAddr,
         files: Batch,
-        now: Instant,
     ) -> Result<Session, DirError>;
     /// Adds and removes files of the token's peer; returns how many it shares now.
-    fn announce(&self, token: &Token, change: Batch, now: Instant) -> Result<usize, DirError>;
+    fn announce(&self, token: &Token, change: Batch) -> Result<usize, DirError>;
     /// Renews the token's lease.
-    fn heartbeat(&self, token: &Token, now: Instant) -> Result<Duration, DirError>;
+    fn heartbeat(&self, token: &Token) -> Result<Duration, DirError>;
     /// Files matching `query`, most sources first, at most `limit`
     /// (1..=max_results), each lent to `each` in that order while the store
     /// holds its state (no string is copied); returns how many matched.
@@ -232,12 +232,12 @@ pub trait DirectoryStore: Send + Sync {
     /// The name of the peer whose session `token` is, if it is one.
     fn session_name(&self, token: &Token) -> Option<String>;
     /// Ends the token's session; its files are gone at once (its name stays
-    /// bound to its owner for `Limits::name_hold` from `now`).
-    fn logout(&self, token: &Token, now: Instant) -> Result<(), DirError>;
-    /// Drops every session whose lease ran out, and name bindings whose
-    /// hold is over; returns the names whose sessions were dropped, with
-    /// the address each had.
-    fn expire(&self, now: Instant) -> Vec<(String, Option<HttpAddr>)>;
+    /// bound to its owner for `Limits::name_hold` from now).
+    fn logout(&self, token: &Token) -> Result<(), DirError>;
+    /// A sweep: moves the lease clock, drops every session whose lease ran
+    /// out, and name bindings whose hold is over; returns the names whose
+    /// sessions were dropped, with the address each had.
+    fn expire(&self) -> Vec<(String, Option<HttpAddr>)>;
     /// Peers online and distinct files they share (for metrics).
     fn counts(&self) -> (usize, usize);
     /// Whether this store can answer (false: the health service says

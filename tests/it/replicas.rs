@@ -56,11 +56,21 @@ impl Redis {
             .arg("+")
             .query(&mut c)
             .unwrap();
-        entries
+        // A Left names only its session: the name's are in its Joined events.
+        let events: Vec<serde_json::Value> = entries
             .ids
             .iter()
             .filter_map(|e| e.get::<String>("e"))
-            .filter(|e| e.contains("\"left\"") && e.contains(&format!("\"name\":\"{name}\"")))
+            .map(|e| serde_json::from_str(&e).expect("an event is JSON"))
+            .collect();
+        let sessions: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["event"] == "joined" && e["name"] == name)
+            .map(|e| &e["session"])
+            .collect();
+        events
+            .iter()
+            .filter(|e| e["event"] == "left" && sessions.contains(&&e["session"]))
             .count()
     }
 

@@ -1,6 +1,6 @@
--- ARGV[4..]: session, lease_ms, the removed ids as a JSON array, how many
--- removed ids follow, the ids, then (id, file JSON) pairs added. Returns
--- {"ok", mark, files} or {"unauth"}.
+-- ARGV[4..]: session, lease_ms, the Changed event (as Rust serialized it),
+-- how many removed ids follow, the ids, then (id, file JSON) pairs added.
+-- Returns {"ok", mark, files} or {"unauth"}.
 local sess, lease_ms = ARGV[4], tonumber(ARGV[5])
 local name = live_name(sess)
 if not name then return {'unauth'} end
@@ -10,11 +10,7 @@ local n_removed = tonumber(ARGV[7])
 for i = 8, 7 + n_removed do
   redis.call('HDEL', files, ARGV[i])
 end
-local added = {}
 for i = 8 + n_removed, #ARGV, 2 do
   redis.call('HSET', files, ARGV[i], ARGV[i + 1])
-  added[#added + 1] = ARGV[i + 1]
 end
-local event = '{"event":"changed","name":' .. cjson.encode(name) .. ',"session":"' .. sess ..
-  '","added":[' .. table.concat(added, ',') .. '],"removed":' .. ARGV[6] .. '}'
-return {'ok', emit(event), redis.call('HLEN', files)}
+return {'ok', emit(ARGV[6]), redis.call('HLEN', files)}

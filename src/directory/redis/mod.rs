@@ -1,5 +1,6 @@
 //! [`RedisStore`]: one replica of a directory whose state several replicas
-//! share through Redis. Writes go to Redis, reads never do:
+//! share through Redis, a `DirectoryState` over the `RedisLedger`. Writes
+//! go to Redis, reads never do:
 //!
 //! - Each write (login, announce, heartbeat, logout, a sweep of lapsed
 //!   leases) is one Lua script: it checks and updates the keys and, when
@@ -18,8 +19,9 @@
 //!   from Redis into a new roster and follows on from that position.
 //!   Events are whole-state per peer or set-like, so applying one the
 //!   snapshot already holds changes nothing in the end.
-//! - Leases run on a clock kept in Redis that only sweeps move forward, and
-//!   by at most [`CLOCK_STEP_MAX`] per sweep: when Redis was away (or no
+//! - Leases and name holds run on the lease clock (`ledger.rs`), kept in
+//!   Redis: only sweeps move it, by Redis's time since the last sweep and
+//!   at most `CLOCK_STEP_MAX` per sweep: when Redis was away (or no
 //!   replica swept), peers get a whole lease to heartbeat again rather than
 //!   all expiring at once. A sweep is one script, so with any number of
 //!   replicas sweeping each lapsed session leaves exactly once.
@@ -31,8 +33,10 @@
 //! `clock_wall`, `events` (the stream), `leases` (session -> lease end on
 //! the clock), `sess:{print}` (name), `peer:{name}` (session, addr),
 //! `files:{name}` (file id -> the file as JSON), `bind:{name}` (owner,
-//! released). Sessions are kept by the print of their token, never the
-//! token.
+//! released: on the lease clock, empty while live), `holds` (name -> the
+//! end of its hold on the clock). Sessions are kept by the print of their
+//! token, never the token. The scripts append the events Rust serialized
+//! (the sweep's Left, a session print, is the one built in Lua).
 
 mod conn;
 mod follower;

@@ -26,14 +26,17 @@ local function live_name(sess)
   if not ends or tonumber(ends) < clock() then return nil end
   return name
 end
-local function end_session(sess, name, hold_ms)
+-- Ends a session and emits `event`, its Left: the name is held for its
+-- owner from now on the lease clock (`holds`: name -> end of the hold).
+local function end_session(sess, name, hold_ms, event)
   redis.call('DEL', p .. 'sess:' .. sess)
   redis.call('ZREM', p .. 'leases', sess)
   redis.call('DEL', p .. 'peer:' .. name, p .. 'files:' .. name)
   local bind = p .. 'bind:' .. name
   if redis.call('EXISTS', bind) == 1 then
-    redis.call('HSET', bind, 'released', wall_ms())
-    redis.call('PEXPIRE', bind, hold_ms)
+    local now = clock()
+    redis.call('HSET', bind, 'released', now)
+    redis.call('ZADD', p .. 'holds', now + hold_ms, name)
   end
-  return emit('{"event":"left","name":' .. cjson.encode(name) .. ',"session":"' .. sess .. '"}')
+  return emit(event)
 end

@@ -2,7 +2,7 @@
 //! the follower stands, and when Redis last answered.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use super::super::roster::Roster;
@@ -26,7 +26,7 @@ pub(super) struct Shared {
     pub(super) pool: r2d2::Pool<Conns>,
     pub(super) prefix: String,
     pub(super) scripts: Scripts,
-    pub(super) roster: RwLock<Roster>,
+    pub(super) roster: Arc<RwLock<Roster>>,
     pub(super) applied: Mutex<Applied>,
     pub(super) applied_changed: Condvar,
     /// The last time Redis answered this replica (writes or the follower).

@@ -1,7 +1,9 @@
-//! [`RedisStore`]: the writes as scripts, the reads from the replica's own
-//! roster, and waiting for a write's own event (read your writes).
+//! [`RedisLedger`]: the ledger of one replica of a directory shared through
+//! Redis (the writes as scripts, each accepted one appending its event to
+//! the stream; waiting for a write's own event to reach this replica's
+//! roster: read your writes), and [`RedisStore`], a directory over it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -9,22 +11,19 @@ use std::time::{Duration, Instant};
 use redis::{Script, Value};
 
 use super::super::event::Event;
-use super::super::memory::check_limit;
-use super::super::query::Query;
+use super::super::ledger::{LeaseClock, Ledger};
+use super::super::memory::name_taken;
 use super::super::roster::Roster;
-use super::super::store::{Batch, DirError, DirectoryStore, Limits, Session, Token};
+use super::super::state::DirectoryState;
+use super::super::store::{DirError, Limits};
 use super::conn::{as_str, as_u64, odd, unavailable, Conns, REDIS_TIMEOUT};
 use super::follower::follow;
 use super::scripts::Scripts;
 use super::shared::{Applied, Shared};
-use crate::id::FileId;
 use crate::random::random_hex;
-use crate::sync::{MutexExt, RwLockExt};
-use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SharedFile};
+use crate::sync::MutexExt;
+use crate::wire::{HttpAddr, KeyPrint, SharedFile};
 
-/// Most the lease clock moves in one sweep (less for a lease shorter than
-/// twice this: half the lease).
-pub const CLOCK_STEP_MAX: Duration = Duration::from_secs(10);
 /// About how many events the stream keeps (`XADD MAXLEN ~`): a replica
 /// further behind than this resynchronises from a snapshot.
 pub const STREAM_KEEP: usize = 100_000;
@@ -38,9 +37,15 @@ pub(super) const SWEEP_BATCH: usize = 1000;
 pub const FOLLOW_LAG_VAR: &str = "HUBSHARE_TEST_FOLLOW_LAG_MS";
 
 /// One replica of a directory whose state lives in Redis.
-pub struct RedisStore {
+pub type RedisStore = DirectoryState<RedisLedger>;
+
+/// The ledger of one replica: the writes go to Redis, and its follower
+/// thread feeds the directory's roster from the event stream.
+pub struct RedisLedger {
     pub(super) shared: Arc<Shared>,
     pub(super) follower: Mutex<Option<JoinHandle<()>>>,
+    /// Test hook: milliseconds added to Redis's time in sweeps.
+    wall_shift_ms: AtomicU64,
 }
 
 pub(super) fn millis(d: Duration) -> u64 {
@@ -64,13 +69,14 @@ impl RedisStore {
             .min_idle(Some(0))
             .connection_timeout(REDIS_TIMEOUT)
             .build_unchecked(Conns(client.clone()));
+        let roster = Arc::new(RwLock::new(Roster::default()));
         let shared = Arc::new(Shared {
-            limits,
+            limits: limits.clone(),
             client,
             pool,
             prefix: prefix.to_string(),
             scripts: Scripts::load(),
-            roster: RwLock::new(Roster::default()),
+            roster: roster.clone(),
             applied: Mutex::new(Applied::default()),
             applied_changed: Condvar::new(),
             last_contact: Mutex::new(Instant::now()),
@@ -90,12 +96,13 @@ impl RedisStore {
                 .spawn(move || follow(&shared))
                 .map_err(|e| format!("cannot start the follower thread: {e}"))?
         };
-        let store = RedisStore {
+        let ledger = RedisLedger {
             shared,
             follower: Mutex::new(Some(follower)),
+            wall_shift_ms: AtomicU64::new(0),
         };
         let deadline = Instant::now() + wait;
-        while !store.shared.synced.load(Ordering::Acquire) {
+        while !ledger.shared.synced.load(Ordering::Acquire) {
             if Instant::now() > deadline {
                 return Err(format!(
                     "Redis at {url} did not answer within {wait:?}: is it running?"
@@ -103,7 +110,16 @@ impl RedisStore {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(store)
+        Ok(DirectoryState::over(limits, roster, ledger))
+    }
+}
+
+impl RedisLedger {
+    /// Test hook: sweeps read Redis's time as `by` later than it is, so a
+    /// test can move the lease clock without waiting.
+    #[doc(hidden)]
+    pub fn shift_wall_for_tests(&self, by: Duration) {
+        self.wall_shift_ms.fetch_add(millis(by), Ordering::Relaxed);
     }
 
     /// Runs a write script with the common arguments first.
@@ -182,64 +198,71 @@ pub(super) fn file_pairs(files: &[SharedFile]) -> Result<Vec<Vec<u8>>, DirError>
     Ok(args)
 }
 
-impl DirectoryStore for RedisStore {
-    fn login(
-        &self,
-        name: &str,
-        owner: KeyPrint,
-        http_addr: &HttpAddr,
-        files: Batch,
-        _now: Instant,
-    ) -> Result<Session, DirError> {
-        let (files, _) = files.into_parts();
-        let token = Token::generate();
-        let limits = &self.shared.limits;
-        let pairs = file_pairs(&files)?;
-        let event = Event::Joined {
-            name: name.to_string(),
-            session: token.print(),
-            http_addr: http_addr.clone(),
+/// The Joined event's files, or an error for any other event.
+fn joined_files(joined: &Event) -> Result<(&str, &str, &HttpAddr, &[SharedFile]), DirError> {
+    match joined {
+        Event::Joined {
+            name,
+            session,
+            http_addr,
             files,
-        };
+        } => Ok((name, session, http_addr, files)),
+        _ => Err(DirError::Internal("a login needs a Joined event".into())),
+    }
+}
+
+fn to_json(event: &Event) -> Result<Vec<u8>, DirError> {
+    serde_json::to_vec(event).map_err(|e| DirError::Internal(e.to_string()))
+}
+
+impl Ledger for RedisLedger {
+    fn login(&self, owner: KeyPrint, joined: Event) -> Result<(), DirError> {
+        let (name, session, http_addr, files) = joined_files(&joined)?;
+        let limits = &self.shared.limits;
         let mut args: Vec<Vec<u8>> = vec![
             name.into(),
             owner.to_hex().into_bytes(),
-            token.print().into_bytes(),
+            session.into(),
             http_addr.to_string().into_bytes(),
             millis(limits.lease).to_string().into_bytes(),
             millis(limits.name_hold).to_string().into_bytes(),
-            serde_json::to_vec(&event).map_err(|e| DirError::Internal(e.to_string()))?,
+            to_json(&joined)?,
         ];
-        args.extend(pairs);
+        args.extend(file_pairs(files)?);
         let out = self.run(&self.shared.scripts.login, args)?;
         match (out.first().and_then(as_str).as_deref(), out.get(1)) {
-            (Some("ok"), Some(mark)) => self.await_applied(mark),
+            (Some("ok"), Some(mark)) => {
+                self.await_applied(mark);
+                Ok(())
+            }
             (Some("taken"), Some(how)) => {
                 let live = as_str(how).as_deref() == Some("live");
                 let held_for = (!live).then_some(limits.name_hold);
-                return Err(super::super::memory::name_taken(name, held_for));
+                Err(name_taken(name, held_for))
             }
-            _ => return Err(odd("login", &out)),
+            _ => Err(odd("login", &out)),
         }
-        Ok(Session {
-            token,
-            lease: limits.lease,
-            heartbeat: limits.heartbeat,
-            max_files_per_call: limits.max_files_per_call,
-        })
     }
 
-    fn announce(&self, token: &Token, change: Batch, _now: Instant) -> Result<usize, DirError> {
-        let (added, removed) = change.into_parts();
-        let removed_ids: Vec<String> = removed.iter().map(FileId::to_string).collect();
+    fn announce(&self, changed: Event) -> Result<usize, DirError> {
+        let Event::Changed {
+            session,
+            added,
+            removed,
+        } = &changed
+        else {
+            return Err(DirError::Internal(
+                "an announce needs a Changed event".into(),
+            ));
+        };
         let mut args: Vec<Vec<u8>> = vec![
-            token.print().into_bytes(),
+            session.clone().into_bytes(),
             millis(self.shared.limits.lease).to_string().into_bytes(),
-            serde_json::to_vec(&removed_ids).map_err(|e| DirError::Internal(e.to_string()))?,
-            removed_ids.len().to_string().into_bytes(),
+            to_json(&changed)?,
+            removed.len().to_string().into_bytes(),
         ];
-        args.extend(removed_ids.into_iter().map(String::into_bytes));
-        args.extend(file_pairs(&added)?);
+        args.extend(removed.iter().map(|id| id.to_string().into_bytes()));
+        args.extend(file_pairs(added)?);
         let out = self.run(&self.shared.scripts.announce, args)?;
         match out.first().and_then(as_str).as_deref() {
             Some("ok") => {
@@ -254,63 +277,29 @@ impl DirectoryStore for RedisStore {
         }
     }
 
-    fn heartbeat(&self, token: &Token, _now: Instant) -> Result<Duration, DirError> {
-        let lease = self.shared.limits.lease;
+    fn heartbeat(&self, session: &str) -> Result<(), DirError> {
         let args = vec![
-            token.print().into_bytes(),
-            millis(lease).to_string().into_bytes(),
+            session.as_bytes().to_vec(),
+            millis(self.shared.limits.lease).to_string().into_bytes(),
         ];
         let out = self.run(&self.shared.scripts.heartbeat, args)?;
         match out.first().and_then(as_str).as_deref() {
-            Some("ok") => Ok(lease),
+            Some("ok") => Ok(()),
             Some("unauth") => Err(DirError::Unauthenticated),
             _ => Err(odd("heartbeat", &out)),
         }
     }
 
-    fn search_each(
-        &self,
-        query: &Query,
-        limit: u32,
-        each: &mut dyn FnMut(HitView<'_>),
-    ) -> Result<Matches, DirError> {
-        check_limit(limit, &self.shared.limits)?;
-        self.check_fresh()?;
-        Ok(self.shared.roster.reading().search_each(query, limit, each))
-    }
-
-    fn locate(&self, id: &FileId) -> Result<Hit, DirError> {
-        self.check_fresh()?;
-        self.shared.roster.reading().locate(id)
-    }
-
-    fn peer(&self, name: &str) -> Result<(HttpAddr, usize), DirError> {
-        self.check_fresh()?;
-        self.shared.roster.reading().peer(name)
-    }
-
-    fn peers(&self, limit: usize) -> (Vec<PeerListing>, usize) {
-        if !self.fresh() {
-            return (Vec::new(), 0);
-        }
-        self.shared.roster.reading().peers(limit)
-    }
-
-    fn counts(&self) -> (usize, usize) {
-        let r = self.shared.roster.reading();
-        (r.len(), r.files())
-    }
-
-    fn session_name(&self, token: &Token) -> Option<String> {
-        self.shared.roster.reading().session_name(&token.print())
-    }
-
-    fn logout(&self, token: &Token, _now: Instant) -> Result<(), DirError> {
+    fn logout(&self, left: Event) -> Result<(), DirError> {
+        let Event::Left { session } = &left else {
+            return Err(DirError::Internal("a logout needs a Left event".into()));
+        };
         let args = vec![
-            token.print().into_bytes(),
+            session.clone().into_bytes(),
             millis(self.shared.limits.name_hold)
                 .to_string()
                 .into_bytes(),
+            to_json(&left)?,
         ];
         let out = self.run(&self.shared.scripts.logout, args)?;
         match out.first().and_then(as_str).as_deref() {
@@ -325,15 +314,19 @@ impl DirectoryStore for RedisStore {
         }
     }
 
-    fn expire(&self, _now: Instant) -> Vec<(String, Option<HttpAddr>)> {
+    fn expire(&self) -> Vec<(String, Option<HttpAddr>)> {
         let args = vec![
-            millis(CLOCK_STEP_MAX.min(self.shared.limits.lease / 2))
+            millis(LeaseClock::step_max(&self.shared.limits))
                 .to_string()
                 .into_bytes(),
             millis(self.shared.limits.name_hold)
                 .to_string()
                 .into_bytes(),
             SWEEP_BATCH.to_string().into_bytes(),
+            self.wall_shift_ms
+                .load(Ordering::Relaxed)
+                .to_string()
+                .into_bytes(),
         ];
         match self.run(&self.shared.scripts.sweep, args) {
             Ok(out) => {
@@ -360,16 +353,12 @@ impl DirectoryStore for RedisStore {
         }
     }
 
-    fn serving(&self) -> bool {
-        self.fresh()
-    }
-
-    fn limits(&self) -> &Limits {
-        &self.shared.limits
+    fn fresh(&self) -> Result<(), DirError> {
+        self.check_fresh()
     }
 }
 
-impl Drop for RedisStore {
+impl Drop for RedisLedger {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(h) = self.follower.locked().take() {
