@@ -176,23 +176,43 @@ fn peers_lists_who_is_online_with_their_file_counts() {
     fs::write(c.share().join("c.txt"), b"carol").unwrap();
     let carol = c.serve();
     let b = PeerSetup::new("bob", &server.addr, "");
-    let row = |text: &str, name: &str| -> Vec<String> {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .map(|l| l.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default()
+    // (name, files, address) of each peer listed, from `peers --json`.
+    let peers = || -> Vec<(String, u64, String)> {
+        let doc: serde_json::Value =
+            serde_json::from_str(&ok(b.run(&["peers", "--json"]))).unwrap();
+        doc["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let text = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+                (
+                    text("name"),
+                    p["files"].as_u64().unwrap_or(0),
+                    text("http_addr"),
+                )
+            })
+            .collect()
     };
     eventually(
         Duration::from_secs(10),
         "both listed with their files",
         || {
-            let text = ok(b.run(&["peers"]));
-            row(&text, "alice").get(1).map(String::as_str) == Some("3")
-                && row(&text, "carol").get(1).map(String::as_str) == Some("1")
+            let listed = peers();
+            listed.iter().any(|p| p.0 == "alice" && p.1 == 3)
+                && listed.iter().any(|p| p.0 == "carol" && p.1 == 1)
         },
     );
+    let listed = peers();
+    let carol_row = listed.iter().find(|p| p.0 == "carol").unwrap();
+    assert_eq!(carol_row.2, carol.addr, "{listed:?}");
+    // The table people read shows the same.
     let text = ok(b.run(&["peers"]));
-    assert_eq!(row(&text, "carol")[2], carol.addr, "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("carol") && l.contains(&carol.addr)),
+        "{text}"
+    );
     let first = ok(b.run(&["peers", "--limit", "1"]));
     assert!(
         first.contains("alice") && !first.contains("carol"),
@@ -277,7 +297,7 @@ fn a_source_that_answers_404_is_dropped_at_once_not_retried() {
     let _z = honest[0].serve();
     let b = PeerSetup::new("bob", &server.addr, "");
     eventually(Duration::from_secs(10), "two sources", || {
-        ok(b.run(&["search", "data"])).contains(" 2  data.bin")
+        b.sources_of(&["data"], "data.bin") == 2
     });
     let out = ok(b.run(&["get", &id]));
     assert!(out.contains("dropped aaa-gone: answered 404"), "{out}");

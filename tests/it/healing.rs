@@ -15,23 +15,19 @@ fn listed(peer: &PeerSetup, words: &str, needle: &str) -> bool {
     peer.run(&args).status.success() && ok(peer.run(&args)).contains(needle)
 }
 
-/// The `(N bytes)` figure of `peer status`.
+/// The bytes a running peer has hashed since it started (`status --json`).
 fn bytes_hashed(peer: &PeerSetup) -> u64 {
-    let status = ok(peer.run(&["status"]));
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("hashed:"))
-        .unwrap_or_else(|| panic!("no hashed line in {status}"));
-    line.rsplit('(')
-        .next()
-        .and_then(|t| t.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no byte count in {line:?}"))
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(peer.run(&["status", "--json"]))).unwrap();
+    status["bytes_hashed"].as_u64().expect("bytes_hashed")
 }
 
 #[test]
 fn a_killed_peer_disappears_within_one_lease() {
-    let server = start_server_with(&["--listen", "127.0.0.1:0", "--lease-secs", LEASE]);
+    let server = start_directory(&format!(
+        "lease_secs = {LEASE}\nhttp_listen = \"127.0.0.1:0\""
+    ));
+    let metrics = server.status_addr().expect("a status port").to_string();
     let a = PeerSetup::new("alice", &server.addr, "");
     fs::write(a.share().join("crash test.txt"), b"soon gone").unwrap();
     let mut a_proc = a.serve();
@@ -39,18 +35,23 @@ fn a_killed_peer_disappears_within_one_lease() {
     eventually(Duration::from_secs(10), "alice listed", || {
         listed(&b, "crash", "crash test.txt")
     });
-    // Heartbeats keep it listed well past one lease.
-    std::thread::sleep(Duration::from_secs(3));
+    // Heartbeats keep it listed past one lease: three more answered, a
+    // second apart, span more than the 2 s lease.
+    let beats = calls(&scrape(&metrics), "Heartbeat");
+    eventually(Duration::from_secs(10), "three more heartbeats", || {
+        calls(&scrape(&metrics), "Heartbeat") >= beats + 3.0
+    });
     assert!(listed(&b, "crash", "crash test.txt"), "a live peer expired");
 
     a_proc.signal_and_wait("-KILL");
-    // No logout was sent: only the lease can remove it. A moment after the
-    // kill it is still listed...
-    assert!(listed(&b, "crash", "crash test.txt"));
-    // ...and within a lease (2 s) plus a sweep (0.5 s) and some slack, gone.
+    // Within a lease (2 s) plus a sweep (0.5 s) and some slack, gone...
     eventually(Duration::from_secs(6), "alice expired", || {
         ok(b.run(&["search", "crash"])).trim() == "no files found"
     });
+    // ...by its lease: no logout was sent, one session expired.
+    let m = scrape(&metrics);
+    assert_eq!(calls(&m, "Logout"), 0.0);
+    assert_eq!(m["hubshare_directory_expired_sessions_total"], 1.0);
 }
 
 #[test]
@@ -219,7 +220,7 @@ fn the_directory_answers_health_probes_and_stops_cleanly_on_sigterm() {
     use grpcio_health::proto::HealthCheckRequest;
     use grpcio_health::{HealthClient, ServingStatus};
 
-    let mut server = start_server();
+    let mut server = start_server_process();
     let env = std::sync::Arc::new(grpcio::Environment::new(1));
     let health = HealthClient::new(grpcio::ChannelBuilder::new(env).connect(&server.addr));
     for service in ["", "hubshare.directory.Directory"] {

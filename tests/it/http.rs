@@ -10,7 +10,7 @@ use crate::support::*;
 /// A directory, and one serving peer that accepts uploads of up to 1000 bytes
 /// and shares one 100 000-byte file.
 struct Fixture {
-    _server: Proc,
+    _server: Dir,
     peer: PeerSetup,
     proc: Proc,
     content: Vec<u8>,
@@ -478,14 +478,19 @@ fn chunked(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reads what the peer sends until it closes; returns it and how long that took.
-fn read_until_closed(s: &mut std::net::TcpStream) -> (Vec<u8>, Duration) {
+/// Reads what the peer sends until it closes the connection; fails the
+/// test if it has not closed it within 15 s (far beyond its timeouts).
+fn read_until_closed(s: &mut std::net::TcpStream) -> Vec<u8> {
     use std::io::Read;
-    let started = std::time::Instant::now();
     s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
     let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got);
-    (got, started.elapsed())
+    if let Err(e) = s.read_to_end(&mut got) {
+        assert!(
+            e.kind() == std::io::ErrorKind::ConnectionReset,
+            "the peer did not close the connection: {e}"
+        );
+    }
+    got
 }
 
 #[test]
@@ -499,28 +504,31 @@ fn slow_and_silent_clients_are_dropped_and_connections_are_capped() {
     // header timeout (2 s) has passed, long before they would end.
     let mut slow = TcpStream::connect(&host).unwrap();
     let trickle = slow.try_clone().unwrap();
+    let head = b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     let writer = std::thread::spawn(move || {
         let mut t = trickle;
-        for b in b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-        {
+        for (sent, b) in head.iter().enumerate() {
             if t.write_all(&[*b]).is_err() {
-                return;
+                return sent;
             }
             std::thread::sleep(Duration::from_millis(300));
         }
+        head.len()
     });
-    let (got, took) = read_until_closed(&mut slow);
-    let got = String::from_utf8_lossy(&got).to_string();
+    let got = String::from_utf8_lossy(&read_until_closed(&mut slow)).to_string();
     assert!(got.starts_with("HTTP/1.1 408"), "{got:?}");
-    assert!(took < Duration::from_secs(6), "dropped after {took:?}");
-    writer.join().unwrap();
+    let sent = writer.join().unwrap();
+    assert!(
+        sent < head.len(),
+        "cut off after {sent} of {} bytes",
+        head.len()
+    );
 
     // A client that connects and says nothing is closed after the timeout,
     // with no answer (it asked nothing).
     let mut silent = TcpStream::connect(&host).unwrap();
-    let (got, took) = read_until_closed(&mut silent);
+    let got = read_until_closed(&mut silent);
     assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
-    assert!(took < Duration::from_secs(6), "dropped after {took:?}");
 
     // At most four connections at once: a fifth is told 503 and closed.
     // (The peer counts a connection once its accept loop has taken it: on a

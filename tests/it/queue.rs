@@ -50,18 +50,17 @@ fn four_downloaders_of_one_slot_all_finish_served_one_at_a_time() {
     });
     let gets: Vec<_> = downloaders.iter().map(|d| d.spawn(&["get", &id])).collect();
     // While they run, the source's status shows one served and the others queued.
-    let mut saw_queue = false;
-    for _ in 0..100 {
-        let status = ok(a.run(&["status"]));
-        let serving = status.matches("uploading: to ").count();
-        assert!(serving <= 1, "{status}");
-        if status.contains("queued:    1 ") {
-            saw_queue = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(saw_queue, "the status never showed a queue");
+    eventually(
+        Duration::from_secs(10),
+        "a queue behind the one slot",
+        || {
+            let status: serde_json::Value =
+                serde_json::from_str(&ok(a.run(&["status", "--json"]))).unwrap();
+            let serving = status["uploads"]["serving"].as_array().unwrap().len();
+            assert!(serving <= 1, "{status}");
+            !status["uploads"]["queued"].as_array().unwrap().is_empty()
+        },
+    );
     let mut waited = 0;
     for (d, get) in downloaders.iter().zip(gets) {
         let out = get.wait_with_output().unwrap();

@@ -322,8 +322,12 @@ fn a_peer_killed_with_sigkill_expires_once_with_three_sweepers() {
             listed(c) == 1
         });
     }
-    // A few more sweeps by all three: still one leave event.
-    std::thread::sleep(Duration::from_secs(2));
+    // More sweeps (three replicas, one every 0.5 s each): until the
+    // sweeps have moved the clock's wall 2 s past now, still one leave.
+    let now = redis_times(&redis).0;
+    eventually(Duration::from_secs(10), "2 s more of sweeps", || {
+        redis_times(&redis).1.is_some_and(|t| t >= now + 2000)
+    });
     assert_eq!(
         redis.leaves_of("quiet"),
         1,

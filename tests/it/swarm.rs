@@ -19,15 +19,22 @@ fn verified_pieces(state: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// The number in `(N bytes)` on the line of `out` that starts with `prefix`.
-fn bytes_on(out: &str, prefix: &str) -> Option<u64> {
-    let line = out.lines().map(str::trim).find(|l| l.starts_with(prefix))?;
-    line.rsplit('(')
-        .next()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// The report `get --json` printed last (one JSON line per file).
+fn report(out: &str) -> serde_json::Value {
+    let line = out
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no report in {out:?}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+/// The verified bytes `peer` sent, by the report; `None` if it sent none.
+fn sent_by(report: &serde_json::Value, peer: &str) -> Option<u64> {
+    report["sources"]
+        .as_array()?
+        .iter()
+        .find(|s| s["peer"] == peer)
+        .and_then(|s| s["bytes"].as_u64())
 }
 
 fn kill(child: &mut Child) {
@@ -76,15 +83,20 @@ fn a_file_shared_by_three_comes_from_all_three_and_a_liar_is_dropped() {
 
     let b = PeerSetup::new("bob", &server.addr, "");
     eventually(Duration::from_secs(10), "four sources listed", || {
-        ok(b.run(&["search", "dataset"])).contains(" 4  dataset.tar")
+        b.sources_of(&["dataset"], "dataset.tar") == 4
     });
-    let out = ok(b.run(&["get", &id]));
+    let r = report(&ok(b.run(&["get", "--json", &id])));
     for p in ["p1", "p2", "p3"] {
-        let sent = bytes_on(&out, &format!("from {p}:")).unwrap_or(0);
-        assert!(sent > 0, "{p} sent nothing:\n{out}");
+        assert!(sent_by(&r, p) > Some(0), "{p} sent nothing: {r}");
     }
-    assert!(!out.contains("from liar"), "{out}");
-    assert!(out.contains("dropped liar: sent piece"), "{out}");
+    assert_eq!(sent_by(&r, "liar"), None, "{r}");
+    let dropped = r["dropped"].as_array().unwrap();
+    assert!(
+        dropped
+            .iter()
+            .any(|d| d["peer"] == "liar" && d["why"].as_str().unwrap().starts_with("sent piece")),
+        "{r}"
+    );
     let got = fs::read(b.share().join("dataset.tar")).unwrap();
     assert_eq!(b3(&got), id);
     assert_eq!(tree(&b.share()), vec!["dataset.tar"]);
@@ -106,9 +118,9 @@ fn a_source_killed_mid_download_is_replaced_by_the_others() {
     let mut procs: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
     let b = PeerSetup::new("bob", &server.addr, "");
     eventually(Duration::from_secs(10), "three sources listed", || {
-        ok(b.run(&["search", "video"])).contains(" 3  video.mp4")
+        b.sources_of(&["video"], "video.mp4") == 3
     });
-    let get = b.spawn(&["get", &id]);
+    let get = b.spawn(&["get", "--json", &id]);
     let state = b.share().join("video.mp4.part.state");
     eventually(Duration::from_secs(20), "some pieces verified", || {
         verified_pieces(&state) > 0
@@ -118,13 +130,11 @@ fn a_source_killed_mid_download_is_replaced_by_the_others() {
     let (success, out, err) = output(get);
     assert!(success, "{out}\n{err}");
     // s1 stopped early; the other two took over its share of the pieces.
-    let s1 = bytes_on(&out, "from s1:").unwrap_or(0);
-    let (s2, s3) = (
-        bytes_on(&out, "from s2:").unwrap(),
-        bytes_on(&out, "from s3:").unwrap(),
-    );
-    assert!(s1 < s2 && s1 < s3, "{out}");
-    assert_eq!(s1 + s2 + s3, content.len() as u64, "{out}");
+    let r = report(&out);
+    let s1 = sent_by(&r, "s1").unwrap_or(0);
+    let (s2, s3) = (sent_by(&r, "s2").unwrap(), sent_by(&r, "s3").unwrap());
+    assert!(s1 < s2 && s1 < s3, "{r}");
+    assert_eq!(s1 + s2 + s3, content.len() as u64, "{r}");
     assert_eq!(b3(&fs::read(b.share().join("video.mp4")).unwrap()), id);
     assert_eq!(tree(&b.share()), vec!["video.mp4"]);
 }
@@ -154,12 +164,15 @@ fn a_killed_download_resumes_with_only_the_missing_pieces() {
     assert!(b.share().join("backup.img.part").exists());
     assert!(!b.share().join("backup.img").exists());
 
-    let out = ok(b.run(&["get", &id]));
-    let fetched = bytes_on(&out, "resumed:").expect("a resume line");
-    let resumed = size - fetched;
-    assert!(resumed >= before as u64 * 256 * 1024, "{out}");
+    let r = report(&ok(b.run(&["get", "--json", &id])));
+    let (fetched, resumed) = (
+        r["fetched"].as_u64().unwrap(),
+        r["resumed"].as_u64().unwrap(),
+    );
+    assert_eq!(fetched + resumed, size, "{r}");
+    assert!(resumed >= before as u64 * 256 * 1024, "{r}");
     // Only what was missing crossed the network again.
-    assert_eq!(bytes_on(&out, "from alice:"), Some(fetched), "{out}");
+    assert_eq!(sent_by(&r, "alice"), Some(fetched), "{r}");
     assert_eq!(b3(&fs::read(b.share().join("backup.img")).unwrap()), id);
     assert_eq!(tree(&b.share()), vec!["backup.img"]);
 }
@@ -220,9 +233,9 @@ fn a_part_file_without_state_is_reverified_not_thrown_away() {
     eventually(Duration::from_secs(10), "alice listed", || {
         ok(b.run(&["search", "disk"])).contains("disk.iso")
     });
-    let out = ok(b.run(&["get", &id]));
+    let r = report(&ok(b.run(&["get", "--json", &id])));
     // Pieces 0-9 (2.5 MiB) verify and are kept; the rest is fetched.
-    assert_eq!(bytes_on(&out, "resumed:"), Some((5 << 20) / 2), "{out}");
+    assert_eq!(r["resumed"].as_u64(), Some((5 << 20) / 2), "{r}");
     assert_eq!(b3(&fs::read(b.share().join("disk.iso")).unwrap()), id);
     assert_eq!(tree(&b.share()), vec!["disk.iso"]);
 }

@@ -216,6 +216,7 @@ fn a_watched_share_is_current_within_seconds_without_periodic_rescans() {
     let server = start_server();
     let a = PeerSetup::new("alice", &server.addr, "rescan_secs = 0\nsettle_secs = 1");
     fs::write(a.share().join("served.bin"), noise(300_000, 47)).unwrap();
+    fs::write(a.share().join("spare.bin"), noise(1000, 48)).unwrap();
     // (With the watcher's thread at debug: rescans that change nothing show.)
     let alice = a.serve_logging("info,hubshare::peer::watch=debug");
     let b = PeerSetup::new("bob", &server.addr, "");
@@ -255,9 +256,15 @@ fn a_watched_share_is_current_within_seconds_without_periodic_rescans() {
         search(&id).contains("no files found")
     });
     // Each of those was a rescan of the changed paths only; serving a file
-    // (reading it, its piece list) is no change and starts none.
-    std::thread::sleep(Duration::from_millis(1500));
-    let rescans = alice.logged("rescan of");
+    // (reading it, its piece list) is no change and starts none. The
+    // removal's rescan is logged once it is done:
+    let removal = "rescan of 1 changed path(s): 0 added or renamed, 1 removed";
+    eventually(
+        Duration::from_secs(5),
+        "the removal's rescan logged",
+        || alice.logged(removal) >= 1,
+    );
+    let (removals, rescans) = (alice.logged(removal), alice.logged("rescan of"));
     assert!(alice.logged("changed path(s)") >= 3, "{}", alice.log_text());
     let served = b3(&noise(300_000, 47));
     for _ in 0..3 {
@@ -271,8 +278,22 @@ fn a_watched_share_is_current_within_seconds_without_periodic_rescans() {
         b"",
     );
     assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(alice.logged("rescan of"), rescans, "{}", alice.log_text());
+    // Then one real change, a removal (never held back): its rescan comes
+    // after any the reads would have started, and is the only one since,
+    // of its one path.
+    assert!(search("spare").contains("spare.bin"));
+    fs::remove_file(a.share().join("spare.bin")).unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the spare's removal rescanned",
+        || alice.logged(removal) == removals + 1,
+    );
+    assert_eq!(
+        alice.logged("rescan of"),
+        rescans + 1,
+        "{}",
+        alice.log_text()
+    );
 }
 
 #[test]
@@ -289,7 +310,7 @@ fn a_second_get_of_a_held_file_copies_nothing() {
     fs::write(b.share().join("notes/old triggers.txt"), &content).unwrap();
     let bob = b.serve();
     eventually(Duration::from_secs(10), "both listed", || {
-        ok(b.run(&["search", &id])).contains(" 2  ")
+        b.sources_of(&[&id], "") == 2
     });
     drop(bob);
     for _ in 0..2 {

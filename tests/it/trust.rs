@@ -129,7 +129,7 @@ fn a_wrong_size_logged_in_first_does_not_stop_the_download_and_is_named() {
     let bob = PeerSetup::new("bob", &server.addr, "");
     // Search shows the size most sources agree on.
     eventually(Duration::from_secs(10), "three sources listed", || {
-        ok(bob.run(&["search", "data"])).contains(" 3  data.bin")
+        bob.sources_of(&["data"], "data.bin") == 3
     });
     let listed = ok(bob.run(&["search", "data"]));
     assert!(listed.contains("3.0 MiB"), "{listed}");
@@ -165,7 +165,7 @@ fn download_beside(slow: Fake, content: &[u8], name: &str) -> (Duration, String)
     let bob = PeerSetup::new("bob", &server.addr, "");
     let word = name.split('.').next().unwrap();
     eventually(Duration::from_secs(10), "two sources listed", || {
-        ok(bob.run(&["search", word])).contains(&format!(" 2  {name}"))
+        bob.sources_of(&[word], name) == 2
     });
     let t = Instant::now();
     let out = ok(bob.run(&["get", &id]));
@@ -240,7 +240,7 @@ fn the_saved_name_comes_from_the_sources_that_sent_good_bytes() {
     let _z = honest[0].serve();
     let bob = PeerSetup::new("bob", &server.addr, "");
     eventually(Duration::from_secs(10), "three sources listed", || {
-        ok(bob.run(&["search", "invoice"])).contains(" 3  ")
+        bob.sources_of(&["invoice"], "") == 3
     });
     let out = ok(bob.run(&["get", &id]));
     assert!(out.contains("from zed"), "{out}");
@@ -458,7 +458,15 @@ fn no_secret_shows_in_a_debug_log() {
         ..Default::default()
     })
     .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Its logout is logged after everything the calls before it logged.
+    c.logout(&pb::LogoutRequest {
+        token: token.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    eventually(Duration::from_secs(10), "dan's logout logged", || {
+        server.logged("logout: dan at") == 1
+    });
 
     let control: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(p.state().join("control.json")).unwrap()).unwrap();

@@ -12,7 +12,7 @@ use super::super::query::{normalise, NameQuery, Query};
 use super::catalogue::Index;
 use super::files::{Found, NO_FILE};
 use super::names::{trigram_keys, Key, MULTI_NAME};
-use super::postings::{intersect, Cursor, Postings, Term, BLOCK, SPARSE};
+use super::postings::{intersect, Cursor, NameBits, Postings, Term, BLOCK, SPARSE};
 
 impl Index {
     /// Token indices whose text contains `fragment`.
@@ -543,44 +543,6 @@ impl Driver<'_> {
         self.refuse
             .iter()
             .all(|t| t.names().binary_search(&n).is_err())
-    }
-}
-
-/// The names of a term, one bit each, by name index.
-pub(super) struct NameBits(pub(super) Vec<u64>);
-
-impl NameBits {
-    /// The names in every one of `terms` (a name is in a term when it is
-    /// in any of its lists), of an index of `names` names; `None` for no
-    /// terms. Two bitmaps at most, however many terms.
-    pub(super) fn of_all(terms: &[Term<'_>], names: usize) -> Option<NameBits> {
-        let (first, rest) = terms.split_first()?;
-        let mut all = NameBits(vec![0u64; names.div_ceil(64)]);
-        all.set(first);
-        if !rest.is_empty() {
-            let mut one = NameBits(vec![0u64; all.0.len()]);
-            for t in rest {
-                one.0.fill(0);
-                one.set(t);
-                all.0.iter_mut().zip(&one.0).for_each(|(a, b)| *a &= b);
-            }
-        }
-        Some(all)
-    }
-
-    /// Sets the bits of the names in any of `term`'s lists.
-    pub(super) fn set(&mut self, term: &Term<'_>) {
-        for list in &term.lists {
-            for &n in &list.names {
-                self.0[n as usize / 64] |= 1 << (n % 64);
-            }
-        }
-    }
-
-    pub(super) fn has(&self, n: u32) -> bool {
-        self.0
-            .get(n as usize / 64)
-            .is_some_and(|w| w >> (n % 64) & 1 == 1)
     }
 }
 

@@ -74,6 +74,12 @@ impl Gate {
         }
         st.inside
     }
+
+    /// How many threads wait in `enter` or `close` now (a test's sync point).
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.state.locked().waiting
+    }
 }
 
 impl Drop for Pass<'_> {
@@ -90,6 +96,19 @@ impl Drop for Pass<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Waits until `n` threads wait in the gate.
+    fn until_waiting(gate: &Gate, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while gate.waiting() != n {
+            assert!(
+                Instant::now() < deadline,
+                "{} waiting, not {n}",
+                gate.waiting()
+            );
+            std::thread::yield_now();
+        }
+    }
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -107,7 +126,8 @@ mod tests {
             })
         };
         // The third waits while two are inside...
-        assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+        until_waiting(&gate, 1);
+        assert!(rx.try_recv().is_err(), "it waits, it has not entered");
         drop(a);
         // ...and enters when one leaves.
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(true));
@@ -121,7 +141,7 @@ mod tests {
             let gate = gate.clone();
             std::thread::spawn(move || gate.close(Instant::now() + Duration::from_secs(30)))
         };
-        std::thread::sleep(Duration::from_millis(50));
+        until_waiting(&gate, 1);
         drop(_b);
         assert_eq!(closer.join().unwrap(), 0);
     }
@@ -134,7 +154,7 @@ mod tests {
             let gate = gate.clone();
             std::thread::spawn(move || gate.enter().is_some())
         };
-        std::thread::sleep(Duration::from_millis(50));
+        until_waiting(&gate, 1);
         gate.close(Instant::now());
         assert!(!waiter.join().unwrap(), "a waiter is turned away at close");
     }

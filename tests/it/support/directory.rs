@@ -1,0 +1,83 @@
+//! Directories for the tests: in this test process (`DirectoryServer` on
+//! port 0, for tests that are not about the `server` binary), or a real
+//! `server` process (for tests of the binary, its logs, or killing it).
+
+use std::process::Command;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use hubshare::{DirectoryServer, ServerConfig};
+
+use super::proc::{Proc, SERVER};
+
+/// A directory in this test process: a `DirectoryServer` on a free
+/// loopback port, shut down when dropped. For tests that are not about the
+/// `server` binary (its flags, logs, signals or exit).
+pub struct Dir {
+    pub addr: String,
+    server: Option<DirectoryServer>,
+}
+
+impl Dir {
+    /// The status and metrics port, when the config gave `http_listen`.
+    pub fn status_addr(&self) -> Option<SocketAddr> {
+        self.server.as_ref().and_then(DirectoryServer::status_addr)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown();
+        }
+    }
+}
+
+/// A directory in this test process on a free loopback port.
+pub fn start_server() -> Dir {
+    start_directory("")
+}
+
+/// A directory in this test process with the config `text` (on a free
+/// loopback port unless it says `listen`).
+pub fn start_directory(text: &str) -> Dir {
+    let mut config =
+        ServerConfig::from_toml(text, Path::new("server.toml")).expect("a valid directory config");
+    if !text.contains("listen") {
+        config.listen = "127.0.0.1:0".parse().unwrap();
+    }
+    let server = DirectoryServer::start(&config).expect("start the directory");
+    Dir {
+        addr: server.addr().to_string(),
+        server: Some(server),
+    }
+}
+
+/// A directory server process on a free loopback port.
+pub fn start_server_process() -> Proc {
+    start_server_with(&["--listen", "127.0.0.1:0"])
+}
+
+/// A directory server process with these arguments.
+pub fn start_server_with(args: &[&str]) -> Proc {
+    let mut cmd = Command::new(SERVER);
+    cmd.args(args);
+    Proc::spawn(cmd)
+}
+
+/// A directory server process with the config `text` (written to a temp
+/// file, returned with it: keep it alive as long as the server).
+pub fn start_server_with_config(text: &str) -> (Proc, tempfile::TempDir) {
+    start_server_logging("info", text)
+}
+
+/// [`start_server_with_config`] with `RUST_LOG` set to `level`.
+pub fn start_server_logging(level: &str, text: &str) -> (Proc, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, text).expect("write server config");
+    let mut cmd = Command::new(SERVER);
+    cmd.arg("--config").arg(&config).env("RUST_LOG", level);
+    (Proc::spawn(cmd), dir)
+}

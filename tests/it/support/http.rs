@@ -1,0 +1,59 @@
+//! A raw HTTP client for requests no well-behaved client would send.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// A raw HTTP/1.1 exchange: sends `head` (request line and headers, without
+/// the blank line) and `body`, returns the status code, the headers
+/// (lower-cased names) and the body.
+pub fn raw_http(addr: &str, head: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    raw_http_bytes(addr, head.as_bytes(), body)
+}
+
+/// [`raw_http`] with a head that need not be UTF-8.
+pub fn raw_http_bytes(
+    addr: &str,
+    head: &[u8],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let host = addr.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).expect("connect to peer");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = head.to_vec();
+    req.extend_from_slice(format!("\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes());
+    let head = String::from_utf8_lossy(head);
+    s.write_all(&req).expect("send head");
+    // The server may answer and close before reading a refused body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no HTTP response to {head:?}: {:?}",
+                String::from_utf8_lossy(&raw)
+            )
+        });
+    let head_text = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head_text.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, raw[split + 4..].to_vec())
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
