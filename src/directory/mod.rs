@@ -1,8 +1,12 @@
 //! The directory process: who is online, at which address, sharing what.
-//! The state sits behind [`DirectoryStore`] (`store.rs`); [`MemoryStore`]
-//! (`memory.rs`) keeps it in this process, with the search index (`index.rs`) and
-//! the query language (`query.rs`); `service.rs` is the gRPC face (checked types in,
-//! flood limits from `flood.rs`, status codes out); `server.rs` runs it.
+//! The state sits behind [`DirectoryStore`] (`store.rs`), which one
+//! `DirectoryState` (`state.rs`) implements over a `Ledger` (`ledger.rs`):
+//! the roster (`roster.rs`, with the search index in `index/` and the query
+//! language in `query.rs`) answers the reads, and the ledger decides the
+//! writes, in memory ([`MemoryStore`], `memory.rs`) or in Redis shared by
+//! replicas ([`RedisStore`], `redis/`). `service.rs` is the gRPC face
+//! (checked types in, flood limits from `flood.rs`, status codes out);
+//! `server.rs` runs it.
 //!
 //! Import rule: `directory/` imports the leaves, `wire/` and `config`, never
 //! `peer/`.

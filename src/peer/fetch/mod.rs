@@ -1,8 +1,10 @@
-//! The peer's HTTP client side: verified multi-source downloads (this
-//! module, with the part file in `part.rs`, the piece list and the name in
-//! `plan.rs`, the fetching swarm in `swarm.rs`), folders of other peers
-//! fetched file by file (`folder.rs`), and pushing files to, browsing and
-//! resolving other peers (`transfer.rs`).
+//! The peer's HTTP client side: verified multi-source downloads
+//! (`download.rs` runs one, what it is asked and reports in `options.rs`;
+//! the size proved and the name chosen in `plan.rs`, one range fetched in
+//! `range.rs`, the fetching swarm in `swarm.rs`, the part file in
+//! `part.rs`), folders of other peers fetched file by file (`folder.rs`),
+//! and pushing files to, browsing and resolving other peers
+//! (`transfer.rs`).
 //!
 //! A download asks the directory for the sources and the size each claims;
 //! a claim is trusted only once a source proves it (a piece list that
