@@ -14,8 +14,9 @@ use super::options::{DownloadOptions, DownloadReport};
 use super::part::{choose_name, Part};
 use super::plan;
 use super::progress::progress_bar;
-use super::swarm::{Job, Swarm};
+use super::swarm::Swarm;
 use super::transfer::{self, TransferError};
+use super::worker::Job;
 use crate::hash::hash_file;
 use crate::id::FileId;
 use crate::peer::client::{ClientError, DirectoryApi};
@@ -132,7 +133,7 @@ fn download_counted(
         &bar,
         dropped,
     );
-    swarm.patience = opts.patience;
+    swarm.coord.patience = opts.patience;
     if let Some((source, bytes)) = whole {
         swarm.credit(source, bytes);
         bar.inc(bytes);
@@ -140,15 +141,15 @@ fn download_counted(
     let outcome = swarm.run(dir, sources, size == 0, opts.cancel.as_deref());
     swarm.stop_workers();
     let (fetched, dropped, per_source, verified, queued) = (
-        swarm.fetched,
-        swarm.dropped.clone(),
+        swarm.coord.fetched,
+        swarm.coord.dropped.clone(),
         swarm.bytes_per_source(),
         swarm.verified_names(),
         swarm.waits(),
     );
     if let Some(c) = &opts.counters {
         c.bytes_received.inc_by(fetched);
-        c.bad_pieces.inc_by(swarm.bad_pieces);
+        c.bad_pieces.inc_by(swarm.coord.bad_pieces);
         c.sources_dropped.inc_by(dropped.len() as u64);
     }
     drop(swarm);

@@ -15,6 +15,7 @@
 //! only when every piece is verified, from the sources that sent verified
 //! pieces, and never over an existing file.
 
+mod coordinator;
 mod download;
 pub mod folder;
 mod options;
@@ -24,6 +25,9 @@ mod progress;
 mod range;
 mod swarm;
 pub mod transfer;
+#[cfg(test)]
+mod twins;
+mod worker;
 
 pub use download::download;
 pub use folder::{download_folder, is_folder_target, FolderEvent, FolderReport};
