@@ -1,8 +1,9 @@
 //! The peer's HTTP client side: verified multi-source downloads
 //! (`download.rs` runs one, what it is asked and reports in `options.rs`;
-//! the size proved and the name chosen in `plan.rs`, one range fetched in
-//! `range.rs`, the fetching swarm in `swarm.rs`, the part file in
-//! `part.rs`), folders of other peers fetched file by file (`folder.rs`),
+//! the size proved and the name chosen in `plan.rs`; every decision in
+//! `coordinator.rs`, run on threads by `swarm.rs`, each worker fetching
+//! through a `PieceSource` (`worker.rs`, one range in `range.rs`); the part
+//! file in `part.rs`), folders of other peers fetched file by file (`folder.rs`),
 //! and pushing files to, browsing and resolving other peers
 //! (`transfer.rs`).
 //!
