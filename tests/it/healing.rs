@@ -270,9 +270,8 @@ fn total(directory: &str, words: &str) -> u64 {
 fn a_large_share_logs_in_under_small_limits_and_a_rescan_adds_to_it() {
     // 100 files a call, and Announce allowed 5 at once then 20 a second:
     // the peer must split its list and wait its turn, losing nothing.
-    let (server, _config) = start_server_with_config(
-        "listen = \"127.0.0.1:0\"\nmax_files_per_call = 100\nannounce_rate = 20\nannounce_burst = 5\n",
-    );
+    let server =
+        start_directory("max_files_per_call = 100\nannounce_rate = 20\nannounce_burst = 5\n");
     // No watcher: the explicit rescan is what adds the new files.
     let a = PeerSetup::new(
         "alice",

@@ -9,9 +9,7 @@ use crate::support::*;
 #[test]
 fn the_directory_counts_what_it_did_and_shows_it() {
     let http = format!("127.0.0.1:{}", free_port());
-    let (server, _cfg) = start_server_with_config(&format!(
-        "listen = \"127.0.0.1:0\"\nhttp_listen = \"{http}\"\n"
-    ));
+    let server = start_directory(&format!("http_listen = \"{http}\"\n"));
     let before = scrape(&http);
     assert_eq!(calls(&before, "Login"), 0.0);
     assert_eq!(before["hubshare_directory_sessions"], 0.0);

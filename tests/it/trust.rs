@@ -13,10 +13,8 @@ use crate::support::*;
 
 /// A directory with a short lease (heartbeats every second), so a test sees
 /// several heartbeats; `extra` is appended to its config.
-fn quick_server(extra: &str) -> (Proc, tempfile::TempDir) {
-    start_server_with_config(&format!(
-        "listen = \"127.0.0.1:0\"\nlease_secs = 3\n{extra}\n"
-    ))
+fn quick_server(extra: &str) -> Dir {
+    start_directory(&format!("lease_secs = 3\n{extra}\n"))
 }
 
 fn status_of(e: grpcio::Error) -> (RpcStatusCode, String) {
@@ -42,7 +40,7 @@ fn raw_login(
 
 #[test]
 fn a_taken_name_is_refused_and_its_owner_stays_listed_and_downloadable() {
-    let (server, _cfg) = quick_server("");
+    let server = quick_server("");
     let alice = PeerSetup::new("alice", &server.addr, "");
     let content = noise(600_000, 21);
     fs::write(alice.share().join("notes.bin"), &content).unwrap();
@@ -107,7 +105,7 @@ fn a_taken_name_is_refused_and_its_owner_stays_listed_and_downloadable() {
 
 #[test]
 fn a_wrong_size_logged_in_first_does_not_stop_the_download_and_is_named() {
-    let (server, _cfg) = quick_server("");
+    let server = quick_server("");
     let content = noise(3 << 20, 22);
     let id = b3(&content);
     // The liar comes first, claiming the right id with another size.
@@ -152,7 +150,7 @@ fn a_wrong_size_logged_in_first_does_not_stop_the_download_and_is_named() {
 /// `peer get` took and what it said, once the bytes on disk are checked and
 /// zed is named as a source.
 fn download_beside(slow: Fake, content: &[u8], name: &str) -> (Duration, String) {
-    let (server, _cfg) = quick_server("");
+    let server = quick_server("");
     let id = b3(content);
     let slow = Fake {
         content: content.to_vec(),
@@ -212,7 +210,7 @@ fn a_source_that_trickles_its_bytes_is_bypassed_within_seconds() {
 
 #[test]
 fn the_saved_name_comes_from_the_sources_that_sent_good_bytes() {
-    let (server, _cfg) = quick_server("");
+    let server = quick_server("");
     let content = noise(2 << 20, 24);
     let id = b3(&content);
     // Two liars (more of them than honest sources) name it an executable
@@ -257,7 +255,7 @@ fn the_saved_name_comes_from_the_sources_that_sent_good_bytes() {
 
 #[test]
 fn an_address_that_is_not_the_senders_is_refused_unless_the_operator_trusts_them() {
-    let (server, _cfg) = quick_server("");
+    let server = quick_server("");
     let c = grpc(&server.addr);
     for addr in [
         "http://169.254.169.254",
@@ -291,7 +289,7 @@ fn an_address_that_is_not_the_senders_is_refused_unless_the_operator_trusts_them
     });
 
     // Behind a proxy: the operator trusts advertised addresses.
-    let (trusting, _cfg2) = quick_server("trust_advertised_addrs = true");
+    let trusting = quick_server("trust_advertised_addrs = true");
     let c = grpc(&trusting.addr);
     raw_login(&c, "eve", &key_of("eve"), "http://192.0.2.10:7001").expect("trusted");
     let found = c
@@ -327,7 +325,7 @@ fn login_forwarded(
 #[test]
 fn behind_a_trusted_proxy_the_forwarded_address_is_the_senders() {
     // This test's client stands for the proxy: it calls from 127.0.0.1.
-    let (server, _cfg) = quick_server("trusted_proxies = [\"127.0.0.1\"]");
+    let server = quick_server("trusted_proxies = [\"127.0.0.1\"]");
     let c = grpc(&server.addr);
     // The address the proxy saw is the one a peer must advertise.
     login_forwarded(&c, "near", "http://10.9.8.7:7001", "10.9.8.7").expect("its own address");
@@ -343,7 +341,7 @@ fn behind_a_trusted_proxy_the_forwarded_address_is_the_senders() {
     assert_eq!(code, RpcStatusCode::PERMISSION_DENIED);
 
     // A directory that trusts no proxy ignores the header.
-    let (plain, _cfg2) = quick_server("");
+    let plain = quick_server("");
     let c = grpc(&plain.addr);
     let (code, msg) =
         status_of(login_forwarded(&c, "near", "http://10.9.8.7:7001", "10.9.8.7").unwrap_err());
@@ -354,7 +352,7 @@ fn behind_a_trusted_proxy_the_forwarded_address_is_the_senders() {
 
 #[test]
 fn a_burst_of_logins_is_cut_off_and_sessions_share_an_addresss_searches() {
-    let (server, _cfg) = quick_server(
+    let server = quick_server(
         "login_rate = 1\nlogin_burst = 10\nsearch_rate = 1000\nsearch_burst = 1000\n\
          address_search_rate = 1\naddress_search_burst = 6",
     );

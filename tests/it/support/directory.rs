@@ -44,7 +44,7 @@ pub fn start_server() -> Dir {
 pub fn start_directory(text: &str) -> Dir {
     let mut config =
         ServerConfig::from_toml(text, Path::new("server.toml")).expect("a valid directory config");
-    if !text.contains("listen") {
+    if !text.lines().any(|l| l.trim_start().starts_with("listen")) {
         config.listen = "127.0.0.1:0".parse().unwrap();
     }
     let server = DirectoryServer::start(&config).expect("start the directory");
