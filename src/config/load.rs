@@ -82,6 +82,25 @@ pub(super) fn checked_password(text: &Option<String>) -> Option<GroupPassword> {
     text.as_deref().and_then(|p| GroupPassword::new(p).ok())
 }
 
+/// What both configs are once parsed: a group password (inline or in a
+/// file) to read and check, and values to check.
+pub(super) trait Loaded: for<'de> Deserialize<'de> {
+    /// `group_password`, to fill in, and `group_password_file`.
+    fn password_keys(&mut self) -> (&mut Option<String>, Option<PathBuf>);
+    /// Checks values that have the right type but cannot be used.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError>;
+}
+
+/// Parses and checks config text of either kind; `path` is only used in
+/// errors.
+pub(super) fn from_text<T: Loaded>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    let mut config: T = parse(text, path)?;
+    let (inline, file) = config.password_keys();
+    load_group_password(inline, &file, path)?;
+    config.validate(path)?;
+    Ok(config)
+}
+
 /// Reads the group password from `file` into `inline` when the config
 /// names a file (one trailing newline dropped), and checks it; a config
 /// may give one of the two, not both. The password itself never appears

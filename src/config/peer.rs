@@ -11,7 +11,7 @@ use super::defaults::{
     DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RESCAN_SECS, DEFAULT_SETTLE_SECS, DEFAULT_UPLOAD_SLOTS,
     DEFAULT_UPLOAD_TURN_SECS,
 };
-use super::load::{checked_password, load_group_password, parse, read, ConfigError};
+use super::load::{checked_password, from_text, read, ConfigError, Loaded};
 use crate::names;
 use crate::wire::{check_directory_addr, one_or_many, GroupPassword, HttpAddr};
 
@@ -148,14 +148,7 @@ impl PeerConfig {
 
     /// Parses and checks peer config text; `path` is only used in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<PeerConfig, ConfigError> {
-        let mut config: PeerConfig = parse(text, path)?;
-        load_group_password(
-            &mut config.group_password,
-            &config.group_password_file,
-            path,
-        )?;
-        config.check(path)?;
-        Ok(config)
+        from_text(text, path)
     }
 
     /// Checks values that have the right type but cannot be used.
@@ -260,5 +253,15 @@ impl PeerConfig {
         self.state_dir
             .clone()
             .unwrap_or_else(|| Path::new("data").join(&self.name).join("state"))
+    }
+}
+
+impl Loaded for PeerConfig {
+    fn password_keys(&mut self) -> (&mut Option<String>, Option<PathBuf>) {
+        (&mut self.group_password, self.group_password_file.clone())
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        self.check(path)
     }
 }

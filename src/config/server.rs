@@ -9,7 +9,7 @@ use super::defaults::{
     DEFAULT_DIRECTORY_ADDR, DEFAULT_LEASE_SECS, DEFAULT_MAX_FILES_PER_CALL, DEFAULT_MAX_RESULTS,
     DEFAULT_NAME_HOLD_SECS,
 };
-use super::load::{checked_password, load_group_password, parse, read, ConfigError};
+use super::load::{checked_password, from_text, read, ConfigError, Loaded};
 use crate::wire::{GroupPassword, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
 
 /// The directory server's configuration (`config/server.toml`).
@@ -124,14 +124,7 @@ impl ServerConfig {
 
     /// Parses and checks server config text; `path` is only used in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
-        let mut config: ServerConfig = parse(text, path)?;
-        load_group_password(
-            &mut config.group_password,
-            &config.group_password_file,
-            path,
-        )?;
-        config.check(path)?;
-        Ok(config)
+        from_text(text, path)
     }
 
     /// Checks values that have the right type but cannot be used.
@@ -213,5 +206,15 @@ impl ServerConfig {
     pub fn heartbeat_secs(&self) -> u32 {
         self.heartbeat_secs
             .unwrap_or_else(|| (self.lease_secs / 3).max(1))
+    }
+}
+
+impl Loaded for ServerConfig {
+    fn password_keys(&mut self) -> (&mut Option<String>, Option<PathBuf>) {
+        (&mut self.group_password, self.group_password_file.clone())
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        self.check(path)
     }
 }

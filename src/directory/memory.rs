@@ -244,7 +244,7 @@ mod tests {
         DirectoryStore, Session, Token, MAX_SOURCES_PER_HIT, MAX_SOURCES_PER_LOCATE,
     };
     use crate::id::FileId;
-    use crate::wire::{IdentityKey, SearchOutcome, SharedFile};
+    use crate::wire::{SearchOutcome, SharedFile};
 
     fn addr(text: &str) -> HttpAddr {
         HttpAddr::parse(text).unwrap()
@@ -252,9 +252,7 @@ mod tests {
 
     /// The print of a key made from `seed` (one per test peer).
     fn key(seed: &str) -> KeyPrint {
-        IdentityKey::parse(&FileId::of(seed.as_bytes()).to_hex())
-            .unwrap()
-            .print()
+        KeyPrint::of_seed(seed)
     }
 
     /// Logs `name` in with its own key (the key of the name itself).

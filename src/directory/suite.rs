@@ -14,7 +14,7 @@ use super::query::Query;
 use super::store::{DirError, DirectoryStore, Limits, Session, Token};
 use super::{MemoryStore, RedisStore};
 use crate::id::FileId;
-use crate::wire::{HttpAddr, IdentityKey, KeyPrint, SharedFile};
+use crate::wire::{HttpAddr, KeyPrint, SharedFile};
 
 /// A directory under test and a way to let time pass on its lease clock.
 trait Harness {
@@ -145,9 +145,7 @@ fn addr(text: &str) -> HttpAddr {
 
 /// The print of a key made from `seed` (one per test peer).
 fn key(seed: &str) -> KeyPrint {
-    IdentityKey::parse(&FileId::of(seed.as_bytes()).to_hex())
-        .unwrap()
-        .print()
+    KeyPrint::of_seed(seed)
 }
 
 fn file(name: &str) -> SharedFile {

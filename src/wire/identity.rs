@@ -84,6 +84,13 @@ impl KeyPrint {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// Tests: the print of a key made from `seed` (the same every time).
+    #[cfg(test)]
+    pub fn of_seed(seed: &str) -> KeyPrint {
+        let key = blake3::hash(seed.as_bytes()).to_hex();
+        IdentityKey::parse(&key).expect("64 hex digits").print()
+    }
 }
 
 impl fmt::Debug for KeyPrint {

@@ -71,10 +71,11 @@ impl PieceSource for TwinSource {
     }
 }
 
-/// A directory that knows no more sources than the download started with.
-struct NoMoreSources;
+/// A directory whose Locate names these sources (the download starts with
+/// others).
+struct Later(Vec<Source>);
 
-impl DirectoryApi for NoMoreSources {
+impl DirectoryApi for Later {
     fn addr(&self) -> &str {
         "twin"
     }
@@ -97,7 +98,7 @@ impl DirectoryApi for NoMoreSources {
         Err(ClientError::Refused("a twin".into()))
     }
     fn locate(&self, _: &FileId) -> Result<(u64, Vec<Source>), ClientError> {
-        Ok((0, Vec::new()))
+        Ok((0, self.0.clone()))
     }
     fn search(&self, _: &str, _: u32, _: Option<&str>) -> Result<SearchOutcome, ClientError> {
         Err(ClientError::Refused("a twin".into()))
@@ -115,8 +116,16 @@ struct Ran {
     part: Option<Vec<u8>>,
 }
 
-/// Downloads `size` bytes of noise from `twins`, 2 connections each.
-fn download(size: usize, twins: &[(&str, Twin)], patience: Option<Duration>) -> Ran {
+/// Downloads `size` bytes of noise from the `first` twins, 2 connections
+/// each, and from the `later` ones once the directory is asked again (when
+/// none of the first is left: what each of those does is then certain to
+/// have been seen).
+fn download(
+    size: usize,
+    first: &[(&str, Twin)],
+    later: &[(&str, Twin)],
+    patience: Option<Duration>,
+) -> Ran {
     let content = Arc::new(noise(size, 71));
     let mut hasher = PieceHasher::new(size as u64);
     hasher.update(&content);
@@ -132,8 +141,9 @@ fn download(size: usize, twins: &[(&str, Twin)], patience: Option<Duration>) -> 
         part,
         done: done.iter().map(|d| (*d).into()).collect(),
     });
-    let by_peer: Vec<(String, Twin)> = twins
+    let by_peer: Vec<(String, Twin)> = first
         .iter()
+        .chain(later)
         .map(|(p, t)| (p.to_string(), t.clone()))
         .collect();
     let kept = content.clone();
@@ -150,15 +160,17 @@ fn download(size: usize, twins: &[(&str, Twin)], patience: Option<Duration>) -> 
             asked: AtomicUsize::new(0),
         }) as _
     });
-    let sources = twins
-        .iter()
-        .map(|(peer, _)| Source {
-            peer: peer.to_string(),
-            http_addr: HttpAddr::parse("http://192.0.2.1:9").unwrap(),
-            name: "file.bin".into(),
-            size: size as u64,
-        })
-        .collect();
+    let sources = |twins: &[(&str, Twin)]| -> Vec<Source> {
+        twins
+            .iter()
+            .map(|(peer, _)| Source {
+                peer: peer.to_string(),
+                http_addr: HttpAddr::parse("http://192.0.2.1:9").unwrap(),
+                name: "file.bin".into(),
+                size: size as u64,
+            })
+            .collect()
+    };
     let bar = ProgressBar::hidden();
     let mut swarm = Swarm::connecting(job, done, 2, &bar, Vec::new(), connect);
     swarm.coord.patience = patience;
@@ -174,7 +186,12 @@ fn download(size: usize, twins: &[(&str, Twin)], patience: Option<Duration>) -> 
             }
         })
     };
-    let result = swarm.run(&NoMoreSources, sources, size == 0, Some(&cancel));
+    let result = swarm.run(
+        &Later(sources(later)),
+        sources(first),
+        size == 0,
+        Some(&cancel),
+    );
     drop(finished);
     watchdog.join().unwrap();
     swarm.stop_workers();
@@ -198,16 +215,9 @@ fn download(size: usize, twins: &[(&str, Twin)], patience: Option<Duration>) -> 
 const MIB: usize = 1 << 20;
 
 #[test]
-fn honest_sources_share_the_work_and_a_liar_is_dropped() {
-    let ran = download(
-        4 * MIB,
-        &[
-            ("a", Twin::Honest),
-            ("liar", Twin::Lying),
-            ("b", Twin::Honest),
-        ],
-        None,
-    );
+fn a_liar_is_dropped_and_honest_sources_share_the_work() {
+    let honest = [("a", Twin::Honest), ("b", Twin::Honest)];
+    let ran = download(4 * MIB, &[("liar", Twin::Lying)], &honest, None);
     ran.result.unwrap();
     assert!(!ran.sent.iter().any(|(p, _)| p == "liar"), "{:?}", ran.sent);
     assert_eq!(ran.sent.iter().map(|(_, b)| b).sum::<u64>(), 4 * MIB as u64);
@@ -222,11 +232,8 @@ fn honest_sources_share_the_work_and_a_liar_is_dropped() {
 
 #[test]
 fn a_source_that_never_finishes_a_piece_does_not_hold_the_download() {
-    let ran = download(
-        2 * MIB,
-        &[("drip", Twin::Dripping), ("ok", Twin::Honest)],
-        None,
-    );
+    let both = [("drip", Twin::Dripping), ("ok", Twin::Honest)];
+    let ran = download(2 * MIB, &both, &[], None);
     ran.result.unwrap();
     assert_eq!(ran.sent, [("ok".to_string(), 2 * MIB as u64)]);
     assert!(
@@ -238,11 +245,8 @@ fn a_source_that_never_finishes_a_piece_does_not_hold_the_download() {
 
 #[test]
 fn a_busy_source_is_waited_for_and_then_serves_all() {
-    let ran = download(
-        MIB,
-        &[("busy", Twin::Queueing(3))],
-        Some(Duration::from_secs(60)),
-    );
+    let busy = [("busy", Twin::Queueing(3))];
+    let ran = download(MIB, &busy, &[], Some(Duration::from_secs(60)));
     ran.result.unwrap();
     assert_eq!(ran.sent, [("busy".to_string(), MIB as u64)]);
     assert_eq!(ran.waits.len(), 1);
@@ -251,17 +255,19 @@ fn a_busy_source_is_waited_for_and_then_serves_all() {
 
 #[test]
 fn a_source_that_does_not_have_the_file_is_dropped_at_once() {
-    let ran = download(MIB, &[("gone", Twin::Gone), ("ok", Twin::Honest)], None);
+    let ran = download(MIB, &[("gone", Twin::Gone)], &[("ok", Twin::Honest)], None);
     ran.result.unwrap();
     assert_eq!(
         ran.dropped,
         [("gone".to_string(), "answered 404".to_string())]
     );
+    assert_eq!(ran.sent, [("ok".to_string(), MIB as u64)]);
 }
 
 #[test]
 fn with_every_source_gone_it_ends_and_keeps_no_empty_part() {
-    let ran = download(MIB, &[("gone", Twin::Gone), ("liar", Twin::Lying)], None);
+    let bad = [("gone", Twin::Gone), ("liar", Twin::Lying)];
+    let ran = download(MIB, &bad, &[], None);
     match ran.result {
         Err(TransferError::NoSourceLeft {
             missing_pieces,
@@ -280,11 +286,8 @@ fn with_every_source_gone_it_ends_and_keeps_no_empty_part() {
 
 #[test]
 fn a_source_that_only_keeps_us_waiting_ends_it_after_patience() {
-    let ran = download(
-        MIB,
-        &[("busy", Twin::Queueing(usize::MAX))],
-        Some(Duration::from_millis(200)),
-    );
+    let busy = [("busy", Twin::Queueing(usize::MAX))];
+    let ran = download(MIB, &busy, &[], Some(Duration::from_millis(200)));
     match ran.result {
         Err(TransferError::NoSourceLeft { dropped, .. }) => {
             assert!(dropped[0].contains("still queued"), "{dropped:?}")
