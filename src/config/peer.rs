@@ -17,127 +17,99 @@ use crate::wire::{check_directory_addr, one_or_many, GroupPassword, HttpAddr};
 
 /// A peer's configuration (`config/peer1.toml`, ...).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct PeerConfig {
     /// The name this peer is known by in the directory.
     pub name: String,
     /// Address of the directory's gRPC port; several replicas as a TOML
     /// list (or separated by commas), each `IP:port`, which calls are
     /// spread over (round robin, skipping one that is down).
-    #[serde(default = "default_directory", deserialize_with = "one_or_many")]
+    #[serde(deserialize_with = "one_or_many")]
     pub directory: String,
     /// Address of this peer's HTTP port; port 0 picks a free one.
-    #[serde(default = "default_peer_listen")]
     pub listen: SocketAddr,
     /// Base address other peers reach this one at (default: `http://` + the bound address).
-    #[serde(default)]
     pub advertise_addr: Option<HttpAddr>,
     /// Folder whose files are shared.
     pub share_dir: PathBuf,
     /// Folder downloads are saved to (default: the share folder, so what you fetch is shared).
-    #[serde(default)]
     pub download_dir: Option<PathBuf>,
     /// Folder for this peer's own state: the control secret, its address (default: `data/<name>/state`).
-    #[serde(default)]
     pub state_dir: Option<PathBuf>,
     /// Whether other peers may push files into the share folder.
-    #[serde(default)]
     pub accept_uploads: bool,
     /// Largest upload accepted, in bytes.
-    #[serde(default = "default_max_upload")]
     pub max_upload_bytes: u64,
     /// Most HTTP requests served at once.
-    #[serde(default = "default_workers")]
     pub http_workers: usize,
     /// Downloaders served at once (however many connections each opens);
     /// others wait in line (503 with Retry-After and their position).
-    #[serde(default = "default_upload_slots")]
     pub upload_slots: usize,
     /// Files up to this many bytes are sent without a slot.
-    #[serde(default = "default_free_slot_bytes")]
     pub free_slot_bytes: u64,
     /// Seconds a downloader is served while others wait before its slot
     /// goes to the next in line (0: never rotate).
-    #[serde(default = "default_upload_turn")]
     pub upload_turn_secs: u64,
     /// Seconds a download waits in sources' queues without getting a piece
     /// before it gives up (0: wait until stopped).
-    #[serde(default = "default_download_patience")]
     pub download_patience_secs: u64,
     /// Cap on the bytes per second this peer sends, over all transfers (0: none).
-    #[serde(default)]
     pub upload_rate_limit: u64,
     /// Seconds an HTTP client may stay silent, or take over its request
     /// headers, before it is dropped (a write that makes no progress for
     /// this long also ends the connection).
-    #[serde(default = "default_http_timeout")]
     pub http_timeout_secs: u64,
     /// HTTP connections served at once; more are answered 503 and closed.
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
     /// Whether symbolic links in the share folder are followed (and what
     /// they point to shared, even outside the folder). Off by default:
     /// links are skipped, and shared files are never opened through one.
-    #[serde(default)]
     pub follow_symlinks: bool,
     /// Seconds between rescans of the share folder (0: only on demand).
-    #[serde(default = "default_rescan")]
     pub rescan_secs: u64,
     /// Seconds a new or changed file must stay unchanged before it is shared.
-    #[serde(default = "default_settle")]
     pub settle_secs: u64,
     /// Watch the share folder and announce changes within seconds. Off:
     /// only periodic and requested rescans see changes (for folders where
     /// change events do not arrive, such as some network file systems).
-    #[serde(default = "default_true")]
     pub watch_share: bool,
     /// The directory's group password, when its operator set one. After
     /// loading, it holds the password read from `group_password_file` too.
-    #[serde(default)]
     pub group_password: Option<String>,
     /// A file holding the group password (instead of `group_password`).
-    #[serde(default)]
     pub group_password_file: Option<PathBuf>,
 }
 
-fn default_directory() -> String {
-    DEFAULT_DIRECTORY_ADDR.to_string()
-}
-fn default_peer_listen() -> SocketAddr {
-    "127.0.0.1:7001".parse().expect("valid default address")
-}
-fn default_max_upload() -> u64 {
-    DEFAULT_MAX_UPLOAD_BYTES
-}
-fn default_workers() -> usize {
-    DEFAULT_HTTP_WORKERS
-}
-fn default_upload_slots() -> usize {
-    DEFAULT_UPLOAD_SLOTS
-}
-fn default_free_slot_bytes() -> u64 {
-    DEFAULT_FREE_SLOT_BYTES
-}
-fn default_upload_turn() -> u64 {
-    DEFAULT_UPLOAD_TURN_SECS
-}
-fn default_download_patience() -> u64 {
-    DEFAULT_DOWNLOAD_PATIENCE_SECS
-}
-fn default_http_timeout() -> u64 {
-    DEFAULT_HTTP_TIMEOUT_SECS
-}
-fn default_max_connections() -> usize {
-    DEFAULT_MAX_CONNECTIONS
-}
-fn default_rescan() -> u64 {
-    DEFAULT_RESCAN_SECS
-}
-fn default_true() -> bool {
-    true
-}
-fn default_settle() -> u64 {
-    DEFAULT_SETTLE_SECS
+impl Default for PeerConfig {
+    /// Every key's default; `name` and `share_dir` have none (empty: a
+    /// config must give them).
+    fn default() -> PeerConfig {
+        PeerConfig {
+            name: String::new(),
+            directory: DEFAULT_DIRECTORY_ADDR.to_string(),
+            listen: "127.0.0.1:7001".parse().expect("valid default address"),
+            advertise_addr: None,
+            share_dir: PathBuf::new(),
+            download_dir: None,
+            state_dir: None,
+            accept_uploads: false,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            http_workers: DEFAULT_HTTP_WORKERS,
+            upload_slots: DEFAULT_UPLOAD_SLOTS,
+            free_slot_bytes: DEFAULT_FREE_SLOT_BYTES,
+            upload_turn_secs: DEFAULT_UPLOAD_TURN_SECS,
+            download_patience_secs: DEFAULT_DOWNLOAD_PATIENCE_SECS,
+            upload_rate_limit: 0,
+            http_timeout_secs: DEFAULT_HTTP_TIMEOUT_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            follow_symlinks: false,
+            rescan_secs: DEFAULT_RESCAN_SECS,
+            settle_secs: DEFAULT_SETTLE_SECS,
+            watch_share: true,
+            group_password: None,
+            group_password_file: None,
+        }
+    }
 }
 
 impl PeerConfig {
@@ -158,10 +130,15 @@ impl PeerConfig {
             key,
             problem,
         };
+        if self.name.is_empty() {
+            let why = "is missing: the name this peer is known by (name = \"alice\")";
+            return Err(invalid("name", why.into()));
+        }
         names::check_peer_name(&self.name).map_err(|e| invalid("name", e.to_string()))?;
         check_directory_addr(&self.directory).map_err(|e| invalid("directory", e))?;
         if self.share_dir.as_os_str().is_empty() {
-            return Err(invalid("share_dir", "is empty".into()));
+            let why = "is missing or empty: the folder this peer shares (share_dir = \"shared\")";
+            return Err(invalid("share_dir", why.into()));
         }
         if self.http_workers == 0 || self.http_workers > 1024 {
             return Err(invalid("http_workers", "must be between 1 and 1024".into()));

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::defaults::{DEFAULT_DIRECTORY_ADDR, DEFAULT_MAX_UPLOAD_BYTES};
+use super::defaults::{DEFAULT_DIRECTORY_ADDR, DEFAULT_HTTP_WORKERS, DEFAULT_MAX_UPLOAD_BYTES};
 use super::*;
 
 fn server(text: &str) -> Result<ServerConfig, ConfigError> {
@@ -43,7 +43,20 @@ fn errors_name_file_and_key() {
         .to_string();
     assert!(msg.contains("peer.toml") && msg.contains("`name`"), "{msg}");
     let msg = peer("name = \"a\"").unwrap_err().to_string();
-    assert!(msg.contains("share_dir"), "{msg}");
+    assert!(
+        msg.contains("`share_dir`") && msg.contains("is missing"),
+        "{msg}"
+    );
+    let msg = peer("share_dir = \"s\"").unwrap_err().to_string();
+    assert!(
+        msg.contains("`name`") && msg.contains("is missing"),
+        "{msg}"
+    );
+    // The keys a peer config may leave out take the documented defaults.
+    let c = peer("name = \"a\"\nshare_dir = \"s\"").unwrap();
+    assert_eq!(c.directory, DEFAULT_DIRECTORY_ADDR);
+    assert_eq!(c.http_workers, DEFAULT_HTTP_WORKERS);
+    assert!(c.watch_share && !c.accept_uploads);
     let msg = peer("name = \"a\"\nshare_dir = \"s\"\nlisten = \"0.0.0.0:7001\"")
         .unwrap_err()
         .to_string();
