@@ -293,7 +293,15 @@ fn a_source_that_answers_404_is_dropped_at_once_not_retried() {
         &content,
         "data.bin",
     );
-    let honest = sharing_peers(&server.addr, &["zed"], "", "data.bin", &content);
+    // The honest source sends at 1 MiB/s, so the 404s come long before
+    // the download could end.
+    let honest = sharing_peers(
+        &server.addr,
+        &["zed"],
+        "upload_rate_limit = 1048576",
+        "data.bin",
+        &content,
+    );
     let _z = honest[0].serve();
     let b = PeerSetup::new("bob", &server.addr, "");
     eventually(Duration::from_secs(10), "two sources", || {

@@ -215,6 +215,14 @@ impl<'a> Swarm<'a> {
                 }
             }
             if let Some(outcome) = ended {
+                // What workers reported meanwhile still counts for the
+                // report (a source dropped for bad bytes or a 404 at the
+                // very end is named); it asks for nothing more.
+                for sent in ev_rx.try_iter() {
+                    if let Sent::Report(report) = sent {
+                        self.coord.report(report, Instant::now());
+                    }
+                }
                 break match outcome {
                     Outcome::Complete => Ok(()),
                     Outcome::NoSourceLeft {
