@@ -319,8 +319,11 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
         .spawn(move || {
             if stop_rx.recv().is_ok() {
                 eprintln!("\nlogging out...");
-                on_signal.shutdown();
-                std::process::exit(130);
+                // A background thread that panicked is raised by shutdown
+                // (and logged): exit non-zero then, as main would.
+                let shut =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_signal.shutdown()));
+                std::process::exit(if shut.is_ok() { 130 } else { 101 });
             }
         })?;
     let stdin = std::io::stdin();
