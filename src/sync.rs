@@ -63,7 +63,8 @@ impl std::fmt::Debug for Panicked {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+/// What a panic payload says, when it is a message.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     payload
         .downcast_ref::<&str>()
         .copied()

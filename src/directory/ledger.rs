@@ -129,17 +129,28 @@ impl TestWall {
     /// Lets `by` pass on `store`'s lease clock: the wall moves a step at a
     /// time, a sweep after each. Returns the names the sweeps expired.
     pub fn pass(&self, store: &dyn super::DirectoryStore, by: Duration) -> Vec<String> {
-        let step = LeaseClock::step_max(store.limits());
-        let mut left = by;
-        let mut gone = Vec::new();
-        while !left.is_zero() {
-            let now = left.min(step);
-            self.advance(now);
-            left -= now;
-            gone.extend(store.expire().into_iter().map(|(name, _)| name));
-        }
-        gone
+        pass_in_steps(store, by, &|d| self.advance(d))
     }
+}
+
+/// Lets `by` pass on `store`'s lease clock: `shift` moves its wall a clock
+/// step at a time, with a sweep after each. Returns the names expired.
+#[cfg(test)]
+pub fn pass_in_steps(
+    store: &dyn super::DirectoryStore,
+    by: Duration,
+    shift: &dyn Fn(Duration),
+) -> Vec<String> {
+    let step = LeaseClock::step_max(store.limits());
+    let mut left = by;
+    let mut gone = Vec::new();
+    while !left.is_zero() {
+        let now = left.min(step);
+        shift(now);
+        left -= now;
+        gone.extend(store.expire().into_iter().map(|(name, _)| name));
+    }
+    gone
 }
 
 #[cfg(test)]

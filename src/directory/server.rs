@@ -278,14 +278,19 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_sweeper_that_panicked_fails_shutdown_loudly() {
+    /// A directory on a free port whose sweeper runs every 250 ms.
+    fn sweeping_often() -> DirectoryServer {
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             lease_secs: 1,
             ..ServerConfig::default()
         };
-        let server = DirectoryServer::start(&config).unwrap();
+        DirectoryServer::start(&config).unwrap()
+    }
+
+    #[test]
+    fn a_sweeper_that_panicked_fails_shutdown_loudly() {
+        let server = sweeping_often();
         assert!(!server.sweeper_ended());
         server.panic_sweeper_for_tests();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -298,22 +303,13 @@ mod tests {
         }
         let raised = catch_unwind(AssertUnwindSafe(|| server.shutdown()))
             .expect_err("shutdown raises the sweeper's panic");
-        let message = raised
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| raised.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or_default();
+        let message = crate::sync::panic_message(&*raised);
         assert!(message.contains("lease sweeper"), "{message:?}");
     }
 
     #[test]
     fn a_healthy_sweeper_shuts_down_quietly() {
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            lease_secs: 1,
-            ..ServerConfig::default()
-        };
-        let server = DirectoryServer::start(&config).unwrap();
+        let server = sweeping_often();
         catch_unwind(AssertUnwindSafe(|| server.shutdown())).expect("no panic to raise");
     }
 }

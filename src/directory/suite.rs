@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::ledger::{LeaseClock, TestWall};
+use super::ledger::{pass_in_steps, LeaseClock, TestWall};
 use super::query::Query;
 use super::store::{DirError, DirectoryStore, Limits, Session, Token};
 use super::{MemoryStore, RedisStore};
@@ -24,16 +24,7 @@ trait Harness {
     /// Moves the wall by `by`, a clock step at a time with a sweep after
     /// each; returns the names the sweeps expired.
     fn pass(&self, by: Duration) -> Vec<String> {
-        let step = LeaseClock::step_max(self.store().limits());
-        let mut left = by;
-        let mut gone = Vec::new();
-        while !left.is_zero() {
-            let now = left.min(step);
-            self.shift(now);
-            left -= now;
-            gone.extend(self.store().expire().into_iter().map(|(name, _)| name));
-        }
-        gone
+        pass_in_steps(self.store(), by, &|d| self.shift(d))
     }
 }
 
