@@ -40,9 +40,8 @@ fn client_error(e: DirError) -> ClientError {
             addr: "in-process".into(),
             detail,
         },
-        DirError::Invalid(m) | DirError::Taken(m) | DirError::Denied(m) | DirError::Internal(m) => {
-            ClientError::Refused(m)
-        }
+        DirError::Taken(m) | DirError::Denied(m) => ClientError::Denied(m),
+        DirError::Invalid(m) | DirError::Internal(m) => ClientError::Refused(m),
     }
 }
 
@@ -269,7 +268,16 @@ mod tests {
             key: crate::wire::IdentityKey::generate(),
             group_password: None,
         };
-        Link::new(dir.clone(), "alice", &addr, creds, share.clone(), now)
+        let (denied, _) = crossbeam_channel::bounded(1);
+        Link::new(
+            dir.clone(),
+            "alice",
+            &addr,
+            creds,
+            share.clone(),
+            now,
+            denied,
+        )
     }
 
     /// A peer "alice" sharing `folder`, linked to `dir`.

@@ -24,6 +24,7 @@ mod fsutil;
 #[doc(hidden)]
 pub mod fuzz;
 mod hash;
+mod html;
 mod id;
 mod in_process;
 pub mod logging;
@@ -51,11 +52,11 @@ pub use peer::fetch::{
     DownloadReport, FolderEvent, FolderReport, TransferError, UploadReport,
 };
 pub use peer::{
-    download_summary, folder_event_text, format_files, format_hits, format_peers, format_uploads,
-    human_size, listing_of_files, listing_of_hits, pick_file, run_menu, ByteRange, Change,
-    ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Listing,
-    Login, Peer, PeerError, SearchFailed, ServeOptions, Session, SessionState, ShareEntry,
-    ShareError, ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+    download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
+    format_uploads, human_size, listing_of_files, listing_of_hits, make_state_dir, pick_file,
+    run_menu, ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi,
+    Host, HttpServer, Interrupt, Listing, Login, Peer, PeerError, SearchFailed, ServeOptions,
+    Session, SessionState, ShareEntry, ShareError, ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use wire::proto;
 pub use wire::{

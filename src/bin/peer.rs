@@ -14,11 +14,51 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use hubshare::{
     browse, download, download_folder, download_summary, error_chain, folder_event_text,
-    format_files, format_hits, format_peers, format_uploads, human_size, is_folder_target,
-    listing_of_files, listing_of_hits, pick_file, resolve_peer, upload, Control, Directory,
-    DirectoryApi, DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig,
-    ShareTable,
+    folder_summary, format_files, format_hits, format_peers, format_uploads, human_size,
+    is_folder_target, listing_of_files, listing_of_hits, pick_file, resolve_peer, upload, Control,
+    Directory, DirectoryApi, DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer,
+    PeerConfig, ShareTable,
 };
+
+/// Writes a line to standard output (see [`write_out`]).
+macro_rules! say {
+    ($($t:tt)*) => { write_out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// Writes to standard output without adding a newline.
+macro_rules! say_raw {
+    ($($t:tt)*) => { write_out(format_args!($($t)*)) };
+}
+
+/// Writes a line to standard error; a closed standard error is ignored
+/// (there is nobody left to tell).
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Writes to standard output. A closed pipe (`peer browse bob | head -1`)
+/// ends the process quietly with status 0, as a Unix filter ends when its
+/// reader is gone (ripgrep does the same); any other write error ends it
+/// with status 1 and the reason on stderr. What a download verified is on
+/// disk by then (a `.part` is resumed by the next `get`).
+fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        quit_on_output_error(&e)
+    }
+}
+
+fn quit_on_output_error(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0)
+    }
+    note!("peer: cannot write to standard output: {e}");
+    std::process::exit(1)
+}
 
 /// A hubshare peer: shares a folder, finds and fetches files from other peers.
 #[derive(Parser)]
@@ -84,8 +124,8 @@ enum Command {
         /// Save under this name (or folder/name) instead of the one the sources give.
         #[arg(long)]
         name: Option<String>,
-        /// Fetch it even when this peer already holds the file (with
-        /// --name, to have a copy somewhere else).
+        /// Fetch it even when this peer already holds the file: under
+        /// --name, or beside the one at its name (`name (1).ext`).
         #[arg(long)]
         copy: bool,
     },
@@ -127,7 +167,7 @@ fn load_config(args: &Args) -> Result<PeerConfig> {
     let path = match &args.config {
         Some(p) => p.clone(),
         None => {
-            eprintln!("peer: using {DEFAULT_CONFIG} (give --config FILE for another)");
+            note!("peer: using {DEFAULT_CONFIG} (give --config FILE for another)");
             PathBuf::from(DEFAULT_CONFIG)
         }
     };
@@ -169,9 +209,9 @@ fn run(args: Args) -> Result<()> {
         Command::Search { words, limit } => {
             let found = dir().search(&words.join(" "), limit, None)?;
             if json {
-                println!("{}", serde_json::to_string(&found)?);
+                say!("{}", serde_json::to_string(&found)?);
             } else {
-                print!("{}", format_hits(&found));
+                say_raw!("{}", format_hits(&found));
             }
             remember_listing(&config, listing_of_hits(&found.hits));
             Ok(())
@@ -187,6 +227,8 @@ fn run(args: Args) -> Result<()> {
                 cancel: Some(cancel),
                 peer_name: Some(config.name.clone()),
                 patience: config.download_patience(),
+                copy,
+                flat: !config.mirror_paths,
                 ..DownloadOptions::default()
             };
             let fetched = if is_folder_target(&id) {
@@ -212,7 +254,7 @@ fn run(args: Args) -> Result<()> {
         Command::Upload { file, to, name } => {
             let base = resolve_peer(&dir(), &to)?;
             let r = upload(&base, &file, name.as_deref())?;
-            println!(
+            say!(
                 "sent {} ({}, id {}) to {to} in {:.2}s",
                 r.stored.name,
                 human_size(r.stored.size),
@@ -226,9 +268,9 @@ fn run(args: Args) -> Result<()> {
             let files = browse(&base)?;
             if json {
                 let doc = serde_json::json!({ "peer": peer, "files": files });
-                println!("{doc}");
+                say!("{doc}");
             } else {
-                print!("{}", format_files(&files));
+                say_raw!("{}", format_files(&files));
             }
             remember_listing(&config, listing_of_files(&files));
             Ok(())
@@ -236,49 +278,50 @@ fn run(args: Args) -> Result<()> {
         Command::Peers { limit } => {
             let (peers, total) = dir().peers(limit)?;
             if json {
-                println!("{}", serde_json::json!({ "total": total, "peers": peers }));
+                say!("{}", serde_json::json!({ "total": total, "peers": peers }));
             } else {
-                print!("{}", format_peers(&peers, total));
+                say_raw!("{}", format_peers(&peers, total));
             }
             Ok(())
         }
         Command::Status => {
             let s = Control::open(&config.state_dir())?.status()?;
             if json {
-                println!("{}", serde_json::to_string(&s)?);
+                say!("{}", serde_json::to_string(&s)?);
                 return Ok(());
             }
-            println!("name:      {}", s.name);
-            println!("serving:   {}", s.http_addr);
-            println!("directory: {} ({})", s.directory, s.session);
-            println!("files:     {} ({})", s.files, human_size(s.shared_bytes));
-            println!(
+            say!("name:      {}", s.name);
+            say!("serving:   {}", s.http_addr);
+            say!("directory: {} ({})", s.directory, s.session);
+            say!("files:     {} ({})", s.files, human_size(s.shared_bytes));
+            say!(
                 "hashed:    {} since start ({} bytes)",
                 human_size(s.bytes_hashed),
                 s.bytes_hashed
             );
             if s.unsettled > 0 {
-                println!("waiting:   {} file(s) still being written", s.unsettled);
+                say!("waiting:   {} file(s) still being written", s.unsettled);
             }
-            print!("{}", format_uploads(&s.uploads));
+            say_raw!("{}", format_uploads(&s.uploads));
             Ok(())
         }
         Command::Rescan => {
             let found = Control::open(&config.state_dir())?.rescan()?;
-            println!(
+            say!(
                 "rescanned: {} added, {} removed",
-                found.added, found.removed
+                found.added,
+                found.removed
             );
             Ok(())
         }
         Command::Login => {
             Control::open(&config.state_dir())?.login()?;
-            println!("logged in: this peer's files are listed again");
+            say!("logged in: this peer's files are listed again");
             Ok(())
         }
         Command::Logout => {
             Control::open(&config.state_dir())?.logout()?;
-            println!("logged out; the peer keeps serving until it is stopped");
+            say!("logged out; the peer keeps serving until it is stopped");
             Ok(())
         }
     }
@@ -295,30 +338,48 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
     // The menu owns the terminal: log lines go to a file meanwhile.
     let log_file = config.state_dir().join(LOG_FILE);
     if menu {
-        std::fs::create_dir_all(config.state_dir())?;
+        hubshare::make_state_dir(&config.state_dir())?;
         hubshare::logging::to_file(&log_file)
             .map_err(|e| format!("cannot write the log {}: {e}", log_file.display()))?;
-        eprintln!("peer: logging to {}", log_file.display());
+        note!("peer: logging to {}", log_file.display());
     }
     let peer = Arc::new(Peer::start(config)?);
     if !menu {
-        println!(
+        say!(
             "peer {} serving http at {}",
             peer.core().name(),
             peer.core().http_addr()
         );
-        let _ = stop_rx.recv();
+        // Until Ctrl-C or SIGTERM, or a refusal no retry can change.
+        let refused = peer.core().session().refusals();
+        crossbeam_channel::select! {
+            recv(stop_rx) -> _ => {}
+            recv(refused) -> why => {
+                peer.shutdown();
+                let why = why.unwrap_or_default();
+                return Err(format!(
+                    "the directory refuses this peer: {why} (not retrying: change the config and start it again)"
+                )
+                .into());
+            }
+        }
         log::info!("stopping: logging out");
         peer.shutdown();
         return Ok(());
     }
-    // The menu blocks on standard input; Ctrl-C is handled beside it.
+    // The menu blocks on standard input; Ctrl-C is handled beside it: it
+    // stops a fetch in the foreground, else the peer.
     let on_signal = peer.clone();
+    let ctrl_c = Arc::new(hubshare::Interrupt::default());
+    let switch = ctrl_c.clone();
     std::thread::Builder::new()
         .name("signal-watch".into())
         .spawn(move || {
-            if stop_rx.recv().is_ok() {
-                eprintln!("\nlogging out...");
+            while stop_rx.recv().is_ok() {
+                if switch.interrupt() {
+                    continue;
+                }
+                note!("\nlogging out...");
                 // A background thread that panicked is raised by shutdown
                 // (and logged): exit non-zero then, as main would.
                 let shut =
@@ -327,9 +388,13 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
             }
         })?;
     let stdin = std::io::stdin();
-    hubshare::run_menu(&peer, stdin.lock(), std::io::stdout())?;
+    let menu = hubshare::run_menu(&peer, stdin.lock(), std::io::stdout(), &ctrl_c);
     peer.shutdown();
-    Ok(())
+    match menu {
+        // Its output closed (`peer | head`): quiet, as for the subcommands.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 /// Downloads one file unless this peer already holds it (or `copy`);
@@ -346,9 +411,9 @@ fn get_one(
         if let Some(path) = ShareTable::held(&config.share_dir, &config.state_dir(), &id) {
             if json {
                 let line = serde_json::json!({ "event": "already_here", "id": id, "path": path });
-                println!("{line}");
+                say!("{line}");
             } else {
-                println!(
+                say!(
                     "already here: {} (this peer shares it; --copy fetches another copy)",
                     path.display()
                 );
@@ -358,9 +423,9 @@ fn get_one(
     }
     let r = download(dir, id, &config.download_dir(), opts)?;
     if json {
-        println!("{}", report_json(&r));
+        say!("{}", report_json(&r));
     } else {
-        println!("{}", download_summary(&r));
+        say!("{}", download_summary(&r));
     }
     Ok(!r.already_had)
 }
@@ -399,7 +464,7 @@ const LAST_LISTING: &str = "last-listing.json";
 fn remember_listing(config: &PeerConfig, rows: Listing) {
     let state = config.state_dir();
     let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(&state)?;
+        hubshare::make_state_dir(&state)?;
         let json = serde_json::to_vec(&rows).map_err(std::io::Error::other)?;
         hubshare::write_atomic(&state.join(LAST_LISTING), &json)
     };
@@ -435,25 +500,43 @@ fn get_folder(
     };
     let mut tell = |e: FolderEvent<'_>| {
         if !json {
-            return println!("{}", folder_event_text(what, &e));
+            return say!("{}", folder_event_text(what, &e));
         }
         let line = match e {
             FolderEvent::Listed(n) => serde_json::json!({ "event": "listed", "files": n }),
-            FolderEvent::Held { path, at } => {
+            FolderEvent::Present { path, at } => {
                 serde_json::json!({ "event": "already_here", "path": at, "as": path })
+            }
+            FolderEvent::Copied { path, from, to } => {
+                serde_json::json!({ "event": "copied", "path": to, "from": from, "as": path })
             }
             FolderEvent::Done(r) => report_json(r),
             FolderEvent::Failed { path, error } => {
                 serde_json::json!({ "event": "failed", "path": path, "error": error })
             }
         };
-        println!("{line}");
+        say!("{line}");
     };
     let r = download_folder(dir, what, &config.download_dir(), opts, &held, &mut tell)?;
+    if json {
+        say!(
+            "{}",
+            serde_json::json!({
+                "event": "summary",
+                "listed": r.listed,
+                "fetched": r.fetched.len(),
+                "copied": r.copied.len(),
+                "present": r.present,
+                "failed": r.failed,
+            })
+        );
+    } else {
+        say!("{}", folder_summary(what, &r));
+    }
     if r.failed > 0 {
         return Err(format!("{} of {} file(s) failed", r.failed, r.listed).into());
     }
-    Ok(!r.fetched.is_empty())
+    Ok(!(r.fetched.is_empty() && r.copied.is_empty()))
 }
 
 /// Flags that take a value, of the peer and of `search`: what follows them
@@ -476,8 +559,9 @@ const SEARCH_SWITCHES: &[&str] = &["-h", "--help", "--json"];
 
 /// Lets `peer search annual -budget --limit 5` mean what it says: after
 /// `search`, every argument that is not one of the peer's flags (or a
-/// flag's value) is a query word, moved behind a `--` so that `-budget`
-/// is not taken for a flag. Other command lines are left as they are.
+/// flag's value) or another `--word` is a query word, moved behind a `--`
+/// so that `-budget` is not taken for a flag; `--word` stays a flag, so an
+/// unknown one is a usage error. Other command lines are left as they are.
 fn search_words_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let is_flag = |a: &str| a.starts_with('-') && a.len() > 1;
     let takes_value = |a: &str| VALUE_FLAGS.contains(&a);
@@ -510,6 +594,10 @@ fn search_words_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
             if takes_value(&text) {
                 flags.extend(rest.next().cloned());
             }
+        } else if text.starts_with("--") {
+            // A mistyped flag (`--jsn`, `--limt 1`) is left to clap, which
+            // refuses it (exit 2) and suggests the flag meant.
+            flags.push(a.clone());
         } else {
             words.push(a.clone());
         }
@@ -534,7 +622,7 @@ fn main() -> ExitCode {
     ))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("peer: {}", error_chain(e.as_ref()));
+            note!("peer: {}", error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -569,6 +657,12 @@ mod tests {
                 "peer search --limit=3 -- -draft report --literal",
             ),
             ("peer search --help", "peer search --help"),
+            // A mistyped flag is not a query word: clap refuses it.
+            ("peer search hunter --jsn", "peer search --jsn -- hunter"),
+            (
+                "peer search hunter --limt 1",
+                "peer search --limt -- hunter 1",
+            ),
             ("peer get -x", "peer get -x"),
             (
                 "peer browse peer2 --config c.toml",

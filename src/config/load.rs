@@ -77,24 +77,68 @@ pub(super) fn parse<T: for<'de> Deserialize<'de>>(
     })
 }
 
+/// The folder a config file's relative paths are taken from: its own, as
+/// its real path (so that `..` below it means what it says, and what was
+/// resolved stays right if the process changes folder).
+pub(super) fn base_of(path: &Path) -> PathBuf {
+    let folder = match path.parent() {
+        Some(f) if !f.as_os_str().is_empty() => f,
+        _ => Path::new("."),
+    };
+    folder
+        .canonicalize()
+        .or_else(|_| std::path::absolute(folder))
+        .unwrap_or_else(|_| folder.to_path_buf())
+}
+
+/// `path` taken from `base` when it is relative, with `.` and `..` worked
+/// out (`config/../data/x` is `data/x`).
+pub(super) fn resolve(base: &Path, path: &mut PathBuf) {
+    if path.is_relative() && !path.as_os_str().is_empty() {
+        *path = normalize(&base.join(&*path));
+    }
+}
+
+/// `path` with `.` and `..` worked out by name (not through links).
+pub(super) fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The group password of a loaded config (checked when it was loaded).
 pub(super) fn checked_password(text: &Option<String>) -> Option<GroupPassword> {
     text.as_deref().and_then(|p| GroupPassword::new(p).ok())
 }
 
-/// What both configs are once parsed: a group password (inline or in a
-/// file) to read and check, and values to check.
+/// What both configs are once parsed: paths to resolve, a group password
+/// (inline or in a file) to read and check, and values to check.
 pub(super) trait Loaded: for<'de> Deserialize<'de> {
+    /// Takes every relative path from `base`, the config file's folder.
+    fn resolve_paths(&mut self, base: &Path);
     /// `group_password`, to fill in, and `group_password_file`.
     fn password_keys(&mut self) -> (&mut Option<String>, Option<PathBuf>);
     /// Checks values that have the right type but cannot be used.
     fn validate(&self, path: &Path) -> Result<(), ConfigError>;
 }
 
-/// Parses and checks config text of either kind; `path` is only used in
-/// errors.
-pub(super) fn from_text<T: Loaded>(text: &str, path: &Path) -> Result<T, ConfigError> {
+/// Parses and checks config text of either kind; `path` names the file in
+/// errors, and relative paths in it are taken from `base` (the file's
+/// folder), not from wherever the process was started.
+pub(super) fn from_text<T: Loaded>(text: &str, path: &Path, base: &Path) -> Result<T, ConfigError> {
     let mut config: T = parse(text, path)?;
+    config.resolve_paths(base);
     let (inline, file) = config.password_keys();
     load_group_password(inline, &file, path)?;
     config.validate(path)?;

@@ -11,7 +11,9 @@ use super::defaults::{
     DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_RESCAN_SECS, DEFAULT_SETTLE_SECS, DEFAULT_UPLOAD_SLOTS,
     DEFAULT_UPLOAD_TURN_SECS,
 };
-use super::load::{checked_password, from_text, read, ConfigError, Loaded};
+use super::load::{
+    base_of, checked_password, from_text, normalize, read, resolve, ConfigError, Loaded,
+};
 use crate::names;
 use crate::wire::{check_directory_addr, one_or_many, GroupPassword, HttpAddr};
 
@@ -34,6 +36,10 @@ pub struct PeerConfig {
     pub share_dir: PathBuf,
     /// Folder downloads are saved to (default: the share folder, so what you fetch is shared).
     pub download_dir: Option<PathBuf>,
+    /// Whether a file downloads into the folders of the path its sources
+    /// share it under (`music/a/x.mp3`); off: by its name only (`x.mp3`).
+    /// Folder fetches keep their folders either way.
+    pub mirror_paths: bool,
     /// Folder for this peer's own state: the control secret, its address (default: `data/<name>/state`).
     pub state_dir: Option<PathBuf>,
     /// Whether other peers may push files into the share folder.
@@ -78,6 +84,10 @@ pub struct PeerConfig {
     pub group_password: Option<String>,
     /// A file holding the group password (instead of `group_password`).
     pub group_password_file: Option<PathBuf>,
+    /// The folder of the config file, which its relative paths were taken
+    /// from, and the default `state_dir` (`data/<name>/state`) is below.
+    #[serde(skip)]
+    pub config_dir: PathBuf,
 }
 
 impl Default for PeerConfig {
@@ -91,6 +101,7 @@ impl Default for PeerConfig {
             advertise_addr: None,
             share_dir: PathBuf::new(),
             download_dir: None,
+            mirror_paths: true,
             state_dir: None,
             accept_uploads: false,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
@@ -108,6 +119,7 @@ impl Default for PeerConfig {
             watch_share: true,
             group_password: None,
             group_password_file: None,
+            config_dir: PathBuf::new(),
         }
     }
 }
@@ -115,12 +127,13 @@ impl Default for PeerConfig {
 impl PeerConfig {
     /// Reads and checks a peer config file.
     pub fn load(path: &Path) -> Result<PeerConfig, ConfigError> {
-        PeerConfig::from_toml(&read(path)?, path)
+        from_text(&read(path)?, path, &base_of(path))
     }
 
-    /// Parses and checks peer config text; `path` is only used in errors.
+    /// Parses and checks peer config text; `path` names it in errors, and
+    /// its folder is where relative paths are taken from.
     pub fn from_toml(text: &str, path: &Path) -> Result<PeerConfig, ConfigError> {
-        from_text(text, path)
+        from_text(text, path, path.parent().unwrap_or(Path::new("")))
     }
 
     /// Checks values that have the right type but cannot be used.
@@ -139,6 +152,16 @@ impl PeerConfig {
         if self.share_dir.as_os_str().is_empty() {
             let why = "is missing or empty: the folder this peer shares (share_dir = \"shared\")";
             return Err(invalid("share_dir", why.into()));
+        }
+        if within(&self.state_dir(), &self.share_dir) {
+            return Err(invalid(
+                if self.state_dir.is_some() { "state_dir" } else { "share_dir" },
+                format!(
+                    "the state folder {} is inside the share folder {}: its identity key and control secret would be shared; give state_dir a folder outside share_dir",
+                    self.state_dir().display(),
+                    self.share_dir.display()
+                ),
+            ));
         }
         if self.http_workers == 0 || self.http_workers > 1024 {
             return Err(invalid("http_workers", "must be between 1 and 1024".into()));
@@ -225,15 +248,42 @@ impl PeerConfig {
             .unwrap_or_else(|| self.share_dir.clone())
     }
 
-    /// Where this peer keeps its own state.
+    /// Where this peer keeps its own state (default: `data/<name>/state`
+    /// below the config file's folder).
     pub fn state_dir(&self) -> PathBuf {
         self.state_dir
             .clone()
-            .unwrap_or_else(|| Path::new("data").join(&self.name).join("state"))
+            .unwrap_or_else(|| self.config_dir.join("data").join(&self.name).join("state"))
     }
 }
 
+/// Whether `inner` is `outer` or a folder below it: by their real paths
+/// when both exist (links resolved), else by their names with `.` and `..`
+/// worked out.
+fn within(inner: &Path, outer: &Path) -> bool {
+    if let (Ok(i), Ok(o)) = (inner.canonicalize(), outer.canonicalize()) {
+        return i.starts_with(o);
+    }
+    let plain = |p: &Path| normalize(&std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
+    plain(inner).starts_with(plain(outer))
+}
+
 impl Loaded for PeerConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        self.config_dir = base.to_path_buf();
+        resolve(base, &mut self.share_dir);
+        for p in [
+            &mut self.download_dir,
+            &mut self.state_dir,
+            &mut self.group_password_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(base, p);
+        }
+    }
+
     fn password_keys(&mut self) -> (&mut Option<String>, Option<PathBuf>) {
         (&mut self.group_password, self.group_password_file.clone())
     }

@@ -9,7 +9,7 @@ use super::defaults::{
     DEFAULT_DIRECTORY_ADDR, DEFAULT_LEASE_SECS, DEFAULT_MAX_FILES_PER_CALL, DEFAULT_MAX_RESULTS,
     DEFAULT_NAME_HOLD_SECS,
 };
-use super::load::{checked_password, from_text, read, ConfigError, Loaded};
+use super::load::{base_of, checked_password, from_text, read, resolve, ConfigError, Loaded};
 use crate::wire::{GroupPassword, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
 
 /// The directory server's configuration (`config/server.toml`).
@@ -119,12 +119,13 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Reads and checks a server config file.
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
-        ServerConfig::from_toml(&read(path)?, path)
+        from_text(&read(path)?, path, &base_of(path))
     }
 
-    /// Parses and checks server config text; `path` is only used in errors.
+    /// Parses and checks server config text; `path` names it in errors, and
+    /// its folder is where relative paths are taken from.
     pub fn from_toml(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
-        from_text(text, path)
+        from_text(text, path, path.parent().unwrap_or(Path::new("")))
     }
 
     /// Checks values that have the right type but cannot be used.
@@ -210,6 +211,12 @@ impl ServerConfig {
 }
 
 impl Loaded for ServerConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = &mut self.group_password_file {
+            resolve(base, p);
+        }
+    }
+
     fn password_keys(&mut self) -> (&mut Option<String>, Option<PathBuf>) {
         (&mut self.group_password, self.group_password_file.clone())
     }

@@ -140,7 +140,12 @@ fn example_files_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     ServerConfig::load(&root.join("server.toml")).unwrap();
     for n in 1..=3 {
-        PeerConfig::load(&root.join(format!("peer{n}.toml"))).unwrap();
+        let c = PeerConfig::load(&root.join(format!("peer{n}.toml"))).unwrap();
+        // What README says, from the repository root: data/peerN/...
+        let repo = root.parent().unwrap().canonicalize().unwrap();
+        let data = repo.join("data").join(format!("peer{n}"));
+        assert_eq!(c.share_dir, data.join("share"));
+        assert_eq!(c.state_dir(), data.join("state"));
     }
 }
 
@@ -184,4 +189,66 @@ fn random_config_text_is_accepted_or_refused_naming_the_file() {
             }
         }
     }
+}
+
+#[test]
+fn relative_paths_are_taken_from_the_config_files_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("config");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("pw"), "a long phrase only we know\n").unwrap();
+    let file = folder.join("alice.toml");
+    std::fs::write(
+        &file,
+        "name = \"alice\"\nshare_dir = \"../data/share\"\ndownload_dir = \"dl\"\ngroup_password_file = \"pw\"\n",
+    )
+    .unwrap();
+    let c = PeerConfig::load(&file).unwrap();
+    let (dir, folder) = (
+        dir.path().canonicalize().unwrap(),
+        folder.canonicalize().unwrap(),
+    );
+    assert_eq!(c.share_dir, dir.join("data/share"));
+    assert_eq!(c.download_dir(), folder.join("dl"));
+    assert_eq!(c.state_dir(), folder.join("data/alice/state"));
+    assert_eq!(
+        c.group_password.as_deref(),
+        Some("a long phrase only we know")
+    );
+    // An absolute path stays as it is.
+    let abs = dir.join("elsewhere");
+    let text = format!("name = \"a\"\nshare_dir = \"{}\"", abs.display());
+    std::fs::write(&file, text).unwrap();
+    assert_eq!(PeerConfig::load(&file).unwrap().share_dir, abs);
+    let server_file = folder.join("server.toml");
+    std::fs::write(&server_file, "group_password_file = \"pw\"\n").unwrap();
+    let s = ServerConfig::load(&server_file).unwrap();
+    assert_eq!(
+        s.group_password.as_deref(),
+        Some("a long phrase only we know")
+    );
+}
+
+#[test]
+fn a_state_folder_inside_the_share_is_refused_with_the_key_named() {
+    for (text, key) in [
+        ("share_dir = \"s\"\nstate_dir = \"s/state\"", "`state_dir`"),
+        ("share_dir = \"s\"\nstate_dir = \"s\"", "`state_dir`"),
+        (
+            "share_dir = \"s\"\nstate_dir = \"x/../s/./st\"",
+            "`state_dir`",
+        ),
+        // The default state folder, data/<name>/state, is below this share.
+        ("share_dir = \"data\"", "`share_dir`"),
+    ] {
+        let msg = peer(&format!("name = \"a\"\n{text}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(key) && msg.contains("inside the share"),
+            "{text}: {msg}"
+        );
+    }
+    peer("name = \"a\"\nshare_dir = \"s\"\nstate_dir = \"state\"").unwrap();
+    peer("name = \"a\"\nshare_dir = \"s\"\nstate_dir = \"s2\"").unwrap();
 }

@@ -32,7 +32,7 @@ use crate::id::FileId;
 use crate::names;
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc;
-use crate::wire::{GroupPassword, HttpAddr, IdentityKey, SharedFile, Source};
+use crate::wire::{GroupPassword, HttpAddr, IdentityKey, SharedFile, Source, LOGIN_FILES};
 
 /// Searches queued beyond this are refused as busy rather than left to
 /// wait for seconds.
@@ -434,7 +434,16 @@ impl DirectoryService {
         let s = self
             .store
             .login(&req.name, key.print(), &http_addr, files)?;
-        log::info!("login: {} at {http_addr} with {n} files", req.name);
+        if n < LOGIN_FILES as usize {
+            log::info!("login: {} at {http_addr} with {n} files", req.name);
+        } else {
+            // A Login carries the first files only; the total is logged
+            // when the announces that follow are in.
+            log::info!(
+                "login: {} at {http_addr} with its first {n} files (the rest follow)",
+                req.name
+            );
+        }
         Ok(pb::LoginReply {
             token: s.token.as_str().to_string(),
             lease_secs: s.lease.as_secs() as u32,
@@ -453,9 +462,17 @@ impl DirectoryService {
             .map(|s| parse_id(s))
             .collect::<Result<Vec<_>, _>>()?;
         let change = limits.batch(parse_files(&req.added)?, removed)?;
-        let shared = self
-            .store
-            .announce(&Token::from_client(&req.token), change)?;
+        let calls = req.added.len() + req.removed.len();
+        let token = Token::from_client(&req.token);
+        let shared = self.store.announce(&token, change)?;
+        // A peer catching up sends full Announces; a short one ends the
+        // catch-up (or is a change): then the total is worth a line.
+        let name = || self.store.session_name(&token).unwrap_or_default();
+        if calls < limits.max_files_per_call as usize {
+            log::info!("announce: {} now shares {shared} files", name());
+        } else {
+            log::debug!("announce: {} shares {shared} files so far", name());
+        }
         Ok(pb::AnnounceReply {
             shared: shared as u64,
             ..Default::default()

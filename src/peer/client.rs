@@ -37,6 +37,10 @@ pub enum ClientError {
     NotFound(String),
     /// The directory refused the request; the message says why.
     Refused(String),
+    /// The directory will not admit this peer as it is configured (its name
+    /// is another key's, its address is not its own, the group password is
+    /// wrong or missing): asking again changes nothing.
+    Denied(String),
     /// Over the directory's flood limit: slow down.
     Busy(String),
     /// The directory answered something this client cannot use.
@@ -51,7 +55,9 @@ impl fmt::Display for ClientError {
             }
             ClientError::Unauthenticated => write!(f, "the directory does not know this session"),
             ClientError::NotFound(m) => f.write_str(m),
-            ClientError::Refused(m) => write!(f, "the directory refused: {m}"),
+            ClientError::Refused(m) | ClientError::Denied(m) => {
+                write!(f, "the directory refused: {m}")
+            }
             ClientError::Busy(m) => write!(f, "the directory is limiting this client: {m}"),
             ClientError::Protocol(m) => write!(f, "unexpected answer from the directory: {m}"),
         }
@@ -164,6 +170,9 @@ impl Directory {
                             s.message().to_string()
                         },
                     }
+                }
+                RpcStatusCode::PERMISSION_DENIED | RpcStatusCode::ALREADY_EXISTS => {
+                    ClientError::Denied(s.message().to_string())
                 }
                 _ => ClientError::Refused(s.message().to_string()),
             },

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
-use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent};
+use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent, FolderReport};
 use super::transfers::{Ended, Row, Transfers};
-use super::Peer;
+use super::{Interrupt, Peer};
 use crate::id::FileId;
 pub use crate::units::human_size;
 use crate::wire::{Hit, PeerListing, SearchOutcome, SharedFile, UploadsNow};
@@ -19,15 +19,30 @@ use crate::wire::{Hit, PeerListing, SearchOutcome, SharedFile, UploadsNow};
 pub fn folder_event_text(what: &str, event: &FolderEvent<'_>) -> String {
     match event {
         FolderEvent::Listed(n) => format!("{n} file(s) under {what}"),
-        FolderEvent::Held { path, at } => {
-            format!(
-                "already here: {} (as {path}; this peer shares it)",
-                at.display()
-            )
-        }
+        FolderEvent::Present { at, .. } => format!("already here: {}", at.display()),
+        FolderEvent::Copied { from, to, .. } => format!(
+            "copied {} from {} (this peer held those bytes; verified)",
+            to.display(),
+            from.display()
+        ),
         FolderEvent::Done(r) => download_summary(r),
         FolderEvent::Failed { path, error } => format!("failed {path}: {error}"),
     }
+}
+
+/// The last line of a folder fetch: how each listed file came to be here.
+pub fn folder_summary(what: &str, r: &FolderReport) -> String {
+    let mut out = format!(
+        "{what}: {} file(s): {} fetched, {} copied, {} already present",
+        r.listed,
+        r.fetched.len(),
+        r.copied.len(),
+        r.present
+    );
+    if r.failed > 0 {
+        out.push_str(&format!(", {} failed", r.failed));
+    }
+    out
 }
 
 /// What a finished download did, in a few lines: where it went, how fast,
@@ -107,17 +122,27 @@ pub fn format_hits(found: &SearchOutcome) -> String {
     if hits.is_empty() {
         return "no files found\n".to_string();
     }
+    // Who has it: the first source and how many more, so that two files of
+    // one name (two `readme.txt`) are told apart.
+    let peers: Vec<String> = hits
+        .iter()
+        .map(|h| match h.sources.first() {
+            Some(s) if h.source_count > 1 => format!("{} +{}", s.peer, h.source_count - 1),
+            Some(s) => s.peer.clone(),
+            None => format!("{} source(s)", h.source_count),
+        })
+        .collect();
+    let width = peers.iter().map(String::len).max().unwrap_or(0).max(5);
     let mut out = format!(
-        "{:>3}  {:<SHORT_ID$}  {:>10}  {:>7}  NAME\n",
-        "#", "ID", "SIZE", "SOURCES"
+        "{:>3}  {:<SHORT_ID$}  {:>10}  {:<width$}  NAME\n",
+        "#", "ID", "SIZE", "PEERS"
     );
-    for (i, h) in hits.iter().enumerate() {
+    for (i, (h, peer)) in hits.iter().zip(&peers).enumerate() {
         out.push_str(&format!(
-            "{:>3}  {:<SHORT_ID$}  {:>10}  {:>7}  {}\n",
+            "{:>3}  {:<SHORT_ID$}  {:>10}  {peer:<width$}  {}\n",
             i + 1,
             short_id(&h.id),
             human_size(h.size),
-            h.source_count,
             h.names.join(" | ")
         ));
     }
@@ -197,7 +222,7 @@ pub fn pick_file(
     }
     let listing = || {
         rows.filter(|r| !r.is_empty()).ok_or_else(|| {
-            format!("{what:?} is not a file id, and there is no numbered listing to pick from: run `peer search` or `peer browse` first")
+            format!("{what:?} is not a file id, and there is no numbered listing to pick from: search or browse first, then give a row's number")
         })
     };
     if let (Ok(n), true) = (what.parse::<usize>(), what.len() < 4) {
@@ -283,12 +308,19 @@ pub fn format_files(files: &[SharedFile]) -> String {
 
 /// The interactive menu over a running peer. Returns when the user quits or
 /// input ends.
-pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io::Result<()> {
+pub fn run_menu(
+    peer: &Peer,
+    mut input: impl BufRead,
+    mut out: impl Write,
+    ctrl_c: &Interrupt,
+) -> io::Result<()> {
     let core = peer.core();
     let dir = Arc::new(Directory::connect(&core.config().directory));
     let mut transfers = Transfers::new(core.clone(), dir.clone());
-    // What the last search or browse showed, to pick from by number.
+    // What the last search or browse showed, to pick from by number, and
+    // the names of the files it showed (the transfer list shows names).
     let mut last_rows: Listing = Vec::new();
+    let mut shown_names: std::collections::HashMap<FileId, String> = Default::default();
     writeln!(
         out,
         "hubshare peer {:?}: serving {} at {}; directory {}",
@@ -327,6 +359,11 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     Ok(found) => {
                         write!(out, "{}", format_hits(&found))?;
                         last_rows = listing_of_hits(&found.hits);
+                        for h in &found.hits {
+                            if let Some(name) = h.names.first() {
+                                shown_names.insert(h.id, name.clone());
+                            }
+                        }
                     }
                     Err(e) => writeln!(out, "search failed: {e}")?,
                 }
@@ -349,21 +386,29 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                 };
                 let dest = core.config().download_dir();
                 if fetch::is_folder_target(&what) {
+                    // In the foreground: Ctrl-C stops it, not the peer.
+                    let work = ctrl_c.foreground();
+                    let opts = DownloadOptions {
+                        cancel: Some(work.flag.clone()),
+                        ..opts
+                    };
                     let held = |id: &FileId| core.share().get(id).map(|e| e.path);
                     let mut tell = |e: FolderEvent<'_>| {
                         let _ = writeln!(out, "{}", folder_event_text(&what, &e));
                     };
                     match fetch::download_folder(&dir, &what, &dest, &opts, &held, &mut tell) {
                         Ok(r) => {
-                            for (path, id) in &r.fetched {
+                            for (path, id) in r.fetched.iter().chain(&r.copied) {
                                 if path.starts_with(core.share().dir()) {
                                     core.shared_file_added(path, *id);
                                 }
                             }
-                            if r.failed > 0 {
-                                writeln!(out, "{} of {} file(s) failed", r.failed, r.listed)?;
-                            }
+                            writeln!(out, "{}", folder_summary(&what, &r))?;
                         }
+                        Err(_) if work.interrupted() => writeln!(
+                            out,
+                            "stopped the folder fetch (Ctrl-C): what is verified is kept, and fetching {what} again resumes; the peer keeps serving"
+                        )?,
                         Err(e) => {
                             writeln!(out, "download failed: {}", crate::error::error_chain(&e))?
                         }
@@ -386,7 +431,10 @@ pub fn run_menu(peer: &Peer, mut input: impl BufRead, mut out: impl Write) -> io
                     continue;
                 }
                 // In the background: the prompt stays usable.
-                let n = transfers.start(id, listed_name);
+                let label = listed_name
+                    .clone()
+                    .or_else(|| shown_names.get(&id).cloned());
+                let n = transfers.start(id, listed_name, label);
                 writeln!(
                     out,
                     "started transfer {n} in the background (10) lists transfers, 11) stops one)"
@@ -514,15 +562,26 @@ mod tests {
 
     #[test]
     fn hit_table_is_aligned() {
-        let hit = |name: &str, size| Hit {
+        let hit = |name: &str, size, peers: &[&str]| Hit {
             id: FileId::of(name.as_bytes()),
             size,
             names: vec![name.into()],
-            sources: vec![],
-            source_count: 0,
+            sources: peers
+                .iter()
+                .map(|p| crate::wire::Source {
+                    peer: p.to_string(),
+                    http_addr: crate::wire::HttpAddr::parse("http://127.0.0.1:1").unwrap(),
+                    name: name.into(),
+                    size,
+                })
+                .collect(),
+            source_count: peers.len(),
         };
         let mut found = SearchOutcome {
-            hits: vec![hit("a.txt", 1), hit("long name.bin", 5 << 30)],
+            hits: vec![
+                hit("a.txt", 1, &["alice", "bob", "carol"]),
+                hit("long name.bin", 5 << 30, &["bob"]),
+            ],
             total: 3,
             total_estimated: false,
         };
@@ -532,6 +591,10 @@ mod tests {
         let name_col = lines[0].find("NAME").unwrap();
         assert_eq!(lines[1].find("a.txt"), Some(name_col));
         assert_eq!(lines[2].find("long name.bin"), Some(name_col));
+        // Who has each: the first source, and how many more.
+        let peer_col = lines[0].find("PEERS").unwrap();
+        assert_eq!(lines[1].find("alice +2"), Some(peer_col));
+        assert_eq!(lines[2].find("bob "), Some(peer_col));
         assert_eq!(lines[3], "(2 of 3 matches shown)");
         found.total = 25_000;
         found.total_estimated = true;

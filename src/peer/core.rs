@@ -196,7 +196,7 @@ impl Host for Core {
 
     fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed> {
         self.session.search(query, limit).map_err(|e| match e {
-            ClientError::Refused(why) => SearchFailed::Refused(why),
+            ClientError::Refused(why) | ClientError::Denied(why) => SearchFailed::Refused(why),
             ClientError::Busy(why) => SearchFailed::Busy(why),
             other => SearchFailed::Unreachable(other.to_string()),
         })

@@ -5,7 +5,8 @@
 //! (`control.rs`). [`Peer::start`] brings them up in order;
 //! [`Peer::shutdown`] logs out, drains the HTTP requests in flight and removes the
 //! control file. Downloads, uploads and browsing other peers are in
-//! `fetch/`; the menu and the tables people read in `console.rs`.
+//! `fetch/`; the menu and the tables people read in `console.rs`, where its
+//! Ctrl-C goes in `interrupt.rs`.
 //!
 //! Import rules: `peer/` imports the leaves, `wire/` and `config`, never
 //! `directory/`. Inside it, `serve/` sees the peer only through its `Host`
@@ -18,6 +19,7 @@ mod control;
 mod core;
 pub(crate) mod fetch;
 pub mod identity;
+mod interrupt;
 mod run;
 mod serve;
 pub(crate) mod session;
@@ -28,11 +30,12 @@ mod watch;
 pub use self::core::Core;
 pub use client::{ClientError, Directory, DirectoryApi, Login, DEFAULT_SEARCH_LIMIT};
 pub use console::{
-    download_summary, folder_event_text, format_files, format_hits, format_peers, format_uploads,
-    human_size, listing_of_files, listing_of_hits, pick_file, run_menu, Listing,
+    download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
+    format_uploads, human_size, listing_of_files, listing_of_hits, pick_file, run_menu, Listing,
 };
 pub use control::{Control, ControlInfo, CONTROL_FILE};
+pub use interrupt::Interrupt;
 pub use run::{Peer, PeerError};
 pub use serve::{ByteRange, Host, HttpServer, SearchFailed, ServeOptions};
 pub use session::{Session, SessionState};
-pub use share::{Change, ShareEntry, ShareError, ShareTable};
+pub use share::{make_state_dir, Change, ShareEntry, ShareError, ShareTable};

@@ -30,6 +30,12 @@ use crate::wire::Credentials;
 pub enum PeerError {
     /// A folder could not be created or a state file written.
     Io { path: PathBuf, source: io::Error },
+    /// A folder the config names cannot be used (`key` names it).
+    Folder {
+        key: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     /// The share folder could not be scanned.
     Share(ShareError),
     /// The HTTP port could not be bound.
@@ -45,6 +51,14 @@ impl fmt::Display for PeerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PeerError::Io { path, .. } => write!(f, "cannot prepare {}", path.display()),
+            PeerError::Folder { key, path, source } if source.kind() == io::ErrorKind::AlreadyExists || path.is_file() => write!(
+                f,
+                "`{key}` is {}, which is a file, not a folder: give {key} a folder (it is created if missing)",
+                path.display()
+            ),
+            PeerError::Folder { key, path, .. } => {
+                write!(f, "cannot make the folder `{key}` names, {}", path.display())
+            }
             PeerError::Share(e) => write!(f, "{e}"),
             PeerError::Bind { addr, .. } => write!(
                 f,
@@ -64,7 +78,9 @@ impl fmt::Display for PeerError {
 impl std::error::Error for PeerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            PeerError::Io { source, .. } | PeerError::Bind { source, .. } => Some(source),
+            PeerError::Io { source, .. }
+            | PeerError::Bind { source, .. }
+            | PeerError::Folder { source, .. } => Some(source),
             PeerError::Share(e) => e.source(),
             PeerError::AlreadyRunning { .. } => None,
         }
@@ -79,11 +95,19 @@ pub struct Peer {
     control_file: PathBuf,
 }
 
-fn prepare_dir(path: &Path) -> Result<(), PeerError> {
-    fs::create_dir_all(path).map_err(|source| PeerError::Io {
+/// Makes the folder the config key `key` names, when missing.
+fn prepare_dir(key: &'static str, path: &Path) -> Result<(), PeerError> {
+    let folder = |source| PeerError::Folder {
+        key,
         path: path.to_path_buf(),
         source,
-    })
+    };
+    fs::create_dir_all(path).map_err(folder)?;
+    // create_dir_all accepts a path that is a link to a file on some systems.
+    if !path.is_dir() {
+        return Err(folder(io::ErrorKind::AlreadyExists.into()));
+    }
+    Ok(())
 }
 
 impl Peer {
@@ -91,9 +115,13 @@ impl Peer {
     /// directory session (which keeps trying while the directory is down).
     pub fn start(config: PeerConfig) -> Result<Peer, PeerError> {
         let state_dir = config.state_dir();
-        for dir in [&config.share_dir, &config.download_dir(), &state_dir] {
-            prepare_dir(dir)?;
-        }
+        prepare_dir("share_dir", &config.share_dir)?;
+        prepare_dir("download_dir", &config.download_dir())?;
+        prepare_dir("state_dir", &state_dir)?;
+        super::share::make_state_dir(&state_dir).map_err(|source| PeerError::Io {
+            path: state_dir.clone(),
+            source,
+        })?;
         if let Some(info) = ControlInfo::running(&state_dir) {
             return Err(PeerError::AlreadyRunning { state_dir, info });
         }
@@ -126,12 +154,18 @@ impl Peer {
         );
         let t = Instant::now();
         share.rescan().map_err(PeerError::Share)?;
+        let left_out = share.left_out();
         log::info!(
-            "sharing {} files from {} (hashed {} bytes in {:.2}s)",
+            "sharing {} files from {} (hashed {} bytes in {:.2}s){}",
             share.files().len(),
             config.share_dir.display(),
             share.bytes_hashed(),
-            t.elapsed().as_secs_f64()
+            t.elapsed().as_secs_f64(),
+            if left_out.is_empty() {
+                String::new()
+            } else {
+                format!("; left out: {left_out}")
+            }
         );
 
         let http_addr = config.http_addr(bound);

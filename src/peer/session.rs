@@ -13,6 +13,13 @@
 //! - heartbeat, and log in again when the directory answers
 //!   `UNAUTHENTICATED` (it restarted, or the lease lapsed).
 //!
+//! A login the directory denies for what only a change of config can fix
+//! (the name is another key's, the address is not this peer's own, the
+//! group password is wrong or missing) is not retried: the session goes
+//! offline, [`SessionState::Refused`] says why, and
+//! [`Session::refusals`] hands the reason to whoever must act (`peer serve`
+//! exits non-zero).
+//!
 //! The steps take the time as an argument and never sleep, so the logic is
 //! tested step by step against a directory in this process (see
 //! `crate::in_process`). Every directory call of the session happens under
@@ -59,6 +66,9 @@ pub enum SessionState {
     Connecting(String),
     /// Logged out on request.
     Offline,
+    /// The directory denied the login for a reason that retrying cannot
+    /// change (the text); offline until asked to log in again.
+    Refused(String),
 }
 
 impl fmt::Display for SessionState {
@@ -68,6 +78,10 @@ impl fmt::Display for SessionState {
             SessionState::Unreachable(e) => write!(f, "directory unreachable: {e}; retrying"),
             SessionState::Offline => f.write_str("logged out"),
             SessionState::Connecting(e) => write!(f, "connecting: {e}"),
+            SessionState::Refused(e) => write!(
+                f,
+                "offline, refused by the directory: {e} (not retrying: change the config and start again, or log in to retry)"
+            ),
         }
     }
 }
@@ -120,6 +134,8 @@ struct Inner {
     /// Wait after the next failed login or heartbeat.
     backoff: Duration,
     last_error: Option<String>,
+    /// Why the directory denied the last login, when retrying cannot help.
+    denied: Option<String>,
     /// Why the last heartbeat failed, while the token is kept.
     heartbeat_error: Option<String>,
     /// Most files one Announce may carry, as the directory said at login.
@@ -143,6 +159,8 @@ pub(crate) struct Link {
     inner: Mutex<Inner>,
     /// The share changed since the pending list was last worked out.
     changed: AtomicBool,
+    /// Where a denied login's reason goes (see [`Session::refusals`]).
+    denied_tx: Sender<String>,
 }
 
 impl Link {
@@ -153,6 +171,7 @@ impl Link {
         creds: Credentials,
         share: Arc<ShareTable>,
         now: Instant,
+        denied_tx: Sender<String>,
     ) -> Link {
         Link {
             dir,
@@ -167,6 +186,7 @@ impl Link {
                 next_heartbeat: now,
                 backoff: LOGIN_BACKOFF_MIN,
                 last_error: None,
+                denied: None,
                 heartbeat_error: None,
                 per_call: LOGIN_FILES as usize,
                 announced: HashMap::new(),
@@ -175,6 +195,7 @@ impl Link {
                 announce_after: None,
             }),
             changed: AtomicBool::new(false),
+            denied_tx,
         }
     }
 
@@ -270,13 +291,16 @@ impl Link {
             return IDLE;
         }
         if inner.token.is_none() {
-            if let Err(e) = self.login_locked(&mut inner, now) {
-                let wait = jitter(inner.backoff);
-                log::warn!("login failed: {e}; retrying in {:.1}s", wait.as_secs_f64());
-                inner.backoff = (inner.backoff * 2).min(LOGIN_BACKOFF_MAX);
-                return wait;
-            }
-            return Duration::ZERO;
+            return match self.login_locked(&mut inner, now) {
+                Ok(()) => Duration::ZERO,
+                Err(ClientError::Denied(why)) => self.denied(&mut inner, why),
+                Err(e) => {
+                    let wait = jitter(inner.backoff);
+                    log::warn!("login failed: {e}; retrying in {:.1}s", wait.as_secs_f64());
+                    inner.backoff = (inner.backoff * 2).min(LOGIN_BACKOFF_MAX);
+                    wait
+                }
+            };
         }
         if now >= inner.next_heartbeat {
             let token = inner.token.clone().unwrap_or_default();
@@ -340,6 +364,21 @@ impl Link {
         next.saturating_duration_since(now)
     }
 
+    /// The directory denied the login for good: offline, said once, and
+    /// handed to [`Session::refusals`].
+    fn denied(&self, inner: &mut Inner, why: String) -> Duration {
+        // Said once, by whoever acts on it (`peer serve` exits with it, the
+        // menu shows it above its prompt).
+        log::debug!(
+            "the directory at {} refuses this peer: {why}",
+            self.dir.addr()
+        );
+        inner.want_online = false;
+        inner.denied = Some(why.clone());
+        let _ = self.denied_tx.try_send(why);
+        IDLE
+    }
+
     /// The directory no longer knows the session: log in again at once.
     fn lost(&self, inner: &mut Inner) -> Duration {
         log::warn!(
@@ -362,7 +401,10 @@ impl Link {
                     .clone()
                     .unwrap_or_else(|| "logging in".into()),
             ),
-            (None, false) => SessionState::Offline,
+            (None, false) => match &inner.denied {
+                Some(why) => SessionState::Refused(why.clone()),
+                None => SessionState::Offline,
+            },
         }
     }
 
@@ -378,6 +420,7 @@ impl Link {
 pub struct Session {
     link: Arc<Link>,
     wake: Sender<bool>,
+    denied: Receiver<String>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -390,6 +433,7 @@ impl Session {
         creds: Credentials,
         share: Arc<ShareTable>,
     ) -> Session {
+        let (denied_tx, denied) = bounded(1);
         let link = Arc::new(Link::new(
             dir,
             name,
@@ -397,6 +441,7 @@ impl Session {
             creds,
             share,
             Instant::now(),
+            denied_tx,
         ));
         let (wake, rx) = bounded::<bool>(4);
         let thread_link = link.clone();
@@ -407,6 +452,7 @@ impl Session {
         Session {
             link,
             wake,
+            denied,
             thread: Mutex::new(Some(thread)),
         }
     }
@@ -414,6 +460,12 @@ impl Session {
     /// Where the session stands.
     pub fn state(&self) -> SessionState {
         self.link.state()
+    }
+
+    /// Receives why the directory denied a login for good, each time it
+    /// does (the session is offline then; see [`SessionState::Refused`]).
+    pub fn refusals(&self) -> Receiver<String> {
+        self.denied.clone()
     }
 
     /// The session token, when logged in.
@@ -434,7 +486,12 @@ impl Session {
     pub fn login(&self) -> Result<(), ClientError> {
         let mut inner = self.link.lock();
         inner.want_online = true;
+        inner.denied = None;
         let r = self.link.login_locked(&mut inner, Instant::now());
+        if let Err(ClientError::Denied(why)) = &r {
+            inner.want_online = false;
+            inner.denied = Some(why.clone());
+        }
         drop(inner);
         // Let the thread announce the rest, or retry.
         let _ = self.wake.try_send(true);

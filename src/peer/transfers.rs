@@ -69,6 +69,7 @@ fn run(core: &Arc<Core>, dir: &Arc<Directory>, t: &mut Transfer) {
         patience: core.config().download_patience(),
         watch: Some(t.bar.clone()),
         counters: Some(core.download_counters()),
+        flat: !core.config().mirror_paths,
         ..DownloadOptions::default()
     };
     let (core, dir, ended, cancel, id) = (
@@ -92,7 +93,21 @@ fn run(core: &Arc<Core>, dir: &Arc<Directory>, t: &mut Transfer) {
                 Err(_) if cancel.load(Ordering::Relaxed) => Ended::Stopped,
                 Err(e) => Ended::Failed(crate::error::error_chain(&e)),
             };
-            log::info!("menu download of {id}: {outcome:?}");
+            match &outcome {
+                Ended::Saved(r) if r.already_had => {
+                    log::info!("menu download of {id}: already here, {}", r.path.display())
+                }
+                Ended::Saved(r) => log::info!(
+                    "menu download of {id}: saved {} ({} bytes in {:.2}s, {} fetched from {} source(s))",
+                    r.path.display(),
+                    r.size,
+                    r.elapsed.as_secs_f64(),
+                    r.fetched,
+                    r.sources.len()
+                ),
+                Ended::Stopped => log::info!("menu download of {id}: stopped, what is verified kept"),
+                Ended::Failed(why) => log::warn!("menu download of {id} failed: {why}"),
+            }
             *ended.locked() = Some(outcome);
         })
         .expect("start a download thread");
@@ -116,12 +131,11 @@ impl Transfers {
     }
 
     /// Starts downloading `id` (under `name`, if given); returns its number.
-    pub fn start(&mut self, id: FileId, name: Option<String>) -> usize {
-        // The name when known, else the start of the id (the summary line
-        // names the file once it is saved).
-        let label = name
-            .clone()
-            .unwrap_or_else(|| id.to_string()[..16].to_string());
+    /// Starts a download of `id` (under `name`, if given), listed as
+    /// `label` (the name a search or browse showed; else the start of the
+    /// id, until the summary line names the file once it is saved).
+    pub fn start(&mut self, id: FileId, name: Option<String>, label: Option<String>) -> usize {
+        let label = label.unwrap_or_else(|| id.to_string()[..16].to_string());
         let mut t = Transfer {
             id,
             name,

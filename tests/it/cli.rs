@@ -122,7 +122,7 @@ fn get_takes_a_number_of_the_last_listing_a_short_id_or_id_colon() {
     // Nothing listed yet: a number says what to do.
     let err = fails(b.run(&["get", "1"]));
     assert!(
-        err.contains("run `peer search` or `peer browse` first"),
+        err.contains("search or browse first, then give a row's number"),
         "{err}"
     );
     eventually(Duration::from_secs(10), "alice listed", || {

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod directory;
 mod end_to_end;
+mod first_hour;
 mod healing;
 mod http;
 mod layout;

@@ -51,11 +51,13 @@ fn a_taken_name_is_refused_and_its_owner_stays_listed_and_downloadable() {
 
     // Another peer configured with the same name (its own state, so its own key).
     let mallory = PeerSetup::new("alice", &server.addr, "");
-    let m = mallory.serve();
+    let mut m = mallory.serve();
+    // Refused for good: it says so and exits, rather than retry for ever.
     eventually(Duration::from_secs(10), "the impostor refused", || {
-        m.logged("in use by another peer") > 0
+        m.child.try_wait().unwrap().is_some()
     });
-    assert!(ok(mallory.run(&["status"])).contains("connecting"));
+    assert_eq!(m.child.wait().unwrap().code(), Some(1));
+    assert_eq!(m.logged("in use by another peer"), 1, "{}", m.log_text());
     // A raw client with any other key is refused too, naming the name.
     let (code, msg) = status_of(
         raw_login(

@@ -157,7 +157,11 @@ fn a_browser_lists_searches_and_downloads_and_runs_no_name() {
     assert_eq!(own, expected, "{page}");
     let (bytes, disposition) = fetch(&format!("{alice_url}/files/{}", b3(&video)));
     assert_eq!(b3(&bytes), b3(&video));
-    assert!(disposition.contains("Holiday%20Video.mp4"), "{disposition}");
+    // The browser saves it under its own name, not `trips_2025_Holiday Video.mp4`.
+    assert_eq!(
+        disposition,
+        "attachment; filename=\"Holiday Video.mp4\"; filename*=UTF-8''Holiday%20Video.mp4"
+    );
 
     // Names are text: shown as typed, and no element or handler of theirs
     // exists in the DOM the browser built.

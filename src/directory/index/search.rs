@@ -563,6 +563,14 @@ impl TokenScratch {
     pub(super) fn tokens_containing(&mut self, name: &str, fragment: &str) -> usize {
         self.text.clear();
         self.spans.clear();
+        // Folded as the index folds (accents away); plain ASCII needs none.
+        let folded;
+        let name = if name.is_ascii() {
+            name
+        } else {
+            folded = super::super::query::fold(name);
+            folded.as_str()
+        };
         for t in name.split(|c: char| !c.is_alphanumeric()) {
             if t.is_empty() {
                 continue;

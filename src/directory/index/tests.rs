@@ -37,6 +37,37 @@ fn fragments_find_tokens_through_trigrams() {
 }
 
 #[test]
+fn accents_and_case_fold_away_in_names_and_queries_alike() {
+    let mut ix = Index::default();
+    ix.add(0, id("a"), 10, "Björk - Jóga.flac", &[]);
+    // The same name decomposed (as macOS writes it): o + a combining diaeresis.
+    ix.add(0, id("b"), 10, "Bjo\u{308}rk - Hunter.flac", &[]);
+    ix.add(0, id("c"), 10, "Überblick 2024.pdf", &[]);
+    ix.add(0, id("d"), 10, "ﬁnal cut.mov", &[]);
+    ix.add(0, id("e"), 10, "bjorn.txt", &[]);
+    let bjork = vec!["Bjo\u{308}rk - Hunter.flac", "Björk - Jóga.flac"];
+    for q in ["bjork", "björk", "BJÖRK", "Bjo\u{308}rk", "jork"] {
+        assert_eq!(search(&ix, q), bjork, "{q}");
+    }
+    assert_eq!(search(&ix, "uberblick"), vec!["Überblick 2024.pdf"]);
+    assert_eq!(search(&ix, "ÜBERBLICK"), vec!["Überblick 2024.pdf"]);
+    assert_eq!(search(&ix, "joga"), vec!["Björk - Jóga.flac"]);
+    assert_eq!(search(&ix, "final"), vec!["ﬁnal cut.mov"]);
+    assert_eq!(
+        search(&ix, "\"bjork hunter\""),
+        vec!["Bjo\u{308}rk - Hunter.flac"]
+    );
+    assert_eq!(
+        search(&ix, "bjork -joga"),
+        vec!["Bjo\u{308}rk - Hunter.flac"]
+    );
+    // The stored name is as shared, not folded.
+    let (found, total) = ix.search(&Query::parse("bjo").unwrap(), 10, 10);
+    assert_eq!(total, Total::exact(3));
+    assert!(found.iter().any(|f| f.sources[0].1 == "Björk - Jóga.flac"));
+}
+
+#[test]
 fn removal_and_compaction_keep_results_exact() {
     let mut ix = Index::default();
     for i in 0..3000u32 {

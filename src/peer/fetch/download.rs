@@ -10,8 +10,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::lock::DownloadLock;
 use super::options::{DownloadOptions, DownloadReport};
-use super::part::{choose_name, Part};
+use super::part::{choose_name, make_folders, numbered, Part};
 use super::plan;
 use super::progress::progress_bar;
 use super::swarm::Swarm;
@@ -64,25 +65,50 @@ fn download_counted(
     let proven = plan::prove(&sources, id, opts.peer_name.as_deref())?;
     let size = proven.size;
     let (sources, dropped) = plan::admit(sources, &proven);
-    let wanted = plan::name(opts.name.as_deref(), &sources, id, dest_dir)?;
+    let wanted = placed(
+        plan::name(opts.name.as_deref(), &sources, id, dest_dir)?,
+        opts,
+    );
     fs::create_dir_all(dest_dir).map_err(transfer::io_err(dest_dir))?;
+    make_folders(dest_dir, &wanted)?;
+    // One download of a name at a time here: a second waits for the first,
+    // then finds the file done (or resumes what the first left).
+    let waiting = |busy: &super::lock::Busy| {
+        let who = busy
+            .pid
+            .map_or_else(|| "another process".to_string(), |p| format!("process {p}"));
+        log::info!(
+            "waiting: {} is being downloaded into {} by {who}",
+            wanted,
+            dest_dir.display()
+        );
+    };
+    let cancel = opts.cancel.as_deref();
+    let Some(_lock) = DownloadLock::take(dest_dir, &wanted, cancel, waiting)
+        .map_err(transfer::io_err(&dest_dir.join(&wanted)))?
+    else {
+        return Err(TransferError::Cancelled { part: None });
+    };
 
-    let existing = dest_dir.join(&wanted);
-    if let Ok(meta) = fs::metadata(&existing) {
-        if meta.len() == size && hash_file(&existing).is_ok_and(|(h, _)| h == id) {
-            return Ok(DownloadReport {
-                id,
-                path: existing,
-                size,
-                elapsed: started.elapsed(),
-                sources: Vec::new(),
-                dropped,
-                queued: Vec::new(),
-                resumed_bytes: 0,
-                fetched: 0,
-                already_had: true,
-            });
-        }
+    // The file may be here already: at its name, or beside another file of
+    // that name (`name (1).ext`, where a download that waited for this
+    // lock put it).
+    let existing = (!opts.copy)
+        .then(|| already_here(dest_dir, &wanted, id, size))
+        .flatten();
+    if let Some(path) = existing {
+        return Ok(DownloadReport {
+            id,
+            path,
+            size,
+            elapsed: started.elapsed(),
+            sources: Vec::new(),
+            dropped,
+            queued: Vec::new(),
+            resumed_bytes: 0,
+            fetched: 0,
+            already_had: true,
+        });
     }
 
     let (name, state) = choose_name(dest_dir, &wanted, id, size);
@@ -158,7 +184,10 @@ fn download_counted(
         return Err(e);
     }
     bar.finish_and_clear();
-    let final_name = plan::final_name(opts.name.as_deref(), &verified, &name, id);
+    let final_name = placed(
+        plan::final_name(opts.name.as_deref(), &verified, &name, id),
+        opts,
+    );
     let path = job.part.publish(&final_name)?;
     Ok(DownloadReport {
         id,
@@ -172,4 +201,24 @@ fn download_counted(
         fetched,
         already_had: false,
     })
+}
+
+/// The first of `wanted`, `wanted (1)`, ... (while they exist) that holds
+/// the `size` bytes of `id`.
+fn already_here(dir: &Path, wanted: &str, id: FileId, size: u64) -> Option<std::path::PathBuf> {
+    (0..)
+        .map(|n| dir.join(numbered(wanted, n)))
+        .map_while(|path| fs::metadata(&path).ok().map(|meta| (path, meta)))
+        .find(|(path, meta)| meta.len() == size && hash_file(path).is_ok_and(|(h, _)| h == id))
+        .map(|(path, _)| path)
+}
+
+/// Where a download goes in the download folder: the shared path the
+/// sources give (`music/a/x.mp3`), or only its last part when the folder
+/// is plain (`flat`, and no name asked).
+fn placed(name: String, opts: &DownloadOptions) -> String {
+    match name.rsplit_once('/') {
+        Some((_, file)) if opts.flat && opts.name.is_none() => file.to_string(),
+        _ => name,
+    }
 }

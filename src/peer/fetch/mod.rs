@@ -3,7 +3,7 @@
 //! the size proved and the name chosen in `plan.rs`; every decision in
 //! `coordinator.rs`, run on threads by `swarm.rs`, each worker fetching
 //! through a `PieceSource` (`worker.rs`, one range in `range.rs`); the part
-//! file in `part.rs`), folders of other peers fetched file by file (`folder.rs`),
+//! file in `part.rs`, the lock beside it in `lock.rs`), folders of other peers fetched file by file (`folder.rs`),
 //! and pushing files to, browsing and resolving other peers
 //! (`transfer.rs`).
 //!
@@ -19,6 +19,7 @@
 mod coordinator;
 mod download;
 pub mod folder;
+mod lock;
 mod options;
 mod part;
 mod plan;

@@ -48,6 +48,13 @@ pub struct DownloadOptions {
     pub watch: Option<indicatif::ProgressBar>,
     /// Counters to add this download to (a serving peer's `/metrics`).
     pub counters: Option<DownloadCounters>,
+    /// Fetch even when the file is already at its name in the download
+    /// folder: the copy goes beside it (`name (1).ext`).
+    pub copy: bool,
+    /// Save under the file's own name (the last part of the path its
+    /// sources share it under: `x.mp3`, not `music/a/x.mp3`) unless `name`
+    /// is given (`mirror_paths = false`).
+    pub flat: bool,
 }
 
 /// What downloads add up to, for a peer's `/metrics`: bytes received and
@@ -110,6 +117,8 @@ impl Default for DownloadOptions {
             patience: Some(Duration::from_secs(3600)),
             watch: None,
             counters: None,
+            copy: false,
+            flat: false,
         }
     }
 }

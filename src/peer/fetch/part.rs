@@ -48,21 +48,48 @@ fn write_state(path: &Path, id: FileId, size: u64, done: &[bool]) -> io::Result<
     write_atomic(path, &serde_json::to_vec(&st).map_err(io::Error::other)?)
 }
 
-/// `stem (n).ext` (in the last component of a `folder/name` path).
+/// `stem (n).ext` (in the last component of a `folder/name` path), the
+/// number before the whole extension: `archive (1).tar.gz`, not
+/// `archive.tar (1).gz`.
 pub(super) fn numbered(name: &str, n: usize) -> String {
     if n == 0 {
         return name.to_string();
     }
     let (folder, file) = crate::names::split_folder(name);
-    match file.rfind('.') {
-        Some(i) if i > 0 => format!("{folder}{} ({n}){}", &file[..i], &file[i..]),
-        _ => format!("{folder}{file} ({n})"),
+    let (stem, ext) = file.split_at(extension_start(file));
+    format!("{folder}{stem} ({n}){ext}")
+}
+
+/// Compression suffixes that follow another extension (`.tar.gz`), as
+/// browsers count them when they number a download.
+const SECOND_EXTENSIONS: &[&str] = &["bz", "bz2", "gz", "lz", "lzma", "lzo", "xz", "z", "zst"];
+
+/// Where the extension of a file name starts (its length when it has
+/// none): the last `.ext`, or the last two when the last is a compression
+/// suffix after a short word (`.tar.gz`, `.tar.zst`). A leading dot starts
+/// no extension (`.profile`).
+fn extension_start(file: &str) -> usize {
+    let Some(last) = file.rfind('.').filter(|&i| i > 0) else {
+        return file.len();
+    };
+    let suffix = file[last + 1..].to_ascii_lowercase();
+    if SECOND_EXTENSIONS.contains(&suffix.as_str()) {
+        if let Some(before) = file[..last].rfind('.').filter(|&i| i > 0) {
+            let inner = &file[before + 1..last];
+            let short = (1..=4).contains(&inner.len());
+            let word = inner.chars().all(|c| c.is_ascii_alphanumeric())
+                && inner.chars().any(|c| c.is_ascii_alphabetic());
+            if short && word {
+                return before;
+            }
+        }
     }
+    last
 }
 
 /// Makes the folders of `name` (a shared path) below `dir`, never through
 /// a link.
-fn make_folders(dir: &Path, name: &str) -> Result<(), TransferError> {
+pub(super) fn make_folders(dir: &Path, name: &str) -> Result<(), TransferError> {
     match Path::new(name).parent() {
         Some(parent) if !parent.as_os_str().is_empty() => create_dirs_within(dir, parent)
             .map(drop)
@@ -214,6 +241,24 @@ mod tests {
         assert_eq!(numbered(".x", 1), ".x (1)");
         assert_eq!(numbered("v1.2/README", 1), "v1.2/README (1)");
         assert_eq!(numbered("music/a/x.mp3", 3), "music/a/x (3).mp3");
+    }
+
+    #[test]
+    fn a_name_clash_numbers_before_the_whole_extension() {
+        for (name, meant) in [
+            ("archive 2022.tar.gz", "archive 2022 (1).tar.gz"),
+            ("backup.TAR.XZ", "backup (1).TAR.XZ"),
+            ("src/linux-6.1.tar.zst", "src/linux-6.1 (1).tar.zst"),
+            ("notes.txt.gz", "notes (1).txt.gz"),
+            // Not a second extension: only the last counts.
+            ("v1.2 notes.txt", "v1.2 notes (1).txt"),
+            ("photo.2024.jpg", "photo.2024 (1).jpg"),
+            ("release-1.0.gz", "release-1.0 (1).gz"),
+            (".config.gz", ".config (1).gz"),
+            ("data..gz", "data. (1).gz"),
+        ] {
+            assert_eq!(numbered(name, 1), meant, "{name}");
+        }
     }
 
     #[test]

@@ -1,7 +1,28 @@
 //! The progress bar of a download: drawn on a terminal when asked for,
 //! hidden otherwise, its rate counting only what this run fetched.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fmt::Write;
+use std::time::Duration;
+
+use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+/// `ETA 5m` while bytes arrive; nothing while the download waits in
+/// sources' queues (no rate to go by), or once it has stopped.
+fn eta(state: &ProgressState, out: &mut dyn Write) {
+    let left = state.len().unwrap_or(0).saturating_sub(state.pos());
+    if let Some(time) = eta_of(left, state.per_sec(), state.is_finished()) {
+        let _ = write!(out, "ETA {:#}", HumanDuration(time));
+    }
+}
+
+/// The time `left` bytes take at `rate` bytes per second, when there is
+/// something to wait for and a rate to go by.
+fn eta_of(left: u64, rate: f64, finished: bool) -> Option<Duration> {
+    if finished || left == 0 || !rate.is_finite() || rate < 1.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(left as f64 / rate)).filter(|d| !d.is_zero())
+}
 
 pub(super) fn progress_bar(size: u64, wanted: bool, resumed: u64) -> ProgressBar {
     let target = match wanted {
@@ -15,9 +36,10 @@ pub(super) fn progress_bar(size: u64, wanted: bool, resumed: u64) -> ProgressBar
     bar.reset_eta();
     bar.set_style(
         ProgressStyle::with_template(
-            "{msg:11} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            "{msg:11} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta_known}",
         )
         .expect("valid progress template")
+        .with_key("eta_known", eta)
         .progress_chars("=> "),
     );
     bar
@@ -25,8 +47,18 @@ pub(super) fn progress_bar(size: u64, wanted: bool, resumed: u64) -> ProgressBar
 
 #[cfg(test)]
 mod tests {
-    use super::progress_bar;
+    use super::{eta_of, progress_bar};
     use std::time::Duration;
+
+    #[test]
+    fn no_eta_while_nothing_arrives_or_once_stopped() {
+        // Queued (no rate yet), stopped, or done: no "ETA 0s".
+        assert_eq!(eta_of(1 << 20, 0.0, false), None);
+        assert_eq!(eta_of(1 << 20, f64::NAN, false), None);
+        assert_eq!(eta_of(1 << 20, 1e6, true), None);
+        assert_eq!(eta_of(0, 1e6, false), None);
+        assert_eq!(eta_of(4_000_000, 1e6, false), Some(Duration::from_secs(4)));
+    }
 
     #[test]
     fn a_resumed_download_shows_the_rate_of_this_run() {

@@ -198,8 +198,11 @@ fn etag_listed(value: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
-/// `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266).
-fn content_disposition(name: &str) -> String {
+/// `attachment` under the file's own name (the last component of its shared
+/// path: a browser would otherwise save `music_album_01.flac`), with an
+/// ASCII fallback and the exact UTF-8 name (RFC 6266).
+fn content_disposition(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -241,5 +244,16 @@ mod tests {
         let d = content_disposition("weird \"name\"\\é.txt");
         assert!(d.starts_with("attachment; filename=\"weird _name__"));
         assert!(d.contains("filename*=UTF-8''weird%20%22name%22%5C%C3%A9.txt"));
+    }
+
+    #[test]
+    fn disposition_names_the_file_not_its_folders() {
+        let d = content_disposition("Music/Björk - Homogenic (1997)/01 - Hunter.flac");
+        assert_eq!(
+            d,
+            "attachment; filename=\"01 - Hunter.flac\"; filename*=UTF-8''01%20-%20Hunter.flac"
+        );
+        let d = content_disposition("Björk/Jóga.flac");
+        assert!(d.ends_with("filename*=UTF-8''J%C3%B3ga.flac"), "{d}");
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! | route | does |
 //! | --- | --- |
-//! | `GET /` | the web page: this peer's files, a search of the group (`page.rs`) |
+//! | `GET /` | the web page: this peer's files as a tree (`tree.rs`), a search of the group (`page.rs`) |
 //! | `GET /page.css` | its stylesheet |
 //! | `GET /health` | liveness |
 //! | `GET /metrics` | Prometheus metrics (`metrics.rs`) |
@@ -36,6 +36,7 @@ mod respond;
 mod routes;
 mod server;
 mod throttle;
+mod tree;
 mod upload;
 
 pub use host::{Host, SearchFailed};

@@ -12,7 +12,6 @@
 //! no control action (rescan, logout): those stay behind the control
 //! secret.
 
-use std::collections::BTreeMap;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,8 +20,10 @@ use tiny_http::{Request, Response, StatusCode};
 use super::context::Ctx;
 use super::host::SearchFailed;
 use super::respond::{header, request_header, send, Answer};
+use super::tree::{breadcrumbs, one_level, summary, whole_tree, Folder};
+use crate::html::Esc;
 use crate::units::human_size;
-use crate::wire::{percent_decode, percent_encode, SearchOutcome, SharedFile};
+use crate::wire::{percent_decode, SearchOutcome, SharedFile};
 
 /// No script, no plugin, no frame; styles from this peer only; forms post
 /// back here only.
@@ -37,8 +38,6 @@ pub const MAX_PAGE_RESULTS: u32 = 1000;
 /// A folder with at most this many files under it is drawn whole (every
 /// subfolder open); a bigger one one level at a time, each subfolder a link.
 pub const WHOLE_TREE_FILES: usize = 2000;
-/// Most files drawn directly in one folder of a big tree.
-pub const FOLDER_FILES: usize = 2000;
 /// Searches the page runs on the directory at once; more are told to retry
 /// (each holds a request worker while the directory answers).
 pub const PAGE_SEARCHES: usize = 4;
@@ -55,60 +54,51 @@ pub struct PageQuery {
 
 impl PageQuery {
     /// Reads `q`, `in` and `limit` from a form-encoded query string (the
-    /// part of the URL after `?`); other keys are ignored.
-    pub fn parse(query: &str) -> Result<PageQuery, String> {
+    /// part of the URL after `?`); other keys are ignored. A value that
+    /// cannot be used is the error, beside what the rest of the query
+    /// asked (so the page keeps the words in the search box).
+    pub fn parse(query: &str) -> Result<PageQuery, (PageQuery, String)> {
         let mut ask = PageQuery {
             limit: PAGE_RESULTS,
             ..PageQuery::default()
         };
+        let mut problem = None;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = form_decode(value).ok_or_else(|| {
-                format!("the value of {key:?} is not valid percent-encoded UTF-8")
-            })?;
+            let Some(value) = form_decode(value) else {
+                problem.get_or_insert(format!(
+                    "the value of {key:?} is not valid percent-encoded UTF-8"
+                ));
+                continue;
+            };
             match key {
                 "q" => ask.q = value.trim().to_string(),
                 "in" => ask.folder = value.trim_matches('/').to_string(),
-                "limit" => {
-                    ask.limit = value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE_RESULTS).contains(n))
-                        .ok_or_else(|| {
-                            format!("limit must be a number from 1 to {MAX_PAGE_RESULTS}")
-                        })?
-                }
+                "limit" => match value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE_RESULTS).contains(n))
+                {
+                    Some(n) => ask.limit = n,
+                    None => {
+                        problem.get_or_insert(format!(
+                            "limit must be a number from 1 to {MAX_PAGE_RESULTS}"
+                        ));
+                    }
+                },
                 _ => {}
             }
         }
-        Ok(ask)
+        match problem {
+            None => Ok(ask),
+            Some(why) => Err((ask, why)),
+        }
     }
 }
 
 /// `application/x-www-form-urlencoded`: `+` is a space, then `%XX` escapes.
 fn form_decode(s: &str) -> Option<String> {
     percent_decode(&s.replace('+', " "))
-}
-
-/// Text made safe for HTML, in an element or in a quoted attribute.
-pub struct Esc<'a>(pub &'a str);
-
-impl fmt::Display for Esc<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
-            f.write_str(&rest[..i])?;
-            f.write_str(match rest.as_bytes()[i] {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                b'>' => "&gt;",
-                b'"' => "&quot;",
-                _ => "&#39;",
-            })?;
-            rest = &rest[i + 1..];
-        }
-        f.write_str(rest)
-    }
 }
 
 /// The search part of a page.
@@ -118,152 +108,6 @@ pub enum Searched {
     Found(SearchOutcome),
     /// The directory did not answer; the text says why, for the visitor.
     Failed(String),
-}
-
-/// One folder of the share, for the tree.
-#[derive(Default)]
-struct Folder<'a> {
-    folders: BTreeMap<&'a str, Folder<'a>>,
-    /// (name in this folder, the file).
-    files: Vec<(&'a str, &'a SharedFile)>,
-    /// Files under it, at any depth, and their bytes.
-    count: usize,
-    bytes: u64,
-}
-
-impl<'a> Folder<'a> {
-    /// Every shared path (a file shared under several paths is listed
-    /// under each) as a tree of folders.
-    fn of(files: &'a [SharedFile]) -> Folder<'a> {
-        let mut root = Folder::default();
-        for file in files {
-            for path in std::iter::once(&file.name).chain(&file.other_names) {
-                let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-                let Some(leaf) = parts.pop() else { continue };
-                let mut at = &mut root;
-                at.count += 1;
-                at.bytes += file.size;
-                for part in parts {
-                    at = at.folders.entry(part).or_default();
-                    at.count += 1;
-                    at.bytes += file.size;
-                }
-                at.files.push((leaf, file));
-            }
-        }
-        root.sort();
-        root
-    }
-
-    fn sort(&mut self) {
-        self.files
-            .sort_by(|a, b| a.0.cmp(b.0).then(a.1.id.cmp(&b.1.id)));
-        for f in self.folders.values_mut() {
-            f.sort();
-        }
-    }
-
-    /// The folder at `path` (`""`: this one).
-    fn find(&self, path: &str) -> Option<&Folder<'a>> {
-        path.split('/')
-            .filter(|p| !p.is_empty())
-            .try_fold(self, |at, part| at.folders.get(part))
-    }
-}
-
-fn summary(count: usize, bytes: u64) -> String {
-    match count {
-        1 => format!("1 file, {}", human_size(bytes)),
-        n => format!("{n} files, {}", human_size(bytes)),
-    }
-}
-
-/// A link to this page showing `folder`.
-fn folder_href(folder: &str) -> String {
-    if folder.is_empty() {
-        "/".to_string()
-    } else {
-        format!("/?in={}", percent_encode(folder))
-    }
-}
-
-fn file_row(out: &mut String, name: &str, file: &SharedFile) {
-    let _ = write!(
-        out,
-        "<li class=\"file\"><a href=\"/files/{id}\">{name}</a> <span class=\"size\">{size}</span></li>",
-        id = file.id,
-        name = Esc(name),
-        size = human_size(file.size),
-    );
-}
-
-/// Draws `folder` (whose path is `path`) whole: every subfolder open.
-fn whole_tree(out: &mut String, folder: &Folder<'_>) {
-    out.push_str("<ul class=\"tree\">");
-    for (name, sub) in &folder.folders {
-        let _ = write!(
-            out,
-            "<li class=\"folder\"><details open><summary>{}/ <span class=\"size\">{}</span></summary>",
-            Esc(name),
-            summary(sub.count, sub.bytes)
-        );
-        whole_tree(out, sub);
-        out.push_str("</details></li>");
-    }
-    for (name, file) in &folder.files {
-        file_row(out, name, file);
-    }
-    out.push_str("</ul>");
-}
-
-/// Draws one level of a big `folder`: subfolders as links, then its own
-/// files up to [`FOLDER_FILES`].
-fn one_level(out: &mut String, folder: &Folder<'_>, path: &str) {
-    out.push_str("<ul class=\"tree\">");
-    for (name, sub) in &folder.folders {
-        let sub_path = if path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{path}/{name}")
-        };
-        let _ = write!(
-            out,
-            "<li class=\"folder\"><a href=\"{}\">{}/</a> <span class=\"size\">{}</span></li>",
-            Esc(&folder_href(&sub_path)),
-            Esc(name),
-            summary(sub.count, sub.bytes)
-        );
-    }
-    for (name, file) in folder.files.iter().take(FOLDER_FILES) {
-        file_row(out, name, file);
-    }
-    out.push_str("</ul>");
-    if folder.files.len() > FOLDER_FILES {
-        let _ = write!(
-            out,
-            "<p class=\"note\">and {} more files in this folder: search for them by name.</p>",
-            folder.files.len() - FOLDER_FILES
-        );
-    }
-}
-
-/// The folder path as links, from the share's top.
-fn breadcrumbs(out: &mut String, path: &str) {
-    out.push_str("<nav class=\"crumbs\"><a href=\"/\">share</a>");
-    let mut at = String::new();
-    for part in path.split('/').filter(|p| !p.is_empty()) {
-        if !at.is_empty() {
-            at.push('/');
-        }
-        at.push_str(part);
-        let _ = write!(
-            out,
-            " / <a href=\"{}\">{}</a>",
-            Esc(&folder_href(&at)),
-            Esc(part)
-        );
-    }
-    out.push_str("</nav>");
 }
 
 fn search_section(out: &mut String, q: &str, searched: &Searched) {
@@ -470,7 +314,7 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
     let query = query.split('#').next().unwrap_or("");
     let host = &*ctx.host;
     let (ask, mut status, searched) = match PageQuery::parse(query) {
-        Err(e) => (PageQuery::default(), 400, Searched::Failed(e)),
+        Err((ask, e)) => (ask, 400, Searched::Failed(e)),
         Ok(ask) if ask.q.is_empty() => (ask, 200, Searched::Nothing),
         Ok(ask) => {
             let (status, searched) = match SearchPlace::take(&ctx.page_searches) {
@@ -548,6 +392,7 @@ impl fmt::Display for SearchFailed {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tree::FOLDER_FILES;
     use super::*;
     use crate::id::FileId;
     use crate::wire::{Hit, HttpAddr, Source};
@@ -597,6 +442,10 @@ mod tests {
         ] {
             assert!(PageQuery::parse(bad).is_err(), "{bad}");
         }
+        // A bad limit keeps the words, for the search box.
+        let (ask, why) = PageQuery::parse("q=bj%C3%B6rk&limit=lots").unwrap_err();
+        assert_eq!(ask.q, "björk");
+        assert!(why.contains("limit"), "{why}");
     }
 
     /// Every name a remote peer or the visitor controls is text on the
@@ -647,6 +496,29 @@ mod tests {
         ] {
             assert!(page.contains(shown), "{shown} not in {page}");
         }
+    }
+
+    #[test]
+    fn folders_and_files_sort_as_people_read_them_whatever_the_case() {
+        let shared = vec![
+            file("Zebra/z.txt", 1),
+            file("beach/b.txt", 1),
+            file("Beatles/a.txt", 1),
+            file("apple.txt", 1),
+            file("Banana.txt", 1),
+        ];
+        let (page, _) = render("me", &shared, 0, &PageQuery::default(), &Searched::Nothing);
+        let order: Vec<usize> = [
+            "beach/",
+            "Beatles/",
+            "Zebra/",
+            ">apple.txt<",
+            ">Banana.txt<",
+        ]
+        .iter()
+        .map(|s| page.find(s).unwrap_or_else(|| panic!("{s} not in {page}")))
+        .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     }
 
     #[test]

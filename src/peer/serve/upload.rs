@@ -70,54 +70,33 @@ pub(super) fn receive_upload(
     raw_name: &str,
 ) {
     let policy = host.inbox();
+    let cap = policy.max_bytes;
     if !policy.accepting {
-        return send(
-            rq,
-            text(
-                403,
-                "this peer does not accept uploads (its config has accept_uploads = false)",
-            ),
-        );
+        let why = "this peer does not accept uploads (its config has accept_uploads = false)";
+        return refuse(rq, text(403, why), cap);
     }
-    let name = match percent_decode(raw_name) {
-        Some(n) => n,
-        None => {
-            return send(
-                rq,
-                text(400, "upload name is not valid percent-encoded UTF-8"),
-            )
-        }
+    let Some(name) = percent_decode(raw_name) else {
+        let why = "upload name is not valid percent-encoded UTF-8";
+        return refuse(rq, text(400, why), cap);
     };
     if let Err(e) = names::check_shared_path(&name) {
-        return send(rq, text(400, &e.to_string()));
+        return refuse(rq, text(400, &e.to_string()), cap);
     }
     if rq.body_length().is_none() && request_header(&rq, "Transfer-Encoding").is_none() {
-        return send(
-            rq,
-            text(
-                411,
-                "an upload needs a Content-Length (or chunked Transfer-Encoding)",
-            ),
-        );
+        let why = "an upload needs a Content-Length (or chunked Transfer-Encoding)";
+        return send(rq, text(411, why));
     }
     if let Some(n) = rq.body_length() {
-        if n as u64 > policy.max_bytes {
-            return send(
-                rq,
-                text(
-                    413,
-                    &format!(
-                        "upload of {n} bytes exceeds this peer's limit of {} bytes",
-                        policy.max_bytes
-                    ),
-                ),
-            );
+        if n as u64 > cap {
+            // Not read: the cap is what the body would cost.
+            let why = format!("upload of {n} bytes exceeds this peer's limit of {cap} bytes");
+            return send(rq, text(413, &why));
         }
     }
     let claimed = match request_header(&rq, ID_HEADER).map(FileId::parse) {
         None => None,
         Some(Ok(id)) => Some(id),
-        Some(Err(e)) => return send(rq, text(400, &format!("{ID_HEADER}: {e}"))),
+        Some(Err(e)) => return refuse(rq, text(400, &format!("{ID_HEADER}: {e}")), cap),
     };
     let inbox = host.inbox_dir().to_path_buf();
     let made = match names::split_folder(&name).0.trim_end_matches('/') {
@@ -126,38 +105,27 @@ pub(super) fn receive_upload(
             Ok(made) => MadeFolders(made),
             // (Said without this peer's own paths.)
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return send(
-                    rq,
-                    text(
-                        409,
-                        &format!(
-                            "cannot store {name:?}: a folder on its path is a file or a link here"
-                        ),
-                    ),
-                )
+                let why =
+                    format!("cannot store {name:?}: a folder on its path is a file or a link here");
+                return refuse(rq, text(409, &why), cap);
             }
             Err(e) => {
                 log::warn!("cannot make the folders of upload {name:?}: {e}");
-                return send(rq, storage_refused(&e));
+                return refuse(rq, storage_refused(&e), cap);
             }
         },
     };
     let dest = inbox.join(&name);
     let dir = dest.parent().unwrap_or(&inbox).to_path_buf();
     if dest.symlink_metadata().is_ok() {
-        return send(
-            rq,
-            text(
-                409,
-                &format!("a file named {name:?} is already shared here"),
-            ),
-        );
+        let why = format!("a file named {name:?} is already shared here");
+        return refuse(rq, text(409, &why), cap);
     }
     let (id, written) = match store_upload(&mut rq, &dir, &dest, &name, &policy, claimed) {
         Ok(stored) => stored,
         Err(refusal) => {
             drop(made);
-            return send(rq, refusal);
+            return refuse(rq, refusal, cap);
         }
     };
     made.keep();
@@ -176,6 +144,28 @@ pub(super) fn receive_upload(
             },
         ),
     )
+}
+
+/// Answers a refused upload so that its sender reads the answer, not a
+/// broken pipe: a client that sent `Expect: 100-continue` (curl does, for
+/// bodies over 1 MiB) is answered before it sends a byte (the `100
+/// Continue` goes out only when the body is read); one that sends at once
+/// (ureq) has what is left of its body read and dropped first, up to the
+/// upload cap, since a sender whose body is cut off sees its write fail
+/// before the answer arrives. Nothing read is kept.
+fn refuse(mut rq: Request, answer: Answer, cap: u64) {
+    let waits =
+        request_header(&rq, "Expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if !waits && rq.body_length().is_none_or(|n| n as u64 <= cap) {
+        let drained = io::copy(
+            &mut rq.as_reader().take(cap.saturating_add(1)),
+            &mut io::sink(),
+        );
+        if let Err(e) = drained {
+            log::debug!("refused upload: its body broke off: {e}");
+        }
+    }
+    send(rq, answer)
 }
 
 /// Writes an upload's body to a hidden temp file in `dir`, checks it (cap,

@@ -16,5 +16,5 @@ mod table;
 mod tests;
 
 pub use entries::{Change, ShareEntry};
-pub use scan::{skipped, PART_SUFFIX, STATE_SUFFIX};
+pub use scan::{make_state_dir, skipped, LOCK_SUFFIX, PART_SUFFIX, STATE_SUFFIX};
 pub use table::{ShareError, ShareTable};

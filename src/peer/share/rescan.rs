@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use super::cache::{self, Cached};
 use super::entries::{under, Change, ShareEntry};
-use super::scan::{Stat, Walker};
+use super::scan::{LeftOut, Stat, Walker};
 use super::table::{ShareError, ShareTable};
 use crate::hash::hash_pieces;
 use crate::id::FileId;
@@ -81,6 +81,7 @@ impl ShareTable {
             follow: self.follow_symlinks,
             seen_dirs: HashSet::new(),
             out: &mut found,
+            left_out: LeftOut::default(),
         };
         // Whether a path is in the scanned part, and what the table holds
         // there.
@@ -96,6 +97,7 @@ impl ShareTable {
                     path: self.dir.clone(),
                     source,
                 })?;
+                scan.left_out = walker.left_out;
                 self.entries.reading().by_path.clone()
             }
             Some(roots) => {

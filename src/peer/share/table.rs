@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::cache::{self, Cached};
 use super::entries::{Entries, ShareEntry};
 use super::open::open_shared;
-use super::scan::Stat;
+use super::scan::{LeftOut, Stat};
 use crate::id::FileId;
 use crate::sync::{MutexExt, RwLockExt};
 use crate::wire::SharedFile;
@@ -45,6 +45,8 @@ impl std::error::Error for ShareError {
 pub(super) struct ScanState {
     /// Size and mtime of files seen still changing at the last look.
     pub unsettled: HashMap<PathBuf, Stat>,
+    /// What the last full scan left out.
+    pub left_out: LeftOut,
     /// The hash cache: as loaded, then as the scans left it.
     pub cache: HashMap<PathBuf, Cached>,
     /// Whether `cache` changed since it was last saved.
@@ -89,6 +91,7 @@ impl ShareTable {
             entries: RwLock::new(Entries::default()),
             scan: Mutex::new(ScanState {
                 unsettled: HashMap::new(),
+                left_out: LeftOut::default(),
                 cache,
                 cache_dirty: false,
             }),
@@ -117,6 +120,11 @@ impl ShareTable {
     /// still changing.
     pub fn unsettled(&self) -> usize {
         self.scan.locked().unsettled.len()
+    }
+
+    /// What the last full scan left out of the share, by reason.
+    pub fn left_out(&self) -> LeftOut {
+        self.scan.locked().left_out
     }
 
     pub fn dir(&self) -> &Path {

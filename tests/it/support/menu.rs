@@ -81,6 +81,20 @@ impl Menu {
         self.wait_for(from, needle, Duration::from_secs(20))
     }
 
+    /// Sends the menu process a signal (`-INT` for a Ctrl-C).
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success());
+    }
+
+    /// Whether the menu process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
     /// Waits for the menu to exit; returns its exit status.
     pub fn wait(mut self) -> std::process::ExitStatus {
         drop(self.stdin);

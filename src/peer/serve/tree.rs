@@ -1,0 +1,176 @@
+//! The share as a tree on the web page: folders first, then files, in the
+//! order people read names (case-insensitive), with counts and sizes; a
+//! big share a folder at a time, with the way back up.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::html::Esc;
+use crate::units::human_size;
+use crate::wire::{percent_encode, SharedFile};
+
+/// Most files drawn directly in one folder of a big tree.
+pub const FOLDER_FILES: usize = 2000;
+
+/// One folder of the share, for the tree.
+#[derive(Default)]
+pub(super) struct Folder<'a> {
+    pub(super) folders: BTreeMap<&'a str, Folder<'a>>,
+    /// (name in this folder, the file).
+    pub(super) files: Vec<(&'a str, &'a SharedFile)>,
+    /// Files under it, at any depth, and their bytes.
+    pub(super) count: usize,
+    pub(super) bytes: u64,
+}
+
+impl<'a> Folder<'a> {
+    /// Every shared path (a file shared under several paths is listed
+    /// under each) as a tree of folders.
+    pub(super) fn of(files: &'a [SharedFile]) -> Folder<'a> {
+        let mut root = Folder::default();
+        for file in files {
+            for path in std::iter::once(&file.name).chain(&file.other_names) {
+                let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+                let Some(leaf) = parts.pop() else { continue };
+                let mut at = &mut root;
+                at.count += 1;
+                at.bytes += file.size;
+                for part in parts {
+                    at = at.folders.entry(part).or_default();
+                    at.count += 1;
+                    at.bytes += file.size;
+                }
+                at.files.push((leaf, file));
+            }
+        }
+        root.sort();
+        root
+    }
+
+    fn sort(&mut self) {
+        self.files
+            .sort_by(|a, b| by_name(a.0, b.0).then(a.1.id.cmp(&b.1.id)));
+        for f in self.folders.values_mut() {
+            f.sort();
+        }
+    }
+
+    /// Its subfolders in the order people read names: `Beatles` beside
+    /// `beach`, not every capital first.
+    fn subfolders(&self) -> Vec<(&'a str, &Folder<'a>)> {
+        let mut subs: Vec<(&'a str, &Folder<'a>)> =
+            self.folders.iter().map(|(n, f)| (*n, f)).collect();
+        subs.sort_by(|a, b| by_name(a.0, b.0));
+        subs
+    }
+
+    /// The folder at `path` (`""`: this one).
+    pub(super) fn find(&self, path: &str) -> Option<&Folder<'a>> {
+        path.split('/')
+            .filter(|p| !p.is_empty())
+            .try_fold(self, |at, part| at.folders.get(part))
+    }
+}
+
+/// Names in reading order: case-insensitive, then exact (so the order is
+/// total).
+fn by_name(a: &str, b: &str) -> std::cmp::Ordering {
+    a.to_lowercase()
+        .cmp(&b.to_lowercase())
+        .then_with(|| a.cmp(b))
+}
+
+pub(super) fn summary(count: usize, bytes: u64) -> String {
+    match count {
+        1 => format!("1 file, {}", human_size(bytes)),
+        n => format!("{n} files, {}", human_size(bytes)),
+    }
+}
+
+/// A link to this page showing `folder`.
+pub(super) fn folder_href(folder: &str) -> String {
+    if folder.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?in={}", percent_encode(folder))
+    }
+}
+
+pub(super) fn file_row(out: &mut String, name: &str, file: &SharedFile) {
+    let _ = write!(
+        out,
+        "<li class=\"file\"><a href=\"/files/{id}\">{name}</a> <span class=\"size\">{size}</span></li>",
+        id = file.id,
+        name = Esc(name),
+        size = human_size(file.size),
+    );
+}
+
+/// Draws `folder` (whose path is `path`) whole: every subfolder open.
+pub(super) fn whole_tree(out: &mut String, folder: &Folder<'_>) {
+    out.push_str("<ul class=\"tree\">");
+    for (name, sub) in folder.subfolders() {
+        let _ = write!(
+            out,
+            "<li class=\"folder\"><details open><summary>{}/ <span class=\"size\">{}</span></summary>",
+            Esc(name),
+            summary(sub.count, sub.bytes)
+        );
+        whole_tree(out, sub);
+        out.push_str("</details></li>");
+    }
+    for (name, file) in &folder.files {
+        file_row(out, name, file);
+    }
+    out.push_str("</ul>");
+}
+
+/// Draws one level of a big `folder`: subfolders as links, then its own
+/// files up to [`FOLDER_FILES`].
+pub(super) fn one_level(out: &mut String, folder: &Folder<'_>, path: &str) {
+    out.push_str("<ul class=\"tree\">");
+    for (name, sub) in folder.subfolders() {
+        let sub_path = if path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{path}/{name}")
+        };
+        let _ = write!(
+            out,
+            "<li class=\"folder\"><a href=\"{}\">{}/</a> <span class=\"size\">{}</span></li>",
+            Esc(&folder_href(&sub_path)),
+            Esc(name),
+            summary(sub.count, sub.bytes)
+        );
+    }
+    for (name, file) in folder.files.iter().take(FOLDER_FILES) {
+        file_row(out, name, file);
+    }
+    out.push_str("</ul>");
+    if folder.files.len() > FOLDER_FILES {
+        let _ = write!(
+            out,
+            "<p class=\"note\">and {} more files in this folder: search for them by name.</p>",
+            folder.files.len() - FOLDER_FILES
+        );
+    }
+}
+
+/// The folder path as links, from the share's top.
+pub(super) fn breadcrumbs(out: &mut String, path: &str) {
+    out.push_str("<nav class=\"crumbs\"><a href=\"/\">share</a>");
+    let mut at = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if !at.is_empty() {
+            at.push('/');
+        }
+        at.push_str(part);
+        let _ = write!(
+            out,
+            " / <a href=\"{}\">{}</a>",
+            Esc(&folder_href(&at)),
+            Esc(part)
+        );
+    }
+    out.push_str("</nav>");
+}
