@@ -12,13 +12,15 @@ use super::index::{Found, Index, PeerIdx};
 use super::query::Query;
 use super::store::{DirError, MAX_SOURCES_PER_HIT, MAX_SOURCES_PER_LOCATE};
 use crate::id::FileId;
-use crate::wire::{Hit, HitView, HttpAddr, Matches, PeerListing, SourceView};
+use crate::wire::{Hit, HitView, HttpAddr, Matches, PeerListing, SharedFile, SourceView};
 
 struct PeerEntry {
     name: String,
     /// The print of its session's token.
     session: String,
     http_addr: HttpAddr,
+    /// When this roster saw it join (Unix seconds), for the status page.
+    since: u64,
 }
 
 /// Peers in slots (a slot number is the peer's index in [`Index`]), the
@@ -51,6 +53,9 @@ impl Roster {
                     name: name.clone(),
                     session: session.clone(),
                     http_addr,
+                    since: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
                 };
                 let idx = match self.free.pop() {
                     Some(i) => {
@@ -204,6 +209,27 @@ impl Roster {
             .ok_or_else(|| DirError::NotFound(format!("no peer named {name:?} is online")))
     }
 
+    /// The files peer `name` shares, the first `limit` by path (each under
+    /// the path it shares it at first), and how many it shares in all.
+    pub fn peer_files(&self, name: &str, limit: usize) -> Result<(Vec<SharedFile>, usize), DirError> {
+        let idx = self
+            .by_name
+            .get(name)
+            .copied()
+            .ok_or_else(|| DirError::NotFound(format!("no peer named {name:?} is online")))?;
+        let (files, total) = self.index.peer_shares(idx, limit);
+        let files = files
+            .into_iter()
+            .map(|(id, size, path)| SharedFile {
+                id,
+                name: path.to_string(),
+                size,
+                other_names: Vec::new(),
+            })
+            .collect();
+        Ok((files, total))
+    }
+
     pub fn peers(&self, limit: usize) -> (Vec<PeerListing>, usize) {
         let mut names: Vec<(&String, &PeerIdx)> = self.by_name.iter().collect();
         let total = names.len();
@@ -221,6 +247,7 @@ impl Roster {
                     name: name.clone(),
                     http_addr: p.http_addr.clone(),
                     files: self.index.peer_file_count(i) as u64,
+                    online_since: Some(p.since),
                 })
             })
             .collect();

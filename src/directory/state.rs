@@ -14,7 +14,7 @@ use super::roster::Roster;
 use super::store::{Batch, DirError, DirectoryStore, Limits, Session, Token};
 use crate::id::FileId;
 use crate::sync::RwLockExt;
-use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing};
+use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SharedFile};
 
 /// A directory: the reads over its roster, the writes through `L`.
 pub struct DirectoryState<L> {
@@ -117,6 +117,11 @@ impl<L: Ledger> DirectoryStore for DirectoryState<L> {
             return (Vec::new(), 0);
         }
         self.roster.reading().peers(limit)
+    }
+
+    fn peer_files(&self, name: &str, limit: usize) -> Result<(Vec<SharedFile>, usize), DirError> {
+        self.ledger.fresh()?;
+        self.roster.reading().peer_files(name, limit)
     }
 
     fn counts(&self) -> (usize, usize) {

@@ -229,6 +229,9 @@ pub trait DirectoryStore: Send + Sync {
     /// The first `limit` peers online by name (name, address, files), and
     /// how many are online in all.
     fn peers(&self, limit: usize) -> (Vec<PeerListing>, usize);
+    /// The first `limit` files peer `name` shares, by path, and how many it
+    /// shares in all (for the status page).
+    fn peer_files(&self, name: &str, limit: usize) -> Result<(Vec<SharedFile>, usize), DirError>;
     /// The name of the peer whose session `token` is, if it is one.
     fn session_name(&self, token: &Token) -> Option<String>;
     /// Ends the token's session; its files are gone at once (its name stays

@@ -211,6 +211,7 @@ impl Directory {
             .into_iter()
             .map(|p| {
                 Ok(PeerListing {
+                    online_since: None,
                     http_addr: parse_addr(&p.http_addr)?,
                     name: p.name,
                     files: p.files,

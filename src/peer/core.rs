@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use blake3::hazmat::ChainingValue;
 
-use super::client::ClientError;
+use super::client::{ClientError, Directory};
 use super::fetch::DownloadCounters;
 use super::serve::{Host, SearchFailed};
 use super::session::Session;
@@ -22,6 +22,8 @@ use crate::wire::{HttpAddr, InboxPolicy, Rescanned, SearchOutcome, SharedFile, S
 /// The parts of a running peer that its threads and its console share.
 pub struct Core {
     config: PeerConfig,
+    /// The directory, for what the page looks up (another peer's address).
+    dir: Arc<Directory>,
     share: Arc<ShareTable>,
     session: Session,
     secret: String,
@@ -32,6 +34,7 @@ pub struct Core {
 impl Core {
     pub(crate) fn new(
         config: PeerConfig,
+        dir: Arc<Directory>,
         share: Arc<ShareTable>,
         session: Session,
         secret: String,
@@ -39,6 +42,7 @@ impl Core {
     ) -> Core {
         Core {
             config,
+            dir,
             share,
             session,
             secret,
@@ -192,6 +196,18 @@ impl Host for Core {
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.downloads.register(registry);
+    }
+
+    fn browse(&self, peer: &str) -> Result<(HttpAddr, Vec<SharedFile>), SearchFailed> {
+        let (addr, _) = self.dir.peer(peer).map_err(|e| match e {
+            ClientError::NotFound(why) => SearchFailed::NotFound(why),
+            ClientError::Busy(why) => SearchFailed::Busy(why),
+            other => SearchFailed::Unreachable(other.to_string()),
+        })?;
+        let files = super::fetch::browse(&addr).map_err(|e| {
+            SearchFailed::Unreachable(format!("{peer} does not answer: {}", crate::error::error_chain(&e)))
+        })?;
+        Ok((addr, files))
     }
 
     fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed> {

@@ -171,7 +171,7 @@ impl Peer {
         let http_addr = config.http_addr(bound);
         let info = ControlInfo::new(http_addr.clone());
         let dir = Arc::new(Directory::connect(&config.directory));
-        let session = Session::start(dir, &config.name, &http_addr, creds, share.clone());
+        let session = Session::start(dir.clone(), &config.name, &http_addr, creds, share.clone());
         let opts = ServeOptions {
             workers: config.http_workers,
             timeout: Duration::from_secs(config.http_timeout_secs),
@@ -184,6 +184,7 @@ impl Peer {
         };
         let core = Arc::new(Core::new(
             config,
+            dir,
             share,
             session,
             info.secret.clone(),

@@ -51,6 +51,10 @@ pub struct PeerListing {
     pub http_addr: HttpAddr,
     /// How many files it shares.
     pub files: u64,
+    /// When the directory that lists it saw it log in (Unix seconds); only
+    /// the directory's own pages know it (not sent over the protocol).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_since: Option<u64>,
 }
 
 /// A peer that holds a file.

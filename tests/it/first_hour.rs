@@ -476,3 +476,60 @@ fn small_things_a_new_user_tripped_on() {
         "{err}"
     );
 }
+
+/// `GET url`: the status and the body as text.
+fn get_text(url: &str) -> (u16, String) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+#[test]
+fn the_directory_lists_who_is_online_and_a_peer_page_browses_another_peer() {
+    let server = start_directory("http_listen = \"127.0.0.1:0\"");
+    let status = format!("http://{}", server.status_addr().unwrap());
+    let a = PeerSetup::new("alice", &server.addr, "");
+    fs::create_dir_all(a.share().join("music")).unwrap();
+    let song = noise(40_000, 40);
+    fs::write(a.share().join("music/Jóga & <b>.flac"), &song).unwrap();
+    let alice = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "");
+    fs::write(b.share().join("bob's notes.txt"), b"notes").unwrap();
+    let bob = b.serve();
+    eventually(Duration::from_secs(10), "both online", || {
+        get_text(&format!("{status}/")).1.contains("/peer/bob")
+    });
+    // The directory's page: who is online, with files, address and since.
+    let (code, page) = get_text(&format!("{status}/"));
+    assert_eq!(code, 200);
+    for peer in [("alice", &alice.addr), ("bob", &bob.addr)] {
+        let row = format!(
+            "<a href=\"/peer/{0}\">{0}</a></td><td align=\"right\">1</td><td>{1}</td>",
+            peer.0, peer.1
+        );
+        assert!(page.contains(&row), "{row} not in {page}");
+    }
+    assert!(page.contains(" UTC ("), "{page}");
+    // A page per peer, its names as text.
+    let (code, page) = get_text(&format!("{status}/peer/alice"));
+    assert_eq!(code, 200);
+    assert!(page.contains("music/Jóga &amp; &lt;b&gt;.flac"), "{page}");
+    assert!(page.contains(&b3(&song)), "{page}");
+    assert!(!page.contains("<b>"), "{page}");
+    assert_eq!(get_text(&format!("{status}/peer/carol")).0, 404);
+    // On bob's page a search result links to alice's share, listed through
+    // bob, whose links download straight from alice.
+    let (_, found) = get_text(&format!("{}/?q=joga", bob.addr));
+    assert!(found.contains("<a class=\"peer\" href=\"/?peer=alice\""), "{found}");
+    let (code, listed) = get_text(&format!("{}/?peer=alice", bob.addr));
+    assert_eq!(code, 200);
+    assert!(listed.contains("Shared by alice") && listed.contains("Listed through bob"));
+    let link = format!("{}/files/{}", alice.addr, b3(&song));
+    assert!(listed.contains(&format!("href=\"{link}\"")), "{listed}");
+    let mut bytes = Vec::new();
+    ureq::get(&link).call().unwrap().into_reader().read_to_end(&mut bytes).unwrap();
+    assert_eq!(b3(&bytes), b3(&song));
+    assert_eq!(get_text(&format!("{}/?peer=carol", bob.addr)).0, 404);
+}

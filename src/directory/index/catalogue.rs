@@ -354,6 +354,30 @@ impl Index {
         files.len()
     }
 
+    /// The files `peer` is a source of, the first `limit` by path: id, the
+    /// size it claims, the path it shares it under; and how many in all.
+    pub fn peer_shares(&self, peer: PeerIdx, limit: usize) -> (Vec<(FileId, u64, &str)>, usize) {
+        let Some(list) = self.peer_files.get(peer as usize) else {
+            return (Vec::new(), 0);
+        };
+        let mut out: Vec<(FileId, u64, &str)> = list
+            .iter()
+            .filter_map(|&f| {
+                let rec = &self.files[f as usize];
+                let (_, n) = rec.sources.iter().find(|(p, _)| *p == peer)?;
+                let name: &str = &self.names[*n as usize];
+                Some((rec.id, self.claim_of(f, peer), name))
+            })
+            .collect();
+        let total = out.len();
+        if limit < total {
+            out.select_nth_unstable_by(limit, |a, b| a.2.cmp(b.2));
+            out.truncate(limit);
+        }
+        out.sort_unstable_by(|a, b| a.2.cmp(b.2));
+        (out, total)
+    }
+
     /// How many files `peer` is a source of.
     pub fn peer_file_count(&self, peer: PeerIdx) -> usize {
         self.peer_files.get(peer as usize).map_or(0, Vec::len)

@@ -9,7 +9,7 @@ use std::path::Path;
 use blake3::hazmat::ChainingValue;
 
 use crate::id::FileId;
-use crate::wire::{InboxPolicy, Rescanned, SearchOutcome, SharedFile, Status};
+use crate::wire::{HttpAddr, InboxPolicy, Rescanned, SearchOutcome, SharedFile, Status};
 
 /// What the HTTP server needs of the peer it serves. The peer's core
 /// implements it; tests implement it over a folder of their own.
@@ -47,6 +47,13 @@ pub trait Host: Send + Sync {
     /// Searches the group's directory (for the web page): the `limit` best
     /// results for `query`.
     fn search(&self, query: &str, limit: u32) -> Result<SearchOutcome, SearchFailed>;
+    /// Another peer's address and shared files, looked up through the
+    /// directory (for the page's view of that peer's share).
+    fn browse(&self, peer: &str) -> Result<(HttpAddr, Vec<SharedFile>), SearchFailed> {
+        Err(SearchFailed::Unreachable(format!(
+            "this peer cannot list {peer}'s files"
+        )))
+    }
     /// Adds the peer's own metrics (its downloads) to those of `/metrics`.
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
@@ -60,4 +67,6 @@ pub enum SearchFailed {
     Busy(String),
     /// The directory cannot be reached.
     Unreachable(String),
+    /// No such peer is online (the text says which).
+    NotFound(String),
 }

@@ -2,7 +2,8 @@
 //! the browser asks for HTML). It shows this peer's shared files as a tree
 //! with sizes and download links, and searches the group's directory
 //! through this peer (`/?q=words`), each result with a link to every
-//! source's own `/files/{id}`. Hand-written HTML and one stylesheet
+//! source's own `/files/{id}` and to that peer's share, listed through
+//! this peer (`/?peer=alice`, its links straight to alice). Hand-written HTML and one stylesheet
 //! (`GET /page.css`), no script: it works the same with JavaScript off.
 //!
 //! Everything a remote peer controls (file names, paths, peer names,
@@ -20,7 +21,7 @@ use tiny_http::{Request, Response, StatusCode};
 use super::context::Ctx;
 use super::host::SearchFailed;
 use super::respond::{header, request_header, send, Answer};
-use super::tree::{breadcrumbs, one_level, summary, whole_tree, Folder};
+use super::tree::{breadcrumbs, one_level, summary, whole_tree, Folder, Links};
 use crate::html::Esc;
 use crate::units::human_size;
 use crate::wire::{percent_decode, SearchOutcome, SharedFile};
@@ -49,6 +50,8 @@ pub struct PageQuery {
     pub q: String,
     /// The folder of the share to show (`""`: all of it).
     pub folder: String,
+    /// Another peer whose share to show instead of this one's (`""`: ours).
+    pub peer: String,
     pub limit: u32,
 }
 
@@ -74,6 +77,12 @@ impl PageQuery {
             match key {
                 "q" => ask.q = value.trim().to_string(),
                 "in" => ask.folder = value.trim_matches('/').to_string(),
+                "peer" => match crate::names::check_peer_name(value.trim()) {
+                    Ok(()) => ask.peer = value.trim().to_string(),
+                    Err(e) => {
+                        problem.get_or_insert(format!("peer: {e}"));
+                    }
+                },
                 "limit" => match value
                     .parse::<u32>()
                     .ok()
@@ -179,9 +188,10 @@ fn search_section(out: &mut String, q: &str, searched: &Searched) {
         for source in &hit.sources {
             let _ = write!(
                 out,
-                "<li><a class=\"source\" href=\"{}\">{}</a>",
+                "<li><a class=\"source\" href=\"{}\">{}</a> <a class=\"peer\" href=\"{}\" title=\"what it shares\">(its files)</a>",
                 Esc(&format!("{}/files/{}", source.http_addr, hit.id)),
-                Esc(&source.peer)
+                Esc(&source.peer),
+                Esc(&Links { files: "", peer: Some(&source.peer) }.folder(""))
             );
             if source.name != name {
                 let _ = write!(out, " <span class=\"as\">as {}</span>", Esc(&source.name));
@@ -209,6 +219,29 @@ pub fn render(
     ask: &PageQuery,
     searched: &Searched,
 ) -> (String, bool) {
+    let shelf = Shelf {
+        owner: peer,
+        files: Ok(files),
+        links: Links::default(),
+        unsettled,
+    };
+    render_page(peer, &shelf, ask, searched)
+}
+
+/// Whose share a page shows, and where its links go.
+pub struct Shelf<'a> {
+    /// The peer that shares it (this one, or one browsed through it).
+    pub owner: &'a str,
+    /// Its files, or why they could not be listed.
+    pub files: Result<&'a [SharedFile], String>,
+    pub links: Links<'a>,
+    /// Files still changing, not shared yet (this peer's own only).
+    pub unsettled: usize,
+}
+
+/// The page of `peer` showing `shelf`, and whether the folder asked for
+/// exists there.
+fn render_page(peer: &str, shelf: &Shelf<'_>, ask: &PageQuery, searched: &Searched) -> (String, bool) {
     let mut out = String::with_capacity(8192);
     let _ = write!(
         out,
@@ -224,21 +257,39 @@ pub fn render(
         q = Esc(&ask.q),
     );
     search_section(&mut out, &ask.q, searched);
-    let root = Folder::of(files);
     let _ = write!(
         out,
         "<section class=\"share\"><h2>Shared by {}</h2>",
-        Esc(peer)
+        Esc(shelf.owner)
     );
+    if shelf.owner != peer {
+        let _ = write!(
+            out,
+            "<p class=\"note\">Listed through {}; every link downloads straight from {}. <a href=\"/\">Back to {}'s files</a>.</p>",
+            Esc(peer),
+            Esc(shelf.owner),
+            Esc(peer)
+        );
+    }
+    let files = match &shelf.files {
+        Ok(files) => *files,
+        Err(why) => {
+            let _ = write!(out, "<p class=\"error\">{}</p>", Esc(why));
+            out.push_str("</section></main></body></html>\n");
+            return (out, false);
+        }
+    };
+    let (links, unsettled) = (&shelf.links, shelf.unsettled);
+    let root = Folder::of(files);
     let found = match root.find(&ask.folder) {
         None => {
-            breadcrumbs(&mut out, &ask.folder);
+            breadcrumbs(&mut out, &ask.folder, links);
             out.push_str("<p class=\"error\">This peer shares no such folder.</p>");
             false
         }
         Some(folder) => {
             if !ask.folder.is_empty() {
-                breadcrumbs(&mut out, &ask.folder);
+                breadcrumbs(&mut out, &ask.folder, links);
             }
             let _ = write!(
                 out,
@@ -257,9 +308,9 @@ pub fn render(
             if folder.count == 0 {
                 out.push_str("<p class=\"note\">Nothing shared yet.</p>");
             } else if folder.count <= WHOLE_TREE_FILES {
-                whole_tree(&mut out, folder);
+                whole_tree(&mut out, folder, links);
             } else {
-                one_level(&mut out, folder, &ask.folder);
+                one_level(&mut out, folder, &ask.folder, links);
             }
             true
         }
@@ -332,13 +383,32 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
             (ask, status, searched)
         }
     };
-    let (body, folder_found) = render(
-        host.name(),
-        &host.files(),
-        host.unsettled(),
-        &ask,
-        &searched,
-    );
+    let (body, folder_found) = if ask.peer.is_empty() || ask.peer == host.name() {
+        render(host.name(), &host.files(), host.unsettled(), &ask, &searched)
+    } else {
+        // Another peer's share, listed through this one.
+        let listed = match SearchPlace::take(&ctx.page_searches) {
+            None => Err((503, "This peer is listing too much at once; try again in a moment.".to_string())),
+            Some(_place) => host.browse(&ask.peer).map_err(|e| (e.status(), e.to_string())),
+        };
+        let base = listed.as_ref().map(|(addr, _)| addr.to_string()).unwrap_or_default();
+        let shelf = Shelf {
+            owner: &ask.peer,
+            files: match &listed {
+                Ok((_, files)) => Ok(files.as_slice()),
+                Err((code, why)) => {
+                    status = status.max(*code);
+                    Err(why.clone())
+                }
+            },
+            links: Links {
+                files: &base,
+                peer: Some(&ask.peer),
+            },
+            unsettled: 0,
+        };
+        render_page(host.name(), &shelf, &ask, &searched)
+    };
     if !folder_found && status == 200 {
         status = 404;
     }
@@ -374,6 +444,7 @@ impl SearchFailed {
             SearchFailed::Refused(_) => 400,
             SearchFailed::Busy(_) => 503,
             SearchFailed::Unreachable(_) => 502,
+            SearchFailed::NotFound(_) => 404,
         }
     }
 }
@@ -386,6 +457,7 @@ impl fmt::Display for SearchFailed {
                 write!(f, "The directory is busy: {why}. Try again in a moment.")
             }
             SearchFailed::Unreachable(why) => write!(f, "This peer cannot search now: {why}."),
+            SearchFailed::NotFound(why) => write!(f, "Not found: {why}."),
         }
     }
 }
@@ -472,6 +544,7 @@ mod tests {
             q: "\"><script>alert(4)</script>".into(),
             folder: String::new(),
             limit: 10,
+            ..PageQuery::default()
         };
         let found = Searched::Found(SearchOutcome {
             hits: vec![hit],
@@ -480,6 +553,11 @@ mod tests {
         });
         let (page, ok) = render("<em>me</em>", &shared, 0, &ask, &found);
         assert!(ok);
+        // A source's name links to its share, listed through this peer.
+        assert!(
+            page.contains("<a class=\"peer\" href=\"/?peer=%3Cu%3Epeer%3C%2Fu%3E\""),
+            "{page}"
+        );
         for raw in [
             "<script", "<img", "<svg", "<b>", "<i>", "<u>", "<em>", "\"><b>", "it's",
         ] {
@@ -496,6 +574,50 @@ mod tests {
         ] {
             assert!(page.contains(shown), "{shown} not in {page}");
         }
+    }
+
+    #[test]
+    fn another_peers_share_is_listed_with_links_straight_to_it() {
+        let shared: Vec<SharedFile> = (0..WHOLE_TREE_FILES + 1)
+            .map(|i| file(&format!("album {}/t{i}.flac", i % 2), 1))
+            .chain([file("readme.txt", 3)])
+            .collect();
+        let shelf = Shelf {
+            owner: "alice",
+            files: Ok(&shared),
+            links: Links {
+                files: "http://127.0.0.1:7001",
+                peer: Some("alice"),
+            },
+            unsettled: 0,
+        };
+        let (page, found) = render_page("bob", &shelf, &PageQuery::default(), &Searched::Nothing);
+        assert!(found);
+        assert!(page.contains("Shared by alice"), "{page}");
+        assert!(page.contains("Listed through bob"), "{page}");
+        // Files link to alice herself; folders to this page, for alice.
+        let readme = shared.last().unwrap();
+        assert!(page.contains(&format!("href=\"http://127.0.0.1:7001/files/{}\"", readme.id)));
+        assert!(page.contains("href=\"/?peer=alice&amp;in=album%200\""), "{page}");
+        // One of its folders, with the way back up to alice's top.
+        let ask = PageQuery::parse("peer=alice&in=album+1").unwrap();
+        assert_eq!(ask.peer, "alice");
+        let (page, found) = render_page("bob", &shelf, &ask, &Searched::Nothing);
+        assert!(found);
+        assert!(page.contains("<a href=\"/?peer=alice\">share</a>"), "{page}");
+        // A peer that cannot be listed: why, and no tree.
+        let gone = Shelf {
+            files: Err("Not found: no peer named \"carol\" is online.".into()),
+            owner: "carol",
+            ..shelf
+        };
+        let (page, found) = render_page("bob", &gone, &PageQuery::default(), &Searched::Nothing);
+        assert!(!found);
+        assert!(page.contains("no peer named &quot;carol&quot; is online"), "{page}");
+        // A name no peer can have is refused, the words kept.
+        let (ask, why) = PageQuery::parse("q=x&peer=%3Cb%3E").unwrap_err();
+        assert_eq!(ask.q, "x");
+        assert!(why.starts_with("peer:"), "{why}");
     }
 
     #[test]

@@ -87,27 +87,46 @@ pub(super) fn summary(count: usize, bytes: u64) -> String {
     }
 }
 
-/// A link to this page showing `folder`.
-pub(super) fn folder_href(folder: &str) -> String {
-    if folder.is_empty() {
-        "/".to_string()
-    } else {
-        format!("/?in={}", percent_encode(folder))
+/// Where a tree's links go: its files (this peer's `/files/{id}`, or
+/// straight to the peer whose share is shown) and its folders (this page,
+/// for that peer).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Links<'a> {
+    /// Base URL of the files (`""`: this peer; else `http://host:port`).
+    pub files: &'a str,
+    /// The other peer whose share is shown (`?peer=`), if any.
+    pub peer: Option<&'a str>,
+}
+
+impl Links<'_> {
+    /// A link to this page showing `folder` of the share.
+    pub(super) fn folder(&self, folder: &str) -> String {
+        let mut query = Vec::new();
+        if let Some(p) = self.peer {
+            query.push(format!("peer={}", percent_encode(p)));
+        }
+        if !folder.is_empty() {
+            query.push(format!("in={}", percent_encode(folder)));
+        }
+        match query.is_empty() {
+            true => "/".to_string(),
+            false => format!("/?{}", query.join("&")),
+        }
+    }
+
+    fn file_row(&self, out: &mut String, name: &str, file: &SharedFile) {
+        let _ = write!(
+            out,
+            "<li class=\"file\"><a href=\"{href}\">{name}</a> <span class=\"size\">{size}</span></li>",
+            href = Esc(&format!("{}/files/{}", self.files, file.id)),
+            name = Esc(name),
+            size = human_size(file.size),
+        );
     }
 }
 
-pub(super) fn file_row(out: &mut String, name: &str, file: &SharedFile) {
-    let _ = write!(
-        out,
-        "<li class=\"file\"><a href=\"/files/{id}\">{name}</a> <span class=\"size\">{size}</span></li>",
-        id = file.id,
-        name = Esc(name),
-        size = human_size(file.size),
-    );
-}
-
 /// Draws `folder` (whose path is `path`) whole: every subfolder open.
-pub(super) fn whole_tree(out: &mut String, folder: &Folder<'_>) {
+pub(super) fn whole_tree(out: &mut String, folder: &Folder<'_>, links: &Links<'_>) {
     out.push_str("<ul class=\"tree\">");
     for (name, sub) in folder.subfolders() {
         let _ = write!(
@@ -116,18 +135,18 @@ pub(super) fn whole_tree(out: &mut String, folder: &Folder<'_>) {
             Esc(name),
             summary(sub.count, sub.bytes)
         );
-        whole_tree(out, sub);
+        whole_tree(out, sub, links);
         out.push_str("</details></li>");
     }
     for (name, file) in &folder.files {
-        file_row(out, name, file);
+        links.file_row(out, name, file);
     }
     out.push_str("</ul>");
 }
 
 /// Draws one level of a big `folder`: subfolders as links, then its own
 /// files up to [`FOLDER_FILES`].
-pub(super) fn one_level(out: &mut String, folder: &Folder<'_>, path: &str) {
+pub(super) fn one_level(out: &mut String, folder: &Folder<'_>, path: &str, links: &Links<'_>) {
     out.push_str("<ul class=\"tree\">");
     for (name, sub) in folder.subfolders() {
         let sub_path = if path.is_empty() {
@@ -138,13 +157,13 @@ pub(super) fn one_level(out: &mut String, folder: &Folder<'_>, path: &str) {
         let _ = write!(
             out,
             "<li class=\"folder\"><a href=\"{}\">{}/</a> <span class=\"size\">{}</span></li>",
-            Esc(&folder_href(&sub_path)),
+            Esc(&links.folder(&sub_path)),
             Esc(name),
             summary(sub.count, sub.bytes)
         );
     }
     for (name, file) in folder.files.iter().take(FOLDER_FILES) {
-        file_row(out, name, file);
+        links.file_row(out, name, file);
     }
     out.push_str("</ul>");
     if folder.files.len() > FOLDER_FILES {
@@ -157,8 +176,12 @@ pub(super) fn one_level(out: &mut String, folder: &Folder<'_>, path: &str) {
 }
 
 /// The folder path as links, from the share's top.
-pub(super) fn breadcrumbs(out: &mut String, path: &str) {
-    out.push_str("<nav class=\"crumbs\"><a href=\"/\">share</a>");
+pub(super) fn breadcrumbs(out: &mut String, path: &str, links: &Links<'_>) {
+    let _ = write!(
+        out,
+        "<nav class=\"crumbs\"><a href=\"{}\">share</a>",
+        Esc(&links.folder(""))
+    );
     let mut at = String::new();
     for part in path.split('/').filter(|p| !p.is_empty()) {
         if !at.is_empty() {
@@ -168,7 +191,7 @@ pub(super) fn breadcrumbs(out: &mut String, path: &str) {
         let _ = write!(
             out,
             " / <a href=\"{}\">{}</a>",
-            Esc(&folder_href(&at)),
+            Esc(&links.folder(&at)),
             Esc(part)
         );
     }
