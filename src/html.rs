@@ -35,6 +35,7 @@ mod tests {
             Esc("<b a=\"x\" c='y'>&</b>").to_string(),
             "&lt;b a=&quot;x&quot; c=&#39;y&#39;&gt;&amp;&lt;/b&gt;"
         );
-        assert_eq!(Esc("plain Björk").to_string(), "plain Björk");
+        assert_eq!(Esc("plain Björk ✓").to_string(), "plain Björk ✓");
+        assert_eq!(Esc("").to_string(), "");
     }
 }

@@ -408,7 +408,8 @@ fn get_one(
     json: bool,
 ) -> Result<bool> {
     if !copy {
-        if let Some(path) = ShareTable::held(&config.share_dir, &config.state_dir(), &id) {
+        let extra = config.extra_share_dirs();
+        if let Some(path) = ShareTable::held(&config.share_dir, &extra, &config.state_dir(), &id) {
             if json {
                 let line = serde_json::json!({ "event": "already_here", "id": id, "path": path });
                 say!("{line}");
@@ -493,9 +494,10 @@ fn get_folder(
     copy: bool,
     json: bool,
 ) -> Result<bool> {
+    let extra = config.extra_share_dirs();
     let held = |id: &FileId| {
         (!copy)
-            .then(|| ShareTable::held(&config.share_dir, &config.state_dir(), id))
+            .then(|| ShareTable::held(&config.share_dir, &extra, &config.state_dir(), id))
             .flatten()
     };
     let mut tell = |e: FolderEvent<'_>| {

@@ -34,6 +34,10 @@ pub struct PeerConfig {
     pub advertise_addr: Option<HttpAddr>,
     /// Folder whose files are shared.
     pub share_dir: PathBuf,
+    /// Further folders to share, each under a top folder of its own name
+    /// (`[[share_dirs]]` with `name = "Music"`, `path = "/home/me/Music"`:
+    /// its files are shared as `Music/...`).
+    pub share_dirs: Vec<NamedShare>,
     /// Folder downloads are saved to (default: the share folder, so what you fetch is shared).
     pub download_dir: Option<PathBuf>,
     /// Whether a file downloads into the folders of the path its sources
@@ -90,6 +94,16 @@ pub struct PeerConfig {
     pub config_dir: PathBuf,
 }
 
+/// One of `share_dirs`: a folder shared under the top folder `name`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NamedShare {
+    /// The top folder its files are shared under (a file name: no `/`).
+    pub name: String,
+    /// The folder (created if missing).
+    pub path: PathBuf,
+}
+
 impl Default for PeerConfig {
     /// Every key's default; `name` and `share_dir` have none (empty: a
     /// config must give them).
@@ -100,6 +114,7 @@ impl Default for PeerConfig {
             listen: "127.0.0.1:7001".parse().expect("valid default address"),
             advertise_addr: None,
             share_dir: PathBuf::new(),
+            share_dirs: Vec::new(),
             download_dir: None,
             mirror_paths: true,
             state_dir: None,
@@ -152,6 +167,54 @@ impl PeerConfig {
         if self.share_dir.as_os_str().is_empty() {
             let why = "is missing or empty: the folder this peer shares (share_dir = \"shared\")";
             return Err(invalid("share_dir", why.into()));
+        }
+        let mut tops = std::collections::HashSet::new();
+        for d in &self.share_dirs {
+            names::check_file_name(&d.name).map_err(|e| {
+                invalid(
+                    "share_dirs",
+                    format!("the name {:?}: {e} (a top folder's name, no `/`)", d.name),
+                )
+            })?;
+            if !tops.insert(d.name.to_lowercase()) {
+                return Err(invalid(
+                    "share_dirs",
+                    format!("two folders are named {:?}", d.name),
+                ));
+            }
+            if d.path.as_os_str().is_empty() {
+                return Err(invalid("share_dirs", format!("{:?} has no path", d.name)));
+            }
+            let others = std::iter::once(&self.share_dir).chain(
+                self.share_dirs
+                    .iter()
+                    .map(|o| &o.path)
+                    .filter(|p| *p != &d.path),
+            );
+            for other in others {
+                if within(&d.path, other) || within(other, &d.path) {
+                    return Err(invalid(
+                        "share_dirs",
+                        format!(
+                            "{} ({:?}) and {} overlap: its files would be shared twice; give folders that do not contain each other",
+                            d.path.display(),
+                            d.name,
+                            other.display()
+                        ),
+                    ));
+                }
+            }
+            if within(&self.state_dir(), &d.path) {
+                return Err(invalid(
+                    "state_dir",
+                    format!(
+                        "the state folder {} is inside {} (share_dirs {:?}): its identity key and control secret would be shared",
+                        self.state_dir().display(),
+                        d.path.display(),
+                        d.name
+                    ),
+                ));
+            }
         }
         if within(&self.state_dir(), &self.share_dir) {
             return Err(invalid(
@@ -248,6 +311,19 @@ impl PeerConfig {
             .unwrap_or_else(|| self.share_dir.clone())
     }
 
+    /// The further shared folders (`share_dirs`): (top folder, folder).
+    pub fn extra_shares(&self) -> Vec<(String, PathBuf)> {
+        self.share_dirs
+            .iter()
+            .map(|d| (d.name.clone(), d.path.clone()))
+            .collect()
+    }
+
+    /// The folders of [`extra_shares`](Self::extra_shares).
+    pub fn extra_share_dirs(&self) -> Vec<PathBuf> {
+        self.share_dirs.iter().map(|d| d.path.clone()).collect()
+    }
+
     /// Where this peer keeps its own state (default: `data/<name>/state`
     /// below the config file's folder).
     pub fn state_dir(&self) -> PathBuf {
@@ -272,6 +348,9 @@ impl Loaded for PeerConfig {
     fn resolve_paths(&mut self, base: &Path) {
         self.config_dir = base.to_path_buf();
         resolve(base, &mut self.share_dir);
+        for d in &mut self.share_dirs {
+            resolve(base, &mut d.path);
+        }
         for p in [
             &mut self.download_dir,
             &mut self.state_dir,

@@ -252,3 +252,32 @@ fn a_state_folder_inside_the_share_is_refused_with_the_key_named() {
     peer("name = \"a\"\nshare_dir = \"s\"\nstate_dir = \"state\"").unwrap();
     peer("name = \"a\"\nshare_dir = \"s\"\nstate_dir = \"s2\"").unwrap();
 }
+
+#[test]
+fn further_shared_folders_are_named_apart_and_never_overlap() {
+    let with = |dirs: &str| {
+        peer(&format!(
+            "name = \"a\"\nshare_dir = \"s\"\nstate_dir = \"st\"\n{dirs}"
+        ))
+    };
+    let c = with("[[share_dirs]]\nname = \"Music\"\npath = \"m\"\n[[share_dirs]]\nname = \"Photos\"\npath = \"p\"")
+        .unwrap();
+    assert_eq!(
+        c.extra_shares(),
+        vec![
+            ("Music".to_string(), PathBuf::from("m")),
+            ("Photos".to_string(), PathBuf::from("p"))
+        ]
+    );
+    for (dirs, problem) in [
+        ("[[share_dirs]]\nname = \"a/b\"\npath = \"m\"", "top folder"),
+        ("[[share_dirs]]\nname = \"M\"\npath = \"m\"\n[[share_dirs]]\nname = \"m\"\npath = \"n\"", "two folders"),
+        ("[[share_dirs]]\nname = \"M\"\npath = \"s/inner\"", "overlap"),
+        ("[[share_dirs]]\nname = \"M\"\npath = \"./s\"", "overlap"),
+        ("[[share_dirs]]\nname = \"M\"\npath = \"st\"", "inside"),
+        ("[[share_dirs]]\nname = \"M\"", "path"),
+    ] {
+        let msg = with(dirs).unwrap_err().to_string();
+        assert!(msg.contains(problem), "{dirs}: {msg}");
+    }
+}

@@ -211,7 +211,11 @@ impl Roster {
 
     /// The files peer `name` shares, the first `limit` by path (each under
     /// the path it shares it at first), and how many it shares in all.
-    pub fn peer_files(&self, name: &str, limit: usize) -> Result<(Vec<SharedFile>, usize), DirError> {
+    pub fn peer_files(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<(Vec<SharedFile>, usize), DirError> {
         let idx = self
             .by_name
             .get(name)

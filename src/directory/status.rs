@@ -87,7 +87,11 @@ fn peers_table(store: &dyn DirectoryStore) -> String {
     );
     for p in &peers {
         let since = p.online_since.map_or_else(String::new, |t| {
-            format!("{} ({})", utc_minute(t), human_uptime(now.saturating_sub(t)))
+            format!(
+                "{} ({})",
+                utc_minute(t),
+                human_uptime(now.saturating_sub(t))
+            )
         });
         out.push_str(&format!(
             "<tr><td><a href=\"/peer/{name}\">{name}</a></td><td align=\"right\">{}</td>\
@@ -140,7 +144,11 @@ fn peer_page(store: &dyn DirectoryStore, name: &str) -> (u16, String) {
         name = Esc(name),
         s = if total == 1 { "" } else { "s" },
         listed = if total > files.len() {
-            format!("; the first {} by path, {}, are listed", files.len(), human_size(bytes))
+            format!(
+                "; the first {} by path, {}, are listed",
+                files.len(),
+                human_size(bytes)
+            )
         } else {
             format!(", {}", human_size(bytes))
         },
@@ -242,12 +250,10 @@ impl StatusServer {
                             Response::from_string(if ok { "ok\n" } else { "not serving\n" })
                                 .with_status_code(if ok { 200 } else { 503 })
                         }
-                        (Method::Get | Method::Head, _) => {
-                            Response::from_string(
-                                "no such page: /, /peer/NAME, /metrics, /health\n",
-                            )
-                                .with_status_code(404)
-                        }
+                        (Method::Get | Method::Head, _) => Response::from_string(
+                            "no such page: /, /peer/NAME, /metrics, /health\n",
+                        )
+                        .with_status_code(404),
                         _ => Response::from_string("method not allowed\n").with_status_code(405),
                     };
                     let resp = resp.with_header(header("X-Content-Type-Options", "nosniff"));
@@ -311,7 +317,12 @@ mod tests {
         let addr = crate::wire::HttpAddr::parse("http://127.0.0.1:7001").unwrap();
         let batch = store.limits().batch(files, Vec::new()).unwrap();
         store
-            .login("alice", crate::wire::KeyPrint::of_seed("alice"), &addr, batch)
+            .login(
+                "alice",
+                crate::wire::KeyPrint::of_seed("alice"),
+                &addr,
+                batch,
+            )
             .unwrap();
         let metrics = Metrics::new();
         let page = page(&metrics, &store);
@@ -320,7 +331,11 @@ mod tests {
         let (status, page) = peer_page(&store, "alice");
         assert_eq!(status, 200);
         assert!(page.contains("2 files shared, 4.0 KiB."), "{page}");
-        assert!(page.find("a &amp; b.flac").unwrap() < page.find("b/&lt;script&gt;x&lt;/script&gt;.txt").unwrap(), "{page}");
+        assert!(
+            page.find("a &amp; b.flac").unwrap()
+                < page.find("b/&lt;script&gt;x&lt;/script&gt;.txt").unwrap(),
+            "{page}"
+        );
         assert!(!page.contains("<script"), "{page}");
         assert_eq!(peer_page(&store, "bob").0, 404);
         assert_eq!(peer_page(&store, "<b>").0, 404);

@@ -205,7 +205,10 @@ impl Host for Core {
             other => SearchFailed::Unreachable(other.to_string()),
         })?;
         let files = super::fetch::browse(&addr).map_err(|e| {
-            SearchFailed::Unreachable(format!("{peer} does not answer: {}", crate::error::error_chain(&e)))
+            SearchFailed::Unreachable(format!(
+                "{peer} does not answer: {}",
+                crate::error::error_chain(&e)
+            ))
         })?;
         Ok((addr, files))
     }

@@ -116,6 +116,16 @@ impl Peer {
     pub fn start(config: PeerConfig) -> Result<Peer, PeerError> {
         let state_dir = config.state_dir();
         prepare_dir("share_dir", &config.share_dir)?;
+        for (top, dir) in config.extra_shares() {
+            prepare_dir("share_dirs", &dir)?;
+            if config.share_dir.join(&top).exists() {
+                log::warn!(
+                    "{} has a {top:?} too: its files and those of {} are both shared under {top}/",
+                    config.share_dir.display(),
+                    dir.display()
+                );
+            }
+        }
         prepare_dir("download_dir", &config.download_dir())?;
         prepare_dir("state_dir", &state_dir)?;
         super::share::make_state_dir(&state_dir).map_err(|source| PeerError::Io {
@@ -150,7 +160,8 @@ impl Peer {
                 Some(&state_dir),
                 Duration::from_secs(config.settle_secs),
             )
-            .following_symlinks(config.follow_symlinks),
+            .following_symlinks(config.follow_symlinks)
+            .with_extra(config.extra_shares()),
         );
         let t = Instant::now();
         share.rescan().map_err(PeerError::Share)?;
@@ -158,7 +169,14 @@ impl Peer {
         log::info!(
             "sharing {} files from {} (hashed {} bytes in {:.2}s){}",
             share.files().len(),
-            config.share_dir.display(),
+            share
+                .roots()
+                .map(|(top, d)| match top {
+                    "" => d.display().to_string(),
+                    top => format!("{} (as {top}/)", d.display()),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
             share.bytes_hashed(),
             t.elapsed().as_secs_f64(),
             if left_out.is_empty() {

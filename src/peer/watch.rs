@@ -7,7 +7,7 @@
 //! events (its queue overflowed).
 
 use std::mem;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -65,7 +65,8 @@ pub(super) fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle
     let (poke, poked) = crossbeam_channel::bounded::<()>(1);
     let dirty = Arc::new(Mutex::new(Dirty::default()));
     let watcher = if config.watch_share {
-        watch(core.share().dir(), dirty.clone(), poke, every)
+        let dirs: Vec<PathBuf> = core.share().roots().map(|(_, d)| d.to_path_buf()).collect();
+        watch(&dirs, dirty.clone(), poke, every)
     } else {
         None
     };
@@ -149,17 +150,30 @@ pub(super) fn start_rescanner(core: Arc<Core>) -> Option<(Sender<()>, JoinHandle
 /// into `dirty` (as paths below `dir` as given), and `poke` is poked.
 /// `None` (said in the log) when the folder cannot be watched.
 fn watch(
-    dir: &Path,
+    dirs: &[PathBuf],
     dirty: Arc<Mutex<Dirty>>,
     poke: Sender<()>,
     every: Option<Duration>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::event::{AccessKind, AccessMode};
     use notify::{EventKind, Watcher};
-    // The watcher names paths below the folder made absolute; the share
-    // table knows them below the folder as configured.
-    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let table_dir = dir.to_path_buf();
+    // The watcher names paths below the folders made absolute; the share
+    // table knows them below the folders as configured.
+    let mapped: Vec<(PathBuf, PathBuf)> = dirs
+        .iter()
+        .map(|d| {
+            (
+                std::path::absolute(d).unwrap_or_else(|_| d.clone()),
+                d.clone(),
+            )
+        })
+        .collect();
+    let what = dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let dir = &what;
     let started = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let event = match event {
             Ok(e) => e,
@@ -188,9 +202,13 @@ fn watch(
                         .and_then(|n| n.to_str())
                         .is_some_and(share::skipped)
                 })
-                .map(|p| match p.strip_prefix(&absolute) {
-                    Ok(rel) => table_dir.join(rel),
-                    Err(_) => p.clone(),
+                .map(|p| {
+                    mapped
+                        .iter()
+                        .find_map(|(absolute, table_dir)| {
+                            p.strip_prefix(absolute).ok().map(|rel| table_dir.join(rel))
+                        })
+                        .unwrap_or_else(|| p.clone())
                 })
                 .collect();
             if paths.is_empty() {
@@ -201,23 +219,28 @@ fn watch(
         // Full means a poke is already waiting: one is enough.
         let _ = poke.try_send(());
     })
-    .and_then(|mut w| w.watch(dir, notify::RecursiveMode::Recursive).map(|()| w));
+    .and_then(|mut w| {
+        for d in dirs {
+            w.watch(d, notify::RecursiveMode::Recursive)?;
+        }
+        Ok(w)
+    });
     match started {
         Ok(w) => {
-            log::info!("watching {} for changes", dir.display());
+            log::info!("watching {} for changes", dir);
             Some(w)
         }
         Err(e) => {
             match every {
                 Some(e2) => log::warn!(
                     "cannot watch {} ({e}); changes are picked up by the rescan every {} s",
-                    dir.display(),
+                    dir,
                     e2.as_secs()
                 ),
                 None => log::warn!(
                     "cannot watch {} ({e}) and rescan_secs is 0: changes are seen only on \
                      a rescan asked for (`peer rescan`, the menu)",
-                    dir.display()
+                    dir
                 ),
             }
             None

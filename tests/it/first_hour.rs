@@ -522,14 +522,60 @@ fn the_directory_lists_who_is_online_and_a_peer_page_browses_another_peer() {
     // On bob's page a search result links to alice's share, listed through
     // bob, whose links download straight from alice.
     let (_, found) = get_text(&format!("{}/?q=joga", bob.addr));
-    assert!(found.contains("<a class=\"peer\" href=\"/?peer=alice\""), "{found}");
+    assert!(
+        found.contains("<a class=\"peer\" href=\"/?peer=alice\""),
+        "{found}"
+    );
     let (code, listed) = get_text(&format!("{}/?peer=alice", bob.addr));
     assert_eq!(code, 200);
     assert!(listed.contains("Shared by alice") && listed.contains("Listed through bob"));
     let link = format!("{}/files/{}", alice.addr, b3(&song));
     assert!(listed.contains(&format!("href=\"{link}\"")), "{listed}");
     let mut bytes = Vec::new();
-    ureq::get(&link).call().unwrap().into_reader().read_to_end(&mut bytes).unwrap();
+    ureq::get(&link)
+        .call()
+        .unwrap()
+        .into_reader()
+        .read_to_end(&mut bytes)
+        .unwrap();
     assert_eq!(b3(&bytes), b3(&song));
     assert_eq!(get_text(&format!("{}/?peer=carol", bob.addr)).0, 404);
+}
+
+#[test]
+fn several_shared_folders_and_a_plain_download_folder() {
+    let server = start_server();
+    let outside = tempfile::tempdir().unwrap();
+    let (music, photos) = (
+        outside.path().join("Music"),
+        outside.path().join("Pictures"),
+    );
+    fs::create_dir_all(music.join("Homogenic")).unwrap();
+    let song = noise(60_000, 50);
+    fs::write(music.join("Homogenic/01 - Hunter.flac"), &song).unwrap();
+    let extra = format!(
+        "[[share_dirs]]\nname = \"Music\"\npath = \"{}\"\n[[share_dirs]]\nname = \"Photos\"\npath = \"{}\"\n",
+        music.display(),
+        photos.display()
+    );
+    // The tables must come after the top-level keys.
+    let a = PeerSetup::new("alice", &server.addr, &extra);
+    fs::write(a.share().join("top.txt"), b"top").unwrap();
+    let _a = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, "mirror_paths = false");
+    eventually(Duration::from_secs(10), "alice listed", || {
+        ok(b.run(&["browse", "alice"])).contains("Music/Homogenic/01 - Hunter.flac")
+    });
+    // A file put in another shared folder while alice runs is shared too.
+    fs::write(photos.join("cat.jpg"), b"a cat").unwrap();
+    eventually(Duration::from_secs(10), "the photo listed", || {
+        ok(b.run(&["browse", "alice"])).contains("Photos/cat.jpg")
+    });
+    // bob's download folder is plain: a file lands by its name...
+    let out = ok(b.run(&["get", &b3(&song)]));
+    assert!(out.contains("saved"), "{out}");
+    assert_eq!(fs::read(b.share().join("01 - Hunter.flac")).unwrap(), song);
+    // ...and a folder fetch keeps its folders.
+    ok(b.run(&["get", "alice:Photos"]));
+    assert_eq!(tree(&b.share()), vec!["01 - Hunter.flac", "Photos/cat.jpg"]);
 }

@@ -5,7 +5,7 @@
 //!
 //! | route | does |
 //! | --- | --- |
-//! | `GET /` | the web page: this peer's files as a tree (`tree.rs`), a search of the group (`page.rs`) |
+//! | `GET /` | the web page: this peer's files as a tree (`tree.rs`), a search of the group (`page.rs`), what it asks for (`form.rs`) |
 //! | `GET /page.css` | its stylesheet |
 //! | `GET /health` | liveness |
 //! | `GET /metrics` | Prometheus metrics (`metrics.rs`) |
@@ -26,6 +26,7 @@
 mod context;
 mod control;
 mod files;
+mod form;
 mod gate;
 mod host;
 mod metrics;

@@ -19,12 +19,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tiny_http::{Request, Response, StatusCode};
 
 use super::context::Ctx;
+use super::form::PageQuery;
 use super::host::SearchFailed;
 use super::respond::{header, request_header, send, Answer};
 use super::tree::{breadcrumbs, one_level, summary, whole_tree, Folder, Links};
 use crate::html::Esc;
 use crate::units::human_size;
-use crate::wire::{percent_decode, SearchOutcome, SharedFile};
+use crate::wire::{SearchOutcome, SharedFile};
 
 /// No script, no plugin, no frame; styles from this peer only; forms post
 /// back here only.
@@ -32,83 +33,12 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self';
                        base-uri 'none'; frame-ancestors 'none'";
 /// The stylesheet, served at `/page.css`.
 const CSS: &str = include_str!("page.css");
-/// Results a page asks for unless `limit` says otherwise.
-pub const PAGE_RESULTS: u32 = 100;
-/// Most results a page may ask for.
-pub const MAX_PAGE_RESULTS: u32 = 1000;
 /// A folder with at most this many files under it is drawn whole (every
 /// subfolder open); a bigger one one level at a time, each subfolder a link.
 pub const WHOLE_TREE_FILES: usize = 2000;
 /// Searches the page runs on the directory at once; more are told to retry
 /// (each holds a request worker while the directory answers).
 pub const PAGE_SEARCHES: usize = 4;
-
-/// What the visitor asked for, from the URL's query string.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PageQuery {
-    /// Search words (empty: no search).
-    pub q: String,
-    /// The folder of the share to show (`""`: all of it).
-    pub folder: String,
-    /// Another peer whose share to show instead of this one's (`""`: ours).
-    pub peer: String,
-    pub limit: u32,
-}
-
-impl PageQuery {
-    /// Reads `q`, `in` and `limit` from a form-encoded query string (the
-    /// part of the URL after `?`); other keys are ignored. A value that
-    /// cannot be used is the error, beside what the rest of the query
-    /// asked (so the page keeps the words in the search box).
-    pub fn parse(query: &str) -> Result<PageQuery, (PageQuery, String)> {
-        let mut ask = PageQuery {
-            limit: PAGE_RESULTS,
-            ..PageQuery::default()
-        };
-        let mut problem = None;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let Some(value) = form_decode(value) else {
-                problem.get_or_insert(format!(
-                    "the value of {key:?} is not valid percent-encoded UTF-8"
-                ));
-                continue;
-            };
-            match key {
-                "q" => ask.q = value.trim().to_string(),
-                "in" => ask.folder = value.trim_matches('/').to_string(),
-                "peer" => match crate::names::check_peer_name(value.trim()) {
-                    Ok(()) => ask.peer = value.trim().to_string(),
-                    Err(e) => {
-                        problem.get_or_insert(format!("peer: {e}"));
-                    }
-                },
-                "limit" => match value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE_RESULTS).contains(n))
-                {
-                    Some(n) => ask.limit = n,
-                    None => {
-                        problem.get_or_insert(format!(
-                            "limit must be a number from 1 to {MAX_PAGE_RESULTS}"
-                        ));
-                    }
-                },
-                _ => {}
-            }
-        }
-        match problem {
-            None => Ok(ask),
-            Some(why) => Err((ask, why)),
-        }
-    }
-}
-
-/// `application/x-www-form-urlencoded`: `+` is a space, then `%XX` escapes.
-fn form_decode(s: &str) -> Option<String> {
-    percent_decode(&s.replace('+', " "))
-}
 
 /// The search part of a page.
 pub enum Searched {
@@ -241,7 +171,12 @@ pub struct Shelf<'a> {
 
 /// The page of `peer` showing `shelf`, and whether the folder asked for
 /// exists there.
-fn render_page(peer: &str, shelf: &Shelf<'_>, ask: &PageQuery, searched: &Searched) -> (String, bool) {
+fn render_page(
+    peer: &str,
+    shelf: &Shelf<'_>,
+    ask: &PageQuery,
+    searched: &Searched,
+) -> (String, bool) {
     let mut out = String::with_capacity(8192);
     let _ = write!(
         out,
@@ -384,14 +319,28 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
         }
     };
     let (body, folder_found) = if ask.peer.is_empty() || ask.peer == host.name() {
-        render(host.name(), &host.files(), host.unsettled(), &ask, &searched)
+        render(
+            host.name(),
+            &host.files(),
+            host.unsettled(),
+            &ask,
+            &searched,
+        )
     } else {
         // Another peer's share, listed through this one.
         let listed = match SearchPlace::take(&ctx.page_searches) {
-            None => Err((503, "This peer is listing too much at once; try again in a moment.".to_string())),
-            Some(_place) => host.browse(&ask.peer).map_err(|e| (e.status(), e.to_string())),
+            None => Err((
+                503,
+                "This peer is listing too much at once; try again in a moment.".to_string(),
+            )),
+            Some(_place) => host
+                .browse(&ask.peer)
+                .map_err(|e| (e.status(), e.to_string())),
         };
-        let base = listed.as_ref().map(|(addr, _)| addr.to_string()).unwrap_or_default();
+        let base = listed
+            .as_ref()
+            .map(|(addr, _)| addr.to_string())
+            .unwrap_or_default();
         let shelf = Shelf {
             owner: &ask.peer,
             files: match &listed {
@@ -478,48 +427,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn escapes_what_html_gives_meaning_to() {
-        assert_eq!(
-            Esc(r#"<script>alert('1')</script> & "x""#).to_string(),
-            "&lt;script&gt;alert(&#39;1&#39;)&lt;/script&gt; &amp; &quot;x&quot;"
-        );
-        assert_eq!(Esc("plain é ✓").to_string(), "plain é ✓");
-        assert_eq!(Esc("").to_string(), "");
-    }
-
-    #[test]
-    fn reads_the_form_from_the_query_string() {
-        let ask = PageQuery::parse("q=big+cat%2Bdog%20%C3%A9&in=%2Fmusic%2Frock%2F&x=1").unwrap();
-        assert_eq!(ask.q, "big cat+dog é");
-        assert_eq!(ask.folder, "music/rock");
-        assert_eq!(ask.limit, PAGE_RESULTS);
-        assert_eq!(
-            PageQuery::parse("").unwrap(),
-            PageQuery {
-                limit: PAGE_RESULTS,
-                ..Default::default()
-            }
-        );
-        assert_eq!(PageQuery::parse("q").unwrap().q, "");
-        assert_eq!(PageQuery::parse("limit=7").unwrap().limit, 7);
-        for bad in [
-            "q=%ZZ",
-            "q=%FF",
-            "q=%E2%82",
-            "limit=0",
-            "limit=1001",
-            "limit=x",
-            "limit=-1",
-        ] {
-            assert!(PageQuery::parse(bad).is_err(), "{bad}");
-        }
-        // A bad limit keeps the words, for the search box.
-        let (ask, why) = PageQuery::parse("q=bj%C3%B6rk&limit=lots").unwrap_err();
-        assert_eq!(ask.q, "björk");
-        assert!(why.contains("limit"), "{why}");
-    }
-
     /// Every name a remote peer or the visitor controls is text on the
     /// page, never markup: no tag, attribute or entity of theirs survives.
     #[test]
@@ -597,14 +504,23 @@ mod tests {
         assert!(page.contains("Listed through bob"), "{page}");
         // Files link to alice herself; folders to this page, for alice.
         let readme = shared.last().unwrap();
-        assert!(page.contains(&format!("href=\"http://127.0.0.1:7001/files/{}\"", readme.id)));
-        assert!(page.contains("href=\"/?peer=alice&amp;in=album%200\""), "{page}");
+        assert!(page.contains(&format!(
+            "href=\"http://127.0.0.1:7001/files/{}\"",
+            readme.id
+        )));
+        assert!(
+            page.contains("href=\"/?peer=alice&amp;in=album%200\""),
+            "{page}"
+        );
         // One of its folders, with the way back up to alice's top.
         let ask = PageQuery::parse("peer=alice&in=album+1").unwrap();
         assert_eq!(ask.peer, "alice");
         let (page, found) = render_page("bob", &shelf, &ask, &Searched::Nothing);
         assert!(found);
-        assert!(page.contains("<a href=\"/?peer=alice\">share</a>"), "{page}");
+        assert!(
+            page.contains("<a href=\"/?peer=alice\">share</a>"),
+            "{page}"
+        );
         // A peer that cannot be listed: why, and no tree.
         let gone = Shelf {
             files: Err("Not found: no peer named \"carol\" is online.".into()),
@@ -613,7 +529,10 @@ mod tests {
         };
         let (page, found) = render_page("bob", &gone, &PageQuery::default(), &Searched::Nothing);
         assert!(!found);
-        assert!(page.contains("no peer named &quot;carol&quot; is online"), "{page}");
+        assert!(
+            page.contains("no peer named &quot;carol&quot; is online"),
+            "{page}"
+        );
         // A name no peer can have is refused, the words kept.
         let (ask, why) = PageQuery::parse("q=x&peer=%3Cb%3E").unwrap_err();
         assert_eq!(ask.q, "x");

@@ -75,9 +75,10 @@ fn digest(entries: &[Entry]) -> String {
     blake3::hash(&json).to_hex().to_string()
 }
 
-/// Reads the cache at `file` for the share folder `share_dir`. Anything
-/// wrong with it yields an empty cache and a warning.
-pub fn load(file: &Path, share_dir: &Path) -> HashMap<PathBuf, Cached> {
+/// Reads the cache at `file` for the share folder `share_dir` (and the
+/// further shared folders `extra`): entries below none of them are
+/// dropped. Anything wrong with it yields an empty cache and a warning.
+pub fn load(file: &Path, share_dir: &Path, extra: &[PathBuf]) -> HashMap<PathBuf, Cached> {
     let text = match fs::read(file) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return HashMap::new(),
@@ -115,7 +116,7 @@ pub fn load(file: &Path, share_dir: &Path) -> HashMap<PathBuf, Cached> {
     parsed
         .entries
         .into_iter()
-        .filter(|e| e.path.starts_with(share_dir))
+        .filter(|e| e.path.starts_with(share_dir) || extra.iter().any(|d| e.path.starts_with(d)))
         .map(|e| (e.path, e.cached))
         .collect()
 }
@@ -178,9 +179,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(CACHE_FILE);
         save(&file, Path::new("/share"), &sample()).unwrap();
-        assert_eq!(load(&file, Path::new("/share")), sample());
+        assert_eq!(load(&file, Path::new("/share"), &[]), sample());
         // Another share folder does not get these entries.
-        assert!(load(&file, Path::new("/other")).is_empty());
+        assert!(load(&file, Path::new("/other"), &[]).is_empty());
     }
 
     #[test]
@@ -201,10 +202,10 @@ mod tests {
         ] {
             fs::write(&file, &bad).unwrap();
             assert!(
-                load(&file, Path::new("/share")).is_empty(),
+                load(&file, Path::new("/share"), &[]).is_empty(),
                 "{bad:?} trusted"
             );
         }
-        assert!(load(&dir.path().join("missing"), Path::new("/share")).is_empty());
+        assert!(load(&dir.path().join("missing"), Path::new("/share"), &[]).is_empty());
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::scan::{file_name, shared_path, Stat};
+use super::scan::Stat;
 use crate::id::FileId;
 use crate::names;
 use crate::wire::SharedFile;
@@ -21,13 +21,12 @@ pub struct ShareEntry {
 }
 
 impl ShareEntry {
-    pub(super) fn new(root: &Path, path: &Path, id: FileId, stat: Stat) -> ShareEntry {
+    /// The entry of the file at `path`, shared as `name`.
+    pub(super) fn new(name: String, path: &Path, id: FileId, stat: Stat) -> ShareEntry {
         ShareEntry {
             file: SharedFile {
                 id,
-                name: shared_path(root, path)
-                    .or_else(|| file_name(path))
-                    .unwrap_or_default(),
+                name,
                 size: stat.size,
                 other_names: Vec::new(),
             },

@@ -20,8 +20,13 @@ impl ShareTable {
     /// in `state_dir` (what the last scan of a running or earlier peer
     /// hashed), when that file is still unchanged (same size and time).
     /// Lets a one-shot `get` see what the peer has without hashing anything.
-    pub fn held(share_dir: &Path, state_dir: &Path, id: &FileId) -> Option<PathBuf> {
-        let cached = cache::load(&state_dir.join(cache::CACHE_FILE), share_dir);
+    pub fn held(
+        share_dir: &Path,
+        extra: &[PathBuf],
+        state_dir: &Path,
+        id: &FileId,
+    ) -> Option<PathBuf> {
+        let cached = cache::load(&state_dir.join(cache::CACHE_FILE), share_dir, extra);
         let mut paths: Vec<(PathBuf, Cached)> =
             cached.into_iter().filter(|(_, c)| c.id == *id).collect();
         paths.sort_by(|a, b| a.0.cmp(&b.0));

@@ -56,8 +56,11 @@ impl ShareTable {
     pub fn rescan_paths(&self, paths: &[PathBuf]) -> Result<Change, ShareError> {
         let mut roots = Vec::with_capacity(paths.len());
         for p in paths {
-            match p.strip_prefix(&self.dir) {
-                Ok(rel) if !self.follow_symlinks && rel.components().next().is_some() => {
+            let rel = self
+                .root_of(p)
+                .and_then(|(_, root)| p.strip_prefix(root).ok());
+            match rel {
+                Some(rel) if !self.follow_symlinks && rel.components().next().is_some() => {
                     roots.push(p.clone())
                 }
                 _ => return self.rescan(),
@@ -76,12 +79,19 @@ impl ShareTable {
     pub(super) fn scan(&self, roots: Option<&[PathBuf]>) -> Result<Change, ShareError> {
         let mut scan = self.scan.locked();
         let mut found = Vec::new();
-        let mut walker = Walker {
-            root: &self.dir,
-            follow: self.follow_symlinks,
-            seen_dirs: HashSet::new(),
-            out: &mut found,
-            left_out: LeftOut::default(),
+        let mut left_out = LeftOut::default();
+        let mut seen_dirs = HashSet::new();
+        let mut walk = |root: &Path, what: &dyn Fn(&mut Walker<'_>) -> io::Result<()>| {
+            let mut walker = Walker {
+                root,
+                follow: self.follow_symlinks,
+                seen_dirs: std::mem::take(&mut seen_dirs),
+                out: &mut found,
+                left_out,
+            };
+            let done = what(&mut walker);
+            (left_out, seen_dirs) = (walker.left_out, walker.seen_dirs);
+            done
         };
         // Whether a path is in the scanned part, and what the table holds
         // there.
@@ -93,16 +103,23 @@ impl ShareTable {
         };
         let known: BTreeMap<PathBuf, ShareEntry> = match roots {
             None => {
-                walker.walk(&self.dir, 0).map_err(|source| ShareError {
-                    path: self.dir.clone(),
-                    source,
-                })?;
-                scan.left_out = walker.left_out;
+                for (_, root) in self.roots() {
+                    walk(root, &|w| w.walk(root, 0)).map_err(|source| ShareError {
+                        path: root.to_path_buf(),
+                        source,
+                    })?;
+                }
+                scan.left_out = left_out;
                 self.entries.reading().by_path.clone()
             }
             Some(roots) => {
                 for r in roots {
-                    walker.visit(r);
+                    if let Some((_, root)) = self.root_of(r) {
+                        let _ = walk(root, &|w| {
+                            w.visit(r);
+                            Ok(())
+                        });
+                    }
                 }
                 let entries = self.entries.reading();
                 roots
@@ -135,7 +152,7 @@ impl ShareTable {
             let key = cache::mtime_ns(stat.mtime);
             if let Some(c) = scan.cache.get(&path) {
                 if c.size == stat.size && Some(c.mtime_ns) == key {
-                    let entry = ShareEntry::new(&self.dir, &path, c.id, stat);
+                    let entry = self.entry(&path, c.id, stat);
                     by_path.insert(path, entry);
                     continue;
                 }
@@ -151,7 +168,7 @@ impl ShareTable {
                 });
                 if let Some(id) = moved.get(&(dev, ino, stat.size, mtime_ns)) {
                     log::debug!("{} was moved here: not hashed again", path.display());
-                    by_path.insert(path.clone(), ShareEntry::new(&self.dir, &path, *id, stat));
+                    by_path.insert(path.clone(), self.entry(&path, *id, stat));
                     continue;
                 }
             }
@@ -222,7 +239,7 @@ impl ShareTable {
     /// download) without rescanning everything; `id` is its verified hash.
     pub fn add_verified(&self, path: &Path, id: FileId) -> io::Result<Change> {
         let meta = std::fs::metadata(path)?;
-        let entry = ShareEntry::new(&self.dir, path, id, Stat::of(&meta));
+        let entry = self.entry(path, id, Stat::of(&meta));
         let put = [(path.to_path_buf(), entry)];
         Ok(self.entries.writing().update([], put))
     }
@@ -245,11 +262,6 @@ impl ShareTable {
             return Ok(None);
         }
         self.store_pieces(&hashed.id, &hashed.cvs);
-        Ok(Some(ShareEntry::new(
-            &self.dir,
-            path,
-            hashed.id,
-            Stat::of(&before),
-        )))
+        Ok(Some(self.entry(path, hashed.id, Stat::of(&before))))
     }
 }

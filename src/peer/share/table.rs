@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::cache::{self, Cached};
 use super::entries::{Entries, ShareEntry};
 use super::open::open_shared;
-use super::scan::{LeftOut, Stat};
+use super::scan::{file_name, shared_path, LeftOut, Stat};
 use crate::id::FileId;
 use crate::sync::{MutexExt, RwLockExt};
 use crate::wire::SharedFile;
@@ -56,6 +56,9 @@ pub(super) struct ScanState {
 /// The files a peer shares, found by id.
 pub struct ShareTable {
     pub(super) dir: PathBuf,
+    /// Further shared folders, each under a top folder of its own name
+    /// (config `share_dirs`): (name, folder).
+    pub(super) extra: Vec<(String, PathBuf)>,
     pub(super) entries: RwLock<Entries>,
     /// Held for a whole rescan so two never interleave.
     pub(super) scan: Mutex<ScanState>,
@@ -84,10 +87,11 @@ impl ShareTable {
         let pieces_dir = state_dir.map(|d| d.join(PIECES_DIR));
         let cache = cache_file
             .as_deref()
-            .map(|f| cache::load(f, dir))
+            .map(|f| cache::load(f, dir, &[]))
             .unwrap_or_default();
         ShareTable {
             dir: dir.to_path_buf(),
+            extra: Vec::new(),
             entries: RwLock::new(Entries::default()),
             scan: Mutex::new(ScanState {
                 unsettled: HashMap::new(),
@@ -103,6 +107,54 @@ impl ShareTable {
         }
     }
 
+    /// Shares further folders, each under a top folder named as given
+    /// (`Music` for `("Music", "/home/me/Music")`): its files are
+    /// `Music/...`. The hash cache is read again to keep their entries.
+    pub fn with_extra(mut self, extra: Vec<(String, PathBuf)>) -> ShareTable {
+        let dirs: Vec<PathBuf> = extra.iter().map(|(_, d)| d.clone()).collect();
+        if let Some(f) = &self.cache_file {
+            self.scan.locked().cache = cache::load(f, &self.dir, &dirs);
+        }
+        self.extra = extra;
+        self
+    }
+
+    /// Every shared folder with the top folder its files are shared under
+    /// (`""` for the share folder itself).
+    pub fn roots(&self) -> impl Iterator<Item = (&str, &Path)> {
+        std::iter::once(("", self.dir.as_path()))
+            .chain(self.extra.iter().map(|(n, d)| (n.as_str(), d.as_path())))
+    }
+
+    /// The shared folder `path` is in, with its top folder name.
+    pub(super) fn root_of(&self, path: &Path) -> Option<(&str, &Path)> {
+        let mut roots: Vec<(&str, &Path)> = self.roots().collect();
+        // The deepest first, should one folder hold another.
+        roots.sort_by_key(|(_, d)| std::cmp::Reverse(d.components().count()));
+        roots.into_iter().find(|(_, d)| path.starts_with(d))
+    }
+
+    /// The path `path` is shared under (`Music/a/x.flac` in a folder of
+    /// `share_dirs`), when it is one the directory accepts.
+    pub(super) fn shared_name(&self, path: &Path) -> Option<String> {
+        let (top, root) = self.root_of(path)?;
+        let rel = shared_path(root, path)?;
+        Some(if top.is_empty() {
+            rel
+        } else {
+            format!("{top}/{rel}")
+        })
+    }
+
+    /// The entry for the file at `path`.
+    pub(super) fn entry(&self, path: &Path, id: FileId, stat: Stat) -> ShareEntry {
+        let name = self
+            .shared_name(path)
+            .or_else(|| file_name(path))
+            .unwrap_or_default();
+        ShareEntry::new(name, path, id, stat)
+    }
+
     /// Follows symbolic links in the folder (to files and folders, wherever
     /// they point) when `follow` is set; by default they are left out.
     pub fn following_symlinks(mut self, follow: bool) -> ShareTable {
@@ -113,7 +165,8 @@ impl ShareTable {
     /// Opens a shared file's path for reading, by the table's symlink rule
     /// (see `open_shared`).
     pub fn open(&self, path: &Path) -> io::Result<File> {
-        open_shared(&self.dir, path, self.follow_symlinks)
+        let root = self.root_of(path).map_or(self.dir.as_path(), |(_, d)| d);
+        open_shared(root, path, self.follow_symlinks)
     }
 
     /// How many files were left out at the last rescan because they were

@@ -351,3 +351,49 @@ fn symbolic_links_are_skipped_unless_followed_and_never_opened_by_default() {
     let private = following.get(&FileId::of(b"private")).unwrap();
     assert!(following.open(&private.path).is_ok());
 }
+
+#[test]
+fn further_folders_are_shared_under_their_own_top_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (main, music, state) = (
+        dir.path().join("share"),
+        dir.path().join("My Music"),
+        dir.path().join("state"),
+    );
+    fs::create_dir_all(&main).unwrap();
+    fs::create_dir_all(&state).unwrap();
+    fs::create_dir_all(music.join("album")).unwrap();
+    fs::write(main.join("top.txt"), b"top").unwrap();
+    fs::write(music.join("album/01.flac"), b"one").unwrap();
+    let extra = vec![("Music".to_string(), music.clone())];
+    let table =
+        ShareTable::with_state(&main, Some(&state), Duration::ZERO).with_extra(extra.clone());
+    table.rescan().unwrap();
+    let names: Vec<String> = table.files().into_iter().map(|f| f.name).collect();
+    assert_eq!(names, vec!["Music/album/01.flac", "top.txt"]);
+    // Served from its own folder.
+    let one = table.get(&FileId::of(b"one")).unwrap();
+    assert_eq!(one.path, music.join("album/01.flac"));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut table.open(&one.path).unwrap(), &mut text).unwrap();
+    assert_eq!(text, "one");
+    // A change there, seen by a rescan of that path alone.
+    fs::write(music.join("album/02.flac"), b"two").unwrap();
+    let change = table.rescan_paths(&[music.join("album/02.flac")]).unwrap();
+    assert_eq!(change.added.len(), 1);
+    assert_eq!(change.added[0].name, "Music/album/02.flac");
+    // The hash cache keeps them: a table made again hashes nothing.
+    table.save_cache();
+    let again = ShareTable::with_state(&main, Some(&state), Duration::ZERO).with_extra(extra);
+    again.rescan().unwrap();
+    assert_eq!(again.bytes_hashed(), 0);
+    assert_eq!(again.files().len(), 3);
+    // And what it holds elsewhere is found for a folder fetch.
+    let held = ShareTable::held(
+        &main,
+        std::slice::from_ref(&music),
+        &state,
+        &FileId::of(b"two"),
+    );
+    assert_eq!(held, Some(music.join("album/02.flac")));
+}
