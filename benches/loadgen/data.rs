@@ -65,6 +65,23 @@ pub fn vocabulary(rng: &mut Rng) -> Vec<String> {
     words
 }
 
+/// Accents every third word (its first `e`, `o`, `u` or `a` becomes `é`,
+/// `ö`, `ü` or `å`), as names in many languages are: the same words, now
+/// folded by the index.
+pub fn accent(vocab: &mut [String]) {
+    for w in vocab.iter_mut().step_by(3) {
+        if let Some(i) = w.find(['e', 'o', 'u', 'a']) {
+            let with = match &w[i..=i] {
+                "e" => "é",
+                "o" => "ö",
+                "u" => "ü",
+                _ => "å",
+            };
+            w.replace_range(i..=i, with);
+        }
+    }
+}
+
 pub const EXTS: [&str; 14] = [
     "mp3", "flac", "mkv", "mp4", "avi", "pdf", "epub", "jpg", "png", "zip", "iso", "txt", "docx",
     "ogg",

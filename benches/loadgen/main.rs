@@ -91,6 +91,10 @@ struct Args {
     /// Every file distinct (no shared popular files).
     #[arg(long)]
     unique: bool,
+    /// Every third word of the vocabulary accented (`bé`, `stöu`): names
+    /// the index folds (to measure what folding costs).
+    #[arg(long)]
+    accents: bool,
     /// Use the directory at this address instead of starting one (its
     /// memory is measured only with --pid).
     #[arg(long)]
@@ -174,7 +178,10 @@ fn main() {
     }
     // The vocabulary and catalogue depend on the seed alone.
     let mut rng = Rng(args.seed | 1);
-    let vocab = vocabulary(&mut rng);
+    let mut vocab = vocabulary(&mut rng);
+    if args.accents {
+        accent(&mut vocab);
+    }
     let entries = args.peers * args.files;
     let cat_size = if args.unique {
         entries
