@@ -579,3 +579,44 @@ fn several_shared_folders_and_a_plain_download_folder() {
     ok(b.run(&["get", "alice:Photos"]));
     assert_eq!(tree(&b.share()), vec!["01 - Hunter.flac", "Photos/cat.jpg"]);
 }
+
+#[test]
+fn the_menu_lists_transfers_by_name_and_logs_no_debug_dump() {
+    let (server, _cfg) = start_server_with_config("listen = \"127.0.0.1:0\"");
+    let a = PeerSetup::new("alice", &server.addr, "");
+    // More than one Login carries: the directory logs the total once the
+    // announces are in, not the first hundred.
+    fs::create_dir_all(a.share().join("many")).unwrap();
+    for i in 0..150 {
+        fs::write(
+            a.share().join(format!("many/{i:03}.txt")),
+            format!("file {i}"),
+        )
+        .unwrap();
+    }
+    fs::write(a.share().join("song.flac"), noise(30_000, 60)).unwrap();
+    let _a = a.serve();
+    eventually(Duration::from_secs(10), "the total logged", || {
+        server.logged("alice now shares 151 files") == 1
+    });
+    assert_eq!(
+        server.logged("with its first 100 files (the rest follow)"),
+        1
+    );
+    let b = PeerSetup::new("bob", &server.addr, "");
+    let mut menu = b.open_menu();
+    menu.ask("2", ": ");
+    menu.ask("song", "song.flac");
+    menu.ask("3", ": ");
+    menu.ask("1", "started transfer 1");
+    eventually(Duration::from_secs(20), "the transfer done", || {
+        menu.ask("10", "> ").contains("done")
+    });
+    let listed = menu.ask("10", "> ");
+    assert!(listed.contains("  1  song.flac  done"), "{listed}");
+    menu.send("8");
+    assert!(menu.wait().success());
+    let log = fs::read_to_string(b.state().join("peer.log")).unwrap();
+    assert!(log.contains("saved"), "{log}");
+    assert!(!log.contains("DownloadReport {"), "{log}");
+}
