@@ -74,7 +74,16 @@ impl DownloadLock {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::WouldBlock {
-                return Err(e);
+                // A file system without locks (some network ones): the
+                // download goes on unguarded rather than not at all.
+                log::warn!(
+                    "cannot lock {} ({e}): two downloads of this file at once would not wait for each other",
+                    path.display()
+                );
+                return Ok(Ok(DownloadLock {
+                    file,
+                    path: path.to_path_buf(),
+                }));
             }
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
