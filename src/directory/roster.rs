@@ -23,6 +23,14 @@ struct PeerEntry {
     since: u64,
 }
 
+/// The wall clock in Unix seconds (0 before 1970): when a peer joined,
+/// for people to read.
+pub(super) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Peers in slots (a slot number is the peer's index in [`Index`]), the
 /// maps that find them, and the search index.
 #[derive(Default)]
@@ -53,9 +61,7 @@ impl Roster {
                     name: name.clone(),
                     session: session.clone(),
                     http_addr,
-                    since: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
+                    since: unix_now(),
                 };
                 let idx = match self.free.pop() {
                     Some(i) => {

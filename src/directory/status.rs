@@ -14,6 +14,7 @@ use std::thread::JoinHandle;
 use tiny_http::{Header, Method, Response, Server};
 
 use super::metrics::Metrics;
+use super::roster::unix_now;
 use super::store::{DirError, DirectoryStore};
 use crate::html::Esc;
 use crate::units::human_size;
@@ -32,6 +33,14 @@ fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
 }
 
+/// A page for people: HTML that may load nothing (no script, no style).
+fn html_page(status: u16, body: String) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_string(body)
+        .with_status_code(status)
+        .with_header(header("Content-Type", "text/html; charset=utf-8"))
+        .with_header(header("Content-Security-Policy", "default-src 'none'"))
+}
+
 /// "3 d 4 h", "5 h 2 min", "42 s".
 fn human_uptime(secs: u64) -> String {
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
@@ -47,12 +56,6 @@ fn human_uptime(secs: u64) -> String {
 const PAGE_PEERS: usize = 1000;
 /// Files listed on a peer's page (the first by path).
 const PAGE_FILES: usize = 5000;
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// `2026-12-02 02:50 UTC` for Unix seconds.
 fn utc_minute(secs: u64) -> String {
@@ -79,7 +82,7 @@ fn peers_table(store: &dyn DirectoryStore) -> String {
     if peers.is_empty() {
         return "<h2>Peers online</h2><p>Nobody is online.</p>".to_string();
     }
-    let now = now_secs();
+    let now = unix_now();
     let mut out = String::from(
         "<h2>Peers online</h2><table id=\"online\"><tr><th align=\"left\">name</th>\
          <th align=\"right\">files</th><th align=\"left\">address</th>\
@@ -228,22 +231,11 @@ impl StatusServer {
                             }
                         }
                         (Method::Get | Method::Head, "/") => {
-                            Response::from_string(page(&metrics, &*store))
-                                .with_header(header("Content-Type", "text/html; charset=utf-8"))
-                                .with_header(header(
-                                    "Content-Security-Policy",
-                                    "default-src 'none'",
-                                ))
+                            html_page(200, page(&metrics, &*store))
                         }
                         (Method::Get | Method::Head, p) if p.starts_with("/peer/") => {
                             let (status, body) = peer_page(&*store, &p["/peer/".len()..]);
-                            Response::from_string(body)
-                                .with_status_code(status)
-                                .with_header(header("Content-Type", "text/html; charset=utf-8"))
-                                .with_header(header(
-                                    "Content-Security-Policy",
-                                    "default-src 'none'",
-                                ))
+                            html_page(status, body)
                         }
                         (Method::Get | Method::Head, "/health") => {
                             let ok = store.serving();

@@ -30,8 +30,14 @@ use crate::wire::Credentials;
 pub enum PeerError {
     /// A folder could not be created or a state file written.
     Io { path: PathBuf, source: io::Error },
-    /// A folder the config names cannot be used (`key` names it).
+    /// A folder the config names cannot be made (`key` names it).
     Folder {
+        key: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// What the config key `key` names is a file, not a folder.
+    NotAFolder {
         key: &'static str,
         path: PathBuf,
         source: io::Error,
@@ -51,7 +57,7 @@ impl fmt::Display for PeerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PeerError::Io { path, .. } => write!(f, "cannot prepare {}", path.display()),
-            PeerError::Folder { key, path, source } if source.kind() == io::ErrorKind::AlreadyExists || path.is_file() => write!(
+            PeerError::NotAFolder { key, path, .. } => write!(
                 f,
                 "`{key}` is {}, which is a file, not a folder: give {key} a folder (it is created if missing)",
                 path.display()
@@ -80,7 +86,8 @@ impl std::error::Error for PeerError {
         match self {
             PeerError::Io { source, .. }
             | PeerError::Bind { source, .. }
-            | PeerError::Folder { source, .. } => Some(source),
+            | PeerError::Folder { source, .. }
+            | PeerError::NotAFolder { source, .. } => Some(source),
             PeerError::Share(e) => e.source(),
             PeerError::AlreadyRunning { .. } => None,
         }
@@ -97,17 +104,24 @@ pub struct Peer {
 
 /// Makes the folder the config key `key` names, when missing.
 fn prepare_dir(key: &'static str, path: &Path) -> Result<(), PeerError> {
-    let folder = |source| PeerError::Folder {
+    let not_a_folder = |source| PeerError::NotAFolder {
         key,
         path: path.to_path_buf(),
         source,
     };
-    fs::create_dir_all(path).map_err(folder)?;
-    // create_dir_all accepts a path that is a link to a file on some systems.
-    if !path.is_dir() {
-        return Err(folder(io::ErrorKind::AlreadyExists.into()));
+    match fs::create_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists || path.is_file() => {
+            Err(not_a_folder(e))
+        }
+        Err(source) => Err(PeerError::Folder {
+            key,
+            path: path.to_path_buf(),
+            source,
+        }),
+        // create_dir_all accepts a path that is a link to a file on some systems.
+        Ok(()) if !path.is_dir() => Err(not_a_folder(io::ErrorKind::AlreadyExists.into())),
+        Ok(()) => Ok(()),
     }
-    Ok(())
 }
 
 impl Peer {

@@ -148,6 +148,15 @@ struct Inner {
     announce_after: Option<Instant>,
 }
 
+impl Inner {
+    /// Offline, until asked to log in again, because the directory denied
+    /// the login for `why` (see [`SessionState::Refused`]).
+    fn go_refused(&mut self, why: &str) {
+        self.want_online = false;
+        self.denied = Some(why.to_string());
+    }
+}
+
 /// The session's state and its one-call steps.
 pub(crate) struct Link {
     dir: Arc<dyn DirectoryApi>,
@@ -373,8 +382,7 @@ impl Link {
             "the directory at {} refuses this peer: {why}",
             self.dir.addr()
         );
-        inner.want_online = false;
-        inner.denied = Some(why.clone());
+        inner.go_refused(&why);
         let _ = self.denied_tx.try_send(why);
         IDLE
     }
@@ -489,8 +497,7 @@ impl Session {
         inner.denied = None;
         let r = self.link.login_locked(&mut inner, Instant::now());
         if let Err(ClientError::Denied(why)) = &r {
-            inner.want_online = false;
-            inner.denied = Some(why.clone());
+            inner.go_refused(why);
         }
         drop(inner);
         // Let the thread announce the rest, or retry.

@@ -13,9 +13,9 @@ use std::sync::atomic::Ordering;
 
 use super::download::download;
 use super::options::{DownloadOptions, DownloadReport};
-use super::part::{make_folders, numbered};
+use super::part::{make_folders, publish_numbered};
 use super::transfer::{browse, io_err, resolve_peer, TransferError};
-use crate::fsutil::{publish, TEMP_SUFFIX};
+use crate::fsutil::TEMP_SUFFIX;
 use crate::hash::hash_file;
 use crate::id::FileId;
 use crate::names;
@@ -188,15 +188,7 @@ fn copy_held(from: &Path, dest: &Path, path: &str, id: FileId) -> Result<PathBuf
                 source: io::Error::other(format!("it changed: it is now {got}, not {id}")),
             });
         }
-        for n in 0.. {
-            let to = dest.join(numbered(path, n));
-            match publish(&tmp, &to) {
-                Ok(()) => return Ok(to),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io_err(&to)(e)),
-            }
-        }
-        unreachable!("some numbered name is free")
+        publish_numbered(&tmp, dest, path)
     })();
     let _ = fs::remove_file(&tmp);
     done

@@ -209,24 +209,33 @@ impl Part {
     pub fn publish(&self, name: &str) -> Result<PathBuf, TransferError> {
         self.file.sync_all().map_err(io_err(&self.path))?;
         make_folders(&self.dir, name)?;
-        let mut n = 0;
-        loop {
-            let target = self.dir.join(numbered(name, n));
-            match publish(&self.path, &target) {
-                Ok(()) => {
-                    let _ = fs::remove_file(&self.state_path);
-                    return Ok(target);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
-                Err(source) => {
-                    return Err(TransferError::Io {
-                        path: target,
-                        source,
-                    })
-                }
+        let target = publish_numbered(&self.path, &self.dir, name)?;
+        let _ = fs::remove_file(&self.state_path);
+        Ok(target)
+    }
+}
+
+/// Moves the complete file `from` to `name` in `dir` (its folders made),
+/// or to the first free `name (1)`, ... : never over an existing file.
+pub(super) fn publish_numbered(
+    from: &Path,
+    dir: &Path,
+    name: &str,
+) -> Result<PathBuf, TransferError> {
+    for n in 0.. {
+        let target = dir.join(numbered(name, n));
+        match publish(from, &target) {
+            Ok(()) => return Ok(target),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(source) => {
+                return Err(TransferError::Io {
+                    path: target,
+                    source,
+                })
             }
         }
     }
+    unreachable!("some numbered name is free")
 }
 
 #[cfg(test)]

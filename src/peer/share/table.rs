@@ -128,10 +128,11 @@ impl ShareTable {
 
     /// The shared folder `path` is in, with its top folder name.
     pub(super) fn root_of(&self, path: &Path) -> Option<(&str, &Path)> {
-        let mut roots: Vec<(&str, &Path)> = self.roots().collect();
-        // The deepest first, should one folder hold another.
-        roots.sort_by_key(|(_, d)| std::cmp::Reverse(d.components().count()));
-        roots.into_iter().find(|(_, d)| path.starts_with(d))
+        // The deepest, should one folder hold another (the first of equals).
+        // Called for every file scanned and served: no allocation.
+        self.roots()
+            .filter(|(_, d)| path.starts_with(d))
+            .min_by_key(|(_, d)| std::cmp::Reverse(d.components().count()))
     }
 
     /// The path `path` is shared under (`Music/a/x.flac` in a folder of
