@@ -46,7 +46,7 @@ fn mb_s(bytes: u64, d: Duration) -> f64 {
 
 fn start_peer(share: &Path, state: &Path) -> (Duration, u64) {
     let text = format!(
-        "name = \"bench\"\ndirectory = \"127.0.0.1:1\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\nrescan_secs = 0\nsettle_secs = 0\n",
+        "name = \"bench\"\ndirectory = \"127.0.0.1:1\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\nrescan_secs = 0\nsettle_secs = 0\ntls = false\n",
         share.display(),
         state.display()
     );

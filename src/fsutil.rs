@@ -48,6 +48,29 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_then_rename(path, bytes, true)
 }
 
+/// Creates `path` and its parents if missing; a folder made here is the
+/// owner's only (0700), for keys and secrets.
+pub fn create_private_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// This machine's name (`localhost` when it has none that reads as text).
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
+    }
+}
+
 /// Creates the folders of the relative path `rel` (`a/b/c`) below `base`,
 /// one at a time, and never through a symbolic link: a component that
 /// exists must be a real folder. `rel` must already be checked to have no

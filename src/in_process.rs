@@ -64,9 +64,16 @@ impl DirectoryApi for InProcessDirectory {
         let batch = limits
             .batch(files.to_vec(), Vec::new())
             .map_err(client_error)?;
+        // In this process there is no TLS handshake: the identity key
+        // stands for the certificate (a peer without one is refused).
+        let owner = creds
+            .key
+            .as_ref()
+            .map(|k| k.print())
+            .ok_or_else(|| ClientError::Denied("no identity key".into()))?;
         let s = self
             .store
-            .login(name, creds.key.print(), http_addr, batch)
+            .login(name, owner, http_addr, batch)
             .map_err(client_error)?;
         Ok(Login {
             token: s.token.as_str().to_string(),
@@ -265,7 +272,7 @@ mod tests {
     fn link_to(dir: &Arc<Flaky>, share: &Arc<ShareTable>, now: Instant) -> Link {
         let addr = HttpAddr::parse("http://127.0.0.1:7001").unwrap();
         let creds = Credentials {
-            key: crate::wire::IdentityKey::generate(),
+            key: Some(crate::wire::IdentityKey::generate()),
             group_password: None,
         };
         let (denied, _) = crossbeam_channel::bounded(1);

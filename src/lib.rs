@@ -17,6 +17,7 @@
 //! binaries in `src/bin/` only parse arguments and call what is exported
 //! here.
 
+mod base64;
 mod config;
 mod directory;
 mod error;
@@ -33,13 +34,15 @@ mod peer;
 pub mod pieces;
 mod random;
 mod sync;
+pub mod tls;
 mod units;
 pub mod wire;
 
 pub use config::{ConfigError, PeerConfig, ServerConfig, StoreKind};
 pub use directory::{
-    BadQuery, Batch, DirError, DirectoryServer, DirectoryStore, EncodedReply, Limits, MemoryStore,
-    NameQuery, Query, RedisStore, ServerError, Token, MAX_QUERY_LEN,
+    directory_identity, invite_of, BadQuery, Batch, DirError, DirectoryServer, DirectoryStore,
+    EncodedReply, Limits, MemoryStore, NameQuery, Query, RedisStore, ServerError, Token,
+    MAX_QUERY_LEN,
 };
 pub use error::error_chain;
 pub use fsutil::write_atomic;
@@ -53,13 +56,15 @@ pub use peer::fetch::{
 };
 pub use peer::{
     download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
-    format_uploads, human_size, listing_of_files, listing_of_hits, make_state_dir, pick_file,
-    run_menu, ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi,
-    Host, HttpServer, Interrupt, Listing, Login, Peer, PeerError, SearchFailed, ServeOptions,
-    Session, SessionState, ShareEntry, ShareError, ShareTable, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+    format_uploads, human_size, listing_of_files, listing_of_hits, make_state_dir, open_directory,
+    pick_file, run_menu, ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory,
+    DirectoryApi, Host, HttpServer, Interrupt, Listing, Login, Peer, PeerError, SearchFailed,
+    ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable, TlsDial, CONTROL_FILE,
+    DEFAULT_SEARCH_LIMIT,
 };
+pub use tls::{keyprint_of, TlsIdentity};
 pub use wire::proto;
 pub use wire::{
-    Credentials, GroupPassword, Hit, HitView, HttpAddr, IdentityKey, Matches, SearchOutcome,
-    SharedFile, Source, SourceView,
+    Credentials, DirectoryTarget, GroupPassword, Hit, HitView, HttpAddr, IdentityKey, KeyPrint,
+    Matches, SearchOutcome, SharedFile, Source, SourceView,
 };

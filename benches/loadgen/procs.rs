@@ -72,6 +72,16 @@ impl Drop for Owned {
     }
 }
 
+/// `tls = false` first unless the config text says `tls`: the load is
+/// measured in plaintext unless a run asks for TLS.
+pub fn plaintext_unless_said(text: &str) -> String {
+    if text.contains("tls =") {
+        text.to_string()
+    } else {
+        format!("tls = false\n{text}")
+    }
+}
+
 /// Writes the config of a peer named `name` in `dir` (sharing `dir/share`,
 /// its state in `dir/state`) with `extra` keys; returns its path.
 pub fn peer_config(
@@ -84,9 +94,10 @@ pub fn peer_config(
     std::fs::write(
         &config,
         format!(
-            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{extra}",
+            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{}",
             dir.join("share").display(),
-            dir.join("state").display()
+            dir.join("state").display(),
+            plaintext_unless_said(extra)
         ),
     )
     .expect("peer config");
@@ -156,7 +167,7 @@ fn launch() -> &'static Launch {
 pub fn start_server(config_text: &str) -> (Owned, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("server.toml");
-    std::fs::write(&config, config_text).expect("write server config");
+    std::fs::write(&config, plaintext_unless_said(config_text)).expect("write server config");
     let mut cmd = Command::new(&launch().server_bin);
     cmd.arg("--config").arg(&config);
     let (child, addr) = spawn_announcing(cmd, "the server");

@@ -202,12 +202,12 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
     let json = args.json;
-    let dir = || Directory::connect(&config.directory);
+    let dir = || -> Result<Directory> { Ok(hubshare::open_directory(&config)?.0) };
     match args.command.unwrap_or(Command::Menu) {
         Command::Serve => serve(config, false),
         Command::Menu => serve(config, true),
         Command::Search { words, limit } => {
-            let found = dir().search(&words.join(" "), limit, None)?;
+            let found = dir()?.search(&words.join(" "), limit, None)?;
             if json {
                 say!("{}", serde_json::to_string(&found)?);
             } else {
@@ -232,14 +232,14 @@ fn run(args: Args) -> Result<()> {
                 ..DownloadOptions::default()
             };
             let fetched = if is_folder_target(&id) {
-                get_folder(&config, &dir(), &id, &opts, copy, json)?
+                get_folder(&config, &dir()?, &id, &opts, copy, json)?
             } else {
                 let (id, listed_name) = pick(&config, &id)?;
                 let opts = DownloadOptions {
                     name: opts.name.clone().or(listed_name),
                     ..opts
                 };
-                get_one(&config, &dir(), id, &opts, copy, json)?
+                get_one(&config, &dir()?, id, &opts, copy, json)?
             };
             // A running peer with this config shares what lands in its folder.
             if fetched && config.download_dir().starts_with(&config.share_dir) {
@@ -252,7 +252,7 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Upload { file, to, name } => {
-            let base = resolve_peer(&dir(), &to)?;
+            let base = resolve_peer(&dir()?, &to)?;
             let r = upload(&base, &file, name.as_deref())?;
             say!(
                 "sent {} ({}, id {}) to {to} in {:.2}s",
@@ -264,7 +264,7 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Browse { peer } => {
-            let base = resolve_peer(&dir(), &peer)?;
+            let base = resolve_peer(&dir()?, &peer)?;
             let files = browse(&base)?;
             if json {
                 let doc = serde_json::json!({ "peer": peer, "files": files });
@@ -276,7 +276,7 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Peers { limit } => {
-            let (peers, total) = dir().peers(limit)?;
+            let (peers, total) = dir()?.peers(limit)?;
             if json {
                 say!("{}", serde_json::json!({ "total": total, "peers": peers }));
             } else {
@@ -293,6 +293,13 @@ fn run(args: Args) -> Result<()> {
             say!("name:      {}", s.name);
             say!("serving:   {}", s.http_addr);
             say!("directory: {} ({})", s.directory, s.session);
+            match &s.keyprint {
+                Some(kp) => say!("keyprint:  {kp}"),
+                None => say!("keyprint:  none (tls = false: nothing is encrypted)"),
+            }
+            if let Some(kp) = &s.directory_keyprint {
+                say!("directory keyprint: {kp}");
+            }
             say!("files:     {} ({})", s.files, human_size(s.shared_bytes));
             say!(
                 "hashed:    {} since start ({} bytes)",
@@ -345,11 +352,14 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
     }
     let peer = Arc::new(Peer::start(config)?);
     if !menu {
-        say!(
-            "peer {} serving http at {}",
-            peer.core().name(),
-            peer.core().http_addr()
-        );
+        // The address ends the first line (scripts read it there).
+        let at = peer.core().http_addr();
+        let scheme = if at.is_tls() { "https" } else { "http" };
+        say!("peer {} serving {scheme} at {at}", peer.core().name());
+        match at.pin() {
+            Some(kp) => say!("keyprint: {kp}"),
+            None => say!("unencrypted: tls = false"),
+        }
         // Until Ctrl-C or SIGTERM, or a refusal no retry can change.
         let refused = peer.core().session().refusals();
         crossbeam_channel::select! {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use hubshare::{error_chain, DirectoryServer, ServerConfig};
 
 /// The hubshare directory: knows which peers are online and what they share.
@@ -21,6 +21,18 @@ struct Args {
     /// Lease in seconds, overriding the config.
     #[arg(long)]
     lease_secs: Option<u32>,
+    /// Plaintext instead of TLS (as `tls = false`): for a trusted LAN only.
+    #[arg(long)]
+    no_tls: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the invite peers join with (`hubshare://HOST:PORT/?kp=...`)
+    /// and the keyprint, making the key first if there is none yet.
+    Invite,
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +46,22 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(l) = args.lease_secs {
         config.lease_secs = l;
     }
+    if args.no_tls {
+        config.tls = false;
+    }
     config.check(args.config.as_deref().unwrap_or("command line".as_ref()))?;
+    if let Some(Command::Invite) = args.command {
+        if !config.tls {
+            return Err("this directory has tls = false: peers join with its address, and nothing is encrypted".into());
+        }
+        let id = hubshare::directory_identity(&config)?;
+        println!(
+            "{}",
+            hubshare::invite_of(&config, config.listen, id.keyprint())
+        );
+        println!("keyprint: {}", id.keyprint());
+        return Ok(());
+    }
 
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     ctrlc::set_handler(move || {
@@ -42,6 +69,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let server = DirectoryServer::start(&config)?;
     println!("hubshare directory listening on {}", server.addr());
+    match (server.invite(), server.keyprint()) {
+        (Some(invite), Some(kp)) => {
+            println!("invite: {invite}");
+            println!("keyprint: {kp}");
+        }
+        _ => log::warn!(
+            "tls = false: peers' names, searches, file lists and the group password cross the \
+             network unencrypted; use it on a trusted network only"
+        ),
+    }
     log::info!(
         "lease {}s, heartbeat {}s",
         config.lease_secs,

@@ -15,7 +15,7 @@ use super::load::{
     base_of, checked_password, from_text, normalize, read, resolve, ConfigError, Loaded,
 };
 use crate::names;
-use crate::wire::{check_directory_addr, one_or_many, GroupPassword, HttpAddr};
+use crate::wire::{one_or_many, DirectoryTarget, GroupPassword, HttpAddr};
 
 /// A peer's configuration (`config/peer1.toml`, ...).
 #[derive(Debug, Clone, Deserialize)]
@@ -23,11 +23,19 @@ use crate::wire::{check_directory_addr, one_or_many, GroupPassword, HttpAddr};
 pub struct PeerConfig {
     /// The name this peer is known by in the directory.
     pub name: String,
-    /// Address of the directory's gRPC port; several replicas as a TOML
-    /// list (or separated by commas), each `IP:port`, which calls are
+    /// The directory: the invite it printed at start
+    /// (`hubshare://HOST:PORT/?kp=KEYPRINT`: its certificate must have that
+    /// keyprint), or the address of its gRPC port (its keyprint is trusted
+    /// on first use and kept in the state folder); several replicas as a
+    /// TOML list (or separated by commas), each `IP:port`, which calls are
     /// spread over (round robin, skipping one that is down).
     #[serde(deserialize_with = "one_or_many")]
     pub directory: String,
+    /// Speak TLS to the directory and serve TLS to other peers (the
+    /// default). Off: everything goes in plaintext (names, searches, the
+    /// group password, files), for a trusted LAN only; the directory must
+    /// be off too.
+    pub tls: bool,
     /// Address of this peer's HTTP port; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Base address other peers reach this one at (default: `http://` + the bound address).
@@ -111,6 +119,7 @@ impl Default for PeerConfig {
         PeerConfig {
             name: String::new(),
             directory: DEFAULT_DIRECTORY_ADDR.to_string(),
+            tls: true,
             listen: "127.0.0.1:7001".parse().expect("valid default address"),
             advertise_addr: None,
             share_dir: PathBuf::new(),
@@ -163,7 +172,17 @@ impl PeerConfig {
             return Err(invalid("name", why.into()));
         }
         names::check_peer_name(&self.name).map_err(|e| invalid("name", e.to_string()))?;
-        check_directory_addr(&self.directory).map_err(|e| invalid("directory", e))?;
+        DirectoryTarget::parse(&self.directory).map_err(|e| invalid("directory", e))?;
+        if let Some(a) = &self.advertise_addr {
+            if a.is_tls() != self.tls {
+                let why = if self.tls {
+                    format!("{a} is plain http://, but this peer serves TLS: write https://, or set tls = false")
+                } else {
+                    format!("{a} is https://, but this peer has tls = false: write http://")
+                };
+                return Err(invalid("advertise_addr", why));
+            }
+        }
         if self.share_dir.as_os_str().is_empty() {
             let why = "is missing or empty: the folder this peer shares (share_dir = \"shared\")";
             return Err(invalid("share_dir", why.into()));
@@ -284,6 +303,15 @@ impl PeerConfig {
         Ok(())
     }
 
+    /// Where the directory is, and the keyprint an invite pins (the
+    /// setting was checked at load).
+    pub fn directory_target(&self) -> DirectoryTarget {
+        DirectoryTarget::parse(&self.directory).unwrap_or(DirectoryTarget {
+            addrs: self.directory.clone(),
+            pin: None,
+        })
+    }
+
     /// The group password to log in with, if the config has one.
     pub fn group_password(&self) -> Option<GroupPassword> {
         checked_password(&self.group_password)
@@ -294,7 +322,7 @@ impl PeerConfig {
     pub fn http_addr(&self, bound: SocketAddr) -> HttpAddr {
         self.advertise_addr
             .clone()
-            .unwrap_or_else(|| HttpAddr::from_socket(bound))
+            .unwrap_or_else(|| HttpAddr::from_socket(bound, self.tls))
     }
 
     /// How long a download waits in sources' queues without a piece

@@ -10,7 +10,7 @@ use super::defaults::{
     DEFAULT_NAME_HOLD_SECS,
 };
 use super::load::{base_of, checked_password, from_text, read, resolve, ConfigError, Loaded};
-use crate::wire::{GroupPassword, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
+use crate::wire::{check_directory_addr, GroupPassword, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
 
 /// The directory server's configuration (`config/server.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +72,28 @@ pub struct ServerConfig {
     /// The prefix of every key the directory writes in Redis (so several
     /// directories can share one Redis).
     pub redis_prefix: String,
+    /// Speak TLS on the gRPC port (the default), with a client certificate
+    /// asked of every peer: its keyprint is the peer's identity. Off:
+    /// plaintext, for a trusted LAN or behind a proxy that terminates TLS.
+    pub tls: bool,
+    /// Folder for the directory's own state: its TLS key and certificate
+    /// (default: `data/server/state` beside the config file, or below the
+    /// folder the server runs in without one).
+    pub state_dir: Option<PathBuf>,
+    /// The TLS private key (PEM; made there, 0600, if missing). Replicas
+    /// give the same file (or a copy), so one invite pins them all.
+    /// Default: `tls.key` in `state_dir`.
+    pub tls_key: Option<PathBuf>,
+    /// The certificate (PEM) of `tls_key`; made from the key when missing
+    /// or not the key's. Default: `tls.crt` in `state_dir`.
+    pub tls_cert: Option<PathBuf>,
+    /// The `host:port` addresses peers dial, for the invite (default: the
+    /// listen address, with this machine's name when it listens on every
+    /// address). Replicas list every replica.
+    pub invite_addrs: Vec<String>,
+    /// The folder of the config file, which relative paths are taken from.
+    #[serde(skip)]
+    pub config_dir: PathBuf,
 }
 
 /// Where a directory keeps its state.
@@ -112,6 +134,12 @@ impl Default for ServerConfig {
             store: StoreKind::Memory,
             redis_url: None,
             redis_prefix: "hubshare:".to_string(),
+            tls: true,
+            state_dir: None,
+            tls_key: None,
+            tls_cert: None,
+            invite_addrs: Vec::new(),
+            config_dir: PathBuf::new(),
         }
     }
 }
@@ -182,6 +210,12 @@ impl ServerConfig {
             }
             _ => {}
         }
+        for a in &self.invite_addrs {
+            check_directory_addr(a).map_err(|e| invalid("invite_addrs", &e))?;
+            if a.contains(',') {
+                return Err(invalid("invite_addrs", "takes one host:port per entry"));
+            }
+        }
         if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
             return Err(invalid("redis_prefix", "must be 1 to 64 characters"));
         }
@@ -203,6 +237,26 @@ impl ServerConfig {
         checked_password(&self.group_password)
     }
 
+    /// The folder of the directory's own state.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| self.config_dir.join("data").join("server").join("state"))
+    }
+
+    /// Where the TLS key and certificate are.
+    pub fn tls_paths(&self) -> (PathBuf, PathBuf) {
+        let state = self.state_dir();
+        (
+            self.tls_key
+                .clone()
+                .unwrap_or_else(|| state.join("tls.key")),
+            self.tls_cert
+                .clone()
+                .unwrap_or_else(|| state.join("tls.crt")),
+        )
+    }
+
     /// Seconds between heartbeats asked of peers.
     pub fn heartbeat_secs(&self) -> u32 {
         self.heartbeat_secs
@@ -212,7 +266,16 @@ impl ServerConfig {
 
 impl Loaded for ServerConfig {
     fn resolve_paths(&mut self, base: &Path) {
-        if let Some(p) = &mut self.group_password_file {
+        self.config_dir = base.to_path_buf();
+        for p in [
+            &mut self.group_password_file,
+            &mut self.state_dir,
+            &mut self.tls_key,
+            &mut self.tls_cert,
+        ]
+        .into_iter()
+        .flatten()
+        {
             resolve(base, p);
         }
     }

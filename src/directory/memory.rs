@@ -111,11 +111,11 @@ pub struct MemoryLedger {
 pub(super) fn name_taken(name: &str, held_for: Option<Duration>) -> DirError {
     DirError::Taken(match held_for {
         None => format!(
-            "the name {name:?} is in use by another peer (another identity key): \
+            "the name {name:?} is in use by another peer (another certificate): \
              choose another name"
         ),
         Some(hold) => format!(
-            "the name {name:?} belongs to another peer (another identity key); \
+            "the name {name:?} belongs to another peer (another certificate); \
              it is kept for its owner {} after its last session: choose another \
              name, or ask the directory's operator to free it",
             human_duration(hold)

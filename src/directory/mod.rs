@@ -8,8 +8,8 @@
 //! (checked types in, flood limits from `flood.rs`, status codes out);
 //! `server.rs` runs it.
 //!
-//! Import rule: `directory/` imports the leaves, `wire/` and `config`, never
-//! `peer/`.
+//! Import rule: `directory/` imports the leaves, `wire/`, `config` and
+//! `tls/`, never `peer/`.
 
 mod event;
 mod flood;
@@ -35,5 +35,5 @@ pub use memory::MemoryStore;
 pub use query::{BadQuery, NameQuery, Query, MAX_QUERY_LEN};
 pub use redis::RedisStore;
 pub use reply::EncodedReply;
-pub use server::{DirectoryServer, ServerError};
+pub use server::{directory_identity, invite_of, DirectoryServer, ServerError};
 pub use store::{Batch, DirError, DirectoryStore, Limits, Token};

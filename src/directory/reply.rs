@@ -48,6 +48,7 @@ const SOURCE_PEER: u32 = 1;
 const SOURCE_HTTP_ADDR: u32 = 2;
 const SOURCE_NAME: u32 = 3;
 const SOURCE_SIZE: u32 = 4;
+const SOURCE_KEYPRINT: u32 = 5;
 
 /// Wire types.
 const VARINT: u32 = 0;
@@ -86,6 +87,9 @@ impl EncodedReply {
             put_str(out, SOURCE_HTTP_ADDR, s.http_addr.as_str());
             put_str(out, SOURCE_NAME, s.name);
             put_uint(out, SOURCE_SIZE, s.size);
+            if let Some(kp) = s.http_addr.pin_text() {
+                put_str(out, SOURCE_KEYPRINT, kp);
+            }
         }
         put_uint(out, RESULT_SOURCE_COUNT, hit.source_count as u64);
     }
@@ -169,7 +173,11 @@ fn uint_len(v: u64) -> usize {
 }
 
 fn source_len(s: &SourceView<'_>) -> usize {
-    str_len(s.peer) + str_len(s.http_addr.as_str()) + str_len(s.name) + uint_len(s.size)
+    str_len(s.peer)
+        + str_len(s.http_addr.as_str())
+        + str_len(s.name)
+        + uint_len(s.size)
+        + s.http_addr.pin_text().map_or(0, str_len)
 }
 
 fn result_len(hit: &HitView<'_>) -> usize {
@@ -210,6 +218,7 @@ mod tests {
                         http_addr: s.http_addr.to_string(),
                         name: s.name.to_string(),
                         size: s.size,
+                        keyprint: s.http_addr.pin_text().unwrap_or_default().to_string(),
                         ..Default::default()
                     })
                     .collect(),
@@ -229,9 +238,12 @@ mod tests {
 
     #[test]
     fn encodes_the_bytes_the_generated_code_encodes() {
+        let pin = crate::wire::KeyPrint::of_spki(b"spki");
         let addrs = [
             HttpAddr::parse("http://127.0.0.1:8080").unwrap(),
-            HttpAddr::parse("http://[::1]:65535").unwrap(),
+            HttpAddr::parse("https://[::1]:65535")
+                .unwrap()
+                .pinned(Some(pin)),
         ];
         // Lengths around the one- and two-byte varint boundary (127/128),
         // sizes of 0 (left out) and above 2^32, a name with multi-byte

@@ -11,7 +11,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Sender};
-use grpcio::{ChannelBuilder, Environment, ServerBuilder, ServerCredentials};
+use grpcio::{
+    CertificateRequestType, ChannelBuilder, Environment, ServerBuilder, ServerCredentials,
+    ServerCredentialsBuilder,
+};
 use grpcio_health::{create_health, HealthService, ServingStatus};
 
 use super::flood::FloodLimits;
@@ -20,7 +23,8 @@ use super::service::{Admission, DirectoryService};
 use super::status::StatusServer;
 use super::{DirectoryStore, Limits, MemoryStore, RedisStore};
 use crate::config::{ServerConfig, StoreKind};
-use crate::wire::MAX_MESSAGE_BYTES;
+use crate::tls::{load_or_create, TlsIdentity, TlsPaths, DIRECTORY_NAME};
+use crate::wire::{DirectoryTarget, KeyPrint, MAX_MESSAGE_BYTES};
 
 /// How long shutdown waits for calls in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -41,6 +45,8 @@ pub enum ServerError {
     Store(String),
     /// The status and metrics port could not be bound.
     Status { addr: SocketAddr, detail: String },
+    /// The TLS key or certificate could not be read or made.
+    Tls(std::io::Error),
 }
 
 impl std::fmt::Display for ServerError {
@@ -55,6 +61,7 @@ impl std::fmt::Display for ServerError {
                 f,
                 "cannot serve the status page on {addr} ({detail}): change http_listen"
             ),
+            ServerError::Tls(e) => write!(f, "cannot use the TLS key: {e}"),
         }
     }
 }
@@ -68,7 +75,7 @@ impl std::error::Error for ServerError {
                 ..
             } => None,
             ServerError::Bind { source, .. } => Some(source),
-            ServerError::Store(_) | ServerError::Status { .. } => None,
+            ServerError::Store(_) | ServerError::Status { .. } | ServerError::Tls(_) => None,
         }
     }
 }
@@ -84,6 +91,37 @@ pub struct DirectoryServer {
     fail_sweep: Arc<AtomicBool>,
     health: HealthService,
     status: Option<StatusServer>,
+    /// Its keyprint and invite, over TLS.
+    keyprint: Option<KeyPrint>,
+    invite: Option<String>,
+}
+
+/// The directory's TLS identity as `config` places it (made on first use).
+pub fn directory_identity(config: &ServerConfig) -> std::io::Result<TlsIdentity> {
+    let (key, cert) = config.tls_paths();
+    let mut names = vec![DIRECTORY_NAME.to_string(), "localhost".to_string()];
+    names.extend(config.invite_addrs.iter().filter_map(|a| {
+        a.rsplit_once(':')
+            .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+    }));
+    crate::fsutil::create_private_dir(&config.state_dir())?;
+    load_or_create(&TlsPaths { key, cert }, &names, "hubshare directory")
+}
+
+/// The invite peers join with: the invite addresses (or the listen address
+/// with its real port; this machine's name when it listens on every
+/// address) and the keyprint.
+pub fn invite_of(config: &ServerConfig, bound: SocketAddr, keyprint: KeyPrint) -> String {
+    let addrs = if config.invite_addrs.is_empty() {
+        if bound.ip().is_unspecified() {
+            format!("{}:{}", crate::fsutil::host_name(), bound.port())
+        } else {
+            bound.to_string()
+        }
+    } else {
+        config.invite_addrs.join(",")
+    };
+    DirectoryTarget::invite(&addrs, keyprint)
 }
 
 impl DirectoryServer {
@@ -128,7 +166,13 @@ impl DirectoryServer {
         if let Some(p) = config.group_password() {
             crate::logging::redact(p.expose());
         }
+        let identity = if config.tls {
+            Some(directory_identity(config).map_err(ServerError::Tls)?)
+        } else {
+            None
+        };
         let admission = Admission {
+            tls: config.tls,
             group_password: config.group_password(),
             trust_advertised_addrs: config.trust_advertised_addrs,
             trusted_proxies: config.trusted_proxies.clone(),
@@ -141,8 +185,24 @@ impl DirectoryServer {
             .register_service(create_health(health.clone()))
             .build()
             .map_err(bind_err)?;
+        let credentials = match &identity {
+            // Every client must show a certificate (its keyprint is who it
+            // is); none is checked against an authority. A root must be
+            // given for the request type to apply: our own serves.
+            Some(id) => ServerCredentialsBuilder::new()
+                .root_cert(
+                    id.cert_pem().as_bytes().to_vec(),
+                    CertificateRequestType::RequestAndRequireClientCertificateButDontVerify,
+                )
+                .add_cert(
+                    id.cert_pem().as_bytes().to_vec(),
+                    id.key_pem().as_bytes().to_vec(),
+                )
+                .build(),
+            None => ServerCredentials::insecure(),
+        };
         let port = server
-            .add_listening_port(config.listen.to_string(), ServerCredentials::insecure())
+            .add_listening_port(config.listen.to_string(), credentials)
             .map_err(bind_err)?;
         server.start();
         health.set_serving_status("", ServingStatus::Serving);
@@ -208,6 +268,7 @@ impl DirectoryServer {
             }
             None => None,
         };
+        let keyprint = identity.as_ref().map(TlsIdentity::keyprint);
         Ok(DirectoryServer {
             server,
             addr,
@@ -216,7 +277,19 @@ impl DirectoryServer {
             fail_sweep,
             health,
             status,
+            keyprint,
+            invite: keyprint.map(|kp| invite_of(config, addr, kp)),
         })
+    }
+
+    /// The keyprint of its certificate (`None` with `tls = false`).
+    pub fn keyprint(&self) -> Option<KeyPrint> {
+        self.keyprint
+    }
+
+    /// The invite peers join with (`None` with `tls = false`).
+    pub fn invite(&self) -> Option<&str> {
+        self.invite.as_deref()
     }
 
     /// The address the server listens on (with the real port when 0 was asked).
@@ -283,6 +356,7 @@ mod tests {
         let config = ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             lease_secs: 1,
+            tls: false,
             ..ServerConfig::default()
         };
         DirectoryServer::start(&config).unwrap()

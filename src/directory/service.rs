@@ -32,7 +32,9 @@ use crate::id::FileId;
 use crate::names;
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc;
-use crate::wire::{GroupPassword, HttpAddr, IdentityKey, SharedFile, Source, LOGIN_FILES};
+use crate::wire::{
+    GroupPassword, HttpAddr, IdentityKey, KeyPrint, SharedFile, Source, LOGIN_FILES,
+};
 
 /// Searches queued beyond this are refused as busy rather than left to
 /// wait for seconds.
@@ -72,6 +74,9 @@ pub const MAX_PEERS_LISTED: usize = 1000;
 /// Who may log in, beyond the rules every Login follows.
 #[derive(Debug, Clone, Default)]
 pub struct Admission {
+    /// Whether the port speaks TLS: a peer is then known by the keyprint
+    /// of its client certificate, else by its identity key.
+    pub tls: bool,
     /// The password every Login must carry, if any.
     pub group_password: Option<GroupPassword>,
     /// Accept any advertised address; otherwise its host must be the
@@ -233,6 +238,19 @@ impl DirectoryService {
             forwarded.as_deref(),
             &self.admission.trusted_proxies,
         )
+    }
+
+    /// The keyprint of the client's TLS certificate, when it showed one.
+    fn client_keyprint(ctx: &RpcContext) -> Option<KeyPrint> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let auth = ctx.auth_context()?;
+        let pem = (&auth)
+            .into_iter()
+            .find(|p| p.name() == "x509_pem_cert")?
+            .value()
+            .to_vec();
+        let der = CertificateDer::from_pem_slice(&pem).ok()?;
+        crate::tls::keyprint_of(&der).ok()
     }
 
     /// The flood-limit key of a client address (without its port).
@@ -404,6 +422,7 @@ fn parse_files(files: &[pb::SharedFile]) -> Result<Vec<SharedFile>, DirError> {
 fn source_pb(s: Source) -> pb::Source {
     pb::Source {
         peer: s.peer,
+        keyprint: keyprint_text(&s.http_addr),
         http_addr: s.http_addr.to_string(),
         name: s.name,
         size: s.size,
@@ -411,20 +430,41 @@ fn source_pb(s: Source) -> pb::Source {
     }
 }
 
+/// The keyprint a downloader pins at this address ("" when none).
+fn keyprint_text(addr: &HttpAddr) -> String {
+    addr.pin_text().unwrap_or_default().to_string()
+}
+
 impl DirectoryService {
     fn do_login(
         &self,
         req: pb::LoginRequest,
         from: Option<IpAddr>,
+        certificate: Option<KeyPrint>,
     ) -> Result<pb::LoginReply, DirError> {
         names::check_peer_name(&req.name).map_err(invalid)?;
-        let key = IdentityKey::parse(&req.identity_key).map_err(|e| {
-            DirError::Invalid(format!(
-                "identity_key: {e}; a peer makes its own on first start and keeps it"
-            ))
-        })?;
+        let owner = if self.admission.tls {
+            certificate.ok_or_else(|| {
+                DirError::Denied(
+                    "a Login needs the peer's client certificate (its keyprint is the \
+                     peer's identity)"
+                        .into(),
+                )
+            })?
+        } else {
+            IdentityKey::parse(&req.identity_key)
+                .map_err(|e| {
+                    DirError::Invalid(format!(
+                        "identity_key: {e}; a peer makes its own on first start and keeps it"
+                    ))
+                })?
+                .print()
+        };
         self.check_password(&req.group_password)?;
-        let http_addr = HttpAddr::parse(&req.http_addr).map_err(invalid)?;
+        // Downloaders get the keyprint with the address, and pin it.
+        let http_addr = HttpAddr::parse(&req.http_addr)
+            .map_err(invalid)?
+            .pinned(self.admission.tls.then_some(owner));
         self.check_addr(&http_addr, from)?;
         let limits = self.store.limits();
         // Refuse an oversized list before doing work on each entry.
@@ -433,7 +473,16 @@ impl DirectoryService {
         let n = req.files.len();
         let s = self
             .store
-            .login(&req.name, key.print(), &http_addr, files)?;
+            .login(&req.name, owner, &http_addr, files)
+            .inspect_err(|e| {
+                if let DirError::Taken(_) = e {
+                    let from = from.map_or_else(|| "an unknown address".into(), |ip| ip.to_string());
+                    log::warn!(
+                        "login refused: {} is another peer's name; refused keyprint {owner} from {from}",
+                        req.name
+                    );
+                }
+            })?;
         if n < LOGIN_FILES as usize {
             log::info!("login: {} at {http_addr} with {n} files", req.name);
         } else {
@@ -494,6 +543,7 @@ impl DirectoryService {
         let (http_addr, files) = self.store.peer(&req.name)?;
         Ok(pb::GetPeerReply {
             name: req.name,
+            keyprint: keyprint_text(&http_addr),
             http_addr: http_addr.to_string(),
             files: files as u64,
             ..Default::default()
@@ -507,8 +557,11 @@ impl directory_grpc::Directory for DirectoryService {
         if let Err(e) = self.logins.check(self.address_key(&ctx)) {
             return reply(&self.metrics, &ctx, sink, "Login", Err(e));
         }
+        let certificate = Self::client_keyprint(&ctx);
         let svc = self.clone();
-        self.offload(&ctx, sink, "Login", move || svc.do_login(req, from));
+        self.offload(&ctx, sink, "Login", move || {
+            svc.do_login(req, from, certificate)
+        });
     }
 
     fn announce(
@@ -582,6 +635,7 @@ impl directory_grpc::Directory for DirectoryService {
                         .into_iter()
                         .map(|p| pb::PeerInfo {
                             name: p.name,
+                            keyprint: keyprint_text(&p.http_addr),
                             http_addr: p.http_addr.to_string(),
                             files: p.files,
                             ..Default::default()

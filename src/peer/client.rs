@@ -8,17 +8,22 @@
 //! them: retry later, log in again, or tell the user.
 
 use std::fmt;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grpcio::{CallOption, ChannelBuilder, Environment, LbPolicy, RpcStatusCode};
+use grpcio::{
+    CallOption, ChannelBuilder, ChannelCredentialsBuilder, Environment, LbPolicy, RpcStatusCode,
+};
 
 use crate::id::FileId;
+use crate::sync::MutexExt;
+use crate::tls::{probe, ProbeError, TlsIdentity, DIRECTORY_NAME};
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc::DirectoryClient;
 use crate::wire::{
-    Credentials, Hit, HttpAddr, PeerListing, SearchOutcome, SharedFile, Source, LOGIN_FILES,
-    MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES,
+    Credentials, DirectoryTarget, Hit, HttpAddr, KeyPrint, PeerListing, SearchOutcome, SharedFile,
+    Source, LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES,
 };
 
 /// Deadline of every directory call.
@@ -118,37 +123,195 @@ pub trait DirectoryApi: Send + Sync {
 /// A connection to the directory. Cheap to clone; calls may run from any thread.
 #[derive(Clone)]
 pub struct Directory {
-    client: DirectoryClient,
+    channel: Arc<Mutex<Option<DirectoryClient>>>,
+    tls: Option<Arc<TlsDial>>,
+    /// The directory's keyprint, once checked.
+    checked: Arc<Mutex<Option<KeyPrint>>>,
     addr: String,
 }
 
-impl Directory {
-    /// Prepares a channel to `addr` ("host:port", or several replicas'
-    /// "IP:port" separated by commas: calls go round robin over those that
-    /// are up). Nothing is sent until the first call.
-    pub fn connect(addr: &str) -> Directory {
-        let env = Arc::new(Environment::new(1));
-        let builder = ChannelBuilder::new(env)
-            .max_receive_message_len(MAX_MESSAGE_BYTES)
-            .max_send_message_len(MAX_MESSAGE_BYTES)
-            .max_reconnect_backoff(Duration::from_secs(2));
-        let channel = if addr.contains(',') {
-            let list: Vec<&str> = addr.split(',').map(str::trim).collect();
-            let family = if list[0].starts_with('[') {
-                "ipv6"
-            } else {
-                "ipv4"
-            };
-            builder
-                .load_balancing_policy(LbPolicy::RoundRobin)
-                .connect(&format!("{family}:{}", list.join(",")))
+/// How a peer opens a TLS channel to its directory: the certificate it
+/// shows, the keyprint it expects (from an invite, or trusted on first
+/// use and kept in `known`).
+pub struct TlsDial {
+    pub me: TlsIdentity,
+    pub pin: Option<KeyPrint>,
+    /// The file of directories trusted on first use (`None`: do not trust
+    /// on first use; a pin is then needed).
+    pub known: Option<PathBuf>,
+}
+
+/// How long the first look at the directory's certificate may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn channel_builder() -> ChannelBuilder {
+    let env = Arc::new(Environment::new(1));
+    ChannelBuilder::new(env)
+        .max_receive_message_len(MAX_MESSAGE_BYTES)
+        .max_send_message_len(MAX_MESSAGE_BYTES)
+        .max_reconnect_backoff(Duration::from_secs(2))
+}
+
+/// A channel to `addr` ("host:port", or several replicas' "IP:port"
+/// separated by commas: calls go round robin over those that are up).
+fn open_channel(builder: ChannelBuilder, addr: &str) -> DirectoryClient {
+    let channel = if addr.contains(',') {
+        let list: Vec<&str> = addr.split(',').map(str::trim).collect();
+        let family = if list[0].starts_with('[') {
+            "ipv6"
         } else {
-            builder.connect(addr)
+            "ipv4"
         };
+        builder
+            .load_balancing_policy(LbPolicy::RoundRobin)
+            .connect(&format!("{family}:{}", list.join(",")))
+    } else {
+        builder.connect(addr)
+    };
+    DirectoryClient::new(channel)
+}
+
+impl Directory {
+    /// Prepares a plaintext channel to `addr` (a directory with
+    /// `tls = false`). Nothing is sent until the first call.
+    pub fn connect(addr: &str) -> Directory {
         Directory {
-            client: DirectoryClient::new(channel),
+            channel: Arc::new(Mutex::new(Some(open_channel(channel_builder(), addr)))),
+            tls: None,
+            checked: Default::default(),
             addr: addr.to_string(),
         }
+    }
+
+    /// Prepares a TLS channel to `target`: at the first call the
+    /// directory's certificate is looked at, checked against the pin (an
+    /// invite's, or the one trusted on first use), and then the only one
+    /// the channel accepts.
+    pub fn connect_tls(target: &DirectoryTarget, dial: TlsDial) -> Directory {
+        Directory {
+            channel: Arc::new(Mutex::new(None)),
+            tls: Some(Arc::new(TlsDial {
+                pin: target.pin.or(dial.pin),
+                ..dial
+            })),
+            checked: Default::default(),
+            addr: target.addrs.clone(),
+        }
+    }
+
+    /// Whether it speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The keyprint of the directory's certificate, once a call has
+    /// checked it (`None` before, or over plaintext).
+    pub fn keyprint(&self) -> Option<KeyPrint> {
+        *self.checked.locked()
+    }
+
+    /// The channel, opened now if it is not yet.
+    fn client(&self) -> Result<DirectoryClient, ClientError> {
+        let mut channel = self.channel.locked();
+        if let Some(c) = &*channel {
+            return Ok(c.clone());
+        }
+        let dial = self
+            .tls
+            .as_ref()
+            .expect("a plaintext channel is opened at once");
+        let cert_pem = self.check_directory(dial)?;
+        let creds = ChannelCredentialsBuilder::new()
+            .root_cert(cert_pem.into_bytes())
+            .cert(
+                dial.me.cert_pem().as_bytes().to_vec(),
+                dial.me.key_pem().as_bytes().to_vec(),
+            )
+            .build();
+        let builder = channel_builder()
+            .set_credentials(creds)
+            .override_ssl_target(DIRECTORY_NAME);
+        let client = open_channel(builder, &self.addr);
+        *channel = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Looks at the certificate the directory shows and checks it against
+    /// the pin (or trusts it on first use, saying so once); returns it in PEM.
+    fn check_directory(&self, dial: &TlsDial) -> Result<String, ClientError> {
+        let mut last = None;
+        let mut shown = None;
+        for one in self.addr.split(',').map(str::trim) {
+            match probe(one, Some(&dial.me), PROBE_TIMEOUT) {
+                Ok(found) => {
+                    shown = Some(found);
+                    break;
+                }
+                Err(e) => last = Some((one.to_string(), e)),
+            }
+        }
+        let (kp, der) = match (shown, last) {
+            (Some(found), _) => found,
+            (None, Some((addr, ProbeError::NoTls(why)))) => {
+                return Err(ClientError::Denied(format!(
+                    "the directory at {addr} {}",
+                    ProbeError::NoTls(why)
+                )))
+            }
+            (None, Some((addr, e))) => {
+                return Err(ClientError::Unreachable {
+                    addr,
+                    detail: e.to_string(),
+                })
+            }
+            (None, None) => {
+                return Err(ClientError::Unreachable {
+                    addr: self.addr.clone(),
+                    detail: "no address to dial".into(),
+                })
+            }
+        };
+        let trusted = match (dial.pin, &dial.known) {
+            (Some(pin), _) => Some((pin, "the invite in this peer's config".to_string())),
+            (None, Some(known)) => super::identity::known_directory(known, &self.addr)
+                .map(|pin| (pin, format!("{} (trusted on first use)", known.display()))),
+            (None, None) => None,
+        };
+        match trusted {
+            Some((pin, _)) if pin == kp => {}
+            Some((pin, from)) => {
+                return Err(ClientError::Denied(format!(
+                    "the directory at {} shows keyprint {kp}, but {from} pins {pin}: this may \
+                     not be your directory. If its operator changed its key, set directory to \
+                     the new invite (server invite prints it); if not, do not use this directory",
+                    self.addr
+                )))
+            }
+            None => match &dial.known {
+                Some(known) => {
+                    super::identity::remember_directory(known, &self.addr, kp).map_err(|e| {
+                        ClientError::Unreachable {
+                            addr: self.addr.clone(),
+                            detail: format!("cannot keep its keyprint in {}: {e}", known.display()),
+                        }
+                    })?;
+                    log::warn!(
+                        "trusting the directory at {} on first use: its keyprint is {kp} (kept in \
+                         {}); compare it with what its operator says, or use its invite",
+                        self.addr,
+                        known.display()
+                    );
+                }
+                None => {
+                    return Err(ClientError::Denied(format!(
+                        "no keyprint to check the directory at {} against: use its invite",
+                        self.addr
+                    )))
+                }
+            },
+        }
+        *self.checked.locked() = Some(kp);
+        Ok(der_to_pem(&der))
     }
 
     fn opt() -> CallOption {
@@ -162,13 +325,19 @@ impl Directory {
                 RpcStatusCode::NOT_FOUND => ClientError::NotFound(s.message().to_string()),
                 RpcStatusCode::RESOURCE_EXHAUSTED => ClientError::Busy(s.message().to_string()),
                 RpcStatusCode::UNAVAILABLE | RpcStatusCode::DEADLINE_EXCEEDED => {
+                    let mut detail = if s.message().is_empty() {
+                        format!("{:?}", s.code())
+                    } else {
+                        s.message().to_string()
+                    };
+                    if self.tls.is_none() {
+                        detail.push_str(
+                            "; this peer has tls = false: if the directory speaks TLS, remove it",
+                        );
+                    }
                     ClientError::Unreachable {
                         addr: self.addr.clone(),
-                        detail: if s.message().is_empty() {
-                            format!("{:?}", s.code())
-                        } else {
-                            s.message().to_string()
-                        },
+                        detail,
                     }
                 }
                 RpcStatusCode::PERMISSION_DENIED | RpcStatusCode::ALREADY_EXISTS => {
@@ -190,10 +359,10 @@ impl Directory {
             ..Default::default()
         };
         let r = self
-            .client
+            .client()?
             .get_peer_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
-        Ok((parse_addr(&r.http_addr)?, r.files))
+        Ok((pinned_addr(&r.http_addr, &r.keyprint)?, r.files))
     }
 
     /// Who is online (at most `limit`, by name), and how many in all.
@@ -203,7 +372,7 @@ impl Directory {
             ..Default::default()
         };
         let r = self
-            .client
+            .client()?
             .list_peers_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         let peers = r
@@ -212,7 +381,7 @@ impl Directory {
             .map(|p| {
                 Ok(PeerListing {
                     online_since: None,
-                    http_addr: parse_addr(&p.http_addr)?,
+                    http_addr: pinned_addr(&p.http_addr, &p.keyprint)?,
                     name: p.name,
                     files: p.files,
                 })
@@ -238,7 +407,11 @@ impl DirectoryApi for Directory {
             name: name.to_string(),
             http_addr: http_addr.to_string(),
             files: files.iter().map(file_pb).collect(),
-            identity_key: creds.key.expose().to_string(),
+            identity_key: creds
+                .key
+                .as_ref()
+                .map(|k| k.expose().to_string())
+                .unwrap_or_default(),
             group_password: creds
                 .group_password
                 .as_ref()
@@ -247,7 +420,7 @@ impl DirectoryApi for Directory {
             ..Default::default()
         };
         let r = self
-            .client
+            .client()?
             .login_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         Ok(Login {
@@ -275,7 +448,7 @@ impl DirectoryApi for Directory {
             ..Default::default()
         };
         let r = self
-            .client
+            .client()?
             .announce_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         Ok(r.shared)
@@ -286,7 +459,7 @@ impl DirectoryApi for Directory {
             token: token.to_string(),
             ..Default::default()
         };
-        self.client
+        self.client()?
             .heartbeat_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -297,7 +470,7 @@ impl DirectoryApi for Directory {
             token: token.to_string(),
             ..Default::default()
         };
-        self.client
+        self.client()?
             .logout_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -316,7 +489,7 @@ impl DirectoryApi for Directory {
             ..Default::default()
         };
         let r = self
-            .client
+            .client()?
             .search_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         let hits = r
@@ -349,7 +522,7 @@ impl DirectoryApi for Directory {
             ..Default::default()
         };
         let r = self
-            .client
+            .client()?
             .locate_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         let sources = r
@@ -369,6 +542,27 @@ fn parse_addr(s: &str) -> Result<HttpAddr, ClientError> {
     HttpAddr::parse(s).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
+/// An address with the keyprint the directory lists for it (none: "").
+fn pinned_addr(addr: &str, keyprint: &str) -> Result<HttpAddr, ClientError> {
+    let pin = match keyprint {
+        "" => None,
+        kp => Some(KeyPrint::parse(kp).map_err(|e| ClientError::Protocol(e.to_string()))?),
+    };
+    Ok(parse_addr(addr)?.pinned(pin))
+}
+
+/// A DER certificate in PEM.
+fn der_to_pem(der: &[u8]) -> String {
+    let b64 = crate::base64::encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
 fn file_pb(f: &SharedFile) -> pb::SharedFile {
     pb::SharedFile {
         id: f.id.to_string(),
@@ -382,7 +576,7 @@ fn file_pb(f: &SharedFile) -> pb::SharedFile {
 fn source(s: pb::Source) -> Result<Source, ClientError> {
     Ok(Source {
         peer: s.peer,
-        http_addr: parse_addr(&s.http_addr)?,
+        http_addr: pinned_addr(&s.http_addr, &s.keyprint)?,
         name: s.name,
         size: s.size,
     })

@@ -3,17 +3,15 @@
 //! lines from any `BufRead` and writes to any `Write`, so it can be driven by
 //! a script as well as by a terminal.
 
-use std::io::{self, BufRead, Write};
-use std::path::Path;
-use std::sync::Arc;
-
-use super::client::{Directory, DirectoryApi, DEFAULT_SEARCH_LIMIT};
+use super::client::{DirectoryApi, DEFAULT_SEARCH_LIMIT};
 use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent, FolderReport};
 use super::transfers::{Ended, Row, Transfers};
 use super::{Interrupt, Peer};
 use crate::id::FileId;
 pub use crate::units::human_size;
 use crate::wire::{Hit, PeerListing, SearchOutcome, SharedFile, UploadsNow};
+use std::io::{self, BufRead, Write};
+use std::path::Path;
 
 /// One line (or a summary) for each step of a folder fetch.
 pub fn folder_event_text(what: &str, event: &FolderEvent<'_>) -> String {
@@ -315,7 +313,7 @@ pub fn run_menu(
     ctrl_c: &Interrupt,
 ) -> io::Result<()> {
     let core = peer.core();
-    let dir = Arc::new(Directory::connect(&core.config().directory));
+    let dir = core.directory().clone();
     let mut transfers = Transfers::new(core.clone(), dir.clone());
     // What the last search or browse showed, to pick from by number, and
     // the names of the files it showed (the transfer list shows names).

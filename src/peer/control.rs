@@ -51,9 +51,8 @@ impl ControlInfo {
         let text = fs::read(state_dir.join(CONTROL_FILE)).ok()?;
         let info: ControlInfo = serde_json::from_slice(&text).ok()?;
         crate::logging::redact(&info.secret);
-        let alive = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(1))
-            .build()
+        let second = Duration::from_secs(1);
+        let alive = crate::tls::agent_for(&info.http_addr, second, second, second)
             .get(&info.http_addr.url("/health"))
             .call()
             .is_ok();
@@ -97,7 +96,7 @@ impl Control {
         action: &str,
     ) -> Result<T, TransferError> {
         let url = self.info.http_addr.url(&format!("/control/{action}"));
-        let resp = transfer::agent()
+        let resp = transfer::agent(&self.info.http_addr)
             .request(method, &url)
             .set(SECRET_HEADER, &self.info.secret)
             .call()

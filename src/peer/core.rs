@@ -55,6 +55,11 @@ impl Core {
         &self.config.name
     }
 
+    /// The directory this peer's session talks to.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.dir
+    }
+
     pub fn config(&self) -> &PeerConfig {
         &self.config
     }
@@ -120,6 +125,8 @@ impl Core {
             unsettled: self.share.unsettled(),
             // Filled in by the HTTP server, which keeps the upload queue.
             uploads: Default::default(),
+            keyprint: self.http_addr.pin().map(|k| k.to_string()),
+            directory_keyprint: self.dir.keyprint().map(|k| k.to_string()),
         }
     }
 }
@@ -219,5 +226,9 @@ impl Host for Core {
             ClientError::Busy(why) => SearchFailed::Busy(why),
             other => SearchFailed::Unreachable(other.to_string()),
         })
+    }
+
+    fn keyprint(&self) -> Option<crate::wire::KeyPrint> {
+        self.http_addr.pin()
     }
 }

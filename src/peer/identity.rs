@@ -1,20 +1,64 @@
-//! The peer's identity key: made on first start, kept in
-//! `state_dir/identity.key` (mode 0600), sent with every Login. The
-//! directory binds the peer's name to it, so keeping this file is what
-//! keeps the name: a peer that loses it is a stranger to the directory
-//! until the name's hold runs out (or the operator frees the name).
+//! Who the peer is, and which directories it trusts. Over TLS its identity
+//! is its key pair (`state_dir/tls.key`, 0600) and certificate: the
+//! directory binds the peer's name to the keyprint, so keeping the key is
+//! what keeps the name. With `tls = false` it is the identity key
+//! (`state_dir/identity.key`, 0600), sent with every Login. A peer that
+//! loses either is a stranger to the directory until the name's hold runs
+//! out (or the operator frees the name).
+//!
+//! A directory given by address, not by invite, is trusted on first use:
+//! its keyprint is kept in `state_dir/known_directories` (one line each,
+//! the address and the keyprint) and required from then on.
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{publish, write_private};
+use crate::fsutil::{publish, write_atomic, write_private};
 use crate::random::random_hex;
-use crate::wire::IdentityKey;
+use crate::tls::{self, TlsIdentity, TlsPaths};
+use crate::wire::{IdentityKey, KeyPrint};
 
 /// File name of the key in the state folder.
 pub const IDENTITY_FILE: &str = "identity.key";
+/// File name of the directories trusted on first use.
+pub const KNOWN_DIRECTORIES: &str = "known_directories";
+
+/// The peer's TLS identity in `state_dir` (made on first start), also
+/// the certificate it shows the peers it downloads from.
+pub fn tls_identity(state_dir: &Path, name: &str) -> io::Result<TlsIdentity> {
+    let me = tls::load_or_create(
+        &TlsPaths::in_state(state_dir),
+        &["hubshare-peer".to_string(), "localhost".to_string()],
+        &format!("hubshare peer {name}"),
+    )?;
+    tls::set_client_identity(&me);
+    Ok(me)
+}
+
+/// The keyprint trusted for the directory at `addrs`, if one was kept.
+pub fn known_directory(known: &Path, addrs: &str) -> Option<KeyPrint> {
+    let text = fs::read_to_string(known).ok()?;
+    text.lines().find_map(|line| {
+        let (a, kp) = line.trim().rsplit_once(' ')?;
+        (a == addrs).then(|| KeyPrint::parse(kp).ok()).flatten()
+    })
+}
+
+/// Keeps `kp` as the keyprint of the directory at `addrs` (atomically,
+/// beside the others already kept).
+pub fn remember_directory(known: &Path, addrs: &str, kp: KeyPrint) -> io::Result<()> {
+    let mut text = fs::read_to_string(known).unwrap_or_default();
+    text.retain(|c| c != '\r');
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.trim().rsplit_once(' ').is_some_and(|(a, _)| a != addrs))
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("{addrs} {kp}"));
+    write_atomic(known, (lines.join("\n") + "\n").as_bytes())
+}
 
 /// The key in `state_dir`, made (0600, never over an existing one) if there
 /// is none yet. A file that holds no key is an error that names the file,
@@ -72,6 +116,21 @@ fn parse(path: &PathBuf, text: &str) -> io::Result<IdentityKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_trusted_on_first_use_are_kept_by_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = dir.path().join(KNOWN_DIRECTORIES);
+        let (a, b) = (KeyPrint::of_spki(b"a"), KeyPrint::of_spki(b"b"));
+        assert_eq!(known_directory(&known, "127.0.0.1:1"), None);
+        remember_directory(&known, "127.0.0.1:1", a).unwrap();
+        remember_directory(&known, "127.0.0.1:2,127.0.0.1:3", b).unwrap();
+        assert_eq!(known_directory(&known, "127.0.0.1:1"), Some(a));
+        assert_eq!(known_directory(&known, "127.0.0.1:2,127.0.0.1:3"), Some(b));
+        remember_directory(&known, "127.0.0.1:1", b).unwrap();
+        assert_eq!(known_directory(&known, "127.0.0.1:1"), Some(b));
+        assert_eq!(fs::read_to_string(&known).unwrap().lines().count(), 2);
+    }
 
     #[test]
     fn made_once_private_and_kept() {

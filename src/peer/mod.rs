@@ -17,6 +17,7 @@ mod client;
 mod console;
 mod control;
 mod core;
+mod dial;
 pub(crate) mod fetch;
 pub mod identity;
 mod interrupt;
@@ -28,12 +29,13 @@ mod transfers;
 mod watch;
 
 pub use self::core::Core;
-pub use client::{ClientError, Directory, DirectoryApi, Login, DEFAULT_SEARCH_LIMIT};
+pub use client::{ClientError, Directory, DirectoryApi, Login, TlsDial, DEFAULT_SEARCH_LIMIT};
 pub use console::{
     download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
     format_uploads, human_size, listing_of_files, listing_of_hits, pick_file, run_menu, Listing,
 };
 pub use control::{Control, ControlInfo, CONTROL_FILE};
+pub use dial::open_directory;
 pub use interrupt::Interrupt;
 pub use run::{Peer, PeerError};
 pub use serve::{ByteRange, Host, HttpServer, SearchFailed, ServeOptions};

@@ -14,15 +14,16 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::client::Directory;
 use super::control::{ControlInfo, CONTROL_FILE};
 use super::core::Core;
+use super::dial::open_directory;
 use super::serve::{self, HttpServer, ServeOptions};
 use super::session::Session;
 use super::share::{ShareError, ShareTable};
 use super::{identity, watch};
 use crate::config::PeerConfig;
 use crate::sync::MutexExt;
+use crate::tls::TlsIdentity;
 use crate::wire::Credentials;
 
 /// Why a peer could not start.
@@ -49,7 +50,7 @@ pub enum PeerError {
     /// Another peer is running with the same state folder.
     AlreadyRunning {
         state_dir: PathBuf,
-        info: ControlInfo,
+        info: Box<ControlInfo>,
     },
 }
 
@@ -147,16 +148,31 @@ impl Peer {
             source,
         })?;
         if let Some(info) = ControlInfo::running(&state_dir) {
-            return Err(PeerError::AlreadyRunning { state_dir, info });
+            return Err(PeerError::AlreadyRunning {
+                state_dir,
+                info: Box::new(info),
+            });
         }
-        let creds = Credentials {
-            key: identity::load_or_create(&state_dir).map_err(|source| PeerError::Io {
+        let (dir, me) = open_directory(&config).map_err(|source| PeerError::Io {
+            path: state_dir.clone(),
+            source,
+        })?;
+        // Over TLS the certificate is the identity and nothing secret is
+        // sent; the identity key is for a directory with tls = false.
+        let key = if me.is_some() {
+            None
+        } else {
+            let key = identity::load_or_create(&state_dir).map_err(|source| PeerError::Io {
                 path: state_dir.join(identity::IDENTITY_FILE),
                 source,
-            })?,
+            })?;
+            crate::logging::redact(key.expose());
+            Some(key)
+        };
+        let creds = Credentials {
+            key,
             group_password: config.group_password(),
         };
-        crate::logging::redact(creds.key.expose());
         if let Some(p) = &creds.group_password {
             crate::logging::redact(p.expose());
         }
@@ -200,9 +216,29 @@ impl Peer {
             }
         );
 
-        let http_addr = config.http_addr(bound);
+        // Pinned to its own keyprint: one-shot commands reach this process
+        // through its own port, reading the address from the control file.
+        let http_addr = config
+            .http_addr(bound)
+            .pinned(me.as_ref().map(TlsIdentity::keyprint));
         let info = ControlInfo::new(http_addr.clone());
-        let dir = Arc::new(Directory::connect(&config.directory));
+        let tls = match &me {
+            Some(me) => Some(crate::tls::server_config(me).map_err(|e| PeerError::Io {
+                path: state_dir.join("tls.crt"),
+                source: std::io::Error::other(e.to_string()),
+            })?),
+            None => {
+                log::warn!(
+                    "tls = false: everything this peer sends and serves is unencrypted (names, \
+                     searches, the group password, files); use it on a trusted network only"
+                );
+                None
+            }
+        };
+        if let Some(me) = &me {
+            log::info!("this peer's keyprint is {}", me.keyprint());
+        }
+        let dir = Arc::new(dir);
         let session = Session::start(dir.clone(), &config.name, &http_addr, creds, share.clone());
         let opts = ServeOptions {
             workers: config.http_workers,
@@ -213,6 +249,7 @@ impl Peer {
             upload_turn: (config.upload_turn_secs > 0)
                 .then(|| Duration::from_secs(config.upload_turn_secs)),
             upload_rate_limit: config.upload_rate_limit,
+            tls,
         };
         let core = Arc::new(Core::new(
             config,

@@ -2,26 +2,43 @@
 //! advertised to the directory and handed to every downloader. One rule,
 //! applied wherever such an address enters (the peer's config, a Login, a
 //! Locate or GetPeer reply, a `--to host:port` on the command line):
-//! `http://` and a host with an optional port, nothing after it but an
-//! optional `/` (dropped), no spaces or control characters, at most
-//! [`MAX_HTTP_ADDR_LEN`] bytes. A path is refused because every route is
-//! appended to the base (`{base}/files/{id}`).
+//! `http://` or `https://` and a host with an optional port, nothing after
+//! it but an optional `/` (dropped), no spaces or control characters, at
+//! most [`MAX_HTTP_ADDR_LEN`] bytes. A path is refused because every route
+//! is appended to the base (`{base}/files/{id}`).
+//!
+//! An `https://` address may carry the [`KeyPrint`] its certificate must
+//! have (the directory hands it out with the address, the downloader pins
+//! it). It is not part of the address people read ([`Display`], `as_str`),
+//! but it travels with the value: its stored form (serde, Redis) is
+//! `https://host:port#kp=BASE64`, which `parse` reads back.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Deserialize;
 
+use super::identity::KeyPrint;
+
 /// Longest HTTP address a peer may advertise, in bytes.
 pub const MAX_HTTP_ADDR_LEN: usize = 256;
 
 const SCHEME: &str = "http://";
+const TLS_SCHEME: &str = "https://";
+const PIN_MARK: &str = "#kp=";
 
 /// A checked, normalised peer base address such as `http://10.0.0.5:7001`
-/// (no trailing slash). In JSON and TOML it is the string, checked when read.
+/// or `https://10.0.0.5:7001` (no trailing slash), with the keyprint to
+/// pin when known. In JSON and TOML it is the string, checked when read.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct HttpAddr(String);
+pub struct HttpAddr {
+    /// The stored form: the address, then `#kp=` and the keyprint if pinned.
+    text: String,
+    /// Where the address ends in `text`.
+    base_len: usize,
+    pin: Option<KeyPrint>,
+}
 
 /// Why a text is not an [`HttpAddr`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +51,7 @@ impl fmt::Display for BadHttpAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "HTTP address {:?} {}: it must look like \"http://host:port\" (at most {MAX_HTTP_ADDR_LEN} bytes)",
+            "HTTP address {:?} {}: it must look like \"https://host:port\" or \"http://host:port\" (at most {MAX_HTTP_ADDR_LEN} bytes)",
             self.shown, self.reason
         )
     }
@@ -49,12 +66,24 @@ impl HttpAddr {
             shown: text.chars().take(80).collect(),
             reason,
         };
+        let (text, pin) = match text.split_once(PIN_MARK) {
+            Some((base, kp)) => (
+                base,
+                Some(KeyPrint::parse(kp).map_err(|_| bad("has a broken keyprint after #kp="))?),
+            ),
+            None => (text, None),
+        };
         if text.len() > MAX_HTTP_ADDR_LEN {
             return Err(bad("is too long"));
         }
-        let Some(rest) = text.strip_prefix(SCHEME) else {
-            return Err(bad("does not start with http://"));
+        let (scheme, rest) = match (text.strip_prefix(SCHEME), text.strip_prefix(TLS_SCHEME)) {
+            (Some(rest), _) => (SCHEME, rest),
+            (_, Some(rest)) => (TLS_SCHEME, rest),
+            _ => return Err(bad("does not start with https:// or http://")),
         };
+        if pin.is_some() && scheme == SCHEME {
+            return Err(bad("has a keyprint but is not https://"));
+        }
         let host_port = rest.strip_suffix('/').unwrap_or(rest);
         if host_port.is_empty() {
             return Err(bad("has no host"));
@@ -86,17 +115,65 @@ impl HttpAddr {
                 return Err(bad("has a port that is not a number from 1 to 65535"));
             }
         }
-        Ok(HttpAddr(format!("{SCHEME}{host_port}")))
+        Ok(HttpAddr::new(format!("{scheme}{host_port}"), pin))
     }
 
-    /// The address of an HTTP server bound to `addr` on this machine.
-    pub fn from_socket(addr: SocketAddr) -> HttpAddr {
-        HttpAddr(format!("{SCHEME}{addr}"))
+    fn new(base: String, pin: Option<KeyPrint>) -> HttpAddr {
+        let base_len = base.len();
+        let text = match pin {
+            Some(kp) => format!("{base}{PIN_MARK}{kp}"),
+            None => base,
+        };
+        HttpAddr {
+            text,
+            base_len,
+            pin,
+        }
     }
 
-    /// `host:port` (or whatever stood after `http://`).
+    /// The address of an HTTP server bound to `addr` on this machine,
+    /// `https://` when it speaks TLS.
+    pub fn from_socket(addr: SocketAddr, tls: bool) -> HttpAddr {
+        let scheme = if tls { TLS_SCHEME } else { SCHEME };
+        HttpAddr::new(format!("{scheme}{addr}"), None)
+    }
+
+    /// The same address, pinned to `pin` (only an `https://` one is).
+    pub fn pinned(self, pin: Option<KeyPrint>) -> HttpAddr {
+        if self.is_tls() && pin != self.pin {
+            let mut text = self.text;
+            text.truncate(self.base_len);
+            HttpAddr::new(text, pin)
+        } else {
+            self
+        }
+    }
+
+    /// Whether it is an `https://` address.
+    pub fn is_tls(&self) -> bool {
+        self.text.starts_with(TLS_SCHEME)
+    }
+
+    /// The keyprint in base64, as it is sent, when pinned.
+    pub fn pin_text(&self) -> Option<&str> {
+        self.pin
+            .map(|_| &self.text[self.base_len + PIN_MARK.len()..])
+    }
+
+    /// The keyprint its certificate must have, when known.
+    pub fn pin(&self) -> Option<KeyPrint> {
+        self.pin
+    }
+
+    /// `host:port` (or whatever stood after the scheme).
     pub fn authority(&self) -> &str {
-        &self.0[SCHEME.len()..]
+        let scheme = if self.is_tls() { TLS_SCHEME } else { SCHEME };
+        &self.as_str()[scheme.len()..]
+    }
+
+    /// The stored form: the address and, when pinned, `#kp=` and the keyprint.
+    pub fn stored(&self) -> String {
+        self.text.clone()
     }
 
     /// The host, when it is an IP address (an IPv4-mapped IPv6 address as
@@ -111,24 +188,24 @@ impl HttpAddr {
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text[..self.base_len]
     }
 
     /// The URL of `path` (which starts with `/`) on this peer.
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.0)
+        format!("{}{path}", self.as_str())
     }
 }
 
 impl fmt::Display for HttpAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for HttpAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HttpAddr({})", self.0)
+        write!(f, "HttpAddr({})", self.stored())
     }
 }
 
@@ -141,7 +218,60 @@ impl TryFrom<String> for HttpAddr {
 
 impl From<HttpAddr> for String {
     fn from(a: HttpAddr) -> String {
-        a.0
+        a.text
+    }
+}
+
+/// How an invite starts: `hubshare://HOST:PORT[,HOST:PORT...]/?kp=KEYPRINT`.
+pub const INVITE_SCHEME: &str = "hubshare://";
+
+/// Where a peer finds its directory: the address (or replicas' list) to
+/// dial and, from an invite, the keyprint its certificate must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryTarget {
+    /// `host:port`, or several separated by commas.
+    pub addrs: String,
+    /// The keyprint an invite gave; `None` for a plain address (trusted on
+    /// first use).
+    pub pin: Option<KeyPrint>,
+}
+
+impl DirectoryTarget {
+    /// A peer's `directory` setting: an invite, or `host:port` (several
+    /// separated by commas).
+    pub fn parse(text: &str) -> Result<DirectoryTarget, String> {
+        let text = text.trim();
+        let Some(rest) = text.strip_prefix(INVITE_SCHEME) else {
+            check_directory_addr(text)?;
+            return Ok(DirectoryTarget {
+                addrs: text.to_string(),
+                pin: None,
+            });
+        };
+        let bad = |why: &str| {
+            format!(
+                "the invite {text:?} {why}: it must look like hubshare://HOST:PORT/?kp=KEYPRINT,                  as the directory prints it at start and `server invite` prints it again"
+            )
+        };
+        let (addrs, query) = rest
+            .split_once('?')
+            .ok_or_else(|| bad("has no ?kp= (the directory's keyprint)"))?;
+        let addrs = addrs.strip_suffix('/').unwrap_or(addrs);
+        check_directory_addr(addrs).map_err(|e| bad(&e))?;
+        let kp = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("kp="))
+            .ok_or_else(|| bad("has no kp= (the directory's keyprint)"))?;
+        let pin = KeyPrint::parse(kp).map_err(|e| bad(&format!("has a broken keyprint ({e})")))?;
+        Ok(DirectoryTarget {
+            addrs: addrs.to_string(),
+            pin: Some(pin),
+        })
+    }
+
+    /// The invite for `addrs` pinned to `pin`.
+    pub fn invite(addrs: &str, pin: KeyPrint) -> String {
+        format!("{INVITE_SCHEME}{addrs}/?kp={pin}")
     }
 }
 
@@ -223,13 +353,16 @@ mod tests {
             ("http://[::1]:7001", "http://[::1]:7001"),
             ("http://[fe80::1]", "http://[fe80::1]"),
         ] {
-            assert_eq!(HttpAddr::parse(text).map(|a| a.0), Ok(want.to_string()));
+            assert_eq!(
+                HttpAddr::parse(text).map(|a| a.stored()),
+                Ok(want.to_string())
+            );
         }
         for bad in [
             "",
             "http://",
             "http:///",
-            "https://x:1",
+            "ftp://x:1",
             "ftp://x",
             "127.0.0.1:7001",
             "http://x:1/files",
@@ -257,8 +390,56 @@ mod tests {
     }
 
     #[test]
+    fn invites_read_back_and_plain_addresses_have_no_pin() {
+        let kp = KeyPrint::of_spki(b"spki");
+        let invite = DirectoryTarget::invite("127.0.0.1:50051", kp);
+        let t = DirectoryTarget::parse(&invite).unwrap();
+        assert_eq!((t.addrs.as_str(), t.pin), ("127.0.0.1:50051", Some(kp)));
+        let two = DirectoryTarget::parse(&format!("hubshare://10.0.0.1:1,10.0.0.2:2?kp={kp}"));
+        assert_eq!(two.unwrap().addrs, "10.0.0.1:1,10.0.0.2:2");
+        let plain = DirectoryTarget::parse("127.0.0.1:50051").unwrap();
+        assert_eq!(plain.pin, None);
+        for bad in [
+            "hubshare://127.0.0.1:50051/".to_string(),
+            "hubshare://127.0.0.1:50051/?kp=short".to_string(),
+            format!("hubshare://127.0.0.1/?kp={kp}"),
+            "http://127.0.0.1:50051".to_string(),
+        ] {
+            assert!(DirectoryTarget::parse(&bad).is_err(), "{bad}");
+        }
+        let err = DirectoryTarget::parse("hubshare://h:1/?x=1").unwrap_err();
+        assert!(err.contains("server invite"), "{err}");
+    }
+
+    #[test]
+    fn https_addresses_carry_their_pin_in_the_stored_form_only() {
+        let kp = KeyPrint::of_spki(b"spki");
+        let a = HttpAddr::parse("https://127.0.0.1:7001/").unwrap();
+        assert!(a.is_tls() && a.pin().is_none());
+        assert_eq!(a.authority(), "127.0.0.1:7001");
+        let pinned = a.clone().pinned(Some(kp));
+        assert_eq!(pinned.to_string(), "https://127.0.0.1:7001");
+        assert_eq!(pinned.url("/files"), "https://127.0.0.1:7001/files");
+        assert_eq!(pinned.stored(), format!("https://127.0.0.1:7001#kp={kp}"));
+        assert_eq!(HttpAddr::parse(&pinned.stored()), Ok(pinned.clone()));
+        assert_eq!(pinned.pin_text(), Some(kp.to_string().as_str()));
+        assert_eq!(pinned.clone().pinned(None), a);
+        let json = serde_json::to_string(&pinned).unwrap();
+        assert_eq!(serde_json::from_str::<HttpAddr>(&json).unwrap(), pinned);
+        let plain = HttpAddr::parse("http://127.0.0.1:7001").unwrap();
+        assert_eq!(
+            plain.clone().pinned(Some(kp)),
+            plain,
+            "only https is pinned"
+        );
+        assert!(HttpAddr::parse(&format!("http://x:1#kp={kp}")).is_err());
+        assert!(HttpAddr::parse("https://x:1#kp=nonsense").is_err());
+        assert!(HttpAddr::from_socket("127.0.0.1:9".parse().unwrap(), true).is_tls());
+    }
+
+    #[test]
     fn socket_addresses_and_urls() {
-        let a = HttpAddr::from_socket("127.0.0.1:9".parse().unwrap());
+        let a = HttpAddr::from_socket("127.0.0.1:9".parse().unwrap(), false);
         assert_eq!(HttpAddr::parse(a.as_str()), Ok(a.clone()));
         assert_eq!(a.url("/files"), "http://127.0.0.1:9/files");
         assert_eq!(a.authority(), "127.0.0.1:9");
@@ -274,7 +455,7 @@ mod tests {
             let want = ip.map(|i: &str| i.parse::<IpAddr>().unwrap());
             assert_eq!(HttpAddr::parse(text).unwrap().ip(), want, "{text}");
         }
-        let v6 = HttpAddr::from_socket("[::1]:9".parse().unwrap());
+        let v6 = HttpAddr::from_socket("[::1]:9".parse().unwrap(), false);
         assert_eq!(HttpAddr::parse(v6.as_str()), Ok(v6));
     }
 }

@@ -87,6 +87,13 @@ pub struct Status {
     /// Who this peer is sending to, and who waits for a slot.
     #[serde(default)]
     pub uploads: UploadsNow,
+    /// The keyprint of this peer's certificate (none with `tls = false`):
+    /// what others pin, and what `curl --pinnedpubkey sha256//...` takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyprint: Option<String>,
+    /// The keyprint of the directory's certificate, once checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_keyprint: Option<String>,
 }
 
 /// Who a peer is sending files to, and who waits for a slot.

@@ -1,12 +1,15 @@
-//! Who may log in under a name: the peer's identity key, the print of it
-//! the directory keeps, and the optional group password. A Login carries
-//! the key; the directory binds the name to the key's [`KeyPrint`] (a keyed
-//! hash, so the key itself is never stored) and refuses the name to any
-//! other key while the binding holds. None of these types prints its
-//! secret: their `Debug` shows a few characters at most.
+//! Who may log in under a name: a [`KeyPrint`], and the optional group
+//! password. Over TLS (the default) a peer's keyprint is the SHA-256 of its
+//! certificate's SubjectPublicKeyInfo, taken from the handshake, so nothing
+//! secret is sent; with `tls = false` a Login carries the peer's
+//! [`IdentityKey`] and the directory keeps a keyed hash of it instead. The
+//! directory binds the name to the keyprint and refuses the name to any
+//! other while the binding holds. No secret type here prints its secret:
+//! their `Debug` shows a few characters at most.
 
 use std::fmt;
 
+use crate::base64;
 use crate::random::random_hex;
 
 /// Length of an identity key in hex digits (32 random bytes).
@@ -74,12 +77,53 @@ impl fmt::Debug for IdentityKey {
     }
 }
 
-/// A one-way print of an [`IdentityKey`]: the directory binds names to it,
-/// and learning it does not let anyone log in.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// What the directory binds a name to, and what a downloader pins a source
+/// by: over TLS the SHA-256 of a certificate's SubjectPublicKeyInfo (what
+/// `curl --pinnedpubkey sha256//...` takes; [`Display`](fmt::Display)
+/// prints it in that base64 form), with `tls = false` a one-way print of an
+/// [`IdentityKey`]. Learning a keyprint does not let anyone log in.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct KeyPrint([u8; 32]);
 
+/// Why a text is not a keyprint (the text is not repeated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadKeyPrint;
+
+impl fmt::Display for BadKeyPrint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a keyprint is the base64 of a SHA-256 (44 characters, e.g. as `peer status` \
+             prints it), optionally written sha256//...",
+        )
+    }
+}
+
+impl std::error::Error for BadKeyPrint {}
+
 impl KeyPrint {
+    /// The keyprint of a DER SubjectPublicKeyInfo.
+    pub fn of_spki(spki: &[u8]) -> KeyPrint {
+        let digest = ring::digest::digest(&ring::digest::SHA256, spki);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        KeyPrint(out)
+    }
+
+    /// A keyprint written in base64 (standard or URL-safe), with or without
+    /// curl's `sha256//` in front.
+    pub fn parse(text: &str) -> Result<KeyPrint, BadKeyPrint> {
+        let text = text.trim();
+        let text = text.strip_prefix("sha256//").unwrap_or(text);
+        let bytes = base64::decode(text).ok_or(BadKeyPrint)?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| BadKeyPrint)?;
+        Ok(KeyPrint(bytes))
+    }
+
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The print as hex, for a store that keeps it outside this process.
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
@@ -96,6 +140,12 @@ impl KeyPrint {
 impl fmt::Debug for KeyPrint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "KeyPrint({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
+impl fmt::Display for KeyPrint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&base64::encode(&self.0))
     }
 }
 
@@ -152,10 +202,12 @@ impl fmt::Debug for GroupPassword {
     }
 }
 
-/// What a peer proves itself with at Login.
+/// What a peer proves itself with at Login: over TLS its certificate (in
+/// the handshake, so `key` is `None` and nothing secret is sent), with
+/// `tls = false` its identity key; and the group password when one is set.
 #[derive(Debug, Clone)]
 pub struct Credentials {
-    pub key: IdentityKey,
+    pub key: Option<IdentityKey>,
     pub group_password: Option<GroupPassword>,
 }
 
@@ -174,6 +226,20 @@ mod tests {
         }
         let shown = format!("{k:?} {:?}", k.print());
         assert!(!shown.contains(&k.expose()[..8]), "{shown}");
+    }
+
+    #[test]
+    fn keyprints_read_back_as_curl_writes_them() {
+        let kp = KeyPrint::of_spki(b"not really an spki");
+        let shown = kp.to_string();
+        assert_eq!(shown.len(), 44);
+        assert_eq!(KeyPrint::parse(&shown), Ok(kp));
+        assert_eq!(KeyPrint::parse(&format!("sha256//{shown}")), Ok(kp));
+        let url_safe = shown.replace('+', "-").replace('/', "_");
+        assert_eq!(KeyPrint::parse(url_safe.trim_end_matches('=')), Ok(kp));
+        for bad in ["", "abc", &shown[..40], "sha1//AAAA"] {
+            assert_eq!(KeyPrint::parse(bad), Err(BadKeyPrint), "{bad}");
+        }
     }
 
     #[test]

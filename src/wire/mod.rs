@@ -16,14 +16,17 @@ pub mod metrics;
 pub mod proto;
 mod records;
 
-pub use addr::{check_directory_addr, one_or_many, BadHttpAddr, HttpAddr, MAX_HTTP_ADDR_LEN};
+pub use addr::{
+    check_directory_addr, one_or_many, BadHttpAddr, DirectoryTarget, HttpAddr, INVITE_SCHEME,
+    MAX_HTTP_ADDR_LEN,
+};
 pub use http::{
     percent_decode, percent_encode, InboxPolicy, PieceList, Rescanned, Status, UploadsNow,
     ID_HEADER, PEER_HEADER, QUEUE_HEADER, SECRET_HEADER,
 };
 pub use identity::{
-    BadGroupPassword, BadIdentityKey, Credentials, GroupPassword, IdentityKey, KeyPrint,
-    IDENTITY_KEY_HEX, MAX_GROUP_PASSWORD_LEN,
+    BadGroupPassword, BadIdentityKey, BadKeyPrint, Credentials, GroupPassword, IdentityKey,
+    KeyPrint, IDENTITY_KEY_HEX, MAX_GROUP_PASSWORD_LEN,
 };
 pub use limits::{LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES};
 pub use records::{

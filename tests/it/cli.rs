@@ -353,7 +353,7 @@ fn errors_are_said_once_in_words_not_debug_dumps() {
     assert_eq!(err.matches("/files").count(), 1, "{err}");
     // A second directory on the same port: no `BindFail(...)`.
     let out = Command::new(SERVER)
-        .args(["--listen", &server.addr])
+        .args(["--no-tls", "--listen", &server.addr])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

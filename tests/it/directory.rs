@@ -18,6 +18,7 @@ fn start() -> (DirectoryServer, DirectoryClient) {
         // These tests log in hundreds of times from one address on purpose.
         login_rate: 100_000,
         login_burst: 100_000,
+        tls: false,
         ..ServerConfig::default()
     };
     let server = DirectoryServer::start(&config).expect("directory starts");
@@ -321,6 +322,7 @@ fn a_flood_of_searches_from_one_session_is_limited_while_another_is_served() {
         listen: "127.0.0.1:0".parse().unwrap(),
         search_rate: 2,
         search_burst: 5,
+        tls: false,
         ..ServerConfig::default()
     };
     let server = DirectoryServer::start(&config).expect("directory starts");
@@ -441,6 +443,7 @@ fn random_bytes_and_random_field_values_never_break_a_handler() {
         login_burst: 1_000_000,
         address_search_rate: 1_000_000,
         address_search_burst: 1_000_000,
+        tls: false,
         ..ServerConfig::default()
     };
     let server = DirectoryServer::start(&config).expect("directory starts");

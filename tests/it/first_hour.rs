@@ -82,7 +82,7 @@ fn relative_config(root: &Path, name: &str, directory: &str, extra: &str) -> Pat
     fs::create_dir_all(cfg.join("share")).unwrap();
     let file = cfg.join("peer.toml");
     let text = format!(
-        "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"share\"\nsettle_secs = 0\n{extra}\n"
+        "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"share\"\nsettle_secs = 0\ntls = false\n{extra}\n"
     );
     fs::write(&file, text).unwrap();
     file

@@ -15,6 +15,7 @@ mod ops;
 mod queue;
 mod replicas;
 mod swarm;
+mod tls;
 mod tree;
 mod trust;
 mod web;

@@ -123,7 +123,7 @@ fn bad_metrics_text_is_refused_by_the_parser() {
 #[test]
 fn log_lines_can_be_json_objects() {
     let mut cmd = std::process::Command::new(SERVER);
-    cmd.args(["--listen", "127.0.0.1:0"])
+    cmd.args(["--no-tls", "--listen", "127.0.0.1:0"])
         .env("HUBSHARE_LOG_FORMAT", "json");
     let mut server = Proc::spawn(cmd);
     let alice = PeerSetup::new("alice", &server.addr, "");

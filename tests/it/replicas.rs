@@ -95,6 +95,7 @@ fn replica_config(redis: &Redis, lease_secs: u32) -> ServerConfig {
         redis_url: Some(redis.url()),
         login_rate: 10_000,
         login_burst: 10_000,
+        tls: false,
         ..ServerConfig::default()
     }
 }
@@ -124,7 +125,7 @@ fn replica_process_with(
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\nstore = \"redis\"\nredis_url = \"{}\"\nlogin_rate = 10000\nlogin_burst = 10000\n{extra}\n",
+            "tls = false\nlisten = \"127.0.0.1:0\"\nstore = \"redis\"\nredis_url = \"{}\"\nlogin_rate = 10000\nlogin_burst = 10000\n{extra}\n",
             redis.url()
         ),
     )

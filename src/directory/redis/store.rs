@@ -223,7 +223,7 @@ impl Ledger for RedisLedger {
             name.into(),
             owner.to_hex().into_bytes(),
             session.into(),
-            http_addr.to_string().into_bytes(),
+            http_addr.stored().into_bytes(),
             millis(limits.lease).to_string().into_bytes(),
             millis(limits.name_hold).to_string().into_bytes(),
             to_json(&joined)?,

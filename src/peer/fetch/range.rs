@@ -87,6 +87,17 @@ pub(super) fn fetch_range(
                 "answered {code}: it does not share the file (any more)"
             )))
         }
+        // Another certificate at the address: not the source the
+        // directory lists (a man in the middle, or another process): drop it.
+        Err(ureq::Error::Transport(t))
+            if std::error::Error::source(&t)
+                .and_then(crate::tls::pin_mismatch)
+                .is_some() =>
+        {
+            return Err(FetchError::Gone(
+                http_err(&url, ureq::Error::Transport(t)).to_string(),
+            ))
+        }
         Err(e) => return failed(http_err(&url, e).to_string()),
     };
     let want = format!("bytes {offset}-{end}/{size}");

@@ -19,6 +19,9 @@ use crate::wire::{percent_encode, HttpAddr, InboxPolicy, SharedFile, ID_HEADER};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest silence tolerated while reading or writing a body.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Why a source is dropped when another certificate answers at its address.
+pub const NOT_THE_LISTED_CERTIFICATE: &str =
+    "its certificate does not match the keyprint the directory lists";
 /// Largest JSON answer read from another peer (`GET /files`, error texts).
 pub const MAX_JSON_BYTES: u64 = 16 << 20;
 
@@ -139,19 +142,15 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> TransferError + '
     }
 }
 
-/// The HTTP client every transfer uses.
-pub fn agent() -> ureq::Agent {
-    agent_with_read_timeout(IO_TIMEOUT)
+/// The HTTP client every transfer to `base` uses: over TLS, it accepts
+/// only the certificate whose keyprint the address carries.
+pub fn agent(base: &HttpAddr) -> ureq::Agent {
+    agent_with_read_timeout(base, IO_TIMEOUT)
 }
 
 /// The same client with another limit on silence while reading a body.
-pub fn agent_with_read_timeout(read: Duration) -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(CONNECT_TIMEOUT)
-        .timeout_read(read)
-        .timeout_write(IO_TIMEOUT)
-        .user_agent(concat!("hubshare/", env!("CARGO_PKG_VERSION")))
-        .build()
+pub fn agent_with_read_timeout(base: &HttpAddr, read: Duration) -> ureq::Agent {
+    crate::tls::agent_for(base, CONNECT_TIMEOUT, read, IO_TIMEOUT)
 }
 
 /// Turns a ureq failure into a [`TransferError`], reading a bounded error text.
@@ -177,6 +176,12 @@ pub(crate) fn http_err(url: &str, e: ureq::Error) -> TransferError {
 /// names it once) and without raw bytes of an answer that was not HTTP.
 fn transport_detail(t: &ureq::Transport) -> String {
     use std::error::Error as _;
+    if let Some(m) = t.source().and_then(crate::tls::pin_mismatch) {
+        return format!(
+            "{} (it shows {}, the directory lists {})",
+            NOT_THE_LISTED_CERTIFICATE, m.shown, m.expected
+        );
+    }
     let cause = || {
         t.source()
             .map(|s| s.to_string())
@@ -211,17 +216,31 @@ fn transport_detail(t: &ureq::Transport) -> String {
 /// Another peer, as a person names it: a peer name (looked up in the
 /// directory), an `http://` address, or `host:port`.
 pub fn resolve_peer(dir: &Directory, target: &str) -> Result<HttpAddr, TransferError> {
-    let addr = if target.starts_with("http://") {
+    let bad = |detail: String| TransferError::Protocol {
+        url: target.to_string(),
+        detail,
+    };
+    let addr = if target.starts_with("http://") || target.starts_with("https://") {
         target.to_string()
     } else if target.contains(':') {
+        if dir.is_tls() {
+            return Err(bad(format!(
+                "over TLS a peer is checked by the keyprint the directory lists: give its \
+                 name, or https://{target}#kp=KEYPRINT"
+            )));
+        }
         format!("http://{target}")
     } else {
         return Ok(dir.peer(target)?.0);
     };
-    HttpAddr::parse(&addr).map_err(|e| TransferError::Protocol {
-        url: target.to_string(),
-        detail: e.to_string(),
-    })
+    let addr = HttpAddr::parse(&addr).map_err(|e| bad(e.to_string()))?;
+    if addr.is_tls() && addr.pin().is_none() {
+        return Err(bad(format!(
+            "an https:// address needs the keyprint its certificate must have: {addr}#kp=KEYPRINT, \
+             or give the peer's name"
+        )));
+    }
+    Ok(addr)
 }
 
 /// What a finished upload did.
@@ -261,7 +280,7 @@ pub fn upload(
         });
     }
     let (id, size) = hash_file(file).map_err(io_err(file))?;
-    let agent = agent();
+    let agent = agent(base);
 
     // Ask first, so a refusal does not cost sending the whole file.
     let inbox = base.url("/inbox");
@@ -333,6 +352,9 @@ pub fn read_json<T: for<'de> serde::Deserialize<'de>>(
 /// The files another peer shares (`GET /files`).
 pub fn browse(base: &HttpAddr) -> Result<Vec<SharedFile>, TransferError> {
     let url = base.url("/files");
-    let resp = agent().get(&url).call().map_err(|e| http_err(&url, e))?;
+    let resp = agent(base)
+        .get(&url)
+        .call()
+        .map_err(|e| http_err(&url, e))?;
     read_json(resp, &url)
 }

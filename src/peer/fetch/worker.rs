@@ -54,7 +54,7 @@ pub struct HttpSource {
 impl HttpSource {
     pub fn new(base: HttpAddr) -> HttpSource {
         HttpSource {
-            agent: transfer::agent_with_read_timeout(PIECE_READ_TIMEOUT),
+            agent: transfer::agent_with_read_timeout(&base, PIECE_READ_TIMEOUT),
             base,
         }
     }

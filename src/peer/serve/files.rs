@@ -17,10 +17,17 @@ use crate::id::FileId;
 use crate::names::check_peer_name;
 use crate::wire::{percent_encode, PieceList};
 
-/// Who a request counts against for upload slots: the peer name it gives,
-/// scoped to its address (so nobody elsewhere shares its slot), else the
-/// address alone.
+/// Who a request counts against for upload slots: over TLS with a client
+/// certificate, its keyprint (which nobody else can show); else the peer
+/// name it gives, scoped to its address (so nobody elsewhere shares its
+/// slot), else the address alone.
 fn downloader(rq: &Request) -> String {
+    if let Some(kp) = rq
+        .client_certificate()
+        .and_then(|c| crate::tls::keyprint_of(c).ok())
+    {
+        return format!("keyprint {kp}");
+    }
     let ip = rq.remote_addr().map_or_else(
         || "unknown".to_string(),
         |a| a.ip().to_canonical().to_string(),

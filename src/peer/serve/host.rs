@@ -55,6 +55,11 @@ pub trait Host: Send + Sync {
         )))
     }
     /// Adds the peer's own metrics (its downloads) to those of `/metrics`.
+    /// The keyprint of this peer's certificate (`None` without TLS),
+    /// shown on its page.
+    fn keyprint(&self) -> Option<crate::wire::KeyPrint> {
+        None
+    }
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 

@@ -258,6 +258,28 @@ fn render_page(
     (out, found)
 }
 
+/// The page with this peer's keyprint at its foot, for a person to compare
+/// with the certificate the browser shows.
+fn with_keyprint(mut page: String, keyprint: Option<crate::wire::KeyPrint>) -> String {
+    if let (Some(kp), Some(at)) = (keyprint, page.rfind("</body>")) {
+        page.insert_str(
+            at,
+            &format!(
+                "<footer class=\"keyprint\">This peer's keyprint: <code>{}</code>. A \
+                 browser's certificate viewer shows it in hex, as the SHA-256 fingerprint of \
+                 the public key: <code>{}</code></footer>",
+                Esc(&kp.to_string()),
+                kp.as_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
+    }
+    page
+}
+
 /// A place among the [`PAGE_SEARCHES`] (counted in `in_flight`), given
 /// back when dropped.
 struct SearchPlace<'a>(&'a AtomicUsize);
@@ -361,7 +383,7 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
     if !folder_found && status == 200 {
         status = 404;
     }
-    send(rq, html(status, body));
+    send(rq, html(status, with_keyprint(body, host.keyprint())));
 }
 
 /// An HTML answer with the page's security headers.

@@ -1,8 +1,10 @@
 //! Upload slots that count people, and a queue for those who wait.
 //!
-//! - **A slot per downloader**: a downloader is the peer name it sends in
-//!   [`PEER_HEADER`] together with its IP address (so nobody elsewhere can
-//!   ride on its slot), else its IP address alone. However many connections
+//! - **A slot per downloader**: a downloader is the keyprint of the client
+//!   certificate it shows over TLS; without one (curl, a browser, or
+//!   `tls = false`), the peer name it sends in [`PEER_HEADER`] together
+//!   with its IP address (so nobody elsewhere can ride on its slot), else
+//!   its IP address alone. However many connections
 //!   it opens, it holds one slot; it keeps the slot between requests for
 //!   [`LINGER`], so the next piece does not have to queue again.
 //! - **A queue instead of a refusal**: a request that finds no free slot

@@ -177,6 +177,8 @@ mod tests {
                 bytes_hashed: 0,
                 unsettled: 0,
                 uploads: Default::default(),
+                keyprint: None,
+                directory_keyprint: None,
             }
         }
         fn rescan(&self) -> Result<Rescanned, String> {
@@ -249,6 +251,7 @@ mod tests {
             free_slot_bytes: 64 * 1024,
             upload_turn: None,
             upload_rate_limit: 0,
+            tls: None,
         };
         let server = HttpServer::start(listener, &opts, host.clone()).unwrap();
         let agent = ureq::agent();

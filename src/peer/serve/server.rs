@@ -41,6 +41,8 @@ pub struct ServeOptions {
     pub upload_turn: Option<Duration>,
     /// Bytes per second sent over all transfers (0: no cap).
     pub upload_rate_limit: u64,
+    /// Serve TLS with this configuration (`None`: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Binds a TCP listener with `TCP_NODELAY` set before `listen`, so accepted
@@ -104,8 +106,13 @@ impl HttpServer {
                 None => send(rq, text(503, "this peer is shutting down")),
             })
         };
-        let server = tiny_http::Server::from_listener_serving(listener, None, limits, handler)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let server = match &opts.tls {
+            Some(tls) => {
+                tiny_http::Server::from_listener_serving_tls(listener, tls.clone(), limits, handler)
+            }
+            None => tiny_http::Server::from_listener_serving(listener, None, limits, handler),
+        }
+        .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(HttpServer {
             server,
             gate,

@@ -39,11 +39,22 @@ pub fn start_server() -> Dir {
     start_directory("")
 }
 
+/// `tls = false` unless `text` says `tls`: most tests are about what
+/// happens inside a connection and speak plaintext; `tls.rs` is about TLS.
+pub fn plaintext_unless_said(text: &str) -> String {
+    if text.lines().any(|l| l.trim_start().starts_with("tls")) {
+        text.to_string()
+    } else {
+        format!("tls = false\n{text}")
+    }
+}
+
 /// A directory in this test process with the config `text` (on a free
-/// loopback port unless it says `listen`).
+/// loopback port unless it says `listen`; plaintext unless it says `tls`).
 pub fn start_directory(text: &str) -> Dir {
     let mut config =
-        ServerConfig::from_toml(text, Path::new("server.toml")).expect("a valid directory config");
+        ServerConfig::from_toml(&plaintext_unless_said(text), Path::new("server.toml"))
+            .expect("a valid directory config");
     if !text.lines().any(|l| l.trim_start().starts_with("listen")) {
         config.listen = "127.0.0.1:0".parse().unwrap();
     }
@@ -59,10 +70,10 @@ pub fn start_server_process() -> Proc {
     start_server_with(&["--listen", "127.0.0.1:0"])
 }
 
-/// A directory server process with these arguments.
+/// A plaintext directory server process with these arguments.
 pub fn start_server_with(args: &[&str]) -> Proc {
     let mut cmd = Command::new(SERVER);
-    cmd.args(args);
+    cmd.arg("--no-tls").args(args);
     Proc::spawn(cmd)
 }
 
@@ -76,7 +87,7 @@ pub fn start_server_with_config(text: &str) -> (Proc, tempfile::TempDir) {
 pub fn start_server_logging(level: &str, text: &str) -> (Proc, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("server.toml");
-    std::fs::write(&config, text).expect("write server config");
+    std::fs::write(&config, plaintext_unless_said(text)).expect("write server config");
     let mut cmd = Command::new(SERVER);
     cmd.arg("--config").arg(&config).env("RUST_LOG", level);
     (Proc::spawn(cmd), dir)

@@ -14,6 +14,7 @@ mod menu;
 mod metrics;
 mod peer;
 mod proc;
+mod tls;
 
 pub use check::*;
 pub use directory::*;
@@ -23,3 +24,4 @@ pub use http::*;
 pub use metrics::*;
 pub use peer::*;
 pub use proc::*;
+pub use tls::*;

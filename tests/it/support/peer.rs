@@ -27,8 +27,15 @@ impl PeerSetup {
         } else {
             "settle_secs = 0\n"
         };
+        // Plaintext, as the directories of `start_server` are, unless a
+        // test is about TLS.
+        let tls = if extra.contains("tls =") {
+            ""
+        } else {
+            "tls = false\n"
+        };
         let text = format!(
-            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{settle}{extra}\n",
+            "name = \"{name}\"\ndirectory = \"{directory}\"\nlisten = \"127.0.0.1:0\"\nshare_dir = \"{}\"\nstate_dir = \"{}\"\n{tls}{settle}{extra}\n",
             root.path().join("share").display(),
             root.path().join("state").display(),
         );

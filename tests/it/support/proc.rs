@@ -17,6 +17,8 @@ pub struct Proc {
     pub addr: String,
     /// Every line it has written to stderr (its log) so far.
     log: Arc<Mutex<Vec<String>>>,
+    /// Every line it printed on stdout after the first, so far.
+    printed: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proc {
@@ -43,11 +45,13 @@ impl Proc {
                 .ok();
             panic!("process exited before printing its address: {err}");
         }
-        // Keep draining stdout so the child never blocks on a full pipe.
+        // Keep draining stdout so the child never blocks on a full pipe,
+        // keeping what it prints.
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let said = printed.clone();
         std::thread::spawn(move || {
-            let mut sink = String::new();
-            while lines.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-                sink.clear();
+            for line in lines.lines().map_while(Result::ok) {
+                said.lock().unwrap().push(line);
             }
         });
         // Drain stderr too (logs), keeping them and echoing them so a
@@ -66,7 +70,31 @@ impl Proc {
             .last()
             .expect("address on the first line")
             .to_string();
-        Proc { child, addr, log }
+        Proc {
+            child,
+            addr,
+            log,
+            printed,
+        }
+    }
+
+    /// The rest of the first line it printed (after its second line
+    /// onwards) that starts with `prefix`, waiting up to 10 s for it.
+    pub fn printed_after(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(rest) = self
+                .printed
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix))
+            {
+                return rest.trim().to_string();
+            }
+            assert!(Instant::now() < deadline, "it never printed {prefix:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Its log so far, one string.

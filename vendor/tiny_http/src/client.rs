@@ -40,6 +40,9 @@ pub struct ClientConnection {
     // true if the connection goes through SSL
     secure: bool,
 
+    // hubshare patch: the client's TLS certificate (DER), when it showed one
+    client_certificate: Option<Arc<Vec<u8>>>,
+
     // hubshare patch: limits on headers
     limits: ConnectionLimits,
 
@@ -83,6 +86,7 @@ impl ClientConnection {
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
+        let client_certificate = read_socket.peer_certificate().map(Arc::new);
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -97,6 +101,7 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            client_certificate,
             limits,
             abandoned: Arc::new(AtomicBool::new(false)),
             control,
@@ -218,6 +223,7 @@ impl ClientConnection {
             writer,
             self.abandoned.clone(),
         )
+        .map(|rq| rq.with_client_certificate(self.client_certificate.clone()))
         .map_err(|e| {
             use crate::request;
             match e {

@@ -222,6 +222,47 @@ fn refuse_busy(sock: Connection) {
     let _ = sock.shutdown(Shutdown::Both);
 }
 
+/// hubshare patch: an accepted connection, ready to read requests from or
+/// still to complete its TLS handshake.
+enum Accepted {
+    Ready(ClientConnection),
+    Tls(Connection, std::sync::Arc<rustls::ServerConfig>, Option<Connection>),
+}
+
+/// hubshare patch: told of every failed TLS handshake (set once by the
+/// program, to count them by reason).
+pub static TLS_FAILURES: std::sync::OnceLock<Arc<dyn Fn(&std::io::Error) + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+/// hubshare patch: completes a TLS handshake on `sock` within `within`
+/// (the socket's own timeouts bound each read), so a client that never
+/// finishes it holds only its own thread, and only that long.
+fn tls_handshake(
+    mut sock: Connection,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    within: Duration,
+) -> std::io::Result<util::refined_tcp_stream::TlsStream> {
+    let deadline = std::time::Instant::now() + within;
+    let mut conn = rustls::ServerConnection::new(tls)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    while conn.is_handshaking() {
+        if std::time::Instant::now() > deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the TLS handshake took too long",
+            ));
+        }
+        let (read, _) = conn.complete_io(&mut sock)?;
+        if read == 0 && conn.is_handshaking() && !conn.wants_write() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the client closed the connection during the TLS handshake",
+            ));
+        }
+    }
+    Ok(Arc::new(std::sync::Mutex::new(rustls::StreamOwned::new(conn, sock))))
+}
+
 /// Counts a connection as live until dropped.
 struct LiveConnection(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -304,7 +345,7 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: ConnectionLimits,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Server::start(listener.into(), ssl_config, limits, None)
+        Server::start(listener.into(), ssl_config, limits, None, None)
     }
 
     /// hubshare patch: like `from_listener_with_limits`, but each request is
@@ -320,7 +361,21 @@ impl Server {
         limits: ConnectionLimits,
         handler: Handler,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Server::start(listener.into(), ssl_config, limits, Some(handler))
+        Server::start(listener.into(), ssl_config, limits, Some(handler), None)
+    }
+
+    /// hubshare patch: as `from_listener_serving`, each connection first
+    /// completing a TLS handshake under `tls` on its own thread (never on
+    /// the accept thread, so a slow or silent client holds up nobody else),
+    /// within the header timeout. A client that does not speak TLS gets
+    /// no answer.
+    pub fn from_listener_serving_tls<L: Into<Listener>>(
+        listener: L,
+        tls: std::sync::Arc<rustls::ServerConfig>,
+        limits: ConnectionLimits,
+        handler: Handler,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Server::start(listener.into(), None, limits, Some(handler), Some(tls))
     }
 
     fn start(
@@ -328,6 +383,7 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: ConnectionLimits,
         handler: Option<Handler>,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // building the "close" variable
@@ -391,6 +447,11 @@ impl Server {
                         }
                         use util::RefinedTcpStream;
                         let control = sock.try_clone().ok();
+                        // hubshare patch: the handshake runs on the
+                        // connection's thread (below).
+                        if let Some(tls) = &tls {
+                            Ok(Accepted::Tls(sock, tls.clone(), control))
+                        } else {
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -408,7 +469,8 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
 
-                        Ok(ClientConnection::new(write_closable, read_closable, limits, control))
+                        Ok(Accepted::Ready(ClientConnection::new(write_closable, read_closable, limits, control)))
+                        }
                     }
                     Err(e) => Err(e),
                 };
@@ -417,12 +479,32 @@ impl Server {
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let handler = handler.clone();
+                        let tls_failures = TLS_FAILURES.get().cloned();
                         let mut client = Some(client);
                         live.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                         let mut live = Some(LiveConnection(live.clone()));
                         tasks_pool.spawn(Box::new(move || {
                             let _live = live.take();
-                            if let Some(client) = client.take() {
+                            let client = match client.take() {
+                                Some(Accepted::Ready(client)) => Some(client),
+                                Some(Accepted::Tls(sock, tls, control)) => {
+                                    match tls_handshake(sock, tls, limits.header_timeout) {
+                                        Ok(stream) => {
+                                            let (read, write) = util::RefinedTcpStream::new(stream);
+                                            Some(ClientConnection::new(write, read, limits, control))
+                                        }
+                                        Err(e) => {
+                                            log::debug!("TLS handshake failed: {}", e);
+                                            if let Some(f) = &tls_failures {
+                                                f(&e);
+                                            }
+                                            None
+                                        }
+                                    }
+                                }
+                                None => None,
+                            };
+                            if let Some(client) = client {
                                 if let Some(handler) = &handler {
                                     // hubshare patch: served here, in order.
                                     for rq in client {

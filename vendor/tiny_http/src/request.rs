@@ -59,6 +59,9 @@ pub struct Request {
     // true if HTTPS, false if HTTP
     secure: bool,
 
+    // hubshare patch: the client's TLS certificate (DER), when it showed one
+    client_certificate: Option<std::sync::Arc<Vec<u8>>>,
+
     method: Method,
 
     path: String,
@@ -233,6 +236,7 @@ where
         response_writer: Some(Box::new(writer) as Box<dyn Write + Send + 'static>),
         remote_addr,
         secure,
+        client_certificate: None,
         method,
         path,
         http_version: version,
@@ -244,6 +248,18 @@ where
 }
 
 impl Request {
+    /// hubshare patch: sets the client's certificate.
+    pub(crate) fn with_client_certificate(mut self, cert: Option<std::sync::Arc<Vec<u8>>>) -> Self {
+        self.client_certificate = cert;
+        self
+    }
+
+    /// hubshare patch: the certificate (DER) the client showed in the TLS
+    /// handshake; `None` over plain HTTP or when it showed none.
+    pub fn client_certificate(&self) -> Option<&[u8]> {
+        self.client_certificate.as_deref().map(Vec::as_slice)
+    }
+
     /// Returns true if the request was made through HTTPS.
     #[inline]
     pub fn secure(&self) -> bool {

@@ -6,8 +6,15 @@ use crate::connection::Connection;
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
 use crate::ssl::SslStream;
 
+/// hubshare patch: a TLS connection, shared by the reading and the writing
+/// half (they are used in turn, on the connection's one thread).
+pub(crate) type TlsStream =
+    std::sync::Arc<std::sync::Mutex<rustls::StreamOwned<rustls::ServerConnection, Connection>>>;
+
 pub(crate) enum Stream {
     Http(Connection),
+    /// hubshare patch
+    Tls(TlsStream),
     #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
     Https(SslStream),
 }
@@ -16,6 +23,7 @@ impl Clone for Stream {
     fn clone(&self) -> Self {
         match self {
             Stream::Http(tcp_stream) => Stream::Http(tcp_stream.try_clone().unwrap()),
+            Stream::Tls(tls) => Stream::Tls(tls.clone()),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => Stream::Https(ssl_stream.clone()),
         }
@@ -28,10 +36,24 @@ impl From<Connection> for Stream {
     }
 }
 
+impl From<TlsStream> for Stream {
+    fn from(tls: TlsStream) -> Self {
+        Stream::Tls(tls)
+    }
+}
+
+/// hubshare patch: the TLS stream, even after a thread panicked holding it.
+fn locked(
+    tls: &TlsStream,
+) -> std::sync::MutexGuard<'_, rustls::StreamOwned<rustls::ServerConnection, Connection>> {
+    tls.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Stream {
     fn secure(&self) -> bool {
         match self {
             Stream::Http(_) => false,
+            Stream::Tls(_) => true,
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(_) => true,
         }
@@ -40,6 +62,7 @@ impl Stream {
     fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.peer_addr(),
+            Stream::Tls(tls) => locked(tls).sock.peer_addr(),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.peer_addr(),
         }
@@ -48,6 +71,15 @@ impl Stream {
     fn shutdown(&mut self, how: Shutdown) -> IoResult<()> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.shutdown(how),
+            Stream::Tls(tls) => {
+                let mut tls = locked(tls);
+                if how != Shutdown::Read {
+                    // Say goodbye in TLS before the socket's write side closes.
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                }
+                tls.sock.shutdown(how)
+            }
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.shutdown(how),
         }
@@ -58,6 +90,12 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.read(buf),
+            Stream::Tls(tls) => match locked(tls).read(buf) {
+                // A client that closes without close_notify has still
+                // sent everything it meant to: an end, not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.read(buf),
         }
@@ -68,6 +106,7 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.write(buf),
+            Stream::Tls(tls) => locked(tls).write(buf),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.write(buf),
         }
@@ -76,6 +115,7 @@ impl Write for Stream {
     fn flush(&mut self) -> IoResult<()> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.flush(),
+            Stream::Tls(tls) => locked(tls).flush(),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.flush(),
         }
@@ -120,6 +160,18 @@ impl RefinedTcpStream {
 
     pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         self.stream.peer_addr()
+    }
+
+    /// hubshare patch: the client's certificate (DER), when it showed one.
+    pub(crate) fn peer_certificate(&self) -> Option<Vec<u8>> {
+        match &self.stream {
+            Stream::Tls(tls) => locked(tls)
+                .conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.to_vec()),
+            _ => None,
+        }
     }
 }
 

@@ -1,0 +1,34 @@
+//! Opening the directory as the config says: plaintext with `tls = false`;
+//! otherwise over TLS, showing the peer's certificate (made on first start)
+//! and pinning the directory's keyprint, from the invite or trusted on
+//! first use.
+
+use std::io;
+
+use super::client::{Directory, TlsDial};
+use super::identity::{self, KNOWN_DIRECTORIES};
+use super::share::make_state_dir;
+use crate::config::PeerConfig;
+use crate::tls::TlsIdentity;
+
+/// The directory of `config`, and the peer's TLS identity when it speaks TLS.
+pub fn open_directory(config: &PeerConfig) -> io::Result<(Directory, Option<TlsIdentity>)> {
+    let target = config.directory_target();
+    if !config.tls {
+        return Ok((Directory::connect(&target.addrs), None));
+    }
+    let state = config.state_dir();
+    make_state_dir(&state)?;
+    let me = identity::tls_identity(&state, &config.name).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("the peer's TLS key in {}: {e}", state.display()),
+        )
+    })?;
+    let dial = TlsDial {
+        me: me.clone(),
+        pin: None,
+        known: Some(state.join(KNOWN_DIRECTORIES)),
+    };
+    Ok((Directory::connect_tls(&target, dial), Some(me)))
+}
