@@ -81,11 +81,11 @@ pub struct ServerConfig {
     /// folder the server runs in without one).
     pub state_dir: Option<PathBuf>,
     /// The TLS private key (PEM; made there, 0600, if missing). Replicas
-    /// give the same file (or a copy), so one invite pins them all.
-    /// Default: `tls.key` in `state_dir`.
+    /// give the same file (or a copy of it and of its certificate), so one
+    /// invite pins them all. Default: `tls.key` in `state_dir`.
     pub tls_key: Option<PathBuf>,
     /// The certificate (PEM) of `tls_key`; made from the key when missing
-    /// or not the key's. Default: `tls.crt` in `state_dir`.
+    /// or not the key's. Default: beside the key (`tls.crt` for `tls.key`).
     pub tls_cert: Option<PathBuf>,
     /// The `host:port` addresses peers dial, for the invite (default: the
     /// listen address, with this machine's name when it listens on every
@@ -244,17 +244,20 @@ impl ServerConfig {
             .unwrap_or_else(|| self.config_dir.join("data").join("server").join("state"))
     }
 
-    /// Where the TLS key and certificate are.
+    /// Where the TLS key and certificate are: `tls_key` and `tls_cert`;
+    /// by default `tls.key` in `state_dir`, and the certificate beside the
+    /// key (`X.crt` for `X.key`), so replicas given one key share its
+    /// certificate too.
     pub fn tls_paths(&self) -> (PathBuf, PathBuf) {
-        let state = self.state_dir();
-        (
-            self.tls_key
-                .clone()
-                .unwrap_or_else(|| state.join("tls.key")),
-            self.tls_cert
-                .clone()
-                .unwrap_or_else(|| state.join("tls.crt")),
-        )
+        let key = self
+            .tls_key
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("tls.key"));
+        let cert = self
+            .tls_cert
+            .clone()
+            .unwrap_or_else(|| key.with_extension("crt"));
+        (key, cert)
     }
 
     /// Seconds between heartbeats asked of peers.

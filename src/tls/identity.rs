@@ -89,30 +89,30 @@ fn bad_data(path: &Path, what: String) -> io::Error {
 /// The identity at `paths`: the key read (or made, 0600, never over an
 /// existing file), the certificate read when it matches the key, else made
 /// anew from it for `names` (its subject alternative names) and `title`
-/// (its common name).
+/// (its common name). Processes sharing the files (directory replicas)
+/// end up with the one key and the one certificate, whoever makes them.
 pub fn load_or_create(paths: &TlsPaths, names: &[String], title: &str) -> io::Result<TlsIdentity> {
     let key = load_or_make_key(&paths.key)?;
-    let spki = key.subject_public_key_info();
-    let keyprint = KeyPrint::of_spki(&spki);
-    let key_pem = key.serialize_pem();
-    let key_der = key.serialize_der();
+    let keyprint = KeyPrint::of_spki(&key.subject_public_key_info());
+    let identity = |cert_der: Vec<u8>, cert_pem: String| TlsIdentity {
+        key_der: key.serialize_der(),
+        key_pem: key.serialize_pem(),
+        cert_der,
+        cert_pem,
+        keyprint,
+    };
+    let matching =
+        |pem: &str| first_cert(pem).filter(|der| keyprint_of(der).ok() == Some(keyprint));
     if let Ok(pem) = fs::read_to_string(&paths.cert) {
-        if let Some(der) = first_cert(&pem) {
-            if keyprint_of(&der).ok() == Some(keyprint) {
-                return Ok(TlsIdentity {
-                    key_der,
-                    key_pem,
-                    cert_der: der,
-                    cert_pem: pem,
-                    keyprint,
-                });
-            }
+        if let Some(der) = matching(&pem) {
+            return Ok(identity(der, pem));
         }
         log::warn!(
             "{} is not a certificate of {}: making a new one from the key (the keyprint stays {keyprint})",
             paths.cert.display(),
             paths.key.display()
         );
+        fs::remove_file(&paths.cert)?;
     }
     let mut params = CertificateParams::new(names.to_vec())
         .map_err(|e| bad_data(&paths.cert, format!("cannot make a certificate: {e}")))?;
@@ -123,14 +123,29 @@ pub fn load_or_create(paths: &TlsPaths, names: &[String], title: &str) -> io::Re
         .self_signed(&key)
         .map_err(|e| bad_data(&paths.cert, format!("cannot sign a certificate: {e}")))?;
     let cert_pem = cert.pem();
-    write_atomic(&paths.cert, cert_pem.as_bytes())?;
-    Ok(TlsIdentity {
-        key_der,
-        key_pem,
-        cert_der: cert.der().to_vec(),
-        cert_pem,
-        keyprint,
-    })
+    let dir = paths.cert.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".tls-cert.{}.tmp", random_hex(6)));
+    write_atomic(&tmp, cert_pem.as_bytes())?;
+    match publish(&tmp, &paths.cert) {
+        Ok(()) => Ok(identity(cert.der().to_vec(), cert_pem)),
+        // Another process sharing the key made one first: use that one,
+        // so every holder of the key shows the same certificate.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&tmp);
+            let pem = fs::read_to_string(&paths.cert)?;
+            match matching(&pem) {
+                Some(der) => Ok(identity(der, pem)),
+                None => Err(bad_data(
+                    &paths.cert,
+                    format!("is not a certificate of {}", paths.key.display()),
+                )),
+            }
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 fn first_cert(pem: &str) -> Option<Vec<u8>> {

@@ -44,8 +44,9 @@ impl SharedFile {
     }
 }
 
-/// A peer online, as `peers` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A peer online, as `peers` lists it. In JSON its address is written as
+/// people read it, with the keyprint beside it (`keyprint`, when known).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PeerListing {
     pub name: String,
     pub http_addr: HttpAddr,
@@ -57,8 +58,9 @@ pub struct PeerListing {
     pub online_since: Option<u64>,
 }
 
-/// A peer that holds a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A peer that holds a file. In JSON its address is written as people
+/// read it, with the keyprint beside it (`keyprint`, when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub peer: String,
     pub http_addr: HttpAddr,
@@ -67,6 +69,55 @@ pub struct Source {
     /// The size this peer claims for the file (only a piece list that
     /// merges to the id, or the bytes themselves, prove it).
     pub size: u64,
+}
+
+/// [`Source`] as JSON.
+#[derive(Serialize)]
+struct SourceJson<'a> {
+    peer: &'a str,
+    http_addr: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyprint: Option<&'a str>,
+    name: &'a str,
+    size: u64,
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SourceJson {
+            peer: &self.peer,
+            http_addr: self.http_addr.as_str(),
+            keyprint: self.http_addr.pin_text(),
+            name: &self.name,
+            size: self.size,
+        }
+        .serialize(s)
+    }
+}
+
+/// [`PeerListing`] as JSON.
+#[derive(Serialize)]
+struct PeerJson<'a> {
+    name: &'a str,
+    http_addr: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyprint: Option<&'a str>,
+    files: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    online_since: Option<u64>,
+}
+
+impl Serialize for PeerListing {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PeerJson {
+            name: &self.name,
+            http_addr: self.http_addr.as_str(),
+            keyprint: self.http_addr.pin_text(),
+            files: self.files,
+            online_since: self.online_since,
+        }
+        .serialize(s)
+    }
 }
 
 /// One search result: a file and everyone who has it.
@@ -145,4 +196,34 @@ pub struct SearchOutcome {
     /// `total` is an estimate (the search stopped once its best results
     /// were certain and counted the rest from a sample).
     pub total_estimated: bool,
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+    use crate::wire::KeyPrint;
+
+    #[test]
+    fn json_writes_the_address_people_read_and_the_keyprint_beside_it() {
+        let kp = KeyPrint::of_spki(b"spki");
+        let addr = HttpAddr::parse("https://127.0.0.1:7001").unwrap();
+        let source = Source {
+            peer: "alice".into(),
+            http_addr: addr.clone().pinned(Some(kp)),
+            name: "a.txt".into(),
+            size: 3,
+        };
+        let json = serde_json::to_value(&source).unwrap();
+        assert_eq!(json["http_addr"], "https://127.0.0.1:7001");
+        assert_eq!(json["keyprint"], kp.to_string());
+        let listing = PeerListing {
+            name: "alice".into(),
+            http_addr: HttpAddr::parse("http://127.0.0.1:7001").unwrap(),
+            files: 2,
+            online_since: None,
+        };
+        let json = serde_json::to_value(&listing).unwrap();
+        assert_eq!(json["http_addr"], "http://127.0.0.1:7001");
+        assert!(json.get("keyprint").is_none() && json.get("online_since").is_none());
+    }
 }

@@ -80,14 +80,9 @@ fn plaintext_clients_get_no_answer_and_tls_peers_share_as_before() {
         grpcio::CallOption::default().timeout(Duration::from_secs(5)),
     );
     assert!(asked.is_err(), "a plaintext client got {asked:?}");
-    // A plaintext HTTP client: no HTTP answer, and no file name.
+    // A plaintext HTTP client: not a byte of answer; the peer counts it.
     let got = plain_http_answer(&a_proc.addr);
-    assert!(
-        !got.starts_with(b"HTTP/"),
-        "{:?}",
-        String::from_utf8_lossy(&got)
-    );
-    assert!(!contains(&got, b"secret plans"));
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
 
     // Over TLS the download is whole and verified; the status says who.
     let id = b3(&content);
@@ -98,6 +93,16 @@ fn plaintext_clients_get_no_answer_and_tls_peers_share_as_before() {
     );
     let status = ok(a.run(&["status"]));
     let kp = hubshare::keyprint_of(&pem_der(&a.state().join("tls.crt"))).unwrap();
+    let pin = format!("sha256//{kp}");
+    let metrics = curl(&[
+        "-k",
+        "--pinnedpubkey",
+        &pin,
+        &format!("{}/metrics", a_proc.addr),
+    ]);
+    let samples = parse_metrics(&String::from_utf8_lossy(&metrics.stdout));
+    let plaintext = "hubshare_peer_tls_handshake_failures_total{reason=\"plaintext\"}";
+    assert_eq!(samples.get(plaintext), Some(&1.0), "{samples:?}");
     assert!(status.contains(&format!("keyprint:  {kp}")), "{status}");
     assert!(
         status.contains(&format!("directory keyprint: {}", d.keyprint)),
@@ -409,4 +414,43 @@ fn curl_pins_a_peer_by_its_keyprint() {
     let refused = curl(&["-k", "--pinnedpubkey", &wrong, &url]);
     assert_eq!(refused.status.code(), Some(90), "{refused:?}");
     assert!(refused.stdout.is_empty());
+}
+
+#[test]
+fn replicas_that_share_one_key_are_pinned_by_one_invite() {
+    let redis = crate::replicas::Redis::start();
+    let keys = tempfile::tempdir().unwrap();
+    let config = format!(
+        "store = \"redis\"\nredis_url = \"{}\"\ntls_key = \"{}\"",
+        redis.url(),
+        keys.path().join("directory.key").display()
+    );
+    let first = start_tls_directory(None, None, &config);
+    let second = start_tls_directory(None, None, &config);
+    assert_eq!(first.keyprint, second.keyprint, "one key, one keyprint");
+    let invite = format!(
+        "hubshare://{},{}/?kp={}",
+        first.proc.addr, second.proc.addr, first.keyprint
+    );
+    let a = tls_peer("alice", &invite, "");
+    fs::write(a.share().join("minutes.txt"), b"replicated minutes").unwrap();
+    let _a = a.serve();
+    let b = tls_peer("bob", &invite, "");
+    eventually(Duration::from_secs(15), "bob finds alice's file", || {
+        ok(b.run(&["search", "minutes"])).contains("minutes.txt")
+    });
+    // Either replica answers under the one invite, with the certificate
+    // the peers checked first: alice's running session announces a new
+    // file through the other one.
+    drop(first);
+    fs::write(a.share().join("agenda.txt"), b"next meeting").unwrap();
+    eventually(Duration::from_secs(20), "alice's new file listed", || {
+        ok(b.run(&["search", "agenda"])).contains("agenda.txt")
+    });
+    let cert = |dir: &tempfile::TempDir| fs::read(dir.path().join("directory.crt"));
+    assert!(
+        cert(&keys).is_ok(),
+        "the certificate lies beside the shared key"
+    );
+    assert!(!second.dir.path().join("state/tls.crt").exists());
 }

@@ -352,3 +352,27 @@ fn the_page_says_what_went_wrong_and_sets_its_guards() {
     assert_eq!(status, 200);
     c.signal_and_wait("-INT");
 }
+
+#[test]
+fn chromium_opens_a_tls_peer_pinned_by_its_keyprint_and_nothing_else() {
+    let d = start_tls_directory(None, None, "");
+    let a = PeerSetup::new("alice", &d.invite, "tls = true");
+    write(&a.share(), "over https/notes.txt", b"notes sent over TLS");
+    let a_proc = a.serve();
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(a.run(&["status", "--json"]))).unwrap();
+    let kp = status["keyprint"].as_str().expect("a keyprint").to_string();
+    let url = format!("{}/", a_proc.addr);
+    assert!(url.starts_with("https://"), "{url}");
+    // Told the keyprint, as a person who compared it would tell it.
+    let spki = format!("--ignore-certificate-errors-spki-list={kp}");
+    let page = browse_with(&url, &["--dump-dom", &spki]);
+    assert!(page.contains("notes.txt"), "{page}");
+    assert!(page.contains(&kp), "the page shows the keyprint: {page}");
+    // Another keyprint, or none: the browser does not show the page.
+    let other = format!("--ignore-certificate-errors-spki-list={}", d.keyprint);
+    for args in [&["--dump-dom", other.as_str()][..], &["--dump-dom"]] {
+        let refused = browse_with(&url, args);
+        assert!(!refused.contains("notes.txt"), "{args:?}: {refused}");
+    }
+}

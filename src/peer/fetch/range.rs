@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use super::transfer::http_err;
+use super::transfer::{http_err, TransferError};
 use crate::id::FileId;
 use crate::wire::{HttpAddr, PEER_HEADER, QUEUE_HEADER};
 
@@ -95,7 +95,10 @@ pub(super) fn fetch_range(
                 .is_some() =>
         {
             return Err(FetchError::Gone(
-                http_err(&url, ureq::Error::Transport(t)).to_string(),
+                match http_err(&url, ureq::Error::Transport(t)) {
+                    TransferError::Transport { detail, .. } => detail,
+                    other => other.to_string(),
+                },
             ))
         }
         Err(e) => return failed(http_err(&url, e).to_string()),

@@ -26,6 +26,7 @@ pub struct PeerMetrics {
     pub uploads_received: Counter,
     pub bytes_received: Counter,
     turned_away: Family<Reason, Counter>,
+    tls_failures: Family<Reason, Counter>,
     uploads_running: Gauge,
     uploads_queued: Gauge,
     files: Gauge,
@@ -67,6 +68,14 @@ impl PeerMetrics {
             "Requests for files answered without the file, by reason",
             turned_away.clone(),
         );
+        let tls_failures = Family::<Reason, Counter>::default();
+        registry.register(
+            "tls_handshake_failures",
+            "Connections whose TLS handshake failed, by reason (plaintext: the client \
+             does not speak TLS; timeout; closed: the client went away, e.g. on a \
+             certificate it refused; refused: a TLS error)",
+            tls_failures.clone(),
+        );
         let uploads_running = Gauge::default();
         registry.register(
             "uploads_running",
@@ -94,6 +103,7 @@ impl PeerMetrics {
             uploads_received,
             bytes_received,
             turned_away,
+            tls_failures,
             uploads_running,
             uploads_queued,
             files,
@@ -105,6 +115,22 @@ impl PeerMetrics {
     /// `not_found`, `unsatisfiable` (range), `gone` (changed or unreadable).
     pub fn turned_away(&self, reason: &'static str) {
         self.turned_away.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// A connection whose TLS handshake failed with `e`.
+    pub fn tls_failed(&self, e: &io::Error) {
+        let reason = if e.to_string() == tiny_http::NOT_TLS {
+            "plaintext"
+        } else {
+            match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
+                io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe => "closed",
+                _ => "refused",
+            }
+        };
+        self.tls_failures.get_or_create(&Reason { reason }).inc();
     }
 
     /// The page, with the gauges read now.

@@ -99,6 +99,7 @@ impl HttpServer {
             metrics,
         });
         let gate = Arc::new(Gate::new(opts.workers));
+        let counting = ctx.clone();
         let handler: tiny_http::Handler = {
             let gate = gate.clone();
             Arc::new(move |rq| match gate.enter() {
@@ -108,7 +109,15 @@ impl HttpServer {
         };
         let server = match &opts.tls {
             Some(tls) => {
-                tiny_http::Server::from_listener_serving_tls(listener, tls.clone(), limits, handler)
+                let failed: tiny_http::TlsFailed =
+                    Arc::new(move |e| counting.metrics.tls_failed(e));
+                tiny_http::Server::from_listener_serving_tls(
+                    listener,
+                    tls.clone(),
+                    limits,
+                    handler,
+                    failed,
+                )
             }
             None => tiny_http::Server::from_listener_serving(listener, None, limits, handler),
         }

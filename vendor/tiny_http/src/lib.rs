@@ -226,13 +226,15 @@ fn refuse_busy(sock: Connection) {
 /// still to complete its TLS handshake.
 enum Accepted {
     Ready(ClientConnection),
-    Tls(Connection, std::sync::Arc<rustls::ServerConfig>, Option<Connection>),
+    Tls(Connection, std::sync::Arc<rustls::ServerConfig>, TlsFailed, Option<Connection>),
 }
 
-/// hubshare patch: told of every failed TLS handshake (set once by the
-/// program, to count them by reason).
-pub static TLS_FAILURES: std::sync::OnceLock<Arc<dyn Fn(&std::io::Error) + Send + Sync>> =
-    std::sync::OnceLock::new();
+/// hubshare patch: told of every failed TLS handshake (to count them by reason).
+pub type TlsFailed = Arc<dyn Fn(&std::io::Error) + Send + Sync>;
+
+/// hubshare patch: the error text of a connection that did not start with
+/// a TLS handshake (a plaintext client).
+pub const NOT_TLS: &str = "the client does not speak TLS";
 
 /// hubshare patch: completes a TLS handshake on `sock` within `within`
 /// (the socket's own timeouts bound each read), so a client that never
@@ -242,9 +244,21 @@ fn tls_handshake(
     tls: std::sync::Arc<rustls::ServerConfig>,
     within: Duration,
 ) -> std::io::Result<util::refined_tcp_stream::TlsStream> {
+    use std::io::Read;
     let deadline = std::time::Instant::now() + within;
     let mut conn = rustls::ServerConnection::new(tls)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    // A TLS client starts with a handshake record (0x16). Anything else
+    // (a plaintext HTTP request) is closed without a byte of answer.
+    let mut first = [0u8; 1];
+    sock.read_exact(&mut first)?;
+    if first[0] != 0x16 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            NOT_TLS,
+        ));
+    }
+    conn.read_tls(&mut &first[..])?;
     while conn.is_handshaking() {
         if std::time::Instant::now() > deadline {
             return Err(std::io::Error::new(
@@ -374,8 +388,9 @@ impl Server {
         tls: std::sync::Arc<rustls::ServerConfig>,
         limits: ConnectionLimits,
         handler: Handler,
+        failed: TlsFailed,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Server::start(listener.into(), None, limits, Some(handler), Some(tls))
+        Server::start(listener.into(), None, limits, Some(handler), Some((tls, failed)))
     }
 
     fn start(
@@ -383,7 +398,7 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: ConnectionLimits,
         handler: Option<Handler>,
-        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        tls: Option<(std::sync::Arc<rustls::ServerConfig>, TlsFailed)>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // building the "close" variable
@@ -449,8 +464,8 @@ impl Server {
                         let control = sock.try_clone().ok();
                         // hubshare patch: the handshake runs on the
                         // connection's thread (below).
-                        if let Some(tls) = &tls {
-                            Ok(Accepted::Tls(sock, tls.clone(), control))
+                        if let Some((tls, failed)) = &tls {
+                            Ok(Accepted::Tls(sock, tls.clone(), failed.clone(), control))
                         } else {
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
@@ -479,7 +494,6 @@ impl Server {
                     Ok(client) => {
                         let messages = inside_messages.clone();
                         let handler = handler.clone();
-                        let tls_failures = TLS_FAILURES.get().cloned();
                         let mut client = Some(client);
                         live.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                         let mut live = Some(LiveConnection(live.clone()));
@@ -487,7 +501,7 @@ impl Server {
                             let _live = live.take();
                             let client = match client.take() {
                                 Some(Accepted::Ready(client)) => Some(client),
-                                Some(Accepted::Tls(sock, tls, control)) => {
+                                Some(Accepted::Tls(sock, tls, failed, control)) => {
                                     match tls_handshake(sock, tls, limits.header_timeout) {
                                         Ok(stream) => {
                                             let (read, write) = util::RefinedTcpStream::new(stream);
@@ -495,9 +509,7 @@ impl Server {
                                         }
                                         Err(e) => {
                                             log::debug!("TLS handshake failed: {}", e);
-                                            if let Some(f) = &tls_failures {
-                                                f(&e);
-                                            }
+                                            failed(&e);
                                             None
                                         }
                                     }
