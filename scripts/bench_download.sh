@@ -18,6 +18,7 @@ for n in a b; do
   cat > $n.toml <<TOML
 name = "bench-$n"
 directory = "$DIR"
+$TLS_LINE
 listen = "127.0.0.1:0"
 share_dir = "$WORK/$n/share"
 state_dir = "$WORK/$n/state"
@@ -32,7 +33,7 @@ start=$(date +%s.%N)
 "$BIN/peer" --config a.toml serve > a.out 2> a.log &
 PIDS+=($!)
 until [ -s a.out ]; do sleep 0.1; done
-A=$(awk '{print $NF}' a.out)
+A=$(awk 'NR==1 {print $NF}' a.out)
 until "$BIN/peer" --config b.toml search bench 2>/dev/null | grep -q bench.bin; do sleep 0.1; done
 ready=$(date +%s.%N)
 ID=$("$BIN/peer" --config b.toml search bench | awk 'NR==2 {print $2}')

@@ -19,7 +19,7 @@ head -c 4096 /dev/urandom > a/share/small.bin
 "$BIN/peer" --config a.toml serve > a.out 2> a.log &
 PIDS+=($!)
 until [ -s a.out ]; do sleep 0.1; done
-A=$(awk '{print $NF}' a.out)
+A=$(awk 'NR==1 {print $NF}' a.out)
 # The id from the peer's own listing, once it has hashed the file.
 until ID=$(curl -sf "$A/files" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])' 2>/dev/null); do sleep 0.1; done
 # nginx serves a copy outside the peer's share: the peer watches its share,

@@ -24,7 +24,7 @@ serve() { # name -> pid in SERVED, address in ADDR
   SERVED=$!
   PIDS+=($SERVED)
   until [ -s "$1.out" ]; do sleep 0.1; done
-  ADDR=$(awk '{print $NF}' "$1.out")
+  ADDR=$(awk 'NR==1 {print $NF}' "$1.out")
 }
 sources() { "$BIN/peer" --config b.toml search bench | awk 'NR==2 {print $5}'; }
 fetch() { # label

@@ -1,6 +1,8 @@
 # Shared set-up of the benchmark scripts (sourced, not run): builds the
 # release binaries, makes a temp folder that is removed on exit with every
-# process listed in PIDS, and starts a directory on a free loopback port.
+# process listed in PIDS, and starts a directory on a free loopback port:
+# in plaintext (`tls = false`, as `peer_config` writes it too), unless
+# TLS=1 (bench_tls.sh compares the two).
 # Sets ROOT (the repository), BIN, WORK, PIDS and DIR (the directory's
 # address); leaves the shell in WORK. `peer_config NAME EXTRA` writes
 # NAME.toml for a peer sharing WORK/NAME/share, with the lines EXTRA
@@ -8,7 +10,7 @@
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 cargo build --release --quiet --bin server --bin peer
-BIN=$PWD/target/release
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -19,10 +21,12 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK"
 
-"$BIN/server" --listen 127.0.0.1:0 > server.out 2> server.log &
+if [ "${TLS:-0}" = 1 ]; then TLS_LINE="tls = true"; NO_TLS=(); else TLS_LINE="tls = false"; NO_TLS=(--no-tls); fi
+"$BIN/server" "${NO_TLS[@]}" --listen 127.0.0.1:0 > server.out 2> server.log &
 PIDS+=($!)
 until [ -s server.out ]; do sleep 0.1; done
-DIR=$(awk '{print $NF}' server.out)
+# The address ends the first line (a TLS directory prints its invite next).
+DIR=$(awk 'NR==1 {print $NF}' server.out)
 
 # The middle value of its arguments (numbers).
 median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -36,6 +40,7 @@ listen = "127.0.0.1:0"
 share_dir = "$WORK/$1/share"
 state_dir = "$WORK/$1/state"
 settle_secs = 0
+$TLS_LINE
 $2
 TOML
 }

@@ -147,6 +147,10 @@ struct Args {
     /// gRPC connections the search threads are spread over.
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// The directory it starts speaks TLS (the default of a real one), and
+    /// every client shows a certificate; without it, `tls = false`.
+    #[arg(long, conflicts_with = "directory")]
+    tls: bool,
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -204,13 +208,20 @@ fn main() {
     let (own, addr, pid, _tmp) = match &args.directory {
         Some(a) => (None, a.clone(), args.pid, None),
         None => {
-            let config = match &redis {
+            let mut config = match &redis {
                 Some((_, url)) => {
                     format!("{BENCH_SERVER_CONFIG}store = \"redis\"\nredis_url = \"{url}\"\n")
                 }
                 None => BENCH_SERVER_CONFIG.to_string(),
             };
+            if args.tls {
+                config.push_str("tls = true\nstate_dir = \"state\"\n");
+            }
             let (child, addr, tmp) = start_server(&config);
+            if args.tls {
+                use_tls(&tmp.path().join("state/tls.crt"));
+                println!("TLS: every connection, each client showing a certificate");
+            }
             let pid = child.id();
             if args.pin {
                 pin(pid, 0, "the directory");
@@ -333,12 +344,12 @@ fn search_runs(args: &Args, addr: &str, vocab: &[String], cat: &Arc<Vec<Catalogu
     let env = Arc::new(grpcio::Environment::new(2));
     let channels: Vec<DirectoryClient> = (0..connections.max(1))
         .map(|_| {
-            DirectoryClient::new(
+            DirectoryClient::new(connect(
                 grpcio::ChannelBuilder::new(env.clone())
                     .use_local_subchannel_pool(true)
-                    .max_receive_message_len(16 << 20)
-                    .connect(addr),
-            )
+                    .max_receive_message_len(16 << 20),
+                addr,
+            ))
         })
         .collect();
     for &threads in &args.threads {

@@ -35,11 +35,49 @@ pub fn usage(pid: u32) -> Usage {
 
 pub fn client(addr: &str) -> DirectoryClient {
     let env = Arc::new(grpcio::Environment::new(1));
-    let ch = grpcio::ChannelBuilder::new(env)
+    let builder = grpcio::ChannelBuilder::new(env)
         .max_receive_message_len(16 << 20)
-        .max_send_message_len(16 << 20)
-        .connect(addr);
-    DirectoryClient::new(ch)
+        .max_send_message_len(16 << 20);
+    DirectoryClient::new(connect(builder, addr))
+}
+
+/// The directory's certificate (PEM) and the clients' own certificate and
+/// key, once `--tls` set them.
+static TLS: std::sync::OnceLock<(String, hubshare::TlsIdentity)> = std::sync::OnceLock::new();
+
+/// Every channel from now on speaks TLS, trusting the directory's
+/// certificate in `cert` and showing one of the load generator's own.
+pub fn use_tls(cert: &std::path::Path) {
+    let dir = std::fs::read_to_string(cert).expect("the directory's certificate");
+    let state = std::env::temp_dir().join(format!("loadgen-tls-{}", std::process::id()));
+    let me = hubshare::tls::load_or_create(
+        &hubshare::tls::TlsPaths::in_state(&state),
+        &["loadgen".into()],
+        "loadgen",
+    )
+    .expect("a client certificate");
+    let _ = std::fs::remove_dir_all(&state);
+    let _ = TLS.set((dir, me));
+}
+
+/// A channel to `addr`: over TLS after [`use_tls`], else plaintext.
+pub fn connect(builder: grpcio::ChannelBuilder, addr: &str) -> grpcio::Channel {
+    match TLS.get() {
+        Some((dir, me)) => {
+            let creds = grpcio::ChannelCredentialsBuilder::new()
+                .root_cert(dir.clone().into_bytes())
+                .cert(
+                    me.cert_pem().as_bytes().to_vec(),
+                    me.key_pem().as_bytes().to_vec(),
+                )
+                .build();
+            builder
+                .set_credentials(creds)
+                .override_ssl_target(hubshare::tls::DIRECTORY_NAME)
+                .connect(addr)
+        }
+        None => builder.connect(addr),
+    }
 }
 
 /// The benchmark's directory: flood limits out of the way, a day's lease.

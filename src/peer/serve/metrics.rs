@@ -26,6 +26,7 @@ pub struct PeerMetrics {
     pub uploads_received: Counter,
     pub bytes_received: Counter,
     turned_away: Family<Reason, Counter>,
+    tls_handshakes: Counter,
     tls_failures: Family<Reason, Counter>,
     uploads_running: Gauge,
     uploads_queued: Gauge,
@@ -68,6 +69,12 @@ impl PeerMetrics {
             "Requests for files answered without the file, by reason",
             turned_away.clone(),
         );
+        let tls_handshakes = Counter::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes completed (new connections; a kept-alive one makes none)",
+            tls_handshakes.clone(),
+        );
         let tls_failures = Family::<Reason, Counter>::default();
         registry.register(
             "tls_handshake_failures",
@@ -103,6 +110,7 @@ impl PeerMetrics {
             uploads_received,
             bytes_received,
             turned_away,
+            tls_handshakes,
             tls_failures,
             uploads_running,
             uploads_queued,
@@ -117,8 +125,12 @@ impl PeerMetrics {
         self.turned_away.get_or_create(&Reason { reason }).inc();
     }
 
-    /// A connection whose TLS handshake failed with `e`.
-    pub fn tls_failed(&self, e: &io::Error) {
+    /// A TLS handshake that completed, or failed with this error.
+    pub fn tls_handshake(&self, end: Result<(), &io::Error>) {
+        let Err(e) = end else {
+            self.tls_handshakes.inc();
+            return;
+        };
         let reason = if e.to_string() == tiny_http::NOT_TLS {
             "plaintext"
         } else {

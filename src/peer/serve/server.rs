@@ -109,8 +109,8 @@ impl HttpServer {
         };
         let server = match &opts.tls {
             Some(tls) => {
-                let failed: tiny_http::TlsFailed =
-                    Arc::new(move |e| counting.metrics.tls_failed(e));
+                let failed: tiny_http::TlsOutcome =
+                    Arc::new(move |end| counting.metrics.tls_handshake(end));
                 tiny_http::Server::from_listener_serving_tls(
                     listener,
                     tls.clone(),

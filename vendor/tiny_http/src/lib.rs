@@ -226,11 +226,12 @@ fn refuse_busy(sock: Connection) {
 /// still to complete its TLS handshake.
 enum Accepted {
     Ready(ClientConnection),
-    Tls(Connection, std::sync::Arc<rustls::ServerConfig>, TlsFailed, Option<Connection>),
+    Tls(Connection, std::sync::Arc<rustls::ServerConfig>, TlsOutcome, Option<Connection>),
 }
 
-/// hubshare patch: told of every failed TLS handshake (to count them by reason).
-pub type TlsFailed = Arc<dyn Fn(&std::io::Error) + Send + Sync>;
+/// hubshare patch: told how every TLS handshake ended (to count them, and
+/// the failures by reason).
+pub type TlsOutcome = Arc<dyn Fn(Result<(), &std::io::Error>) + Send + Sync>;
 
 /// hubshare patch: the error text of a connection that did not start with
 /// a TLS handshake (a plaintext client).
@@ -388,7 +389,7 @@ impl Server {
         tls: std::sync::Arc<rustls::ServerConfig>,
         limits: ConnectionLimits,
         handler: Handler,
-        failed: TlsFailed,
+        failed: TlsOutcome,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         Server::start(listener.into(), None, limits, Some(handler), Some((tls, failed)))
     }
@@ -398,7 +399,7 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: ConnectionLimits,
         handler: Option<Handler>,
-        tls: Option<(std::sync::Arc<rustls::ServerConfig>, TlsFailed)>,
+        tls: Option<(std::sync::Arc<rustls::ServerConfig>, TlsOutcome)>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // building the "close" variable
@@ -504,12 +505,13 @@ impl Server {
                                 Some(Accepted::Tls(sock, tls, failed, control)) => {
                                     match tls_handshake(sock, tls, limits.header_timeout) {
                                         Ok(stream) => {
+                                            failed(Ok(()));
                                             let (read, write) = util::RefinedTcpStream::new(stream);
                                             Some(ClientConnection::new(write, read, limits, control))
                                         }
                                         Err(e) => {
                                             log::debug!("TLS handshake failed: {}", e);
-                                            failed(&e);
+                                            failed(Err(&e));
                                             None
                                         }
                                     }
