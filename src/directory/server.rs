@@ -253,12 +253,16 @@ impl DirectoryServer {
                 }
             })
             .expect("spawn the lease sweeper thread");
+        let keyprint = identity.as_ref().map(TlsIdentity::keyprint);
+        let invite = keyprint.map(|kp| invite_of(config, addr, kp));
         let status = match config.http_listen {
             Some(at) => {
                 let status =
-                    StatusServer::start(at, metrics, store).map_err(|e| ServerError::Status {
-                        addr: at,
-                        detail: e.to_string(),
+                    StatusServer::start(at, metrics, store, invite.clone()).map_err(|e| {
+                        ServerError::Status {
+                            addr: at,
+                            detail: e.to_string(),
+                        }
                     })?;
                 log::info!(
                     "status page on http://{0}/, metrics on http://{0}/metrics",
@@ -268,7 +272,6 @@ impl DirectoryServer {
             }
             None => None,
         };
-        let keyprint = identity.as_ref().map(TlsIdentity::keyprint);
         Ok(DirectoryServer {
             server,
             addr,
@@ -278,7 +281,7 @@ impl DirectoryServer {
             health,
             status,
             keyprint,
-            invite: keyprint.map(|kp| invite_of(config, addr, kp)),
+            invite,
         })
     }
 

@@ -169,7 +169,7 @@ fn peer_page(store: &dyn DirectoryStore, name: &str) -> (u16, String) {
 }
 
 /// The status page: the numbers, then who is online.
-fn page(metrics: &Metrics, store: &dyn DirectoryStore) -> String {
+fn page(metrics: &Metrics, store: &dyn DirectoryStore, invite: Option<&str>) -> String {
     let (peers, files) = store.counts();
     let serving = if store.serving() {
         "serving"
@@ -187,11 +187,13 @@ fn page(metrics: &Metrics, store: &dyn DirectoryStore) -> String {
          <tr><th align=\"left\">searches answered</th><td id=\"searches\">{}</td></tr>\
          <tr><th align=\"left\">uptime</th><td>{}</td></tr>\
          <tr><th align=\"left\">version</th><td>{}</td></tr>\
+         <tr><th align=\"left\">invite</th><td id=\"invite\"><code>{}</code></td></tr>\
          </table>{}<p><a href=\"/metrics\">/metrics</a> (Prometheus)</p></body></html>\n",
         metrics.search_rate(),
         metrics.searches(),
         human_uptime(metrics.uptime().as_secs()),
         env!("CARGO_PKG_VERSION"),
+        Esc(invite.unwrap_or("none: tls = false, nothing is encrypted")),
         peers_table(store),
     )
 }
@@ -202,6 +204,7 @@ impl StatusServer {
         addr: SocketAddr,
         metrics: Arc<Metrics>,
         store: Arc<dyn DirectoryStore>,
+        invite: Option<String>,
     ) -> io::Result<StatusServer> {
         let server = Arc::new(Server::http(addr).map_err(|e| io::Error::other(e.to_string()))?);
         let addr = server
@@ -231,7 +234,7 @@ impl StatusServer {
                             }
                         }
                         (Method::Get | Method::Head, "/") => {
-                            html_page(200, page(&metrics, &*store))
+                            html_page(200, page(&metrics, &*store, invite.as_deref()))
                         }
                         (Method::Get | Method::Head, p) if p.starts_with("/peer/") => {
                             let (status, body) = peer_page(&*store, &p["/peer/".len()..]);
@@ -317,9 +320,13 @@ mod tests {
             )
             .unwrap();
         let metrics = Metrics::new();
-        let page = page(&metrics, &store);
+        let page = page(&metrics, &store, Some("hubshare://h:1/?kp=<k>"));
         assert!(page.contains("<a href=\"/peer/alice\">alice</a></td><td align=\"right\">2</td><td>http://127.0.0.1:7001</td>"), "{page}");
         assert!(page.contains(" UTC ("), "{page}");
+        assert!(
+            page.contains("<code>hubshare://h:1/?kp=&lt;k&gt;</code>"),
+            "{page}"
+        );
         let (status, page) = peer_page(&store, "alice");
         assert_eq!(status, 200);
         assert!(page.contains("2 files shared, 4.0 KiB."), "{page}");

@@ -319,6 +319,11 @@ impl Directory {
     }
 
     fn err(&self, e: grpcio::Error) -> ClientError {
+        // A TLS handshake that failed: the directory may show another
+        // certificate now. The next call looks at it again, and says so.
+        if self.tls.is_some() && e.to_string().contains("handshake failed") {
+            *self.channel.locked() = None;
+        }
         match e {
             grpcio::Error::RpcFailure(s) => match s.code() {
                 RpcStatusCode::UNAUTHENTICATED => ClientError::Unauthenticated,

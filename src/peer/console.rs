@@ -321,11 +321,15 @@ pub fn run_menu(
     let mut shown_names: std::collections::HashMap<FileId, String> = Default::default();
     writeln!(
         out,
-        "hubshare peer {:?}: serving {} at {}; directory {}",
+        "hubshare peer {:?}: serving {} at {}; directory {}; {}",
         core.name(),
         core.share().dir().display(),
         core.http_addr(),
-        dir.addr()
+        dir.addr(),
+        match core.http_addr().pin() {
+            Some(kp) => format!("keyprint {kp}"),
+            None => "unencrypted (tls = false)".to_string(),
+        }
     )?;
     loop {
         let state = core.session().state();

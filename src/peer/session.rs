@@ -322,6 +322,12 @@ impl Link {
                     inner.next_heartbeat = now + inner.heartbeat;
                 }
                 Err(ClientError::Unauthenticated) => return self.lost(&mut inner),
+                // Nothing a retry changes (the directory shows another
+                // keyprint than the one pinned): as a denied login.
+                Err(ClientError::Denied(why)) => {
+                    inner.token = None;
+                    return self.denied(&mut inner, why);
+                }
                 Err(e) => {
                     // Keep the token: a directory that comes back after a
                     // network blip still knows it; one that restarted will

@@ -59,7 +59,7 @@ fn plaintext_clients_get_no_answer_and_tls_peers_share_as_before() {
         d.invite
     );
     assert!(d.invite.ends_with(&format!("?kp={}", d.keyprint)));
-    let a = tls_peer("alice", &d.invite, "");
+    let a = tls_peer("alice", &d.invite, "accept_uploads = true");
     let content = unguessable(700_000, "plans");
     fs::write(a.share().join("secret plans.txt"), &content).unwrap();
     let a_proc = a.serve();
@@ -91,6 +91,14 @@ fn plaintext_clients_get_no_answer_and_tls_peers_share_as_before() {
         fs::read(b.share().join("secret plans.txt")).unwrap(),
         content
     );
+    // Browsing and uploading go over TLS too, pinned by name.
+    assert!(ok(b.run(&["browse", "alice"])).contains("secret plans.txt"));
+    let gift = b.root.path().join("gift.txt");
+    fs::write(&gift, b"for alice").unwrap();
+    ok(b.run(&["upload", gift.to_str().unwrap(), "--to", "alice"]));
+    assert_eq!(fs::read(a.share().join("gift.txt")).unwrap(), b"for alice");
+    let by_address = fails(b.run(&["browse", a_proc.addr.trim_start_matches("https://")]));
+    assert!(by_address.contains("give its name"), "{by_address}");
     let status = ok(a.run(&["status"]));
     let kp = hubshare::keyprint_of(&pem_der(&a.state().join("tls.crt"))).unwrap();
     let pin = format!("sha256//{kp}");
@@ -230,6 +238,12 @@ fn an_impostor_directory_is_refused_by_the_invite_and_after_first_use() {
     let invited = tls_peer("ivy", &real.invite, "");
     let trusting = tls_peer("toby", &listen, "");
     ok(invited.run(&["peers"]));
+    // A peer that keeps serving through the swap, with its channel open.
+    let serving = tls_peer("sam", &real.invite, "");
+    let mut sam = serving.serve();
+    eventually(Duration::from_secs(15), "sam online", || {
+        ok(invited.run(&["peers"])).contains("sam")
+    });
     let first = trusting.run(&["peers"]);
     let said = String::from_utf8_lossy(&first.stderr).to_string();
     assert!(first.status.success(), "{said}");
@@ -251,7 +265,17 @@ fn an_impostor_directory_is_refused_by_the_invite_and_after_first_use() {
         assert!(err.contains(pinned_by), "{err}");
         assert!(err.contains("server invite"), "{err}");
     }
-    // A serving peer stops at once with the same reason.
+    // The serving peer finds out at its next call, and stops with the reason.
+    eventually(Duration::from_secs(30), "sam stops", || {
+        sam.child.try_wait().unwrap().is_some()
+    });
+    assert_eq!(sam.child.wait().unwrap().code(), Some(1));
+    assert!(
+        sam.log_text().contains(&impostor.keyprint),
+        "{}",
+        sam.log_text()
+    );
+    // A peer started now stops at once with the same reason.
     let out = invited.run(&["serve"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
