@@ -129,9 +129,64 @@ pub fn publish(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Puts `bytes` at `path` only if nothing stands there yet, whole or not
+/// at all (a temp file beside it, synced, published without clobbering):
+/// for a key made once, which two processes starting together must not
+/// both make. `private`: mode 0600. `Ok(false)` when another process made
+/// it first: read that one.
+pub fn create_once(path: &Path, bytes: &[u8], private: bool) -> io::Result<bool> {
+    let tmp = path.with_file_name(format!(
+        ".{}.{}{TEMP_SUFFIX}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        crate::random::random_hex(6)
+    ));
+    write_then_rename(&tmp, bytes, private)?;
+    let placed = publish(&tmp, path);
+    if placed.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    match placed {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Warns when the secret file at `path` can be read by other users.
+pub fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            log::warn!(
+                "{} can be read by other users: chmod 600 it",
+                path.display()
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_once_keeps_the_first() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        assert!(create_once(&key, b"first", true).unwrap());
+        assert!(!create_once(&key, b"second", true).unwrap());
+        assert_eq!(fs::read(&key).unwrap(), b"first");
+        assert_eq!(
+            fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
 
     #[test]
     fn publish_refuses_to_overwrite() {

@@ -12,11 +12,9 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::fsutil::{publish, write_atomic, write_private};
-use crate::random::random_hex;
+use crate::fsutil::{create_once, warn_if_readable_by_others, write_atomic};
 use crate::tls::{self, TlsIdentity, TlsPaths};
 use crate::wire::{IdentityKey, KeyPrint};
 
@@ -71,26 +69,16 @@ pub fn load_or_create(state_dir: &Path) -> io::Result<IdentityKey> {
         Err(_) => {}
     }
     let key = IdentityKey::generate();
-    let tmp = state_dir.join(format!(".{IDENTITY_FILE}.{}.tmp", random_hex(6)));
-    write_private(&tmp, format!("{}\n", key.expose()).as_bytes())?;
-    match publish(&tmp, &path) {
-        Ok(()) => {
-            log::info!("made a new identity key in {}", path.display());
-            Ok(key)
-        }
+    if create_once(&path, format!("{}\n", key.expose()).as_bytes(), true)? {
+        log::info!("made a new identity key in {}", path.display());
+        Ok(key)
+    } else {
         // Another process made one first: that one is ours.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let _ = fs::remove_file(&tmp);
-            parse(&path, &fs::read_to_string(&path)?)
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
+        parse(&path, &fs::read_to_string(&path)?)
     }
 }
 
-fn parse(path: &PathBuf, text: &str) -> io::Result<IdentityKey> {
+fn parse(path: &Path, text: &str) -> io::Result<IdentityKey> {
     let key = IdentityKey::parse(text.trim()).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -102,19 +90,14 @@ fn parse(path: &PathBuf, text: &str) -> io::Result<IdentityKey> {
             ),
         )
     })?;
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            log::warn!(
-                "{} can be read by other users: chmod 600 it",
-                path.display()
-            );
-        }
-    }
+    warn_if_readable_by_others(path);
     Ok(key)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

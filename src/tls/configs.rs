@@ -8,7 +8,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, ServerConfig};
 
 use super::identity::TlsIdentity;
-use super::verify::{AnyClient, Expect, Pinned};
+use super::verify::{AnyClient, Expect, Pinned, Signatures};
 
 /// ring, the one crypto provider (no aws-lc build).
 pub(super) fn provider() -> Arc<CryptoProvider> {
@@ -21,7 +21,9 @@ pub fn server_config(me: &TlsIdentity) -> Result<Arc<ServerConfig>, rustls::Erro
     let provider = provider();
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(Arc::new(AnyClient { provider }))
+        .with_client_cert_verifier(Arc::new(AnyClient {
+            signatures: Signatures(provider),
+        }))
         .with_single_cert(vec![me.cert_der()], me.key_der())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -7,15 +7,13 @@
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PublicKeyData};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::verify::keyprint_of;
-use crate::fsutil::{publish, write_atomic, write_private};
-use crate::random::random_hex;
+use crate::fsutil::{create_once, warn_if_readable_by_others};
 use crate::wire::KeyPrint;
 
 /// The name every directory certificate carries and every peer asks for,
@@ -123,28 +121,18 @@ pub fn load_or_create(paths: &TlsPaths, names: &[String], title: &str) -> io::Re
         .self_signed(&key)
         .map_err(|e| bad_data(&paths.cert, format!("cannot sign a certificate: {e}")))?;
     let cert_pem = cert.pem();
-    let dir = paths.cert.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".tls-cert.{}.tmp", random_hex(6)));
-    write_atomic(&tmp, cert_pem.as_bytes())?;
-    match publish(&tmp, &paths.cert) {
-        Ok(()) => Ok(identity(cert.der().to_vec(), cert_pem)),
-        // Another process sharing the key made one first: use that one,
-        // so every holder of the key shows the same certificate.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let _ = fs::remove_file(&tmp);
-            let pem = fs::read_to_string(&paths.cert)?;
-            match matching(&pem) {
-                Some(der) => Ok(identity(der, pem)),
-                None => Err(bad_data(
-                    &paths.cert,
-                    format!("is not a certificate of {}", paths.key.display()),
-                )),
-            }
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
+    if create_once(&paths.cert, cert_pem.as_bytes(), false)? {
+        return Ok(identity(cert.der().to_vec(), cert_pem));
+    }
+    // Another process sharing the key made one first: use that one, so
+    // every holder of the key shows the same certificate.
+    let pem = fs::read_to_string(&paths.cert)?;
+    match matching(&pem) {
+        Some(der) => Ok(identity(der, pem)),
+        None => Err(bad_data(
+            &paths.cert,
+            format!("is not a certificate of {}", paths.key.display()),
+        )),
     }
 }
 
@@ -164,24 +152,15 @@ fn load_or_make_key(path: &Path) -> io::Result<KeyPair> {
     }
     let key =
         KeyPair::generate().map_err(|e| bad_data(path, format!("cannot make a key pair: {e}")))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tls-key.{}.tmp", random_hex(6)));
-    write_private(&tmp, key.serialize_pem().as_bytes())?;
-    match publish(&tmp, path) {
-        Ok(()) => {
-            log::info!("made a new TLS key in {}", path.display());
-            Ok(key)
-        }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    if create_once(path, key.serialize_pem().as_bytes(), true)? {
+        log::info!("made a new TLS key in {}", path.display());
+        Ok(key)
+    } else {
         // Another process (a replica sharing the file) made one first.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let _ = fs::remove_file(&tmp);
-            parse_key(path, &fs::read_to_string(path)?)
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
-        }
+        parse_key(path, &fs::read_to_string(path)?)
     }
 }
 
@@ -194,19 +173,14 @@ fn parse_key(path: &Path, text: &str) -> io::Result<KeyPair> {
                 .into(),
         )
     })?;
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            log::warn!(
-                "{} can be read by other users: chmod 600 it",
-                path.display()
-            );
-        }
-    }
+    warn_if_readable_by_others(path);
     Ok(key)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]
