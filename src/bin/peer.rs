@@ -73,7 +73,7 @@ struct Args {
     /// HTTP address to listen on, overriding the config (port 0 picks a free port).
     #[arg(long, global = true)]
     listen: Option<SocketAddr>,
-    /// Directory address (host:port), overriding the config.
+    /// The directory (its invite, or host:port), overriding the config.
     #[arg(long, global = true)]
     directory: Option<String>,
     /// Folder to share, overriding the config.
