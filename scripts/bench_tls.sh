@@ -11,7 +11,8 @@
 #      directory (gRPC's core with OpenSSL) and to nginx, from curl;
 #   4. directory searches/s at 16 threads over TLS and in plaintext
 #      (loadgen, SEARCH_PEERS peers x 100 files, SECS seconds, RUNS rounds).
-# Needs nginx, wrk, curl and openssl (apt-get install -y nginx-light wrk).
+# PARTS (default "1 2 3 4") picks which. Needs nginx, wrk, curl and
+# openssl (apt-get install -y nginx-light wrk).
 #
 #   scripts/bench_tls.sh
 #   SIZE_MIB=256 RUNS=1 scripts/bench_tls.sh      # a quick look
@@ -20,6 +21,8 @@ SIZE_MIB=${SIZE_MIB:-1024}
 RUNS=${RUNS:-3}
 SECS=${SECS:-10}
 SEARCH_PEERS=${SEARCH_PEERS:-2000}
+PARTS=${PARTS:-1 2 3 4}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
 TLS=1 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/nginx.sh"
@@ -75,6 +78,7 @@ fetch() { # url extra-curl-args...
   secs "$s" "$e"
 }
 
+if part 1; then
 echo
 echo "== 1. one ${SIZE_MIB} MiB download, $RUNS rounds (peer get: locate, fetch, verify every piece, rename)"
 tls_all=() plain_all=() ngx_tls_all=() ngx_all=()
@@ -95,7 +99,9 @@ echo "medians: peer TLS $t s, peer plain $p s, curl+nginx TLS $nt s, curl+nginx 
 echo "  TLS download vs tls = false: $(awk "BEGIN{printf \"%.2f\", $p / $t}")x the speed (goal >= 0.8)"
 echo "  TLS download vs curl from nginx over TLS 1.3: $(awk "BEGIN{printf \"%.2f\", $nt / $t}")x the speed (goal >= 1.0)"
 echo "  (nginx: TLS vs plain $(awk "BEGIN{printf \"%.2f\", $n / $nt}")x the speed)"
+fi
 
+if part 2; then
 echo
 echo "== 2. 4 KiB GETs with keep-alive, wrk ${SECS}s, $RUNS rounds"
 rps() { # connections url
@@ -111,7 +117,9 @@ for c in 1 32; do
   x=$(median "${ta[@]}") y=$(median "${pa[@]}")
   printf "%2d connections, medians: TLS %.0f req/s, plain %.0f req/s: TLS/plain = %.2f\n" "$c" "$x" "$y" "$(awk "BEGIN{print $x/$y}")"
 done
+fi
 
+if part 3; then
 echo
 echo "== 3. one new connection: TLS handshake (curl's appconnect - connect), median of 50"
 hs() { # url curl-args...
@@ -123,7 +131,9 @@ hs() { # url curl-args...
 echo "  peer (rustls, P-256):                $(hs "$TLS_A/health" -k --pinnedpubkey "$PIN")"
 echo "  directory (gRPC core + OpenSSL):     $(hs "https://$DIR/" -k --http2 --cert tls-a/state/tls.crt --key tls-a/state/tls.key)"
 echo "  nginx (OpenSSL, TLS 1.3, P-256):     $(hs "$NGINX_TLS/bench.bin" -k -r 0-0)"
+fi
 
+part 4 || exit 0
 echo
 echo "== 4. directory searches/s, 16 threads, ${SEARCH_PEERS} peers x 100 files, ${SECS}s, $RUNS rounds"
 cd "$ROOT"
