@@ -104,7 +104,6 @@ pub fn directory_identity(config: &ServerConfig) -> std::io::Result<TlsIdentity>
         a.rsplit_once(':')
             .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
     }));
-    crate::fsutil::create_private_dir(&config.state_dir())?;
     load_or_create(&TlsPaths { key, cert }, &names, "hubshare directory")
 }
 

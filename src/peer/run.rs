@@ -223,10 +223,13 @@ impl Peer {
             .pinned(me.as_ref().map(TlsIdentity::keyprint));
         let info = ControlInfo::new(http_addr.clone());
         let tls = match &me {
-            Some(me) => Some(crate::tls::server_config(me).map_err(|e| PeerError::Io {
-                path: state_dir.join("tls.crt"),
-                source: std::io::Error::other(e.to_string()),
-            })?),
+            Some(me) => {
+                log::info!("this peer's keyprint is {}", me.keyprint());
+                Some(crate::tls::server_config(me).map_err(|e| PeerError::Io {
+                    path: state_dir.join("tls.crt"),
+                    source: std::io::Error::other(e.to_string()),
+                })?)
+            }
             None => {
                 log::warn!(
                     "tls = false: everything this peer sends and serves is unencrypted (names, \
@@ -235,9 +238,6 @@ impl Peer {
                 None
             }
         };
-        if let Some(me) = &me {
-            log::info!("this peer's keyprint is {}", me.keyprint());
-        }
         let dir = Arc::new(dir);
         let session = Session::start(dir.clone(), &config.name, &http_addr, creds, share.clone());
         let opts = ServeOptions {

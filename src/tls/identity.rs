@@ -13,7 +13,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PublicKeyData
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::verify::keyprint_of;
-use crate::fsutil::{create_once, warn_if_readable_by_others};
+use crate::fsutil::{create_once, create_private_dir, warn_if_readable_by_others};
 use crate::wire::KeyPrint;
 
 /// The name every directory certificate carries and every peer asks for,
@@ -153,7 +153,7 @@ fn load_or_make_key(path: &Path) -> io::Result<KeyPair> {
     let key =
         KeyPair::generate().map_err(|e| bad_data(path, format!("cannot make a key pair: {e}")))?;
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
     }
     if create_once(path, key.serialize_pem().as_bytes(), true)? {
         log::info!("made a new TLS key in {}", path.display());

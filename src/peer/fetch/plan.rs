@@ -25,7 +25,7 @@ use blake3::hazmat::ChainingValue;
 use crossbeam_channel::{unbounded, RecvTimeoutError};
 
 use super::range::{fetch_range, FetchError, Range};
-use super::transfer::{self, http_err, TransferError, NOT_THE_LISTED_CERTIFICATE};
+use super::transfer::{self, http_err, TransferError};
 use crate::id::FileId;
 use crate::names;
 use crate::peer::share::STATE_SUFFIX;
@@ -218,10 +218,8 @@ fn attempt(source: &Source, id: FileId, me: Option<&str>) -> Attempt {
             .and_then(|r| transfer::read_json(r, &url))
             .map_err(|e| match e {
                 TransferError::Protocol { .. } => Unproved::Lied(e.to_string()),
-                TransferError::Transport { ref detail, .. }
-                    if detail.starts_with(NOT_THE_LISTED_CERTIFICATE) =>
-                {
-                    Unproved::Lied(detail.clone())
+                TransferError::NotTheListed { .. } => {
+                    Unproved::Lied(e.not_the_listed().unwrap_or_default())
                 }
                 _ => Unproved::Failed(e.to_string()),
             })?;
@@ -247,9 +245,7 @@ fn attempt(source: &Source, id: FileId, me: Option<&str>) -> Attempt {
         Ok(Some(bytes)) if FileId::of(&bytes) == id => Ok((Vec::new(), Some(bytes))),
         Ok(_) => lie(format!("its {size} bytes do not hash to the id")),
         Err(e @ FetchError::Queued { .. }) => Err(Unproved::Queued(e.to_string())),
-        Err(FetchError::Gone(why)) if why.contains(NOT_THE_LISTED_CERTIFICATE) => {
-            Err(Unproved::Lied(why))
-        }
+        Err(FetchError::NotTheListed(why)) => Err(Unproved::Lied(why)),
         Err(e) => Err(Unproved::Failed(e.to_string())),
     }
 }

@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use super::transfer::{http_err, TransferError};
+use super::transfer::http_err;
 use crate::id::FileId;
 use crate::wire::{HttpAddr, PEER_HEADER, QUEUE_HEADER};
 
@@ -19,6 +19,8 @@ pub(super) enum FetchError {
     },
     /// The source does not have the file (any more): drop it at once.
     Gone(String),
+    /// Another certificate than the listed one answered: drop it at once.
+    NotTheListed(String),
     /// Anything else, said for people.
     Failed(String),
 }
@@ -30,7 +32,9 @@ impl std::fmt::Display for FetchError {
                 position: Some(p), ..
             } => write!(f, "busy (503): queued at position {p}"),
             FetchError::Queued { .. } => f.write_str("busy (503)"),
-            FetchError::Gone(why) | FetchError::Failed(why) => f.write_str(why),
+            FetchError::Gone(why) | FetchError::NotTheListed(why) | FetchError::Failed(why) => {
+                f.write_str(why)
+            }
         }
     }
 }
@@ -87,21 +91,13 @@ pub(super) fn fetch_range(
                 "answered {code}: it does not share the file (any more)"
             )))
         }
-        // Another certificate at the address: not the source the
-        // directory lists (a man in the middle, or another process): drop it.
-        Err(ureq::Error::Transport(t))
-            if std::error::Error::source(&t)
-                .and_then(crate::tls::pin_mismatch)
-                .is_some() =>
-        {
-            return Err(FetchError::Gone(
-                match http_err(&url, ureq::Error::Transport(t)) {
-                    TransferError::Transport { detail, .. } => detail,
-                    other => other.to_string(),
-                },
-            ))
+        Err(e) => {
+            let e = http_err(&url, e);
+            return match e.not_the_listed() {
+                Some(why) => Err(FetchError::NotTheListed(why)),
+                None => failed(e.to_string()),
+            };
         }
-        Err(e) => return failed(http_err(&url, e).to_string()),
     };
     let want = format!("bytes {offset}-{end}/{size}");
     if resp.status() != 206 || resp.header("Content-Range") != Some(want.as_str()) {

@@ -13,7 +13,7 @@ use crate::hash::hash_file;
 use crate::id::FileId;
 use crate::names;
 use crate::peer::client::{ClientError, Directory};
-use crate::wire::{percent_encode, HttpAddr, InboxPolicy, SharedFile, ID_HEADER};
+use crate::wire::{percent_encode, HttpAddr, InboxPolicy, KeyPrint, SharedFile, ID_HEADER};
 
 /// Connect timeout of every peer-to-peer request.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,6 +38,13 @@ pub enum TransferError {
     },
     /// A peer could not be reached or the connection broke.
     Transport { url: String, detail: String },
+    /// Another certificate than the one the directory lists answered at
+    /// the address (a man in the middle, or another process on its port).
+    NotTheListed {
+        url: String,
+        shown: KeyPrint,
+        listed: KeyPrint,
+    },
     /// A local file could not be read or written.
     Io { path: PathBuf, source: io::Error },
     /// Every source failed; each failure is listed.
@@ -70,6 +77,9 @@ impl fmt::Display for TransferError {
                 message,
             } => write!(f, "{url} answered {status}: {message}"),
             TransferError::Transport { url, detail } => write!(f, "cannot reach {url}: {detail}"),
+            TransferError::NotTheListed { url, .. } => {
+                write!(f, "{url}: {}", self.not_the_listed().unwrap_or_default())
+            }
             TransferError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             TransferError::AllSourcesFailed { id, failures } => {
                 write!(f, "could not download {id} from any source")?;
@@ -119,6 +129,19 @@ fn kept(part: &Option<PathBuf>) -> String {
     }
 }
 
+impl TransferError {
+    /// Why a source that showed another certificate is dropped, for people
+    /// (`None` for any other failure).
+    pub fn not_the_listed(&self) -> Option<String> {
+        match self {
+            TransferError::NotTheListed { shown, listed, .. } => Some(format!(
+                "{NOT_THE_LISTED_CERTIFICATE} (it shows {shown}, the directory lists {listed})"
+            )),
+            _ => None,
+        }
+    }
+}
+
 impl std::error::Error for TransferError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -165,10 +188,20 @@ pub(crate) fn http_err(url: &str, e: ureq::Error) -> TransferError {
                 message: message.trim().to_string(),
             }
         }
-        ureq::Error::Transport(t) => TransferError::Transport {
-            url: url.to_string(),
-            detail: transport_detail(&t),
-        },
+        ureq::Error::Transport(t) => {
+            use std::error::Error as _;
+            match t.source().and_then(crate::tls::pin_mismatch) {
+                Some(m) => TransferError::NotTheListed {
+                    url: url.to_string(),
+                    shown: m.shown,
+                    listed: m.expected,
+                },
+                None => TransferError::Transport {
+                    url: url.to_string(),
+                    detail: transport_detail(&t),
+                },
+            }
+        }
     }
 }
 
@@ -176,12 +209,6 @@ pub(crate) fn http_err(url: &str, e: ureq::Error) -> TransferError {
 /// names it once) and without raw bytes of an answer that was not HTTP.
 fn transport_detail(t: &ureq::Transport) -> String {
     use std::error::Error as _;
-    if let Some(m) = t.source().and_then(crate::tls::pin_mismatch) {
-        return format!(
-            "{} (it shows {}, the directory lists {})",
-            NOT_THE_LISTED_CERTIFICATE, m.shown, m.expected
-        );
-    }
     let cause = || {
         t.source()
             .map(|s| s.to_string())

@@ -144,7 +144,7 @@ pub fn work(
                 });
                 pause(retry_after.min(MAX_QUEUE_POLL), dropped);
             }
-            Err(FetchError::Gone(reason)) => {
+            Err(FetchError::Gone(reason) | FetchError::NotTheListed(reason)) => {
                 // The piece goes back to the others; this source is done.
                 report(Report::Failed {
                     piece,
