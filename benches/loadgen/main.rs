@@ -311,7 +311,7 @@ fn fill(args: &Args, cat: &Arc<Vec<CatalogueFile>>, addr: &str) -> f64 {
                     let picked = pick_files(&mut rng, p, files, cat.len(), unique);
                     let req = pb::LoginRequest {
                         name: format!("peer{p:05}"),
-                        http_addr: format!("http://127.0.0.1:{}", 10000 + p % 50000),
+                        http_addr: format!("{}127.0.0.1:{}", http_scheme(), 10000 + p % 50000),
                         identity_key: hubshare::IdentityKey::generate().expose().to_string(),
                         files: picked
                             .iter()
@@ -356,6 +356,7 @@ fn search_runs(args: &Args, addr: &str, vocab: &[String], cat: &Arc<Vec<Catalogu
         let stop = Arc::new(AtomicBool::new(false));
         let errors = Arc::new(AtomicU64::new(0));
         let results = Arc::new(AtomicU64::new(0));
+        let (sampled, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let handles: Vec<_> = (0..threads)
             .map(|k| {
                 let (stop, errors, results, c, vocab, cat) = (
@@ -366,6 +367,7 @@ fn search_runs(args: &Args, addr: &str, vocab: &[String], cat: &Arc<Vec<Catalogu
                     vocab.to_vec(),
                     cat.clone(),
                 );
+                let (sampled, bytes) = (sampled.clone(), bytes.clone());
                 let seed = args.seed + 7 * k as u64;
                 let uniform = args.uniform;
                 let schedule = args.rate.map(|r| Schedule::new(r, threads, k));
@@ -392,6 +394,12 @@ fn search_runs(args: &Args, addr: &str, vocab: &[String], cat: &Arc<Vec<Catalogu
                         match c.search(&req) {
                             Ok(r) => {
                                 results.fetch_add(r.results.len() as u64, Ordering::Relaxed);
+                                // The reply's size, from every 64th (what TLS encrypts).
+                                if sent.is_multiple_of(64) {
+                                    use protobuf::Message;
+                                    sampled.fetch_add(1, Ordering::Relaxed);
+                                    bytes.fetch_add(u64::from(r.compute_size()), Ordering::Relaxed);
+                                }
                             }
                             Err(_) => {
                                 errors.fetch_add(1, Ordering::Relaxed);
@@ -416,13 +424,14 @@ fn search_runs(args: &Args, addr: &str, vocab: &[String], cat: &Arc<Vec<Catalogu
             .rate
             .map_or(String::new(), |r| format!(" (offered {r:.0}/s)"));
         println!(
-            "{threads:>3} threads{mode}: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  errors {}  avg results {:.1}",
+            "{threads:>3} threads{mode}: {:>8.0} searches/s  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  errors {}  avg results {:.1}  avg reply {:.0} B",
             lat.len() as f64 / secs,
             percentile(&lat, 0.5),
             percentile(&lat, 0.99),
             percentile(&lat, 0.999),
             errors.load(Ordering::Relaxed),
-            results.load(Ordering::Relaxed) as f64 / lat.len().max(1) as f64
+            results.load(Ordering::Relaxed) as f64 / lat.len().max(1) as f64,
+            bytes.load(Ordering::Relaxed) as f64 / sampled.load(Ordering::Relaxed).max(1) as f64
         );
     }
 }

@@ -60,6 +60,17 @@ pub fn use_tls(cert: &std::path::Path) {
     let _ = TLS.set((dir, me));
 }
 
+/// The scheme simulated peers advertise: `https://` after [`use_tls`], as
+/// real peers of a TLS directory do (so each source in a reply carries its
+/// keyprint, as it does there), else `http://`.
+pub fn http_scheme() -> &'static str {
+    if TLS.get().is_some() {
+        "https://"
+    } else {
+        "http://"
+    }
+}
+
 /// A channel to `addr`: over TLS after [`use_tls`], else plaintext.
 pub fn connect(builder: grpcio::ChannelBuilder, addr: &str) -> grpcio::Channel {
     match TLS.get() {

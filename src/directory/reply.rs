@@ -151,7 +151,12 @@ fn put_str(out: &mut Vec<u8>, field: u32, s: &str) {
 }
 
 fn str_len(s: &str) -> usize {
-    match s.len() {
+    len_len(s.len())
+}
+
+/// The encoded size of a string field of `n` bytes (left out when empty).
+fn len_len(n: usize) -> usize {
+    match n {
         0 => 0,
         n => 1 + varint_len(n as u64) + n,
     }
@@ -173,11 +178,10 @@ fn uint_len(v: u64) -> usize {
 }
 
 fn source_len(s: &SourceView<'_>) -> usize {
-    str_len(s.peer)
-        + str_len(s.http_addr.as_str())
-        + str_len(s.name)
-        + uint_len(s.size)
-        + s.http_addr.pin_text().map_or(0, str_len)
+    // Lengths only: slicing the address text would read it (a cache miss
+    // a source, twice) before `push` copies it.
+    let (addr, pin) = s.http_addr.text_lens();
+    str_len(s.peer) + len_len(addr) + str_len(s.name) + uint_len(s.size) + len_len(pin)
 }
 
 fn result_len(hit: &HitView<'_>) -> usize {
