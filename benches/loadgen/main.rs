@@ -147,8 +147,10 @@ struct Args {
     /// gRPC connections the search threads are spread over.
     #[arg(long, default_value_t = 4)]
     connections: usize,
-    /// The directory it starts speaks TLS (the default of a real one), and
-    /// every client shows a certificate; without it, `tls = false`.
+    /// The directory it starts speaks TLS (the default of a real one),
+    /// every client shows a certificate and the simulated peers advertise
+    /// `https://` addresses, so each source in a reply carries its
+    /// keyprint; without it, `tls = false`.
     #[arg(long, conflicts_with = "directory")]
     tls: bool,
     /// Passed by `cargo bench`; ignored.
