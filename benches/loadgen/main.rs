@@ -313,7 +313,7 @@ fn fill(args: &Args, cat: &Arc<Vec<CatalogueFile>>, addr: &str) -> f64 {
                     let picked = pick_files(&mut rng, p, files, cat.len(), unique);
                     let req = pb::LoginRequest {
                         name: format!("peer{p:05}"),
-                        http_addr: format!("{}127.0.0.1:{}", http_scheme(), 10000 + p % 50000),
+                        http_addr: sim_peer_addr(10000 + p % 50000),
                         identity_key: hubshare::IdentityKey::generate().expose().to_string(),
                         files: picked
                             .iter()

@@ -60,15 +60,13 @@ pub fn use_tls(cert: &std::path::Path) {
     let _ = TLS.set((dir, me));
 }
 
-/// The scheme simulated peers advertise: `https://` after [`use_tls`], as
-/// real peers of a TLS directory do (so each source in a reply carries its
-/// keyprint, as it does there), else `http://`.
-pub fn http_scheme() -> &'static str {
-    if TLS.get().is_some() {
-        "https://"
-    } else {
-        "http://"
-    }
+/// The address a simulated peer advertises on `port` of loopback:
+/// `https://` after [`use_tls`], as real peers of a TLS directory do (so
+/// each source in a reply carries its keyprint, as it does there), else
+/// `http://`.
+pub fn sim_peer_addr(port: usize) -> String {
+    let port = u16::try_from(port).expect("a simulated peer's port fits in 16 bits");
+    hubshare::HttpAddr::from_socket(([127, 0, 0, 1], port).into(), TLS.get().is_some()).to_string()
 }
 
 /// A channel to `addr`: over TLS after [`use_tls`], else plaintext.

@@ -121,7 +121,7 @@ fn run_sim_peers(
         let name = format!("soak{p:04}");
         let req = pb::LoginRequest {
             name: name.clone(),
-            http_addr: format!("{}127.0.0.1:{}", http_scheme(), 20000 + p),
+            http_addr: sim_peer_addr(20000 + p),
             identity_key: hubshare::IdentityKey::generate().expose().to_string(),
             files: files.iter().map(|&i| shared_file(cat, i)).collect(),
             ..Default::default()
