@@ -36,14 +36,13 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
             .limits()
             .batch(files, Vec::new())
             .expect("within limits");
-        let addr = HttpAddr::parse("http://127.0.0.1:1").expect("valid address");
+        let print = hubshare::IdentityKey::generate().print();
+        // With --tls, as a TLS directory holds them: https, pinned (each
+        // source in a reply then carries its keyprint).
+        let addr = HttpAddr::from_socket(([127, 0, 0, 1], 1).into(), args.tls)
+            .pinned(args.tls.then_some(print));
         store
-            .login(
-                &format!("peer{p:05}"),
-                hubshare::IdentityKey::generate().print(),
-                &addr,
-                files,
-            )
+            .login(&format!("peer{p:05}"), print, &addr, files)
             .expect("in-process login");
     }
     let mut lat = Vec::new();

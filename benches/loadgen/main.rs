@@ -150,7 +150,7 @@ struct Args {
     /// The directory it starts speaks TLS (the default of a real one),
     /// every client shows a certificate and the simulated peers advertise
     /// `https://` addresses, so each source in a reply carries its
-    /// keyprint; without it, `tls = false`.
+    /// keyprint (in the in-process phase too); without it, `tls = false`.
     #[arg(long, conflicts_with = "directory")]
     tls: bool,
     /// Passed by `cargo bench`; ignored.
