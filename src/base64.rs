@@ -7,36 +7,23 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 /// `bytes` in standard base64 with padding.
 pub fn encode(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(encoded_len(bytes.len()));
-    encode_into(bytes, &mut out);
-    String::from_utf8(out).expect("base64 is ASCII")
-}
-
-/// The length of `n` bytes in padded base64.
-pub const fn encoded_len(n: usize) -> usize {
-    n.div_ceil(3) * 4
-}
-
-/// Appends `bytes` in standard base64 with padding to `out` (a reply
-/// writes a keyprint straight from its 32 bytes this way).
-pub fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
-    let char_of = |n: u32, i: u32| ALPHABET[(n >> (18 - 6 * i) & 63) as usize];
-    let mut chunks = bytes.chunks_exact(3);
-    for c in &mut chunks {
-        let n = (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]);
-        out.extend_from_slice(&[char_of(n, 0), char_of(n, 1), char_of(n, 2), char_of(n, 3)]);
-    }
-    match *chunks.remainder() {
-        [a] => {
-            let n = u32::from(a) << 16;
-            out.extend_from_slice(&[char_of(n, 0), char_of(n, 1), b'=', b'=']);
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
         }
-        [a, b] => {
-            let n = (u32::from(a) << 16) | (u32::from(b) << 8);
-            out.extend_from_slice(&[char_of(n, 0), char_of(n, 1), char_of(n, 2), b'=']);
-        }
-        _ => {}
     }
+    out
 }
 
 /// The bytes of base64 `text` (standard or URL-safe alphabet, padded or

@@ -13,7 +13,6 @@
 
 use grpcio::{GrpcSlice, Marshaller, Method, MethodType};
 
-use crate::base64;
 use crate::wire::proto::directory as pb;
 use crate::wire::{HitView, Matches, SourceView};
 
@@ -58,9 +57,6 @@ const LEN: u32 = 2;
 /// A file id is sent as 64 hex digits.
 const ID_HEX_LEN: usize = 64;
 
-/// A keyprint is sent as the base64 of its 32 bytes.
-const KEYPRINT_TEXT_LEN: usize = base64::encoded_len(32);
-
 impl EncodedReply {
     /// An empty reply (no results yet) with room for `limit` results.
     pub fn with_capacity(limit: usize) -> EncodedReply {
@@ -91,13 +87,8 @@ impl EncodedReply {
             put_str(out, SOURCE_HTTP_ADDR, s.http_addr.as_str());
             put_str(out, SOURCE_NAME, s.name);
             put_uint(out, SOURCE_SIZE, s.size);
-            if let Some(kp) = s.http_addr.pin() {
-                // From its 32 bytes beside the address, not from the tail of
-                // the address's text: that tail is another cache line a
-                // source (a tenth of a TLS search's time in the directory).
-                put_key(out, SOURCE_KEYPRINT, LEN);
-                put_varint(out, KEYPRINT_TEXT_LEN as u64);
-                base64::encode_into(kp.as_bytes(), out);
+            if let Some(kp) = s.http_addr.pin_text() {
+                put_str(out, SOURCE_KEYPRINT, kp);
             }
         }
         put_uint(out, RESULT_SOURCE_COUNT, hit.source_count as u64);
@@ -189,15 +180,8 @@ fn uint_len(v: u64) -> usize {
 fn source_len(s: &SourceView<'_>) -> usize {
     // Lengths only: slicing the address text would read it (a cache miss
     // a source, twice) before `push` copies it.
-    let pin = match s.http_addr.pin() {
-        Some(_) => KEYPRINT_TEXT_LEN,
-        None => 0,
-    };
-    str_len(s.peer)
-        + len_len(s.http_addr.addr_len())
-        + str_len(s.name)
-        + uint_len(s.size)
-        + len_len(pin)
+    let (addr, pin) = s.http_addr.text_lens();
+    str_len(s.peer) + len_len(addr) + str_len(s.name) + uint_len(s.size) + len_len(pin)
 }
 
 fn result_len(hit: &HitView<'_>) -> usize {

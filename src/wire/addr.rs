@@ -160,10 +160,15 @@ impl HttpAddr {
             .map(|_| &self.text[self.base_len + PIN_MARK.len()..])
     }
 
-    /// The length of [`as_str`](Self::as_str), known without reading the
-    /// text: a reply sums its sizes before it writes a byte.
-    pub fn addr_len(&self) -> usize {
-        self.base_len
+    /// The lengths of [`as_str`](Self::as_str) and of
+    /// [`pin_text`](Self::pin_text) (0 when unpinned), known without
+    /// reading the text: a reply sums its sizes before it writes a byte.
+    pub fn text_lens(&self) -> (usize, usize) {
+        let pin = match self.pin {
+            Some(_) => self.text.len() - self.base_len - PIN_MARK.len(),
+            None => 0,
+        };
+        (self.base_len, pin)
     }
 
     /// The keyprint its certificate must have, when known.
@@ -424,8 +429,11 @@ mod tests {
         assert!(a.is_tls() && a.pin().is_none());
         assert_eq!(a.authority(), "127.0.0.1:7001");
         let pinned = a.clone().pinned(Some(kp));
-        assert_eq!(pinned.addr_len(), pinned.as_str().len());
-        assert_eq!(a.addr_len(), a.as_str().len());
+        assert_eq!(
+            pinned.text_lens(),
+            (pinned.as_str().len(), pinned.pin_text().map_or(0, str::len))
+        );
+        assert_eq!(a.text_lens(), (a.as_str().len(), 0));
         assert_eq!(pinned.to_string(), "https://127.0.0.1:7001");
         assert_eq!(pinned.url("/files"), "https://127.0.0.1:7001/files");
         assert_eq!(pinned.stored(), format!("https://127.0.0.1:7001#kp={kp}"));
