@@ -4,10 +4,10 @@
 # compose.yaml starts a directory and three peers with it.
 
 # Build stage: grpcio compiles the gRPC C core with CMake and g++, its TLS
-# from the BoringSSL it vendors (linked in statically).
+# linked to Debian's OpenSSL.
 FROM rust:1-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends cmake g++ \
+ && apt-get install -y --no-install-recommends cmake g++ libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -16,7 +16,7 @@ RUN cargo build --release --locked --bin server --bin peer
 # Run stage: a slim base, a user without privileges, curl for health checks.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /data hubshare
 COPY --from=build /src/target/release/server /src/target/release/peer /usr/local/bin/
