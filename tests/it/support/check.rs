@@ -16,6 +16,13 @@ pub fn ok(out: Output) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
+/// Whether a subcommand succeeded and printed `needle`: for waiting on a
+/// condition that may at first fail (a peer not yet logged in), where
+/// [`ok`] would end the wait at the first refusal.
+pub fn prints(out: Output, needle: &str) -> bool {
+    out.status.success() && String::from_utf8_lossy(&out.stdout).contains(needle)
+}
+
 /// Runs a subcommand that must fail and returns its stderr.
 pub fn fails(out: Output) -> String {
     assert!(
