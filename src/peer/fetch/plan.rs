@@ -234,6 +234,7 @@ fn attempt(source: &Source, id: FileId, me: Option<&str>) -> Attempt {
         offset: 0,
         len: size,
     };
+    let mut bytes = Vec::new();
     match fetch_range(
         &agent,
         &source.http_addr,
@@ -241,8 +242,9 @@ fn attempt(source: &Source, id: FileId, me: Option<&str>) -> Attempt {
         me,
         Some(PROOF_DEADLINE),
         &|| false,
+        &mut bytes,
     ) {
-        Ok(Some(bytes)) if FileId::of(&bytes) == id => Ok((Vec::new(), Some(bytes))),
+        Ok(true) if FileId::of(&bytes) == id => Ok((Vec::new(), Some(bytes))),
         Ok(_) => lie(format!("its {size} bytes do not hash to the id")),
         Err(e @ FetchError::Queued { .. }) => Err(Unproved::Queued(e.to_string())),
         Err(FetchError::NotTheListed(why)) => Err(Unproved::Lied(why)),

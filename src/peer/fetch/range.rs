@@ -47,10 +47,13 @@ pub(super) struct Range {
     pub len: u64,
 }
 
-/// Fetches `range` with a `Range` request, naming this downloader `me`
-/// (so the source counts all our connections as one downloader), within
-/// `timeout` when given, reading no more than asked whatever the source
-/// sends. `Ok(None)` when `stop` turned true meanwhile.
+/// Fetches `range` into `into` (its old bytes are overwritten; it is
+/// resized to the range, so a worker that keeps one buffer for all its
+/// pieces allocates and zeroes it once) with a `Range` request, naming
+/// this downloader `me` (so the source counts all our connections as one
+/// downloader), within `timeout` when given, reading no more than asked
+/// whatever the source sends. `Ok(false)` when `stop` turned true
+/// meanwhile: `into` then holds no whole range.
 pub(super) fn fetch_range(
     agent: &ureq::Agent,
     base: &HttpAddr,
@@ -58,7 +61,8 @@ pub(super) fn fetch_range(
     me: Option<&str>,
     timeout: Option<Duration>,
     stop: &dyn Fn() -> bool,
-) -> Result<Option<Vec<u8>>, FetchError> {
+    into: &mut Vec<u8>,
+) -> Result<bool, FetchError> {
     let Range {
         id,
         size,
@@ -108,11 +112,12 @@ pub(super) fn fetch_range(
         ));
     }
     let mut body = resp.into_reader().take(len);
-    let mut data = vec![0u8; len as usize];
+    let data = into;
+    data.resize(len as usize, 0);
     let mut got = 0;
     while got < data.len() {
         if stop() {
-            return Ok(None);
+            return Ok(false);
         }
         let upto = (got + 64 * 1024).min(data.len());
         match body.read(&mut data[got..upto]) {
@@ -127,5 +132,5 @@ pub(super) fn fetch_range(
             "{url}: connection closed after {got} of {len} bytes"
         ));
     }
-    Ok(Some(data))
+    Ok(true)
 }

@@ -46,26 +46,29 @@ impl PieceSource for TwinSource {
         range: &Range,
         _me: Option<&str>,
         stop: &dyn Fn() -> bool,
-    ) -> Result<Option<Vec<u8>>, FetchError> {
+        into: &mut Vec<u8>,
+    ) -> Result<bool, FetchError> {
         let asked = self.asked.fetch_add(1, Ordering::Relaxed);
-        let bytes = || {
-            let (at, len) = (range.offset as usize, range.len as usize);
-            self.content[at..at + len].to_vec()
+        let (at, len) = (range.offset as usize, range.len as usize);
+        let mut bytes = |flip: u8| {
+            into.clear();
+            into.extend(self.content[at..at + len].iter().map(|b| b ^ flip));
+            Ok(true)
         };
         match self.twin {
-            Twin::Honest => Ok(Some(bytes())),
-            Twin::Lying => Ok(Some(bytes().iter().map(|b| b ^ 0x5a).collect())),
+            Twin::Honest => bytes(0),
+            Twin::Lying => bytes(0x5a),
             Twin::Dripping => {
                 while !stop() {
                     std::thread::yield_now();
                 }
-                Ok(None)
+                Ok(false)
             }
             Twin::Queueing(n) if asked < n => Err(FetchError::Queued {
                 retry_after: Duration::ZERO,
                 position: Some(2),
             }),
-            Twin::Queueing(_) => Ok(Some(bytes())),
+            Twin::Queueing(_) => bytes(0),
             Twin::Gone => Err(FetchError::Gone("answered 404".into())),
         }
     }

@@ -35,14 +35,16 @@ pub struct Job {
 
 /// Where a worker fetches ranges of the file from.
 pub trait PieceSource: Send + Sync {
-    /// The bytes of `range`, asked for as `me`; `Ok(None)` when `stop`
-    /// turned true meanwhile (no more than asked is read, whatever comes).
+    /// The bytes of `range`, asked for as `me`, into `into` (resized to
+    /// the range); `Ok(false)` when `stop` turned true meanwhile (no more
+    /// than asked is read, whatever comes).
     fn fetch(
         &self,
         range: &Range,
         me: Option<&str>,
         stop: &dyn Fn() -> bool,
-    ) -> Result<Option<Vec<u8>>, FetchError>;
+        into: &mut Vec<u8>,
+    ) -> Result<bool, FetchError>;
 }
 
 /// A source over HTTP (`Range` requests), one agent per worker.
@@ -66,8 +68,9 @@ impl PieceSource for HttpSource {
         range: &Range,
         me: Option<&str>,
         stop: &dyn Fn() -> bool,
-    ) -> Result<Option<Vec<u8>>, FetchError> {
-        fetch_range(&self.agent, &self.base, range, me, None, stop)
+        into: &mut Vec<u8>,
+    ) -> Result<bool, FetchError> {
+        fetch_range(&self.agent, &self.base, range, me, None, stop, into)
     }
 }
 
@@ -91,6 +94,8 @@ pub fn work(
         let _ = events.send(Sent::Report(r));
     };
     let mut failures = 0u32;
+    // One buffer for every piece this worker fetches.
+    let mut data = Vec::new();
     while !dropped.load(Ordering::Relaxed) {
         let piece = match jobs.recv_timeout(Duration::from_millis(100)) {
             Ok(p) => p,
@@ -108,8 +113,8 @@ pub fn work(
             len,
         };
         let stop = || job.done[piece].load(Ordering::Relaxed) || dropped.load(Ordering::Relaxed);
-        match from.fetch(&range, job.me.as_deref(), &stop) {
-            Ok(Some(data)) => {
+        match from.fetch(&range, job.me.as_deref(), &stop, &mut data) {
+            Ok(true) => {
                 if !pieces::verify_piece(&job.id, job.size, &job.cvs, piece, &data) {
                     report(Report::Bad { piece, source });
                     return;
@@ -123,10 +128,10 @@ pub fn work(
                 report(Report::Done { piece, source });
             }
             // Another source finished this piece first...
-            Ok(None) if job.done[piece].load(Ordering::Relaxed) => {}
+            Ok(false) if job.done[piece].load(Ordering::Relaxed) => {}
             // ...or this source was dropped mid-piece: the piece goes back
             // to the others (the loop ends here).
-            Ok(None) => report(Report::Failed {
+            Ok(false) => report(Report::Failed {
                 piece,
                 source,
                 error: "the source was dropped".to_string(),

@@ -578,18 +578,38 @@ impl Clone for Response<io::Empty> {
 }
 
 /// hubshare patch: copies `reader` to `writer` through one buffer of
-/// `length` bytes, at most 256 KiB (see `raw_print`).
+/// `length` bytes, at most 256 KiB (see `raw_print`). The buffer is the
+/// thread's own, kept between responses: a peer serves a file as many
+/// 256 KiB ranges, and a new zeroed buffer for each cost as much CPU as
+/// reading the file (perf: memset and malloc ~8 % of a source's time).
 fn copy_body<R: Read, W: Write>(reader: &mut R, writer: &mut W, length: usize) -> IoResult<u64> {
-    let mut buf = vec![0u8; length.clamp(1, 256 * 1024)];
-    let mut copied = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(copied),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        writer.write_all(&buf[..n])?;
-        copied += n as u64;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    let want = length.clamp(1, 256 * 1024);
+    BUF.with(|cell| {
+        // A body written from inside another body's copy (never done
+        // today) gets a buffer of its own rather than a panic.
+        let mut own = Vec::new();
+        let mut held = cell.try_borrow_mut();
+        let buf = match held.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut own,
+        };
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        let buf = &mut buf[..want];
+        let mut copied = 0u64;
+        loop {
+            let n = match reader.read(buf) {
+                Ok(0) => return Ok(copied),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            writer.write_all(&buf[..n])?;
+            copied += n as u64;
+        }
+    })
 }
