@@ -234,6 +234,17 @@ fn a_liar_is_dropped_and_honest_sources_share_the_work() {
 }
 
 #[test]
+fn a_workers_one_buffer_carries_whole_pieces_and_a_short_last_one_exactly() {
+    // 13 pieces of 256 KiB and a last one of 12,345 bytes, over 2
+    // connections: each worker's buffer shrinks to the last piece and, if
+    // that came early, grows back; `download` checks every byte landed.
+    let size = 13 * 256 * 1024 + 12_345;
+    let ran = download(size, &[("ok", Twin::Honest)], &[], None);
+    ran.result.unwrap();
+    assert_eq!(ran.sent, [("ok".to_string(), size as u64)]);
+}
+
+#[test]
 fn a_source_that_never_finishes_a_piece_does_not_hold_the_download() {
     let both = [("drip", Twin::Dripping), ("ok", Twin::Honest)];
     let ran = download(2 * MIB, &both, &[], None);
