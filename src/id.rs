@@ -99,19 +99,34 @@ impl FromStr for FileId {
 impl FileId {
     /// The 64 lower-case hex digits `b3sum` prints.
     pub fn to_hex(&self) -> String {
+        self.hex().as_str().to_string()
+    }
+
+    /// The hex digits in place, written without an allocation (a listing
+    /// writes one for every file).
+    pub fn hex(&self) -> Hex {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for b in &self.0 {
-            out.push(DIGITS[(b >> 4) as usize] as char);
-            out.push(DIGITS[(b & 15) as usize] as char);
+        let mut out = [0; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[(b >> 4) as usize];
+            out[2 * i + 1] = DIGITS[(b & 15) as usize];
         }
-        out
+        Hex(out)
+    }
+}
+
+/// A [`FileId`]'s 64 hex digits ([`FileId::hex`]).
+pub struct Hex([u8; 64]);
+
+impl Hex {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
     }
 }
 
 impl fmt::Display for FileId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex().as_str())
     }
 }
 
@@ -123,7 +138,7 @@ impl fmt::Debug for FileId {
 
 impl serde::Serialize for FileId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.hex().as_str())
     }
 }
 

@@ -136,7 +136,7 @@ impl Host for Core {
         &self.config.name
     }
 
-    fn files(&self) -> Vec<SharedFile> {
+    fn files(&self) -> std::sync::Arc<[SharedFile]> {
         self.share.files()
     }
 

@@ -221,7 +221,7 @@ impl Link {
     /// after the snapshot sets it again and is not lost.
     fn snapshot(&self) -> Vec<SharedFile> {
         self.changed.store(false, Ordering::SeqCst);
-        self.share.files()
+        self.share.files().to_vec()
     }
 
     /// Logs in with the first files of the share; the rest become pending.

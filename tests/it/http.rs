@@ -90,11 +90,21 @@ fn files_are_served_by_id_with_ranges_and_etag() {
     assert_eq!(status, 416);
     assert_eq!(header(&headers, "content-range"), Some("bytes */100000"));
 
-    let (status, _, body) = raw_http(addr, "GET /files HTTP/1.1", b"");
+    // The listing is sent as it is written (chunked); an HTTP/1.0 client,
+    // which cannot take chunks, gets the same text with its length.
+    let (status, headers, body) = raw_http(addr, "GET /files HTTP/1.1", b"");
     assert_eq!(status, 200);
+    assert_eq!(header(&headers, "transfer-encoding"), Some("chunked"));
     let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(list[0]["id"], f.id.as_str());
     assert_eq!(list[0]["size"], 100_000);
+    let (status, headers, old) = raw_http(addr, "GET /files HTTP/1.0", b"");
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    assert_eq!(old, body);
     assert_eq!(raw_http(addr, "GET /health HTTP/1.1", b"").0, 200);
 }
 

@@ -17,7 +17,7 @@ pub trait Host: Send + Sync {
     /// The peer's name (in `GET /health`).
     fn name(&self) -> &str;
     /// Every shared file (`GET /files`).
-    fn files(&self) -> Vec<SharedFile>;
+    fn files(&self) -> std::sync::Arc<[SharedFile]>;
     /// Files found changing that are not shared until they settle.
     fn unsettled(&self) -> usize;
     /// The shared file with this id, if there is one.

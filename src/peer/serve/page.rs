@@ -215,14 +215,13 @@ fn render_page(
         }
     };
     let (links, unsettled) = (&shelf.links, shelf.unsettled);
-    let root = Folder::of(files);
-    let found = match root.find(&ask.folder) {
+    let found = match Folder::at(files, &ask.folder) {
         None => {
             breadcrumbs(&mut out, &ask.folder, links);
             out.push_str("<p class=\"error\">This peer shares no such folder.</p>");
             false
         }
-        Some(folder) => {
+        Some(ref folder) => {
             if !ask.folder.is_empty() {
                 breadcrumbs(&mut out, &ask.folder, links);
             }
@@ -630,6 +629,41 @@ mod tests {
             ..PageQuery::default()
         };
         assert!(!render("me", &shared, 0, &ask, &Searched::Nothing).1);
+    }
+
+    #[test]
+    fn a_folder_shows_what_is_under_it_by_any_of_its_names_and_a_file_is_no_folder() {
+        let mut copied = file("top.txt", 10);
+        copied.other_names = vec!["music/copy of top.txt".into()];
+        let shared = vec![
+            copied,
+            file("music/rock/b.mp3", 2048),
+            file("musical.txt", 5),
+            file("music.txt", 7),
+        ];
+        let at = |folder: &str| {
+            let ask = PageQuery {
+                folder: folder.into(),
+                ..PageQuery::default()
+            };
+            render("me", &shared, 0, &ask, &Searched::Nothing)
+        };
+        let (page, found) = at("music");
+        assert!(found);
+        assert!(page.contains("2 files, 2.0 KiB."), "{page}");
+        assert!(page.contains(">copy of top.txt<") && page.contains(">b.mp3<"));
+        assert!(!page.contains(">musical.txt<") && !page.contains(">music.txt<"));
+        // Slashes doubled or at the ends name the same folder.
+        assert_eq!(at("/music//").0, page);
+        for not_a_folder in ["top.txt", "music/rock/b.mp3", "mus", "music/rock/b.mp3/x"] {
+            let (page, found) = at(not_a_folder);
+            assert!(!found, "{not_a_folder}");
+            assert!(page.contains("This peer shares no such folder."));
+        }
+        // The whole share, even with nothing in it.
+        assert!(at("").1 && at("/").1);
+        let ask = PageQuery::default();
+        assert!(render("me", &[], 0, &ask, &Searched::Nothing).1);
     }
 
     #[test]

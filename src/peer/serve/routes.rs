@@ -6,7 +6,7 @@ use std::time::Instant;
 use tiny_http::{Method, Request, Response};
 
 use super::context::Ctx;
-use super::respond::{header, json, not_allowed, request_header, send, text};
+use super::respond::{header, json, json_listing, not_allowed, request_header, send, text};
 use super::{control, files, page, upload};
 
 /// Longest request path accepted.
@@ -81,7 +81,7 @@ pub(super) fn handle(ctx: &Ctx, rq: Request) {
             Method::Get | Method::Head if page::wants_html(&rq) => page::serve_page(ctx, rq),
             Method::Get | Method::Head => send(
                 rq,
-                json(200, &host.files()).with_header(header("Vary", "Accept")),
+                json_listing(200, host.files()).with_header(header("Vary", "Accept")),
             ),
             _ => not_allowed(rq, "GET, HEAD"),
         },
@@ -135,8 +135,8 @@ mod tests {
         fn name(&self) -> &str {
             "fake"
         }
-        fn files(&self) -> Vec<SharedFile> {
-            self.shared.clone()
+        fn files(&self) -> std::sync::Arc<[SharedFile]> {
+            self.shared.clone().into()
         }
         fn unsettled(&self) -> usize {
             0

@@ -24,37 +24,47 @@ pub(super) struct Folder<'a> {
 }
 
 impl<'a> Folder<'a> {
-    /// Every shared path (a file shared under several paths is listed
-    /// under each) as a tree of folders.
-    pub(super) fn of(files: &'a [SharedFile]) -> Folder<'a> {
+    /// The folder at `path` (`""`: the whole share) as a tree of every
+    /// shared path under it (a file shared under several paths is listed
+    /// under each), or `None` when no shared file is under it (the whole
+    /// share is always there, empty or not). Only what is under `path` is
+    /// built, and files are in listing order until drawn: only the folders
+    /// a page draws are sorted ([`sorted_files`](Self::sorted_files)).
+    pub(super) fn at(files: &'a [SharedFile], path: &str) -> Option<Folder<'a>> {
+        let want: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         let mut root = Folder::default();
         for file in files {
-            for path in std::iter::once(&file.name).chain(&file.other_names) {
-                let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-                let Some(leaf) = parts.pop() else { continue };
+            for name in std::iter::once(&file.name).chain(&file.other_names) {
+                let mut parts = name.split('/').filter(|p| !p.is_empty());
+                if !want.iter().all(|w| parts.next() == Some(*w)) {
+                    continue;
+                }
+                // A file at `path` itself is not a folder's content.
+                let Some(mut part) = parts.next() else {
+                    continue;
+                };
                 let mut at = &mut root;
                 at.count += 1;
                 at.bytes += file.size;
-                for part in parts {
+                for next in parts {
                     at = at.folders.entry(part).or_default();
                     at.count += 1;
                     at.bytes += file.size;
+                    part = next;
                 }
-                at.files.push((leaf, file));
+                at.files.push((part, file));
             }
         }
-        root.sort();
-        root
+        (root.count > 0 || want.is_empty()).then_some(root)
     }
 
-    fn sort(&mut self) {
+    /// Its own files in the order people read names.
+    fn sorted_files(&self) -> Vec<(&'a str, &'a SharedFile)> {
+        let mut files = self.files.clone();
         // Each name lower-cased once, not at every comparison (a folder of
         // thousands of files).
-        self.files
-            .sort_by_cached_key(|(name, file)| (reading_key(name), file.id));
-        for f in self.folders.values_mut() {
-            f.sort();
-        }
+        files.sort_by_cached_key(|(name, file)| (reading_key(name), file.id));
+        files
     }
 
     /// Its subfolders in the order people read names: `Beatles` beside
@@ -64,13 +74,6 @@ impl<'a> Folder<'a> {
             self.folders.iter().map(|(n, f)| (*n, f)).collect();
         subs.sort_by_cached_key(|(name, _)| reading_key(name));
         subs
-    }
-
-    /// The folder at `path` (`""`: this one).
-    pub(super) fn find(&self, path: &str) -> Option<&Folder<'a>> {
-        path.split('/')
-            .filter(|p| !p.is_empty())
-            .try_fold(self, |at, part| at.folders.get(part))
     }
 }
 
@@ -138,7 +141,7 @@ pub(super) fn whole_tree(out: &mut String, folder: &Folder<'_>, links: &Links<'_
         whole_tree(out, sub, links);
         out.push_str("</details></li>");
     }
-    for (name, file) in &folder.files {
+    for (name, file) in folder.sorted_files() {
         links.file_row(out, name, file);
     }
     out.push_str("</ul>");
@@ -162,7 +165,7 @@ pub(super) fn one_level(out: &mut String, folder: &Folder<'_>, path: &str, links
             summary(sub.count, sub.bytes)
         );
     }
-    for (name, file) in folder.files.iter().take(FOLDER_FILES) {
+    for (name, file) in folder.sorted_files().into_iter().take(FOLDER_FILES) {
         links.file_row(out, name, file);
     }
     out.push_str("</ul>");

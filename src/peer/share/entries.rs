@@ -58,6 +58,9 @@ pub(super) struct Entries {
     /// bytes at several paths are shared once, under the first path (the
     /// one read), with the others as its `other_names`.
     pub by_id: HashMap<FileId, Vec<PathBuf>>,
+    /// Counts updates: a listing made at one generation is current while
+    /// it stands.
+    pub generation: u64,
 }
 
 impl Entries {
@@ -105,6 +108,7 @@ impl Entries {
         gone: impl IntoIterator<Item = PathBuf>,
         put: impl IntoIterator<Item = (PathBuf, ShareEntry)>,
     ) -> Change {
+        self.generation += 1;
         if self.by_path.is_empty() {
             return self.fill(put);
         }

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::cache::{self, Cached};
@@ -60,6 +60,10 @@ pub struct ShareTable {
     /// (config `share_dirs`): (name, folder).
     pub(super) extra: Vec<(String, PathBuf)>,
     pub(super) entries: RwLock<Entries>,
+    /// The last listing made ([`files`](Self::files)) and the generation
+    /// of the entries it was made from: every request for the listing
+    /// shares it until the share changes.
+    listing: Mutex<Option<(u64, Arc<[SharedFile]>)>>,
     /// Held for a whole rescan so two never interleave.
     pub(super) scan: Mutex<ScanState>,
     pub(super) bytes_hashed: AtomicU64,
@@ -93,6 +97,7 @@ impl ShareTable {
             dir: dir.to_path_buf(),
             extra: Vec::new(),
             entries: RwLock::new(Entries::default()),
+            listing: Mutex::new(None),
             scan: Mutex::new(ScanState {
                 unsettled: HashMap::new(),
                 left_out: LeftOut::default(),
@@ -191,9 +196,17 @@ impl ShareTable {
     }
 
     /// Every shared file, by name: what is announced to the directory and
-    /// listed at `GET /files`.
-    pub fn files(&self) -> Vec<SharedFile> {
+    /// listed at `GET /files`. Made once for each state of the share and
+    /// shared by every caller until the share changes, so listing a big
+    /// share again costs no copy of it.
+    pub fn files(&self) -> Arc<[SharedFile]> {
         let entries = self.entries.reading();
+        let generation = entries.generation;
+        if let Some((made, files)) = &*self.listing.locked() {
+            if *made == generation {
+                return files.clone();
+            }
+        }
         let mut v: Vec<SharedFile> = entries
             .by_id
             .keys()
@@ -201,7 +214,13 @@ impl ShareTable {
             .collect();
         drop(entries);
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        v
+        let files: Arc<[SharedFile]> = v.into();
+        let mut listing = self.listing.locked();
+        // Another caller may have kept a later one meanwhile.
+        if listing.as_ref().is_none_or(|(made, _)| *made < generation) {
+            *listing = Some((generation, files.clone()));
+        }
+        files
     }
 
     /// Bytes hashed since this table was made (what a rescan cost).

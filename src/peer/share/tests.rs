@@ -63,6 +63,32 @@ fn same_bytes_twice_are_shared_once_under_both_paths_until_both_go() {
     assert!(table.files()[0].other_names.is_empty());
 }
 
+#[test]
+fn the_listing_is_shared_until_the_share_changes_and_then_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("b.txt"), b"beta").unwrap();
+    fs::write(dir.path().join("a.txt"), b"alpha").unwrap();
+    let table = ShareTable::new(dir.path());
+    table.rescan().unwrap();
+    let first = table.files();
+    let names = |files: &[crate::wire::SharedFile]| {
+        files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["a.txt", "b.txt"]);
+    // Asked again with nothing changed: the same listing, not a copy.
+    assert!(std::sync::Arc::ptr_eq(&first, &table.files()));
+    assert!(table.rescan().unwrap().is_empty());
+    fs::write(dir.path().join("c.txt"), b"gamma").unwrap();
+    fs::remove_file(dir.path().join("a.txt")).unwrap();
+    table.rescan_paths(&[dir.path().join("c.txt")]).unwrap();
+    assert_eq!(names(&table.files()), ["a.txt", "b.txt", "c.txt"]);
+    table.rescan().unwrap();
+    let last = table.files();
+    assert_eq!(names(&last), ["b.txt", "c.txt"]);
+    // What was handed out before stays as it was.
+    assert_eq!(names(&first), ["a.txt", "b.txt"]);
+}
+
 /// A rescan of named paths sees what changed there, and only there;
 /// a full rescan afterwards finds nothing more to say about them.
 #[test]
@@ -80,7 +106,7 @@ fn a_rescan_of_named_paths_looks_only_there_and_agrees_with_a_full_one() {
     }
     let table = ShareTable::new(root);
     assert_eq!(table.rescan().unwrap().added.len(), 4);
-    let names = |t: &ShareTable| t.files().into_iter().map(|f| f.name).collect::<Vec<_>>();
+    let names = |t: &ShareTable| t.files().iter().map(|f| f.name.clone()).collect::<Vec<_>>();
 
     // A folder renamed, a file removed, a new folder copied in, and a
     // file added where nobody reports it.
@@ -302,7 +328,7 @@ fn symbolic_links_are_skipped_unless_followed_and_never_opened_by_default() {
 
     let table = ShareTable::new(&share);
     let names = |t: &ShareTable| {
-        let mut n: Vec<String> = t.files().into_iter().map(|e| e.name).collect();
+        let mut n: Vec<String> = t.files().iter().map(|e| e.name.clone()).collect();
         n.sort();
         n
     };
@@ -369,7 +395,7 @@ fn further_folders_are_shared_under_their_own_top_folder() {
     let table =
         ShareTable::with_state(&main, Some(&state), Duration::ZERO).with_extra(extra.clone());
     table.rescan().unwrap();
-    let names: Vec<String> = table.files().into_iter().map(|f| f.name).collect();
+    let names: Vec<String> = table.files().iter().map(|f| f.name.clone()).collect();
     assert_eq!(names, vec!["Music/album/01.flac", "top.txt"]);
     // Served from its own folder.
     let one = table.get(&FileId::of(b"one")).unwrap();

@@ -44,11 +44,41 @@ pub fn raw_http_bytes(
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .expect("status line");
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
         .collect();
-    (status, headers, raw[split + 4..].to_vec())
+    let body = &raw[split + 4..];
+    let body = match header(&headers, "transfer-encoding") {
+        Some(te) if te.eq_ignore_ascii_case("chunked") => dechunk(body),
+        _ => body.to_vec(),
+    };
+    (status, headers, body)
+}
+
+/// A chunked body's bytes; panics unless it is well formed and complete.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let eol = raw
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk's size line");
+        let size_text = std::str::from_utf8(&raw[..eol]).expect("an ASCII chunk size");
+        let size_text = size_text.split(';').next().unwrap().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .unwrap_or_else(|_| panic!("chunk size {size_text:?}"));
+        raw = &raw[eol + 2..];
+        if size == 0 {
+            // No trailers are sent: the body ends with an empty line.
+            assert_eq!(raw, b"\r\n", "the end of a chunked body");
+            return body;
+        }
+        assert!(raw.len() >= size + 2, "a chunk cut short");
+        body.extend_from_slice(&raw[..size]);
+        assert_eq!(&raw[size..size + 2], b"\r\n", "a chunk's end");
+        raw = &raw[size + 2..];
+    }
 }
 
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
