@@ -4,9 +4,12 @@
 # one for one connection) over 1 and over 32 connections, from the peer
 # (GET /files/{id}) and from nginx serving a copy of it. Prints requests/s and the peer's ratio.
 # RUNS (default 3) rounds, alternating peer and nginx; SECS (default 10)
-# seconds each. Needs wrk and nginx (apt-get install -y wrk nginx-light).
+# seconds each. PEER_LINES: further lines for the peer's config (default
+# none: the peer on its defaults but tls = false, as nginx is plaintext).
+# Needs wrk and nginx (apt-get install -y wrk nginx-light).
 #
 #   scripts/bench_serve.sh
+#   PEER_LINES="http_workers = 32" scripts/bench_serve.sh
 set -euo pipefail
 RUNS=${RUNS:-3}
 SECS=${SECS:-10}
@@ -14,7 +17,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install -y wr
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/scripts/nginx.sh"
 
-peer_config a ""
+peer_config a "${PEER_LINES:-}"
 head -c 4096 /dev/urandom > a/share/small.bin
 "$BIN/peer" --config a.toml serve > a.out 2> a.log &
 PIDS+=($!)
@@ -29,7 +32,7 @@ start_nginx "$WORK/nginx-root"
 curl -sf -o peer.bin "$A/files/$ID"
 curl -sf -o nginx.bin "$NGINX/small.bin"
 cmp peer.bin nginx.bin && cmp peer.bin a/share/small.bin
-echo "4 KiB file, wrk -t2 (-t1 for 1 connection), ${SECS}s per measure, $RUNS rounds (peer http_workers = 8, nginx workers = $(nproc))"
+echo "4 KiB file, wrk -t2 (-t1 for 1 connection), ${SECS}s per measure, $RUNS rounds (peer config: ${PEER_LINES:-defaults}; nginx workers = $(nproc))"
 
 rps() { # connections url
   # Two threads, but wrk needs a connection per thread.
