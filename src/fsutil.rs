@@ -17,7 +17,11 @@ fn temp_beside(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn write_then_rename(path: &Path, bytes: &[u8], private: bool) -> io::Result<()> {
+fn write_then_rename(
+    path: &Path,
+    private: bool,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = temp_beside(path);
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -31,21 +35,44 @@ fn write_then_rename(path: &Path, bytes: &[u8], private: bool) -> io::Result<()>
         use std::os::unix::fs::PermissionsExt;
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
     }
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    let written = (|| {
+        let mut out = io::BufWriter::with_capacity(64 * 1024, &mut f);
+        write(&mut out)?;
+        out.flush()?;
+        drop(out);
+        f.sync_all()
+    })();
     drop(f);
-    fs::rename(&tmp, path)
+    match written {
+        Ok(()) => fs::rename(&tmp, path),
+        Err(e) => {
+            // Nothing half-written is left behind, not even under the
+            // temp name.
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 /// Replaces `path` with `bytes` atomically: a reader (or a crash) sees the
 /// old content or the new, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_then_rename(path, bytes, false)
+    write_then_rename(path, false, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `write` writes, streamed to the file as it is
+/// written (a big file is never whole in memory); if `write` fails the
+/// old file stands.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    write_then_rename(path, false, write)
 }
 
 /// [`write_atomic`], readable by the owner only (mode 0600).
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_then_rename(path, bytes, true)
+    write_then_rename(path, true, |w| w.write_all(bytes))
 }
 
 /// Creates `path` and its parents if missing; a folder made here is the
@@ -140,7 +167,7 @@ pub fn create_once(path: &Path, bytes: &[u8], private: bool) -> io::Result<bool>
         path.file_name().unwrap_or_default().to_string_lossy(),
         crate::random::random_hex(6)
     ));
-    write_then_rename(&tmp, bytes, private)?;
+    write_then_rename(&tmp, private, |w| w.write_all(bytes))?;
     let placed = publish(&tmp, path);
     if placed.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -181,6 +208,25 @@ mod tests {
             fs::metadata(&key).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+    }
+
+    #[test]
+    fn a_streamed_write_that_fails_leaves_the_old_file_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cache.json");
+        write_atomic_with(&file, |w| w.write_all(b"old")).unwrap();
+        let failed = write_atomic_with(&file, |w| {
+            // More than the write buffer holds, so some reached the temp file.
+            w.write_all(&[b'x'; 200 * 1024])?;
+            Err(io::Error::other("the disk is full"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the disk is full");
+        assert_eq!(fs::read(&file).unwrap(), b"old");
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             1,

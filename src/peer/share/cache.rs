@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::write_atomic;
+use crate::fsutil::write_atomic_with;
 use crate::id::FileId;
 
 /// Bumped whenever the layout of the file changes; older files are rebuilt.
@@ -48,6 +48,14 @@ struct Entry {
     cached: Cached,
 }
 
+/// An [`Entry`] as it is saved, borrowed from the cache: the same JSON.
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    path: &'a Path,
+    #[serde(flatten)]
+    cached: Cached,
+}
+
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
     format: u32,
@@ -70,9 +78,12 @@ pub fn age(mtime: Option<SystemTime>, now: SystemTime) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
-fn digest(entries: &[Entry]) -> String {
-    let json = serde_json::to_vec(entries).unwrap_or_default();
-    blake3::hash(&json).to_hex().to_string()
+/// Hex BLAKE3 of the JSON of `entries`, hashed as it is written (a share of
+/// 100,000 files makes tens of megabytes of it).
+fn digest<T: Serialize>(entries: &[T]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    serde_json::to_writer(&mut hasher, entries).expect("hashing cannot fail");
+    hasher.finalize().to_hex().to_string()
 }
 
 /// Reads the cache at `file` for the share folder `share_dir` (and the
@@ -123,36 +134,35 @@ pub fn load(file: &Path, share_dir: &Path, extra: &[PathBuf]) -> HashMap<PathBuf
 
 /// Writes the cache atomically (see `fsutil::write_atomic`).
 pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -> io::Result<()> {
-    let mut list: Vec<Entry> = entries
+    // Borrowed, not copied: the entries are written twice (for the digest,
+    // then into the file) without ever being whole in memory.
+    let mut list: Vec<EntryRef<'_>> = entries
         .iter()
-        .map(|(path, cached)| Entry {
-            path: path.clone(),
+        .map(|(path, cached)| EntryRef {
+            path,
             cached: *cached,
         })
         .collect();
-    list.sort_by(|a, b| a.path.cmp(&b.path));
-    // A `CacheFile`, with the entries serialized once for both the digest
-    // and the file (a share of 100,000 files makes megabytes of them).
-    let entries = serde_json::to_vec(&list).map_err(io::Error::other)?;
+    list.sort_by(|a, b| a.path.cmp(b.path));
     #[derive(Serialize)]
     struct Head<'a> {
         format: u32,
         share_dir: &'a Path,
         digest: &'a str,
     }
-    let digest = blake3::hash(&entries).to_hex();
+    // A `CacheFile`, written as its parts.
     let head = serde_json::to_vec(&Head {
         format: CACHE_FORMAT,
         share_dir,
-        digest: &digest,
+        digest: &digest(&list),
     })
     .map_err(io::Error::other)?;
-    let mut json = Vec::with_capacity(head.len() + entries.len() + 16);
-    json.extend_from_slice(&head[..head.len() - 1]);
-    json.extend_from_slice(b",\"entries\":");
-    json.extend_from_slice(&entries);
-    json.push(b'}');
-    write_atomic(file, &json)
+    write_atomic_with(file, |out| {
+        out.write_all(&head[..head.len() - 1])?;
+        out.write_all(b",\"entries\":")?;
+        serde_json::to_writer(&mut *out, &list).map_err(io::Error::other)?;
+        out.write_all(b"}")
+    })
 }
 
 #[cfg(test)]
@@ -182,6 +192,46 @@ mod tests {
         assert_eq!(load(&file, Path::new("/share"), &[]), sample());
         // Another share folder does not get these entries.
         assert!(load(&file, Path::new("/other"), &[]).is_empty());
+    }
+
+    /// Written as it streams, the file is byte for byte what serializing
+    /// a whole `CacheFile` writes (so caches saved before still load, and
+    /// their digests match).
+    #[test]
+    fn a_streamed_save_writes_the_cache_file_serde_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(CACHE_FILE);
+        let mut cache = sample();
+        for i in 0..3000u64 {
+            cache.insert(
+                PathBuf::from(format!("/share/f {} \"é\"/{i}.bin", i % 7)),
+                Cached {
+                    size: i,
+                    mtime_ns: i * 1_000_003,
+                    id: FileId::of(&i.to_le_bytes()),
+                    dev: i % 2,
+                    ino: i % 3,
+                },
+            );
+        }
+        save(&file, Path::new("/share"), &cache).unwrap();
+        let mut entries: Vec<Entry> = cache
+            .iter()
+            .map(|(path, cached)| Entry {
+                path: path.clone(),
+                cached: *cached,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        let whole = serde_json::to_vec(&entries).unwrap();
+        let expected = CacheFile {
+            format: CACHE_FORMAT,
+            share_dir: "/share".into(),
+            digest: blake3::hash(&whole).to_hex().to_string(),
+            entries,
+        };
+        assert!(fs::read(&file).unwrap() == serde_json::to_vec(&expected).unwrap());
+        assert_eq!(load(&file, Path::new("/share"), &[]), cache);
     }
 
     #[test]
