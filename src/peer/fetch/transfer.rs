@@ -22,8 +22,12 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why a source is dropped when another certificate answers at its address.
 pub const NOT_THE_LISTED_CERTIFICATE: &str =
     "its certificate does not match the keyprint the directory lists";
-/// Largest JSON answer read from another peer (`GET /files`, error texts).
+/// Largest JSON answer read from another peer (piece lists, error texts,
+/// what an upload stored).
 pub const MAX_JSON_BYTES: u64 = 16 << 20;
+/// Largest share listing read from another peer (`GET /files`): about two
+/// million files at ~130 bytes each.
+pub const MAX_LISTING_BYTES: u64 = 256 << 20;
 
 /// A failed transfer.
 #[derive(Debug)]
@@ -357,22 +361,41 @@ pub fn upload(
     })
 }
 
-/// Reads a bounded JSON body.
+/// Reads a bounded JSON body (at most [`MAX_JSON_BYTES`]).
 pub fn read_json<T: for<'de> serde::Deserialize<'de>>(
     resp: ureq::Response,
     url: &str,
 ) -> Result<T, TransferError> {
-    let mut text = String::new();
-    resp.into_reader()
-        .take(MAX_JSON_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| TransferError::Transport {
+    read_json_up_to(resp, url, MAX_JSON_BYTES)
+}
+
+/// Reads a JSON body of at most `cap` bytes, parsed as it arrives (the
+/// text is never whole in memory); a longer one is refused as such.
+pub fn read_json_up_to<T: for<'de> serde::Deserialize<'de>>(
+    resp: ureq::Response,
+    url: &str,
+    cap: u64,
+) -> Result<T, TransferError> {
+    let mut body = io::BufReader::with_capacity(64 * 1024, resp.into_reader().take(cap));
+    let parsed = serde_json::from_reader(&mut body);
+    // All of `cap` read and the text not over: it was cut at the cap.
+    let cut = body.into_inner().limit() == 0;
+    parsed.map_err(|e| match e.classify() {
+        serde_json::error::Category::Io => TransferError::Transport {
             url: url.to_string(),
             detail: e.to_string(),
-        })?;
-    serde_json::from_str(&text).map_err(|e| TransferError::Protocol {
-        url: url.to_string(),
-        detail: format!("not the JSON expected: {e}"),
+        },
+        _ if cut => TransferError::Protocol {
+            url: url.to_string(),
+            detail: format!(
+                "the answer is longer than {}, the most read from a peer",
+                crate::units::human_size(cap)
+            ),
+        },
+        _ => TransferError::Protocol {
+            url: url.to_string(),
+            detail: format!("not the JSON expected: {e}"),
+        },
     })
 }
 
@@ -383,5 +406,45 @@ pub fn browse(base: &HttpAddr) -> Result<Vec<SharedFile>, TransferError> {
         .get(&url)
         .call()
         .map_err(|e| http_err(&url, e))?;
-    read_json(resp, &url)
+    read_json_up_to(resp, &url, MAX_LISTING_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(body: &str) -> ureq::Response {
+        ureq::Response::new(200, "OK", body).unwrap()
+    }
+
+    fn listing(files: usize) -> String {
+        let files: Vec<SharedFile> = (0..files)
+            .map(|i| SharedFile::named(&format!("folder {}/track {i:06}.flac", i % 100)))
+            .collect();
+        serde_json::to_string(&files).unwrap()
+    }
+
+    #[test]
+    fn a_listing_past_the_json_cap_is_read_and_one_past_its_own_cap_is_refused_as_such() {
+        // More than MAX_JSON_BYTES: a big share's listing still reads.
+        let big = listing(160_000);
+        assert!(big.len() as u64 > MAX_JSON_BYTES);
+        let files: Vec<SharedFile> = read_json_up_to(answer(&big), "u", MAX_LISTING_BYTES).unwrap();
+        assert_eq!(files.len(), 160_000);
+        assert_eq!(files[159_999].name, "folder 99/track 159999.flac");
+
+        let small = listing(100);
+        let err = read_json_up_to::<Vec<SharedFile>>(answer(&small), "u", 4 << 10).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the answer is longer than 4.0 KiB, the most read from a peer"),
+            "{err}"
+        );
+        let ok: Vec<SharedFile> = read_json(answer(&small), "u").unwrap();
+        assert_eq!(ok.len(), 100);
+        let err = read_json::<Vec<SharedFile>>(answer("[{\"id\": 3}]"), "u").unwrap_err();
+        assert!(err.to_string().contains("not the JSON expected"), "{err}");
+        let err = read_json::<Vec<SharedFile>>(answer("[] trailing"), "u").unwrap_err();
+        assert!(err.to_string().contains("not the JSON expected"), "{err}");
+    }
 }
