@@ -58,8 +58,8 @@ pub(super) struct Entries {
     /// bytes at several paths are shared once, under the first path (the
     /// one read), with the others as its `other_names`.
     pub by_id: HashMap<FileId, Vec<PathBuf>>,
-    /// Counts updates: a listing made at one generation is current while
-    /// it stands.
+    /// Counts the updates that changed what is listed: a listing made at
+    /// one generation is current while it stands.
     pub generation: u64,
 }
 
@@ -108,10 +108,25 @@ impl Entries {
         gone: impl IntoIterator<Item = PathBuf>,
         put: impl IntoIterator<Item = (PathBuf, ShareEntry)>,
     ) -> Change {
-        self.generation += 1;
-        if self.by_path.is_empty() {
-            return self.fill(put);
+        let change = if self.by_path.is_empty() {
+            self.fill(put)
+        } else {
+            self.apply(gone, put)
+        };
+        // What is listed is each id's `file`: unchanged unless `change`
+        // says so.
+        if !change.is_empty() {
+            self.generation += 1;
         }
+        change
+    }
+
+    /// [`update`](Self::update) of a table that holds entries.
+    fn apply(
+        &mut self,
+        gone: impl IntoIterator<Item = PathBuf>,
+        put: impl IntoIterator<Item = (PathBuf, ShareEntry)>,
+    ) -> Change {
         // What each touched id was shared as before.
         let mut before: BTreeMap<FileId, Option<SharedFile>> = BTreeMap::new();
         let mut touch = |this: &Entries, id: FileId| {
@@ -156,7 +171,7 @@ impl Entries {
 
     /// [`update`](Self::update) of an empty table (the first scan), in
     /// bulk: everything is new.
-    pub(super) fn fill(&mut self, put: impl IntoIterator<Item = (PathBuf, ShareEntry)>) -> Change {
+    fn fill(&mut self, put: impl IntoIterator<Item = (PathBuf, ShareEntry)>) -> Change {
         self.by_path = put.into_iter().collect();
         for (path, e) in &self.by_path {
             // In path order: each list comes out sorted.

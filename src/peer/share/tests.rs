@@ -77,7 +77,9 @@ fn the_listing_is_shared_until_the_share_changes_and_then_says_so() {
     assert_eq!(names(&first), ["a.txt", "b.txt"]);
     // Asked again with nothing changed: the same listing, not a copy.
     assert!(std::sync::Arc::ptr_eq(&first, &table.files()));
+    // A rescan that finds nothing new keeps it too.
     assert!(table.rescan().unwrap().is_empty());
+    assert!(std::sync::Arc::ptr_eq(&first, &table.files()));
     fs::write(dir.path().join("c.txt"), b"gamma").unwrap();
     fs::remove_file(dir.path().join("a.txt")).unwrap();
     table.rescan_paths(&[dir.path().join("c.txt")]).unwrap();
