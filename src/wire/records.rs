@@ -3,6 +3,8 @@
 //! builds them from what it indexes; the peer's client builds them from the
 //! protobuf replies; `GET /files` lists [`SharedFile`]s as JSON.
 
+use std::io::Write;
+
 use serde::{Deserialize, Serialize};
 
 use super::HttpAddr;
@@ -46,8 +48,8 @@ impl SharedFile {
         out.extend_from_slice(self.id.hex().as_str().as_bytes());
         out.extend_from_slice(b"\",\"name\":");
         json_string(out, &self.name);
-        out.extend_from_slice(b",\"size\":");
-        out.extend_from_slice(self.size.to_string().as_bytes());
+        // Into the Vec, without a String per number.
+        let _ = write!(out, ",\"size\":{}", self.size);
         if !self.other_names.is_empty() {
             out.extend_from_slice(b",\"other_names\":[");
             for (i, name) in self.other_names.iter().enumerate() {

@@ -23,7 +23,7 @@ pub(super) fn text(status: u16, body: &str) -> Answer {
         .with_header(header("Content-Type", "text/plain; charset=utf-8"))
 }
 
-pub(super) fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Answer {
+pub(super) fn json<T: Serialize>(status: u16, value: &T) -> Answer {
     let body = serde_json::to_vec_pretty(value).unwrap_or_default();
     Response::from_data(body)
         .with_status_code(StatusCode(status))

@@ -41,17 +41,11 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// One entry of the file: read owned (`PathBuf`), saved borrowed from
+/// the cache (`&Path`), the same JSON both ways.
 #[derive(Serialize, Deserialize)]
-struct Entry {
-    path: PathBuf,
-    #[serde(flatten)]
-    cached: Cached,
-}
-
-/// An [`Entry`] as it is saved, borrowed from the cache: the same JSON.
-#[derive(Serialize)]
-struct EntryRef<'a> {
-    path: &'a Path,
+struct Entry<P = PathBuf> {
+    path: P,
     #[serde(flatten)]
     cached: Cached,
 }
@@ -136,10 +130,10 @@ pub fn load(file: &Path, share_dir: &Path, extra: &[PathBuf]) -> HashMap<PathBuf
 pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -> io::Result<()> {
     // Borrowed, not copied: the entries are written twice (for the digest,
     // then into the file) without ever being whole in memory.
-    let mut list: Vec<EntryRef<'_>> = entries
+    let mut list: Vec<Entry<&Path>> = entries
         .iter()
-        .map(|(path, cached)| EntryRef {
-            path,
+        .map(|(path, cached)| Entry {
+            path: path.as_path(),
             cached: *cached,
         })
         .collect();
