@@ -33,6 +33,65 @@ enum Command {
     /// Print the invite peers join with (`hubshare://HOST:PORT/?kp=...`)
     /// and the keyprint, making the key first if there is none yet.
     Invite,
+    /// Remove a member from the running directory: its session ends, its
+    /// name is freed, and its certificate may not log in again. Run it with
+    /// the directory's own config (it shows the directory's certificate,
+    /// which is how the directory knows its operator; with tls = false it
+    /// must run on the directory's machine).
+    Remove {
+        /// The member's peer name.
+        name: String,
+        /// The directory's address (default: the config's listen address,
+        /// on loopback when it listens on every address).
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+/// Asks the running directory to remove `name`, as its operator.
+fn remove(
+    config: &ServerConfig,
+    name: &str,
+    at: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    hubshare::check_peer_name(name)?;
+    let addr = at.unwrap_or_else(|| {
+        let mut listen = config.listen;
+        if listen.ip().is_unspecified() {
+            listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        listen.to_string()
+    });
+    let dir = if config.tls {
+        let me = hubshare::directory_identity(config)?;
+        let own = me.keyprint();
+        let target = hubshare::DirectoryTarget {
+            addrs: addr,
+            pin: Some(own),
+        };
+        let dial = hubshare::TlsDial {
+            me,
+            pin: Some(own),
+            known: None,
+        };
+        hubshare::Directory::connect_tls(&target, dial)
+    } else {
+        hubshare::Directory::connect(&addr)
+    };
+    let (keyprint, was_online) = dir.remove_peer(name)?;
+    if keyprint.is_empty() {
+        println!("{name} was not bound to any certificate; nothing to refuse");
+    } else {
+        println!(
+            "removed {name}: {}; its name is free, and keyprint {keyprint} is refused from now on",
+            if was_online {
+                "its session ended"
+            } else {
+                "it was not online"
+            }
+        );
+    }
+    Ok(())
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -61,6 +120,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
         println!("keyprint: {}", id.keyprint());
         return Ok(());
+    }
+    if let Some(Command::Remove { name, at }) = args.command {
+        return remove(&config, &name, at);
     }
 
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);

@@ -76,7 +76,8 @@ pub struct ServerConfig {
     /// asked of every peer: its keyprint is the peer's identity. Off:
     /// plaintext, for a trusted LAN or behind a proxy that terminates TLS.
     pub tls: bool,
-    /// Folder for the directory's own state: its TLS key and certificate
+    /// Folder for the directory's own state: its TLS key and certificate, and
+    /// (with `store = "memory"`) the name bindings in `names.log`
     /// (default: `data/server/state` beside the config file, or below the
     /// folder the server runs in without one).
     pub state_dir: Option<PathBuf>,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::event::Event;
-use super::store::{DirError, Limits};
+use super::store::{DirError, Limits, Removed};
 use crate::wire::{HttpAddr, KeyPrint};
 
 /// Most the lease clock moves in one sweep (less for a lease shorter than
@@ -45,6 +45,10 @@ pub trait Ledger: Send + Sync {
     /// Ends the session of `left` (an [`Event::Left`]); its name is held
     /// for its owner from now.
     fn logout(&self, left: Event) -> Result<(), DirError>;
+    /// Removes the member `name` (see
+    /// [`DirectoryStore::remove`](super::store::DirectoryStore::remove)):
+    /// ends its session with a Left event, frees the name, bans its owner.
+    fn remove(&self, name: &str) -> Result<Removed, DirError>;
     /// A sweep: moves the lease clock, ends every session whose lease
     /// ended (with the address each had) and forgets bindings whose hold
     /// is over.

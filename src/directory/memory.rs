@@ -5,19 +5,22 @@
 //! its last session ended), both on the lease clock (see `ledger.rs`); each
 //! accepted write's event is applied to the directory's roster before the
 //! lock is let go, so events reach the roster in the order they were
-//! decided. Searches take only the roster's lock. Bindings last as long as
-//! this process: a restarted directory binds each name to the first key
-//! that logs in with it again (a running peer does so within seconds).
+//! decided. Searches take only the roster's lock. A server keeps the
+//! bindings and the keyprints its operator removed in its state folder
+//! ([`NameBook`]), so a name outlives a restart; without one (tests, a
+//! directory in a peer's process) they last as long as the process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use super::book::NameBook;
 use super::event::Event;
 use super::ledger::{system_wall, LeaseClock, Ledger, Wall};
 use super::roster::Roster;
 use super::state::DirectoryState;
-use super::store::{DirError, Limits};
+use super::store::{DirError, Limits, Removed};
 use crate::sync::{MutexExt, RwLockExt};
 use crate::wire::{HttpAddr, KeyPrint};
 
@@ -37,11 +40,36 @@ impl MemoryStore {
                 clock: LeaseClock::new(wall, &limits),
                 sessions: HashMap::new(),
                 bindings: HashMap::new(),
+                banned: HashSet::new(),
+                book: None,
             }),
             roster: roster.clone(),
             limits: limits.clone(),
         };
         DirectoryState::over(limits, roster, ledger)
+    }
+
+    /// A directory that keeps its name bindings in `path` (see
+    /// [`NameBook`]): those it finds there are held for their owners a
+    /// whole `name_hold` from now.
+    pub fn with_names(limits: Limits, path: &Path) -> std::io::Result<MemoryStore> {
+        let (book, names) = NameBook::open(path)?;
+        let store = MemoryStore::new(limits);
+        {
+            let mut books = store.ledger.books.locked();
+            let now = books.clock.now();
+            books.bindings = names
+                .bound
+                .into_iter()
+                .map(|(name, owner)| {
+                    let released = Some(now);
+                    (name, Binding { owner, released })
+                })
+                .collect();
+            books.banned = names.banned;
+            books.book = Some(book);
+        }
+        Ok(store)
     }
 }
 
@@ -65,6 +93,10 @@ struct Books {
     /// Live sessions by the print of their token.
     sessions: HashMap<String, Live>,
     bindings: HashMap<String, Binding>,
+    /// Keyprints the operator removed: refused at every Login.
+    banned: HashSet<KeyPrint>,
+    /// Where bindings and removals are kept, if anywhere.
+    book: Option<NameBook>,
 }
 
 impl Books {
@@ -93,8 +125,16 @@ impl Books {
     /// Forgets bindings whose hold is over.
     fn prune_bindings(&mut self, hold: Duration) {
         let now = self.clock.now();
-        self.bindings
-            .retain(|_, b| b.released.is_none_or(|t| now.saturating_sub(t) < hold));
+        let book = &mut self.book;
+        self.bindings.retain(|name, b| {
+            let keep = b.released.is_none_or(|t| now.saturating_sub(t) < hold);
+            if !keep {
+                if let Some(book) = book.as_mut() {
+                    book.free(name);
+                }
+            }
+            keep
+        });
     }
 }
 
@@ -132,6 +172,9 @@ impl Ledger for MemoryLedger {
         let hold = self.limits.name_hold;
         let mut books = self.books.locked();
         let now = books.clock.now();
+        if books.banned.contains(&owner) {
+            return Err(removed_refusal());
+        }
         if let Some(b) = books.bindings.get(&name).filter(|b| b.owner != owner) {
             match b.released {
                 None => return Err(name_taken(&name, None)),
@@ -148,6 +191,10 @@ impl Ledger for MemoryLedger {
         }
         if books.bindings.len() >= 2 * roster.len() + 1024 {
             books.prune_bindings(hold);
+        }
+        let known = books.bindings.get(&name).is_some_and(|b| b.owner == owner);
+        if let (false, Some(book)) = (known, books.book.as_mut()) {
+            book.bind(&name, &owner);
         }
         books.bindings.insert(
             name.clone(),
@@ -199,6 +246,28 @@ impl Ledger for MemoryLedger {
             .ok_or(DirError::Unauthenticated)
     }
 
+    fn remove(&self, name: &str) -> Result<Removed, DirError> {
+        let mut books = self.books.locked();
+        let mut roster = self.roster.writing();
+        let session = roster.session_of(name).map(str::to_string);
+        let was_online = match session {
+            Some(s) => books.end(&s, &mut roster).is_some(),
+            None => false,
+        };
+        let owner = books.bindings.remove(name).map(|b| b.owner);
+        let books = &mut *books;
+        if let Some(book) = books.book.as_mut() {
+            book.free(name);
+            if let Some(owner) = &owner {
+                book.ban(owner);
+            }
+        }
+        if let Some(owner) = owner {
+            books.banned.insert(owner);
+        }
+        Ok(Removed { owner, was_online })
+    }
+
     fn expire(&self) -> Vec<(String, Option<HttpAddr>)> {
         let mut books = self.books.locked();
         let now = books.clock.sweep();
@@ -224,6 +293,15 @@ impl Ledger for MemoryLedger {
         books.prune_bindings(self.limits.name_hold);
         gone
     }
+}
+
+/// The refusal of a Login by a keyprint the operator removed.
+pub(super) fn removed_refusal() -> DirError {
+    DirError::Denied(
+        "this peer's certificate was removed from the group by the directory's operator; \
+         ask the operator"
+            .to_string(),
+    )
 }
 
 /// "7 days", "3 hours", "90 s": a hold as people read it.
@@ -305,6 +383,40 @@ mod tests {
 
     fn names(outcome: &SearchOutcome) -> Vec<String> {
         outcome.hits.iter().map(|h| h.names[0].clone()).collect()
+    }
+
+    #[test]
+    fn bindings_and_removals_outlive_the_process_in_its_names_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::directory::book::NAMES_FILE);
+        let limits = store().limits().clone();
+        {
+            let s = MemoryStore::with_names(limits.clone(), &path).unwrap();
+            let alice = login(&s, "alice", "http://a:1", vec![]).unwrap();
+            s.logout(&alice.token).unwrap();
+            login(&s, "bob", "http://b:1", vec![]).unwrap();
+            login(&s, "eve", "http://e:1", vec![]).unwrap();
+            s.remove("eve").unwrap();
+        }
+        let s = MemoryStore::with_names(limits, &path).unwrap();
+        // Nobody is online after a restart, but every name is still its
+        // owner's: another key is refused, the owner comes back.
+        assert!(s.peer("alice").is_err());
+        for name in ["alice", "bob"] {
+            let err = login_as(&s, name, key("mallory"), "http://m:1", vec![]).unwrap_err();
+            assert!(
+                matches!(&err, DirError::Taken(m) if m.contains("kept for its owner")),
+                "{err:?}"
+            );
+        }
+        login(&s, "alice", "http://a:2", vec![]).unwrap();
+        // The removed key stays refused; its name is free.
+        let err = login(&s, "eve", "http://e:1", vec![]).unwrap_err();
+        assert!(
+            matches!(&err, DirError::Denied(m) if m.contains("removed")),
+            "{err:?}"
+        );
+        login_as(&s, "eve", key("carol"), "http://c:1", vec![]).unwrap();
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! Import rule: `directory/` imports the leaves, `wire/`, `config` and
 //! `tls/`, never `peer/`.
 
+mod book;
 mod event;
 mod flood;
 mod index;

@@ -138,7 +138,20 @@ impl DirectoryServer {
                 RedisStore::start(url, &config.redis_prefix, limits.clone(), REDIS_WAIT)
                     .map_err(ServerError::Store)?,
             ),
-            _ => Arc::new(MemoryStore::new(limits.clone())),
+            _ => {
+                // Name bindings outlive a restart: kept in the state folder.
+                let state = config.state_dir();
+                let names = state.join(super::book::NAMES_FILE);
+                let store = std::fs::create_dir_all(&state)
+                    .and_then(|()| MemoryStore::with_names(limits.clone(), &names))
+                    .map_err(|e| {
+                        ServerError::Store(format!(
+                            "the name bindings in {}: {e} (state_dir in the config)",
+                            names.display()
+                        ))
+                    })?;
+                Arc::new(store)
+            }
         };
         let bind_err = |source| ServerError::Bind {
             addr: config.listen,
@@ -175,6 +188,7 @@ impl DirectoryServer {
             group_password: config.group_password(),
             trust_advertised_addrs: config.trust_advertised_addrs,
             trusted_proxies: config.trusted_proxies.clone(),
+            operator: identity.as_ref().map(TlsIdentity::keyprint),
         };
         let health = HealthService::default();
         let metrics = Arc::new(Metrics::new());

@@ -84,6 +84,10 @@ pub struct Admission {
     pub trust_advertised_addrs: bool,
     /// Proxies whose `x-forwarded-for` names the real client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The directory's own keyprint: a client showing its certificate is
+    /// the operator (`server remove`). `None` with `tls = false`: the
+    /// operator is then a client on this machine (loopback).
+    pub operator: Option<KeyPrint>,
 }
 
 /// The gRPC face of a [`DirectoryStore`].
@@ -272,12 +276,52 @@ impl DirectoryService {
         self.address_key(ctx)
     }
 
+    /// A read in a closed group (one with a password) is for members: a
+    /// live session's token, or the password. Says what is missing, never
+    /// what there is.
+    fn check_reader(&self, token: &str, offered: &str) -> Result<(), DirError> {
+        if self.admission.group_password.is_none() {
+            return Ok(());
+        }
+        if !token.is_empty()
+            && self
+                .store
+                .session_name(&Token::from_client(token))
+                .is_some()
+        {
+            return Ok(());
+        }
+        self.check_password(offered).map_err(|e| match e {
+            DirError::Denied(m) => DirError::Denied(format!(
+                "this group is closed: its directory answers members only ({m})"
+            )),
+            other => other,
+        })
+    }
+
+    /// Whether the caller is the directory's operator: over TLS a client
+    /// showing the directory's own certificate, else one on this machine.
+    fn check_operator(&self, ctx: &RpcContext) -> Result<(), DirError> {
+        let operator = match self.admission.operator {
+            Some(own) => Self::client_keyprint(ctx) == Some(own),
+            None => client_ip(&ctx.peer()).is_some_and(|ip| ip.is_loopback()),
+        };
+        if operator {
+            return Ok(());
+        }
+        Err(DirError::Denied(
+            "only the directory's operator may remove a member (`server remove` with the \
+             directory's own config, on its machine)"
+                .to_string(),
+        ))
+    }
+
     /// Refuses a Login without the group password the operator set.
     fn check_password(&self, offered: &str) -> Result<(), DirError> {
         match &self.admission.group_password {
             None => Ok(()),
             Some(_) if offered.is_empty() => Err(DirError::Denied(
-                "this directory asks for a group password: set group_password (or \
+                "this group needs its password: set group_password (or \
                  group_password_file) in the peer's config"
                     .to_string(),
             )),
@@ -330,6 +374,9 @@ impl DirectoryService {
     /// search worker.
     fn search(&mut self, ctx: RpcContext, req: pb::SearchRequest, sink: UnarySink<EncodedReply>) {
         let arrived = Instant::now();
+        if let Err(e) = self.check_reader(&req.token, &req.group_password) {
+            return reply(&self.metrics, &ctx, sink, "Search", Err(e));
+        }
         let key = self.caller(&req.token, &ctx);
         let allowed = self
             .searches
@@ -601,7 +648,9 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::LocateRequest,
         sink: UnarySink<pb::LocateReply>,
     ) {
-        let r = self.do_locate(req);
+        let r = self
+            .check_reader(&req.token, &req.group_password)
+            .and_then(|()| self.do_locate(req));
         reply(&self.metrics, &ctx, sink, "Locate", r);
     }
 
@@ -611,7 +660,9 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::GetPeerRequest,
         sink: UnarySink<pb::GetPeerReply>,
     ) {
-        let r = self.do_get_peer(req);
+        let r = self
+            .check_reader(&req.token, &req.group_password)
+            .and_then(|()| self.do_get_peer(req));
         reply(&self.metrics, &ctx, sink, "GetPeer", r);
     }
 
@@ -622,8 +673,8 @@ impl directory_grpc::Directory for DirectoryService {
         sink: UnarySink<pb::ListPeersReply>,
     ) {
         let r = self
-            .address_searches
-            .check(self.address_key(&ctx))
+            .check_reader(&req.token, &req.group_password)
+            .and_then(|()| self.address_searches.check(self.address_key(&ctx)))
             .map(|()| {
                 let limit = match req.limit as usize {
                     0 => MAX_PEERS_LISTED,
@@ -665,6 +716,43 @@ impl directory_grpc::Directory for DirectoryService {
                 log::info!("logout: {name} at {addr}");
             }
             Ok(pb::LogoutReply::default())
+        });
+    }
+
+    fn remove_peer(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::RemovePeerRequest,
+        sink: UnarySink<pb::RemovePeerReply>,
+    ) {
+        if let Err(e) = self
+            .check_operator(&ctx)
+            .and_then(|()| names::check_peer_name(&req.name).map_err(invalid))
+        {
+            return reply(&self.metrics, &ctx, sink, "RemovePeer", Err(e));
+        }
+        let store = self.store.clone();
+        self.offload(&ctx, sink, "RemovePeer", move || {
+            let removed = store.remove(&req.name)?;
+            let owner = removed.owner.map(|k| k.to_string());
+            log::warn!(
+                "removed by the operator: {} ({}), {}",
+                req.name,
+                owner.as_deref().map_or_else(
+                    || "its name was not bound".to_string(),
+                    |k| format!("keyprint {k}, refused from now on")
+                ),
+                if removed.was_online {
+                    "its session ended"
+                } else {
+                    "it was not online"
+                }
+            );
+            Ok(pb::RemovePeerReply {
+                keyprint: owner.unwrap_or_default(),
+                was_online: removed.was_online,
+                ..Default::default()
+            })
         });
     }
 }

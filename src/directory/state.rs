@@ -11,7 +11,7 @@ use super::event::Event;
 use super::ledger::Ledger;
 use super::query::Query;
 use super::roster::Roster;
-use super::store::{Batch, DirError, DirectoryStore, Limits, Session, Token};
+use super::store::{Batch, DirError, DirectoryStore, Limits, Removed, Session, Token};
 use crate::id::FileId;
 use crate::sync::RwLockExt;
 use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SharedFile};
@@ -137,6 +137,10 @@ impl<L: Ledger> DirectoryStore for DirectoryState<L> {
         self.ledger.logout(Event::Left {
             session: token.print(),
         })
+    }
+
+    fn remove(&self, name: &str) -> Result<Removed, DirError> {
+        self.ledger.remove(name)
     }
 
     fn expire(&self) -> Vec<(String, Option<HttpAddr>)> {

@@ -69,6 +69,16 @@ pub struct Session {
     pub max_files_per_call: u32,
 }
 
+/// What removing a member did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// The keyprint its name was bound to, now refused at every Login
+    /// (`None`: the name was not bound).
+    pub owner: Option<KeyPrint>,
+    /// Whether a session of it was live (and has ended).
+    pub was_online: bool,
+}
+
 /// Limits the store enforces on what one call may carry.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -237,6 +247,10 @@ pub trait DirectoryStore: Send + Sync {
     /// Ends the token's session; its files are gone at once (its name stays
     /// bound to its owner for `Limits::name_hold` from now).
     fn logout(&self, token: &Token) -> Result<(), DirError>;
+    /// The operator removes the member `name`: its session (if any) ends
+    /// at once, the name is freed, and the keyprint it was bound to is
+    /// refused at every Login from now on, under any name.
+    fn remove(&self, name: &str) -> Result<Removed, DirError>;
     /// A sweep: moves the lease clock, drops every session whose lease ran
     /// out, and name bindings whose hold is over; returns the names whose
     /// sessions were dropped, with the address each had.

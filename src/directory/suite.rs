@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::ledger::{pass_in_steps, LeaseClock, TestWall};
 use super::query::Query;
-use super::store::{DirError, DirectoryStore, Limits, Session, Token};
+use super::store::{DirError, DirectoryStore, Limits, Removed, Session, Token};
 use super::{MemoryStore, RedisStore};
 use crate::id::FileId;
 use crate::wire::{HttpAddr, KeyPrint, SharedFile};
@@ -357,6 +357,39 @@ fn every_write_is_read_back_at_once(h: &dyn Harness) {
     assert_eq!(s.counts(), (1, 1));
 }
 
+fn a_removed_member_is_gone_its_name_free_and_its_key_refused(h: &dyn Harness) {
+    let s = h.store();
+    let alice = login(h, "alice", "http://a:1", &["mine.txt"]).unwrap();
+    login(h, "bob", "http://b:1", &["bobs.txt"]).unwrap();
+    let removed = s.remove("alice").unwrap();
+    assert_eq!(
+        removed,
+        Removed {
+            owner: Some(key("alice")),
+            was_online: true
+        }
+    );
+    // Gone at once: session, files, listing.
+    assert_eq!(s.heartbeat(&alice.token), Err(DirError::Unauthenticated));
+    assert!(s.peer("alice").is_err());
+    assert_eq!(found(h, "txt"), ["bobs.txt"]);
+    // Its key may not log in again, under its name or any other.
+    for name in ["alice", "alice2"] {
+        let err = login_as(h, name, key("alice"), "http://a:1", &[])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            matches!(&err, DirError::Denied(m) if m.contains("removed from the group")),
+            "{err:?}"
+        );
+    }
+    // The name is free for another key; others are untouched.
+    login_as(h, "alice", key("carol"), "http://c:1", &[]).unwrap();
+    assert_eq!(s.peer("bob").unwrap().1, 1);
+    // Removing a name nobody holds removes nothing.
+    assert_eq!(s.remove("nobody").unwrap(), Removed::default());
+}
+
 /// Each case as a test of each ledger.
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
@@ -386,4 +419,5 @@ suite!(
     a_long_pause_gives_every_peer_a_lease_again,
     calls_over_the_limits_are_refused_and_change_nothing,
     every_write_is_read_back_at_once,
+    a_removed_member_is_gone_its_name_free_and_its_key_refused,
 );

@@ -22,8 +22,8 @@ use crate::tls::{probe, ProbeError, TlsIdentity, DIRECTORY_NAME};
 use crate::wire::proto::directory as pb;
 use crate::wire::proto::directory_grpc::DirectoryClient;
 use crate::wire::{
-    Credentials, DirectoryTarget, Hit, HttpAddr, KeyPrint, PeerListing, SearchOutcome, SharedFile,
-    Source, LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES,
+    Credentials, DirectoryTarget, GroupPassword, Hit, HttpAddr, KeyPrint, PeerListing,
+    SearchOutcome, SharedFile, Source, LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES,
 };
 
 /// Deadline of every directory call.
@@ -128,6 +128,9 @@ pub struct Directory {
     /// The directory's keyprint, once checked.
     checked: Arc<Mutex<Option<KeyPrint>>>,
     addr: String,
+    /// The group password, shown on every read (a closed group's
+    /// directory answers members only).
+    password: Option<GroupPassword>,
 }
 
 /// How a peer opens a TLS channel to its directory: the certificate it
@@ -180,6 +183,7 @@ impl Directory {
             tls: None,
             checked: Default::default(),
             addr: addr.to_string(),
+            password: None,
         }
     }
 
@@ -196,7 +200,38 @@ impl Directory {
             })),
             checked: Default::default(),
             addr: target.addrs.clone(),
+            password: None,
         }
+    }
+
+    /// The same, showing `password` on every read (a closed group's
+    /// directory answers its members only).
+    pub fn with_group_password(mut self, password: Option<GroupPassword>) -> Directory {
+        self.password = password;
+        self
+    }
+
+    /// The group password as a read carries it ("" without one).
+    fn password(&self) -> String {
+        self.password
+            .as_ref()
+            .map(|p| p.expose().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The operator removes the member `name` (the directory checks that
+    /// this is its operator): the keyprint now refused ("" when the name
+    /// was not bound), and whether it was online.
+    pub fn remove_peer(&self, name: &str) -> Result<(String, bool), ClientError> {
+        let req = pb::RemovePeerRequest {
+            name: name.to_string(),
+            ..Default::default()
+        };
+        let r = self
+            .client()?
+            .remove_peer_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        Ok((r.keyprint, r.was_online))
     }
 
     /// Whether it speaks TLS.
@@ -361,6 +396,7 @@ impl Directory {
     pub fn peer(&self, name: &str) -> Result<(HttpAddr, u64), ClientError> {
         let req = pb::GetPeerRequest {
             name: name.to_string(),
+            group_password: self.password(),
             ..Default::default()
         };
         let r = self
@@ -374,6 +410,7 @@ impl Directory {
     pub fn peers(&self, limit: u32) -> Result<(Vec<PeerListing>, u64), ClientError> {
         let req = pb::ListPeersRequest {
             limit,
+            group_password: self.password(),
             ..Default::default()
         };
         let r = self
@@ -491,6 +528,7 @@ impl DirectoryApi for Directory {
             query: query.to_string(),
             limit,
             token: token.unwrap_or_default().to_string(),
+            group_password: self.password(),
             ..Default::default()
         };
         let r = self
@@ -524,6 +562,7 @@ impl DirectoryApi for Directory {
     fn locate(&self, id: &FileId) -> Result<(u64, Vec<Source>), ClientError> {
         let req = pb::LocateRequest {
             id: id.to_string(),
+            group_password: self.password(),
             ..Default::default()
         };
         let r = self

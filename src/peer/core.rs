@@ -17,7 +17,9 @@ use super::session::Session;
 use super::share::{Change, ShareError, ShareTable};
 use crate::config::PeerConfig;
 use crate::id::FileId;
-use crate::wire::{HttpAddr, InboxPolicy, Rescanned, SearchOutcome, SharedFile, Status};
+use crate::wire::{
+    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, Rescanned, SearchOutcome, SharedFile, Status,
+};
 
 /// The parts of a running peer that its threads and its console share.
 pub struct Core {
@@ -29,6 +31,8 @@ pub struct Core {
     secret: String,
     http_addr: HttpAddr,
     downloads: DownloadCounters,
+    /// The group password (a closed group), read from the config once.
+    password: Option<GroupPassword>,
 }
 
 impl Core {
@@ -41,6 +45,7 @@ impl Core {
         http_addr: HttpAddr,
     ) -> Core {
         Core {
+            password: config.group_password(),
             config,
             dir,
             share,
@@ -228,7 +233,23 @@ impl Host for Core {
         })
     }
 
-    fn keyprint(&self) -> Option<crate::wire::KeyPrint> {
+    fn keyprint(&self) -> Option<KeyPrint> {
         self.http_addr.pin()
+    }
+
+    fn group_password(&self) -> Option<&GroupPassword> {
+        self.password.as_ref()
+    }
+
+    fn member(&self, name: &str) -> Result<Option<KeyPrint>, String> {
+        match self.dir.peer(name) {
+            Ok((addr, _)) => Ok(addr.pin()),
+            Err(ClientError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn membership_ttl(&self) -> std::time::Duration {
+        self.session.heartbeat_interval()
     }
 }

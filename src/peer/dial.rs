@@ -14,8 +14,11 @@ use crate::tls::TlsIdentity;
 /// The directory of `config`, and the peer's TLS identity when it speaks TLS.
 pub fn open_directory(config: &PeerConfig) -> io::Result<(Directory, Option<TlsIdentity>)> {
     let target = config.directory_target();
+    let password = config.group_password();
+    crate::tls::set_client_name(&config.name, password.as_ref());
     if !config.tls {
-        return Ok((Directory::connect(&target.addrs), None));
+        let dir = Directory::connect(&target.addrs).with_group_password(password);
+        return Ok((dir, None));
     }
     let state = config.state_dir();
     make_state_dir(&state)?;
@@ -30,5 +33,6 @@ pub fn open_directory(config: &PeerConfig) -> io::Result<(Directory, Option<TlsI
         pin: None,
         known: Some(state.join(KNOWN_DIRECTORIES)),
     };
-    Ok((Directory::connect_tls(&target, dial), Some(me)))
+    let dir = Directory::connect_tls(&target, dial).with_group_password(password);
+    Ok((dir, Some(me)))
 }

@@ -482,6 +482,12 @@ impl Session {
         self.denied.clone()
     }
 
+    /// How often the directory asked this peer to heartbeat (before a
+    /// login: the interval a session starts with).
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.link.lock().heartbeat
+    }
+
     /// The session token, when logged in.
     pub fn token(&self) -> Option<String> {
         self.link.lock().token.clone()

@@ -13,14 +13,43 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::configs::client_config;
 use super::identity::TlsIdentity;
-use crate::wire::{HttpAddr, KeyPrint};
+use crate::wire::{GroupPassword, HttpAddr, KeyPrint, PEER_HEADER};
 
 static ME: OnceLock<TlsIdentity> = OnceLock::new();
+
+/// Who this process says it is on every request to a peer: its name
+/// (`X-Hubshare-Peer`), and in a closed group without TLS the group
+/// password as Basic credentials (with TLS, a source checks the
+/// certificate and the name with the directory instead).
+struct Who {
+    name: String,
+    plain_basic: Option<String>,
+}
+
+static WHO: OnceLock<Who> = OnceLock::new();
 
 /// The certificate this process shows to the peers it connects to (once:
 /// later calls keep the first).
 pub fn set_client_identity(me: &TlsIdentity) {
     let _ = ME.set(me.clone());
+}
+
+/// The name this process gives on every request to a peer, and the group
+/// password it shows to `http://` peers of a closed group (once: later
+/// calls keep the first). The Basic value is redacted from every log line.
+pub fn set_client_name(name: &str, password: Option<&GroupPassword>) {
+    let plain_basic = password.map(|p| {
+        let value = format!(
+            "Basic {}",
+            crate::base64::encode(format!(":{}", p.expose()).as_bytes())
+        );
+        crate::logging::redact(&value[6..]);
+        value
+    });
+    let _ = WHO.set(Who {
+        name: name.to_string(),
+        plain_basic,
+    });
 }
 
 /// A new agent for `base` with the given timeouts (its connections are
@@ -38,6 +67,17 @@ pub fn agent_for(
         .timeout_read(read)
         .timeout_write(write)
         .user_agent(concat!("hubshare/", env!("CARGO_PKG_VERSION")));
+    if let Some(who) = WHO.get() {
+        let basic = if base.is_tls() {
+            None
+        } else {
+            who.plain_basic.as_deref()
+        };
+        builder = builder.middleware(Introduce {
+            name: &who.name,
+            basic,
+        });
+    }
     if base.is_tls() {
         // No keyprint: pin one nobody has, so the failure says why.
         let pin = base
@@ -49,6 +89,26 @@ pub fn agent_for(
         }
     }
     builder.build()
+}
+
+/// Adds who this process is to every request (see [`Who`]).
+struct Introduce {
+    name: &'static str,
+    basic: Option<&'static str>,
+}
+
+impl ureq::Middleware for Introduce {
+    fn handle(
+        &self,
+        req: ureq::Request,
+        next: ureq::MiddlewareNext,
+    ) -> Result<ureq::Response, ureq::Error> {
+        let mut req = req.set(PEER_HEADER, self.name);
+        if let Some(b) = self.basic {
+            req = req.set("Authorization", b);
+        }
+        next.handle(req)
+    }
 }
 
 /// How much is read from the socket at once under TLS.

@@ -129,6 +129,18 @@ impl KeyPrint {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The print from [`to_hex`](Self::to_hex)'s form.
+    pub fn from_hex(hex: &str) -> Option<KeyPrint> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(KeyPrint(out))
+    }
+
     /// Tests: the print of a key made from `seed` (the same every time).
     #[cfg(test)]
     pub fn of_seed(seed: &str) -> KeyPrint {

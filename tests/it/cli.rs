@@ -352,8 +352,10 @@ fn errors_are_said_once_in_words_not_debug_dumps() {
     assert!(err.contains("cannot connect"), "{err}");
     assert_eq!(err.matches("/files").count(), 1, "{err}");
     // A second directory on the same port: no `BindFail(...)`.
+    let cwd = tempfile::tempdir().unwrap();
     let out = Command::new(SERVER)
         .args(["--no-tls", "--listen", &server.addr])
+        .current_dir(cwd.path())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

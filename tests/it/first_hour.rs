@@ -391,7 +391,7 @@ fn refusals_no_retry_can_change_make_serve_exit_with_the_reason() {
             "group_password = \"the wrong phrase!\"",
             "wrong group password",
         ),
-        ("mallory", "", "asks for a group password"),
+        ("mallory", "", "this group needs its password"),
     ] {
         let m = PeerSetup::new(name, &server.addr, extra);
         let mut cmd = Command::new(PEER);
@@ -429,7 +429,7 @@ fn refusals_no_retry_can_change_make_serve_exit_with_the_reason() {
             menu.printed().contains("refused by the directory")
         },
     );
-    assert!(menu.printed().contains("asks for a group password"));
+    assert!(menu.printed().contains("this group needs its password"));
     assert!(menu.running());
     menu.send("8");
     assert!(menu.wait().success());

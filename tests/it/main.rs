@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod closed;
 mod config;
 mod directory;
 mod end_to_end;

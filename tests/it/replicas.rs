@@ -605,3 +605,78 @@ fn a_redis_that_hangs_for_longer_than_a_lease_expires_nobody() {
     );
     assert_eq!(redis.leaves_of("hal"), 1);
 }
+
+#[test]
+fn a_closed_group_on_replicas_keeps_its_names_across_a_restart_and_its_removals() {
+    let redis = Redis::start();
+    let password = "the replicas' group password";
+    let closed = format!("group_password = \"{password}\"");
+    let member = |name: &str, key: &str| pb::LoginRequest {
+        identity_key: key_of(key),
+        group_password: password.to_string(),
+        ..pb_login(name, &["minutes.txt"])
+    };
+    let (first, c, _dir) = replica_process_with(&redis, 0, &closed);
+    let alice = c
+        .login(&member("alice", "alice"))
+        .expect("a member logs in");
+    // Reads without the password are refused; with the token or the
+    // password they are answered.
+    let search = |token: &str, pw: &str| {
+        c.search(&pb::SearchRequest {
+            query: "minutes".into(),
+            limit: 10,
+            token: token.into(),
+            group_password: pw.into(),
+            ..Default::default()
+        })
+    };
+    assert_eq!(code(search("", "")), RpcStatusCode::PERMISSION_DENIED);
+    assert_eq!(
+        code(search("", "a wrong guess")),
+        RpcStatusCode::PERMISSION_DENIED
+    );
+    assert_eq!(search(&alice.token, "").unwrap().total, 1);
+    assert_eq!(search("", password).unwrap().total, 1);
+    assert_eq!(
+        code(c.list_peers(&pb::ListPeersRequest::default())),
+        RpcStatusCode::PERMISSION_DENIED
+    );
+    c.logout(&pb::LogoutRequest {
+        token: alice.token,
+        ..Default::default()
+    })
+    .unwrap();
+    drop(first);
+
+    // Another replica process after the first is gone: alice's name is
+    // still hers.
+    let (_second, c, _dir2) = replica_process_with(&redis, 0, &closed);
+    let err = c.login(&member("alice", "mallory")).unwrap_err();
+    assert_eq!(code::<()>(Err(err)), RpcStatusCode::ALREADY_EXISTS);
+    let bob = c.login(&member("bob", "bob")).expect("bob logs in");
+    // The operator (on this machine: tls = false) removes bob.
+    let removed = c
+        .remove_peer(&pb::RemovePeerRequest {
+            name: "bob".into(),
+            ..Default::default()
+        })
+        .expect("the operator removes bob");
+    assert!(removed.was_online && !removed.keyprint.is_empty());
+    assert_eq!(
+        code(heartbeat(&c, &bob.token)),
+        RpcStatusCode::UNAUTHENTICATED
+    );
+    let again = c.login(&member("bob", "bob")).unwrap_err();
+    let grpcio::Error::RpcFailure(s) = again else {
+        panic!("{again:?}")
+    };
+    assert_eq!(s.code(), RpcStatusCode::PERMISSION_DENIED);
+    assert!(
+        s.message().contains("removed from the group"),
+        "{}",
+        s.message()
+    );
+    // Its name is free for another key.
+    c.login(&member("bob", "robert")).expect("the name is free");
+}

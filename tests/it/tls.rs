@@ -22,12 +22,12 @@ use hubshare::DirectoryApi;
 use crate::support::*;
 
 /// A peer config over TLS (the default) with `extra` keys.
-fn tls_peer(name: &str, directory: &str, extra: &str) -> PeerSetup {
+pub(crate) fn tls_peer(name: &str, directory: &str, extra: &str) -> PeerSetup {
     PeerSetup::new(name, directory, &format!("tls = true\n{extra}"))
 }
 
 /// `len` bytes no one would guess (a hash chain).
-fn unguessable(len: usize, seed: &str) -> Vec<u8> {
+pub(crate) fn unguessable(len: usize, seed: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 32);
     let mut h = blake3::hash(seed.as_bytes());
     while out.len() < len {
@@ -162,6 +162,8 @@ fn a_recording_relay_sees_no_key_password_token_file_name_or_byte() {
     fs::write(a.share().join("exam answers 2026.txt"), &content).unwrap();
     let _a = a.serve();
     let b = tls_peer("bob", &to_directory.addr, &secrets);
+    // A closed group: bob downloads as a live member.
+    let _b = b.serve();
     eventually(Duration::from_secs(15), "bob finds the answers", || {
         ok(b.run(&["search", "exam", "answers"])).contains("exam answers 2026.txt")
     });
@@ -388,7 +390,7 @@ fn a_man_in_the_middle_in_front_of_a_source_is_dropped_by_name() {
 }
 
 /// `curl` with `args` (silent, errors shown), its output.
-fn curl(args: &[&str]) -> std::process::Output {
+pub(crate) fn curl(args: &[&str]) -> std::process::Output {
     Command::new("curl")
         .args(["-sS", "--max-time", "20"])
         .args(args)

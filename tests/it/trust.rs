@@ -17,7 +17,7 @@ fn quick_server(extra: &str) -> Dir {
     start_directory(&format!("lease_secs = 3\n{extra}\n"))
 }
 
-fn status_of(e: grpcio::Error) -> (RpcStatusCode, String) {
+pub(crate) fn status_of(e: grpcio::Error) -> (RpcStatusCode, String) {
     match e {
         grpcio::Error::RpcFailure(s) => (s.code(), s.message().to_string()),
         other => panic!("not a status: {other}"),
@@ -430,7 +430,7 @@ fn no_secret_shows_in_a_debug_log() {
     let (code, msg) =
         status_of(raw_login(&c, "eve", &key_of("eve"), "http://127.0.0.1:9").unwrap_err());
     assert_eq!(code, RpcStatusCode::PERMISSION_DENIED, "{msg}");
-    assert!(msg.contains("group password"), "{msg}");
+    assert!(msg.contains("this group needs its password"), "{msg}");
     let wrong = c.login(&pb::LoginRequest {
         name: "eve".into(),
         http_addr: "http://127.0.0.1:9".into(),

@@ -1,10 +1,12 @@
 -- ARGV[4..]: name, owner, session, addr, lease_ms, hold_ms, the Joined
 -- event (as Rust serialized it), then (id, file JSON) pairs. Returns
--- {"ok", mark} (`epoch:seq` of its event) or {"taken", "live"|"held"}:
--- another owner's name is taken while it is live and for hold_ms on the
--- lease clock after its last session ended.
+-- {"ok", mark} (`epoch:seq` of its event), {"banned"} for an owner the
+-- operator removed, or {"taken", "live"|"held"}: another owner's name is
+-- taken while it is live and for hold_ms on the lease clock after its
+-- last session ended.
 local name, owner, sess, addr = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local lease_ms, hold_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
+if redis.call('SISMEMBER', p .. 'banned', owner) == 1 then return {'banned'} end
 local bind = p .. 'bind:' .. name
 local b = redis.call('HMGET', bind, 'owner', 'released')
 if b[1] and b[1] ~= owner then

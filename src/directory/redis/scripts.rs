@@ -9,6 +9,7 @@ pub(super) struct Scripts {
     pub(super) announce: Script,
     pub(super) heartbeat: Script,
     pub(super) logout: Script,
+    pub(super) remove: Script,
     pub(super) sweep: Script,
 }
 
@@ -21,6 +22,7 @@ impl Scripts {
             announce: script(include_str!("announce.lua")),
             heartbeat: script(include_str!("heartbeat.lua")),
             logout: script(include_str!("logout.lua")),
+            remove: script(include_str!("remove.lua")),
             sweep: script(include_str!("sweep.lua")),
         }
     }

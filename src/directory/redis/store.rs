@@ -12,10 +12,10 @@ use redis::{Script, Value};
 
 use super::super::event::Event;
 use super::super::ledger::{LeaseClock, Ledger};
-use super::super::memory::name_taken;
+use super::super::memory::{name_taken, removed_refusal};
 use super::super::roster::Roster;
 use super::super::state::DirectoryState;
-use super::super::store::{DirError, Limits};
+use super::super::store::{DirError, Limits, Removed};
 use super::conn::{as_str, as_u64, odd, unavailable, Conns, REDIS_TIMEOUT};
 use super::follower::follow;
 use super::scripts::Scripts;
@@ -235,6 +235,7 @@ impl Ledger for RedisLedger {
                 self.await_applied(mark);
                 Ok(())
             }
+            (Some("banned"), _) => Err(removed_refusal()),
             (Some("taken"), Some(how)) => {
                 let live = as_str(how).as_deref() == Some("live");
                 let held_for = (!live).then_some(limits.name_hold);
@@ -312,6 +313,31 @@ impl Ledger for RedisLedger {
             Some("unauth") => Err(DirError::Unauthenticated),
             _ => Err(odd("logout", &out)),
         }
+    }
+
+    fn remove(&self, name: &str) -> Result<Removed, DirError> {
+        let args = vec![
+            name.as_bytes().to_vec(),
+            millis(self.shared.limits.name_hold)
+                .to_string()
+                .into_bytes(),
+        ];
+        let out = self.run(&self.shared.scripts.remove, args)?;
+        let field = |i: usize| out.get(i).and_then(as_str).unwrap_or_default();
+        let owner = match field(0).as_str() {
+            "" => None,
+            hex => Some(KeyPrint::from_hex(hex).ok_or_else(|| odd("remove", &out))?),
+        };
+        let mark = field(2);
+        if !mark.is_empty() {
+            if let Some(m) = out.get(2) {
+                self.await_applied(m);
+            }
+        }
+        Ok(Removed {
+            owner,
+            was_online: field(1) == "online",
+        })
     }
 
     fn expire(&self) -> Vec<(String, Option<HttpAddr>)> {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::host::Host;
+use super::member::Members;
 use super::metrics::PeerMetrics;
 use super::queue::UploadQueue;
 use super::throttle::SharedBucket;
@@ -16,4 +17,6 @@ pub(super) struct Ctx {
     /// Searches the web page is running on the directory now.
     pub page_searches: std::sync::atomic::AtomicUsize,
     pub metrics: PeerMetrics,
+    /// Who the directory lists as members, recently (a closed group).
+    pub members: Members,
 }

@@ -5,11 +5,14 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 use blake3::hazmat::ChainingValue;
 
 use crate::id::FileId;
-use crate::wire::{HttpAddr, InboxPolicy, Rescanned, SearchOutcome, SharedFile, Status};
+use crate::wire::{
+    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, Rescanned, SearchOutcome, SharedFile, Status,
+};
 
 /// What the HTTP server needs of the peer it serves. The peer's core
 /// implements it; tests implement it over a folder of their own.
@@ -61,6 +64,22 @@ pub trait Host: Send + Sync {
         None
     }
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+    /// The group password, in a closed group: files, piece lists,
+    /// `/files`, uploads and the page are then for members only (see
+    /// `member.rs`). `None`: an open group, everything served to anyone.
+    fn group_password(&self) -> Option<&GroupPassword> {
+        None
+    }
+    /// The keyprint the directory lists for the live member `name` now
+    /// (`None`: no such member online), asked of the directory.
+    fn member(&self, name: &str) -> Result<Option<KeyPrint>, String> {
+        Err(format!("this peer cannot ask its directory about {name}"))
+    }
+    /// How long a member's access may outlive its session: this peer's
+    /// heartbeat interval (what the directory asked of it).
+    fn membership_ttl(&self) -> Duration {
+        Duration::from_secs(10)
+    }
 }
 
 /// Why a search through [`Host::search`] has no results to show.

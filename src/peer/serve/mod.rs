@@ -22,6 +22,11 @@
 //! (`queue.rs`) and the rate limit (`throttle.rs`) are the server's own.
 //! Small things never wait for a slot: files up to `free_slot_bytes`, piece
 //! lists, HEAD, the page, `/files`, `/health`, `/inbox`.
+//!
+//! In a closed group (a group password in the config) every route but
+//! `/health`, `/page.css`, `/metrics` and the control routes (which need
+//! their own secret) answers members only (`member.rs`): a live member's
+//! certificate, or the password as HTTP Basic credentials.
 
 mod context;
 mod control;
@@ -29,6 +34,7 @@ mod files;
 mod form;
 mod gate;
 mod host;
+mod member;
 mod metrics;
 mod page;
 pub mod queue;

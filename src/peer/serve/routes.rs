@@ -7,7 +7,7 @@ use tiny_http::{Method, Request, Response};
 
 use super::context::Ctx;
 use super::respond::{header, json, json_listing, not_allowed, request_header, send, text};
-use super::{control, files, page, upload};
+use super::{control, files, member, page, upload};
 
 /// Longest request path accepted.
 pub const MAX_URL_LEN: usize = 2048;
@@ -39,6 +39,20 @@ pub(super) fn handle(ctx: &Ctx, rq: Request) {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = rq.method().clone();
     let host = &*ctx.host;
+    // In a closed group, everything but liveness, the stylesheet, the
+    // counters and control (its own secret) is for members.
+    let open = matches!(
+        segments.as_slice(),
+        ["health"] | ["page.css"] | ["metrics"] | ["control", _]
+    );
+    if !open {
+        if let Err(why) = member::admit(host, &ctx.members, &rq, Instant::now()) {
+            ctx.metrics.turned_away("not_a_member");
+            let refusal =
+                text(401, &why).with_header(header("WWW-Authenticate", member::CHALLENGE));
+            return send(rq, refusal);
+        }
+    }
     match segments.as_slice() {
         [""] => match method {
             Method::Get | Method::Head => page::serve_page(ctx, rq),

@@ -96,6 +96,7 @@ impl HttpServer {
                 )))
             }),
             page_searches: Default::default(),
+            members: Default::default(),
             metrics,
         });
         let gate = Arc::new(Gate::new(opts.workers));

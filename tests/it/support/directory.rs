@@ -17,6 +17,8 @@ use super::proc::{Proc, SERVER};
 pub struct Dir {
     pub addr: String,
     server: Option<DirectoryServer>,
+    /// Its state folder (the name bindings), unless the config named one.
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Dir {
@@ -58,10 +60,19 @@ pub fn start_directory(text: &str) -> Dir {
     if !text.lines().any(|l| l.trim_start().starts_with("listen")) {
         config.listen = "127.0.0.1:0".parse().unwrap();
     }
+    // Name bindings are kept in the state folder: each test its own.
+    let state = config
+        .state_dir
+        .is_none()
+        .then(|| tempfile::tempdir().expect("temp dir"));
+    if let Some(s) = &state {
+        config.state_dir = Some(s.path().to_path_buf());
+    }
     let server = DirectoryServer::start(&config).expect("start the directory");
     Dir {
         addr: server.addr().to_string(),
         server: Some(server),
+        _state: state,
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Proc {
     log: Arc<Mutex<Vec<String>>>,
     /// Every line it printed on stdout after the first, so far.
     printed: Arc<Mutex<Vec<String>>>,
+    /// The folder a `server` without a folder of its own runs in (its
+    /// default state folder, with the name bindings, is below it), removed
+    /// with the process.
+    _cwd: Option<tempfile::TempDir>,
 }
 
 impl Proc {
@@ -26,6 +30,14 @@ impl Proc {
     pub fn spawn(mut cmd: Command) -> Proc {
         if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
             cmd.env("RUST_LOG", "info");
+        }
+        // A directory keeps its name bindings in its state folder: one run
+        // without a config or a folder of its own gets a fresh one, never
+        // one another test shares.
+        let cwd = (cmd.get_program() == SERVER && cmd.get_current_dir().is_none())
+            .then(|| tempfile::tempdir().expect("temp dir"));
+        if let Some(d) = &cwd {
+            cmd.current_dir(d.path());
         }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -75,6 +87,7 @@ impl Proc {
             addr,
             log,
             printed,
+            _cwd: cwd,
         }
     }
 
