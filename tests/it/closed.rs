@@ -254,3 +254,68 @@ fn a_name_bound_before_a_directory_restart_still_refuses_another_certificate() {
         ok(a.run(&["status"])).contains("online")
     });
 }
+
+#[test]
+fn without_tls_members_show_the_password_and_an_open_group_serves_anyone() {
+    // tls = false: no certificates, so members' peers show the password.
+    let server = start_directory(&format!("group_password = \"{PASSWORD}\""));
+    let member = format!("group_password = \"{PASSWORD}\"");
+    let a = PeerSetup::new("alice", &server.addr, &member);
+    let content = unguessable(300_000, "plain minutes");
+    let id = b3(&content);
+    fs::write(a.share().join("minutes.txt"), &content).unwrap();
+    let a_proc = a.serve();
+    let b = PeerSetup::new("bob", &server.addr, &member);
+    // At debug level ureq logs the headers it sends.
+    let b_proc = b.serve_logging("debug,ureq=debug");
+    eventually(Duration::from_secs(15), "alice listed", || {
+        b.sources_of(&["minutes"], "minutes.txt") == 1
+    });
+    ok(b.run(&["get", &id]));
+    assert_eq!(fs::read(b.share().join("minutes.txt")).unwrap(), content);
+    let url = format!("{}/files/{id}", a_proc.addr);
+    let (code, body) = curl_status(&[&url]);
+    assert_eq!(code, "401", "{body}");
+    let (code, _) = curl_status(&["-u", &format!(":{PASSWORD}"), &url]);
+    assert_eq!(code, "200");
+    // The password never shows in a log line, in the clear or as Basic.
+    let basic = base64(format!(":{PASSWORD}").as_bytes());
+    for log in [a_proc.log_text(), b_proc.log_text()] {
+        assert!(!log.contains(PASSWORD) && !log.contains(&basic), "{log}");
+    }
+
+    // An open group, as before: anyone fetches, nothing is asked.
+    let open = start_server();
+    let c = PeerSetup::new("carol", &open.addr, "");
+    fs::write(c.share().join("minutes.txt"), &content).unwrap();
+    let c_proc = c.serve();
+    let got = tempfile::tempdir().unwrap();
+    let file = got.path().join("got");
+    let (code, _) = curl_status(&[
+        "-o",
+        file.to_str().unwrap(),
+        &format!("{}/files/{id}", c_proc.addr),
+    ]);
+    assert_eq!(code, "200");
+    assert_eq!(fs::read(&file).unwrap(), content);
+}
+
+/// Standard base64 with padding (what HTTP Basic credentials are).
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
