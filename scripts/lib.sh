@@ -2,7 +2,8 @@
 # release binaries, makes a temp folder that is removed on exit with every
 # process listed in PIDS, and starts a directory on a free loopback port:
 # in plaintext (`tls = false`, as `peer_config` writes it too), unless
-# TLS=1 (bench_tls.sh compares the two).
+# TLS=1 (bench_tls.sh compares the two); SERVER_LINES are added to its
+# config.
 # Sets ROOT (the repository), BIN, WORK, PIDS and DIR (the directory's
 # address); leaves the shell in WORK. `peer_config NAME EXTRA` writes
 # NAME.toml for a peer sharing WORK/NAME/share, with the lines EXTRA
@@ -22,7 +23,9 @@ trap cleanup EXIT
 cd "$WORK"
 
 if [ "${TLS:-0}" = 1 ]; then TLS_LINE="tls = true"; NO_TLS=(); else TLS_LINE="tls = false"; NO_TLS=(--no-tls); fi
-"$BIN/server" "${NO_TLS[@]}" --listen 127.0.0.1:0 > server.out 2> server.log &
+# SERVER_LINES: lines for the directory's config (default none: its defaults).
+printf 'state_dir = "%s/server-state"\n%s\n' "$WORK" "${SERVER_LINES:-}" > server.toml
+"$BIN/server" --config server.toml "${NO_TLS[@]}" --listen 127.0.0.1:0 > server.out 2> server.log &
 PIDS+=($!)
 until [ -s server.out ]; do sleep 0.1; done
 # The address ends the first line (a TLS directory prints its invite next).

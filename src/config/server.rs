@@ -233,7 +233,8 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// The group password Logins must carry, if one is set.
+    /// The group password, if one is set: it closes the group (Logins and
+    /// reads must carry it).
     pub fn group_password(&self) -> Option<GroupPassword> {
         checked_password(&self.group_password)
     }

@@ -94,7 +94,7 @@ impl fmt::Display for TransferError {
             }
             TransferError::Protocol { url, detail } => write!(f, "{url}: {detail}"),
             TransferError::BadPieceList { id, failures } => {
-                write!(f, "no source gave a piece list that matches {id}")?;
+                write!(f, "could not get a piece list of {id} from any source")?;
                 for fail in failures {
                     write!(f, "\n  - {fail}")?;
                 }
