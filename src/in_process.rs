@@ -80,6 +80,9 @@ impl DirectoryApi for InProcessDirectory {
             lease: s.lease,
             heartbeat: s.heartbeat,
             max_files_per_call: s.max_files_per_call as usize,
+            // In this process there is nobody to reach it from.
+            reachable: true,
+            listed_at: None,
         })
     }
 
@@ -273,7 +276,7 @@ mod tests {
         let addr = HttpAddr::parse("http://127.0.0.1:7001").unwrap();
         let creds = Credentials {
             key: Some(crate::wire::IdentityKey::generate()),
-            group_password: None,
+            ..Default::default()
         };
         let (denied, _) = crossbeam_channel::bounded(1);
         Link::new(

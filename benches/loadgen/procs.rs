@@ -89,8 +89,9 @@ pub fn connect(builder: grpcio::ChannelBuilder, addr: &str) -> grpcio::Channel {
     }
 }
 
-/// The benchmark's directory: flood limits out of the way, a day's lease.
-pub const BENCH_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nlogin_rate = 1000000\nlogin_burst = 1000000\naddress_search_rate = 1000000\naddress_search_burst = 1000000\nmax_results = 1000\n";
+/// The benchmark's directory: flood limits out of the way, a day's lease, no
+/// connection back to the simulated peers (they listen nowhere).
+pub const BENCH_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nconnect_back = false\nlease_secs = 86400\nsearch_rate = 1000000\nsearch_burst = 1000000\nannounce_rate = 1000000\nannounce_burst = 1000000\nlogin_rate = 1000000\nlogin_burst = 1000000\naddress_search_rate = 1000000\naddress_search_burst = 1000000\nmax_results = 1000\n";
 
 /// A process this load generator started: killed and reaped when dropped,
 /// and (through `PR_SET_PDEATHSIG`) killed by the kernel if the load

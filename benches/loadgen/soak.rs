@@ -34,7 +34,7 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 /// The directory under soak: a short lease, so heartbeats matter, and flood
 /// limits that the load stays under.
-const SOAK_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nlease_secs = 15\nsearch_rate = 1000\nsearch_burst = 2000\nannounce_rate = 20\nannounce_burst = 20\nlogin_rate = 1000000\nlogin_burst = 1000000\naddress_search_rate = 1000000\naddress_search_burst = 1000000\n";
+const SOAK_SERVER_CONFIG: &str = "listen = \"127.0.0.1:0\"\nconnect_back = false\nlease_secs = 15\nsearch_rate = 1000\nsearch_burst = 2000\nannounce_rate = 20\nannounce_burst = 20\nlogin_rate = 1000000\nlogin_burst = 1000000\naddress_search_rate = 1000000\naddress_search_burst = 1000000\n";
 
 /// Calls made and errors met, shared by every load thread.
 #[derive(Default)]

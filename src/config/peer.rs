@@ -40,6 +40,11 @@ pub struct PeerConfig {
     pub listen: SocketAddr,
     /// Base address other peers reach this one at (default: `http://` + the bound address).
     pub advertise_addr: Option<HttpAddr>,
+    /// Whether others may be able to connect to this peer: the directory
+    /// then tries (at Login, at the address the Login came from) and lists
+    /// it as firewalled when nothing answers. `false`: listed as
+    /// firewalled without trying.
+    pub reachable: bool,
     /// Folder whose files are shared.
     pub share_dir: PathBuf,
     /// Further folders to share, each under a top folder of its own name
@@ -122,6 +127,7 @@ impl Default for PeerConfig {
             tls: true,
             listen: "127.0.0.1:7001".parse().expect("valid default address"),
             advertise_addr: None,
+            reachable: true,
             share_dir: PathBuf::new(),
             share_dirs: Vec::new(),
             download_dir: None,
@@ -315,6 +321,19 @@ impl PeerConfig {
     /// The group password to log in with, if the config has one.
     pub fn group_password(&self) -> Option<GroupPassword> {
         checked_password(&self.group_password)
+    }
+
+    /// What the Login asks the directory to check of this peer's address:
+    /// nothing (`reachable = false`), the address set by hand
+    /// (`advertise_addr`), or the one taken from the bound socket, which
+    /// behind NAT is not the one others see.
+    pub fn reach(&self) -> crate::wire::proto::directory::Reach {
+        use crate::wire::proto::directory::Reach;
+        match (self.reachable, &self.advertise_addr) {
+            (false, _) => Reach::REACH_NONE,
+            (true, Some(_)) => Reach::REACH_CLAIMED,
+            (true, None) => Reach::REACH_AUTO,
+        }
     }
 
     /// The address other peers reach this one at, when its HTTP server is

@@ -52,6 +52,11 @@ pub struct ServerConfig {
     /// Accept whatever HTTP address a peer advertises. Off: the host in a
     /// Login's `http_addr` must be the IP address the Login came from.
     pub trust_advertised_addrs: bool,
+    /// At Login, connect back to the peer's port (at the address the Login
+    /// came from) and list it as firewalled when nothing answers. Off:
+    /// every peer is listed as reachable at the address it advertised,
+    /// unless it says it is not.
+    pub connect_back: bool,
     /// Seconds a name stays bound to its owner's identity key after the
     /// owner's last session ended.
     pub name_hold_secs: u64,
@@ -129,6 +134,7 @@ impl Default for ServerConfig {
             group_password: None,
             group_password_file: None,
             trust_advertised_addrs: false,
+            connect_back: true,
             name_hold_secs: DEFAULT_NAME_HOLD_SECS,
             trusted_proxies: Vec::new(),
             http_listen: None,

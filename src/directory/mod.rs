@@ -12,6 +12,7 @@
 //! `tls/`, never `peer/`.
 
 mod book;
+mod caller;
 mod event;
 mod flood;
 mod index;
@@ -19,6 +20,7 @@ mod ledger;
 mod memory;
 mod metrics;
 pub mod query;
+mod reach;
 mod redis;
 mod reply;
 mod roster;

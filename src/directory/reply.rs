@@ -49,6 +49,7 @@ const SOURCE_HTTP_ADDR: u32 = 2;
 const SOURCE_NAME: u32 = 3;
 const SOURCE_SIZE: u32 = 4;
 const SOURCE_KEYPRINT: u32 = 5;
+const SOURCE_FIREWALLED: u32 = 6;
 
 /// Wire types.
 const VARINT: u32 = 0;
@@ -89,6 +90,9 @@ impl EncodedReply {
             put_uint(out, SOURCE_SIZE, s.size);
             if let Some(kp) = s.http_addr.pin_text() {
                 put_str(out, SOURCE_KEYPRINT, kp);
+            }
+            if s.http_addr.firewalled() {
+                put_uint(out, SOURCE_FIREWALLED, 1);
             }
         }
         put_uint(out, RESULT_SOURCE_COUNT, hit.source_count as u64);
@@ -181,7 +185,12 @@ fn source_len(s: &SourceView<'_>) -> usize {
     // Lengths only: slicing the address text would read it (a cache miss
     // a source, twice) before `push` copies it.
     let (addr, pin) = s.http_addr.text_lens();
-    str_len(s.peer) + len_len(addr) + str_len(s.name) + uint_len(s.size) + len_len(pin)
+    str_len(s.peer)
+        + len_len(addr)
+        + str_len(s.name)
+        + uint_len(s.size)
+        + len_len(pin)
+        + uint_len(u64::from(s.http_addr.firewalled()))
 }
 
 fn result_len(hit: &HitView<'_>) -> usize {
@@ -223,6 +232,7 @@ mod tests {
                         name: s.name.to_string(),
                         size: s.size,
                         keyprint: s.http_addr.pin_text().unwrap_or_default().to_string(),
+                        firewalled: s.http_addr.firewalled(),
                         ..Default::default()
                     })
                     .collect(),
@@ -248,6 +258,10 @@ mod tests {
             HttpAddr::parse("https://[::1]:65535")
                 .unwrap()
                 .pinned(Some(pin)),
+            HttpAddr::parse("https://192.0.2.9:7001")
+                .unwrap()
+                .pinned(Some(pin))
+                .firewalled_as(true),
         ];
         // Lengths around the one- and two-byte varint boundary (127/128),
         // sizes of 0 (left out) and above 2^32, a name with multi-byte
@@ -265,7 +279,7 @@ mod tests {
         for (i, name) in names.iter().enumerate() {
             sources.push(SourceView {
                 peer: ["alice", "bob", "carol-the-long-named-peer"][i % 3],
-                http_addr: &addrs[i % 2],
+                http_addr: &addrs[i % 3],
                 name,
                 size: [0, 1, 127, 128, 5 << 33][i],
             });

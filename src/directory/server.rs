@@ -187,6 +187,7 @@ impl DirectoryServer {
             tls: config.tls,
             group_password: config.group_password(),
             trust_advertised_addrs: config.trust_advertised_addrs,
+            connect_back: config.connect_back,
             trusted_proxies: config.trusted_proxies.clone(),
             operator: identity.as_ref().map(TlsIdentity::keyprint),
         };

@@ -16,16 +16,18 @@
 //! the file list; then the store checks that the name is not bound to
 //! another key.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
 use grpcio::{RpcContext, RpcStatus, RpcStatusCode, ServerBuilder, ServiceBuilder, UnarySink};
 
+use super::caller::{client_ip, real_ip, FORWARDED_HEADER};
 use super::flood::{Allowances, FloodLimits};
 use super::metrics::Metrics;
 use super::query::Query;
+use super::reach;
 use super::reply::{self, EncodedReply};
 use super::store::{DirError, DirectoryStore, Token};
 use crate::id::FileId;
@@ -45,6 +47,12 @@ const SEARCH_QUEUE: usize = 1024;
 const WRITE_WORKERS: usize = 4;
 /// Writes queued beyond this are refused as busy.
 const WRITE_QUEUE: usize = 4096;
+/// Logins run on their own workers: each may wait up to
+/// [`reach::CONNECT_BACK_TIMEOUT`] for the peer's port, and must not hold
+/// up heartbeats meanwhile.
+const LOGIN_WORKERS: usize = 16;
+/// Logins queued beyond this are refused as busy.
+const LOGIN_QUEUE: usize = 1024;
 
 /// A call waiting for a worker of a pool; it sends its own answer back to
 /// the completion-queue thread that holds the call.
@@ -82,6 +90,8 @@ pub struct Admission {
     /// Accept any advertised address; otherwise its host must be the
     /// address the Login came from.
     pub trust_advertised_addrs: bool,
+    /// Connect back to each Login's port (see `reach.rs`).
+    pub connect_back: bool,
     /// Proxies whose `x-forwarded-for` names the real client.
     pub trusted_proxies: Vec<IpAddr>,
     /// The directory's own keyprint: a client showing its certificate is
@@ -102,38 +112,8 @@ pub struct DirectoryService {
     logins: Arc<Allowances>,
     search_pool: crossbeam_channel::Sender<Job>,
     write_pool: crossbeam_channel::Sender<Job>,
+    login_pool: crossbeam_channel::Sender<Job>,
     metrics: Arc<Metrics>,
-}
-
-/// The client's IP address, from grpcio's peer string
-/// (`ipv4:127.0.0.1:5000`, `ipv6:[::1]:5000`).
-fn client_ip(peer: &str) -> Option<IpAddr> {
-    let rest = peer
-        .strip_prefix("ipv4:")
-        .or_else(|| peer.strip_prefix("ipv6:"))?;
-    rest.parse::<SocketAddr>()
-        .ok()
-        .map(|a| a.ip().to_canonical())
-}
-
-/// The header a trusted proxy names the real client in.
-pub const FORWARDED_HEADER: &str = "x-forwarded-for";
-
-/// The address a call really came from: the connection's address, or,
-/// when that is a proxy the operator trusts, the last address the proxy
-/// wrote in `x-forwarded-for` (the one it saw; earlier ones are the
-/// client's word). `None` when a trusted proxy names no valid address.
-fn real_ip(conn: Option<IpAddr>, forwarded: Option<&[u8]>, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let conn = conn?;
-    if !trusted.contains(&conn) {
-        return Some(conn);
-    }
-    let last = std::str::from_utf8(forwarded?)
-        .ok()?
-        .rsplit(',')
-        .next()?
-        .trim();
-    last.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
 /// A Search's reply, encoded from the results the store lends.
@@ -157,6 +137,7 @@ impl DirectoryService {
         DirectoryService {
             search_pool: start_pool("search", workers, SEARCH_QUEUE),
             write_pool: start_pool("write", WRITE_WORKERS, WRITE_QUEUE),
+            login_pool: start_pool("login", LOGIN_WORKERS, LOGIN_QUEUE),
             metrics,
             store,
             admission: Arc::new(admission),
@@ -332,28 +313,6 @@ impl DirectoryService {
         }
     }
 
-    /// Refuses an advertised address whose host is not the address the
-    /// Login came from, unless the operator trusts advertised addresses.
-    fn check_addr(&self, addr: &HttpAddr, from: Option<IpAddr>) -> Result<(), DirError> {
-        if self.admission.trust_advertised_addrs {
-            return Ok(());
-        }
-        let Some(from) = from else {
-            return Err(DirError::Denied(format!(
-                "cannot tell the address this Login came from, so {addr} cannot be checked"
-            )));
-        };
-        if addr.ip() == Some(from) {
-            return Ok(());
-        }
-        Err(DirError::Denied(format!(
-            "http_addr {addr} is not this peer's own address: the Login came from {from}. \
-             Advertise an address whose host is {from}, or reach the directory through the \
-             address you advertise; behind a proxy or NAT, the directory's operator must set \
-             trust_advertised_addrs = true"
-        )))
-    }
-
     /// Registers the service with a server: the generated service, then
     /// Search again with its reply type [`EncodedReply`] (a later
     /// registration of a method replaces an earlier one, so the generated
@@ -470,6 +429,7 @@ fn source_pb(s: Source) -> pb::Source {
     pb::Source {
         peer: s.peer,
         keyprint: keyprint_text(&s.http_addr),
+        firewalled: s.http_addr.firewalled(),
         http_addr: s.http_addr.to_string(),
         name: s.name,
         size: s.size,
@@ -509,14 +469,22 @@ impl DirectoryService {
         };
         self.check_password(&req.group_password)?;
         // Downloaders get the keyprint with the address, and pin it.
-        let http_addr = HttpAddr::parse(&req.http_addr)
+        let asked = HttpAddr::parse(&req.http_addr)
             .map_err(invalid)?
             .pinned(self.admission.tls.then_some(owner));
-        self.check_addr(&http_addr, from)?;
         let limits = self.store.limits();
-        // Refuse an oversized list before doing work on each entry.
+        // Refuse an oversized list before doing work on each entry (and
+        // before connecting back).
         limits.check_call(req.files.len())?;
         let files = limits.batch(parse_files(&req.files)?, Vec::new())?;
+        let reached = reach::decide(
+            asked,
+            req.reach,
+            from,
+            self.admission.trust_advertised_addrs,
+            self.admission.connect_back,
+        )?;
+        let http_addr = reached.addr;
         let n = req.files.len();
         let s = self
             .store
@@ -530,6 +498,13 @@ impl DirectoryService {
                     );
                 }
             })?;
+        if let Some(why) = &reached.why_not {
+            log::info!(
+                "login: {} is firewalled: {why}; listed at {http_addr} as firewalled (others \
+                 cannot download from it directly)",
+                req.name
+            );
+        }
         if n < LOGIN_FILES as usize {
             log::info!("login: {} at {http_addr} with {n} files", req.name);
         } else {
@@ -545,6 +520,8 @@ impl DirectoryService {
             lease_secs: s.lease.as_secs() as u32,
             heartbeat_secs: s.heartbeat.as_secs().max(1) as u32,
             max_files_per_call: s.max_files_per_call,
+            reachable: !http_addr.firewalled(),
+            http_addr: http_addr.to_string(),
             ..Default::default()
         })
     }
@@ -591,6 +568,7 @@ impl DirectoryService {
         Ok(pb::GetPeerReply {
             name: req.name,
             keyprint: keyprint_text(&http_addr),
+            firewalled: http_addr.firewalled(),
             http_addr: http_addr.to_string(),
             files: files as u64,
             ..Default::default()
@@ -606,7 +584,8 @@ impl directory_grpc::Directory for DirectoryService {
         }
         let certificate = Self::client_keyprint(&ctx);
         let svc = self.clone();
-        self.offload(&ctx, sink, "Login", move || {
+        let busy = "the directory is busy with other logins; retry shortly";
+        self.run_on(&self.login_pool, busy, &ctx, sink, "Login", move || {
             svc.do_login(req, from, certificate)
         });
     }
@@ -687,6 +666,7 @@ impl directory_grpc::Directory for DirectoryService {
                         .map(|p| pb::PeerInfo {
                             name: p.name,
                             keyprint: keyprint_text(&p.http_addr),
+                            firewalled: p.http_addr.firewalled(),
                             http_addr: p.http_addr.to_string(),
                             files: p.files,
                             ..Default::default()
@@ -754,47 +734,5 @@ impl directory_grpc::Directory for DirectoryService {
                 ..Default::default()
             })
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_forwarded_address_counts_only_from_a_trusted_proxy() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let proxy = ip("10.0.0.1");
-        let trusted = [proxy];
-        // Not a proxy: its own address, whatever it claims.
-        assert_eq!(
-            real_ip(Some(ip("10.0.0.7")), Some(b"1.2.3.4"), &trusted),
-            Some(ip("10.0.0.7"))
-        );
-        assert_eq!(real_ip(Some(proxy), Some(b"1.2.3.4"), &[]), Some(proxy));
-        // The proxy: the last address it wrote (earlier ones are the client's word).
-        assert_eq!(
-            real_ip(Some(proxy), Some(b"1.2.3.4"), &trusted),
-            Some(ip("1.2.3.4"))
-        );
-        assert_eq!(
-            real_ip(Some(proxy), Some(b"6.6.6.6, 1.2.3.4"), &trusted),
-            Some(ip("1.2.3.4"))
-        );
-        assert_eq!(
-            real_ip(Some(proxy), Some(b"::ffff:1.2.3.4"), &trusted),
-            Some(ip("1.2.3.4"))
-        );
-        // A trusted proxy that names nobody, or garbage: no address at all.
-        for bad in [
-            None,
-            Some(&b""[..]),
-            Some(&b"not an ip"[..]),
-            Some(&b"1.2.3.4:80"[..]),
-            Some(&b"\xff"[..]),
-        ] {
-            assert_eq!(real_ip(Some(proxy), bad, &trusted), None, "{bad:?}");
-        }
-        assert_eq!(real_ip(None, Some(b"1.2.3.4"), &trusted), None);
     }
 }

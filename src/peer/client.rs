@@ -26,8 +26,11 @@ use crate::wire::{
     SearchOutcome, SharedFile, Source, LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES,
 };
 
-/// Deadline of every directory call.
+/// Deadline of every directory call but Login.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deadline of a Login: the directory may spend up to 5 s connecting back
+/// to this peer's port to see whether others can reach it.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Results asked for when the user does not say.
 pub const DEFAULT_SEARCH_LIMIT: u32 = 100;
 
@@ -79,6 +82,11 @@ pub struct Login {
     pub heartbeat: Duration,
     /// Most files (added and removed together) one Announce may carry.
     pub max_files_per_call: usize,
+    /// Whether the directory reached this peer's port (false: it is listed
+    /// as firewalled, and others cannot download from it directly).
+    pub reachable: bool,
+    /// Where the directory lists it, when it says.
+    pub listed_at: Option<HttpAddr>,
 }
 
 /// What a peer's session and its downloads need of the directory: one call
@@ -403,7 +411,10 @@ impl Directory {
             .client()?
             .get_peer_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
-        Ok((pinned_addr(&r.http_addr, &r.keyprint)?, r.files))
+        Ok((
+            pinned_addr(&r.http_addr, &r.keyprint)?.firewalled_as(r.firewalled),
+            r.files,
+        ))
     }
 
     /// Who is online (at most `limit`, by name), and how many in all.
@@ -423,7 +434,7 @@ impl Directory {
             .map(|p| {
                 Ok(PeerListing {
                     online_since: None,
-                    http_addr: pinned_addr(&p.http_addr, &p.keyprint)?,
+                    http_addr: pinned_addr(&p.http_addr, &p.keyprint)?.firewalled_as(p.firewalled),
                     name: p.name,
                     files: p.files,
                 })
@@ -459,11 +470,12 @@ impl DirectoryApi for Directory {
                 .as_ref()
                 .map(|p| p.expose().to_string())
                 .unwrap_or_default(),
+            reach: creds.reach,
             ..Default::default()
         };
         let r = self
             .client()?
-            .login_opt(&req, Self::opt())
+            .login_opt(&req, CallOption::default().timeout(LOGIN_TIMEOUT))
             .map_err(|e| self.err(e))?;
         Ok(Login {
             token: r.token,
@@ -474,6 +486,9 @@ impl DirectoryApi for Directory {
             max_files_per_call: r
                 .max_files_per_call
                 .clamp(LOGIN_FILES, MAX_FILES_PER_MESSAGE) as usize,
+            // A directory that says nothing of it checks nothing of it.
+            reachable: r.reachable || r.http_addr.is_empty(),
+            listed_at: HttpAddr::parse(&r.http_addr).ok(),
         })
     }
 
@@ -620,7 +635,7 @@ fn file_pb(f: &SharedFile) -> pb::SharedFile {
 fn source(s: pb::Source) -> Result<Source, ClientError> {
     Ok(Source {
         peer: s.peer,
-        http_addr: pinned_addr(&s.http_addr, &s.keyprint)?,
+        http_addr: pinned_addr(&s.http_addr, &s.keyprint)?.firewalled_as(s.firewalled),
         name: s.name,
         size: s.size,
     })

@@ -195,8 +195,13 @@ pub fn format_peers(peers: &[PeerListing], total: u64) -> String {
     let width = peers.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
     let mut out = format!("{:<width$}  {:>7}  ADDRESS\n", "NAME", "FILES");
     for p in peers {
+        let mark = if p.http_addr.firewalled() {
+            " (firewalled: not reachable from others)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "{:<width$}  {:>7}  {}\n",
+            "{:<width$}  {:>7}  {}{mark}\n",
             p.name, p.files, p.http_addr
         ));
     }

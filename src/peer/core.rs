@@ -216,6 +216,8 @@ impl Host for Core {
             ClientError::Busy(why) => SearchFailed::Busy(why),
             other => SearchFailed::Unreachable(other.to_string()),
         })?;
+        let addr = super::fetch::direct(peer, addr)
+            .map_err(|e| SearchFailed::Unreachable(e.to_string()))?;
         let files = super::fetch::browse(&addr).map_err(|e| {
             SearchFailed::Unreachable(format!(
                 "{peer} does not answer: {}",

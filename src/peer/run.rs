@@ -172,6 +172,7 @@ impl Peer {
         let creds = Credentials {
             key,
             group_password: config.group_password(),
+            reach: config.reach(),
         };
         if let Some(p) = &creds.group_password {
             crate::logging::redact(p.expose());

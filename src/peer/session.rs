@@ -239,6 +239,15 @@ impl Link {
                     self.name,
                     files.len()
                 );
+                if !login.reachable {
+                    let at = login.listed_at.as_ref().unwrap_or(&self.http_addr);
+                    log::warn!(
+                        "the directory cannot reach this peer at {at}: it is listed as \
+                         firewalled, and others cannot download from it directly (behind NAT: \
+                         forward that port to this machine; or set reachable = false to skip \
+                         the check)"
+                    );
+                }
                 crate::logging::redact(&login.token);
                 inner.token = Some(login.token);
                 inner.heartbeat = login.heartbeat;

@@ -19,5 +19,5 @@ mod verify;
 pub use agent::{agent_for, set_client_identity, set_client_name};
 pub use configs::{client_config, server_config};
 pub use identity::{load_or_create, TlsIdentity, TlsPaths, DIRECTORY_NAME};
-pub use probe::{probe, ProbeError};
+pub use probe::{probe, probe_speaking, ProbeError};
 pub use verify::{keyprint_of, pin_mismatch, PinMismatch};

@@ -50,8 +50,19 @@ pub fn probe(
     me: Option<&TlsIdentity>,
     timeout: Duration,
 ) -> Result<(KeyPrint, Vec<u8>), ProbeError> {
-    let (config, pinned) = client_with(me, Expect::Anything, &[b"h2"])
-        .map_err(|e| ProbeError::NoTls(e.to_string()))?;
+    probe_speaking(addr, me, timeout, b"h2")
+}
+
+/// [`probe`] for a server speaking `alpn` (`b"h2"`: a directory;
+/// `b"http/1.1"`: a peer).
+pub fn probe_speaking(
+    addr: &str,
+    me: Option<&TlsIdentity>,
+    timeout: Duration,
+    alpn: &[u8],
+) -> Result<(KeyPrint, Vec<u8>), ProbeError> {
+    let (config, pinned) =
+        client_with(me, Expect::Anything, &[alpn]).map_err(|e| ProbeError::NoTls(e.to_string()))?;
     let target = addr
         .to_socket_addrs()
         .map_err(ProbeError::Connect)?

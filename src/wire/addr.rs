@@ -12,6 +12,12 @@
 //! it). It is not part of the address people read ([`Display`], `as_str`),
 //! but it travels with the value: its stored form (serde, Redis) is
 //! `https://host:port#kp=BASE64`, which `parse` reads back.
+//!
+//! An address the directory could not reach (a peer behind NAT or a
+//! firewall) is marked [`firewalled`](HttpAddr::firewalled): it travels
+//! with the value too, as `#fw` at the end of the stored form, so every
+//! store and replica lists its sources as reachable only through the
+//! directory.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +32,7 @@ pub const MAX_HTTP_ADDR_LEN: usize = 256;
 const SCHEME: &str = "http://";
 const TLS_SCHEME: &str = "https://";
 const PIN_MARK: &str = "#kp=";
+const FIREWALLED_MARK: &str = "#fw";
 
 /// A checked, normalised peer base address such as `http://10.0.0.5:7001`
 /// or `https://10.0.0.5:7001` (no trailing slash), with the keyprint to
@@ -33,11 +40,13 @@ const PIN_MARK: &str = "#kp=";
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct HttpAddr {
-    /// The stored form: the address, then `#kp=` and the keyprint if pinned.
+    /// The stored form: the address, then `#kp=` and the keyprint if
+    /// pinned, then `#fw` if firewalled.
     text: String,
     /// Where the address ends in `text`.
     base_len: usize,
     pin: Option<KeyPrint>,
+    firewalled: bool,
 }
 
 /// Why a text is not an [`HttpAddr`].
@@ -65,6 +74,10 @@ impl HttpAddr {
         let bad = |reason| BadHttpAddr {
             shown: text.chars().take(80).collect(),
             reason,
+        };
+        let (text, firewalled) = match text.strip_suffix(FIREWALLED_MARK) {
+            Some(rest) => (rest, true),
+            None => (text, false),
         };
         let (text, pin) = match text.split_once(PIN_MARK) {
             Some((base, kp)) => (
@@ -115,19 +128,27 @@ impl HttpAddr {
                 return Err(bad("has a port that is not a number from 1 to 65535"));
             }
         }
-        Ok(HttpAddr::new(format!("{scheme}{host_port}"), pin))
+        Ok(HttpAddr::new(
+            format!("{scheme}{host_port}"),
+            pin,
+            firewalled,
+        ))
     }
 
-    fn new(base: String, pin: Option<KeyPrint>) -> HttpAddr {
+    fn new(base: String, pin: Option<KeyPrint>, firewalled: bool) -> HttpAddr {
         let base_len = base.len();
-        let text = match pin {
+        let mut text = match pin {
             Some(kp) => format!("{base}{PIN_MARK}{kp}"),
             None => base,
         };
+        if firewalled {
+            text.push_str(FIREWALLED_MARK);
+        }
         HttpAddr {
             text,
             base_len,
             pin,
+            firewalled,
         }
     }
 
@@ -135,7 +156,7 @@ impl HttpAddr {
     /// `https://` when it speaks TLS.
     pub fn from_socket(addr: SocketAddr, tls: bool) -> HttpAddr {
         let scheme = if tls { TLS_SCHEME } else { SCHEME };
-        HttpAddr::new(format!("{scheme}{addr}"), None)
+        HttpAddr::new(format!("{scheme}{addr}"), None, false)
     }
 
     /// The same address, pinned to `pin` (only an `https://` one is).
@@ -143,10 +164,57 @@ impl HttpAddr {
         if self.is_tls() && pin != self.pin {
             let mut text = self.text;
             text.truncate(self.base_len);
-            HttpAddr::new(text, pin)
+            HttpAddr::new(text, pin, self.firewalled)
         } else {
             self
         }
+    }
+
+    /// The same address, marked as one the directory could not reach
+    /// (`true`) or not.
+    pub fn firewalled_as(self, firewalled: bool) -> HttpAddr {
+        if firewalled == self.firewalled {
+            return self;
+        }
+        let mut text = self.text;
+        text.truncate(self.base_len);
+        HttpAddr::new(text, self.pin, firewalled)
+    }
+
+    /// Whether the directory could not reach it: its peer is behind NAT
+    /// or a firewall, and others cannot connect to it there.
+    pub fn firewalled(&self) -> bool {
+        self.firewalled
+    }
+
+    /// The same address with `ip` as its host (and the same port, scheme,
+    /// pin and mark).
+    pub fn with_ip(&self, ip: IpAddr) -> HttpAddr {
+        let scheme = if self.is_tls() { TLS_SCHEME } else { SCHEME };
+        let host = match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        let base = match self.port() {
+            Some(port) => format!("{scheme}{host}:{port}"),
+            None => format!("{scheme}{host}"),
+        };
+        HttpAddr::new(base, self.pin, self.firewalled)
+    }
+
+    /// The port written in it, if any.
+    pub fn port(&self) -> Option<u16> {
+        let auth = self.authority();
+        let port = match auth.strip_prefix('[') {
+            Some(v6) => v6.split_once("]:")?.1,
+            None => auth.rsplit_once(':')?.1,
+        };
+        port.parse().ok()
+    }
+
+    /// The port it is reached at: the one written, else the scheme's.
+    pub fn port_or_default(&self) -> u16 {
+        self.port().unwrap_or(if self.is_tls() { 443 } else { 80 })
     }
 
     /// Whether it is an `https://` address.
@@ -156,16 +224,24 @@ impl HttpAddr {
 
     /// The keyprint in base64, as it is sent, when pinned.
     pub fn pin_text(&self) -> Option<&str> {
-        self.pin
-            .map(|_| &self.text[self.base_len + PIN_MARK.len()..])
+        let (_, pin_len) = self.text_lens();
+        self.pin.map(|_| {
+            let start = self.base_len + PIN_MARK.len();
+            &self.text[start..start + pin_len]
+        })
     }
 
     /// The lengths of [`as_str`](Self::as_str) and of
     /// [`pin_text`](Self::pin_text) (0 when unpinned), known without
     /// reading the text: a reply sums its sizes before it writes a byte.
     pub fn text_lens(&self) -> (usize, usize) {
+        let mark = if self.firewalled {
+            FIREWALLED_MARK.len()
+        } else {
+            0
+        };
         let pin = match self.pin {
-            Some(_) => self.text.len() - self.base_len - PIN_MARK.len(),
+            Some(_) => self.text.len() - self.base_len - PIN_MARK.len() - mark,
             None => 0,
         };
         (self.base_len, pin)
@@ -182,7 +258,8 @@ impl HttpAddr {
         &self.as_str()[scheme.len()..]
     }
 
-    /// The stored form: the address and, when pinned, `#kp=` and the keyprint.
+    /// The stored form: the address and, when pinned, `#kp=` and the
+    /// keyprint; `#fw` when firewalled.
     pub fn stored(&self) -> String {
         self.text.clone()
     }
@@ -354,6 +431,43 @@ pub fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_firewalled_mark_travels_with_the_pin_and_the_ports_are_read() {
+        let kp = KeyPrint::of_spki(b"some key");
+        let a = HttpAddr::parse("https://10.0.0.5:7001")
+            .unwrap()
+            .pinned(Some(kp))
+            .firewalled_as(true);
+        assert!(a.firewalled());
+        assert_eq!(a.as_str(), "https://10.0.0.5:7001");
+        assert_eq!(a.pin_text(), Some(kp.to_string().as_str()));
+        assert_eq!(a.text_lens(), (a.as_str().len(), kp.to_string().len()));
+        let back = HttpAddr::parse(&a.stored()).unwrap();
+        assert_eq!(back, a);
+        assert!(back.firewalled() && back.pin() == Some(kp));
+        let direct = back.clone().firewalled_as(false);
+        assert!(!direct.firewalled());
+        assert_eq!(direct.stored(), format!("https://10.0.0.5:7001#kp={kp}"));
+        // Unpinned, plaintext, firewalled.
+        let plain = HttpAddr::parse("http://10.0.0.5:7001#fw").unwrap();
+        assert!(plain.firewalled() && plain.pin_text().is_none());
+        assert_eq!(plain.text_lens(), ("http://10.0.0.5:7001".len(), 0));
+        // Another host, the same rest.
+        let moved = a.with_ip("203.0.113.7".parse().unwrap());
+        assert_eq!(
+            moved.stored(),
+            format!("https://203.0.113.7:7001#kp={kp}#fw")
+        );
+        let v6 = HttpAddr::parse("http://[::1]:8080").unwrap();
+        assert_eq!(v6.port(), Some(8080));
+        assert_eq!(
+            v6.with_ip("2001:db8::1".parse().unwrap()).as_str(),
+            "http://[2001:db8::1]:8080"
+        );
+        let no_port = HttpAddr::parse("https://peer.lan").unwrap();
+        assert_eq!((no_port.port(), no_port.port_or_default()), (None, 443));
+    }
 
     #[test]
     fn addresses_follow_one_rule() {

@@ -217,10 +217,12 @@ impl fmt::Debug for GroupPassword {
 /// What a peer proves itself with at Login: over TLS its certificate (in
 /// the handshake, so `key` is `None` and nothing secret is sent), with
 /// `tls = false` its identity key; and the group password when one is set.
-#[derive(Debug, Clone)]
+/// With them, how the directory should check that others can reach it.
+#[derive(Debug, Clone, Default)]
 pub struct Credentials {
     pub key: Option<IdentityKey>,
     pub group_password: Option<GroupPassword>,
+    pub reach: super::proto::directory::Reach,
 }
 
 #[cfg(test)]

@@ -115,6 +115,9 @@ struct SourceJson<'a> {
     http_addr: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     keyprint: Option<&'a str>,
+    /// Present (true) only for a source the directory could not reach.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    firewalled: bool,
     name: &'a str,
     size: u64,
 }
@@ -125,6 +128,7 @@ impl Serialize for Source {
             peer: &self.peer,
             http_addr: self.http_addr.as_str(),
             keyprint: self.http_addr.pin_text(),
+            firewalled: self.http_addr.firewalled(),
             name: &self.name,
             size: self.size,
         }
@@ -139,6 +143,9 @@ struct PeerJson<'a> {
     http_addr: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     keyprint: Option<&'a str>,
+    /// Present (true) only for a peer the directory could not reach.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    firewalled: bool,
     files: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     online_since: Option<u64>,
@@ -150,6 +157,7 @@ impl Serialize for PeerListing {
             name: &self.name,
             http_addr: self.http_addr.as_str(),
             keyprint: self.http_addr.pin_text(),
+            firewalled: self.http_addr.firewalled(),
             files: self.files,
             online_since: self.online_since,
         }

@@ -14,6 +14,7 @@ mod http;
 mod layout;
 mod ops;
 mod queue;
+mod reach;
 mod replicas;
 mod swarm;
 mod tls;

@@ -197,6 +197,7 @@ fn a_recording_relay_sees_no_key_password_token_file_name_or_byte() {
     let creds = hubshare::Credentials {
         key: None,
         group_password: Some(hubshare::GroupPassword::new(password).unwrap()),
+        ..Default::default()
     };
     let addr = hubshare::HttpAddr::parse("https://127.0.0.1:9").unwrap();
     let login = carol.login("carol", &addr, &creds, &[]).unwrap();
@@ -340,7 +341,9 @@ fn a_man_in_the_middle_in_front_of_a_source_is_dropped_by_name() {
     let content = unguessable(600_000, "mitm");
     let id = b3(&content);
     let alice_port = free_port();
-    let mitm = Mitm::start(&format!("127.0.0.1:{alice_port}"));
+    // It lets the directory's look at Login through (alice is listed as
+    // reachable), then steps in.
+    let mitm = Mitm::start_after(&format!("127.0.0.1:{alice_port}"), 1);
     let a = tls_peer(
         "alice",
         &d.invite,

@@ -58,13 +58,23 @@ fn download_counted(
             "no online peer shares {id}"
         ))));
     }
+    let (sources, firewalled) = plan::reachable(sources);
+    if sources.is_empty() {
+        let names: Vec<&str> = firewalled.iter().map(|(p, _)| p.as_str()).collect();
+        return Err(TransferError::Directory(ClientError::NotFound(format!(
+            "every online source of {id} is firewalled ({}): the directory cannot reach \
+             them, and this peer cannot download through the directory yet",
+            names.join(", ")
+        ))));
+    }
     if let Some(n) = opts.name.as_deref() {
         // A bad name is refused before anything is fetched.
         plan::name(Some(n), &[], id, dest_dir)?;
     }
     let proven = plan::prove(&sources, id, opts.peer_name.as_deref())?;
     let size = proven.size;
-    let (sources, dropped) = plan::admit(sources, &proven);
+    let (sources, mut dropped) = plan::admit(sources, &proven);
+    dropped.extend(firewalled);
     let wanted = placed(
         plan::name(opts.name.as_deref(), &sources, id, dest_dir)?,
         opts,

@@ -34,4 +34,4 @@ mod worker;
 pub use download::download;
 pub use folder::{download_folder, is_folder_target, FolderEvent, FolderReport};
 pub use options::{DownloadCounters, DownloadOptions, DownloadReport};
-pub use transfer::{browse, resolve_peer, upload, TransferError, UploadReport};
+pub use transfer::{browse, direct, resolve_peer, upload, TransferError, UploadReport};

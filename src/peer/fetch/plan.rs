@@ -327,6 +327,18 @@ fn fit(name: &str, id: FileId) -> String {
 /// The sources a download may use once the size is proved, and those it
 /// drops with the reason: a claim of another size, or an answer that failed
 /// verification.
+/// The sources others can connect to, and the firewalled ones (with why
+/// they are not used).
+pub(super) fn reachable(sources: Vec<Source>) -> (Vec<Source>, Vec<(String, String)>) {
+    let (firewalled, direct): (Vec<Source>, Vec<Source>) =
+        sources.into_iter().partition(|s| s.http_addr.firewalled());
+    let dropped = firewalled
+        .into_iter()
+        .map(|s| (s.peer, super::transfer::FIREWALLED.to_string()))
+        .collect();
+    (direct, dropped)
+}
+
 pub(super) fn admit(sources: Vec<Source>, proven: &Proven) -> (Vec<Source>, Vec<(String, String)>) {
     let liars: HashMap<&str, &str> = proven
         .liars

@@ -196,7 +196,7 @@ impl<'a> Swarm<'a> {
                         }
                         Action::Locate => {
                             let found = match dir.locate(&self.job.id) {
-                                Ok((_, found)) => found,
+                                Ok((_, found)) => super::plan::reachable(found).0,
                                 Err(e) => {
                                     log::debug!("locate during download: {e}");
                                     Vec::new()

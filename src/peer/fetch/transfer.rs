@@ -246,6 +246,21 @@ fn transport_detail(t: &ureq::Transport) -> String {
 
 /// Another peer, as a person names it: a peer name (looked up in the
 /// directory), an `http://` address, or `host:port`.
+/// Why a firewalled source is not used.
+pub(crate) const FIREWALLED: &str = "firewalled: the directory cannot reach it, and this peer \
+     cannot download through the directory yet";
+
+/// `addr`, unless the directory lists `peer` there as firewalled.
+pub fn direct(peer: &str, addr: HttpAddr) -> Result<HttpAddr, TransferError> {
+    if addr.firewalled() {
+        return Err(TransferError::Protocol {
+            url: peer.to_string(),
+            detail: FIREWALLED.to_string(),
+        });
+    }
+    Ok(addr)
+}
+
 pub fn resolve_peer(dir: &Directory, target: &str) -> Result<HttpAddr, TransferError> {
     let bad = |detail: String| TransferError::Protocol {
         url: target.to_string(),
@@ -262,7 +277,7 @@ pub fn resolve_peer(dir: &Directory, target: &str) -> Result<HttpAddr, TransferE
         }
         format!("http://{target}")
     } else {
-        return Ok(dir.peer(target)?.0);
+        return direct(target, dir.peer(target)?.0);
     };
     let addr = HttpAddr::parse(&addr).map_err(|e| bad(e.to_string()))?;
     if addr.is_tls() && addr.pin().is_none() {

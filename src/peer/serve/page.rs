@@ -116,6 +116,15 @@ fn search_section(out: &mut String, q: &str, searched: &Searched) {
             hit.source_count
         );
         for source in &hit.sources {
+            if source.http_addr.firewalled() {
+                // Nothing to link to: nobody can connect to it.
+                let _ = write!(
+                    out,
+                    "<li><span class=\"source\" title=\"the directory cannot reach it\">{}</span> (firewalled)</li>",
+                    Esc(&source.peer)
+                );
+                continue;
+            }
             let _ = write!(
                 out,
                 "<li><a class=\"source\" href=\"{}\">{}</a> <a class=\"peer\" href=\"{}\" title=\"what it shares\">(its files)</a>",

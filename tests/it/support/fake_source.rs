@@ -68,6 +68,11 @@ fn answer(mut conn: TcpStream, fake: &Fake) {
     while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false) {
         head.push(byte[0]);
     }
+    if head.is_empty() {
+        // Connected and gone without a request (the directory seeing
+        // whether this port answers).
+        return;
+    }
     let head = String::from_utf8_lossy(&head).to_string();
     let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
     let range = head

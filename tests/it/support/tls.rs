@@ -110,7 +110,9 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// A TLS man in the middle: shows its own certificate, and forwards what
 /// it decrypts to `target` over a TLS connection of its own (accepting any
-/// certificate there).
+/// certificate there). The first `honest` connections it only splices,
+/// bytes as they are (so the directory's look at the port at Login sees
+/// the real peer), and steps in after.
 pub struct Mitm {
     pub addr: String,
     /// Connections accepted so far.
@@ -118,7 +120,7 @@ pub struct Mitm {
 }
 
 impl Mitm {
-    pub fn start(target: &str) -> Mitm {
+    pub fn start_after(target: &str, honest: usize) -> Mitm {
         let state = tempfile::tempdir().unwrap();
         let me = hubshare::tls::load_or_create(
             &hubshare::tls::TlsPaths::in_state(state.path()),
@@ -145,15 +147,34 @@ impl Mitm {
         std::thread::spawn(move || {
             let _state = state;
             for conn in listener.incoming().map_while(Result::ok) {
-                count.fetch_add(1, Ordering::SeqCst);
+                let n = count.fetch_add(1, Ordering::SeqCst);
                 let (server, client, target) = (server.clone(), client.clone(), target.clone());
                 std::thread::spawn(move || {
-                    let _ = forward(conn, server, client, &target);
+                    if n < honest {
+                        let _ = splice(conn, &target);
+                    } else {
+                        let _ = forward(conn, server, client, &target);
+                    }
                 });
             }
         });
         Mitm { addr, connections }
     }
+}
+
+/// Copies bytes both ways between `conn` and `target` until either ends.
+fn splice(conn: TcpStream, target: &str) -> std::io::Result<()> {
+    let up = TcpStream::connect(target)?;
+    let (mut up_r, mut down_w) = (up.try_clone()?, conn.try_clone()?);
+    let back = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_r, &mut down_w);
+        let _ = down_w.shutdown(std::net::Shutdown::Both);
+    });
+    let (mut down_r, mut up_w) = (conn, up);
+    let _ = std::io::copy(&mut down_r, &mut up_w);
+    let _ = up_w.shutdown(std::net::Shutdown::Both);
+    let _ = back.join();
+    Ok(())
 }
 
 fn forward(

@@ -1,0 +1,211 @@
+//! Whether others can reach a peer, on real processes over TLS: the
+//! directory connects back to each peer's port at Login and lists the one
+//! it cannot reach as firewalled (in `search --json`, `peers --json` and
+//! its own reply); a downloader does not try a firewalled source and says
+//! why; a firewalled peer still downloads from the others; with
+//! `reachable = false` nothing is tried; an address the peer took from its
+//! own socket is tried, and listed, only at the address the Login came
+//! from; a claimed address on another host is still refused.
+
+use std::fs;
+use std::time::Duration;
+
+use hubshare::proto::directory as pb;
+
+use crate::support::*;
+use crate::tls::{tls_peer, unguessable};
+
+/// What a command said, both streams.
+fn said(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The `firewalled` mark of each source of the first hit of `words`, by peer.
+fn marks(p: &PeerSetup, words: &[&str]) -> Vec<(String, bool)> {
+    let found = p.search_json(words);
+    let mut out: Vec<(String, bool)> = found["hits"][0]["sources"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|s| {
+                    (
+                        s["peer"].as_str().unwrap().to_string(),
+                        s["firewalled"].as_bool().unwrap_or(false),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_peer_the_directory_cannot_reach_is_listed_firewalled_and_skipped_by_downloaders() {
+    let d = start_tls_directory(None, None, "");
+    // Alice advertises a port nothing listens on: behind a firewall, as
+    // far as anyone else can tell.
+    let closed_port = free_port();
+    let a = tls_peer(
+        "alice",
+        &d.invite,
+        &format!("advertise_addr = \"https://127.0.0.1:{closed_port}\""),
+    );
+    let notes = unguessable(200_000, "alice's notes");
+    fs::write(a.share().join("notes.txt"), &notes).unwrap();
+    let a_proc = a.serve();
+    let b = tls_peer("bob", &d.invite, "");
+    let songs = unguessable(300_000, "bob's songs");
+    fs::write(b.share().join("songs.txt"), &songs).unwrap();
+    let _b_proc = b.serve();
+    eventually(Duration::from_secs(15), "both listed", || {
+        b.sources_of(&["notes"], "notes.txt") == 1 && a.sources_of(&["songs"], "songs.txt") == 1
+    });
+    // The directory says why, and so does alice.
+    eventually(Duration::from_secs(5), "the directory's reason", || {
+        d.proc
+            .logged("login: alice is firewalled: nothing answers at 127.0.0.1:")
+            == 1
+    });
+    assert!(
+        a_proc.logged("the directory cannot reach this peer at https://127.0.0.1:") >= 1,
+        "{}",
+        a_proc.log_text()
+    );
+    // Searches and the peer list mark her, and only her.
+    assert_eq!(marks(&b, &["notes"]), vec![("alice".to_string(), true)]);
+    assert_eq!(marks(&a, &["songs"]), vec![("bob".to_string(), false)]);
+    let peers: serde_json::Value = serde_json::from_str(&ok(b.run(&["peers", "--json"]))).unwrap();
+    let listed: Vec<(String, bool)> = peers["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["firewalled"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert!(listed.contains(&("alice".to_string(), true)), "{peers}");
+    assert!(listed.contains(&("bob".to_string(), false)), "{peers}");
+    let table = ok(b.run(&["peers"]));
+    let line = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(line("alice").contains("(firewalled"), "{table}");
+    assert!(!line("bob").contains("firewalled"), "{table}");
+
+    // Bob does not try her: he says why, and nothing is written.
+    let out = b.run(&["get", &b3(&notes)]);
+    assert!(!out.status.success());
+    let text = said(&out);
+    assert!(
+        text.contains("every online source") && text.contains("is firewalled (alice)"),
+        "{text}"
+    );
+    assert!(!b.share().join("notes.txt").exists());
+    let out = b.run(&["browse", "alice"]);
+    assert!(!out.status.success());
+    assert!(said(&out).contains("alice: firewalled"), "{}", said(&out));
+    // She still downloads from him (he checks her certificate, not her port).
+    ok(a.run(&["get", &b3(&songs)]));
+    assert_eq!(fs::read(a.share().join("songs.txt")).unwrap(), songs);
+
+    // reachable = false: listed firewalled, nothing tried.
+    let c = tls_peer("carol", &d.invite, "reachable = false");
+    fs::write(c.share().join("carols.txt"), b"la la la").unwrap();
+    let _c_proc = c.serve();
+    eventually(Duration::from_secs(15), "carol listed", || {
+        b.sources_of(&["carols"], "carols.txt") == 1
+    });
+    assert_eq!(marks(&b, &["carols"]), vec![("carol".to_string(), true)]);
+    assert_eq!(
+        d.proc
+            .logged("login: carol is firewalled: the peer says it cannot be reached"),
+        1
+    );
+}
+
+#[test]
+fn an_address_from_the_peers_own_socket_is_tried_and_listed_only_at_the_logins_address() {
+    let d = start_server();
+    let c = grpc(&d.addr);
+    // A port that answers on loopback, advertised under a host the Login
+    // did not come from (what a peer behind NAT knows of itself).
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let login = |name: &str, addr: String, reach: pb::Reach| {
+        c.login(&pb::LoginRequest {
+            identity_key: key_of(name),
+            http_addr: addr,
+            reach,
+            ..pb_login(name, &["minutes.txt"])
+        })
+    };
+    let r = login(
+        "alice",
+        format!("http://192.0.2.5:{port}"),
+        pb::Reach::REACH_AUTO,
+    )
+    .expect("an automatic address is tried where the Login came from");
+    assert!(r.reachable);
+    assert_eq!(r.http_addr, format!("http://127.0.0.1:{port}"));
+    drop(open);
+    // Nothing answers there now: listed, firewalled, at the Login's address.
+    let r = login(
+        "bob",
+        format!("http://192.0.2.6:{port}"),
+        pb::Reach::REACH_AUTO,
+    )
+    .expect("a firewalled peer logs in");
+    assert!(!r.reachable);
+    assert_eq!(r.http_addr, format!("http://127.0.0.1:{port}"));
+    let mut sources: Vec<(String, String, bool)> = c
+        .locate(&pb::LocateRequest {
+            id: b3(b"minutes.txt"),
+            ..Default::default()
+        })
+        .expect("locate")
+        .sources
+        .into_iter()
+        .map(|s| (s.peer, s.http_addr, s.firewalled))
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        vec![
+            ("alice".into(), format!("http://127.0.0.1:{port}"), false),
+            ("bob".into(), format!("http://127.0.0.1:{port}"), true),
+        ]
+    );
+    // A directory told not to connect back lists every peer as it says.
+    let untried = start_directory("connect_back = false");
+    let r = grpc(&untried.addr)
+        .login(&pb::LoginRequest {
+            identity_key: key_of("dave"),
+            http_addr: format!("http://127.0.0.1:{port}"),
+            ..pb_login("dave", &["minutes.txt"])
+        })
+        .expect("login");
+    assert!(r.reachable);
+    // An address set by hand on another host is still refused.
+    let err = login(
+        "carol",
+        format!("http://192.0.2.7:{port}"),
+        pb::Reach::REACH_CLAIMED,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("is not this peer's own address"),
+        "{err:?}"
+    );
+}
