@@ -12,6 +12,7 @@ mod first_hour;
 mod healing;
 mod http;
 mod layout;
+mod nat;
 mod ops;
 mod queue;
 mod reach;

@@ -1,0 +1,342 @@
+//! Behind real NAT, in network namespaces this test makes (as root; CI is):
+//! the directory and bob on a "public" link (203.0.113.0/24), alice on a
+//! private link (198.51.100.0/24) behind a router that masquerades her
+//! connections, all on the example configs with only addresses changed.
+//! Alice logs in under the default config and is listed as firewalled at
+//! the router's address (never her private one); bob is told why he cannot
+//! download from her; she downloads from him through the NAT; a Login
+//! advertising a host that is neither its own nor reachable is refused.
+//! Only documentation ranges, no route out of the namespaces, and the
+//! namespaces are deleted even when the test fails.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::support::*;
+use crate::tls::unguessable;
+
+const DIRECTORY_IP: &str = "203.0.113.10";
+const ROUTER_PUBLIC_IP: &str = "203.0.113.1";
+const ROUTER_PRIVATE_IP: &str = "198.51.100.1";
+const ALICE_IP: &str = "198.51.100.2";
+
+/// Whether namespaces can be made here; `None` says why not.
+fn namespaces_unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root".into());
+    }
+    for tool in ["ip", "nft"] {
+        let found = Command::new(tool)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !found {
+            return Some(format!(
+                "`{tool}` is not installed (apt-get install -y iproute2 nftables)"
+            ));
+        }
+    }
+    None
+}
+
+/// Runs a command that must succeed.
+fn must(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect(args[0]);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Three namespaces: `public` (the directory, bob), `router` (NAT),
+/// `home` (alice). Deleted when dropped.
+struct Topology {
+    public: String,
+    router: String,
+    home: String,
+}
+
+impl Topology {
+    fn build() -> Topology {
+        let tag = std::process::id();
+        let t = Topology {
+            public: format!("hs{tag}pub"),
+            router: format!("hs{tag}nat"),
+            home: format!("hs{tag}home"),
+        };
+        for ns in [&t.public, &t.router, &t.home] {
+            must(&["ip", "netns", "add", ns]);
+            must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        // public <-> router, home <-> router.
+        must(&[
+            "ip", "link", "add", "wan0", "netns", &t.public, "type", "veth", "peer", "name",
+            "wan1", "netns", &t.router,
+        ]);
+        must(&[
+            "ip", "link", "add", "lan0", "netns", &t.home, "type", "veth", "peer", "name", "lan1",
+            "netns", &t.router,
+        ]);
+        let addr = |ns: &str, ip: &str, dev: &str| {
+            must(&[
+                "ip",
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                dev,
+            ]);
+            must(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        };
+        addr(&t.public, DIRECTORY_IP, "wan0");
+        addr(&t.router, ROUTER_PUBLIC_IP, "wan1");
+        addr(&t.router, ROUTER_PRIVATE_IP, "lan1");
+        addr(&t.home, ALICE_IP, "lan0");
+        // Alice goes out through the router; the public side has no route
+        // to her network (that is what NAT means), and nobody has a route
+        // out of these namespaces.
+        must(&[
+            "ip",
+            "-n",
+            &t.home,
+            "route",
+            "add",
+            "default",
+            "via",
+            ROUTER_PRIVATE_IP,
+        ]);
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &t.router,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_forward=1",
+        ]);
+        let rules =
+            "table ip nat {\n  chain post {\n    type nat hook postrouting priority 100;\n    \
+             oifname \"wan1\" ip saddr 198.51.100.0/24 masquerade\n  }\n}\n";
+        let file = tempfile::NamedTempFile::new().unwrap();
+        fs::write(file.path(), rules).unwrap();
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &t.router,
+            "nft",
+            "-f",
+            file.path().to_str().unwrap(),
+        ]);
+        t
+    }
+
+    /// `program args` inside namespace `ns`.
+    fn command(ns: &str, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, program]).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in [&self.public, &self.router, &self.home] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// One of the example configs (`config/NAME.toml`), copied into `root`'s
+/// `config/` with `swaps` made (address lines only); folders stay as the
+/// example has them (`../data/...`, below `root`).
+fn example_config(root: &Path, name: &str, swaps: &[(&str, &str)]) -> PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(format!("{name}.toml"));
+    let mut text = fs::read_to_string(example).unwrap();
+    for (from, to) in swaps {
+        assert!(text.contains(from), "{name}.toml has no {from}");
+        text = text.replacen(from, to, 1);
+    }
+    let dir = root.join("config");
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// A peer's one-shot subcommand, in its namespace.
+fn peer_run(ns: &str, config: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend(args);
+    Topology::command(ns, PEER, &all).output().unwrap()
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
+    if let Some(why) = namespaces_unavailable() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the NAT tests, but: {why}"
+        );
+        eprintln!("SKIPPED: the NAT test needs network namespaces: {why}");
+        return;
+    }
+    let t = Topology::build();
+    let root = tempfile::tempdir().unwrap();
+    let dir_addr = format!("{DIRECTORY_IP}:50051");
+    let server = example_config(
+        root.path(),
+        "server",
+        &[(
+            "listen = \"127.0.0.1:50051\"",
+            &format!("listen = \"{dir_addr}\""),
+        )],
+    );
+    let directory = Proc::spawn(Topology::command(
+        &t.public,
+        SERVER,
+        &["--config", server.to_str().unwrap()],
+    ));
+    let to_directory = (
+        "directory = \"127.0.0.1:50051\"",
+        format!("directory = \"{dir_addr}\""),
+    );
+    // Alice (peer1) at home, bob (peer2) on the public side.
+    let alice = example_config(
+        root.path(),
+        "peer1",
+        &[
+            (to_directory.0, &to_directory.1),
+            (
+                "listen = \"127.0.0.1:7001\"",
+                &format!("listen = \"{ALICE_IP}:7001\""),
+            ),
+        ],
+    );
+    let bob = example_config(
+        root.path(),
+        "peer2",
+        &[
+            (to_directory.0, &to_directory.1),
+            (
+                "listen = \"127.0.0.1:7002\"",
+                &format!("listen = \"{DIRECTORY_IP}:7002\""),
+            ),
+        ],
+    );
+    let data = root.path().join("data");
+    let notes = unguessable(400_000, "alice behind nat");
+    let songs = unguessable(600_000, "bob in public");
+    fs::create_dir_all(data.join("peer1/share")).unwrap();
+    fs::create_dir_all(data.join("peer2/share")).unwrap();
+    fs::write(data.join("peer1/share/home notes.txt"), &notes).unwrap();
+    fs::write(data.join("peer2/share/public songs.txt"), &songs).unwrap();
+    let alice_proc = Proc::spawn(Topology::command(
+        &t.home,
+        PEER,
+        &["--config", alice.to_str().unwrap(), "serve"],
+    ));
+    let _bob_proc = Proc::spawn(Topology::command(
+        &t.public,
+        PEER,
+        &["--config", bob.to_str().unwrap(), "serve"],
+    ));
+
+    // Alice's files are searchable, her source marked firewalled at the
+    // router's address; her private address is never handed out.
+    let mut found = serde_json::Value::Null;
+    eventually(Duration::from_secs(30), "alice's notes searchable", || {
+        let out = peer_run(&t.public, &bob, &["search", "--json", "home", "notes"]);
+        found = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default();
+        found["hits"][0]["sources"][0]["peer"] == "peer1"
+    });
+    let source = &found["hits"][0]["sources"][0];
+    assert_eq!(source["firewalled"], true, "{found}");
+    assert_eq!(
+        source["http_addr"],
+        format!("https://{ROUTER_PUBLIC_IP}:7001"),
+        "{found}"
+    );
+    assert!(!found.to_string().contains(ALICE_IP), "{found}");
+    eventually(Duration::from_secs(10), "the directory's reason", || {
+        directory.logged(&format!(
+            "login: peer1 is firewalled: nothing answers at {ROUTER_PUBLIC_IP}:7001"
+        )) == 1
+    });
+    assert!(alice_proc.logged("the directory cannot reach this peer") >= 1);
+
+    // Bob cannot download from her, and is told why.
+    let out = peer_run(&t.public, &bob, &["get", &b3(&notes)]);
+    assert!(!out.status.success());
+    assert!(
+        said(&out).contains("is firewalled (peer1)"),
+        "{}",
+        said(&out)
+    );
+    assert!(!data.join("peer2/share/home notes.txt").exists());
+
+    // She downloads from him, out through the NAT, verified.
+    eventually(Duration::from_secs(30), "bob's songs searchable", || {
+        let out = peer_run(&t.home, &alice, &["search", "--json", "public", "songs"]);
+        String::from_utf8_lossy(&out.stdout).contains("peer2")
+    });
+    let out = peer_run(&t.home, &alice, &["get", &b3(&songs)]);
+    assert!(out.status.success(), "{}", said(&out));
+    let got = fs::read(data.join("peer1/share/public songs.txt")).unwrap();
+    assert_eq!(b3(&got), b3(&songs));
+
+    // A Login that advertises a host that is neither its own address nor
+    // the router's is refused, saying which address to use.
+    let carol = example_config(
+        root.path(),
+        "peer3",
+        &[
+            ("directory = \"127.0.0.1:50051\"", &to_directory.1),
+            (
+                "listen = \"127.0.0.1:7003\"",
+                &format!("listen = \"{ALICE_IP}:7003\""),
+            ),
+            (
+                "# advertise_addr = \"https://192.0.2.10:7003\"",
+                "advertise_addr = \"https://203.0.113.99:7003\"",
+            ),
+        ],
+    );
+    fs::create_dir_all(data.join("peer3/share")).unwrap();
+    let carol_proc = Proc::spawn(Topology::command(
+        &t.home,
+        PEER,
+        &["--config", carol.to_str().unwrap(), "serve"],
+    ));
+    eventually(Duration::from_secs(20), "carol refused", || {
+        carol_proc.logged(&format!(
+            "https://203.0.113.99:7003 is not this peer's own address: the Login came from {ROUTER_PUBLIC_IP}"
+        )) >= 1
+    });
+    let out = peer_run(&t.public, &bob, &["peers", "--json"]);
+    assert!(!said(&out).contains("peer3"), "{}", said(&out));
+    // The processes go first, then the namespaces (`t` was made first).
+}
