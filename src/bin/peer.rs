@@ -300,6 +300,15 @@ fn run(args: Args) -> Result<()> {
             if let Some(kp) = &s.directory_keyprint {
                 say!("directory keyprint: {kp}");
             }
+            let listed = s.listed_at.as_deref().unwrap_or(&s.http_addr);
+            match s.reachable {
+                Some(true) => say!("reachable: yes (the directory lists it at {listed})"),
+                Some(false) => say!(
+                    "reachable: no: firewalled (listed at {listed}); others cannot download from \
+                     this peer directly"
+                ),
+                None => {}
+            }
             say!("files:     {} ({})", s.files, human_size(s.shared_bytes));
             say!(
                 "hashed:    {} since start ({} bytes)",

@@ -119,6 +119,7 @@ impl Core {
 
     pub fn status(&self) -> Status {
         let files = self.share.files();
+        let reached = self.session.reached();
         Status {
             name: self.config.name.clone(),
             http_addr: self.http_addr.to_string(),
@@ -132,6 +133,8 @@ impl Core {
             uploads: Default::default(),
             keyprint: self.http_addr.pin().map(|k| k.to_string()),
             directory_keyprint: self.dir.keyprint().map(|k| k.to_string()),
+            reachable: reached.as_ref().map(|r| r.0),
+            listed_at: reached.and_then(|r| r.1).map(|a| a.to_string()),
         }
     }
 }

@@ -138,6 +138,9 @@ struct Inner {
     denied: Option<String>,
     /// Why the last heartbeat failed, while the token is kept.
     heartbeat_error: Option<String>,
+    /// What the last Login's directory said: whether it reached this peer,
+    /// and where it lists it.
+    reached: Option<(bool, Option<HttpAddr>)>,
     /// Most files one Announce may carry, as the directory said at login.
     per_call: usize,
     announced: Announced,
@@ -197,6 +200,7 @@ impl Link {
                 last_error: None,
                 denied: None,
                 heartbeat_error: None,
+                reached: None,
                 per_call: LOGIN_FILES as usize,
                 announced: HashMap::new(),
                 pending: Pending::default(),
@@ -249,6 +253,7 @@ impl Link {
                     );
                 }
                 crate::logging::redact(&login.token);
+                inner.reached = Some((login.reachable, login.listed_at));
                 inner.token = Some(login.token);
                 inner.heartbeat = login.heartbeat;
                 inner.next_heartbeat = now + login.heartbeat;
@@ -431,6 +436,12 @@ impl Link {
         }
     }
 
+    /// Whether the directory reached this peer at its last Login, and
+    /// where it lists it (`None` before a Login).
+    pub(crate) fn reached(&self) -> Option<(bool, Option<HttpAddr>)> {
+        self.lock().reached.clone()
+    }
+
     /// Files the directory has not confirmed yet (added or removed).
     #[cfg(test)]
     pub(crate) fn pending(&self) -> usize {
@@ -489,6 +500,12 @@ impl Session {
     /// does (the session is offline then; see [`SessionState::Refused`]).
     pub fn refusals(&self) -> Receiver<String> {
         self.denied.clone()
+    }
+
+    /// Whether the directory reached this peer at its last Login, and
+    /// where it lists it (`None` before a Login).
+    pub fn reached(&self) -> Option<(bool, Option<HttpAddr>)> {
+        self.link.reached()
     }
 
     /// How often the directory asked this peer to heartbeat (before a

@@ -94,6 +94,14 @@ pub struct Status {
     /// The keyprint of the directory's certificate, once checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_keyprint: Option<String>,
+    /// Whether the directory reached this peer's port at its last Login
+    /// (false: it is listed as firewalled); none before a Login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
+    /// Where the directory lists this peer (behind NAT: the router's
+    /// address, not `http_addr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_at: Option<String>,
 }
 
 /// Who a peer is sending files to, and who waits for a slot.

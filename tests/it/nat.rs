@@ -5,7 +5,9 @@
 //! Alice logs in under the default config and is listed as firewalled at
 //! the router's address (never her private one); bob is told why he cannot
 //! download from her; she downloads from him through the NAT; a Login
-//! advertising a host that is neither its own nor reachable is refused.
+//! advertising a host that is neither its own nor reachable is refused;
+//! a peer at home whose port the router forwards is reachable, listed at
+//! the router's address, and downloaded from.
 //! Only documentation ranges, no route out of the namespaces, and the
 //! namespaces are deleted even when the test fails.
 
@@ -21,6 +23,21 @@ const DIRECTORY_IP: &str = "203.0.113.10";
 const ROUTER_PUBLIC_IP: &str = "203.0.113.1";
 const ROUTER_PRIVATE_IP: &str = "198.51.100.1";
 const ALICE_IP: &str = "198.51.100.2";
+
+/// The router's nftables: masquerade what leaves for the public side, and
+/// forward one port (7004) to alice's machine, as a home router set up
+/// for it would.
+const ROUTER_RULES: &str = r#"table ip nat {
+  chain post {
+    type nat hook postrouting priority 100;
+    oifname "wan1" ip saddr 198.51.100.0/24 masquerade
+  }
+  chain pre {
+    type nat hook prerouting priority -100;
+    iifname "wan1" tcp dport 7004 dnat to 198.51.100.2:7004
+  }
+}
+"#;
 
 /// Whether namespaces can be made here; `None` says why not.
 fn namespaces_unavailable() -> Option<String> {
@@ -126,9 +143,7 @@ impl Topology {
             "-w",
             "net.ipv4.ip_forward=1",
         ]);
-        let rules =
-            "table ip nat {\n  chain post {\n    type nat hook postrouting priority 100;\n    \
-             oifname \"wan1\" ip saddr 198.51.100.0/24 masquerade\n  }\n}\n";
+        let rules = ROUTER_RULES;
         let file = tempfile::NamedTempFile::new().unwrap();
         fs::write(file.path(), rules).unwrap();
         must(&[
@@ -164,6 +179,11 @@ impl Drop for Topology {
 /// `config/` with `swaps` made (address lines only); folders stay as the
 /// example has them (`../data/...`, below `root`).
 fn example_config(root: &Path, name: &str, swaps: &[(&str, &str)]) -> PathBuf {
+    example_config_as(root, name, name, swaps)
+}
+
+/// [`example_config`], written as `config/AS.toml`.
+fn example_config_as(root: &Path, name: &str, as_name: &str, swaps: &[(&str, &str)]) -> PathBuf {
     let example = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("config")
         .join(format!("{name}.toml"));
@@ -174,7 +194,7 @@ fn example_config(root: &Path, name: &str, swaps: &[(&str, &str)]) -> PathBuf {
     }
     let dir = root.join("config");
     fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.toml"));
+    let path = dir.join(format!("{as_name}.toml"));
     fs::write(&path, text).unwrap();
     path
 }
@@ -287,6 +307,22 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
         )) == 1
     });
     assert!(alice_proc.logged("the directory cannot reach this peer") >= 1);
+    // Her status says so, and where she is listed.
+    let out = peer_run(&t.home, &alice, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["reachable"], false, "{status}");
+    assert_eq!(
+        status["listed_at"],
+        format!("https://{ROUTER_PUBLIC_IP}:7001"),
+        "{status}"
+    );
+    assert_eq!(status["http_addr"], format!("https://{ALICE_IP}:7001"));
+    let out = peer_run(&t.home, &alice, &["status"]);
+    assert!(
+        said(&out).contains("reachable: no: firewalled"),
+        "{}",
+        said(&out)
+    );
 
     // Bob cannot download from her, and is told why.
     let out = peer_run(&t.public, &bob, &["get", &b3(&notes)]);
@@ -338,5 +374,57 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
     });
     let out = peer_run(&t.public, &bob, &["peers", "--json"]);
     assert!(!said(&out).contains("peer3"), "{}", said(&out));
+
+    // With the port forwarded, a peer at home is reachable, listed at the
+    // router's address, and bob downloads from it.
+    let dave = example_config_as(
+        root.path(),
+        "peer3",
+        "dave",
+        &[
+            ("name = \"peer3\"", "name = \"dave\""),
+            ("directory = \"127.0.0.1:50051\"", &to_directory.1),
+            (
+                "listen = \"127.0.0.1:7003\"",
+                &format!("listen = \"{ALICE_IP}:7004\""),
+            ),
+            (
+                "share_dir = \"../data/peer3/share\"",
+                "share_dir = \"../data/dave/share\"",
+            ),
+            (
+                "state_dir = \"../data/peer3/state\"",
+                "state_dir = \"../data/dave/state\"",
+            ),
+        ],
+    );
+    let recipes = unguessable(300_000, "dave's forwarded port");
+    fs::create_dir_all(data.join("dave/share")).unwrap();
+    fs::write(data.join("dave/share/forwarded recipes.txt"), &recipes).unwrap();
+    let _dave_proc = Proc::spawn(Topology::command(
+        &t.home,
+        PEER,
+        &["--config", dave.to_str().unwrap(), "serve"],
+    ));
+    let mut found = serde_json::Value::Null;
+    eventually(Duration::from_secs(30), "dave's recipes searchable", || {
+        let out = peer_run(
+            &t.public,
+            &bob,
+            &["search", "--json", "forwarded", "recipes"],
+        );
+        found = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default();
+        found["hits"][0]["sources"][0]["peer"] == "dave"
+    });
+    let source = &found["hits"][0]["sources"][0];
+    assert_eq!(source["firewalled"], serde_json::Value::Null, "{found}");
+    assert_eq!(
+        source["http_addr"],
+        format!("https://{ROUTER_PUBLIC_IP}:7004")
+    );
+    let out = peer_run(&t.public, &bob, &["get", &b3(&recipes)]);
+    assert!(out.status.success(), "{}", said(&out));
+    let got = fs::read(data.join("peer2/share/forwarded recipes.txt")).unwrap();
+    assert_eq!(b3(&got), b3(&recipes));
     // The processes go first, then the namespaces (`t` was made first).
 }

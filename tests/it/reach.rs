@@ -116,6 +116,9 @@ fn a_peer_the_directory_cannot_reach_is_listed_firewalled_and_skipped_by_downloa
     let out = b.run(&["browse", "alice"]);
     assert!(!out.status.success());
     assert!(said(&out).contains("alice: firewalled"), "{}", said(&out));
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(b.run(&["status", "--json"]))).unwrap();
+    assert_eq!(status["reachable"], true, "{status}");
     // She still downloads from him (he checks her certificate, not her port).
     ok(a.run(&["get", &b3(&songs)]));
     assert_eq!(fs::read(a.share().join("songs.txt")).unwrap(), songs);

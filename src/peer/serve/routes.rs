@@ -193,6 +193,8 @@ mod tests {
                 uploads: Default::default(),
                 keyprint: None,
                 directory_keyprint: None,
+                reachable: None,
+                listed_at: None,
             }
         }
         fn rescan(&self) -> Result<Rescanned, String> {
