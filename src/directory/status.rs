@@ -100,7 +100,11 @@ fn peers_table(store: &dyn DirectoryStore) -> String {
             "<tr><td><a href=\"/peer/{name}\">{name}</a></td><td align=\"right\">{}</td>\
              <td>{}</td><td>{since}</td></tr>",
             p.files,
-            Esc(&p.http_addr.to_string()),
+            Esc(&if p.http_addr.firewalled() {
+                format!("{} (firewalled)", p.http_addr)
+            } else {
+                p.http_addr.to_string()
+            }),
             name = Esc(&p.name),
         ));
     }
@@ -319,9 +323,24 @@ mod tests {
                 batch,
             )
             .unwrap();
+        let behind = crate::wire::HttpAddr::parse("http://192.0.2.1:7002")
+            .unwrap()
+            .firewalled_as(true);
+        store
+            .login(
+                "bob",
+                crate::wire::KeyPrint::of_seed("bob"),
+                &behind,
+                store.limits().batch(Vec::new(), Vec::new()).unwrap(),
+            )
+            .unwrap();
         let metrics = Metrics::new();
         let page = page(&metrics, &store, Some("hubshare://h:1/?kp=<k>"));
         assert!(page.contains("<a href=\"/peer/alice\">alice</a></td><td align=\"right\">2</td><td>http://127.0.0.1:7001</td>"), "{page}");
+        assert!(
+            page.contains("<td>http://192.0.2.1:7002 (firewalled)</td>"),
+            "{page}"
+        );
         assert!(page.contains(" UTC ("), "{page}");
         assert!(
             page.contains("<code>hubshare://h:1/?kp=&lt;k&gt;</code>"),
@@ -336,7 +355,7 @@ mod tests {
             "{page}"
         );
         assert!(!page.contains("<script"), "{page}");
-        assert_eq!(peer_page(&store, "bob").0, 404);
+        assert_eq!(peer_page(&store, "carol").0, 404);
         assert_eq!(peer_page(&store, "<b>").0, 404);
         assert!(!peer_page(&store, "<b>").1.contains("<b>"));
     }

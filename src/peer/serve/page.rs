@@ -469,13 +469,23 @@ mod tests {
             id: shared[0].id,
             size: 5,
             names: vec![evil.into(), "<i>other</i>".into()],
-            sources: vec![Source {
-                peer: "<u>peer</u>".into(),
-                http_addr: HttpAddr::parse("http://127.0.0.1:7001").unwrap(),
-                name: "\"><b>".into(),
-                size: 5,
-            }],
-            source_count: 3,
+            sources: vec![
+                Source {
+                    peer: "<u>peer</u>".into(),
+                    http_addr: HttpAddr::parse("http://127.0.0.1:7001").unwrap(),
+                    name: "\"><b>".into(),
+                    size: 5,
+                },
+                Source {
+                    peer: "<s>far</s>".into(),
+                    http_addr: HttpAddr::parse("http://192.0.2.1:7001")
+                        .unwrap()
+                        .firewalled_as(true),
+                    name: evil.into(),
+                    size: 5,
+                },
+            ],
+            source_count: 4,
         };
         let ask = PageQuery {
             q: "\"><script>alert(4)</script>".into(),
@@ -490,6 +500,12 @@ mod tests {
         });
         let (page, ok) = render("<em>me</em>", &shared, 0, &ask, &found);
         assert!(ok);
+        // A firewalled source is named, not linked: nobody can connect to it.
+        assert!(
+            page.contains("&lt;s&gt;far&lt;/s&gt;</span> (firewalled)"),
+            "{page}"
+        );
+        assert!(!page.contains("192.0.2.1"), "{page}");
         // A source's name links to its share, listed through this peer.
         assert!(
             page.contains("<a class=\"peer\" href=\"/?peer=%3Cu%3Epeer%3C%2Fu%3E\""),
