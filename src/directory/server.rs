@@ -368,20 +368,23 @@ mod tests {
 
     use super::*;
 
-    /// A directory on a free port whose sweeper runs every 250 ms.
-    fn sweeping_often() -> DirectoryServer {
+    /// A directory on a free port whose sweeper runs every 250 ms, its
+    /// state (the names file) in the temp folder returned with it.
+    fn sweeping_often() -> (DirectoryServer, tempfile::TempDir) {
+        let state = tempfile::tempdir().unwrap();
         let config = ServerConfig {
+            state_dir: Some(state.path().to_path_buf()),
             listen: "127.0.0.1:0".parse().unwrap(),
             lease_secs: 1,
             tls: false,
             ..ServerConfig::default()
         };
-        DirectoryServer::start(&config).unwrap()
+        (DirectoryServer::start(&config).unwrap(), state)
     }
 
     #[test]
     fn a_sweeper_that_panicked_fails_shutdown_loudly() {
-        let server = sweeping_often();
+        let (server, _state) = sweeping_often();
         assert!(!server.sweeper_ended());
         server.panic_sweeper_for_tests();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -400,7 +403,7 @@ mod tests {
 
     #[test]
     fn a_healthy_sweeper_shuts_down_quietly() {
-        let server = sweeping_often();
+        let (server, _state) = sweeping_often();
         catch_unwind(AssertUnwindSafe(|| server.shutdown())).expect("no panic to raise");
     }
 }

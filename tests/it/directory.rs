@@ -11,8 +11,12 @@ use hubshare::fuzz::Rng;
 
 use crate::support::*;
 
-fn start() -> (DirectoryServer, DirectoryClient) {
+/// A directory on a free port, its state (the names file) in the temp
+/// folder returned with it: never in the folder the tests run in.
+fn start() -> (DirectoryServer, DirectoryClient, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
     let config = ServerConfig {
+        state_dir: Some(state.path().to_path_buf()),
         listen: "127.0.0.1:0".parse().unwrap(),
         max_files_per_call: 100,
         // These tests log in hundreds of times from one address on purpose.
@@ -23,7 +27,7 @@ fn start() -> (DirectoryServer, DirectoryClient) {
     };
     let server = DirectoryServer::start(&config).expect("directory starts");
     let client = grpc(&server.addr().to_string());
-    (server, client)
+    (server, client, state)
 }
 
 use crate::support::pb_file as file;
@@ -62,7 +66,7 @@ fn refused<T: std::fmt::Debug>(r: Result<T, grpcio::Error>) -> (RpcStatusCode, S
 
 #[test]
 fn a_wrong_token_is_refused_and_changes_nothing() {
-    let (server, c) = start();
+    let (server, c, _state) = start();
     let alice = login(&c, "alice", &["a.txt", "b.txt"]).unwrap();
     assert!(alice.token.len() >= 32, "token too short: {}", alice.token);
     let mallory = login(&c, "mallory", &["m.txt"]).unwrap();
@@ -121,7 +125,7 @@ fn a_wrong_token_is_refused_and_changes_nothing() {
 
 #[test]
 fn bad_input_gets_invalid_argument_with_a_clear_message_and_changes_nothing() {
-    let (server, c) = start();
+    let (server, c, _state) = start();
     login(&c, "alice", &["a.txt"]).unwrap();
     let before = everything(&c);
     let long_name = "x".repeat(10 * 1024);
@@ -258,7 +262,7 @@ fn bad_input_gets_invalid_argument_with_a_clear_message_and_changes_nothing() {
 
 #[test]
 fn search_groups_sources_and_locate_lists_them() {
-    let (server, c) = start();
+    let (server, c, _state) = start();
     login(&c, "alice", &["Report 2026.pdf", "notes.txt"]).unwrap();
     login(&c, "bob", &["Report 2026.pdf"]).unwrap();
     let found = search(&c, "REPORT pdf", 10).unwrap();
@@ -285,7 +289,7 @@ fn search_groups_sources_and_locate_lists_them() {
 
 #[test]
 fn the_query_language_works_through_grpc() {
-    let (server, c) = start();
+    let (server, c, _state) = start();
     login(
         &c,
         "alice",
@@ -318,7 +322,9 @@ fn the_query_language_works_through_grpc() {
 
 #[test]
 fn a_flood_of_searches_from_one_session_is_limited_while_another_is_served() {
+    let state = tempfile::tempdir().unwrap();
     let config = ServerConfig {
+        state_dir: Some(state.path().to_path_buf()),
         listen: "127.0.0.1:0".parse().unwrap(),
         search_rate: 2,
         search_burst: 5,
@@ -433,7 +439,9 @@ fn check_answer<T>(what: &str, r: Result<T, grpcio::Error>) {
 
 #[test]
 fn random_bytes_and_random_field_values_never_break_a_handler() {
+    let state = tempfile::tempdir().unwrap();
     let config = ServerConfig {
+        state_dir: Some(state.path().to_path_buf()),
         listen: "127.0.0.1:0".parse().unwrap(),
         search_rate: 1_000_000,
         search_burst: 1_000_000,
