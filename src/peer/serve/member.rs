@@ -7,7 +7,9 @@
 //!   answer is asked of the directory once and kept for this peer's
 //!   heartbeat interval (an absence for a second), so a member that logs
 //!   out, loses its lease or is removed loses access within one heartbeat
-//!   interval, without a round trip per request.
+//!   interval, without a round trip per request. At most 50 questions a
+//!   second go to the directory, so names made up per request cost it
+//!   nothing more.
 //! - **A browser or curl** gives the password as HTTP Basic credentials
 //!   (any user name: `curl -u :PASSWORD`), over TLS unless the peer runs
 //!   with `tls = false`, where peers prove membership that way too.
@@ -31,6 +33,9 @@ use crate::wire::{KeyPrint, PEER_HEADER};
 const ABSENT_TTL: Duration = Duration::from_secs(1);
 /// Most members' answers kept at once (beyond: the stale ones go, then all).
 const MAX_KEPT: usize = 4096;
+/// Most questions asked of the directory in one second: a client making up
+/// a new name for every request costs the directory no more than this.
+const MAX_ASKS_PER_SEC: u32 = 50;
 
 /// The challenge a refusal carries.
 pub(super) const CHALLENGE: &str = "Basic realm=\"hubshare group\", charset=\"UTF-8\"";
@@ -40,6 +45,32 @@ pub(super) const CHALLENGE: &str = "Basic realm=\"hubshare group\", charset=\"UT
 #[derive(Default)]
 pub(super) struct Members {
     answers: Mutex<HashMap<String, (Option<KeyPrint>, Instant)>>,
+    asks: Mutex<Asks>,
+}
+
+/// Questions to the directory in the current one-second window.
+#[derive(Default)]
+struct Asks {
+    since: Option<Instant>,
+    asked: u32,
+}
+
+impl Asks {
+    /// Whether one more question may be asked at `now`.
+    fn allow(&mut self, now: Instant) -> bool {
+        let fresh = self
+            .since
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+        if !fresh {
+            self.since = Some(now);
+            self.asked = 0;
+        }
+        if self.asked >= MAX_ASKS_PER_SEC {
+            return false;
+        }
+        self.asked += 1;
+        true
+    }
 }
 
 impl Members {
@@ -61,6 +92,9 @@ impl Members {
             if now.saturating_duration_since(*asked) < fresh {
                 return Ok(*kp);
             }
+        }
+        if !self.asks.locked().allow(now) {
+            return Err("this peer is asking the directory about many names at once".into());
         }
         // Asked without the lock: a slow directory holds only this request.
         let kp = host.member(name)?;
@@ -131,4 +165,26 @@ fn basic_password(rq: &Request) -> Option<String> {
     let decoded = String::from_utf8(crate::base64::decode(encoded.trim())?).ok()?;
     let (_user, password) = decoded.split_once(':')?;
     Some(password.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_is_asked_at_most_so_often_a_second() {
+        let mut asks = Asks::default();
+        let t0 = Instant::now();
+        for _ in 0..MAX_ASKS_PER_SEC {
+            assert!(asks.allow(t0));
+        }
+        assert!(!asks.allow(t0));
+        assert!(!asks.allow(t0 + Duration::from_millis(999)));
+        // A new second: as many again.
+        let t1 = t0 + Duration::from_secs(1);
+        for _ in 0..MAX_ASKS_PER_SEC {
+            assert!(asks.allow(t1));
+        }
+        assert!(!asks.allow(t1));
+    }
 }
