@@ -17,7 +17,7 @@
 //! binaries in `src/bin/` only parse arguments and call what is exported
 //! here.
 
-mod base64;
+pub mod base64;
 mod config;
 mod directory;
 mod error;

@@ -67,69 +67,50 @@ pub fn decide(
              trust_advertised_addrs = true"
         )));
     }
-    if !connect_back && how != pb::Reach::REACH_NONE {
-        // Listed where it says, untried (an automatic address on another
-        // host: at the Login's address, as when tried).
-        let at = if asked.ip() == Some(from) || trusted {
-            asked
-        } else {
-            asked.with_ip(from)
-        };
-        return Ok(Reached {
-            addr: at.firewalled_as(false),
-            why_not: None,
-        });
-    }
-    Ok(reach(asked, how, from, trusted, CONNECT_BACK_TIMEOUT))
+    let timeout = connect_back.then_some(CONNECT_BACK_TIMEOUT);
+    Ok(reach(asked, how, from, trusted, timeout))
 }
 
 /// Decides where a peer is listed. `asked` is the advertised address
 /// (pinned to the Login's certificate over TLS, and already checked
-/// against `from` for `REACH_CLAIMED`); `trusted`: the operator trusts
-/// advertised addresses, so a host other than `from` is listed as it is,
-/// untried.
+/// against `from` for `REACH_CLAIMED`). It is listed at the Login's
+/// address `from`, with the advertised port, unless its host is `from`
+/// already or the operator trusts advertised addresses (`trusted`): then
+/// as it is. Only an address at `from` is tried, within `connect_back`
+/// (`None`: nothing is tried).
 pub fn reach(
     asked: HttpAddr,
     how: pb::Reach,
     from: IpAddr,
     trusted: bool,
-    timeout: Duration,
+    connect_back: Option<Duration>,
 ) -> Reached {
     let asked = asked.firewalled_as(false);
-    let own = asked.ip() == Some(from);
-    match how {
-        pb::Reach::REACH_NONE => Reached {
-            addr: if own || trusted {
-                asked
-            } else {
-                asked.with_ip(from)
-            }
-            .firewalled_as(true),
+    let at = if asked.ip() == Some(from) || trusted {
+        asked
+    } else {
+        asked.with_ip(from)
+    };
+    if how == pb::Reach::REACH_NONE {
+        return Reached {
+            addr: at.firewalled_as(true),
             why_not: Some("the peer says it cannot be reached".into()),
-        },
-        _ if !own && trusted => Reached {
-            addr: asked,
-            why_not: None,
-        },
-        pb::Reach::REACH_CLAIMED | pb::Reach::REACH_AUTO => {
-            let at = if own { asked } else { asked.with_ip(from) };
-            match connect_back(&at, from, timeout) {
-                Ok(()) => Reached {
-                    addr: at,
-                    why_not: None,
-                },
-                Err(why) => Reached {
-                    addr: at.firewalled_as(true),
-                    why_not: Some(why),
-                },
-            }
-        }
+        };
+    }
+    let why_not = match connect_back {
+        // A trusted address on another host is never tried.
+        Some(timeout) if at.ip() == Some(from) => try_at(&at, from, timeout).err(),
+        _ => None,
+    };
+    Reached {
+        addr: at.firewalled_as(why_not.is_some()),
+        why_not,
     }
 }
 
 /// Connects to `at`'s port at `ip`; over TLS, handshakes and checks that
 /// the certificate is the one `at` is pinned to.
-fn connect_back(at: &HttpAddr, ip: IpAddr, timeout: Duration) -> Result<(), String> {
+fn try_at(at: &HttpAddr, ip: IpAddr, timeout: Duration) -> Result<(), String> {
     let target = SocketAddr::new(ip, at.port_or_default());
     if !at.is_tls() {
         return TcpStream::connect_timeout(&target, timeout)
@@ -159,7 +140,7 @@ mod tests {
             how,
             from.parse().unwrap(),
             false,
-            CONNECT_BACK_TIMEOUT,
+            Some(CONNECT_BACK_TIMEOUT),
         )
     }
 
@@ -231,7 +212,7 @@ mod tests {
             pb::Reach::REACH_CLAIMED,
             "127.0.0.1".parse().unwrap(),
             false,
-            CONNECT_BACK_TIMEOUT,
+            Some(CONNECT_BACK_TIMEOUT),
         );
         assert!(mine.why_not.is_none(), "{:?}", mine.why_not);
         let other = KeyPrint::of_spki(b"another peer");
@@ -240,7 +221,7 @@ mod tests {
             pb::Reach::REACH_CLAIMED,
             "127.0.0.1".parse().unwrap(),
             false,
-            CONNECT_BACK_TIMEOUT,
+            Some(CONNECT_BACK_TIMEOUT),
         );
         assert!(theirs.addr.firewalled());
         assert!(theirs.why_not.unwrap().contains("another certificate"));

@@ -412,7 +412,7 @@ impl Directory {
             .get_peer_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
         Ok((
-            pinned_addr(&r.http_addr, &r.keyprint)?.firewalled_as(r.firewalled),
+            listed_addr(&r.http_addr, &r.keyprint, r.firewalled)?,
             r.files,
         ))
     }
@@ -434,7 +434,7 @@ impl Directory {
             .map(|p| {
                 Ok(PeerListing {
                     online_since: None,
-                    http_addr: pinned_addr(&p.http_addr, &p.keyprint)?.firewalled_as(p.firewalled),
+                    http_addr: listed_addr(&p.http_addr, &p.keyprint, p.firewalled)?,
                     name: p.name,
                     files: p.files,
                 })
@@ -601,13 +601,14 @@ fn parse_addr(s: &str) -> Result<HttpAddr, ClientError> {
     HttpAddr::parse(s).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
-/// An address with the keyprint the directory lists for it (none: "").
-fn pinned_addr(addr: &str, keyprint: &str) -> Result<HttpAddr, ClientError> {
+/// An address as the directory lists it: with the keyprint to pin
+/// (none: ""), and marked when the directory could not reach it.
+fn listed_addr(addr: &str, keyprint: &str, firewalled: bool) -> Result<HttpAddr, ClientError> {
     let pin = match keyprint {
         "" => None,
         kp => Some(KeyPrint::parse(kp).map_err(|e| ClientError::Protocol(e.to_string()))?),
     };
-    Ok(parse_addr(addr)?.pinned(pin))
+    Ok(parse_addr(addr)?.pinned(pin).firewalled_as(firewalled))
 }
 
 /// A DER certificate in PEM.
@@ -635,7 +636,7 @@ fn file_pb(f: &SharedFile) -> pb::SharedFile {
 fn source(s: pb::Source) -> Result<Source, ClientError> {
     Ok(Source {
         peer: s.peer,
-        http_addr: pinned_addr(&s.http_addr, &s.keyprint)?.firewalled_as(s.firewalled),
+        http_addr: listed_addr(&s.http_addr, &s.keyprint, s.firewalled)?,
         name: s.name,
         size: s.size,
     })

@@ -15,15 +15,6 @@ use crate::trust::status_of;
 
 const PASSWORD: &str = "only the group knows this";
 
-/// What a command said, both streams.
-fn said(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The status code curl saw (`-w %{http_code}`), and the body.
 fn curl_status(args: &[&str]) -> (String, String) {
     let out = curl(&[&["-k", "-w", "\n%{http_code}"], args].concat());
@@ -279,7 +270,7 @@ fn without_tls_members_show_the_password_and_an_open_group_serves_anyone() {
     let (code, _) = curl_status(&["-u", &format!(":{PASSWORD}"), &url]);
     assert_eq!(code, "200");
     // The password never shows in a log line, in the clear or as Basic.
-    let basic = base64(format!(":{PASSWORD}").as_bytes());
+    let basic = hubshare::base64::encode(format!(":{PASSWORD}").as_bytes());
     for log in [a_proc.log_text(), b_proc.log_text()] {
         assert!(!log.contains(PASSWORD) && !log.contains(&basic), "{log}");
     }
@@ -298,24 +289,4 @@ fn without_tls_members_show_the_password_and_an_open_group_serves_anyone() {
     ]);
     assert_eq!(code, "200");
     assert_eq!(fs::read(&file).unwrap(), content);
-}
-
-/// Standard base64 with padding (what HTTP Basic credentials are).
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }

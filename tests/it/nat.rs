@@ -206,12 +206,22 @@ fn peer_run(ns: &str, config: &Path, args: &[&str]) -> Output {
     Topology::command(ns, PEER, &all).output().unwrap()
 }
 
-fn said(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+/// `search --json WORDS` by the peer of `config` in `ns`, repeated until
+/// its first hit's first source is `peer` (30 s at most); the last answer.
+fn searched_until_listed(ns: &str, config: &Path, words: &[&str], peer: &str) -> serde_json::Value {
+    let mut args = vec!["search", "--json"];
+    args.extend(words);
+    let mut found = serde_json::Value::Null;
+    eventually(
+        Duration::from_secs(30),
+        &format!("{peer} listed for {words:?}"),
+        || {
+            let out = peer_run(ns, config, &args);
+            found = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            found["hits"][0]["sources"][0]["peer"] == peer
+        },
+    );
+    found
 }
 
 #[test]
@@ -287,12 +297,7 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
 
     // Alice's files are searchable, her source marked firewalled at the
     // router's address; her private address is never handed out.
-    let mut found = serde_json::Value::Null;
-    eventually(Duration::from_secs(30), "alice's notes searchable", || {
-        let out = peer_run(&t.public, &bob, &["search", "--json", "home", "notes"]);
-        found = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default();
-        found["hits"][0]["sources"][0]["peer"] == "peer1"
-    });
+    let found = searched_until_listed(&t.public, &bob, &["home", "notes"], "peer1");
     let source = &found["hits"][0]["sources"][0];
     assert_eq!(source["firewalled"], true, "{found}");
     assert_eq!(
@@ -406,16 +411,7 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
         PEER,
         &["--config", dave.to_str().unwrap(), "serve"],
     ));
-    let mut found = serde_json::Value::Null;
-    eventually(Duration::from_secs(30), "dave's recipes searchable", || {
-        let out = peer_run(
-            &t.public,
-            &bob,
-            &["search", "--json", "forwarded", "recipes"],
-        );
-        found = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap_or_default();
-        found["hits"][0]["sources"][0]["peer"] == "dave"
-    });
+    let found = searched_until_listed(&t.public, &bob, &["forwarded", "recipes"], "dave");
     let source = &found["hits"][0]["sources"][0];
     assert_eq!(source["firewalled"], serde_json::Value::Null, "{found}");
     assert_eq!(

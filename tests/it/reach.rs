@@ -15,15 +15,6 @@ use hubshare::proto::directory as pb;
 use crate::support::*;
 use crate::tls::{tls_peer, unguessable};
 
-/// What a command said, both streams.
-fn said(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// The `firewalled` mark of each source of the first hit of `words`, by peer.
 fn marks(p: &PeerSetup, words: &[&str]) -> Vec<(String, bool)> {
     let found = p.search_json(words);

@@ -324,9 +324,6 @@ fn fit(name: &str, id: FileId) -> String {
     names::shorten(&safe, max)
 }
 
-/// The sources a download may use once the size is proved, and those it
-/// drops with the reason: a claim of another size, or an answer that failed
-/// verification.
 /// The sources others can connect to, and the firewalled ones (with why
 /// they are not used).
 pub(super) fn reachable(sources: Vec<Source>) -> (Vec<Source>, Vec<(String, String)>) {
@@ -339,6 +336,9 @@ pub(super) fn reachable(sources: Vec<Source>) -> (Vec<Source>, Vec<(String, Stri
     (direct, dropped)
 }
 
+/// The sources a download may use once the size is proved, and those it
+/// drops with the reason: a claim of another size, or an answer that failed
+/// verification.
 pub(super) fn admit(sources: Vec<Source>, proven: &Proven) -> (Vec<Source>, Vec<(String, String)>) {
     let liars: HashMap<&str, &str> = proven
         .liars

@@ -244,8 +244,6 @@ fn transport_detail(t: &ureq::Transport) -> String {
     }
 }
 
-/// Another peer, as a person names it: a peer name (looked up in the
-/// directory), an `http://` address, or `host:port`.
 /// Why a firewalled source is not used.
 pub(crate) const FIREWALLED: &str = "firewalled: the directory cannot reach it, and this peer \
      cannot download through the directory yet";
@@ -261,6 +259,8 @@ pub fn direct(peer: &str, addr: HttpAddr) -> Result<HttpAddr, TransferError> {
     Ok(addr)
 }
 
+/// Another peer, as a person names it: a peer name (looked up in the
+/// directory), an `http://` address, or `host:port`.
 pub fn resolve_peer(dir: &Directory, target: &str) -> Result<HttpAddr, TransferError> {
     let bad = |detail: String| TransferError::Protocol {
         url: target.to_string(),

@@ -23,6 +23,15 @@ pub fn prints(out: Output, needle: &str) -> bool {
     out.status.success() && String::from_utf8_lossy(&out.stdout).contains(needle)
 }
 
+/// What a command said, both streams (stdout, then stderr).
+pub fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// Runs a subcommand that must fail and returns its stderr.
 pub fn fails(out: Output) -> String {
     assert!(
