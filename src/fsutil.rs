@@ -11,31 +11,40 @@ use std::path::{Path, PathBuf};
 /// Suffix of the temp file [`write_atomic`] writes beside its target.
 pub const TEMP_SUFFIX: &str = ".tmp";
 
+/// A temp name beside `path` that no other writer uses at the same time
+/// (two processes saving one file at once must not share a temp file):
+/// `.NAME.RANDOM.tmp`, hidden, so a share scan leaves it out.
 fn temp_beside(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(TEMP_SUFFIX);
-    path.with_file_name(name)
+    path.with_file_name(format!(
+        ".{}.{}{TEMP_SUFFIX}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        crate::random::random_hex(TEMP_RANDOM_BYTES)
+    ))
 }
 
-fn write_then_rename(
+const TEMP_RANDOM_BYTES: usize = 6;
+
+/// Writes what `write` writes to a fresh temp file beside `path`, synced,
+/// and returns its name; on failure nothing is left, not even the temp.
+fn write_temp(
     path: &Path,
     private: bool,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
+) -> io::Result<PathBuf> {
     let tmp = temp_beside(path);
     let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     if private {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
     let mut f = opts.open(&tmp)?;
-    if private {
-        // The mode above only applies to a file it creates.
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
     let written = (|| {
+        if private {
+            // The mode above is filtered by the umask; this is not.
+            use std::os::unix::fs::PermissionsExt;
+            f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
         let mut out = io::BufWriter::with_capacity(64 * 1024, &mut f);
         write(&mut out)?;
         out.flush()?;
@@ -44,14 +53,63 @@ fn write_then_rename(
     })();
     drop(f);
     match written {
-        Ok(()) => fs::rename(&tmp, path),
+        Ok(()) => Ok(tmp),
         Err(e) => {
-            // Nothing half-written is left behind, not even under the
-            // temp name.
             let _ = fs::remove_file(&tmp);
             Err(e)
         }
     }
+}
+
+fn write_then_rename(
+    path: &Path,
+    private: bool,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let tmp = write_temp(path, private, write)?;
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// How old a temp file must be before [`sweep_stale_temps`] takes it for
+/// a dead writer's: no write of these small files takes that long.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes, in `dir`, temp files of [`write_atomic`] and its kin that a
+/// process killed while writing left behind, if older than `older_than`
+/// (a younger one may be another process's write in progress). Returns how
+/// many it removed.
+pub fn sweep_stale_temps(dir: &Path, older_than: std::time::Duration) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let stale = |e: &fs::DirEntry| {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        let Some(rest) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        else {
+            return false;
+        };
+        let ours = rest.rsplit_once('.').is_some_and(|(target, random)| {
+            !target.is_empty()
+                && random.len() == 2 * TEMP_RANDOM_BYTES
+                && random.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        ours && e.metadata().is_ok_and(|m| {
+            m.is_file()
+                && m.modified()
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|a| a >= older_than))
+        })
+    };
+    entries
+        .flatten()
+        .filter(|e| stale(e) && fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Replaces `path` with `bytes` atomically: a reader (or a crash) sees the
@@ -162,12 +220,7 @@ pub fn publish(from: &Path, to: &Path) -> io::Result<()> {
 /// both make. `private`: mode 0600. `Ok(false)` when another process made
 /// it first: read that one.
 pub fn create_once(path: &Path, bytes: &[u8], private: bool) -> io::Result<bool> {
-    let tmp = path.with_file_name(format!(
-        ".{}.{}{TEMP_SUFFIX}",
-        path.file_name().unwrap_or_default().to_string_lossy(),
-        crate::random::random_hex(6)
-    ));
-    write_then_rename(&tmp, private, |w| w.write_all(bytes))?;
+    let tmp = write_temp(path, private, |w| w.write_all(bytes))?;
     let placed = publish(&tmp, path);
     if placed.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -273,5 +326,64 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["secret.json", "state.json"]);
+    }
+
+    #[test]
+    fn writers_saving_one_file_at_once_never_trip_on_each_other() {
+        // Each has a temp file of its own: with one shared temp name, one
+        // writer's rename took the file away from the other's (ENOENT).
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("known_directories");
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let f = &f;
+                s.spawn(move || {
+                    for _ in 0..200 {
+                        write_atomic(f, &[b'a' + t; 100]).unwrap();
+                    }
+                });
+            }
+        });
+        let last = fs::read(&f).unwrap();
+        assert_eq!(last.len(), 100);
+        assert!(
+            last.iter().all(|&b| b == last[0]),
+            "one writer's whole file"
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_sweep_removes_old_temps_of_ours_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            ".names.log.0123456789ab.tmp", // ours, left by a crash
+            ".names.log.fedcba987654.tmp", // ours, being written now
+            "notes.tmp",                   // a user's file
+            ".hubshare-copy-x.tmp",        // another kind of temp
+            ".names.log.xyz.tmp",          // not our random part
+        ];
+        for n in names {
+            fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for n in [names[0], names[2], names[3], names[4]] {
+            fs::File::options()
+                .write(true)
+                .open(dir.path().join(n))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(sweep_stale_temps(dir.path(), hour), 1);
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut kept = names[1..].to_vec();
+        kept.sort();
+        assert_eq!(left, kept);
     }
 }

@@ -57,10 +57,10 @@ pub use peer::fetch::{
 pub use peer::{
     download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
     format_uploads, human_size, listing_of_files, listing_of_hits, make_state_dir, open_directory,
-    pick_file, run_menu, ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory,
-    DirectoryApi, Host, HttpServer, Interrupt, Listing, Login, Peer, PeerError, SearchFailed,
-    ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable, TlsDial, CONTROL_FILE,
-    DEFAULT_SEARCH_LIMIT,
+    path_of, pick_file, reverse_through_running, run_menu, ByteRange, Change, ClientError, Control,
+    ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Interrupt, Listing, Login, Peer,
+    PeerError, SearchFailed, ServeOptions, Session, SessionState, ShareEntry, ShareError,
+    ShareTable, TlsDial, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use tls::{keyprint_of, TlsIdentity};
 pub use wire::proto;

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use hubshare::{
     browse, download, download_folder, download_summary, error_chain, folder_event_text,
     folder_summary, format_files, format_hits, format_peers, format_uploads, human_size,
-    is_folder_target, listing_of_files, listing_of_hits, pick_file, resolve_peer, upload, Control,
-    Directory, DirectoryApi, DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer,
-    PeerConfig, ShareTable,
+    is_folder_target, listing_of_files, listing_of_hits, path_of, pick_file, resolve_peer,
+    reverse_through_running, upload, Control, Directory, DirectoryApi, DownloadOptions,
+    DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig, ShareTable,
 };
 
 /// Writes a line to standard output (see [`write_out`]).
@@ -217,6 +217,8 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Get { id, name, copy } => {
+            // Firewalled sources connect out to this config's running peer.
+            reverse_through_running(&config.state_dir());
             // Ctrl-C stops the download with what is verified recorded.
             let cancel = Arc::new(AtomicBool::new(false));
             let flag = cancel.clone();
@@ -252,6 +254,7 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Upload { file, to, name } => {
+            reverse_through_running(&config.state_dir());
             let base = resolve_peer(&dir()?, &to)?;
             let r = upload(&base, &file, name.as_deref())?;
             say!(
@@ -264,6 +267,7 @@ fn run(args: Args) -> Result<()> {
             Ok(())
         }
         Command::Browse { peer } => {
+            reverse_through_running(&config.state_dir());
             let base = resolve_peer(&dir()?, &peer)?;
             let files = browse(&base)?;
             if json {
@@ -456,7 +460,9 @@ fn report_json(r: &DownloadReport) -> serde_json::Value {
     let sources: Vec<_> = r
         .sources
         .iter()
-        .map(|(peer, bytes)| serde_json::json!({ "peer": peer, "bytes": bytes }))
+        .map(|(peer, bytes)| {
+            serde_json::json!({ "peer": peer, "bytes": bytes, "path": path_of(r, peer) })
+        })
         .collect();
     let dropped: Vec<_> = r
         .dropped

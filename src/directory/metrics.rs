@@ -20,7 +20,7 @@ use super::store::{DirError, DirectoryStore};
 use crate::sync::MutexExt;
 
 /// The calls counted, as the service names them.
-pub const CALLS: [&str; 8] = [
+pub const CALLS: [&str; 10] = [
     "Login",
     "Announce",
     "Heartbeat",
@@ -29,6 +29,8 @@ pub const CALLS: [&str; 8] = [
     "Locate",
     "GetPeer",
     "ListPeers",
+    "Notices",
+    "ConnectMe",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

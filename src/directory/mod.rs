@@ -19,6 +19,7 @@ mod index;
 mod ledger;
 mod memory;
 mod metrics;
+mod notices;
 pub mod query;
 mod reach;
 mod redis;

@@ -142,6 +142,7 @@ impl DirectoryServer {
                 // Name bindings outlive a restart: kept in the state folder.
                 let state = config.state_dir();
                 let names = state.join(super::book::NAMES_FILE);
+                crate::fsutil::sweep_stale_temps(&state, crate::fsutil::STALE_TEMP_AGE);
                 let store = std::fs::create_dir_all(&state)
                     .and_then(|()| MemoryStore::with_names(limits.clone(), &names))
                     .map_err(|e| {

@@ -21,11 +21,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use grpcio::{RpcContext, RpcStatus, RpcStatusCode, ServerBuilder, ServiceBuilder, UnarySink};
+use grpcio::{
+    RpcContext, RpcStatus, RpcStatusCode, ServerBuilder, ServerStreamingSink, ServiceBuilder,
+    UnarySink,
+};
 
 use super::caller::{client_ip, real_ip, FORWARDED_HEADER};
 use super::flood::{Allowances, FloodLimits};
 use super::metrics::Metrics;
+use super::notices::NoticeStreams;
 use super::query::Query;
 use super::reach;
 use super::reply::{self, EncodedReply};
@@ -114,6 +118,7 @@ pub struct DirectoryService {
     write_pool: crossbeam_channel::Sender<Job>,
     login_pool: crossbeam_channel::Sender<Job>,
     metrics: Arc<Metrics>,
+    notices: Arc<NoticeStreams>,
 }
 
 /// A Search's reply, encoded from the results the store lends.
@@ -140,6 +145,7 @@ impl DirectoryService {
             login_pool: start_pool("login", LOGIN_WORKERS, LOGIN_QUEUE),
             metrics,
             store,
+            notices: Default::default(),
             admission: Arc::new(admission),
             searches: Arc::new(Allowances::new(
                 flood.search_rate,
@@ -685,7 +691,7 @@ impl directory_grpc::Directory for DirectoryService {
         req: pb::LogoutRequest,
         sink: UnarySink<pb::LogoutReply>,
     ) {
-        let store = self.store.clone();
+        let (store, notices) = (self.store.clone(), self.notices.clone());
         self.offload(&ctx, sink, "Logout", move || {
             let token = Token::from_client(&req.token);
             let who = store
@@ -693,10 +699,39 @@ impl directory_grpc::Directory for DirectoryService {
                 .and_then(|name| Some((store.peer(&name).ok()?.0, name)));
             store.logout(&token)?;
             if let Some((addr, name)) = who {
+                if let Some(kp) = addr.pin() {
+                    notices.close(&kp);
+                }
                 log::info!("logout: {name} at {addr}");
             }
             Ok(pb::LogoutReply::default())
         });
+    }
+
+    fn notices(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::NoticesRequest,
+        sink: ServerStreamingSink<pb::Notice>,
+    ) {
+        self.metrics.answered("Notices", Ok(()));
+        self.notices.open(&*self.store, &ctx, &req.token, sink);
+    }
+
+    /// Counted against the caller's search allowance: each asks a source
+    /// for a connection.
+    fn connect_me(
+        &mut self,
+        ctx: RpcContext,
+        req: pb::ConnectMeRequest,
+        sink: UnarySink<pb::ConnectMeReply>,
+    ) {
+        let r = self
+            .searches
+            .check(self.caller(&req.token, &ctx))
+            .and_then(|()| self.notices.connect_me(&*self.store, &req))
+            .map(|()| pb::ConnectMeReply::default());
+        reply(&self.metrics, &ctx, sink, "ConnectMe", r);
     }
 
     fn remove_peer(

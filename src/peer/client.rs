@@ -128,6 +128,19 @@ pub trait DirectoryApi: Send + Sync {
     ) -> Result<SearchOutcome, ClientError>;
 }
 
+/// A notice from the directory: a downloader asks this (firewalled) peer
+/// to connect out to it.
+#[derive(Debug, Clone)]
+pub struct ConnectTo {
+    /// The one-time token to present on the connection.
+    pub token: String,
+    /// The downloader's listed address, pinned to its keyprint.
+    pub addr: HttpAddr,
+    /// The certificate the downloader must show.
+    pub keyprint: KeyPrint,
+    pub peer: String,
+}
+
 /// A connection to the directory. Cheap to clone; calls may run from any thread.
 #[derive(Clone)]
 pub struct Directory {
@@ -355,6 +368,60 @@ impl Directory {
         }
         *self.checked.locked() = Some(kp);
         Ok(der_to_pem(&der))
+    }
+
+    /// Opens this session's notice stream: each item is a request to
+    /// connect out to a downloader. It ends when the directory closes it
+    /// (the session ended, or another stream replaced it).
+    pub fn notices(
+        &self,
+        token: &str,
+    ) -> Result<impl Iterator<Item = Result<ConnectTo, ClientError>>, ClientError> {
+        let req = pb::NoticesRequest {
+            token: token.to_string(),
+            ..Default::default()
+        };
+        let stream = self
+            .client()?
+            .notices_opt(&req, CallOption::default())
+            .map_err(|e| self.err(e))?;
+        let me = self.clone();
+        Ok(
+            futures_executor::block_on_stream(stream).filter_map(move |n| match n {
+                Err(e) => Some(Err(me.err(e))),
+                Ok(n) => n.connect_to.into_option().map(|c| {
+                    let keyprint = KeyPrint::parse(&c.keyprint).map_err(|_| {
+                        ClientError::Protocol(format!("a notice's keyprint {:?}", c.keyprint))
+                    })?;
+                    Ok(ConnectTo {
+                        addr: parse_addr(&c.http_addr)?.pinned(Some(keyprint)),
+                        token: c.token,
+                        keyprint,
+                        peer: c.peer,
+                    })
+                }),
+            }),
+        )
+    }
+
+    /// Asks the firewalled source with `keyprint` to connect out to this
+    /// session's peer, presenting `connect_token`.
+    pub fn connect_me(
+        &self,
+        token: &str,
+        keyprint: &KeyPrint,
+        connect_token: &str,
+    ) -> Result<(), ClientError> {
+        let req = pb::ConnectMeRequest {
+            token: token.to_string(),
+            keyprint: keyprint.to_string(),
+            connect_token: connect_token.to_string(),
+            ..Default::default()
+        };
+        self.client()?
+            .connect_me_opt(&req, Self::opt())
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn opt() -> CallOption {

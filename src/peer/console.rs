@@ -43,6 +43,16 @@ pub fn folder_summary(what: &str, r: &FolderReport) -> String {
     out
 }
 
+/// How a download reached `peer`: `direct`, or `reverse` (the source
+/// connected out to this peer).
+pub fn path_of(r: &DownloadReport, peer: &str) -> &'static str {
+    if r.reverse.iter().any(|p| p == peer) {
+        "reverse"
+    } else {
+        "direct"
+    }
+}
+
 /// What a finished download did, in a few lines: where it went, how fast,
 /// how much each source sent, and which sources were dropped.
 pub fn download_summary(r: &DownloadReport) -> String {
@@ -69,7 +79,8 @@ pub fn download_summary(r: &DownloadReport) -> String {
     }
     for (peer, bytes) in &r.sources {
         out.push_str(&format!(
-            "\n  from {peer}: {} ({bytes} bytes)",
+            "\n  from {peer} ({}): {} ({bytes} bytes)",
+            path_of(r, peer),
             human_size(*bytes)
         ));
     }

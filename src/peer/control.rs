@@ -24,6 +24,10 @@ pub struct ControlInfo {
     pub http_addr: HttpAddr,
     pub secret: String,
     pub pid: u32,
+    /// Its reverse-connection proxy on loopback (see `reverse.rs`): where
+    /// this config's one-shot downloads reach firewalled sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_proxy: Option<std::net::SocketAddr>,
 }
 
 impl ControlInfo {
@@ -35,6 +39,7 @@ impl ControlInfo {
             http_addr,
             secret,
             pid: std::process::id(),
+            reverse_proxy: None,
         }
     }
 
@@ -57,6 +62,19 @@ impl ControlInfo {
             .call()
             .is_ok();
         alive.then_some(info)
+    }
+}
+
+/// Reaches firewalled sources through the reverse proxy of the running
+/// peer of `state_dir`, if one runs (without one, nobody here could take
+/// a source's connection). Returns whether it does.
+pub fn reverse_through_running(state_dir: &Path) -> bool {
+    match ControlInfo::running(state_dir).and_then(|i| Some((i.reverse_proxy?, i.secret))) {
+        Some((addr, secret)) => {
+            crate::tls::set_reverse_proxy(addr, &secret);
+            true
+        }
+        None => false,
     }
 }
 

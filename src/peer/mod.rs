@@ -21,6 +21,7 @@ mod dial;
 pub(crate) mod fetch;
 pub mod identity;
 mod interrupt;
+mod reverse;
 mod run;
 mod serve;
 pub(crate) mod session;
@@ -32,9 +33,10 @@ pub use self::core::Core;
 pub use client::{ClientError, Directory, DirectoryApi, Login, TlsDial, DEFAULT_SEARCH_LIMIT};
 pub use console::{
     download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
-    format_uploads, human_size, listing_of_files, listing_of_hits, pick_file, run_menu, Listing,
+    format_uploads, human_size, listing_of_files, listing_of_hits, path_of, pick_file, run_menu,
+    Listing,
 };
-pub use control::{Control, ControlInfo, CONTROL_FILE};
+pub use control::{reverse_through_running, Control, ControlInfo, CONTROL_FILE};
 pub use dial::open_directory;
 pub use interrupt::Interrupt;
 pub use run::{Peer, PeerError};

@@ -17,6 +17,7 @@ use crossbeam_channel::Sender;
 use super::control::{ControlInfo, CONTROL_FILE};
 use super::core::Core;
 use super::dial::open_directory;
+use super::reverse;
 use super::serve::{self, HttpServer, ServeOptions};
 use super::session::Session;
 use super::share::{ShareError, ShareTable};
@@ -153,6 +154,15 @@ impl Peer {
                 info: Box::new(info),
             });
         }
+        for dir in [&state_dir, &config.download_dir()] {
+            let swept = crate::fsutil::sweep_stale_temps(dir, crate::fsutil::STALE_TEMP_AGE);
+            if swept > 0 {
+                log::info!(
+                    "removed {swept} temp file(s) a stopped writer left in {}",
+                    dir.display()
+                );
+            }
+        }
         let (dir, me) = open_directory(&config).map_err(|source| PeerError::Io {
             path: state_dir.clone(),
             source,
@@ -222,7 +232,7 @@ impl Peer {
         let http_addr = config
             .http_addr(bound)
             .pinned(me.as_ref().map(TlsIdentity::keyprint));
-        let info = ControlInfo::new(http_addr.clone());
+        let mut info = ControlInfo::new(http_addr.clone());
         let tls = match &me {
             Some(me) => {
                 log::info!("this peer's keyprint is {}", me.keyprint());
@@ -260,11 +270,31 @@ impl Peer {
             info.secret.clone(),
             http_addr,
         ));
-        let server =
-            HttpServer::start(listener, &opts, core.clone()).map_err(|source| PeerError::Bind {
+        // Over TLS, reverse connections: a firewalled source connects out
+        // to this port, and this peer's downloads reach firewalled sources.
+        let waiting = Arc::new(reverse::Waiting::default());
+        let divert: Option<tiny_http::Divert> = opts.tls.as_ref().map(|_| {
+            let waiting = waiting.clone();
+            Arc::new(move |sock| waiting.divert(sock)) as tiny_http::Divert
+        });
+        let server = HttpServer::start_diverting(listener, &opts, core.clone(), divert).map_err(
+            |source| PeerError::Bind {
                 addr: bound,
                 source,
-            })?;
+            },
+        )?;
+        if opts.tls.is_some() {
+            let token = Arc::new(reverse::SessionToken::of(&core));
+            let dir = core.directory().clone();
+            reverse::follow_notices(dir.clone(), token.clone(), server.dialer());
+            match reverse::Proxy::start(dir, token, waiting, info.secret.clone()) {
+                Ok(proxy) => {
+                    crate::tls::set_reverse_proxy(proxy.addr(), &info.secret);
+                    info.reverse_proxy = Some(proxy.addr());
+                }
+                Err(e) => log::warn!("no reverse connections to firewalled sources: {e}"),
+            }
+        }
         let rescanner = watch::start_rescanner(core.clone());
         let peer = Peer {
             core,

@@ -28,6 +28,33 @@ struct Who {
 
 static WHO: OnceLock<Who> = OnceLock::new();
 
+/// The reverse-connection proxy of this peer's running process: where a
+/// firewalled source is reached (see `peer/reverse.rs`).
+struct Reverse {
+    addr: std::net::SocketAddr,
+    secret: String,
+}
+
+static REVERSE: OnceLock<Reverse> = OnceLock::new();
+
+/// Where to reach firewalled sources from now on: through the reverse
+/// proxy at `addr` (on loopback) with `secret` (once: later calls keep
+/// the first).
+pub fn set_reverse_proxy(addr: std::net::SocketAddr, secret: &str) {
+    crate::logging::redact(secret);
+    let _ = REVERSE.set(Reverse {
+        addr,
+        secret: secret.to_string(),
+    });
+}
+
+/// Whether a firewalled source at `base` can be reached here: through a
+/// reverse connection, which needs TLS (the source is pinned by its
+/// keyprint) and a running peer of this process's config to take it.
+pub fn reverse_possible(base: &HttpAddr) -> bool {
+    base.is_tls() && base.pin().is_some() && REVERSE.get().is_some()
+}
+
 /// The certificate this process shows to the peers it connects to (once:
 /// later calls keep the first).
 pub fn set_client_identity(me: &TlsIdentity) {
@@ -77,6 +104,19 @@ pub fn agent_for(
             name: &who.name,
             basic,
         });
+    }
+    if let (true, Some(pin), Some(reverse)) = (base.firewalled(), base.pin(), REVERSE.get()) {
+        // The proxy's user names the source; ureq sends CONNECT through it.
+        let url = format!(
+            "http://{}:{}@{}",
+            pin.to_hex(),
+            reverse.secret,
+            reverse.addr
+        );
+        match ureq::Proxy::new(url) {
+            Ok(proxy) => builder = builder.proxy(proxy),
+            Err(e) => log::error!("cannot use the reverse proxy: {e}"),
+        }
     }
     if base.is_tls() {
         // No keyprint: pin one nobody has, so the failure says why.

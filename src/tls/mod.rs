@@ -16,7 +16,9 @@ mod identity;
 mod probe;
 mod verify;
 
-pub use agent::{agent_for, set_client_identity, set_client_name};
+pub use agent::{
+    agent_for, reverse_possible, set_client_identity, set_client_name, set_reverse_proxy,
+};
 pub use configs::{client_config, server_config};
 pub use identity::{load_or_create, TlsIdentity, TlsPaths, DIRECTORY_NAME};
 pub use probe::{probe, probe_speaking, ProbeError};

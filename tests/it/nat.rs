@@ -3,8 +3,9 @@
 //! private link (198.51.100.0/24) behind a router that masquerades her
 //! connections, all on the example configs with only addresses changed.
 //! Alice logs in under the default config and is listed as firewalled at
-//! the router's address (never her private one); bob is told why he cannot
-//! download from her; she downloads from him through the NAT; a Login
+//! the router's address (never her private one); bob downloads her 64 MiB
+//! file through a reverse connection (she connects out to him), his
+//! summary naming the path; she downloads from him through the NAT; a Login
 //! advertising a host that is neither its own nor reachable is refused;
 //! a peer at home whose port the router forwards is reachable, listed at
 //! the router's address, and downloaded from.
@@ -278,7 +279,7 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
         ],
     );
     let data = root.path().join("data");
-    let notes = unguessable(400_000, "alice behind nat");
+    let notes = unguessable(64 << 20, "alice behind nat");
     let songs = unguessable(600_000, "bob in public");
     fs::create_dir_all(data.join("peer1/share")).unwrap();
     fs::create_dir_all(data.join("peer2/share")).unwrap();
@@ -329,15 +330,25 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
         said(&out)
     );
 
-    // Bob cannot download from her, and is told why.
+    // Bob downloads her 64 MiB file all the same: she connects out to him
+    // through her NAT (a reverse connection), verified, and his summary
+    // names the path.
     let out = peer_run(&t.public, &bob, &["get", &b3(&notes)]);
-    assert!(!out.status.success());
+    assert!(out.status.success(), "{}", said(&out));
     assert!(
-        said(&out).contains("is firewalled (peer1)"),
+        said(&out).contains("from peer1 (reverse): "),
         "{}",
         said(&out)
     );
-    assert!(!data.join("peer2/share/home notes.txt").exists());
+    let got = fs::read(data.join("peer2/share/home notes.txt")).unwrap();
+    assert_eq!(b3(&got), b3(&notes));
+    assert!(
+        alice_proc.logged(&format!(
+            "connected out to peer2 at https://{DIRECTORY_IP}:7002"
+        )) >= 1,
+        "{}",
+        alice_proc.log_text()
+    );
 
     // She downloads from him, out through the NAT, verified.
     eventually(Duration::from_secs(30), "bob's songs searchable", || {

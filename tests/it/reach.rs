@@ -1,8 +1,10 @@
 //! Whether others can reach a peer, on real processes over TLS: the
 //! directory connects back to each peer's port at Login and lists the one
 //! it cannot reach as firewalled (in `search --json`, `peers --json` and
-//! its own reply); a downloader does not try a firewalled source and says
-//! why; a firewalled peer still downloads from the others; with
+//! its own reply); a downloader whose config has a running peer reaches a
+//! firewalled source by a reverse connection (the source connects out to
+//! it), one without does not try and says why; a firewalled peer still
+//! downloads from the others; with
 //! `reachable = false` nothing is tried; an address the peer took from its
 //! own socket is tried, and listed, only at the address the Login came
 //! from; a claimed address on another host is still refused.
@@ -52,7 +54,7 @@ fn a_peer_the_directory_cannot_reach_is_listed_firewalled_and_skipped_by_downloa
     let b = tls_peer("bob", &d.invite, "");
     let songs = unguessable(300_000, "bob's songs");
     fs::write(b.share().join("songs.txt"), &songs).unwrap();
-    let _b_proc = b.serve();
+    let b_proc = b.serve();
     eventually(Duration::from_secs(15), "both listed", || {
         b.sources_of(&["notes"], "notes.txt") == 1 && a.sources_of(&["songs"], "songs.txt") == 1
     });
@@ -95,18 +97,38 @@ fn a_peer_the_directory_cannot_reach_is_listed_firewalled_and_skipped_by_downloa
     assert!(line("alice").contains("(firewalled"), "{table}");
     assert!(!line("bob").contains("firewalled"), "{table}");
 
-    // Bob does not try her: he says why, and nothing is written.
-    let out = b.run(&["get", &b3(&notes)]);
+    // A config with no running peer has nobody to take her connection:
+    // it does not try her, says why, and writes nothing.
+    let dave = tls_peer("dave", &d.invite, "");
+    let out = dave.run(&["get", &b3(&notes)]);
     assert!(!out.status.success());
     let text = said(&out);
     assert!(
-        text.contains("every online source") && text.contains("is firewalled (alice)"),
+        text.contains("every online source")
+            && text.contains("is firewalled (alice)")
+            && text.contains("`peer serve`"),
         "{text}"
     );
-    assert!(!b.share().join("notes.txt").exists());
-    let out = b.run(&["browse", "alice"]);
+    assert!(!dave.share().join("notes.txt").exists());
+    let out = dave.run(&["browse", "alice"]);
     assert!(!out.status.success());
     assert!(said(&out).contains("alice: firewalled"), "{}", said(&out));
+    // Bob reaches her all the same: she connects out to his port (a
+    // reverse connection), and his summary says so.
+    let text = ok(b.run(&["get", &b3(&notes)]));
+    assert!(text.contains("from alice (reverse): "), "{text}");
+    assert_eq!(fs::read(b.share().join("notes.txt")).unwrap(), notes);
+    assert!(
+        a_proc.logged("connected out to bob at https://127.0.0.1:") >= 1,
+        "{}",
+        a_proc.log_text()
+    );
+    let listing = ok(b.run(&["browse", "alice"]));
+    assert!(listing.contains("notes.txt"), "{listing}");
+    reverse_refusals(&b);
+    eventually(Duration::from_secs(5), "the forged token logged", || {
+        b_proc.logged("a reverse connection with a token not issued here: closed") == 1
+    });
     let status: serde_json::Value =
         serde_json::from_str(&ok(b.run(&["status", "--json"]))).unwrap();
     assert_eq!(status["reachable"], true, "{status}");
@@ -127,6 +149,42 @@ fn a_peer_the_directory_cannot_reach_is_listed_firewalled_and_skipped_by_downloa
             .logged("login: carol is firewalled: the peer says it cannot be reached"),
         1
     );
+}
+
+/// What reaches `peer`'s reverse-connection side unasked is refused: a
+/// reverse line with a token it did not issue is closed unanswered, and its
+/// loopback proxy wants the control secret.
+fn reverse_refusals(peer: &PeerSetup) {
+    use std::io::{Read, Write};
+    let control: serde_json::Value =
+        serde_json::from_slice(&fs::read(peer.state().join("control.json")).unwrap()).unwrap();
+    // Stored as `https://host:port#kp=...`.
+    let addr = control["http_addr"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("https://")
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+    let answer = |addr: &str, send: &[u8]| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(send).unwrap();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let forged = format!("HUBSHARE-REVERSE {}\r\n", "0".repeat(32));
+    assert_eq!(answer(&addr, forged.as_bytes()), "");
+    let proxy = control["reverse_proxy"].as_str().expect("a reverse proxy");
+    let kp = "ab".repeat(32);
+    let asked = format!(
+        "CONNECT x:1 HTTP/1.1\r\nProxy-Authorization: basic {}\r\n\r\n",
+        hubshare::base64::encode(format!("{kp}:not-the-secret").as_bytes())
+    );
+    let got = answer(proxy, asked.as_bytes());
+    assert!(got.starts_with("HTTP/1.1 407 "), "{got}");
 }
 
 #[test]

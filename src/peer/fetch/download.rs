@@ -63,7 +63,8 @@ fn download_counted(
         let names: Vec<&str> = firewalled.iter().map(|(p, _)| p.as_str()).collect();
         return Err(TransferError::Directory(ClientError::NotFound(format!(
             "every online source of {id} is firewalled ({}): the directory cannot reach \
-             them, and this peer cannot download through the directory yet",
+             them, and a reverse connection needs TLS and this config's peer running \
+             (`peer serve`) to take it",
             names.join(", ")
         ))));
     }
@@ -74,6 +75,11 @@ fn download_counted(
     let proven = plan::prove(&sources, id, opts.peer_name.as_deref())?;
     let size = proven.size;
     let (sources, mut dropped) = plan::admit(sources, &proven);
+    let reverse = sources
+        .iter()
+        .filter(|s| s.http_addr.firewalled())
+        .map(|s| s.peer.clone())
+        .collect();
     dropped.extend(firewalled);
     let wanted = placed(
         plan::name(opts.name.as_deref(), &sources, id, dest_dir)?,
@@ -114,6 +120,7 @@ fn download_counted(
             elapsed: started.elapsed(),
             sources: Vec::new(),
             dropped,
+            reverse,
             queued: Vec::new(),
             resumed_bytes: 0,
             fetched: 0,
@@ -206,6 +213,7 @@ fn download_counted(
         elapsed: started.elapsed(),
         sources: per_source,
         dropped,
+        reverse,
         queued,
         resumed_bytes,
         fetched,

@@ -135,6 +135,9 @@ pub struct DownloadReport {
     pub sources: Vec<(String, u64)>,
     /// Sources dropped, with the reason.
     pub dropped: Vec<(String, String)>,
+    /// The sources reached through a reverse connection (they are
+    /// firewalled: each connected out to this peer); the rest directly.
+    pub reverse: Vec<String>,
     /// Sources that queued us: time waited in line, and the first place given.
     pub queued: Vec<(String, Duration, Option<usize>)>,
     /// Verified bytes found in an earlier `.part` (a resume).

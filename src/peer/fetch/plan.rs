@@ -324,11 +324,13 @@ fn fit(name: &str, id: FileId) -> String {
     names::shorten(&safe, max)
 }
 
-/// The sources others can connect to, and the firewalled ones (with why
-/// they are not used).
+/// The sources this peer can reach: directly, or (firewalled ones) by a
+/// reverse connection when it can take one; and the others, with why they
+/// are not used.
 pub(super) fn reachable(sources: Vec<Source>) -> (Vec<Source>, Vec<(String, String)>) {
-    let (firewalled, direct): (Vec<Source>, Vec<Source>) =
-        sources.into_iter().partition(|s| s.http_addr.firewalled());
+    let (firewalled, direct): (Vec<Source>, Vec<Source>) = sources
+        .into_iter()
+        .partition(|s| s.http_addr.firewalled() && !crate::tls::reverse_possible(&s.http_addr));
     let dropped = firewalled
         .into_iter()
         .map(|s| (s.peer, super::transfer::FIREWALLED.to_string()))

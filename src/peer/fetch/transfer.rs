@@ -240,17 +240,23 @@ fn transport_detail(t: &ureq::Transport) -> String {
         ureq::ErrorKind::ConnectionFailed => format!("cannot connect: {}", cause()),
         ureq::ErrorKind::Dns => format!("cannot resolve the host name: {}", cause()),
         ureq::ErrorKind::Io => cause(),
+        ureq::ErrorKind::ProxyConnect | ureq::ErrorKind::ProxyUnauthorized => {
+            "it is firewalled, and no reverse connection came through this config's running \
+             peer (its log says why)"
+                .into()
+        }
         other => format!("{other}: {}", cause()),
     }
 }
 
 /// Why a firewalled source is not used.
-pub(crate) const FIREWALLED: &str = "firewalled: the directory cannot reach it, and this peer \
-     cannot download through the directory yet";
+pub(crate) const FIREWALLED: &str = "firewalled: the directory cannot reach it, and a reverse \
+     connection needs TLS and this config's peer running (`peer serve`) to take it";
 
-/// `addr`, unless the directory lists `peer` there as firewalled.
+/// `addr`, unless the directory lists `peer` there as firewalled and no
+/// reverse connection can reach it.
 pub fn direct(peer: &str, addr: HttpAddr) -> Result<HttpAddr, TransferError> {
-    if addr.firewalled() {
+    if addr.firewalled() && !crate::tls::reverse_possible(&addr) {
         return Err(TransferError::Protocol {
             url: peer.to_string(),
             detail: FIREWALLED.to_string(),

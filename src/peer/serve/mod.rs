@@ -48,4 +48,4 @@ mod upload;
 
 pub use host::{Host, SearchFailed};
 pub use range::ByteRange;
-pub use server::{bind, HttpServer, ServeOptions};
+pub use server::{bind, Dialer, HttpServer, ServeOptions};

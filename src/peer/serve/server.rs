@@ -60,7 +60,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// A running HTTP server.
 pub struct HttpServer {
-    server: tiny_http::Server,
+    server: Arc<tiny_http::Server>,
     gate: Arc<Gate>,
     uploads: Arc<UploadQueue>,
 }
@@ -71,6 +71,18 @@ impl HttpServer {
         listener: TcpListener,
         opts: &ServeOptions,
         host: Arc<dyn Host>,
+    ) -> io::Result<HttpServer> {
+        HttpServer::start_diverting(listener, opts, host, None)
+    }
+
+    /// [`start`](Self::start); over TLS, a connection that does not open
+    /// with a TLS handshake goes to `divert`, unread, instead of being
+    /// closed (a reverse connection's first line).
+    pub fn start_diverting(
+        listener: TcpListener,
+        opts: &ServeOptions,
+        host: Arc<dyn Host>,
+        divert: Option<tiny_http::Divert>,
     ) -> io::Result<HttpServer> {
         let limits = tiny_http::ConnectionLimits {
             read_timeout: Some(opts.timeout),
@@ -112,22 +124,38 @@ impl HttpServer {
             Some(tls) => {
                 let failed: tiny_http::TlsOutcome =
                     Arc::new(move |end| counting.metrics.tls_handshake(end));
-                tiny_http::Server::from_listener_serving_tls(
-                    listener,
-                    tls.clone(),
-                    limits,
-                    handler,
-                    failed,
-                )
+                match divert {
+                    Some(divert) => tiny_http::Server::from_listener_serving_tls_diverting(
+                        listener,
+                        tls.clone(),
+                        limits,
+                        handler,
+                        failed,
+                        divert,
+                    ),
+                    None => tiny_http::Server::from_listener_serving_tls(
+                        listener,
+                        tls.clone(),
+                        limits,
+                        handler,
+                        failed,
+                    ),
+                }
             }
             None => tiny_http::Server::from_listener_serving(listener, None, limits, handler),
         }
         .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(HttpServer {
-            server,
+            server: Arc::new(server),
             gate,
             uploads,
         })
+    }
+
+    /// What serves sockets this peer dialed out (reverse connections)
+    /// while the server runs.
+    pub fn dialer(&self) -> Dialer {
+        Dialer(Arc::downgrade(&self.server))
     }
 
     /// Who this peer is sending to, and who waits for a slot.
@@ -147,5 +175,21 @@ impl HttpServer {
             );
         }
         drop(self.server);
+    }
+}
+
+/// Serves, as this peer's HTTPS server, a socket it dialed out.
+#[derive(Clone)]
+pub struct Dialer(std::sync::Weak<tiny_http::Server>);
+
+impl Dialer {
+    /// Serves `sock` as if accepted, as the TLS server, admitting only a
+    /// client whose certificate `admit` accepts (see
+    /// `tiny_http::Server::serve_tls_stream`).
+    pub fn serve(&self, sock: std::net::TcpStream, admit: tiny_http::Admit) -> io::Result<()> {
+        match self.0.upgrade() {
+            Some(server) => server.serve_tls_stream(sock, admit),
+            None => Err(io::Error::other("this peer has stopped serving")),
+        }
     }
 }

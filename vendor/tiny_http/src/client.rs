@@ -406,7 +406,7 @@ fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadE
     let mut parts = line.split(' ');
 
     let method = parts.next().and_then(|w| w.parse().ok());
-    let path = parts.next().map(ToOwned::to_owned);
+    let path = parts.next().map(origin_form);
     let version = parts.next().and_then(|w| parse_http_version(w).ok());
 
     method
@@ -414,8 +414,43 @@ fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadE
         .ok_or(ReadError::WrongRequestLine)
 }
 
+/// hubshare patch: a request target in absolute form
+/// (`https://host:port/path?query`, RFC 7230 section 5.3.2, which a server
+/// must accept; ureq sends it through a proxy's tunnel) is served as its
+/// path and query.
+fn origin_form(target: &str) -> String {
+    for scheme in ["http://", "https://"] {
+        if let Some(rest) = target
+            .get(..scheme.len())
+            .filter(|s| s.eq_ignore_ascii_case(scheme))
+            .map(|_| &target[scheme.len()..])
+        {
+            return match rest.find(['/', '?']) {
+                Some(i) if rest.as_bytes()[i] == b'/' => rest[i..].to_string(),
+                Some(i) => format!("/{}", &rest[i..]),
+                None => "/".to_string(),
+            };
+        }
+    }
+    target.to_string()
+}
+
 #[cfg(test)]
 mod test {
+    #[test]
+    fn absolute_targets_are_served_as_their_path() {
+        for (target, path) in [
+            ("https://127.0.0.1:7001/pieces/ab?x=1", "/pieces/ab?x=1"),
+            ("HTTP://h/", "/"),
+            ("http://h", "/"),
+            ("http://h?q", "/?q"),
+            ("/files/x", "/files/x"),
+            ("*", "*"),
+        ] {
+            assert_eq!(super::origin_form(target), path, "{target}");
+        }
+    }
+
     #[test]
     fn test_parse_request_line() {
         let (method, path, ver) = super::parse_request_line("GET /hello HTTP/1.1").unwrap();

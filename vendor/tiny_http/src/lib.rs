@@ -140,6 +140,21 @@ pub struct Server {
 
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
+
+    // hubshare patch: what serving a socket this server did not accept
+    // needs (see `Server::serve_tls_stream`).
+    inject: Option<Arc<Inject>>,
+}
+
+/// hubshare patch: a TLS server's configuration, handler and limits, kept
+/// to serve sockets it did not accept.
+struct Inject {
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    outcome: TlsOutcome,
+    handler: Handler,
+    limits: ConnectionLimits,
+    live: Arc<std::sync::atomic::AtomicUsize>,
+    close: Arc<AtomicBool>,
 }
 
 enum Message {
@@ -226,8 +241,16 @@ fn refuse_busy(sock: Connection) {
 /// still to complete its TLS handshake.
 enum Accepted {
     Ready(ClientConnection),
-    Tls(Connection, std::sync::Arc<rustls::ServerConfig>, TlsOutcome, Option<Connection>),
+    Tls(Connection, std::sync::Arc<rustls::ServerConfig>, TlsOutcome, Option<Connection>, Option<Divert>),
 }
+
+/// hubshare patch: takes a connection that did not start with a TLS
+/// handshake record, its bytes unread.
+pub type Divert = Arc<dyn Fn(TcpStream) + Send + Sync>;
+
+/// hubshare patch: whether a TLS server admits the client certificate
+/// (DER) shown on a socket it did not accept, if any.
+pub type Admit = Box<dyn FnOnce(Option<&[u8]>) -> bool + Send>;
 
 /// hubshare patch: told how every TLS handshake ended (to count them, and
 /// the failures by reason).
@@ -244,14 +267,24 @@ fn tls_handshake(
     mut sock: Connection,
     tls: std::sync::Arc<rustls::ServerConfig>,
     within: Duration,
-) -> std::io::Result<util::refined_tcp_stream::TlsStream> {
+    divert: Option<&Divert>,
+) -> std::io::Result<Option<util::refined_tcp_stream::TlsStream>> {
     use std::io::Read;
     let deadline = std::time::Instant::now() + within;
     let mut conn = rustls::ServerConnection::new(tls)
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     // A TLS client starts with a handshake record (0x16). Anything else
-    // (a plaintext HTTP request) is closed without a byte of answer.
+    // (a plaintext HTTP request) is closed without a byte of answer, or
+    // handed on unread.
     let mut first = [0u8; 1];
+    if let (Some(divert), Connection::Tcp(tcp)) = (divert, &sock) {
+        if tcp.peek(&mut first)? == 1 && first[0] != 0x16 {
+            if let Connection::Tcp(tcp) = sock {
+                divert(tcp);
+            }
+            return Ok(None);
+        }
+    }
     sock.read_exact(&mut first)?;
     if first[0] != 0x16 {
         return Err(std::io::Error::new(
@@ -275,7 +308,7 @@ fn tls_handshake(
             ));
         }
     }
-    Ok(Arc::new(std::sync::Mutex::new(rustls::StreamOwned::new(conn, sock))))
+    Ok(Some(Arc::new(std::sync::Mutex::new(rustls::StreamOwned::new(conn, sock)))))
 }
 
 /// Counts a connection as live until dropped.
@@ -391,7 +424,28 @@ impl Server {
         handler: Handler,
         failed: TlsOutcome,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Server::start(listener.into(), None, limits, Some(handler), Some((tls, failed)))
+        Server::start(listener.into(), None, limits, Some(handler), Some((tls, failed, None)))
+    }
+
+    /// hubshare patch: [`Server::from_listener_serving_tls`], and a
+    /// connection whose first byte is not a TLS handshake record is handed,
+    /// unread, to `divert` on its own thread (within the connection cap)
+    /// instead of being closed.
+    pub fn from_listener_serving_tls_diverting<L: Into<Listener>>(
+        listener: L,
+        tls: std::sync::Arc<rustls::ServerConfig>,
+        limits: ConnectionLimits,
+        handler: Handler,
+        failed: TlsOutcome,
+        divert: Divert,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Server::start(
+            listener.into(),
+            None,
+            limits,
+            Some(handler),
+            Some((tls, failed, Some(divert))),
+        )
     }
 
     fn start(
@@ -399,11 +453,22 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: ConnectionLimits,
         handler: Option<Handler>,
-        tls: Option<(std::sync::Arc<rustls::ServerConfig>, TlsOutcome)>,
+        tls: Option<(std::sync::Arc<rustls::ServerConfig>, TlsOutcome, Option<Divert>)>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
+        let inject = match (&tls, &handler) {
+            (Some((tls, outcome, _)), Some(handler)) => Some(Arc::new(Inject {
+                tls: tls.clone(),
+                outcome: outcome.clone(),
+                handler: handler.clone(),
+                limits,
+                live: live.clone(),
+                close: close_trigger.clone(),
+            })),
+            _ => None,
+        };
 
         // building the TcpListener
         let (server, local_addr) = {
@@ -465,8 +530,8 @@ impl Server {
                         let control = sock.try_clone().ok();
                         // hubshare patch: the handshake runs on the
                         // connection's thread (below).
-                        if let Some((tls, failed)) = &tls {
-                            Ok(Accepted::Tls(sock, tls.clone(), failed.clone(), control))
+                        if let Some((tls, failed, divert)) = &tls {
+                            Ok(Accepted::Tls(sock, tls.clone(), failed.clone(), control, divert.clone()))
                         } else {
                         let (read_closable, write_closable) = match ssl {
                             None => RefinedTcpStream::new(sock),
@@ -502,9 +567,10 @@ impl Server {
                             let _live = live.take();
                             let client = match client.take() {
                                 Some(Accepted::Ready(client)) => Some(client),
-                                Some(Accepted::Tls(sock, tls, failed, control)) => {
-                                    match tls_handshake(sock, tls, limits.header_timeout) {
-                                        Ok(stream) => {
+                                Some(Accepted::Tls(sock, tls, failed, control, divert)) => {
+                                    match tls_handshake(sock, tls, limits.header_timeout, divert.as_ref()) {
+                                        Ok(None) => None,
+                                        Ok(Some(stream)) => {
                                             failed(Ok(()));
                                             let (read, write) = util::RefinedTcpStream::new(stream);
                                             Some(ClientConnection::new(write, read, limits, control))
@@ -561,7 +627,62 @@ impl Server {
             messages,
             close: close_trigger,
             listening_addr: local_addr,
+            inject,
         })
+    }
+
+    /// hubshare patch: serves a socket this server did not accept (one it
+    /// dialed out) as if it had: on a thread of its own, counted against
+    /// the connection cap, as the TLS server, and only if `admit` accepts
+    /// the certificate the client shows. Refused when the server does not
+    /// serve TLS with a handler, or is at its cap.
+    pub fn serve_tls_stream(&self, sock: TcpStream, admit: Admit) -> IoResult<()> {
+        use std::sync::atomic::Ordering::AcqRel;
+        let Some(inject) = self.inject.clone() else {
+            return Err(IoError::other("this server does not serve TLS with a handler"));
+        };
+        if inject.close.load(Relaxed) {
+            return Err(IoError::other("this server is shutting down"));
+        }
+        if inject.live.fetch_add(1, AcqRel) >= inject.limits.max_connections {
+            inject.live.fetch_sub(1, AcqRel);
+            return Err(IoError::other("this server is at its connection cap"));
+        }
+        let live = LiveConnection(inject.live.clone());
+        let sock = Connection::from(sock);
+        sock.set_timeouts(inject.limits.read_timeout, inject.limits.write_timeout)?;
+        let control = sock.try_clone().ok();
+        thread::Builder::new()
+            .name("tls-dialed".into())
+            .spawn(move || {
+                let _live = live;
+                let limits = inject.limits;
+                let stream = match tls_handshake(sock, inject.tls.clone(), limits.header_timeout, None) {
+                    Ok(Some(stream)) => stream,
+                    Ok(None) => return,
+                    Err(e) => {
+                        log::debug!("TLS handshake failed: {}", e);
+                        (inject.outcome)(Err(&e));
+                        return;
+                    }
+                };
+                (inject.outcome)(Ok(()));
+                let shown = stream
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .conn
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.to_vec());
+                if !admit(shown.as_deref()) {
+                    return;
+                }
+                let (read, write) = util::RefinedTcpStream::new(stream);
+                for rq in ClientConnection::new(write, read, limits, control) {
+                    (inject.handler)(rq);
+                }
+            })?;
+        Ok(())
     }
 
     /// Returns an iterator for all the incoming requests.

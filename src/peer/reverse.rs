@@ -1,0 +1,440 @@
+//! Reverse connections: how a firewalled source, which nobody can connect
+//! to, still serves a downloader that can be reached.
+//!
+//! - **The downloader's side.** A loopback proxy (the address and secret in
+//!   the control file, so one-shot commands of this config use it too): an
+//!   HTTP `CONNECT` whose user is the source's keyprint (hex) and whose
+//!   password is the control secret. It issues a one-time token, asks the
+//!   directory (`ConnectMe`) to have the source connect out to this peer's
+//!   listed port, waits for a connection that opens with
+//!   `HUBSHARE-REVERSE <token>` (taken off the HTTPS port before its TLS
+//!   handshake, see [`Waiting::divert`]), answers `200` and splices the two.
+//!   The client (ureq) then runs TLS through it as it would directly,
+//!   pinning the source's keyprint: the piece protocol is the usual one.
+//! - **The source's side.** A thread follows the session's notice stream;
+//!   for each notice it connects to the downloader's listed address (the
+//!   directory names it, never the downloader), sends the line, and serves
+//!   HTTPS on that socket as the TLS server, admitting only a client
+//!   showing the keyprint the notice names.
+//!
+//! A token is accepted once and only if this process issued it; a line
+//! with any other is closed unanswered.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use super::client::{ClientError, ConnectTo, Directory};
+use super::core::Core;
+use super::serve::Dialer;
+use crate::random::random_hex;
+use crate::sync::MutexExt;
+use crate::wire::KeyPrint;
+
+/// The first bytes of a reverse connection, before its token.
+pub const PREAMBLE: &str = "HUBSHARE-REVERSE ";
+/// How long the proxy waits for the source's connection.
+pub const REVERSE_WAIT: Duration = Duration::from_secs(10);
+/// How long a connection has to send its first line (the preamble, or the
+/// proxy's request).
+const LINE_WAIT: Duration = Duration::from_secs(5);
+/// Most bytes of the proxy's request head.
+const MAX_HEAD: usize = 8 * 1024;
+/// How long a source waits to connect out to a downloader.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most reverse connections being made at once by a source; notices
+/// beyond it are dropped (the downloader's wait times out).
+const MAX_DIALS: usize = 32;
+/// How long the proxy waits before asking again for a source that is not
+/// listening for notices yet.
+const ASK_AGAIN: Duration = Duration::from_millis(250);
+/// How long the notice stream waits before opening again after it ended.
+const NOTICES_RETRY: Duration = Duration::from_secs(2);
+
+/// Tokens this process issued and is waiting on, with where their
+/// connection goes.
+#[derive(Default)]
+pub struct Waiting {
+    tokens: Mutex<HashMap<String, Sender<TcpStream>>>,
+}
+
+impl Waiting {
+    /// Takes a connection the HTTPS port received that does not open with
+    /// a TLS handshake: a reverse connection with a token issued here is
+    /// handed to its waiter; anything else is closed.
+    pub fn divert(self: &Arc<Self>, sock: TcpStream) {
+        let waiting = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("reverse-in".into())
+            .spawn(move || {
+                let token = match read_preamble(&sock) {
+                    Ok(token) => token,
+                    Err(e) => {
+                        log::debug!("a connection that is neither TLS nor reverse: {e}");
+                        return;
+                    }
+                };
+                let to = waiting.tokens.locked().remove(&token);
+                match to {
+                    Some(to) => {
+                        let _ = to.send(sock);
+                    }
+                    None => log::info!("a reverse connection with a token not issued here: closed"),
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot take a reverse connection: {e}");
+        }
+    }
+
+    fn issue(&self) -> (String, Receiver<TcpStream>) {
+        let token = random_hex(16);
+        let (tx, rx) = bounded(1);
+        self.tokens.locked().insert(token.clone(), tx);
+        (token, rx)
+    }
+
+    fn forget(&self, token: &str) {
+        self.tokens.locked().remove(token);
+    }
+}
+
+/// Reads `HUBSHARE-REVERSE <token>\r\n` byte by byte (nothing after it is
+/// read: the TLS handshake that follows is the client's).
+fn read_preamble(mut sock: &TcpStream) -> io::Result<String> {
+    sock.set_read_timeout(Some(LINE_WAIT))?;
+    let mut line = Vec::with_capacity(64);
+    let mut byte = [0u8; 1];
+    while line.len() < PREAMBLE.len() + 34 {
+        sock.read_exact(&mut byte)?;
+        if byte[0] == b'\n' {
+            break;
+        }
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&line);
+    let token = line
+        .trim_end_matches('\r')
+        .strip_prefix(PREAMBLE)
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a reverse connection"))?;
+    Ok(token.to_string())
+}
+
+/// The downloader's loopback proxy (see the module doc).
+pub struct Proxy {
+    addr: SocketAddr,
+}
+
+impl Proxy {
+    /// Listens on a free loopback port and serves each `CONNECT` on a
+    /// thread of its own while the process lives.
+    pub fn start(
+        dir: Arc<Directory>,
+        session: Arc<SessionToken>,
+        waiting: Arc<Waiting>,
+        secret: String,
+    ) -> io::Result<Proxy> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
+        let addr = listener.local_addr()?;
+        let ask = Arc::new(Asker {
+            dir,
+            session,
+            waiting,
+            secret,
+        });
+        std::thread::Builder::new()
+            .name("reverse-proxy".into())
+            .spawn(move || {
+                for sock in listener.incoming().flatten() {
+                    let ask = ask.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("reverse-connect".into())
+                        .spawn(move || ask.serve(sock));
+                }
+            })?;
+        Ok(Proxy { addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// The running peer's session, as the proxy and the notice stream see it:
+/// its token when logged in, and whether the directory reached this peer
+/// (a firewalled peer cannot take reverse connections).
+pub struct SessionToken(std::sync::Weak<Core>);
+
+impl SessionToken {
+    /// Of the running peer `core`.
+    pub fn of(core: &Arc<Core>) -> SessionToken {
+        SessionToken(Arc::downgrade(core))
+    }
+
+    fn now(&self) -> Option<(String, bool)> {
+        let core = self.0.upgrade()?;
+        let session = core.session();
+        let token = session.token()?;
+        let reachable = session.reached().is_none_or(|(r, _)| r);
+        Some((token, reachable))
+    }
+
+    /// Whether the peer has stopped.
+    fn gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
+struct Asker {
+    dir: Arc<Directory>,
+    session: Arc<SessionToken>,
+    waiting: Arc<Waiting>,
+    secret: String,
+}
+
+impl Asker {
+    fn serve(&self, mut client: TcpStream) {
+        let source = match self.read_connect(&client) {
+            Ok(source) => source,
+            Err((status, why)) => return refuse(&mut client, status, &why),
+        };
+        match self.reverse(&source) {
+            Ok(upstream) => {
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .is_ok()
+                {
+                    splice(client, upstream);
+                }
+            }
+            Err(why) => {
+                log::warn!("reverse connection to {source}: {why}");
+                refuse(&mut client, 502, &why);
+            }
+        }
+    }
+
+    /// The source's keyprint from a `CONNECT` with this process's secret.
+    fn read_connect(&self, client: &TcpStream) -> Result<KeyPrint, (u16, String)> {
+        let bad = |why: &str| (400, why.to_string());
+        client
+            .set_read_timeout(Some(LINE_WAIT))
+            .map_err(|e| bad(&e.to_string()))?;
+        let mut head = Vec::new();
+        let mut reader = BufReader::new(client).take(MAX_HEAD as u64);
+        loop {
+            let before = head.len();
+            reader
+                .read_until(b'\n', &mut head)
+                .map_err(|e| bad(&e.to_string()))?;
+            let line = &head[before..];
+            if line == b"\r\n" || line == b"\n" {
+                break;
+            }
+            if line.is_empty() || !line.ends_with(b"\n") {
+                return Err(bad("the request head is cut short or too long"));
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let mut lines = head.lines();
+        if !lines.next().is_some_and(|l| l.starts_with("CONNECT ")) {
+            return Err((405, "only CONNECT is served here".to_string()));
+        }
+        let credentials = lines
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("proxy-authorization"))
+            .and_then(|(_, v)| {
+                let (scheme, b64) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("basic").then_some(b64.trim())
+            })
+            .and_then(crate::base64::decode)
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((user, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
+            return Err((407, "no credentials".to_string()));
+        };
+        // BLAKE3 hashes compare in constant time.
+        if blake3::hash(password.as_bytes()) != blake3::hash(self.secret.as_bytes()) {
+            return Err((407, "wrong secret".to_string()));
+        }
+        KeyPrint::from_hex(user).ok_or_else(|| bad("the user is not a keyprint in hex"))
+    }
+
+    /// A connection from the source, asked through the directory.
+    fn reverse(&self, source: &KeyPrint) -> Result<TcpStream, String> {
+        let Some((token, reachable)) = self.session.now() else {
+            return Err("this peer is not logged in to the directory".to_string());
+        };
+        if !reachable {
+            return Err(
+                "this peer is firewalled too: the source cannot connect to it either".to_string(),
+            );
+        }
+        let (connect_token, arrives) = self.waiting.issue();
+        let deadline = Instant::now() + REVERSE_WAIT;
+        let got = self
+            .ask(&token, source, &connect_token, deadline)
+            .and_then(|()| {
+                match arrives.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(sock) => Ok(sock),
+                    Err(RecvTimeoutError::Timeout) => Err(format!(
+                        "the source did not connect within {}s",
+                        REVERSE_WAIT.as_secs()
+                    )),
+                    Err(RecvTimeoutError::Disconnected) => Err("stopped waiting".to_string()),
+                }
+            });
+        self.waiting.forget(&connect_token);
+        got
+    }
+
+    /// Asks the directory, again while the source is not listening yet (it
+    /// opens its notice stream just after its Login) until `deadline`.
+    fn ask(
+        &self,
+        token: &str,
+        source: &KeyPrint,
+        connect_token: &str,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        loop {
+            match self.dir.connect_me(token, source, connect_token) {
+                Err(ClientError::NotFound(why)) if Instant::now() < deadline => {
+                    log::debug!("reverse connection: {why}; asking again");
+                    std::thread::sleep(ASK_AGAIN);
+                }
+                done => return done.map_err(|e| e.to_string()),
+            }
+        }
+    }
+}
+
+fn refuse(client: &mut TcpStream, status: u16, why: &str) {
+    let reason = match status {
+        400 => "Bad Request",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        _ => "Bad Gateway",
+    };
+    let _ = write!(
+        client,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}",
+        why.len()
+    );
+}
+
+/// Copies each way until both ends are done (a side that ends its writing
+/// ends the other's reading).
+fn splice(a: TcpStream, b: TcpStream) {
+    let _ = a.set_read_timeout(None);
+    let _ = b.set_read_timeout(None);
+    let pair = a.try_clone().and_then(|a2| Ok((a2, b.try_clone()?)));
+    let Ok((a2, b2)) = pair else {
+        return;
+    };
+    let one_way = |mut from: TcpStream, mut to: TcpStream| {
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    };
+    let back = std::thread::Builder::new()
+        .name("reverse-splice".into())
+        .spawn(move || one_way(b2, a2));
+    one_way(a, b);
+    if let Ok(back) = back {
+        let _ = back.join();
+    }
+}
+
+/// Follows the session's notices while the process lives, connecting out
+/// to each downloader that asks.
+pub fn follow_notices(dir: Arc<Directory>, session: Arc<SessionToken>, dialer: Dialer) {
+    let dials = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let spawned = std::thread::Builder::new()
+        .name("directory-notices".into())
+        .spawn(move || loop {
+            if session.gone() {
+                return;
+            }
+            let Some((token, _)) = session.now() else {
+                // Not logged in yet: the stream opens soon after a Login.
+                std::thread::sleep(ASK_AGAIN);
+                continue;
+            };
+            let opened = Instant::now();
+            match dir.notices(&token) {
+                Ok(notices) => {
+                    for notice in notices {
+                        match notice {
+                            Ok(n) => dial_out(n, &dialer, &dials),
+                            Err(e) => {
+                                log::debug!("the notice stream ended: {e}");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e @ ClientError::Unreachable { .. }) => log::debug!("notices: {e}"),
+                Err(e) => log::info!("cannot follow the directory's notices: {e}"),
+            }
+            // A stream that ended at once is not opened again at once.
+            if opened.elapsed() < NOTICES_RETRY {
+                std::thread::sleep(NOTICES_RETRY);
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot follow the directory's notices: {e}");
+    }
+}
+
+/// Connects out to the downloader a notice names and serves it there.
+fn dial_out(n: ConnectTo, dialer: &Dialer, dials: &Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::Ordering::AcqRel;
+    if dials.fetch_add(1, AcqRel) >= MAX_DIALS {
+        dials.fetch_sub(1, AcqRel);
+        log::warn!("{} asked for a connection; too many are being made", n.peer);
+        return;
+    }
+    let (dialer, counted) = (dialer.clone(), dials.clone());
+    let spawned = std::thread::Builder::new()
+        .name("reverse-out".into())
+        .spawn(move || {
+            let done = dial_and_serve(&n, &dialer);
+            counted.fetch_sub(1, AcqRel);
+            match done {
+                Ok(()) => log::info!("connected out to {} at {} (reverse)", n.peer, n.addr),
+                Err(e) => log::warn!("cannot connect out to {} at {}: {e}", n.peer, n.addr),
+            }
+        });
+    if spawned.is_err() {
+        dials.fetch_sub(1, AcqRel);
+    }
+}
+
+fn dial_and_serve(n: &ConnectTo, dialer: &Dialer) -> io::Result<()> {
+    let ip = n
+        .addr
+        .ip()
+        .ok_or_else(|| io::Error::other("the address is not an IP address"))?;
+    let to = SocketAddr::new(ip, n.addr.port_or_default());
+    let mut sock = TcpStream::connect_timeout(&to, DIAL_TIMEOUT)?;
+    sock.set_nodelay(true)?;
+    sock.set_write_timeout(Some(DIAL_TIMEOUT))?;
+    sock.write_all(format!("{PREAMBLE}{}\r\n", n.token).as_bytes())?;
+    let expected = n.keyprint;
+    dialer.serve(
+        sock,
+        Box::new(move |shown| {
+            let ok = shown
+                .and_then(|der| crate::tls::keyprint_of(der).ok())
+                .is_some_and(|kp| kp == expected);
+            if !ok {
+                log::warn!("a reverse connection's client is not the one the directory named");
+            }
+            ok
+        }),
+    )
+}
