@@ -64,30 +64,19 @@ pub struct Waiting {
 
 impl Waiting {
     /// Takes a connection the HTTPS port received that does not open with
-    /// a TLS handshake: a reverse connection with a token issued here is
-    /// handed to its waiter; anything else is closed.
-    pub fn divert(self: &Arc<Self>, sock: TcpStream) {
-        let waiting = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("reverse-in".into())
-            .spawn(move || {
-                let token = match read_preamble(&sock) {
-                    Ok(token) => token,
-                    Err(e) => {
-                        log::debug!("a connection that is neither TLS nor reverse: {e}");
-                        return;
-                    }
-                };
-                let to = waiting.tokens.locked().remove(&token);
-                match to {
-                    Some(to) => {
-                        let _ = to.send(sock);
-                    }
-                    None => log::info!("a reverse connection with a token not issued here: closed"),
-                }
-            });
-        if let Err(e) = spawned {
-            log::warn!("cannot take a reverse connection: {e}");
+    /// a TLS handshake (on its thread): a reverse connection with a token
+    /// issued here is handed to its waiter; anything else is refused.
+    pub fn divert(&self, sock: TcpStream) -> io::Result<()> {
+        let token = read_preamble(&sock)?;
+        let to = self.tokens.locked().remove(&token);
+        match to {
+            Some(to) => to
+                .send(sock)
+                .map_err(|_| io::Error::other("nobody waits for it any more")),
+            None => {
+                log::info!("a reverse connection with a token not issued here: closed");
+                Err(io::Error::other("a token not issued here"))
+            }
         }
     }
 

@@ -52,7 +52,7 @@ fn a_file_is_found_downloaded_uploaded_and_withdrawn() {
 
     // B downloads it: same bytes, same id, no part file left behind.
     let saved = ok(b.run(&["get", &id]));
-    assert!(saved.contains("from alice: 5.0 MiB"), "{saved}");
+    assert!(saved.contains("from alice (direct): 5.0 MiB"), "{saved}");
     let got = fs::read(b.share().join("Holiday Photos 2026.bin")).unwrap();
     assert_eq!(got.len(), original.len());
     assert!(got == original, "downloaded bytes differ");
@@ -249,7 +249,7 @@ fn a_source_that_breaks_off_is_dropped_and_the_others_finish() {
     });
     let out = ok(b.run(&["get", &id]));
     // Every piece came from alice; the broken source's scraps were discarded.
-    assert!(out.contains("from alice: 3.0 MiB"), "{out}");
+    assert!(out.contains("from alice (direct): 3.0 MiB"), "{out}");
     assert!(!out.contains("from aaa-broken"), "{out}");
     let got = fs::read(b.share().join("movie.mkv")).unwrap();
     assert!(got == content, "downloaded bytes differ");

@@ -70,7 +70,7 @@ fn four_downloaders_of_one_slot_all_finish_served_one_at_a_time() {
             "{text}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(text.contains("from alice: 3.0 MiB"), "{text}");
+        assert!(text.contains("from alice (direct): 3.0 MiB"), "{text}");
         assert!(!text.contains("dropped"), "{text}");
         if text.contains("queued at alice (position ") {
             waited += 1;

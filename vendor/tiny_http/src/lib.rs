@@ -245,8 +245,9 @@ enum Accepted {
 }
 
 /// hubshare patch: takes a connection that did not start with a TLS
-/// handshake record, its bytes unread.
-pub type Divert = Arc<dyn Fn(TcpStream) + Send + Sync>;
+/// handshake record, its bytes unread, on the connection's thread; an
+/// error refuses it (and is told to the handshake outcome as [`NOT_TLS`]).
+pub type Divert = Arc<dyn Fn(TcpStream) -> std::io::Result<()> + Send + Sync>;
 
 /// hubshare patch: whether a TLS server admits the client certificate
 /// (DER) shown on a socket it did not accept, if any.
@@ -279,10 +280,17 @@ fn tls_handshake(
     let mut first = [0u8; 1];
     if let (Some(divert), Connection::Tcp(tcp)) = (divert, &sock) {
         if tcp.peek(&mut first)? == 1 && first[0] != 0x16 {
-            if let Connection::Tcp(tcp) = sock {
-                divert(tcp);
-            }
-            return Ok(None);
+            let Connection::Tcp(tcp) = sock else {
+                return Ok(None);
+            };
+            // Refused there: counted as what it is, a client without TLS.
+            return match divert(tcp) {
+                Ok(()) => Ok(None),
+                Err(e) => {
+                    log::debug!("a connection neither TLS nor diverted: {}", e);
+                    Err(std::io::Error::new(std::io::ErrorKind::InvalidData, NOT_TLS))
+                }
+            };
         }
     }
     sock.read_exact(&mut first)?;
