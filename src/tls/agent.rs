@@ -105,26 +105,29 @@ pub fn agent_for(
             basic,
         });
     }
-    if let (true, Some(pin), Some(reverse)) = (base.firewalled(), base.pin(), REVERSE.get()) {
-        // The proxy's user names the source; ureq sends CONNECT through it.
-        let url = format!(
-            "http://{}:{}@{}",
-            pin.to_hex(),
-            reverse.secret,
-            reverse.addr
-        );
-        match ureq::Proxy::new(url) {
-            Ok(proxy) => builder = builder.proxy(proxy),
-            Err(e) => log::error!("cannot use the reverse proxy: {e}"),
+    // A firewalled source: every connection goes to the reverse proxy,
+    // and the TLS connector asks it for a tunnel first. (Not ureq's own
+    // proxy support: it pools such connections under another key than it
+    // looks them up by, so none would be reused.)
+    let tunnel = match (base.firewalled(), base.pin(), REVERSE.get()) {
+        (true, Some(pin), Some(reverse)) => {
+            let to = reverse.addr;
+            builder = builder.resolver(move |_: &str| Ok(vec![to]));
+            Some(Tunnel {
+                user_pass: crate::base64::encode(
+                    format!("{}:{}", pin.to_hex(), reverse.secret).as_bytes(),
+                ),
+            })
         }
-    }
+        _ => None,
+    };
     if base.is_tls() {
         // No keyprint: pin one nobody has, so the failure says why.
         let pin = base
             .pin()
             .unwrap_or_else(|| KeyPrint::of_spki(b"no keyprint is known for this address"));
         match client_config(ME.get(), pin) {
-            Ok(config) => builder = builder.tls_connector(Arc::new(Gulping(config))),
+            Ok(config) => builder = builder.tls_connector(Arc::new(Gulping(config, tunnel))),
             Err(e) => log::error!("cannot make a TLS client: {e}"),
         }
     }
@@ -158,14 +161,62 @@ const GULP: usize = 256 * 1024;
 /// input 4 KiB at a time, a read system call each; under it, a buffer
 /// makes that a copy, and a call per [`GULP`]. (A 1 GiB download is 65,536
 /// records: 262,144 calls without it.)
-struct Gulping(Arc<ClientConfig>);
+struct Gulping(Arc<ClientConfig>, Option<Tunnel>);
+
+/// A `CONNECT` to the reverse proxy, made before the TLS handshake: its
+/// user names the source by keyprint, its password is the secret.
+struct Tunnel {
+    user_pass: String,
+}
+
+impl Tunnel {
+    /// Asks for the tunnel on `io` and reads the answer (its head byte by
+    /// byte, so nothing of the TLS that follows is taken); a refusal is an
+    /// error with the proxy's reason.
+    fn open(&self, io: &mut dyn ureq::ReadWrite) -> io::Result<()> {
+        write!(
+            io,
+            "CONNECT source:443 HTTP/1.1\r\nProxy-Authorization: Basic {}\r\n\r\n",
+            self.user_pass
+        )?;
+        io.flush()?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if head.len() > 8 * 1024 {
+                return Err(io::Error::other("the reverse proxy's answer is too long"));
+            }
+            io.read_exact(&mut byte)?;
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        if head.starts_with("HTTP/1.1 200 ") {
+            return Ok(());
+        }
+        let length = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut why = String::new();
+        let _ = io.take(length.min(4096)).read_to_string(&mut why);
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            format!("no reverse connection: {}", why.trim()),
+        ))
+    }
+}
 
 impl ureq::TlsConnector for Gulping {
     fn connect(
         &self,
         dns_name: &str,
-        io: Box<dyn ureq::ReadWrite>,
+        mut io: Box<dyn ureq::ReadWrite>,
     ) -> Result<Box<dyn ureq::ReadWrite>, ureq::Error> {
+        if let Some(tunnel) = &self.1 {
+            tunnel.open(&mut *io)?;
+        }
         // rustls takes an IPv6 address without its brackets.
         let name = dns_name.trim_start_matches('[').trim_end_matches(']');
         let name = ServerName::try_from(name.to_string()).map_err(io::Error::other)?;

@@ -240,11 +240,6 @@ fn transport_detail(t: &ureq::Transport) -> String {
         ureq::ErrorKind::ConnectionFailed => format!("cannot connect: {}", cause()),
         ureq::ErrorKind::Dns => format!("cannot resolve the host name: {}", cause()),
         ureq::ErrorKind::Io => cause(),
-        ureq::ErrorKind::ProxyConnect | ureq::ErrorKind::ProxyUnauthorized => {
-            "it is firewalled, and no reverse connection came through this config's running \
-             peer (its log says why)"
-                .into()
-        }
         other => format!("{other}: {}", cause()),
     }
 }
