@@ -33,12 +33,13 @@ mod names;
 mod peer;
 pub mod pieces;
 mod random;
+pub mod relay;
 mod sync;
 pub mod tls;
 mod units;
 pub mod wire;
 
-pub use config::{ConfigError, PeerConfig, ServerConfig, StoreKind};
+pub use config::{ConfigError, PeerConfig, RelayConfig, ServerConfig, StoreKind};
 pub use directory::{
     directory_identity, invite_of, BadQuery, Batch, DirError, DirectoryServer, DirectoryStore,
     EncodedReply, Limits, MemoryStore, NameQuery, Query, RedisStore, ServerError, Token,

@@ -131,6 +131,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let server = DirectoryServer::start(&config)?;
     println!("hubshare directory listening on {}", server.addr());
+    if let Some(relay) = server.relay() {
+        println!("relay listening on {}", relay.addr());
+    }
     match (server.invite(), server.keyprint()) {
         (Some(invite), Some(kp)) => {
             println!("invite: {invite}");

@@ -7,10 +7,12 @@
 mod defaults;
 mod load;
 mod peer;
+mod relay;
 mod server;
 #[cfg(test)]
 mod tests;
 
 pub use load::ConfigError;
 pub use peer::PeerConfig;
+pub use relay::RelayConfig;
 pub use server::{ServerConfig, StoreKind};

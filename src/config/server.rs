@@ -10,6 +10,7 @@ use super::defaults::{
     DEFAULT_NAME_HOLD_SECS,
 };
 use super::load::{base_of, checked_password, from_text, read, resolve, ConfigError, Loaded};
+use super::relay::RelayConfig;
 use crate::wire::{check_directory_addr, GroupPassword, LOGIN_FILES, MAX_FILES_PER_MESSAGE};
 
 /// The directory server's configuration (`config/server.toml`).
@@ -97,6 +98,9 @@ pub struct ServerConfig {
     /// listen address, with this machine's name when it listens on every
     /// address). Replicas list every replica.
     pub invite_addrs: Vec<String>,
+    /// The `[relay]` table: a relay for peers that cannot reach each other
+    /// (see `RelayConfig`); none unless set.
+    pub relay: Option<RelayConfig>,
     /// The folder of the config file, which relative paths are taken from.
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -146,6 +150,7 @@ impl Default for ServerConfig {
             tls_key: None,
             tls_cert: None,
             invite_addrs: Vec::new(),
+            relay: None,
             config_dir: PathBuf::new(),
         }
     }
@@ -236,6 +241,9 @@ impl ServerConfig {
                 return Err(invalid(key, "must be at least 1"));
             }
         }
+        if let Some(relay) = &self.relay {
+            relay.check(path)?;
+        }
         Ok(())
     }
 
@@ -288,6 +296,9 @@ impl Loaded for ServerConfig {
         .flatten()
         {
             resolve(base, p);
+        }
+        if let Some(relay) = &mut self.relay {
+            relay.resolve_paths(base);
         }
     }
 

@@ -13,11 +13,25 @@ use grpcio::{RpcContext, ServerStreamingSink, WriteFlags};
 use super::store::{DirError, DirectoryStore, Token};
 use crate::sync::MutexExt;
 use crate::wire::proto::directory as pb;
-use crate::wire::KeyPrint;
+use crate::wire::{KeyPrint, Ticket};
 
 /// Notices queued for one session beyond this are refused as busy (a
 /// source that reads none of them is not helped by more).
 const NOTICE_QUEUE: usize = 16;
+
+/// Where a relay is and the secret its tickets are signed with.
+#[derive(Clone)]
+pub struct RelayTickets {
+    /// The `host:port` peers dial.
+    pub addr: String,
+    pub secret: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RelayTickets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RelayTickets({}, secret ..)", self.addr)
+    }
+}
 
 /// The open notice streams, by the keyprint of their session's peer.
 #[derive(Default)]
@@ -87,12 +101,14 @@ impl NoticeStreams {
         self.open.locked().remove(keyprint);
     }
 
-    /// Asks the source with `req.keyprint` to connect out to the caller.
+    /// Asks the source with `req.keyprint` to connect out to the caller,
+    /// or (`via_relay`) to `relay`, where the caller meets it.
     pub fn connect_me(
         &self,
         store: &dyn DirectoryStore,
         req: &pb::ConnectMeRequest,
-    ) -> Result<(), DirError> {
+        relay: Option<&RelayTickets>,
+    ) -> Result<pb::ConnectMeReply, DirError> {
         let token = &req.connect_token;
         if token.len() != 32
             || !token
@@ -114,11 +130,24 @@ impl NoticeStreams {
                 "reverse connections need TLS (this peer has tls = false)".to_string(),
             ));
         };
-        if addr.firewalled() {
+        let mut reply = pb::ConnectMeReply::default();
+        let (to, token) = if req.via_relay {
+            let relay = relay.ok_or_else(|| {
+                DirError::NotFound(
+                    "this directory has no relay ([relay] in its config)".to_string(),
+                )
+            })?;
+            let ticket = Ticket::new(token, target, my_print).seal(&relay.secret);
+            reply.relay_addr = relay.addr.clone();
+            reply.ticket = ticket.clone();
+            (format!("https://{}", relay.addr), ticket)
+        } else if addr.firewalled() {
             return Err(DirError::Denied(format!(
-                "{me} is firewalled too: the source cannot connect to it either"
+                "{me} is firewalled too: the source cannot connect to it either (a relay can)"
             )));
-        }
+        } else {
+            (addr.as_str().to_string(), token.clone())
+        };
         let mut open = self.open.locked();
         let Some(stream) = open.get_mut(&target) else {
             return Err(DirError::NotFound(
@@ -134,10 +163,11 @@ impl NoticeStreams {
         }
         let notice = pb::Notice {
             connect_to: protobuf::SingularPtrField::some(pb::ConnectTo {
-                token: token.clone(),
-                http_addr: addr.as_str().to_string(),
+                token,
+                http_addr: to.clone(),
                 keyprint: my_print.to_string(),
                 peer: me.clone(),
+                relay: req.via_relay,
                 ..Default::default()
             }),
             ..Default::default()
@@ -149,8 +179,8 @@ impl NoticeStreams {
                 DirError::NotFound(format!("{} stopped listening for notices", stream.name))
             }
         })?;
-        log::info!("connect-me: {} connects out to {me} at {addr}", stream.name);
-        Ok(())
+        log::info!("connect-me: {} connects out to {me} at {to}", stream.name);
+        Ok(reply)
     }
 }
 

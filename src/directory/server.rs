@@ -19,10 +19,12 @@ use grpcio_health::{create_health, HealthService, ServingStatus};
 
 use super::flood::FloodLimits;
 use super::metrics::Metrics;
+use super::notices::RelayTickets;
 use super::service::{Admission, DirectoryService};
 use super::status::StatusServer;
 use super::{DirectoryStore, Limits, MemoryStore, RedisStore};
 use crate::config::{ServerConfig, StoreKind};
+use crate::relay::Relay;
 use crate::tls::{load_or_create, TlsIdentity, TlsPaths, DIRECTORY_NAME};
 use crate::wire::{DirectoryTarget, KeyPrint, MAX_MESSAGE_BYTES};
 
@@ -47,6 +49,8 @@ pub enum ServerError {
     Status { addr: SocketAddr, detail: String },
     /// The TLS key or certificate could not be read or made.
     Tls(std::io::Error),
+    /// The relay (`[relay]`) could not be started; the text says why.
+    Relay(String),
 }
 
 impl std::fmt::Display for ServerError {
@@ -62,6 +66,7 @@ impl std::fmt::Display for ServerError {
                 "cannot serve the status page on {addr} ({detail}): change http_listen"
             ),
             ServerError::Tls(e) => write!(f, "cannot use the TLS key: {e}"),
+            ServerError::Relay(why) => write!(f, "cannot run the relay: {why}"),
         }
     }
 }
@@ -75,7 +80,10 @@ impl std::error::Error for ServerError {
                 ..
             } => None,
             ServerError::Bind { source, .. } => Some(source),
-            ServerError::Store(_) | ServerError::Status { .. } | ServerError::Tls(_) => None,
+            ServerError::Store(_)
+            | ServerError::Status { .. }
+            | ServerError::Tls(_)
+            | ServerError::Relay(_) => None,
         }
     }
 }
@@ -94,6 +102,39 @@ pub struct DirectoryServer {
     /// Its keyprint and invite, over TLS.
     keyprint: Option<KeyPrint>,
     invite: Option<String>,
+    relay: Option<Relay>,
+}
+
+/// The relay of `[relay]`, started here when it has a `listen` address,
+/// and what the directory signs its tickets with and sends peers to.
+fn start_relay(
+    config: &ServerConfig,
+) -> Result<(Option<Relay>, Option<RelayTickets>), ServerError> {
+    let Some(rc) = &config.relay else {
+        return Ok((None, None));
+    };
+    let err = |e: std::io::Error| ServerError::Relay(e.to_string());
+    let secret = rc.secret().map_err(err)?;
+    let relay = match rc.listen {
+        Some(listen) => {
+            let listener = std::net::TcpListener::bind(listen).map_err(|e| {
+                ServerError::Relay(format!("{listen}: {e} (change [relay] listen)"))
+            })?;
+            Some(Relay::start(listener, rc, secret.clone()).map_err(err)?)
+        }
+        None => None,
+    };
+    let addr = rc
+        .public_addr(relay.as_ref().map(Relay::addr))
+        .ok_or_else(|| ServerError::Relay("[relay] needs addr or listen".to_string()))?;
+    log::info!("relay for firewalled pairs at {addr}");
+    Ok((
+        relay,
+        Some(RelayTickets {
+            addr,
+            secret: Arc::new(secret),
+        }),
+    ))
 }
 
 /// The directory's TLS identity as `config` places it (made on first use).
@@ -184,7 +225,9 @@ impl DirectoryServer {
         } else {
             None
         };
+        let (relay, relay_tickets) = start_relay(config)?;
         let admission = Admission {
+            relay: relay_tickets,
             tls: config.tls,
             group_password: config.group_password(),
             trust_advertised_addrs: config.trust_advertised_addrs,
@@ -297,7 +340,13 @@ impl DirectoryServer {
             status,
             keyprint,
             invite,
+            relay,
         })
+    }
+
+    /// The relay running in this process, if `[relay] listen` is set.
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
     }
 
     /// The keyprint of its certificate (`None` with `tls = false`).

@@ -29,7 +29,7 @@ use grpcio::{
 use super::caller::{client_ip, real_ip, FORWARDED_HEADER};
 use super::flood::{Allowances, FloodLimits};
 use super::metrics::Metrics;
-use super::notices::NoticeStreams;
+use super::notices::{NoticeStreams, RelayTickets};
 use super::query::Query;
 use super::reach;
 use super::reply::{self, EncodedReply};
@@ -98,6 +98,8 @@ pub struct Admission {
     pub connect_back: bool,
     /// Proxies whose `x-forwarded-for` names the real client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The relay firewalled pairs meet at, if any.
+    pub relay: Option<RelayTickets>,
     /// The directory's own keyprint: a client showing its certificate is
     /// the operator (`server remove`). `None` with `tls = false`: the
     /// operator is then a client on this machine (loopback).
@@ -729,8 +731,10 @@ impl directory_grpc::Directory for DirectoryService {
         let r = self
             .searches
             .check(self.caller(&req.token, &ctx))
-            .and_then(|()| self.notices.connect_me(&*self.store, &req))
-            .map(|()| pb::ConnectMeReply::default());
+            .and_then(|()| {
+                self.notices
+                    .connect_me(&*self.store, &req, self.admission.relay.as_ref())
+            });
         reply(&self.metrics, &ctx, sink, "ConnectMe", r);
     }
 

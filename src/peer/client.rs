@@ -139,6 +139,8 @@ pub struct ConnectTo {
     /// The certificate the downloader must show.
     pub keyprint: KeyPrint,
     pub peer: String,
+    /// `addr` is a relay's, where the downloader meets this peer.
+    pub relay: bool,
 }
 
 /// A connection to the directory. Cheap to clone; calls may run from any thread.
@@ -398,6 +400,7 @@ impl Directory {
                         token: c.token,
                         keyprint,
                         peer: c.peer,
+                        relay: c.relay,
                     })
                 }),
             }),
@@ -405,23 +408,27 @@ impl Directory {
     }
 
     /// Asks the firewalled source with `keyprint` to connect out to this
-    /// session's peer, presenting `connect_token`.
+    /// session's peer, presenting `connect_token`; or (`via_relay`) to the
+    /// directory's relay, whose address and ticket it returns.
     pub fn connect_me(
         &self,
         token: &str,
         keyprint: &KeyPrint,
         connect_token: &str,
-    ) -> Result<(), ClientError> {
+        via_relay: bool,
+    ) -> Result<Option<(String, String)>, ClientError> {
         let req = pb::ConnectMeRequest {
             token: token.to_string(),
             keyprint: keyprint.to_string(),
             connect_token: connect_token.to_string(),
+            via_relay,
             ..Default::default()
         };
-        self.client()?
+        let r = self
+            .client()?
             .connect_me_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(via_relay.then_some((r.relay_addr, r.ticket)))
     }
 
     fn opt() -> CallOption {

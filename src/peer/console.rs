@@ -43,14 +43,13 @@ pub fn folder_summary(what: &str, r: &FolderReport) -> String {
     out
 }
 
-/// How a download reached `peer`: `direct`, or `reverse` (the source
-/// connected out to this peer).
+/// How a download reached `peer`: `direct`, `reverse` (the source
+/// connected out to this peer) or `relayed`.
 pub fn path_of(r: &DownloadReport, peer: &str) -> &'static str {
-    if r.reverse.iter().any(|p| p == peer) {
-        "reverse"
-    } else {
-        "direct"
-    }
+    r.via
+        .iter()
+        .find(|(p, _)| p == peer)
+        .map_or("direct", |(_, path)| path)
 }
 
 /// What a finished download did, in a few lines: where it went, how fast,

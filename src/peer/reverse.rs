@@ -35,6 +35,9 @@ use crate::random::random_hex;
 use crate::sync::MutexExt;
 use crate::wire::KeyPrint;
 
+/// The header of the proxy's `200` that says how the source was reached:
+/// `reverse` or `relayed`.
+pub const PATH_HEADER: &str = "X-Hubshare-Path";
 /// The first bytes of a reverse connection, before its token.
 pub const PREAMBLE: &str = "HUBSHARE-REVERSE ";
 /// How long the proxy waits for the source's connection.
@@ -192,19 +195,61 @@ impl Asker {
             Ok(source) => source,
             Err((status, why)) => return refuse(&mut client, status, &why),
         };
-        match self.reverse(&source) {
-            Ok(upstream) => {
-                if client
-                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                    .is_ok()
-                {
+        match self.reach(&source) {
+            Ok((upstream, path)) => {
+                let ok =
+                    format!("HTTP/1.1 200 Connection established\r\n{PATH_HEADER}: {path}\r\n\r\n");
+                if client.write_all(ok.as_bytes()).is_ok() {
                     splice(client, upstream);
                 }
             }
             Err(why) => {
-                log::warn!("reverse connection to {source}: {why}");
+                log::warn!("cannot reach {source}: {why}");
                 refuse(&mut client, 502, &why);
             }
+        }
+    }
+
+    /// A connection to the firewalled `source`: reverse when this peer is
+    /// reachable, else (or when that fails) through the directory's relay.
+    fn reach(&self, source: &KeyPrint) -> Result<(TcpStream, &'static str), String> {
+        let Some((token, reachable)) = self.session.now() else {
+            return Err("this peer is not logged in to the directory".to_string());
+        };
+        let reverse = if reachable {
+            match self.reverse(&token, source) {
+                Ok(sock) => return Ok((sock, "reverse")),
+                Err(why) => why,
+            }
+        } else {
+            "this peer is firewalled too".to_string()
+        };
+        match self.relayed(&token, source) {
+            Ok(sock) => Ok((sock, "relayed")),
+            Err(relay) => Err(format!("reverse: {reverse}; relay: {relay}")),
+        }
+    }
+
+    /// Meets the source at the directory's relay.
+    fn relayed(&self, token: &str, source: &KeyPrint) -> Result<TcpStream, String> {
+        let connect_token = random_hex(16);
+        let deadline = Instant::now() + REVERSE_WAIT;
+        let (addr, ticket) = self
+            .ask(token, source, &connect_token, true, deadline)?
+            .ok_or("the directory named no relay")?;
+        let to = std::net::ToSocketAddrs::to_socket_addrs(addr.as_str())
+            .map_err(|e| format!("the relay {addr}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("the relay {addr} has no address"))?;
+        let mut sock = TcpStream::connect_timeout(&to, DIAL_TIMEOUT)
+            .map_err(|e| format!("the relay {addr}: {e}"))?;
+        let _ = sock.set_nodelay(true);
+        let _ = sock.set_read_timeout(Some(REVERSE_WAIT + LINE_WAIT));
+        write!(sock, "CONNECT {ticket} HTTP/1.1\r\n\r\n").map_err(|e| e.to_string())?;
+        let head = read_answer(&mut sock).map_err(|e| format!("the relay {addr}: {e}"))?;
+        match head {
+            (200, _) => Ok(sock),
+            (status, why) => Err(format!("the relay {addr} answered {status}: {why}")),
         }
     }
 
@@ -254,20 +299,12 @@ impl Asker {
     }
 
     /// A connection from the source, asked through the directory.
-    fn reverse(&self, source: &KeyPrint) -> Result<TcpStream, String> {
-        let Some((token, reachable)) = self.session.now() else {
-            return Err("this peer is not logged in to the directory".to_string());
-        };
-        if !reachable {
-            return Err(
-                "this peer is firewalled too: the source cannot connect to it either".to_string(),
-            );
-        }
+    fn reverse(&self, token: &str, source: &KeyPrint) -> Result<TcpStream, String> {
         let (connect_token, arrives) = self.waiting.issue();
         let deadline = Instant::now() + REVERSE_WAIT;
         let got = self
-            .ask(&token, source, &connect_token, deadline)
-            .and_then(|()| {
+            .ask(token, source, &connect_token, false, deadline)
+            .and_then(|_| {
                 match arrives.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                     Ok(sock) => Ok(sock),
                     Err(RecvTimeoutError::Timeout) => Err(format!(
@@ -288,11 +325,14 @@ impl Asker {
         token: &str,
         source: &KeyPrint,
         connect_token: &str,
+        via_relay: bool,
         deadline: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<Option<(String, String)>, String> {
         loop {
-            match self.dir.connect_me(token, source, connect_token) {
-                Err(ClientError::NotFound(why)) if Instant::now() < deadline => {
+            match self.dir.connect_me(token, source, connect_token, via_relay) {
+                Err(ClientError::NotFound(why))
+                    if Instant::now() < deadline && !why.contains("no relay") =>
+                {
                     log::debug!("reverse connection: {why}; asking again");
                     std::thread::sleep(ASK_AGAIN);
                 }
@@ -300,6 +340,40 @@ impl Asker {
             }
         }
     }
+}
+
+/// Reads an HTTP answer's head, and its short body when it is not a 200.
+fn read_answer(sock: &mut TcpStream) -> io::Result<(u16, String)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > MAX_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "answer too long",
+            ));
+        }
+        sock.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP answer"))?;
+    if status == 200 {
+        return Ok((200, String::new()));
+    }
+    let length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut body = String::new();
+    let _ = sock.take(length.min(4096)).read_to_string(&mut body);
+    Ok((status, body.trim().to_string()))
 }
 
 fn refuse(client: &mut TcpStream, status: u16, why: &str) {
@@ -394,6 +468,13 @@ fn dial_out(n: ConnectTo, dialer: &Dialer, dials: &Arc<std::sync::atomic::Atomic
             let done = dial_and_serve(&n, &dialer);
             counted.fetch_sub(1, AcqRel);
             match done {
+                Ok(()) if n.relay => {
+                    log::info!(
+                        "connected out to {} through the relay at {}",
+                        n.peer,
+                        n.addr
+                    )
+                }
                 Ok(()) => log::info!("connected out to {} at {} (reverse)", n.peer, n.addr),
                 Err(e) => log::warn!("cannot connect out to {} at {}: {e}", n.peer, n.addr),
             }
@@ -404,11 +485,12 @@ fn dial_out(n: ConnectTo, dialer: &Dialer, dials: &Arc<std::sync::atomic::Atomic
 }
 
 fn dial_and_serve(n: &ConnectTo, dialer: &Dialer) -> io::Result<()> {
-    let ip = n
-        .addr
-        .ip()
-        .ok_or_else(|| io::Error::other("the address is not an IP address"))?;
-    let to = SocketAddr::new(ip, n.addr.port_or_default());
+    let to = match n.addr.ip() {
+        Some(ip) => SocketAddr::new(ip, n.addr.port_or_default()),
+        None => std::net::ToSocketAddrs::to_socket_addrs(n.addr.authority())?
+            .next()
+            .ok_or_else(|| io::Error::other("the address has no IP address"))?,
+    };
     let mut sock = TcpStream::connect_timeout(&to, DIAL_TIMEOUT)?;
     sock.set_nodelay(true)?;
     sock.set_write_timeout(Some(DIAL_TIMEOUT))?;

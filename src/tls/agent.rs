@@ -114,6 +114,7 @@ pub fn agent_for(
             let to = reverse.addr;
             builder = builder.resolver(move |_: &str| Ok(vec![to]));
             Some(Tunnel {
+                source: pin,
                 user_pass: crate::base64::encode(
                     format!("{}:{}", pin.to_hex(), reverse.secret).as_bytes(),
                 ),
@@ -166,7 +167,22 @@ struct Gulping(Arc<ClientConfig>, Option<Tunnel>);
 /// A `CONNECT` to the reverse proxy, made before the TLS handshake: its
 /// user names the source by keyprint, its password is the secret.
 struct Tunnel {
+    source: KeyPrint,
     user_pass: String,
+}
+
+/// How each firewalled source was last reached: `reverse` or `relayed`.
+static PATHS: std::sync::Mutex<Vec<(KeyPrint, &'static str)>> = std::sync::Mutex::new(Vec::new());
+
+/// How this process last reached the firewalled source with `keyprint`
+/// (`reverse` or `relayed`), if it did.
+pub fn path_to(keyprint: &KeyPrint) -> Option<&'static str> {
+    PATHS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find(|(k, _)| k == keyprint)
+        .map(|(_, p)| *p)
 }
 
 impl Tunnel {
@@ -191,6 +207,19 @@ impl Tunnel {
         }
         let head = String::from_utf8_lossy(&head);
         if head.starts_with("HTTP/1.1 200 ") {
+            let path = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-hubshare-path"))
+                .map(|(_, v)| v.trim());
+            let path = if path == Some("relayed") {
+                "relayed"
+            } else {
+                "reverse"
+            };
+            let mut paths = PATHS.lock().unwrap_or_else(|p| p.into_inner());
+            paths.retain(|(k, _)| *k != self.source);
+            paths.push((self.source, path));
             return Ok(());
         }
         let length = head

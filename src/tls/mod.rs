@@ -17,7 +17,7 @@ mod probe;
 mod verify;
 
 pub use agent::{
-    agent_for, reverse_possible, set_client_identity, set_client_name, set_reverse_proxy,
+    agent_for, path_to, reverse_possible, set_client_identity, set_client_name, set_reverse_proxy,
 };
 pub use configs::{client_config, server_config};
 pub use identity::{load_or_create, TlsIdentity, TlsPaths, DIRECTORY_NAME};

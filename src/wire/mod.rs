@@ -15,6 +15,7 @@ mod limits;
 pub mod metrics;
 pub mod proto;
 mod records;
+mod ticket;
 
 pub use addr::{
     check_directory_addr, one_or_many, BadHttpAddr, DirectoryTarget, HttpAddr, INVITE_SCHEME,
@@ -32,3 +33,4 @@ pub use limits::{LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES};
 pub use records::{
     Hit, HitView, Matches, PeerListing, SearchOutcome, SharedFile, Source, SourceView,
 };
+pub use ticket::{BadTicket, Ticket, TICKET_LIFE};

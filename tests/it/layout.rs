@@ -238,8 +238,9 @@ fn imports(
 }
 
 /// The rooms: folders whose files form one part.
-const ROOMS: [&str; 7] = [
+const ROOMS: [&str; 8] = [
     "config",
+    "relay",
     "wire",
     "tls",
     "directory",
@@ -273,7 +274,14 @@ fn allowed(part: &str, target: &str) -> bool {
         "wire" => leaf(target),
         "tls" => leaf(target) || target == "wire",
         "config" => leaf(target) || target == "wire",
-        "directory" => leaf(target) || target == "wire" || target == "config" || target == "tls",
+        "relay" => leaf(target) || target == "wire" || target == "config",
+        "directory" => {
+            leaf(target)
+                || target == "wire"
+                || target == "config"
+                || target == "tls"
+                || target == "relay"
+        }
         p if peer_side(p) => {
             let common = leaf(target) || target == "wire" || target == "config" || target == "tls";
             common

@@ -16,6 +16,7 @@ mod nat;
 mod ops;
 mod queue;
 mod reach;
+mod relay;
 mod replicas;
 mod swarm;
 mod tls;

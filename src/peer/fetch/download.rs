@@ -75,11 +75,20 @@ fn download_counted(
     let proven = plan::prove(&sources, id, opts.peer_name.as_deref())?;
     let size = proven.size;
     let (sources, mut dropped) = plan::admit(sources, &proven);
-    let reverse = sources
+    let walled: Vec<(String, Option<crate::wire::KeyPrint>)> = sources
         .iter()
         .filter(|s| s.http_addr.firewalled())
-        .map(|s| s.peer.clone())
+        .map(|s| (s.peer.clone(), s.http_addr.pin()))
         .collect();
+    let via = || {
+        walled
+            .iter()
+            .map(|(peer, pin)| {
+                let path = pin.as_ref().and_then(crate::tls::path_to);
+                (peer.clone(), path.unwrap_or("reverse"))
+            })
+            .collect()
+    };
     dropped.extend(firewalled);
     let wanted = placed(
         plan::name(opts.name.as_deref(), &sources, id, dest_dir)?,
@@ -120,7 +129,7 @@ fn download_counted(
             elapsed: started.elapsed(),
             sources: Vec::new(),
             dropped,
-            reverse,
+            via: via(),
             queued: Vec::new(),
             resumed_bytes: 0,
             fetched: 0,
@@ -213,7 +222,7 @@ fn download_counted(
         elapsed: started.elapsed(),
         sources: per_source,
         dropped,
-        reverse,
+        via: via(),
         queued,
         resumed_bytes,
         fetched,

@@ -135,9 +135,9 @@ pub struct DownloadReport {
     pub sources: Vec<(String, u64)>,
     /// Sources dropped, with the reason.
     pub dropped: Vec<(String, String)>,
-    /// The sources reached through a reverse connection (they are
-    /// firewalled: each connected out to this peer); the rest directly.
-    pub reverse: Vec<String>,
+    /// How the firewalled sources were reached, by name: `reverse` (it
+    /// connected out to this peer) or `relayed`; the rest directly.
+    pub via: Vec<(String, &'static str)>,
     /// Sources that queued us: time waited in line, and the first place given.
     pub queued: Vec<(String, Duration, Option<usize>)>,
     /// Verified bytes found in an earlier `.part` (a resume).

@@ -10,6 +10,8 @@ pub const SERVER: &str = env!("CARGO_BIN_EXE_server");
 
 pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
 
+pub const RELAY: &str = env!("CARGO_BIN_EXE_relay");
+
 /// A child process that is killed and reaped when dropped.
 pub struct Proc {
     pub child: Child,
