@@ -11,7 +11,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin server --bin peer
+RUN cargo build --release --locked --bin server --bin peer --bin relay
 
 # Run stage: a slim base, a user without privileges, curl for health checks.
 FROM debian:bookworm-slim
@@ -19,7 +19,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /data hubshare
-COPY --from=build /src/target/release/server /src/target/release/peer /usr/local/bin/
+COPY --from=build /src/target/release/server /src/target/release/peer /src/target/release/relay /usr/local/bin/
 COPY docker/entrypoint.sh /usr/local/bin/hubshare
 COPY docker/*.toml /etc/hubshare/
 USER hubshare

@@ -81,6 +81,8 @@ fn shipped_configs_load_and_the_entrypoint_runs_either_binary() {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             let loaded = if name.starts_with("server") {
                 hubshare::ServerConfig::load(&path).map(|_| ())
+            } else if name.starts_with("relay") {
+                hubshare::RelayConfig::load(&path).map(|_| ())
             } else {
                 hubshare::PeerConfig::load(&path).map(|_| ())
             };
@@ -94,7 +96,7 @@ fn shipped_configs_load_and_the_entrypoint_runs_either_binary() {
         std::env::var("PATH").unwrap_or_default()
     );
     let entry = root.join("docker/entrypoint.sh");
-    for what in ["server", "peer"] {
+    for what in ["server", "peer", "relay"] {
         let out = Command::new("sh")
             .arg(&entry)
             .args([what, "--version"])

@@ -24,6 +24,19 @@ const DIRECTORY_IP: &str = "203.0.113.10";
 const ROUTER_PUBLIC_IP: &str = "203.0.113.1";
 const ROUTER_PRIVATE_IP: &str = "198.51.100.1";
 const ALICE_IP: &str = "198.51.100.2";
+const ROUTER2_PUBLIC_IP: &str = "203.0.113.2";
+const ROUTER2_PRIVATE_IP: &str = "192.0.2.1";
+const CAROL_IP: &str = "192.0.2.2";
+const RELAY_ADDR: &str = "203.0.113.10:7010";
+
+/// The second router's nftables: masquerade only, no port forwarded.
+const ROUTER2_RULES: &str = r#"table ip nat {
+  chain post {
+    type nat hook postrouting priority 100;
+    oifname "wan3" ip saddr 192.0.2.0/24 masquerade
+  }
+}
+"#;
 
 /// The router's nftables: masquerade what leaves for the public side, and
 /// forward one port (7004) to alice's machine, as a home router set up
@@ -75,12 +88,15 @@ fn must(args: &[&str]) {
     );
 }
 
-/// Three namespaces: `public` (the directory, bob), `router` (NAT),
-/// `home` (alice). Deleted when dropped.
+/// Five namespaces: `public` (the directory, bob, on a bridge), `router`
+/// (NAT 1) and `home` (alice) behind it, `router2` (NAT 2) and `home2`
+/// (carol) behind that. Deleted when dropped.
 struct Topology {
     public: String,
     router: String,
     home: String,
+    router2: String,
+    home2: String,
 }
 
 impl Topology {
@@ -90,8 +106,10 @@ impl Topology {
             public: format!("hs{tag}pub"),
             router: format!("hs{tag}nat"),
             home: format!("hs{tag}home"),
+            router2: format!("hs{tag}nat2"),
+            home2: format!("hs{tag}home2"),
         };
-        for ns in [&t.public, &t.router, &t.home] {
+        for ns in t.all() {
             must(&["ip", "netns", "add", ns]);
             must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
@@ -104,6 +122,23 @@ impl Topology {
             "ip", "link", "add", "lan0", "netns", &t.home, "type", "veth", "peer", "name", "lan1",
             "netns", &t.router,
         ]);
+        // public <-> router2, home2 <-> router2; the public side's two
+        // links on one bridge.
+        must(&[
+            "ip", "link", "add", "wan2", "netns", &t.public, "type", "veth", "peer", "name",
+            "wan3", "netns", &t.router2,
+        ]);
+        must(&[
+            "ip", "link", "add", "lan2", "netns", &t.home2, "type", "veth", "peer", "name", "lan3",
+            "netns", &t.router2,
+        ]);
+        must(&[
+            "ip", "-n", &t.public, "link", "add", "br0", "type", "bridge",
+        ]);
+        for dev in ["wan0", "wan2"] {
+            must(&["ip", "-n", &t.public, "link", "set", dev, "master", "br0"]);
+            must(&["ip", "-n", &t.public, "link", "set", dev, "up"]);
+        }
         let addr = |ns: &str, ip: &str, dev: &str| {
             must(&[
                 "ip",
@@ -117,46 +152,54 @@ impl Topology {
             ]);
             must(&["ip", "-n", ns, "link", "set", dev, "up"]);
         };
-        addr(&t.public, DIRECTORY_IP, "wan0");
+        addr(&t.public, DIRECTORY_IP, "br0");
         addr(&t.router, ROUTER_PUBLIC_IP, "wan1");
         addr(&t.router, ROUTER_PRIVATE_IP, "lan1");
         addr(&t.home, ALICE_IP, "lan0");
+        addr(&t.router2, ROUTER2_PUBLIC_IP, "wan3");
+        addr(&t.router2, ROUTER2_PRIVATE_IP, "lan3");
+        addr(&t.home2, CAROL_IP, "lan2");
         // Alice goes out through the router; the public side has no route
         // to her network (that is what NAT means), and nobody has a route
         // out of these namespaces.
-        must(&[
-            "ip",
-            "-n",
-            &t.home,
-            "route",
-            "add",
-            "default",
-            "via",
-            ROUTER_PRIVATE_IP,
-        ]);
-        must(&[
-            "ip",
-            "netns",
-            "exec",
-            &t.router,
-            "sysctl",
-            "-q",
-            "-w",
-            "net.ipv4.ip_forward=1",
-        ]);
-        let rules = ROUTER_RULES;
-        let file = tempfile::NamedTempFile::new().unwrap();
-        fs::write(file.path(), rules).unwrap();
-        must(&[
-            "ip",
-            "netns",
-            "exec",
-            &t.router,
-            "nft",
-            "-f",
-            file.path().to_str().unwrap(),
-        ]);
+        for (home, router, via, rules) in [
+            (&t.home, &t.router, ROUTER_PRIVATE_IP, ROUTER_RULES),
+            (&t.home2, &t.router2, ROUTER2_PRIVATE_IP, ROUTER2_RULES),
+        ] {
+            must(&["ip", "-n", home, "route", "add", "default", "via", via]);
+            must(&[
+                "ip",
+                "netns",
+                "exec",
+                router,
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv4.ip_forward=1",
+            ]);
+            let file = tempfile::NamedTempFile::new().unwrap();
+            fs::write(file.path(), rules).unwrap();
+            must(&[
+                "ip",
+                "netns",
+                "exec",
+                router,
+                "nft",
+                "-f",
+                file.path().to_str().unwrap(),
+            ]);
+        }
         t
+    }
+
+    fn all(&self) -> [&String; 5] {
+        [
+            &self.public,
+            &self.router,
+            &self.home,
+            &self.router2,
+            &self.home2,
+        ]
     }
 
     /// `program args` inside namespace `ns`.
@@ -170,7 +213,7 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        for ns in [&self.public, &self.router, &self.home] {
+        for ns in self.all() {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
@@ -241,10 +284,16 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
     let server = example_config(
         root.path(),
         "server",
-        &[(
-            "listen = \"127.0.0.1:50051\"",
-            &format!("listen = \"{dir_addr}\""),
-        )],
+        &[
+            (
+                "listen = \"127.0.0.1:50051\"",
+                &format!("listen = \"{dir_addr}\""),
+            ),
+            (
+                "# [relay]\n# listen = \"0.0.0.0:7010\"",
+                &format!("[relay]\nlisten = \"{RELAY_ADDR}\""),
+            ),
+        ],
     );
     let directory = Proc::spawn(Topology::command(
         &t.public,
@@ -330,6 +379,73 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
         said(&out)
     );
 
+    // Carol, behind a second NAT, is firewalled too: she downloads alice's
+    // 64 MiB file through the directory's relay, verified, saved outside
+    // her share (so bob's download below has alice alone to take it from).
+    let carol = example_config_as(
+        root.path(),
+        "peer3",
+        "carol",
+        &[
+            ("name = \"peer3\"", "name = \"carol\""),
+            ("directory = \"127.0.0.1:50051\"", &to_directory.1),
+            (
+                "listen = \"127.0.0.1:7003\"",
+                &format!("listen = \"{CAROL_IP}:7005\""),
+            ),
+            (
+                "share_dir = \"../data/peer3/share\"",
+                "share_dir = \"../data/carol/share\"",
+            ),
+            (
+                "state_dir = \"../data/peer3/state\"",
+                "state_dir = \"../data/carol/state\"",
+            ),
+            (
+                "# download_dir = \"../data/peer3/downloads\"",
+                "download_dir = \"../data/carol/downloads\"",
+            ),
+        ],
+    );
+    fs::create_dir_all(data.join("carol/share")).unwrap();
+    let carol_proc = Proc::spawn(Topology::command(
+        &t.home2,
+        PEER,
+        &["--config", carol.to_str().unwrap(), "serve"],
+    ));
+    eventually(
+        Duration::from_secs(20),
+        "carol logged in firewalled",
+        || carol_proc.logged("the directory cannot reach this peer") >= 1,
+    );
+    searched_until_listed(&t.home2, &carol, &["home", "notes"], "peer1");
+    let out = peer_run(&t.home2, &carol, &["get", &b3(&notes)]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).contains("from peer1 (relayed): "),
+        "{}",
+        said(&out)
+    );
+    let got = fs::read(data.join("carol/downloads/home notes.txt")).unwrap();
+    assert_eq!(b3(&got), b3(&notes));
+    assert!(
+        alice_proc.logged(&format!(
+            "connected out to carol through the relay at https://{RELAY_ADDR}"
+        )) >= 1,
+        "{}",
+        alice_proc.log_text()
+    );
+    // And bob's file directly, out through her NAT.
+    let out = peer_run(&t.home2, &carol, &["get", &b3(&songs)]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).contains("from peer2 (direct): "),
+        "{}",
+        said(&out)
+    );
+    let got = fs::read(data.join("carol/downloads/public songs.txt")).unwrap();
+    assert_eq!(b3(&got), b3(&songs));
+
     // Bob downloads her 64 MiB file all the same: she connects out to him
     // through her NAT (a reverse connection), verified, and his summary
     // names the path.
@@ -362,7 +478,7 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
 
     // A Login that advertises a host that is neither its own address nor
     // the router's is refused, saying which address to use.
-    let carol = example_config(
+    let stranger = example_config(
         root.path(),
         "peer3",
         &[
@@ -378,13 +494,13 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
         ],
     );
     fs::create_dir_all(data.join("peer3/share")).unwrap();
-    let carol_proc = Proc::spawn(Topology::command(
+    let stranger_proc = Proc::spawn(Topology::command(
         &t.home,
         PEER,
-        &["--config", carol.to_str().unwrap(), "serve"],
+        &["--config", stranger.to_str().unwrap(), "serve"],
     ));
-    eventually(Duration::from_secs(20), "carol refused", || {
-        carol_proc.logged(&format!(
+    eventually(Duration::from_secs(20), "peer3 refused", || {
+        stranger_proc.logged(&format!(
             "https://203.0.113.99:7003 is not this peer's own address: the Login came from {ROUTER_PUBLIC_IP}"
         )) >= 1
     });
