@@ -313,6 +313,20 @@ fn run(args: Args) -> Result<()> {
                 ),
                 None => {}
             }
+            for p in &s.paths {
+                let (what, n) = (&p.path, p.connections);
+                if p.out {
+                    say!(
+                        "path:      connected out to {} ({what}): {n} connection(s)",
+                        p.peer
+                    );
+                } else {
+                    say!(
+                        "path:      reached source {} ({what}): {n} connection(s)",
+                        p.peer
+                    );
+                }
+            }
             say!("files:     {} ({})", s.files, human_size(s.shared_bytes));
             say!(
                 "hashed:    {} since start ({} bytes)",

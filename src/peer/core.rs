@@ -135,6 +135,7 @@ impl Core {
             directory_keyprint: self.dir.keyprint().map(|k| k.to_string()),
             reachable: reached.as_ref().map(|r| r.0),
             listed_at: reached.and_then(|r| r.1).map(|a| a.to_string()),
+            paths: super::reverse::paths_used(),
         }
     }
 }

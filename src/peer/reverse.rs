@@ -29,11 +29,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use super::client::{ClientError, ConnectTo, Directory};
-use super::core::Core;
 use super::serve::Dialer;
 use crate::random::random_hex;
 use crate::sync::MutexExt;
-use crate::wire::KeyPrint;
+use crate::wire::{KeyPrint, PathUse};
 
 /// The header of the proxy's `200` that says how the source was reached:
 /// `reverse` or `relayed`.
@@ -159,27 +158,52 @@ impl Proxy {
 
 /// The running peer's session, as the proxy and the notice stream see it:
 /// its token when logged in, and whether the directory reached this peer
-/// (a firewalled peer cannot take reverse connections).
-pub struct SessionToken(std::sync::Weak<Core>);
+/// (a firewalled peer cannot take reverse connections); `None` from `now`
+/// and `true` from `gone` once the peer has stopped.
+pub struct SessionToken {
+    pub now: Box<dyn Fn() -> Option<(String, bool)> + Send + Sync>,
+    pub gone: Box<dyn Fn() -> bool + Send + Sync>,
+}
 
 impl SessionToken {
-    /// Of the running peer `core`.
-    pub fn of(core: &Arc<Core>) -> SessionToken {
-        SessionToken(Arc::downgrade(core))
-    }
-
     fn now(&self) -> Option<(String, bool)> {
-        let core = self.0.upgrade()?;
-        let session = core.session();
-        let token = session.token()?;
-        let reachable = session.reached().is_none_or(|(r, _)| r);
-        Some((token, reachable))
+        (self.now)()
     }
 
-    /// Whether the peer has stopped.
     fn gone(&self) -> bool {
-        self.0.strong_count() == 0
+        (self.gone)()
     }
+}
+
+/// The connections made for firewalled peers (see `Status::paths`).
+static PATHS_USED: Mutex<Vec<PathUse>> = Mutex::new(Vec::new());
+
+/// Most (peer, path) entries kept; the oldest go first.
+const PATHS_KEPT: usize = 64;
+
+fn used(peer: String, path: &str, out: bool) {
+    let mut all = PATHS_USED.locked();
+    let at = all
+        .iter()
+        .position(|u| u.peer == peer && u.path == path && u.out == out);
+    let mut entry = match at {
+        Some(i) => all.remove(i),
+        None => PathUse {
+            peer,
+            path: path.to_string(),
+            out,
+            connections: 0,
+        },
+    };
+    entry.connections += 1;
+    all.insert(0, entry);
+    all.truncate(PATHS_KEPT);
+}
+
+/// The connections made for firewalled peers since start, most recent
+/// first.
+pub fn paths_used() -> Vec<PathUse> {
+    PATHS_USED.locked().clone()
 }
 
 struct Asker {
@@ -191,6 +215,9 @@ struct Asker {
 
 impl Asker {
     fn serve(&self, mut client: TcpStream) {
+        // Without it, the end of each answer waits for the client's
+        // delayed ACK (Nagle).
+        let _ = client.set_nodelay(true);
         let source = match self.read_connect(&client) {
             Ok(source) => source,
             Err((status, why)) => return refuse(&mut client, status, &why),
@@ -200,6 +227,7 @@ impl Asker {
                 let ok =
                     format!("HTTP/1.1 200 Connection established\r\n{PATH_HEADER}: {path}\r\n\r\n");
                 if client.write_all(ok.as_bytes()).is_ok() {
+                    used(source.to_string(), path, false);
                     splice(client, upstream);
                 }
             }
@@ -469,13 +497,17 @@ fn dial_out(n: ConnectTo, dialer: &Dialer, dials: &Arc<std::sync::atomic::Atomic
             counted.fetch_sub(1, AcqRel);
             match done {
                 Ok(()) if n.relay => {
+                    used(n.peer.clone(), "relayed", true);
                     log::info!(
                         "connected out to {} through the relay at {}",
                         n.peer,
                         n.addr
                     )
                 }
-                Ok(()) => log::info!("connected out to {} at {} (reverse)", n.peer, n.addr),
+                Ok(()) => {
+                    used(n.peer.clone(), "reverse", true);
+                    log::info!("connected out to {} at {} (reverse)", n.peer, n.addr)
+                }
                 Err(e) => log::warn!("cannot connect out to {} at {}: {e}", n.peer, n.addr),
             }
         });

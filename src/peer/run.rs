@@ -284,7 +284,16 @@ impl Peer {
             },
         )?;
         if opts.tls.is_some() {
-            let token = Arc::new(reverse::SessionToken::of(&core));
+            let (weak, gone) = (Arc::downgrade(&core), Arc::downgrade(&core));
+            let token = Arc::new(reverse::SessionToken {
+                now: Box::new(move || {
+                    let core = weak.upgrade()?;
+                    let session = core.session();
+                    let token = session.token()?;
+                    Some((token, session.reached().is_none_or(|(r, _)| r)))
+                }),
+                gone: Box::new(move || gone.strong_count() == 0),
+            });
             let dir = core.directory().clone();
             reverse::follow_notices(dir.clone(), token.clone(), server.dialer());
             match reverse::Proxy::start(dir, token, waiting, info.secret.clone()) {

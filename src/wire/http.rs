@@ -102,6 +102,24 @@ pub struct Status {
     /// address, not `http_addr`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listed_at: Option<String>,
+    /// The connections made for firewalled peers since start: each way
+    /// and path, with the peer (a source's keyprint, or the downloader's
+    /// name), most recent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<PathUse>,
+}
+
+/// Connections made on one path with one peer (see [`Status::paths`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PathUse {
+    /// A source's keyprint (this peer downloaded), or the downloader's
+    /// name (this peer connected out to it).
+    pub peer: String,
+    /// `reverse` or `relayed`.
+    pub path: String,
+    /// Whether this peer connected out (as a firewalled source).
+    pub out: bool,
+    pub connections: u64,
 }
 
 /// Who a peer is sending files to, and who waits for a slot.

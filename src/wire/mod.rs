@@ -22,7 +22,7 @@ pub use addr::{
     MAX_HTTP_ADDR_LEN,
 };
 pub use http::{
-    percent_decode, percent_encode, InboxPolicy, PieceList, Rescanned, Status, UploadsNow,
+    percent_decode, percent_encode, InboxPolicy, PathUse, PieceList, Rescanned, Status, UploadsNow,
     ID_HEADER, PEER_HEADER, QUEUE_HEADER, SECRET_HEADER,
 };
 pub use identity::{

@@ -125,6 +125,12 @@ fn a_peer_the_directory_cannot_reach_is_listed_firewalled_and_skipped_by_downloa
     );
     let listing = ok(b.run(&["browse", "alice"]));
     assert!(listing.contains("notes.txt"), "{listing}");
+    // His status says which way it went (hers is checked in relay.rs:
+    // the control file names her advertised port, which is closed here).
+    let status = ok(b.run(&["status"]));
+    assert!(status.contains("path:      reached source "), "{status}");
+    assert!(status.contains(" (reverse): "), "{status}");
+
     reverse_refusals(&b);
     eventually(Duration::from_secs(5), "the forged token logged", || {
         b_proc.logged("a reverse connection with a token not issued here: closed") == 1

@@ -120,6 +120,14 @@ fn two_firewalled_peers_share_through_the_relay_which_reads_nothing_and_keeps_it
     let text = ok(c.run(&["get", &b3(&notes)]));
     assert!(text.contains("from alice (relayed): "), "{text}");
     assert_eq!(fs::read(c.share().join(name)).unwrap(), notes);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(c.run(&["status", "--json"]))).unwrap();
+    assert_eq!(status["paths"][0]["path"], "relayed", "{status}");
+    assert_eq!(status["paths"][0]["out"], false, "{status}");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(a.run(&["status", "--json"]))).unwrap();
+    assert_eq!(status["paths"][0]["peer"], "carol", "{status}");
+    assert_eq!(status["paths"][0]["out"], true, "{status}");
     assert!(
         a_proc.logged("connected out to carol through the relay at") >= 1,
         "{}",

@@ -63,8 +63,8 @@ fn download_counted(
         let names: Vec<&str> = firewalled.iter().map(|(p, _)| p.as_str()).collect();
         return Err(TransferError::Directory(ClientError::NotFound(format!(
             "every online source of {id} is firewalled ({}): the directory cannot reach \
-             them, and a reverse connection needs TLS and this config's peer running \
-             (`peer serve`) to take it",
+             them, and reaching them (a reverse connection, or the relay) needs TLS and \
+             this config's peer running (`peer serve`)",
             names.join(", ")
         ))));
     }

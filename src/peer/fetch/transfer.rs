@@ -245,8 +245,8 @@ fn transport_detail(t: &ureq::Transport) -> String {
 }
 
 /// Why a firewalled source is not used.
-pub(crate) const FIREWALLED: &str = "firewalled: the directory cannot reach it, and a reverse \
-     connection needs TLS and this config's peer running (`peer serve`) to take it";
+pub(crate) const FIREWALLED: &str = "firewalled: the directory cannot reach it, and reaching it \
+     (a reverse connection, or the relay) needs TLS and this config's peer running (`peer serve`)";
 
 /// `addr`, unless the directory lists `peer` there as firewalled and no
 /// reverse connection can reach it.

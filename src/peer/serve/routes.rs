@@ -195,6 +195,7 @@ mod tests {
                 directory_keyprint: None,
                 reachable: None,
                 listed_at: None,
+                paths: Vec::new(),
             }
         }
         fn rescan(&self) -> Result<Rescanned, String> {
