@@ -32,7 +32,7 @@ use super::client::{ClientError, ConnectTo, Directory};
 use super::serve::Dialer;
 use crate::random::random_hex;
 use crate::sync::MutexExt;
-use crate::wire::{KeyPrint, PathUse};
+use crate::wire::{KeyPrint, PathUse, TunnelAnswer};
 
 /// The header of the proxy's `200` that says how the source was reached:
 /// `reverse` or `relayed`.
@@ -274,10 +274,13 @@ impl Asker {
         let _ = sock.set_nodelay(true);
         let _ = sock.set_read_timeout(Some(REVERSE_WAIT + LINE_WAIT));
         write!(sock, "CONNECT {ticket} HTTP/1.1\r\n\r\n").map_err(|e| e.to_string())?;
-        let head = read_answer(&mut sock).map_err(|e| format!("the relay {addr}: {e}"))?;
-        match head {
-            (200, _) => Ok(sock),
-            (status, why) => Err(format!("the relay {addr} answered {status}: {why}")),
+        let answer = TunnelAnswer::read(&mut sock).map_err(|e| format!("the relay {addr}: {e}"))?;
+        match answer.status {
+            200 => Ok(sock),
+            status => Err(format!(
+                "the relay {addr} answered {status}: {}",
+                answer.reason
+            )),
         }
     }
 
@@ -368,40 +371,6 @@ impl Asker {
             }
         }
     }
-}
-
-/// Reads an HTTP answer's head, and its short body when it is not a 200.
-fn read_answer(sock: &mut TcpStream) -> io::Result<(u16, String)> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "answer too long",
-            ));
-        }
-        sock.read_exact(&mut byte)?;
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status: u16 = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an HTTP answer"))?;
-    if status == 200 {
-        return Ok((200, String::new()));
-    }
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let mut body = String::new();
-    let _ = sock.take(length.min(4096)).read_to_string(&mut body);
-    Ok((status, body.trim().to_string()))
 }
 
 fn refuse(client: &mut TcpStream, status: u16, why: &str) {

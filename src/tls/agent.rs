@@ -196,44 +196,21 @@ impl Tunnel {
             self.user_pass
         )?;
         io.flush()?;
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if head.len() > 8 * 1024 {
-                return Err(io::Error::other("the reverse proxy's answer is too long"));
-            }
-            io.read_exact(&mut byte)?;
-            head.push(byte[0]);
+        let answer = crate::wire::TunnelAnswer::read(io)?;
+        if answer.status != 200 {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("no reverse connection: {}", answer.reason),
+            ));
         }
-        let head = String::from_utf8_lossy(&head);
-        if head.starts_with("HTTP/1.1 200 ") {
-            let path = head
-                .lines()
-                .filter_map(|l| l.split_once(':'))
-                .find(|(k, _)| k.eq_ignore_ascii_case("x-hubshare-path"))
-                .map(|(_, v)| v.trim());
-            let path = if path == Some("relayed") {
-                "relayed"
-            } else {
-                "reverse"
-            };
-            let mut paths = PATHS.lock().unwrap_or_else(|p| p.into_inner());
-            paths.retain(|(k, _)| *k != self.source);
-            paths.push((self.source, path));
-            return Ok(());
-        }
-        let length = head
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        let mut why = String::new();
-        let _ = io.take(length.min(4096)).read_to_string(&mut why);
-        Err(io::Error::new(
-            io::ErrorKind::ConnectionRefused,
-            format!("no reverse connection: {}", why.trim()),
-        ))
+        let path = match answer.header("x-hubshare-path") {
+            Some("relayed") => "relayed",
+            _ => "reverse",
+        };
+        let mut paths = PATHS.lock().unwrap_or_else(|p| p.into_inner());
+        paths.retain(|(k, _)| *k != self.source);
+        paths.push((self.source, path));
+        Ok(())
     }
 }
 

@@ -175,6 +175,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tunnel_answer_leaves_what_follows_and_keeps_a_refusals_reason() {
+        let mut ok: &[u8] =
+            b"HTTP/1.1 200 Connection established\r\nX-Hubshare-Path: relayed\r\n\r\n\x16\x03";
+        let a = TunnelAnswer::read(&mut ok).unwrap();
+        assert_eq!(
+            (a.status, a.header("x-hubshare-path")),
+            (200, Some("relayed"))
+        );
+        assert_eq!(ok, b"\x16\x03", "the TLS bytes after it are left");
+        let mut no: &[u8] = b"HTTP/1.1 429 Too Many\r\nContent-Length: 9\r\n\r\ntoo many!rest";
+        let a = TunnelAnswer::read(&mut no).unwrap();
+        assert_eq!((a.status, a.reason.as_str()), (429, "too many!"));
+        assert!(TunnelAnswer::read(&mut &b"garbage\r\n\r\n"[..]).is_err());
+        assert!(TunnelAnswer::read(&mut &b"HTTP/1.1 200"[..]).is_err());
+    }
+
+    #[test]
     fn piece_lists_must_merge_to_the_id() {
         let size = 3 * crate::pieces::MIN_PIECE_SIZE;
         let data = crate::fuzz::noise(size as usize, 4);
@@ -207,5 +224,64 @@ mod tests {
         for bad in ["%", "%4", "%zz", "%ff"] {
             assert_eq!(percent_decode(bad), None, "{bad}");
         }
+    }
+}
+
+/// A short HTTP answer read off a socket that goes on to carry other bytes
+/// (a proxy's or a relay's answer to `CONNECT`): its head byte by byte, so
+/// nothing after it is taken, and for an answer other than 200 its body
+/// of at most 4 KiB (the reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelAnswer {
+    pub status: u16,
+    /// The head's header lines, as sent.
+    pub head: String,
+    /// The reason given with a refusal (empty for a 200).
+    pub reason: String,
+}
+
+impl TunnelAnswer {
+    /// The value of header `name`, if the head has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+
+    /// Reads one from `io`.
+    pub fn read(io: &mut dyn std::io::Read) -> std::io::Result<TunnelAnswer> {
+        use std::io::{Error, ErrorKind, Read};
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if head.len() > 8 * 1024 {
+                return Err(Error::new(ErrorKind::InvalidData, "the answer is too long"));
+            }
+            io.read_exact(&mut byte)?;
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "not an HTTP answer"))?;
+        let mut answer = TunnelAnswer {
+            status,
+            head,
+            reason: String::new(),
+        };
+        if status != 200 {
+            let length = answer
+                .header("content-length")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            let mut reason = String::new();
+            let _ = io.take(length.min(4096)).read_to_string(&mut reason);
+            answer.reason = reason.trim().to_string();
+        }
+        Ok(answer)
     }
 }

@@ -22,8 +22,8 @@ pub use addr::{
     MAX_HTTP_ADDR_LEN,
 };
 pub use http::{
-    percent_decode, percent_encode, InboxPolicy, PathUse, PieceList, Rescanned, Status, UploadsNow,
-    ID_HEADER, PEER_HEADER, QUEUE_HEADER, SECRET_HEADER,
+    percent_decode, percent_encode, InboxPolicy, PathUse, PieceList, Rescanned, Status,
+    TunnelAnswer, UploadsNow, ID_HEADER, PEER_HEADER, QUEUE_HEADER, SECRET_HEADER,
 };
 pub use identity::{
     BadGroupPassword, BadIdentityKey, BadKeyPrint, Credentials, GroupPassword, IdentityKey,
