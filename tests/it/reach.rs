@@ -155,6 +155,22 @@ fn a_peer_the_directory_cannot_reach_is_listed_firewalled_and_skipped_by_downloa
             .logged("login: carol is firewalled: the peer says it cannot be reached"),
         1
     );
+    // Carol cannot reach alice: both firewalled, and this directory has no
+    // relay. She is told so, and nothing is written.
+    let diary = unguessable(100_000, "alice's diary");
+    fs::write(a.share().join("diary.txt"), &diary).unwrap();
+    eventually(Duration::from_secs(15), "the diary listed", || {
+        c.sources_of(&["diary"], "diary.txt") == 1
+    });
+    let out = c.run(&["get", &b3(&diary)]);
+    assert!(!out.status.success());
+    let text = said(&out);
+    assert!(
+        text.contains("this peer is firewalled too")
+            && text.contains("this directory has no relay"),
+        "{text}"
+    );
+    assert!(!c.share().join("diary.txt").exists());
 }
 
 /// What reaches `peer`'s reverse-connection side unasked is refused: a
