@@ -1,16 +1,22 @@
 //! Behind real NAT, in network namespaces this test makes (as root; CI is):
-//! the directory and bob on a "public" link (203.0.113.0/24), alice on a
-//! private link (198.51.100.0/24) behind a router that masquerades her
-//! connections, all on the example configs with only addresses changed.
-//! Alice logs in under the default config and is listed as firewalled at
-//! the router's address (never her private one); bob downloads her 64 MiB
-//! file through a reverse connection (she connects out to him), his
-//! summary naming the path; she downloads from him through the NAT; a Login
-//! advertising a host that is neither its own nor reachable is refused;
-//! a peer at home whose port the router forwards is reachable, listed at
-//! the router's address, and downloaded from.
-//! Only documentation ranges, no route out of the namespaces, and the
-//! namespaces are deleted even when the test fails.
+//! the directory, the relay (the `relay` binary) and bob on a "public"
+//! link (203.0.113.0/24), alice behind one router that masquerades her
+//! connections (198.51.100.0/24) and carol behind another (192.0.2.0/24),
+//! all on the example configs with only addresses, folders and the relay's
+//! rate changed. Alice logs in under the default config and is listed as
+//! firewalled at the router's address (never her private one); carol,
+//! firewalled too, downloads alice's 64 MiB file through the relay, which
+//! is killed in the middle and started again, while a tap on its link
+//! records every byte (no name, no byte of the file in it); the relay's
+//! sessions-per-peer cap refuses the ninth session, saying why; carol
+//! downloads bob's file directly; bob downloads alice's file through a
+//! reverse connection (she connects out to him), each summary naming the
+//! path; alice downloads from bob through her NAT; a Login advertising a
+//! host that is neither its own nor reachable is refused; a peer at home
+//! whose port the router forwards is reachable, listed at the router's
+//! address, and downloaded from. Only documentation ranges, no route out
+//! of the namespaces, and the namespaces are deleted even when the test
+//! fails.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,7 +33,10 @@ const ALICE_IP: &str = "198.51.100.2";
 const ROUTER2_PUBLIC_IP: &str = "203.0.113.2";
 const ROUTER2_PRIVATE_IP: &str = "192.0.2.1";
 const CAROL_IP: &str = "192.0.2.2";
+/// The relay (the `relay` binary, on the public side), and the recording
+/// tap in front of it, which is where the directory sends peers.
 const RELAY_ADDR: &str = "203.0.113.10:7010";
+const TAP_ADDR: &str = "203.0.113.10:7011";
 
 /// The second router's nftables: masquerade only, no port forwarded.
 const ROUTER2_RULES: &str = r#"table ip nat {
@@ -243,6 +252,23 @@ fn example_config_as(root: &Path, name: &str, as_name: &str, swaps: &[(&str, &st
     path
 }
 
+/// `f` run on a thread of this process moved into namespace `ns` (threads
+/// it starts stay there: a tap listening inside it).
+fn in_namespace<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::os::fd::AsRawFd;
+            let file = fs::File::open(format!("/run/netns/{ns}")).unwrap();
+            // SAFETY: a valid namespace fd; setns moves this thread only.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
 /// A peer's one-shot subcommand, in its namespace.
 fn peer_run(ns: &str, config: &Path, args: &[&str]) -> Output {
     let mut all = vec!["--config", config.to_str().unwrap()];
@@ -290,11 +316,34 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
                 &format!("listen = \"{dir_addr}\""),
             ),
             (
-                "# [relay]\n# listen = \"0.0.0.0:7010\"",
-                &format!("[relay]\nlisten = \"{RELAY_ADDR}\""),
+                "# [relay]\n# listen = \"0.0.0.0:7010\"\n# addr = \"relay.example.org:7010\"\n# secret_file",
+                &format!("[relay]\n# listen = \"0.0.0.0:7010\"\naddr = \"{TAP_ADDR}\"\nsecret_file"),
             ),
         ],
     );
+    // The relay run apart, capped at 16 MiB/s so a download through it
+    // lasts long enough to kill it in the middle; peers reach it through
+    // a tap that records every byte.
+    let relay_config = example_config(
+        root.path(),
+        "relay",
+        &[
+            (
+                "listen = \"127.0.0.1:7010\"",
+                &format!("listen = \"{RELAY_ADDR}\""),
+            ),
+            ("total_rate = 134217728", "total_rate = 16777216"),
+        ],
+    );
+    let start_relay = || {
+        Proc::spawn(Topology::command(
+            &t.public,
+            RELAY,
+            &["--config", relay_config.to_str().unwrap()],
+        ))
+    };
+    let mut relay = start_relay();
+    let tap = in_namespace(&t.public, || Relay::start_on(TAP_ADDR, RELAY_ADDR));
     let directory = Proc::spawn(Topology::command(
         &t.public,
         SERVER,
@@ -419,7 +468,25 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
         || carol_proc.logged("the directory cannot reach this peer") >= 1,
     );
     searched_until_listed(&t.home2, &carol, &["home", "notes"], "peer1");
-    let out = peer_run(&t.home2, &carol, &["get", &b3(&notes)]);
+    let get = Topology::command(
+        &t.home2,
+        PEER,
+        &["--config", carol.to_str().unwrap(), "get", &b3(&notes)],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The relay is killed in the middle, and started again.
+    eventually(Duration::from_secs(30), "8 MB relayed", || {
+        in_namespace(&t.public, || crate::relay::relay_metrics(RELAY_ADDR))
+            .get("hubshare_relay_bytes_total")
+            .is_some_and(|b| *b > 8e6)
+    });
+    relay.signal_and_wait("-KILL");
+    drop(relay);
+    let relay = start_relay();
+    let out = get.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", said(&out));
     assert!(
         said(&out).contains("from peer1 (relayed): "),
@@ -428,13 +495,45 @@ fn behind_nat_a_peer_logs_in_firewalled_is_searchable_and_downloads() {
     );
     let got = fs::read(data.join("carol/downloads/home notes.txt")).unwrap();
     assert_eq!(b3(&got), b3(&notes));
+    let again = in_namespace(&t.public, || crate::relay::relay_metrics(RELAY_ADDR));
+    assert!(again["hubshare_relay_sessions_total"] >= 1.0, "{again:?}");
     assert!(
         alice_proc.logged(&format!(
-            "connected out to carol through the relay at https://{RELAY_ADDR}"
+            "connected out to carol through the relay at https://{TAP_ADDR}"
         )) >= 1,
         "{}",
         alice_proc.log_text()
     );
+    // The tap on the relay's link carried it, and saw no name and no byte
+    // of the file.
+    let seen = tap.recorded();
+    assert!(
+        seen.len() > notes.len() / 2,
+        "the tap saw {} bytes",
+        seen.len()
+    );
+    assert!(!contains(&seen, b"home notes"));
+    for at in [0, notes.len() / 3, notes.len() / 2, notes.len() - 64] {
+        assert!(!contains(&seen, &notes[at..at + 64]), "file bytes at {at}");
+    }
+    // A cap: sessions per peer (8 in relay.toml) refuses the ninth, saying so.
+    let secret = fs::read_to_string(root.path().join("data/relay/secret")).unwrap();
+    in_namespace(&t.public, || {
+        let (src, dl) = (
+            hubshare::KeyPrint::of_spki(b"one source"),
+            hubshare::KeyPrint::of_spki(b"one downloader"),
+        );
+        let mut open = Vec::new();
+        for _ in 0..8 {
+            let (answer, d, s) = crate::relay::meet(RELAY_ADDR, secret.trim().as_bytes(), src, dl);
+            assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+            open.push((d, s));
+        }
+        let (answer, _, _) = crate::relay::meet(RELAY_ADDR, secret.trim().as_bytes(), src, dl);
+        assert!(answer.starts_with("HTTP/1.1 429 "), "{answer}");
+        assert!(answer.contains("sessions_per_peer"), "{answer}");
+    });
+    drop(relay);
     // And bob's file directly, out through her NAT.
     let out = peer_run(&t.home2, &carol, &["get", &b3(&songs)]);
     assert!(out.status.success(), "{}", said(&out));

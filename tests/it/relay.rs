@@ -19,7 +19,7 @@ use crate::support::*;
 use crate::tls::{tls_peer, unguessable};
 
 /// What a relay answers `GET /metrics`, as samples.
-fn relay_metrics(addr: &str) -> std::collections::HashMap<String, f64> {
+pub(crate) fn relay_metrics(addr: &str) -> std::collections::HashMap<String, f64> {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
@@ -49,7 +49,7 @@ fn first_answer(s: &mut TcpStream) -> String {
 /// Both ends of a ticket made with `secret` between `source` and
 /// `downloader`, met at `relay`: the downloader's socket and what it was
 /// answered (the source's socket is returned to keep the session open).
-fn meet(
+pub(crate) fn meet(
     relay: &str,
     secret: &[u8],
     source: KeyPrint,

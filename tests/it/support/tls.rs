@@ -66,7 +66,12 @@ pub struct Relay {
 
 impl Relay {
     pub fn start(target: &str) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Relay::start_on("127.0.0.1:0", target)
+    }
+
+    /// [`start`](Self::start), listening on `bind`.
+    pub fn start_on(bind: &str, target: &str) -> Relay {
+        let listener = TcpListener::bind(bind).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let kept = seen.clone();
