@@ -97,10 +97,20 @@ impl Waiting {
 /// Reads `HUBSHARE-REVERSE <token>\r\n` byte by byte (nothing after it is
 /// read: the TLS handshake that follows is the client's).
 fn read_preamble(mut sock: &TcpStream) -> io::Result<String> {
-    sock.set_read_timeout(Some(LINE_WAIT))?;
+    // The whole line within LINE_WAIT, not each byte: a trickle holds the
+    // connection's thread no longer.
+    let deadline = Instant::now() + LINE_WAIT;
     let mut line = Vec::with_capacity(64);
     let mut byte = [0u8; 1];
     while line.len() < PREAMBLE.len() + 34 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the first line took too long",
+            ));
+        }
+        sock.set_read_timeout(Some(left))?;
         sock.read_exact(&mut byte)?;
         if byte[0] == b'\n' {
             break;

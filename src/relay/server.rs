@@ -116,7 +116,14 @@ struct Shared {
     /// Sessions now, by peer keyprint (source and downloader both count).
     per_peer: Mutex<HashMap<KeyPrint, usize>>,
     total: Pace,
+    /// Connections being served (each holds a thread): at most
+    /// [`CONNECTIONS_PER_SESSION`] times `max_sessions`.
+    connections: AtomicUsize,
 }
+
+/// Connections allowed per session of `max_sessions`: its two ends, and
+/// room for ends waiting and heads being read.
+const CONNECTIONS_PER_SESSION: usize = 4;
 
 impl Relay {
     /// Serves on `listener`, checking tickets with `secret`.
@@ -135,6 +142,7 @@ impl Relay {
             waiting: Mutex::default(),
             used: Mutex::default(),
             per_peer: Mutex::default(),
+            connections: AtomicUsize::new(0),
         });
         std::thread::Builder::new()
             .name("relay-accept".into())
@@ -148,10 +156,27 @@ impl Relay {
                             continue;
                         }
                     };
+                    let cap = shared.config.max_sessions * CONNECTIONS_PER_SESSION;
+                    if shared.connections.fetch_add(1, Ordering::AcqRel) >= cap {
+                        shared.connections.fetch_sub(1, Ordering::AcqRel);
+                        shared.stats.refused("busy");
+                        let mut sock = sock;
+                        answer(&mut sock, "503 Service Unavailable", "the relay is full\n");
+                        continue;
+                    }
                     let shared = shared.clone();
-                    let _ = std::thread::Builder::new()
+                    let spawned = std::thread::Builder::new()
                         .name("relay-conn".into())
-                        .spawn(move || shared.serve(sock));
+                        .spawn({
+                            let shared = shared.clone();
+                            move || {
+                                shared.serve(sock);
+                                shared.connections.fetch_sub(1, Ordering::AcqRel);
+                            }
+                        });
+                    if spawned.is_err() {
+                        shared.connections.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
             })?;
         log::info!("relay listening on {addr}");
@@ -170,10 +195,20 @@ impl Relay {
 /// Reads up to and including the blank line that ends a request head
 /// (or the first line, for a source), a byte at a time: nothing after it
 /// is taken from the socket.
+/// All of it within [`LINE_WAIT`]: a trickle holds a thread no longer.
 fn read_head(mut sock: &TcpStream, first_line_only: impl Fn(&[u8]) -> bool) -> io::Result<String> {
+    let deadline = Instant::now() + LINE_WAIT;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the head took too long",
+            ));
+        }
+        sock.set_read_timeout(Some(left))?;
         sock.read_exact(&mut byte)?;
         head.push(byte[0]);
         if head.ends_with(b"\r\n\r\n") || (head.ends_with(b"\n") && first_line_only(&head)) {
@@ -196,7 +231,6 @@ fn answer(sock: &mut TcpStream, status: &str, body: &str) {
 
 impl Shared {
     fn serve(&self, mut sock: TcpStream) {
-        let _ = sock.set_read_timeout(Some(LINE_WAIT));
         let _ = sock.set_nodelay(true);
         let head = match read_head(&sock, |h| h.starts_with(b"HUBSHARE-REVERSE ")) {
             Ok(h) => h,
