@@ -16,8 +16,8 @@ use hubshare::{
     browse, download, download_folder, download_summary, error_chain, folder_event_text,
     folder_summary, format_files, format_hits, format_peers, format_uploads, human_size,
     is_folder_target, listing_of_files, listing_of_hits, path_of, pick_file, resolve_peer,
-    reverse_through_running, upload, Control, Directory, DirectoryApi, DownloadOptions,
-    DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig, ShareTable,
+    reverse_through_running, upload, wire::QueueOp, Control, Directory, DirectoryApi,
+    DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig, ShareTable,
 };
 
 /// Writes a line to standard output (see [`write_out`]).
@@ -96,6 +96,26 @@ struct Args {
     command: Option<Command>,
 }
 
+/// A change to the running peer's download queue.
+#[derive(Subcommand)]
+enum QueueAction {
+    /// Queue a download of a file by id.
+    Add {
+        id: String,
+        /// Save under this name (or folder/name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop download N, keeping what is verified.
+    Pause { n: u64 },
+    /// Queue download N again (paused, failed or waiting).
+    Resume { n: u64 },
+    /// Take download N off the queue (its verified part stays).
+    Cancel { n: u64 },
+    /// Put download N at place TO (1: first).
+    Move { n: u64, to: usize },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the share folder without a menu, until Ctrl-C or SIGTERM.
@@ -128,6 +148,11 @@ enum Command {
         /// --name, or beside the one at its name (`name (1).ext`).
         #[arg(long)]
         copy: bool,
+    },
+    /// The running peer's download queue: list it (no action), or change it.
+    Queue {
+        #[command(subcommand)]
+        action: Option<QueueAction>,
     },
     /// Push a file to another peer (by name, or host:port).
     Upload {
@@ -277,6 +302,35 @@ fn run(args: Args) -> Result<()> {
                 say_raw!("{}", format_files(&files));
             }
             remember_listing(&config, listing_of_files(&files));
+            Ok(())
+        }
+        Command::Queue { action } => {
+            let control = Control::open(&config.state_dir())?;
+            let op = action.map(|a| match a {
+                QueueAction::Add { id, name } => QueueOp::Add { id, name },
+                QueueAction::Pause { n } => QueueOp::Pause { n },
+                QueueAction::Resume { n } => QueueOp::Resume { n },
+                QueueAction::Cancel { n } => QueueOp::Cancel { n },
+                QueueAction::Move { n, to } => QueueOp::Move { n, to },
+            });
+            match op {
+                None => {
+                    let list = control.queue()?;
+                    if json {
+                        say!("{}", serde_json::to_string(&list)?);
+                    } else {
+                        say_raw!("{}", format_queue(&list));
+                    }
+                }
+                Some(op) => {
+                    let entry = control.queue_apply(&op)?;
+                    if json {
+                        say!("{}", serde_json::to_string(&entry)?);
+                    } else {
+                        say_raw!("{}", format_queue(std::slice::from_ref(&entry)));
+                    }
+                }
+            }
             Ok(())
         }
         Command::Peers { limit } => {
@@ -466,6 +520,33 @@ fn get_one(
         say!("{}", download_summary(&r));
     }
     Ok(!r.already_had)
+}
+
+/// The queue as a table: number, state, progress, id or name.
+fn format_queue(list: &[hubshare::wire::QueueEntry]) -> String {
+    use hubshare::wire::QueueState;
+    if list.is_empty() {
+        return "the download queue is empty\n".to_string();
+    }
+    let mut out = String::new();
+    for e in list {
+        let what = e.name.clone().unwrap_or_else(|| e.id.clone());
+        let progress = if e.size > 0 {
+            format!("{} of {}", human_size(e.done), human_size(e.size))
+        } else {
+            String::new()
+        };
+        let state = match &e.state {
+            QueueState::Queued => "queued".to_string(),
+            QueueState::Waiting { why } => format!("waiting for a source ({why})"),
+            QueueState::Active => "active".to_string(),
+            QueueState::Paused => "paused".to_string(),
+            QueueState::Done { path, .. } => format!("done: {path}"),
+            QueueState::Failed { why } => format!("failed: {why}"),
+        };
+        out.push_str(&format!("{:>3}  {what}  {progress}  {state}\n", e.n));
+    }
+    out
 }
 
 /// A download's outcome as one JSON line: `event` is `saved` or

@@ -68,6 +68,9 @@ pub struct PeerConfig {
     /// Downloaders served at once (however many connections each opens);
     /// others wait in line (503 with Retry-After and their position).
     pub upload_slots: usize,
+    /// Downloads of the running peer's queue that run at once; the rest
+    /// wait their turn in queue order.
+    pub max_active_downloads: usize,
     /// Files up to this many bytes are sent without a slot.
     pub free_slot_bytes: u64,
     /// Seconds a downloader is served while others wait before its slot
@@ -137,6 +140,7 @@ impl Default for PeerConfig {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             http_workers: DEFAULT_HTTP_WORKERS,
             upload_slots: DEFAULT_UPLOAD_SLOTS,
+            max_active_downloads: 3,
             free_slot_bytes: DEFAULT_FREE_SLOT_BYTES,
             upload_turn_secs: DEFAULT_UPLOAD_TURN_SECS,
             download_patience_secs: DEFAULT_DOWNLOAD_PATIENCE_SECS,
@@ -256,6 +260,12 @@ impl PeerConfig {
         }
         if self.upload_slots == 0 || self.upload_slots > 1024 {
             return Err(invalid("upload_slots", "must be between 1 and 1024".into()));
+        }
+        if self.max_active_downloads == 0 || self.max_active_downloads > 64 {
+            return Err(invalid(
+                "max_active_downloads",
+                "must be between 1 and 64".into(),
+            ));
         }
         if self.http_timeout_secs == 0 || self.http_timeout_secs > 3600 {
             return Err(invalid(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::fetch::transfer::{self, TransferError};
 use crate::fsutil;
 use crate::random::random_hex;
-use crate::wire::{HttpAddr, Rescanned, Status, SECRET_HEADER};
+use crate::wire::{HttpAddr, QueueEntry, QueueOp, Rescanned, Status, SECRET_HEADER};
 
 /// Name of the control file in the state folder.
 pub const CONTROL_FILE: &str = "control.json";
@@ -128,6 +128,29 @@ impl Control {
                 },
                 other => transfer::http_err(&url, other),
             })?;
+        transfer::read_json(resp, &url)
+    }
+
+    /// The running peer's download queue, in queue order.
+    pub fn queue(&self) -> Result<Vec<QueueEntry>, TransferError> {
+        self.call("GET", "queue")
+    }
+
+    /// A change to the running peer's download queue: the download as it
+    /// is now.
+    pub fn queue_apply(&self, op: &QueueOp) -> Result<QueueEntry, TransferError> {
+        let url = self.info.http_addr.url("/control/queue");
+        let resp = transfer::agent(&self.info.http_addr)
+            .post(&url)
+            .set(SECRET_HEADER, &self.info.secret)
+            .set("Content-Type", "application/json")
+            .send_bytes(
+                &serde_json::to_vec(op).map_err(|e| TransferError::Protocol {
+                    url: url.clone(),
+                    detail: e.to_string(),
+                })?,
+            )
+            .map_err(|e| transfer::http_err(&url, e))?;
         transfer::read_json(resp, &url)
     }
 

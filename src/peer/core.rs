@@ -18,8 +18,18 @@ use super::share::{Change, ShareError, ShareTable};
 use crate::config::PeerConfig;
 use crate::id::FileId;
 use crate::wire::{
-    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, Rescanned, SearchOutcome, SharedFile, Status,
+    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned, SearchOutcome,
+    SharedFile, Status,
 };
+
+/// The running peer's download queue, as the control routes and the
+/// console drive it (see `downloads.rs`).
+pub trait QueueControl: Send + Sync {
+    /// Every download of the queue, in queue order.
+    fn list(&self) -> Vec<QueueEntry>;
+    /// Makes a change; says what the download is now, or why not.
+    fn apply(&self, op: QueueOp) -> Result<QueueEntry, String>;
+}
 
 /// The parts of a running peer that its threads and its console share.
 pub struct Core {
@@ -33,6 +43,8 @@ pub struct Core {
     downloads: DownloadCounters,
     /// The group password (a closed group), read from the config once.
     password: Option<GroupPassword>,
+    /// The download queue, once started.
+    queue: std::sync::OnceLock<Arc<dyn QueueControl>>,
 }
 
 impl Core {
@@ -46,6 +58,7 @@ impl Core {
     ) -> Core {
         Core {
             password: config.group_password(),
+            queue: std::sync::OnceLock::new(),
             config,
             dir,
             share,
@@ -71,6 +84,16 @@ impl Core {
 
     pub fn share(&self) -> &ShareTable {
         &self.share
+    }
+
+    /// Gives the peer its download queue (once).
+    pub(crate) fn set_queue(&self, queue: Arc<dyn QueueControl>) {
+        let _ = self.queue.set(queue);
+    }
+
+    /// The download queue, once started.
+    pub fn queue(&self) -> Option<&Arc<dyn QueueControl>> {
+        self.queue.get()
     }
 
     pub fn session(&self) -> &Session {
@@ -191,6 +214,17 @@ impl Host for Core {
 
     fn status(&self) -> Status {
         Core::status(self)
+    }
+
+    fn queue_list(&self) -> Vec<QueueEntry> {
+        self.queue().map(|q| q.list()).unwrap_or_default()
+    }
+
+    fn queue_apply(&self, op: QueueOp) -> Result<QueueEntry, String> {
+        match self.queue() {
+            Some(q) => q.apply(op),
+            None => Err("this peer has no download queue yet".to_string()),
+        }
     }
 
     fn rescan(&self) -> Result<Rescanned, String> {

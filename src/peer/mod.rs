@@ -18,6 +18,7 @@ mod console;
 mod control;
 mod core;
 mod dial;
+mod downloads;
 pub(crate) mod fetch;
 pub mod identity;
 mod interrupt;

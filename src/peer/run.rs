@@ -17,10 +17,10 @@ use crossbeam_channel::Sender;
 use super::control::{ControlInfo, CONTROL_FILE};
 use super::core::Core;
 use super::dial::open_directory;
-use super::reverse;
 use super::serve::{self, HttpServer, ServeOptions};
 use super::session::Session;
 use super::share::{ShareError, ShareTable};
+use super::{downloads, reverse};
 use super::{identity, watch};
 use crate::config::PeerConfig;
 use crate::sync::MutexExt;
@@ -304,6 +304,12 @@ impl Peer {
                 Err(e) => log::warn!("no reverse connections to firewalled sources: {e}"),
             }
         }
+        let queue =
+            downloads::DownloadQueue::start(&core, &state_dir).map_err(|source| PeerError::Io {
+                path: state_dir.join(downloads::QUEUE_FILE),
+                source,
+            })?;
+        core.set_queue(queue);
         let rescanner = watch::start_rescanner(core.clone());
         let peer = Peer {
             core,

@@ -14,6 +14,7 @@ mod identity;
 mod limits;
 pub mod metrics;
 pub mod proto;
+mod queue;
 mod records;
 mod ticket;
 
@@ -30,6 +31,7 @@ pub use identity::{
     KeyPrint, IDENTITY_KEY_HEX, MAX_GROUP_PASSWORD_LEN,
 };
 pub use limits::{LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES};
+pub use queue::{QueueEntry, QueueOp, QueueState};
 pub use records::{
     Hit, HitView, Matches, PeerListing, SearchOutcome, SharedFile, Source, SourceView,
 };

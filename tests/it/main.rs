@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod closed;
 mod config;
+mod daemon;
 mod directory;
 mod end_to_end;
 mod first_hour;

@@ -9,7 +9,10 @@ use tiny_http::{Method, Request};
 use super::host::Host;
 use super::queue::UploadQueue;
 use super::respond::{json, not_allowed, request_header, send, text};
-use crate::wire::SECRET_HEADER;
+use crate::wire::{QueueOp, SECRET_HEADER};
+
+/// Most bytes of a queue change (a JSON object with an id and a name).
+const MAX_QUEUE_OP_BYTES: u64 = 8 * 1024;
 
 pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, action: &str) {
     let authorised = request_header(&rq, SECRET_HEADER)
@@ -36,6 +39,27 @@ pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, actio
             // It keeps trying in the background.
             Err(e) => send(rq, text(502, &format!("{e} (it keeps trying)"))),
         },
+        ("queue", Method::Get) => send(rq, json(200, &host.queue_list())),
+        ("queue", Method::Post) => {
+            let mut rq = rq;
+            let mut body = Vec::new();
+            use std::io::Read;
+            if rq
+                .as_reader()
+                .take(MAX_QUEUE_OP_BYTES)
+                .read_to_end(&mut body)
+                .is_err()
+            {
+                return send(rq, text(400, "could not read the request"));
+            }
+            match serde_json::from_slice::<QueueOp>(&body) {
+                Ok(op) => match host.queue_apply(op) {
+                    Ok(entry) => send(rq, json(200, &entry)),
+                    Err(why) => send(rq, text(409, &why)),
+                },
+                Err(e) => send(rq, text(400, &format!("not a queue change: {e}"))),
+            }
+        }
         ("status", _) => not_allowed(rq, "GET"),
         ("rescan" | "logout" | "login", _) => not_allowed(rq, "POST"),
         _ => send(rq, text(404, "no such control action")),

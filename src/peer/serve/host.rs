@@ -11,7 +11,8 @@ use blake3::hazmat::ChainingValue;
 
 use crate::id::FileId;
 use crate::wire::{
-    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, Rescanned, SearchOutcome, SharedFile, Status,
+    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned, SearchOutcome,
+    SharedFile, Status,
 };
 
 /// What the HTTP server needs of the peer it serves. The peer's core
@@ -40,6 +41,15 @@ pub trait Host: Send + Sync {
     fn secret(&self) -> &str;
     /// `GET /control/status`.
     fn status(&self) -> Status;
+    /// The download queue, in queue order (empty without one).
+    fn queue_list(&self) -> Vec<QueueEntry> {
+        Vec::new()
+    }
+    /// A change to the download queue.
+    fn queue_apply(&self, op: QueueOp) -> Result<QueueEntry, String> {
+        let _ = op;
+        Err("this peer has no download queue".to_string())
+    }
     /// `POST /control/rescan`; the error is shown to the caller.
     fn rescan(&self) -> Result<Rescanned, String>;
     /// `POST /control/logout`; the error is shown to the caller.
