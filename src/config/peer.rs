@@ -71,6 +71,10 @@ pub struct PeerConfig {
     /// Downloads of the running peer's queue that run at once; the rest
     /// wait their turn in queue order.
     pub max_active_downloads: usize,
+    /// A program (and its first arguments) the running peer runs, without
+    /// a shell, when a download of its queue is done, with the file's path
+    /// as the last argument. Empty: none.
+    pub on_download_done: Vec<String>,
     /// Files up to this many bytes are sent without a slot.
     pub free_slot_bytes: u64,
     /// Seconds a downloader is served while others wait before its slot
@@ -141,6 +145,7 @@ impl Default for PeerConfig {
             http_workers: DEFAULT_HTTP_WORKERS,
             upload_slots: DEFAULT_UPLOAD_SLOTS,
             max_active_downloads: 3,
+            on_download_done: Vec::new(),
             free_slot_bytes: DEFAULT_FREE_SLOT_BYTES,
             upload_turn_secs: DEFAULT_UPLOAD_TURN_SECS,
             download_patience_secs: DEFAULT_DOWNLOAD_PATIENCE_SECS,

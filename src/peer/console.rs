@@ -4,7 +4,8 @@
 //! a script as well as by a terminal.
 
 use super::client::{DirectoryApi, DEFAULT_SEARCH_LIMIT};
-use super::fetch::{self, DownloadOptions, DownloadReport, FolderEvent, FolderReport};
+use super::fetch::{self, DownloadOptions, FolderEvent, FolderReport};
+pub use super::fetch::{download_summary, path_of};
 use super::transfers::{Ended, Row, Transfers};
 use super::{Interrupt, Peer};
 use crate::id::FileId;
@@ -39,62 +40,6 @@ pub fn folder_summary(what: &str, r: &FolderReport) -> String {
     );
     if r.failed > 0 {
         out.push_str(&format!(", {} failed", r.failed));
-    }
-    out
-}
-
-/// How a download reached `peer`: `direct`, `reverse` (the source
-/// connected out to this peer) or `relayed`.
-pub fn path_of(r: &DownloadReport, peer: &str) -> &'static str {
-    r.via
-        .iter()
-        .find(|(p, _)| p == peer)
-        .map_or("direct", |(_, path)| path)
-}
-
-/// What a finished download did, in a few lines: where it went, how fast,
-/// how much each source sent, and which sources were dropped.
-pub fn download_summary(r: &DownloadReport) -> String {
-    if r.already_had {
-        return format!("already here: {}", r.path.display());
-    }
-    let mut out = format!(
-        "saved {} ({} in {:.2}s, {}/s)",
-        r.path.display(),
-        human_size(r.size),
-        r.elapsed.as_secs_f64(),
-        human_size(r.bytes_per_sec() as u64)
-    );
-    if r.resumed_bytes > 0 {
-        out.push_str(&format!(
-            "\n  resumed: {} were already verified; fetched {} ({} bytes)",
-            human_size(r.resumed_bytes),
-            human_size(r.fetched),
-            r.fetched
-        ));
-    }
-    if r.sources.is_empty() {
-        out.push_str("\n  nothing to fetch");
-    }
-    for (peer, bytes) in &r.sources {
-        out.push_str(&format!(
-            "\n  from {peer} ({}): {} ({bytes} bytes)",
-            path_of(r, peer),
-            human_size(*bytes)
-        ));
-    }
-    for (peer, waited, place) in &r.queued {
-        let place = match place {
-            Some(p) if *p > 0 => format!(" (position {p} at first)"),
-            _ => String::new(),
-        };
-        out.push_str(&format!(
-            "\n  queued at {peer}{place}: waited {:.1} s",
-            waited.as_secs_f64()
-        ));
-    }
-    for (peer, why) in &r.dropped {
-        out.push_str(&format!("\n  dropped {peer}: {why}"));
     }
     out
 }

@@ -19,9 +19,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use indicatif::ProgressBar;
 
 use super::client::ClientError;
-use super::console::download_summary;
 use super::core::{Core, QueueControl};
-use super::fetch::{self, DownloadOptions, TransferError};
+use super::fetch::{self, download_summary, DownloadOptions, TransferError};
 use crate::id::FileId;
 use crate::sync::MutexExt;
 use crate::wire::{QueueEntry, QueueOp, QueueState};
@@ -220,6 +219,9 @@ impl DownloadQueue {
             if !r.already_had && r.path.starts_with(core.share().dir()) {
                 core.shared_file_added(&r.path, id);
             }
+            if let Some((program, args)) = config.on_download_done.split_first() {
+                run_hook(program, args, &r.path);
+            }
         }
         let mut inner = self.inner.locked();
         inner.running.remove(&n);
@@ -279,6 +281,24 @@ fn waits(e: &TransferError) -> bool {
             | TransferError::Transport { .. }
             | TransferError::Status { .. }
     )
+}
+
+/// Runs `on_download_done` for `path` (no shell), on a thread of its own;
+/// its failure is logged, never the download's.
+fn run_hook(program: &str, args: &[String], path: &Path) {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).arg(path).stdin(std::process::Stdio::null());
+    let shown = format!("{program} {}", path.display());
+    let spawned = std::thread::Builder::new()
+        .name("on-download-done".into())
+        .spawn(move || match cmd.status() {
+            Ok(s) if s.success() => log::info!("on_download_done: ran {shown}"),
+            Ok(s) => log::warn!("on_download_done: {shown} exited with {s}"),
+            Err(e) => log::warn!("on_download_done: cannot run {shown}: {e}"),
+        });
+    if let Err(e) = spawned {
+        log::warn!("on_download_done: {e}");
+    }
 }
 
 fn schedule(queue: &Weak<DownloadQueue>, woken: &Receiver<()>) {

@@ -2,8 +2,9 @@
 //! `max_active_downloads` at once, in queue order, every download
 //! verified; a peer killed with SIGKILL mid-queue finishes every download
 //! from its parts once restarted; a download whose only source is offline
-//! waits and completes when the source logs in again; bad changes are
-//! refused and change nothing.
+//! waits and completes when the source logs in again, and
+//! `on_download_done` runs with its path; bad changes are refused and
+//! change nothing.
 
 use std::fs;
 use std::time::{Duration, Instant};
@@ -129,8 +130,18 @@ fn a_download_whose_source_is_offline_waits_and_bad_changes_are_refused() {
     let song = unguessable(500_000, "carol's song");
     fs::write(c.share().join("song.bin"), &song).unwrap();
     let _c_proc = c.serve();
-    let b = PeerSetup::new("bob", &d.addr, "");
-    let _b_proc = b.serve();
+    // A program run, without a shell, with the path of each finished one.
+    let hooked = tempfile::tempdir().unwrap();
+    let hook_file = hooked.path().join("done.txt");
+    let b = PeerSetup::new(
+        "bob",
+        &d.addr,
+        &format!(
+            r#"on_download_done = ["sh", "-c", "printf '%s\n' \"$1\" >> '{}'", "hook"]"#,
+            hook_file.display()
+        ),
+    );
+    let b_proc = b.serve();
     eventually(Duration::from_secs(15), "carol's song listed", || {
         b.sources_of(&["song"], "song.bin") == 1
     });
@@ -155,6 +166,11 @@ fn a_download_whose_source_is_offline_waits_and_bad_changes_are_refused() {
         queue(&b)[0]["state"] == "done"
     });
     assert_eq!(fs::read(b.share().join("song.bin")).unwrap(), song);
+    eventually(Duration::from_secs(5), "on_download_done ran", || {
+        fs::read_to_string(&hook_file)
+            .is_ok_and(|t| t == format!("{}\n", b.share().join("song.bin").display()))
+    });
+    assert_eq!(b_proc.logged("on_download_done: ran sh "), 1);
 
     // Bad changes are refused, saying why, and change nothing.
     let before = queue(&b);

@@ -33,5 +33,5 @@ mod worker;
 
 pub use download::download;
 pub use folder::{download_folder, is_folder_target, FolderEvent, FolderReport};
-pub use options::{DownloadCounters, DownloadOptions, DownloadReport};
+pub use options::{download_summary, path_of, DownloadCounters, DownloadOptions, DownloadReport};
 pub use transfer::{browse, direct, resolve_peer, upload, TransferError, UploadReport};

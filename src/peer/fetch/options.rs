@@ -154,3 +154,59 @@ impl DownloadReport {
         self.fetched as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
+
+/// How a download reached `peer`: `direct`, `reverse` (the source
+/// connected out to this peer) or `relayed`.
+pub fn path_of(r: &DownloadReport, peer: &str) -> &'static str {
+    r.via
+        .iter()
+        .find(|(p, _)| p == peer)
+        .map_or("direct", |(_, path)| path)
+}
+
+/// What a finished download did, in a few lines: where it went, how fast,
+/// how much each source sent, and which sources were dropped.
+pub fn download_summary(r: &DownloadReport) -> String {
+    if r.already_had {
+        return format!("already here: {}", r.path.display());
+    }
+    let mut out = format!(
+        "saved {} ({} in {:.2}s, {}/s)",
+        r.path.display(),
+        crate::units::human_size(r.size),
+        r.elapsed.as_secs_f64(),
+        crate::units::human_size(r.bytes_per_sec() as u64)
+    );
+    if r.resumed_bytes > 0 {
+        out.push_str(&format!(
+            "\n  resumed: {} were already verified; fetched {} ({} bytes)",
+            crate::units::human_size(r.resumed_bytes),
+            crate::units::human_size(r.fetched),
+            r.fetched
+        ));
+    }
+    if r.sources.is_empty() {
+        out.push_str("\n  nothing to fetch");
+    }
+    for (peer, bytes) in &r.sources {
+        out.push_str(&format!(
+            "\n  from {peer} ({}): {} ({bytes} bytes)",
+            path_of(r, peer),
+            crate::units::human_size(*bytes)
+        ));
+    }
+    for (peer, waited, place) in &r.queued {
+        let place = match place {
+            Some(p) if *p > 0 => format!(" (position {p} at first)"),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "\n  queued at {peer}{place}: waited {:.1} s",
+            waited.as_secs_f64()
+        ));
+    }
+    for (peer, why) in &r.dropped {
+        out.push_str(&format!("\n  dropped {peer}: {why}"));
+    }
+    out
+}
