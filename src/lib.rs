@@ -30,6 +30,7 @@ mod id;
 mod in_process;
 pub mod logging;
 mod names;
+mod pace;
 mod peer;
 pub mod pieces;
 mod random;

@@ -75,6 +75,9 @@ pub struct PeerConfig {
     /// a shell, when a download of its queue is done, with the file's path
     /// as the last argument. Empty: none.
     pub on_download_done: Vec<String>,
+    /// Bytes per second the running peer's queued downloads receive, all
+    /// together (0: no cap).
+    pub download_rate_limit: u64,
     /// Files up to this many bytes are sent without a slot.
     pub free_slot_bytes: u64,
     /// Seconds a downloader is served while others wait before its slot
@@ -146,6 +149,7 @@ impl Default for PeerConfig {
             upload_slots: DEFAULT_UPLOAD_SLOTS,
             max_active_downloads: 3,
             on_download_done: Vec::new(),
+            download_rate_limit: 0,
             free_slot_bytes: DEFAULT_FREE_SLOT_BYTES,
             upload_turn_secs: DEFAULT_UPLOAD_TURN_SECS,
             download_patience_secs: DEFAULT_DOWNLOAD_PATIENCE_SECS,

@@ -45,6 +45,8 @@ pub struct DownloadQueue {
     core: Weak<Core>,
     file: PathBuf,
     max_active: usize,
+    /// `download_rate_limit`, shared by every download of the queue.
+    pace: Option<Arc<crate::pace::Pace>>,
     inner: Mutex<Inner>,
     wake: Sender<()>,
 }
@@ -86,6 +88,8 @@ impl DownloadQueue {
             core: Arc::downgrade(core),
             file,
             max_active: core.config().max_active_downloads.max(1),
+            pace: (core.config().download_rate_limit > 0)
+                .then(|| Arc::new(crate::pace::Pace::new(core.config().download_rate_limit))),
             inner: Mutex::new(Inner {
                 next: saved
                     .next
@@ -212,6 +216,7 @@ impl DownloadQueue {
             watch: Some(bar.clone()),
             counters: Some(core.download_counters()),
             flat: !config.mirror_paths,
+            pace: self.pace.clone(),
             ..DownloadOptions::default()
         };
         let outcome = fetch::download(&**core.directory(), id, &config.download_dir(), &opts);

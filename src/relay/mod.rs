@@ -17,7 +17,6 @@
 //! directory's process (`[relay] listen` in its config) or as the `relay`
 //! binary.
 
-mod pace;
 mod server;
 
 pub use server::{Relay, RelayStats};

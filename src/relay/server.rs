@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Sender};
 
-use super::pace::Pace;
 use crate::config::RelayConfig;
+use crate::pace::Pace;
 use crate::sync::MutexExt;
 use crate::wire::{KeyPrint, Ticket};
 

@@ -185,3 +185,40 @@ fn a_download_whose_source_is_offline_waits_and_bad_changes_are_refused() {
     assert!(said(&out).contains("has ended"), "{}", said(&out));
     assert_eq!(queue(&b), before);
 }
+
+#[test]
+fn download_rate_limit_caps_the_queue_as_a_whole() {
+    let d = start_server();
+    let a = PeerSetup::new("alice", &d.addr, "");
+    let files: Vec<Vec<u8>> = (0..2)
+        .map(|i| unguessable(3 << 20, &format!("capped {i}")))
+        .collect();
+    for (i, f) in files.iter().enumerate() {
+        fs::write(a.share().join(format!("capped{i}.bin")), f).unwrap();
+    }
+    let _a_proc = a.serve();
+    // 1 MiB/s for both together: 6 MiB cannot take less than 5 s (the
+    // first second's worth may come at once). Only the floor is checked:
+    // a slow machine may take longer, never shorter.
+    let b = PeerSetup::new("bob", &d.addr, "download_rate_limit = 1048576");
+    let _b_proc = b.serve();
+    eventually(Duration::from_secs(15), "both listed", || {
+        b.sources_of(&["capped1"], "capped1.bin") == 1
+    });
+    let started = Instant::now();
+    for f in &files {
+        ok(b.run(&["queue", "add", &b3(f)]));
+    }
+    eventually(Duration::from_secs(60), "both done", || {
+        count(&queue(&b), "done") == 2
+    });
+    let took = started.elapsed();
+    eprintln!("6 MiB at 1 MiB/s in {took:?}");
+    assert!(took >= Duration::from_millis(4500), "6 MiB in {took:?}");
+    for (i, f) in files.iter().enumerate() {
+        assert_eq!(
+            fs::read(b.share().join(format!("capped{i}.bin"))).unwrap(),
+            *f
+        );
+    }
+}

@@ -165,6 +165,7 @@ fn download_counted(
         id,
         size,
         me: opts.peer_name.clone(),
+        pace: opts.pace.clone(),
         cvs,
         part,
         done: done.iter().map(|d| AtomicBool::new(*d)).collect(),

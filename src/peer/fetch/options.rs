@@ -48,6 +48,9 @@ pub struct DownloadOptions {
     pub watch: Option<indicatif::ProgressBar>,
     /// Counters to add this download to (a serving peer's `/metrics`).
     pub counters: Option<DownloadCounters>,
+    /// A cap on download bytes per second shared with other downloads
+    /// (`download_rate_limit`).
+    pub pace: Option<Arc<crate::pace::Pace>>,
     /// Fetch even when the file is already at its name in the download
     /// folder: the copy goes beside it (`name (1).ext`).
     pub copy: bool,
@@ -119,6 +122,7 @@ impl Default for DownloadOptions {
             counters: None,
             copy: false,
             flat: false,
+            pace: None,
         }
     }
 }

@@ -140,6 +140,7 @@ fn download(
         id,
         size: size as u64,
         me: Some("me".into()),
+        pace: None,
         cvs,
         part,
         done: done.iter().map(|d| (*d).into()).collect(),

@@ -28,6 +28,8 @@ pub struct Job {
     pub size: u64,
     /// This downloader's peer name, sent with every request.
     pub me: Option<String>,
+    /// The cap on this peer's download bytes, shared by its downloads.
+    pub pace: Option<std::sync::Arc<crate::pace::Pace>>,
     pub cvs: Vec<ChainingValue>,
     pub part: Part,
     pub done: Vec<AtomicBool>,
@@ -113,6 +115,11 @@ pub fn work(
             len,
         };
         let stop = || job.done[piece].load(Ordering::Relaxed) || dropped.load(Ordering::Relaxed);
+        // Bytes are counted against the cap before they are asked for, so
+        // those in flight count too.
+        if let Some(pace) = &job.pace {
+            pause(pace.take(len as usize, Instant::now()), dropped);
+        }
         match from.fetch(&range, job.me.as_deref(), &stop, &mut data) {
             Ok(true) => {
                 if !pieces::verify_piece(&job.id, job.size, &job.cvs, piece, &data) {

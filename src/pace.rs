@@ -1,5 +1,6 @@
-//! A byte-rate cap shared by the threads that relay through it: a token
-//! bucket holding at most a second's worth.
+//! A byte-rate cap shared by the threads that move bytes through it (the
+//! relay's sessions, a peer's downloads): a token bucket holding at most a
+//! second's worth.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::sync::MutexExt;
 
 /// At most `rate` bytes per second through [`Pace::take`] (0: no cap).
+#[derive(Debug)]
 pub struct Pace {
     rate: u64,
     bucket: Mutex<(f64, Instant)>,
