@@ -25,7 +25,8 @@ pub struct RelayConfig {
     /// apart give the same file. Default: none, and a relay in the
     /// directory's process uses a fresh one; one run apart needs it.
     pub secret_file: Option<PathBuf>,
-    /// Bytes per second one session may relay, each way (0: no cap).
+    /// Bytes per second one session may relay, both ways together (0: no
+    /// cap).
     pub session_rate: u64,
     /// Bytes per second the relay relays in all (0: no cap).
     pub total_rate: u64,

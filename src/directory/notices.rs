@@ -110,11 +110,7 @@ impl NoticeStreams {
         relay: Option<&RelayTickets>,
     ) -> Result<pb::ConnectMeReply, DirError> {
         let token = &req.connect_token;
-        if token.len() != 32
-            || !token
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
+        if !crate::wire::is_connect_token(token) {
             return Err(DirError::Invalid(
                 "connect_token: 32 lowercase hex digits".to_string(),
             ));
@@ -132,10 +128,10 @@ impl NoticeStreams {
         };
         let mut reply = pb::ConnectMeReply::default();
         let (to, token) = if req.via_relay {
+            // Not NOT_FOUND: that says the source is not listening (yet),
+            // which a caller asks again about.
             let relay = relay.ok_or_else(|| {
-                DirError::NotFound(
-                    "this directory has no relay ([relay] in its config)".to_string(),
-                )
+                DirError::Denied("this directory has no relay ([relay] in its config)".to_string())
             })?;
             let ticket = Ticket::new(token, target, my_print).seal(&relay.secret);
             reply.relay_addr = relay.addr.clone();

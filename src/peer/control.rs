@@ -113,21 +113,34 @@ impl Control {
         method: &str,
         action: &str,
     ) -> Result<T, TransferError> {
+        self.call_with(method, action, None)
+    }
+
+    /// [`call`](Self::call) with a JSON body.
+    fn call_with<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: &str,
+        action: &str,
+        body: Option<&[u8]>,
+    ) -> Result<T, TransferError> {
         let url = self.info.http_addr.url(&format!("/control/{action}"));
-        let resp = transfer::agent(&self.info.http_addr)
+        let rq = transfer::agent(&self.info.http_addr)
             .request(method, &url)
-            .set(SECRET_HEADER, &self.info.secret)
-            .call()
-            .map_err(|e| match e {
-                ureq::Error::Transport(t) => TransferError::Transport {
-                    url: url.clone(),
-                    detail: format!(
-                        "{t} (is the peer still running? its control file is {})",
-                        self.file.display()
-                    ),
-                },
-                other => transfer::http_err(&url, other),
-            })?;
+            .set(SECRET_HEADER, &self.info.secret);
+        let sent = match body {
+            Some(body) => rq.set("Content-Type", "application/json").send_bytes(body),
+            None => rq.call(),
+        };
+        let resp = sent.map_err(|e| match e {
+            ureq::Error::Transport(t) => TransferError::Transport {
+                url: url.clone(),
+                detail: format!(
+                    "{t} (is the peer still running? its control file is {})",
+                    self.file.display()
+                ),
+            },
+            other => transfer::http_err(&url, other),
+        })?;
         transfer::read_json(resp, &url)
     }
 
@@ -139,19 +152,11 @@ impl Control {
     /// A change to the running peer's download queue: the download as it
     /// is now.
     pub fn queue_apply(&self, op: &QueueOp) -> Result<QueueEntry, TransferError> {
-        let url = self.info.http_addr.url("/control/queue");
-        let resp = transfer::agent(&self.info.http_addr)
-            .post(&url)
-            .set(SECRET_HEADER, &self.info.secret)
-            .set("Content-Type", "application/json")
-            .send_bytes(
-                &serde_json::to_vec(op).map_err(|e| TransferError::Protocol {
-                    url: url.clone(),
-                    detail: e.to_string(),
-                })?,
-            )
-            .map_err(|e| transfer::http_err(&url, e))?;
-        transfer::read_json(resp, &url)
+        let body = serde_json::to_vec(op).map_err(|e| TransferError::Protocol {
+            url: "/control/queue".to_string(),
+            detail: e.to_string(),
+        })?;
+        self.call_with("POST", "queue", Some(&body))
     }
 
     pub fn status(&self) -> Result<Status, TransferError> {

@@ -21,7 +21,7 @@
 //! with any other is closed unanswered.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,11 +32,11 @@ use super::client::{ClientError, ConnectTo, Directory};
 use super::serve::Dialer;
 use crate::random::random_hex;
 use crate::sync::MutexExt;
-use crate::wire::{KeyPrint, PathUse, TunnelAnswer};
+use crate::wire::{
+    is_connect_token, read_head, write_answer, Deadline, KeyPrint, PathUse, TunnelAnswer,
+    PATH_HEADER,
+};
 
-/// The header of the proxy's `200` that says how the source was reached:
-/// `reverse` or `relayed`.
-pub const PATH_HEADER: &str = "X-Hubshare-Path";
 /// The first bytes of a reverse connection, before its token.
 pub const PREAMBLE: &str = "HUBSHARE-REVERSE ";
 /// How long the proxy waits for the source's connection.
@@ -94,34 +94,19 @@ impl Waiting {
     }
 }
 
-/// Reads `HUBSHARE-REVERSE <token>\r\n` byte by byte (nothing after it is
-/// read: the TLS handshake that follows is the client's).
-fn read_preamble(mut sock: &TcpStream) -> io::Result<String> {
-    // The whole line within LINE_WAIT, not each byte: a trickle holds the
-    // connection's thread no longer.
-    let deadline = Instant::now() + LINE_WAIT;
-    let mut line = Vec::with_capacity(64);
-    let mut byte = [0u8; 1];
-    while line.len() < PREAMBLE.len() + 34 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the first line took too long",
-            ));
-        }
-        sock.set_read_timeout(Some(left))?;
-        sock.read_exact(&mut byte)?;
-        if byte[0] == b'\n' {
-            break;
-        }
-        line.push(byte[0]);
-    }
+/// Reads `HUBSHARE-REVERSE <token>\r\n` within [`LINE_WAIT`], byte by
+/// byte (nothing after it is read: the TLS handshake that follows is the
+/// client's).
+fn read_preamble(sock: &TcpStream) -> io::Result<String> {
+    let max = PREAMBLE.len() + 35;
+    let line = read_head(&mut Deadline::new(sock, LINE_WAIT), max, |h| {
+        h.ends_with(b"\n")
+    })?;
     let line = String::from_utf8_lossy(&line);
     let token = line
-        .trim_end_matches('\r')
+        .trim_end_matches(['\r', '\n'])
         .strip_prefix(PREAMBLE)
-        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|t| is_connect_token(t))
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a reverse connection"))?;
     Ok(token.to_string())
 }
@@ -294,27 +279,20 @@ impl Asker {
         }
     }
 
-    /// The source's keyprint from a `CONNECT` with this process's secret.
+    /// The source's keyprint from a `CONNECT` with this process's secret
+    /// (its head read within [`LINE_WAIT`], byte by byte).
     fn read_connect(&self, client: &TcpStream) -> Result<KeyPrint, (u16, String)> {
-        let bad = |why: &str| (400, why.to_string());
-        client
-            .set_read_timeout(Some(LINE_WAIT))
-            .map_err(|e| bad(&e.to_string()))?;
-        let mut head = Vec::new();
-        let mut reader = BufReader::new(client).take(MAX_HEAD as u64);
-        loop {
-            let before = head.len();
-            reader
-                .read_until(b'\n', &mut head)
-                .map_err(|e| bad(&e.to_string()))?;
-            let line = &head[before..];
-            if line == b"\r\n" || line == b"\n" {
-                break;
-            }
-            if line.is_empty() || !line.ends_with(b"\n") {
-                return Err(bad("the request head is cut short or too long"));
-            }
-        }
+        let end = |h: &[u8]| h.ends_with(b"\r\n\r\n") || h.ends_with(b"\n\n");
+        let head =
+            read_head(&mut Deadline::new(client, LINE_WAIT), MAX_HEAD, end).map_err(|e| {
+                let why = match e.kind() {
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
+                        "the request head is cut short or too long".to_string()
+                    }
+                    _ => e.to_string(),
+                };
+                (400, why)
+            })?;
         let head = String::from_utf8_lossy(&head);
         let mut lines = head.lines();
         if !lines.next().is_some_and(|l| l.starts_with("CONNECT ")) {
@@ -336,7 +314,8 @@ impl Asker {
         if blake3::hash(password.as_bytes()) != blake3::hash(self.secret.as_bytes()) {
             return Err((407, "wrong secret".to_string()));
         }
-        KeyPrint::from_hex(user).ok_or_else(|| bad("the user is not a keyprint in hex"))
+        KeyPrint::from_hex(user)
+            .ok_or_else(|| (400, "the user is not a keyprint in hex".to_string()))
     }
 
     /// A connection from the source, asked through the directory.
@@ -371,9 +350,7 @@ impl Asker {
     ) -> Result<Option<(String, String)>, String> {
         loop {
             match self.dir.connect_me(token, source, connect_token, via_relay) {
-                Err(ClientError::NotFound(why))
-                    if Instant::now() < deadline && !why.contains("no relay") =>
-                {
+                Err(ClientError::NotFound(why)) if Instant::now() < deadline => {
                     log::debug!("reverse connection: {why}; asking again");
                     std::thread::sleep(ASK_AGAIN);
                 }
@@ -390,11 +367,7 @@ fn refuse(client: &mut TcpStream, status: u16, why: &str) {
         407 => "Proxy Authentication Required",
         _ => "Bad Gateway",
     };
-    let _ = write!(
-        client,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}",
-        why.len()
-    );
+    let _ = write_answer(client, &format!("{status} {reason}"), why);
 }
 
 /// Copies each way until both ends are done (a side that ends its writing

@@ -13,7 +13,7 @@ use crossbeam_channel::{bounded, Sender};
 use crate::config::RelayConfig;
 use crate::pace::Pace;
 use crate::sync::MutexExt;
-use crate::wire::{KeyPrint, Ticket};
+use crate::wire::{write_answer, Deadline, KeyPrint, Ticket};
 
 /// How long the first end of a ticket waits for the other.
 pub const MEET_WAIT: Duration = Duration::from_secs(10);
@@ -192,47 +192,25 @@ impl Relay {
     }
 }
 
-/// Reads up to and including the blank line that ends a request head
-/// (or the first line, for a source), a byte at a time: nothing after it
-/// is taken from the socket.
-/// All of it within [`LINE_WAIT`]: a trickle holds a thread no longer.
-fn read_head(mut sock: &TcpStream, first_line_only: impl Fn(&[u8]) -> bool) -> io::Result<String> {
-    let deadline = Instant::now() + LINE_WAIT;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the head took too long",
-            ));
-        }
-        sock.set_read_timeout(Some(left))?;
-        sock.read_exact(&mut byte)?;
-        head.push(byte[0]);
-        if head.ends_with(b"\r\n\r\n") || (head.ends_with(b"\n") && first_line_only(&head)) {
-            break;
-        }
-        if head.len() > MAX_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "head too long"));
-        }
-    }
+/// Reads a connection's head within [`LINE_WAIT`], a byte at a time
+/// (nothing after it is taken from the socket): up to the blank line that
+/// ends a request head, or the first line of a source's.
+fn read_head(sock: &TcpStream) -> io::Result<String> {
+    let done = |h: &[u8]| {
+        h.ends_with(b"\r\n\r\n") || (h.ends_with(b"\n") && h.starts_with(b"HUBSHARE-REVERSE "))
+    };
+    let head = crate::wire::read_head(&mut Deadline::new(sock, LINE_WAIT), MAX_HEAD, done)?;
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
 fn answer(sock: &mut TcpStream, status: &str, body: &str) {
-    let _ = write!(
-        sock,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let _ = write_answer(sock, status, body);
 }
 
 impl Shared {
     fn serve(&self, mut sock: TcpStream) {
         let _ = sock.set_nodelay(true);
-        let head = match read_head(&sock, |h| h.starts_with(b"HUBSHARE-REVERSE ")) {
+        let head = match read_head(&sock) {
             Ok(h) => h,
             Err(_) => return self.stats.refused("not_relay"),
         };
@@ -330,9 +308,7 @@ impl Shared {
     fn session(&self, ticket: Ticket, mut downloader: TcpStream, source: TcpStream) {
         {
             let mut used = self.used.locked();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
+            let now = crate::wire::unix_now();
             used.retain(|_, expires| *expires >= now);
             used.insert(ticket.token.clone(), ticket.expires);
         }

@@ -13,7 +13,8 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::configs::client_config;
 use super::identity::TlsIdentity;
-use crate::wire::{GroupPassword, HttpAddr, KeyPrint, PEER_HEADER};
+use crate::sync::MutexExt;
+use crate::wire::{GroupPassword, HttpAddr, KeyPrint, PATH_HEADER, PEER_HEADER};
 
 static ME: OnceLock<TlsIdentity> = OnceLock::new();
 
@@ -178,8 +179,7 @@ static PATHS: std::sync::Mutex<Vec<(KeyPrint, &'static str)>> = std::sync::Mutex
 /// (`reverse` or `relayed`), if it did.
 pub fn path_to(keyprint: &KeyPrint) -> Option<&'static str> {
     PATHS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .locked()
         .iter()
         .find(|(k, _)| k == keyprint)
         .map(|(_, p)| *p)
@@ -203,11 +203,11 @@ impl Tunnel {
                 format!("no reverse connection: {}", answer.reason),
             ));
         }
-        let path = match answer.header("x-hubshare-path") {
+        let path = match answer.header(PATH_HEADER) {
             Some("relayed") => "relayed",
             _ => "reverse",
         };
-        let mut paths = PATHS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut paths = PATHS.locked();
         paths.retain(|(k, _)| *k != self.source);
         paths.push((self.source, path));
         Ok(())

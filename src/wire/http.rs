@@ -18,6 +18,9 @@ pub const SECRET_HEADER: &str = "X-Hubshare-Secret";
 pub const PEER_HEADER: &str = "X-Hubshare-Peer";
 /// Header of a 503 that queued the request: its 1-based place in line.
 pub const QUEUE_HEADER: &str = "X-Hubshare-Queue-Position";
+/// On a reverse proxy's `200` to `CONNECT`: how the firewalled source was
+/// reached, `reverse` or `relayed`.
+pub const PATH_HEADER: &str = "X-Hubshare-Path";
 
 /// The answer of `GET /files/{id}/pieces`: the piece size and the chaining
 /// value of every piece, hex (empty for a one-piece file).
@@ -253,15 +256,7 @@ impl TunnelAnswer {
     /// Reads one from `io`.
     pub fn read(io: &mut dyn std::io::Read) -> std::io::Result<TunnelAnswer> {
         use std::io::{Error, ErrorKind, Read};
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if head.len() > 8 * 1024 {
-                return Err(Error::new(ErrorKind::InvalidData, "the answer is too long"));
-            }
-            io.read_exact(&mut byte)?;
-            head.push(byte[0]);
-        }
+        let head = read_head(io, 8 * 1024, |h| h.ends_with(b"\r\n\r\n"))?;
         let head = String::from_utf8_lossy(&head).into_owned();
         let status = head
             .split(' ')
@@ -284,4 +279,71 @@ impl TunnelAnswer {
         }
         Ok(answer)
     }
+}
+
+/// Reads from `io` a byte at a time (so nothing after it is taken: a TLS
+/// handshake or relayed bytes follow) until `done` says the head is whole;
+/// more than `max` bytes is an error (`InvalidData`), and so is an end
+/// before it (`UnexpectedEof`).
+pub fn read_head(
+    io: &mut dyn std::io::Read,
+    max: usize,
+    done: impl Fn(&[u8]) -> bool,
+) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !done(&head) {
+        if head.len() >= max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the head is too long",
+            ));
+        }
+        io.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    Ok(head)
+}
+
+/// A socket read under one deadline for all its reads (not one per read:
+/// a client trickling a byte at a time holds a thread no longer).
+pub struct Deadline<'a> {
+    sock: &'a std::net::TcpStream,
+    until: std::time::Instant,
+}
+
+impl Deadline<'_> {
+    /// Reads of `sock` for the next `within`.
+    pub fn new(sock: &std::net::TcpStream, within: std::time::Duration) -> Deadline<'_> {
+        Deadline {
+            sock,
+            until: std::time::Instant::now() + within,
+        }
+    }
+}
+
+impl std::io::Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self
+            .until
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "it took too long",
+            ));
+        }
+        self.sock.set_read_timeout(Some(left))?;
+        std::io::Read::read(&mut self.sock, buf)
+    }
+}
+
+/// Writes a short plain-text HTTP answer that closes the connection
+/// (`status` is the code and its reason: `403 Forbidden`).
+pub fn write_answer(io: &mut dyn std::io::Write, status: &str, body: &str) -> std::io::Result<()> {
+    write!(
+        io,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }

@@ -23,8 +23,9 @@ pub use addr::{
     MAX_HTTP_ADDR_LEN,
 };
 pub use http::{
-    percent_decode, percent_encode, InboxPolicy, PathUse, PieceList, Rescanned, Status,
-    TunnelAnswer, UploadsNow, ID_HEADER, PEER_HEADER, QUEUE_HEADER, SECRET_HEADER,
+    percent_decode, percent_encode, read_head, write_answer, Deadline, InboxPolicy, PathUse,
+    PieceList, Rescanned, Status, TunnelAnswer, UploadsNow, ID_HEADER, PATH_HEADER, PEER_HEADER,
+    QUEUE_HEADER, SECRET_HEADER,
 };
 pub use identity::{
     BadGroupPassword, BadIdentityKey, BadKeyPrint, Credentials, GroupPassword, IdentityKey,
@@ -35,4 +36,4 @@ pub use queue::{QueueEntry, QueueOp, QueueState};
 pub use records::{
     Hit, HitView, Matches, PeerListing, SearchOutcome, SharedFile, Source, SourceView,
 };
-pub use ticket::{BadTicket, Ticket, TICKET_LIFE};
+pub use ticket::{is_connect_token, unix_now, BadTicket, Ticket, TICKET_LIFE};

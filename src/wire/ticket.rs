@@ -47,7 +47,17 @@ impl fmt::Display for BadTicket {
 
 impl std::error::Error for BadTicket {}
 
-fn unix_now() -> u64 {
+/// Whether `token` has the form of a one-time connection token: 32
+/// lowercase hex digits (what `random_hex(16)` makes).
+pub fn is_connect_token(token: &str) -> bool {
+    token.len() == 32
+        && token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Seconds since the Unix epoch, by this machine's clock.
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -90,7 +100,7 @@ impl Ticket {
         let [token, source, downloader, expires, mac] = parts[..] else {
             return Err(BadTicket::Malformed);
         };
-        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_connect_token(token) {
             return Err(BadTicket::Malformed);
         }
         let ticket = Ticket {

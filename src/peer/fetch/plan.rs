@@ -330,7 +330,7 @@ fn fit(name: &str, id: FileId) -> String {
 pub(super) fn reachable(sources: Vec<Source>) -> (Vec<Source>, Vec<(String, String)>) {
     let (firewalled, direct): (Vec<Source>, Vec<Source>) = sources
         .into_iter()
-        .partition(|s| s.http_addr.firewalled() && !crate::tls::reverse_possible(&s.http_addr));
+        .partition(|s| super::transfer::out_of_reach(&s.http_addr));
     let dropped = firewalled
         .into_iter()
         .map(|s| (s.peer, super::transfer::FIREWALLED.to_string()))

@@ -248,10 +248,17 @@ fn transport_detail(t: &ureq::Transport) -> String {
 pub(crate) const FIREWALLED: &str = "firewalled: the directory cannot reach it, and reaching it \
      (a reverse connection, or the relay) needs TLS and this config's peer running (`peer serve`)";
 
+/// Whether this process cannot reach a source at `addr`: the directory
+/// lists it as firewalled, and no reverse connection (nor the relay) can
+/// reach it from here.
+pub(crate) fn out_of_reach(addr: &HttpAddr) -> bool {
+    addr.firewalled() && !crate::tls::reverse_possible(addr)
+}
+
 /// `addr`, unless the directory lists `peer` there as firewalled and no
 /// reverse connection can reach it.
 pub fn direct(peer: &str, addr: HttpAddr) -> Result<HttpAddr, TransferError> {
-    if addr.firewalled() && !crate::tls::reverse_possible(&addr) {
+    if out_of_reach(&addr) {
         return Err(TransferError::Protocol {
             url: peer.to_string(),
             detail: FIREWALLED.to_string(),

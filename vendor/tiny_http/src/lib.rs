@@ -319,6 +319,39 @@ fn tls_handshake(
     Ok(Some(Arc::new(std::sync::Mutex::new(rustls::StreamOwned::new(conn, sock)))))
 }
 
+/// hubshare patch: a TLS connection ready to read requests from, once its
+/// handshake is done (`outcome` is told how it ended) and, when `admit` is
+/// given, the certificate the client showed is one it admits; `None` when
+/// the connection was diverted, failed its handshake or was not admitted.
+fn tls_connection(
+    sock: Connection,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    limits: ConnectionLimits,
+    control: Option<Connection>,
+    divert: Option<&Divert>,
+    outcome: &TlsOutcome,
+    admit: Option<Admit>,
+) -> Option<ClientConnection> {
+    match tls_handshake(sock, tls, limits.header_timeout, divert) {
+        Ok(None) => None,
+        Ok(Some(stream)) => {
+            outcome(Ok(()));
+            let (read, write) = util::RefinedTcpStream::new(stream);
+            if let Some(admit) = admit {
+                if !admit(read.peer_certificate().as_deref()) {
+                    return None;
+                }
+            }
+            Some(ClientConnection::new(write, read, limits, control))
+        }
+        Err(e) => {
+            log::debug!("TLS handshake failed: {}", e);
+            outcome(Err(&e));
+            None
+        }
+    }
+}
+
 /// Counts a connection as live until dropped.
 struct LiveConnection(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -576,19 +609,7 @@ impl Server {
                             let client = match client.take() {
                                 Some(Accepted::Ready(client)) => Some(client),
                                 Some(Accepted::Tls(sock, tls, failed, control, divert)) => {
-                                    match tls_handshake(sock, tls, limits.header_timeout, divert.as_ref()) {
-                                        Ok(None) => None,
-                                        Ok(Some(stream)) => {
-                                            failed(Ok(()));
-                                            let (read, write) = util::RefinedTcpStream::new(stream);
-                                            Some(ClientConnection::new(write, read, limits, control))
-                                        }
-                                        Err(e) => {
-                                            log::debug!("TLS handshake failed: {}", e);
-                                            failed(Err(&e));
-                                            None
-                                        }
-                                    }
+                                    tls_connection(sock, tls, limits, control, divert.as_ref(), &failed, None)
                                 }
                                 None => None,
                             };
@@ -664,29 +685,16 @@ impl Server {
             .name("tls-dialed".into())
             .spawn(move || {
                 let _live = live;
-                let limits = inject.limits;
-                let stream = match tls_handshake(sock, inject.tls.clone(), limits.header_timeout, None) {
-                    Ok(Some(stream)) => stream,
-                    Ok(None) => return,
-                    Err(e) => {
-                        log::debug!("TLS handshake failed: {}", e);
-                        (inject.outcome)(Err(&e));
-                        return;
-                    }
-                };
-                (inject.outcome)(Ok(()));
-                let shown = stream
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .conn
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| c.to_vec());
-                if !admit(shown.as_deref()) {
-                    return;
-                }
-                let (read, write) = util::RefinedTcpStream::new(stream);
-                for rq in ClientConnection::new(write, read, limits, control) {
+                let client = tls_connection(
+                    sock,
+                    inject.tls.clone(),
+                    inject.limits,
+                    control,
+                    None,
+                    &inject.outcome,
+                    Some(admit),
+                );
+                for rq in client.into_iter().flatten() {
                     (inject.handler)(rq);
                 }
             })?;
