@@ -53,15 +53,18 @@ pub use id::{BadFileId, FileId};
 pub use in_process::InProcessDirectory;
 pub use names::{check_file_name, check_peer_name, check_shared_path, sanitize_file_name, BadName};
 pub use peer::fetch::{
-    browse, download, download_folder, is_folder_target, resolve_peer, upload, DownloadOptions,
-    DownloadReport, FolderEvent, FolderReport, TransferError, UploadReport,
+    browse, download, download_folder, download_report_json, is_folder_target, resolve_peer,
+    upload, DownloadOptions, DownloadReport, FolderEvent, FolderFetch, FolderReport, TransferError,
+    UploadReport,
 };
 pub use peer::{
-    download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
-    format_uploads, human_size, listing_of_files, listing_of_hits, make_state_dir, open_directory,
-    path_of, pick_file, reverse_through_running, run_menu, ByteRange, Change, ClientError, Control,
-    ControlInfo, Core, Directory, DirectoryApi, Host, HttpServer, Interrupt, Listing, Login, Peer,
-    PeerError, SearchFailed, ServeOptions, Session, SessionState, ShareEntry, ShareError,
+    download_summary, folder_event_text, folder_summary, follow, follow_one, followed_text,
+    format_files, format_hits, format_peers, format_queue, format_status, format_uploads,
+    format_wishes, human_size, listing_of_files, listing_of_hits, make_state_dir, open_directory,
+    path_of, pick_file, pick_from_last, remember_listing, reverse_through_running, run_menu,
+    search_words_last, still_waiting, ByteRange, Change, ClientError, Control, ControlInfo, Core,
+    Directory, DirectoryApi, Followed, FollowedOne, Host, HttpServer, Interrupt, Listing, Login,
+    Peer, PeerError, SearchFailed, ServeOptions, Session, SessionState, ShareEntry, ShareError,
     ShareTable, TlsDial, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use tls::{keyprint_of, TlsIdentity};

@@ -12,12 +12,15 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use hubshare::wire::{QueueOp, QueueState, WishOp};
 use hubshare::{
-    browse, download, download_folder, download_summary, error_chain, folder_event_text,
-    folder_summary, format_files, format_hits, format_peers, format_uploads, human_size,
-    is_folder_target, listing_of_files, listing_of_hits, path_of, pick_file, resolve_peer,
-    reverse_through_running, upload, wire::QueueOp, Control, Directory, DirectoryApi,
-    DownloadOptions, DownloadReport, FileId, FolderEvent, Listing, Peer, PeerConfig, ShareTable,
+    browse, download, download_folder, download_report_json, download_summary, error_chain,
+    folder_event_text, folder_summary, follow, follow_one, followed_text, format_files,
+    format_hits, format_peers, format_queue, format_status, format_wishes, human_size,
+    is_folder_target, listing_of_files, listing_of_hits, pick_from_last, remember_listing,
+    resolve_peer, reverse_through_running, still_waiting, upload, Control, Directory, DirectoryApi,
+    DownloadOptions, FileId, FolderEvent, FolderFetch, Followed, FollowedOne, Peer, PeerConfig,
+    ShareTable,
 };
 
 /// Writes a line to standard output (see [`write_out`]).
@@ -116,6 +119,27 @@ enum QueueAction {
     Move { n: u64, to: usize },
 }
 
+/// A change to the running peer's wishlist.
+#[derive(Subcommand)]
+enum WishAction {
+    /// Add a search the running peer repeats (words as `peer search`
+    /// takes them); each new match is queued for download.
+    Add {
+        /// Only show what it finds; queue nothing.
+        #[arg(long)]
+        show_only: bool,
+        #[arg(
+            required = true,
+            value_name = "QUERY",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        words: Vec<String>,
+    },
+    /// Remove wish N (what it queued stays queued).
+    Remove { n: u64 },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the share folder without a menu, until Ctrl-C or SIGTERM.
@@ -138,7 +162,11 @@ enum Command {
         #[arg(long, default_value_t = hubshare::DEFAULT_SEARCH_LIMIT)]
         limit: u32,
     },
-    /// Download a file by id into the download folder.
+    /// Download a file by id (or PEER:FOLDER) into the download folder.
+    ///
+    /// With a running peer of this config, the download joins its queue
+    /// and this command follows it until it ends (Ctrl-C stops following,
+    /// not the download); without one, it runs here.
     Get {
         id: String,
         /// Save under this name (or folder/name) instead of the one the sources give.
@@ -148,11 +176,26 @@ enum Command {
         /// --name, or beside the one at its name (`name (1).ext`).
         #[arg(long)]
         copy: bool,
+        /// Run the download in this process even when a peer of this
+        /// config runs.
+        #[arg(long)]
+        here: bool,
+        /// Handed to the running peer, follow a download that waits for a
+        /// source until it is done (without it, `get` ends there with an
+        /// error and the download stays queued).
+        #[arg(long, conflicts_with = "here")]
+        wait: bool,
     },
     /// The running peer's download queue: list it (no action), or change it.
     Queue {
         #[command(subcommand)]
         action: Option<QueueAction>,
+    },
+    /// The running peer's wishlist: list it with what it found (no
+    /// action), or change it.
+    Wish {
+        #[command(subcommand)]
+        action: Option<WishAction>,
     },
     /// Push a file to another peer (by name, or host:port).
     Upload {
@@ -227,6 +270,8 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
     let json = args.json;
+    // Downloads into another folder than the config's run here.
+    let own_download_dir = args.download_dir.is_none();
     let dir = || -> Result<Directory> { Ok(hubshare::open_directory(&config)?.0) };
     match args.command.unwrap_or(Command::Menu) {
         Command::Serve => serve(config, false),
@@ -238,16 +283,26 @@ fn run(args: Args) -> Result<()> {
             } else {
                 say_raw!("{}", format_hits(&found));
             }
-            remember_listing(&config, listing_of_hits(&found.hits));
+            remember_listing(&config.state_dir(), listing_of_hits(&found.hits));
             Ok(())
         }
-        Command::Get { id, name, copy } => {
+        Command::Get {
+            id,
+            name,
+            copy,
+            here,
+            wait,
+        } => {
             // Firewalled sources connect out to this config's running peer.
             reverse_through_running(&config.state_dir());
-            // Ctrl-C stops the download with what is verified recorded.
+            // Ctrl-C stops the download with what is verified recorded (or,
+            // handed to the running peer, stops following it).
             let cancel = Arc::new(AtomicBool::new(false));
             let flag = cancel.clone();
             ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))?;
+            let running = (!here && own_download_dir)
+                .then(|| Control::running(&config.state_dir()))
+                .flatten();
             let opts = DownloadOptions {
                 name,
                 progress: std::io::stderr().is_terminal(),
@@ -259,17 +314,26 @@ fn run(args: Args) -> Result<()> {
                 ..DownloadOptions::default()
             };
             let fetched = if is_folder_target(&id) {
-                get_folder(&config, &dir()?, &id, &opts, copy, json)?
+                let running = running.as_ref().map(|c| (c, wait));
+                get_folder(&config, &dir()?, &id, &opts, json, running)?
             } else {
-                let (id, listed_name) = pick(&config, &id)?;
+                let (id, listed_name) = pick_from_last(&config.state_dir(), &id)?;
                 let opts = DownloadOptions {
                     name: opts.name.clone().or(listed_name),
                     ..opts
                 };
-                get_one(&config, &dir()?, id, &opts, copy, json)?
+                if already_here(&config, id, copy, json) {
+                    false
+                } else if let Some(control) = &running {
+                    hand_off(control, id, &opts, json, wait)?
+                } else {
+                    get_one(&config, &dir()?, id, &opts, json)?
+                }
             };
-            // A running peer with this config shares what lands in its folder.
-            if fetched && config.download_dir().starts_with(&config.share_dir) {
+            // A running peer with this config shares what lands in its
+            // folder (what its queue fetched, it shares already).
+            if fetched && running.is_none() && config.download_dir().starts_with(&config.share_dir)
+            {
                 if let Ok(c) = Control::open(&config.state_dir()) {
                     if let Err(e) = c.rescan() {
                         log::warn!("could not ask the running peer to share it: {e}");
@@ -301,13 +365,17 @@ fn run(args: Args) -> Result<()> {
             } else {
                 say_raw!("{}", format_files(&files));
             }
-            remember_listing(&config, listing_of_files(&files));
+            remember_listing(&config.state_dir(), listing_of_files(&files));
             Ok(())
         }
         Command::Queue { action } => {
             let control = Control::open(&config.state_dir())?;
             let op = action.map(|a| match a {
-                QueueAction::Add { id, name } => QueueOp::Add { id, name },
+                QueueAction::Add { id, name } => QueueOp::Add {
+                    id,
+                    name,
+                    copy: false,
+                },
                 QueueAction::Pause { n } => QueueOp::Pause { n },
                 QueueAction::Resume { n } => QueueOp::Resume { n },
                 QueueAction::Cancel { n } => QueueOp::Cancel { n },
@@ -333,6 +401,26 @@ fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
+        Command::Wish { action } => {
+            let control = Control::open(&config.state_dir())?;
+            let changed = match action {
+                None => None,
+                Some(WishAction::Add { show_only, words }) => Some(WishOp::Add {
+                    query: words.join(" "),
+                    queue: !show_only,
+                }),
+                Some(WishAction::Remove { n }) => Some(WishOp::Remove { n }),
+            }
+            .map(|op| control.wishes_apply(&op))
+            .transpose()?;
+            match changed {
+                Some(wish) if json => say!("{}", serde_json::to_string(&wish)?),
+                Some(wish) => say_raw!("{}", format_wishes(std::slice::from_ref(&wish))),
+                None if json => say!("{}", serde_json::to_string(&control.wishes()?)?),
+                None => say_raw!("{}", format_wishes(&control.wishes()?)),
+            }
+            Ok(())
+        }
         Command::Peers { limit } => {
             let (peers, total) = dir()?.peers(limit)?;
             if json {
@@ -348,49 +436,7 @@ fn run(args: Args) -> Result<()> {
                 say!("{}", serde_json::to_string(&s)?);
                 return Ok(());
             }
-            say!("name:      {}", s.name);
-            say!("serving:   {}", s.http_addr);
-            say!("directory: {} ({})", s.directory, s.session);
-            match &s.keyprint {
-                Some(kp) => say!("keyprint:  {kp}"),
-                None => say!("keyprint:  none (tls = false: nothing is encrypted)"),
-            }
-            if let Some(kp) = &s.directory_keyprint {
-                say!("directory keyprint: {kp}");
-            }
-            let listed = s.listed_at.as_deref().unwrap_or(&s.http_addr);
-            match s.reachable {
-                Some(true) => say!("reachable: yes (the directory lists it at {listed})"),
-                Some(false) => say!(
-                    "reachable: no: firewalled (listed at {listed}); others cannot download from \
-                     this peer directly"
-                ),
-                None => {}
-            }
-            for p in &s.paths {
-                let (what, n) = (&p.path, p.connections);
-                if p.out {
-                    say!(
-                        "path:      connected out to {} ({what}): {n} connection(s)",
-                        p.peer
-                    );
-                } else {
-                    say!(
-                        "path:      reached source {} ({what}): {n} connection(s)",
-                        p.peer
-                    );
-                }
-            }
-            say!("files:     {} ({})", s.files, human_size(s.shared_bytes));
-            say!(
-                "hashed:    {} since start ({} bytes)",
-                human_size(s.bytes_hashed),
-                s.bytes_hashed
-            );
-            if s.unsettled > 0 {
-                say!("waiting:   {} file(s) still being written", s.unsettled);
-            }
-            say_raw!("{}", format_uploads(&s.uploads));
+            say_raw!("{}", format_status(&s));
             Ok(())
         }
         Command::Rescan => {
@@ -488,139 +534,115 @@ fn serve(config: PeerConfig, menu: bool) -> Result<()> {
     }
 }
 
-/// Downloads one file unless this peer already holds it (or `copy`);
-/// returns whether anything was fetched.
+/// Whether this peer already holds `id` (and `copy` does not ask for
+/// another): says where.
+fn already_here(config: &PeerConfig, id: FileId, copy: bool, json: bool) -> bool {
+    let extra = config.extra_share_dirs();
+    let held = (!copy)
+        .then(|| ShareTable::held(&config.share_dir, &extra, &config.state_dir(), &id))
+        .flatten();
+    let Some(path) = held else { return false };
+    if json {
+        let line = serde_json::json!({ "event": "already_here", "id": id, "path": path });
+        say!("{line}");
+    } else {
+        say!(
+            "already here: {} (this peer shares it; --copy fetches another copy)",
+            path.display()
+        );
+    }
+    true
+}
+
+/// Downloads one file in this process; returns whether anything was
+/// fetched.
 fn get_one(
     config: &PeerConfig,
     dir: &Directory,
     id: FileId,
     opts: &DownloadOptions,
-    copy: bool,
     json: bool,
 ) -> Result<bool> {
-    if !copy {
-        let extra = config.extra_share_dirs();
-        if let Some(path) = ShareTable::held(&config.share_dir, &extra, &config.state_dir(), &id) {
-            if json {
-                let line = serde_json::json!({ "event": "already_here", "id": id, "path": path });
-                say!("{line}");
-            } else {
-                say!(
-                    "already here: {} (this peer shares it; --copy fetches another copy)",
-                    path.display()
-                );
-            }
-            return Ok(false);
-        }
-    }
     let r = download(dir, id, &config.download_dir(), opts)?;
     if json {
-        say!("{}", report_json(&r));
+        say!("{}", download_report_json(&r));
     } else {
         say!("{}", download_summary(&r));
     }
     Ok(!r.already_had)
 }
 
-/// The queue as a table: number, state, progress, id or name.
-fn format_queue(list: &[hubshare::wire::QueueEntry]) -> String {
-    use hubshare::wire::QueueState;
-    if list.is_empty() {
-        return "the download queue is empty\n".to_string();
-    }
-    let mut out = String::new();
-    for e in list {
-        let what = e.name.clone().unwrap_or_else(|| e.id.clone());
-        let progress = if e.size > 0 {
-            format!("{} of {}", human_size(e.done), human_size(e.size))
-        } else {
-            String::new()
-        };
-        let state = match &e.state {
-            QueueState::Queued => "queued".to_string(),
-            QueueState::Waiting { why } => format!("waiting for a source ({why})"),
-            QueueState::Active => "active".to_string(),
-            QueueState::Paused => "paused".to_string(),
-            QueueState::Done { path, .. } => format!("done: {path}"),
-            QueueState::Failed { why } => format!("failed: {why}"),
-        };
-        out.push_str(&format!("{:>3}  {what}  {progress}  {state}\n", e.n));
-    }
-    out
-}
-
-/// A download's outcome as one JSON line: `event` is `saved` or
-/// `already_here`.
-fn report_json(r: &DownloadReport) -> serde_json::Value {
-    let sources: Vec<_> = r
-        .sources
-        .iter()
-        .map(|(peer, bytes)| {
-            serde_json::json!({ "peer": peer, "bytes": bytes, "path": path_of(r, peer) })
-        })
-        .collect();
-    let dropped: Vec<_> = r
-        .dropped
-        .iter()
-        .map(|(peer, why)| serde_json::json!({ "peer": peer, "why": why }))
-        .collect();
-    serde_json::json!({
-        "event": if r.already_had { "already_here" } else { "saved" },
-        "id": r.id,
-        "path": r.path,
-        "size": r.size,
-        "fetched": r.fetched,
-        "resumed": r.resumed_bytes,
-        "elapsed_secs": r.elapsed.as_secs_f64(),
-        "sources": sources,
-        "dropped": dropped,
-    })
-}
-
-/// What the last `search` or `browse` showed, row by row (the id, and the
-/// path a browse showed it under), so that `get 3` and `get 5a59d1` can
-/// pick from it.
-const LAST_LISTING: &str = "last-listing.json";
-
-fn remember_listing(config: &PeerConfig, rows: Listing) {
-    let state = config.state_dir();
-    let write = || -> std::io::Result<()> {
-        hubshare::make_state_dir(&state)?;
-        let json = serde_json::to_vec(&rows).map_err(std::io::Error::other)?;
-        hubshare::write_atomic(&state.join(LAST_LISTING), &json)
+/// Hands the download of `id` to the running peer's queue and follows it
+/// until it ends, printing what `get_one` prints.
+fn hand_off(
+    control: &Control,
+    id: FileId,
+    opts: &DownloadOptions,
+    json: bool,
+    wait: bool,
+) -> Result<bool> {
+    let op = QueueOp::Add {
+        id: id.to_string(),
+        name: opts.name.clone(),
+        copy: opts.copy,
     };
-    if let Err(e) = write() {
-        log::warn!("cannot keep the listing for `get NUMBER`: {e}");
+    let n = control.queue_apply(&op)?.n;
+    note!("peer: the running peer took it: download {n} of its queue (Ctrl-C stops following it, not the download)");
+    let stop = opts.cancel.clone().unwrap_or_default();
+    let mut tell = |line: String| note!("peer: {line}");
+    match follow_one(control, n, &stop, opts.progress, wait, &mut tell)? {
+        FollowedOne::Ended(e) => match e.state {
+            QueueState::Done {
+                summary,
+                mut report,
+                ..
+            } => {
+                if json {
+                    report["queued_as"] = n.into();
+                    say!("{report}");
+                } else {
+                    say!("{summary}");
+                }
+                Ok(true)
+            }
+            QueueState::Failed { why } => Err(format!("download {n} failed: {why}").into()),
+            other => Err(format!("download {n} ended {other:?}").into()),
+        },
+        FollowedOne::Gone => Err(followed_text(&Followed::Gone(n)).into()),
+        FollowedOne::Waiting(e) => Err(still_waiting(&e).into()),
+        FollowedOne::Stopped => left_running(&[n]),
     }
 }
 
-/// The file `what` names (see `pick_file`), the rows being the last
-/// `search` or `browse` of this config's peer.
-fn pick(config: &PeerConfig, what: &str) -> Result<(FileId, Option<String>)> {
-    let rows: Option<Listing> = std::fs::read(config.state_dir().join(LAST_LISTING))
-        .ok()
-        .and_then(|text| serde_json::from_slice(&text).ok());
-    Ok(pick_file(rows.as_deref(), what)?)
+/// Ctrl-C while following downloads of the running peer: they go on.
+fn left_running(ns: &[u64]) -> ! {
+    let ns: Vec<String> = ns.iter().map(u64::to_string).collect();
+    note!(
+        "peer: stopped following; download {} goes on in the running peer (`peer queue` shows it)",
+        ns.join(", ")
+    );
+    std::process::exit(130)
 }
 
 /// `PEER:folder`: every file the peer lists under `folder`, each into the
 /// same path in the download folder, verified like any download (see
-/// `download_folder`). Fails at the end if any file did.
+/// `download_folder`); with a running peer, its queue fetches them and
+/// this follows them. Fails at the end if any file did.
 fn get_folder(
     config: &PeerConfig,
     dir: &Directory,
     what: &str,
     opts: &DownloadOptions,
-    copy: bool,
     json: bool,
+    running: Option<(&Control, bool)>,
 ) -> Result<bool> {
     let extra = config.extra_share_dirs();
     let held = |id: &FileId| {
-        (!copy)
+        (!opts.copy)
             .then(|| ShareTable::held(&config.share_dir, &extra, &config.state_dir(), id))
             .flatten()
     };
-    let mut tell = |e: FolderEvent<'_>| {
+    let tell = |e: FolderEvent<'_>| {
         if !json {
             return say!("{}", folder_event_text(what, &e));
         }
@@ -632,14 +654,77 @@ fn get_folder(
             FolderEvent::Copied { path, from, to } => {
                 serde_json::json!({ "event": "copied", "path": to, "from": from, "as": path })
             }
-            FolderEvent::Done(r) => report_json(r),
+            FolderEvent::Done(r) => download_report_json(r),
             FolderEvent::Failed { path, error } => {
                 serde_json::json!({ "event": "failed", "path": path, "error": error })
             }
+            // On stderr: stdout has a line per file once it is here.
+            FolderEvent::Queued { .. } => return note!("peer: {}", folder_event_text(what, &e)),
         };
         say!("{line}");
     };
-    let r = download_folder(dir, what, &config.download_dir(), opts, &held, &mut tell)?;
+    let queue = |path: &str, id: FileId| {
+        let op = QueueOp::Add {
+            id: id.to_string(),
+            name: Some(path.to_string()),
+            copy: false,
+        };
+        let (control, _) = running.expect("queued only with a running peer");
+        control.queue_apply(&op).map(|e| e.n)
+    };
+    let how = match running {
+        Some(_) => FolderFetch::Queue(&queue),
+        None => FolderFetch::Here,
+    };
+    let dest = config.download_dir();
+    let mut r = download_folder(dir, what, &dest, opts, &held, &how, &mut { tell })?;
+    let mut stopped = false;
+    if let (Some((control, wait)), false) = (running, r.queued.is_empty()) {
+        let ns: Vec<u64> = r.queued.iter().map(|q| q.0).collect();
+        let stop = opts.cancel.clone().unwrap_or_default();
+        let mut ended = Vec::new();
+        let all = follow(control, &ns, &stop, wait, &mut |f| match f {
+            Followed::Ended(e) => {
+                match &e.state {
+                    QueueState::Done { report, .. } if json => say!("{report}"),
+                    QueueState::Done { summary, .. } => say!("{summary}"),
+                    QueueState::Failed { why } => {
+                        let path = e.name.as_deref().unwrap_or(&e.id);
+                        tell(FolderEvent::Failed {
+                            path,
+                            error: why.clone(),
+                        })
+                    }
+                    _ => {}
+                }
+                ended.push((e.n, matches!(e.state, QueueState::Done { .. })));
+            }
+            Followed::Progress(_) => {}
+            Followed::Waiting(e) if !wait => {
+                let path = e.name.as_deref().unwrap_or(&e.id);
+                let error = still_waiting(e);
+                tell(FolderEvent::Failed { path, error });
+                ended.push((e.n, false));
+            }
+            other => {
+                if let Followed::Gone(n) = other {
+                    ended.push((n, false));
+                }
+                note!("peer: {}", followed_text(&other))
+            }
+        })?;
+        for (n, done) in ended {
+            let Some(i) = r.queued.iter().position(|q| q.0 == n) else {
+                continue;
+            };
+            let (_, path, id) = r.queued.remove(i);
+            match done {
+                true => r.fetched.push((dest.join(path), id)),
+                false => r.failed += 1,
+            }
+        }
+        stopped = !all;
+    }
     if json {
         say!(
             "{}",
@@ -649,86 +734,21 @@ fn get_folder(
                 "fetched": r.fetched.len(),
                 "copied": r.copied.len(),
                 "present": r.present,
+                "queued": r.queued.len(),
                 "failed": r.failed,
             })
         );
     } else {
         say!("{}", folder_summary(what, &r));
     }
+    if stopped {
+        let ns: Vec<u64> = r.queued.iter().map(|q| q.0).collect();
+        left_running(&ns);
+    }
     if r.failed > 0 {
         return Err(format!("{} of {} file(s) failed", r.failed, r.listed).into());
     }
     Ok(!(r.fetched.is_empty() && r.copied.is_empty()))
-}
-
-/// Flags that take a value, of the peer and of `search`: what follows them
-/// is their value, not a query word.
-const VALUE_FLAGS: &[&str] = &[
-    "-c",
-    "--config",
-    "--peer-name",
-    "--listen",
-    "--directory",
-    "--share-dir",
-    "--download-dir",
-    "--state-dir",
-    "--accept-uploads",
-    "--limit",
-];
-
-/// Flags without a value that `search` takes.
-const SEARCH_SWITCHES: &[&str] = &["-h", "--help", "--json"];
-
-/// Lets `peer search annual -budget --limit 5` mean what it says: after
-/// `search`, every argument that is not one of the peer's flags (or a
-/// flag's value) or another `--word` is a query word, moved behind a `--`
-/// so that `-budget` is not taken for a flag; `--word` stays a flag, so an
-/// unknown one is a usage error. Other command lines are left as they are.
-fn search_words_last(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let is_flag = |a: &str| a.starts_with('-') && a.len() > 1;
-    let takes_value = |a: &str| VALUE_FLAGS.contains(&a);
-    // Find the subcommand: the first argument that is no flag or value.
-    let mut i = 1;
-    while i < args.len() {
-        let a = args[i].to_string_lossy();
-        if !is_flag(&a) {
-            break;
-        }
-        i += if takes_value(&a) { 2 } else { 1 };
-    }
-    if args.get(i).is_none_or(|a| a != "search") {
-        return args;
-    }
-    let (mut flags, mut words) = (args[..=i].to_vec(), Vec::new());
-    let mut rest = args[i + 1..].iter();
-    while let Some(a) = rest.next() {
-        let text = a.to_string_lossy();
-        let known = SEARCH_SWITCHES.contains(&&*text)
-            || takes_value(&text)
-            || VALUE_FLAGS
-                .iter()
-                .any(|f| text.starts_with(&format!("{f}=")));
-        if text == "--" {
-            words.extend(rest.cloned());
-            break;
-        } else if known {
-            flags.push(a.clone());
-            if takes_value(&text) {
-                flags.extend(rest.next().cloned());
-            }
-        } else if text.starts_with("--") {
-            // A mistyped flag (`--jsn`, `--limt 1`) is left to clap, which
-            // refuses it (exit 2) and suggests the flag meant.
-            flags.push(a.clone());
-        } else {
-            words.push(a.clone());
-        }
-    }
-    if !words.is_empty() {
-        flags.push("--".into());
-        flags.extend(words);
-    }
-    flags
 }
 
 fn main() -> ExitCode {
@@ -739,59 +759,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    match run(Args::parse_from(search_words_last(
+    match run(Args::parse_from(hubshare::search_words_last(
         std::env::args_os().collect(),
     ))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             note!("peer: {}", error_chain(e.as_ref()));
             ExitCode::FAILURE
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::search_words_last;
-
-    fn rewrite(line: &str) -> String {
-        let args = line.split(' ').map(Into::into).collect();
-        let out: Vec<String> = search_words_last(args)
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        out.join(" ")
-    }
-
-    #[test]
-    fn search_words_may_start_with_a_hyphen_and_flags_go_anywhere() {
-        for (given, meant) in [
-            (
-                "peer search annual -budget",
-                "peer search -- annual -budget",
-            ),
-            (
-                "peer --config c.toml search annual -budget --limit 5 -c d.toml",
-                "peer --config c.toml search --limit 5 -c d.toml -- annual -budget",
-            ),
-            (
-                "peer search -draft --limit=3 report -- --literal",
-                "peer search --limit=3 -- -draft report --literal",
-            ),
-            ("peer search --help", "peer search --help"),
-            // A mistyped flag is not a query word: clap refuses it.
-            ("peer search hunter --jsn", "peer search --jsn -- hunter"),
-            (
-                "peer search hunter --limt 1",
-                "peer search --limt -- hunter 1",
-            ),
-            ("peer get -x", "peer get -x"),
-            (
-                "peer browse peer2 --config c.toml",
-                "peer browse peer2 --config c.toml",
-            ),
-        ] {
-            assert_eq!(rewrite(given), meant, "{given}");
         }
     }
 }

@@ -75,6 +75,9 @@ pub struct PeerConfig {
     /// a shell, when a download of its queue is done, with the file's path
     /// as the last argument. Empty: none.
     pub on_download_done: Vec<String>,
+    /// Seconds between two searches of one wish of the running peer's
+    /// wishlist (`peer wish`).
+    pub wish_every_secs: u64,
     /// Bytes per second the running peer's queued downloads receive, all
     /// together (0: no cap).
     pub download_rate_limit: u64,
@@ -150,6 +153,7 @@ impl Default for PeerConfig {
             max_active_downloads: 3,
             on_download_done: Vec::new(),
             download_rate_limit: 0,
+            wish_every_secs: 300,
             free_slot_bytes: DEFAULT_FREE_SLOT_BYTES,
             upload_turn_secs: DEFAULT_UPLOAD_TURN_SECS,
             download_patience_secs: DEFAULT_DOWNLOAD_PATIENCE_SECS,
@@ -274,6 +278,12 @@ impl PeerConfig {
             return Err(invalid(
                 "max_active_downloads",
                 "must be between 1 and 64".into(),
+            ));
+        }
+        if self.wish_every_secs == 0 || self.wish_every_secs > 7 * 24 * 3600 {
+            return Err(invalid(
+                "wish_every_secs",
+                "must be between 1 and 604800 (a week)".into(),
             ));
         }
         if self.http_timeout_secs == 0 || self.http_timeout_secs > 3600 {

@@ -4,13 +4,16 @@
 //! a script as well as by a terminal.
 
 use super::client::{DirectoryApi, DEFAULT_SEARCH_LIMIT};
+use super::core::QueueControl;
 use super::fetch::{self, DownloadOptions, FolderEvent, FolderReport};
 pub use super::fetch::{download_summary, path_of};
-use super::transfers::{Ended, Row, Transfers};
 use super::{Interrupt, Peer};
 use crate::id::FileId;
 pub use crate::units::human_size;
-use crate::wire::{Hit, PeerListing, SearchOutcome, SharedFile, UploadsNow};
+use crate::wire::{
+    Hit, PeerListing, QueueEntry, QueueOp, QueueState, SearchOutcome, SharedFile, UploadsNow,
+};
+use std::collections::HashMap;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
@@ -26,6 +29,9 @@ pub fn folder_event_text(what: &str, event: &FolderEvent<'_>) -> String {
         ),
         FolderEvent::Done(r) => download_summary(r),
         FolderEvent::Failed { path, error } => format!("failed {path}: {error}"),
+        FolderEvent::Queued { path, n } => {
+            format!("queued {path} in the running peer (download {n})")
+        }
     }
 }
 
@@ -38,9 +44,67 @@ pub fn folder_summary(what: &str, r: &FolderReport) -> String {
         r.copied.len(),
         r.present
     );
+    if !r.queued.is_empty() {
+        out.push_str(&format!(", {} queued", r.queued.len()));
+    }
     if r.failed > 0 {
         out.push_str(&format!(", {} failed", r.failed));
     }
+    out
+}
+
+/// `peer status` as text: a line per fact.
+pub fn format_status(s: &crate::wire::Status) -> String {
+    let mut out = String::new();
+    macro_rules! line {
+        ($($t:tt)*) => {{
+            out.push_str(&format!($($t)*));
+            out.push('\n');
+        }};
+    }
+    line!("name:      {}", s.name);
+    line!("serving:   {}", s.http_addr);
+    line!("directory: {} ({})", s.directory, s.session);
+    match &s.keyprint {
+        Some(kp) => line!("keyprint:  {kp}"),
+        None => line!("keyprint:  none (tls = false: nothing is encrypted)"),
+    }
+    if let Some(kp) = &s.directory_keyprint {
+        line!("directory keyprint: {kp}");
+    }
+    let listed = s.listed_at.as_deref().unwrap_or(&s.http_addr);
+    match s.reachable {
+        Some(true) => line!("reachable: yes (the directory lists it at {listed})"),
+        Some(false) => line!(
+            "reachable: no: firewalled (listed at {listed}); others cannot download from \
+             this peer directly"
+        ),
+        None => {}
+    }
+    for p in &s.paths {
+        let (what, n) = (&p.path, p.connections);
+        if p.out {
+            line!(
+                "path:      connected out to {} ({what}): {n} connection(s)",
+                p.peer
+            );
+        } else {
+            line!(
+                "path:      reached source {} ({what}): {n} connection(s)",
+                p.peer
+            );
+        }
+    }
+    line!("files:     {} ({})", s.files, human_size(s.shared_bytes));
+    line!(
+        "hashed:    {} since start ({} bytes)",
+        human_size(s.bytes_hashed),
+        s.bytes_hashed
+    );
+    if s.unsettled > 0 {
+        line!("waiting:   {} file(s) still being written", s.unsettled);
+    }
+    out.push_str(&format_uploads(&s.uploads));
     out
 }
 
@@ -110,33 +174,28 @@ pub fn format_hits(found: &SearchOutcome) -> String {
     out
 }
 
-/// The menu's transfers: number, name, state and progress.
-fn format_transfers(rows: &[Row]) -> String {
-    if rows.is_empty() {
+/// The menu's transfers (the download queue): number, name, state and
+/// progress; `labels` names the ones the menu started by what it showed.
+fn format_transfers(list: &[QueueEntry], labels: &HashMap<u64, String>) -> String {
+    if list.is_empty() {
         return "no transfers yet (3) download starts one)\n".into();
     }
     let mut out = String::new();
-    for (i, t) in rows.iter().enumerate() {
-        let state = match &t.ended {
-            None if t.total == 0 => "starting".to_string(),
-            None => format!(
-                "running  {} of {} ({}/s)",
-                human_size(t.done),
-                human_size(t.total),
-                human_size(t.rate as u64)
-            ),
-            Some(Ended::Saved(r)) => {
-                let summary = download_summary(r);
+    for e in list {
+        let of = || format!("{} of {}", human_size(e.done), human_size(e.size));
+        let state = match &e.state {
+            QueueState::Queued => "queued   (waits for a place)".to_string(),
+            QueueState::Waiting { why } => format!("waiting  for a source: {why}"),
+            QueueState::Active if e.size == 0 => "starting".to_string(),
+            QueueState::Active => format!("running  {}", of()),
+            QueueState::Done { summary, .. } => {
                 format!("done     {}", summary.lines().next().unwrap_or(""))
             }
-            Some(Ended::Stopped) => format!(
-                "stopped  {} of {} verified and kept (12) resumes it)",
-                human_size(t.done),
-                human_size(t.total)
-            ),
-            Some(Ended::Failed(why)) => format!("failed   {why}"),
+            QueueState::Paused => format!("stopped  {} verified and kept (12) resumes it)", of()),
+            QueueState::Failed { why } => format!("failed   {why}"),
         };
-        out.push_str(&format!("{:>3}  {}  {state}\n", i + 1, t.label));
+        let label = labels.get(&e.n).or(e.name.as_ref()).unwrap_or(&e.id);
+        out.push_str(&format!("{:>3}  {label}  {state}\n", e.n));
     }
     out
 }
@@ -220,6 +279,32 @@ pub fn pick_file(
 /// showed it under (what `pick_file` picks from).
 pub type Listing = Vec<(FileId, Option<String>)>;
 
+/// What the last `search` or `browse` of a config showed, row by row (the
+/// id, and the path a browse showed it under), in its state folder, so
+/// that `get 3` and `get 5a59d1` can pick from it.
+const LAST_LISTING: &str = "last-listing.json";
+
+/// Keeps `rows` as the last listing of the peer of `state_dir`.
+pub fn remember_listing(state_dir: &Path, rows: Listing) {
+    let write = || -> io::Result<()> {
+        super::make_state_dir(state_dir)?;
+        let json = serde_json::to_vec(&rows).map_err(io::Error::other)?;
+        crate::fsutil::write_atomic(&state_dir.join(LAST_LISTING), &json)
+    };
+    if let Err(e) = write() {
+        log::warn!("cannot keep the listing for `get NUMBER`: {e}");
+    }
+}
+
+/// The file `what` names (see [`pick_file`]), the rows being the last
+/// `search` or `browse` of the peer of `state_dir`.
+pub fn pick_from_last(state_dir: &Path, what: &str) -> Result<(FileId, Option<String>), String> {
+    let rows: Option<Listing> = std::fs::read(state_dir.join(LAST_LISTING))
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok());
+    pick_file(rows.as_deref(), what)
+}
+
 /// The rows of [`format_hits`], to pick from.
 pub fn listing_of_hits(hits: &[Hit]) -> Listing {
     hits.iter().map(|h| (h.id, None)).collect()
@@ -264,6 +349,16 @@ pub fn format_files(files: &[SharedFile]) -> String {
     out
 }
 
+/// Queues a download of `id` (under `name`); its number in the queue.
+fn queue_add(queue: &dyn QueueControl, id: FileId, name: Option<String>) -> Result<u64, String> {
+    let op = QueueOp::Add {
+        id: id.to_string(),
+        name,
+        copy: false,
+    };
+    queue.apply(op).map(|e| e.n)
+}
+
 /// The interactive menu over a running peer. Returns when the user quits or
 /// input ends.
 pub fn run_menu(
@@ -274,7 +369,18 @@ pub fn run_menu(
 ) -> io::Result<()> {
     let core = peer.core();
     let dir = core.directory().clone();
-    let mut transfers = Transfers::new(core.clone(), dir.clone());
+    // The menu's transfers are the peer's download queue.
+    let queue = core
+        .queue()
+        .ok_or_else(|| io::Error::other("this peer has no download queue"))?
+        .clone();
+    let mut labels: HashMap<u64, String> = HashMap::new();
+    let running = || {
+        let list = queue.list();
+        list.iter()
+            .filter(|e| e.state == QueueState::Active)
+            .count()
+    };
     // What the last search or browse showed, to pick from by number, and
     // the names of the files it showed (the transfer list shows names).
     let mut last_rows: Listing = Vec::new();
@@ -297,7 +403,7 @@ pub fn run_menu(
         write!(
             out,
             "[{state}]{}\n 1) log in          5) list my files / rescan   9) peers online\n 2) search          6) browse a peer           10) transfers\n 3) download        7) log out                 11) stop a transfer\n 4) upload to peer  8) quit                    12) resume a transfer\n> ",
-            match transfers.running() {
+            match running() {
                 0 => String::new(),
                 n => format!(" {n} download(s) running"),
             }
@@ -305,7 +411,6 @@ pub fn run_menu(
         out.flush()?;
         let Some(choice) = read_line(&mut input)? else {
             // End of input: like quitting.
-            transfers.stop_all();
             return Ok(());
         };
         match choice.as_str() {
@@ -348,7 +453,8 @@ pub fn run_menu(
                 };
                 let dest = core.config().download_dir();
                 if fetch::is_folder_target(&what) {
-                    // In the foreground: Ctrl-C stops it, not the peer.
+                    // Listing and copying in the foreground (Ctrl-C stops
+                    // it, not the peer); its downloads join the queue.
                     let work = ctrl_c.foreground();
                     let opts = DownloadOptions {
                         cancel: Some(work.flag.clone()),
@@ -358,7 +464,17 @@ pub fn run_menu(
                     let mut tell = |e: FolderEvent<'_>| {
                         let _ = writeln!(out, "{}", folder_event_text(&what, &e));
                     };
-                    match fetch::download_folder(&dir, &what, &dest, &opts, &held, &mut tell) {
+                    let add = |path: &str, id: FileId| {
+                        queue_add(&*queue, id, Some(path.to_string())).map_err(|detail| {
+                            fetch::TransferError::Protocol {
+                                url: what.clone(),
+                                detail,
+                            }
+                        })
+                    };
+                    let how = fetch::FolderFetch::Queue(&add);
+                    match fetch::download_folder(&dir, &what, &dest, &opts, &held, &how, &mut tell)
+                    {
                         Ok(r) => {
                             for (path, id) in r.fetched.iter().chain(&r.copied) {
                                 if path.starts_with(core.share().dir()) {
@@ -396,13 +512,20 @@ pub fn run_menu(
                 let label = listed_name
                     .clone()
                     .or_else(|| shown_names.get(&id).cloned());
-                let n = transfers.start(id, listed_name, label);
-                writeln!(
-                    out,
-                    "started transfer {n} in the background (10) lists transfers, 11) stops one)"
-                )?;
+                match queue_add(&*queue, id, listed_name) {
+                    Ok(n) => {
+                        if let Some(label) = label {
+                            labels.insert(n, label);
+                        }
+                        writeln!(
+                            out,
+                            "queued transfer {n} in the background (10) lists transfers, 11) stops one)"
+                        )?
+                    }
+                    Err(e) => writeln!(out, "cannot queue it: {e}")?,
+                }
             }
-            "10" | "transfers" => write!(out, "{}", format_transfers(&transfers.rows()))?,
+            "10" | "transfers" => write!(out, "{}", format_transfers(&queue.list(), &labels))?,
             "11" | "stop" | "12" | "resume" => {
                 let stop = matches!(choice.as_str(), "11" | "stop");
                 let prompt = match stop {
@@ -416,10 +539,10 @@ pub fn run_menu(
                     .parse()
                     .map_err(|_| format!("{n:?} is not a number"))
                     .and_then(|n| match stop {
-                        true => transfers
-                            .stop(n)
-                            .map(|()| "stopped; what is verified is kept"),
-                        false => transfers.resume(n).map(|()| "resumed"),
+                        true => queue
+                            .apply(QueueOp::Pause { n })
+                            .map(|_| "stopped; what is verified is kept"),
+                        false => queue.apply(QueueOp::Resume { n }).map(|_| "resumed"),
                     });
                 match done {
                     Ok(said) => writeln!(out, "{said}")?,
@@ -475,14 +598,19 @@ pub fn run_menu(
                 Err(e) => writeln!(out, "logout failed: {e}")?,
             },
             "8" | "q" | "quit" | "exit" => {
-                if transfers.running() > 0 {
+                let unfinished = queue
+                    .list()
+                    .iter()
+                    .filter(|e| {
+                        !matches!(e.state, QueueState::Done { .. } | QueueState::Failed { .. })
+                    })
+                    .count();
+                if unfinished > 0 {
                     writeln!(
                         out,
-                        "stopping {} download(s); what is verified is kept",
-                        transfers.running()
+                        "stopping; {unfinished} download(s) stay queued: what is verified is kept, and they go on when the peer starts again"
                     )?;
                 }
-                transfers.stop_all();
                 return Ok(());
             }
             "9" | "peers" => match dir.peers(0) {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::fetch::transfer::{self, TransferError};
 use crate::fsutil;
 use crate::random::random_hex;
-use crate::wire::{HttpAddr, QueueEntry, QueueOp, Rescanned, Status, SECRET_HEADER};
+use crate::wire::{HttpAddr, QueueEntry, QueueOp, Rescanned, Status, Wish, WishOp, SECRET_HEADER};
 
 /// Name of the control file in the state folder.
 pub const CONTROL_FILE: &str = "control.json";
@@ -108,6 +108,14 @@ impl Control {
         Ok(Control { info, file })
     }
 
+    /// The running peer of `state_dir`, if one answers (see
+    /// [`ControlInfo::running`]).
+    pub fn running(state_dir: &Path) -> Option<Control> {
+        let info = ControlInfo::running(state_dir)?;
+        let file = state_dir.join(CONTROL_FILE);
+        Some(Control { info, file })
+    }
+
     fn call<T: for<'de> Deserialize<'de>>(
         &self,
         method: &str,
@@ -152,11 +160,30 @@ impl Control {
     /// A change to the running peer's download queue: the download as it
     /// is now.
     pub fn queue_apply(&self, op: &QueueOp) -> Result<QueueEntry, TransferError> {
+        self.post("queue", op)
+    }
+
+    /// The running peer's wishlist, oldest first.
+    pub fn wishes(&self) -> Result<Vec<Wish>, TransferError> {
+        self.call("GET", "wishes")
+    }
+
+    /// A change to the running peer's wishlist: the wish as it is now.
+    pub fn wishes_apply(&self, op: &WishOp) -> Result<Wish, TransferError> {
+        self.post("wishes", op)
+    }
+
+    /// POSTs `op` as JSON to the control route `action`.
+    fn post<T: for<'de> Deserialize<'de>>(
+        &self,
+        action: &str,
+        op: &impl Serialize,
+    ) -> Result<T, TransferError> {
         let body = serde_json::to_vec(op).map_err(|e| TransferError::Protocol {
-            url: "/control/queue".to_string(),
+            url: format!("/control/{action}"),
             detail: e.to_string(),
         })?;
-        self.call_with("POST", "queue", Some(&body))
+        self.call_with("POST", action, Some(&body))
     }
 
     pub fn status(&self) -> Result<Status, TransferError> {

@@ -19,7 +19,7 @@ use crate::config::PeerConfig;
 use crate::id::FileId;
 use crate::wire::{
     GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned, SearchOutcome,
-    SharedFile, Status,
+    SharedFile, Status, Wish, WishOp,
 };
 
 /// The running peer's download queue, as the control routes and the
@@ -29,6 +29,15 @@ pub trait QueueControl: Send + Sync {
     fn list(&self) -> Vec<QueueEntry>;
     /// Makes a change; says what the download is now, or why not.
     fn apply(&self, op: QueueOp) -> Result<QueueEntry, String>;
+}
+
+/// The running peer's wishlist, as the control routes drive it (see
+/// `wishes.rs`).
+pub trait WishControl: Send + Sync {
+    /// Every wish, oldest first.
+    fn list(&self) -> Vec<Wish>;
+    /// Makes a change; says what the wish is now, or why not.
+    fn apply(&self, op: WishOp) -> Result<Wish, String>;
 }
 
 /// The parts of a running peer that its threads and its console share.
@@ -45,6 +54,8 @@ pub struct Core {
     password: Option<GroupPassword>,
     /// The download queue, once started.
     queue: std::sync::OnceLock<Arc<dyn QueueControl>>,
+    /// The wishlist, once started.
+    wishes: std::sync::OnceLock<Arc<dyn WishControl>>,
 }
 
 impl Core {
@@ -59,6 +70,7 @@ impl Core {
         Core {
             password: config.group_password(),
             queue: std::sync::OnceLock::new(),
+            wishes: std::sync::OnceLock::new(),
             config,
             dir,
             share,
@@ -89,6 +101,16 @@ impl Core {
     /// Gives the peer its download queue (once).
     pub(crate) fn set_queue(&self, queue: Arc<dyn QueueControl>) {
         let _ = self.queue.set(queue);
+    }
+
+    /// Gives the peer its wishlist (once).
+    pub(crate) fn set_wishes(&self, wishes: Arc<dyn WishControl>) {
+        let _ = self.wishes.set(wishes);
+    }
+
+    /// The wishlist, once started.
+    pub fn wishes(&self) -> Option<&Arc<dyn WishControl>> {
+        self.wishes.get()
     }
 
     /// The download queue, once started.
@@ -224,6 +246,17 @@ impl Host for Core {
         match self.queue() {
             Some(q) => q.apply(op),
             None => Err("this peer has no download queue yet".to_string()),
+        }
+    }
+
+    fn wishes_list(&self) -> Vec<Wish> {
+        self.wishes().map(|w| w.list()).unwrap_or_default()
+    }
+
+    fn wishes_apply(&self, op: WishOp) -> Result<Wish, String> {
+        match self.wishes() {
+            Some(w) => w.apply(op),
+            None => Err("this peer has no wishlist yet".to_string()),
         }
     }
 

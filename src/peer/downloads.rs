@@ -20,7 +20,7 @@ use indicatif::ProgressBar;
 
 use super::client::ClientError;
 use super::core::{Core, QueueControl};
-use super::fetch::{self, download_summary, DownloadOptions, TransferError};
+use super::fetch::{self, download_report_json, download_summary, DownloadOptions, TransferError};
 use crate::id::FileId;
 use crate::sync::MutexExt;
 use crate::wire::{QueueEntry, QueueOp, QueueState};
@@ -181,12 +181,12 @@ impl DownloadQueue {
                 entry.id,
                 self.max_active
             );
-            let (q, core) = (self.clone(), core.clone());
+            let (q, core, n) = (self.clone(), core.clone(), entry.n);
             let spawned = std::thread::Builder::new()
                 .name("queued-download".into())
-                .spawn(move || q.run(&core, entry.n, id, entry.name, stop, bar));
+                .spawn(move || q.run(&core, &entry, id, stop, bar));
             if spawned.is_err() {
-                inner.running.remove(&entry.n);
+                inner.running.remove(&n);
                 inner.entries[i].state = QueueState::Queued;
             }
         }
@@ -200,15 +200,16 @@ impl DownloadQueue {
     fn run(
         self: &Arc<Self>,
         core: &Arc<Core>,
-        n: u64,
+        entry: &QueueEntry,
         id: FileId,
-        name: Option<String>,
         stop: Arc<AtomicBool>,
         bar: ProgressBar,
     ) {
+        let n = entry.n;
         let config = core.config();
         let opts = DownloadOptions {
-            name,
+            name: entry.name.clone(),
+            copy: entry.copy,
             progress: false,
             cancel: Some(stop.clone()),
             peer_name: Some(config.name.clone()),
@@ -243,10 +244,17 @@ impl DownloadQueue {
             Ok(r) => {
                 entry.done = r.size;
                 entry.size = r.size;
-                log::info!("download queue: {n} done: {}", r.path.display());
+                log::info!(
+                    "download queue: {n} saved {} ({} bytes in {:.2} s from {} source(s))",
+                    r.path.display(),
+                    r.size,
+                    r.elapsed.as_secs_f64(),
+                    r.sources.len()
+                );
                 QueueState::Done {
                     path: r.path.display().to_string(),
                     summary: download_summary(&r),
+                    report: download_report_json(&r),
                 }
             }
             // Paused (or resumed meanwhile: queued again) by its owner.
@@ -344,16 +352,47 @@ impl QueueControl for DownloadQueue {
                 .ok_or_else(|| format!("no download {n} in the queue"))
         };
         let entry = match op {
-            QueueOp::Add { id, name } => {
+            QueueOp::Add { id, name, copy } => {
                 let id = FileId::parse(&id).map_err(|e| e.to_string())?;
                 if let Some(name) = &name {
                     crate::names::check_shared_path(name).map_err(|e| e.to_string())?;
+                }
+                // Asked again while unfinished: the same download, tried
+                // again now if it waited or was paused.
+                let same = inner.entries.iter().position(|e| {
+                    e.id == id.to_string()
+                        && e.name == name
+                        && e.copy == copy
+                        && matches!(
+                            e.state,
+                            QueueState::Queued
+                                | QueueState::Active
+                                | QueueState::Waiting { .. }
+                                | QueueState::Paused
+                        )
+                });
+                if let Some(i) = same {
+                    let n = inner.entries[i].n;
+                    if matches!(
+                        inner.entries[i].state,
+                        QueueState::Waiting { .. } | QueueState::Paused
+                    ) {
+                        inner.entries[i].state = QueueState::Queued;
+                        inner.retry_at.remove(&n);
+                    }
+                    log::info!("download queue: {n} asked for again");
+                    let entry = inner.entries[i].clone();
+                    self.save(&inner);
+                    drop(inner);
+                    self.poke();
+                    return Ok(entry);
                 }
                 inner.next += 1;
                 let entry = QueueEntry {
                     n: inner.next,
                     id: id.to_string(),
                     name,
+                    copy,
                     state: QueueState::Queued,
                     done: 0,
                     size: 0,

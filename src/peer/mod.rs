@@ -13,6 +13,7 @@
 //! trait (implemented by `core.rs`), `share/` imports nothing else of
 //! `peer/`, and `fetch/` only the directory client.
 
+mod argv;
 mod client;
 mod console;
 mod control;
@@ -20,6 +21,7 @@ mod core;
 mod dial;
 mod downloads;
 pub(crate) mod fetch;
+mod handoff;
 pub mod identity;
 mod interrupt;
 mod reverse;
@@ -27,18 +29,23 @@ mod run;
 mod serve;
 pub(crate) mod session;
 pub(crate) mod share;
-mod transfers;
 mod watch;
+mod wishes;
 
 pub use self::core::Core;
+pub use argv::search_words_last;
 pub use client::{ClientError, Directory, DirectoryApi, Login, TlsDial, DEFAULT_SEARCH_LIMIT};
 pub use console::{
     download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
-    format_uploads, human_size, listing_of_files, listing_of_hits, path_of, pick_file, run_menu,
-    Listing,
+    format_status, format_uploads, human_size, listing_of_files, listing_of_hits, path_of,
+    pick_file, pick_from_last, remember_listing, run_menu, Listing,
 };
 pub use control::{reverse_through_running, Control, ControlInfo, CONTROL_FILE};
 pub use dial::open_directory;
+pub use handoff::{
+    follow, follow_one, followed_text, format_queue, format_wishes, still_waiting, Followed,
+    FollowedOne,
+};
 pub use interrupt::Interrupt;
 pub use run::{Peer, PeerError};
 pub use serve::{ByteRange, Host, HttpServer, SearchFailed, ServeOptions};

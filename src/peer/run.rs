@@ -21,7 +21,7 @@ use super::serve::{self, HttpServer, ServeOptions};
 use super::session::Session;
 use super::share::{ShareError, ShareTable};
 use super::{downloads, reverse};
-use super::{identity, watch};
+use super::{identity, watch, wishes};
 use crate::config::PeerConfig;
 use crate::sync::MutexExt;
 use crate::tls::TlsIdentity;
@@ -310,6 +310,12 @@ impl Peer {
                 source,
             })?;
         core.set_queue(queue);
+        let wishes =
+            wishes::Wishlist::start(&core, &state_dir).map_err(|source| PeerError::Io {
+                path: state_dir.join(wishes::WISH_FILE),
+                source,
+            })?;
+        core.set_wishes(wishes);
         let rescanner = watch::start_rescanner(core.clone());
         let peer = Peer {
             core,

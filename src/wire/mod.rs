@@ -32,7 +32,7 @@ pub use identity::{
     KeyPrint, IDENTITY_KEY_HEX, MAX_GROUP_PASSWORD_LEN,
 };
 pub use limits::{LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES};
-pub use queue::{QueueEntry, QueueOp, QueueState};
+pub use queue::{QueueEntry, QueueOp, QueueState, Wish, WishMatch, WishOp};
 pub use records::{
     Hit, HitView, Matches, PeerListing, SearchOutcome, SharedFile, Source, SourceView,
 };

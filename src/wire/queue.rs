@@ -20,6 +20,9 @@ pub enum QueueState {
     Done {
         path: String,
         summary: String,
+        /// The download's report, as `peer get --json` prints it.
+        #[serde(default)]
+        report: serde_json::Value,
     },
     /// It cannot succeed as asked (a bad name, a disk error).
     Failed {
@@ -37,6 +40,9 @@ pub struct QueueEntry {
     /// The name asked for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Fetch it even if the file is already at its name (`peer get --copy`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub copy: bool,
     #[serde(flatten)]
     pub state: QueueState,
     /// Verified bytes so far, and the size once known (0 before).
@@ -52,7 +58,10 @@ pub struct QueueEntry {
 pub enum QueueOp {
     Add {
         id: String,
+        #[serde(default)]
         name: Option<String>,
+        #[serde(default)]
+        copy: bool,
     },
     Pause {
         n: u64,
@@ -70,4 +79,56 @@ pub enum QueueOp {
         n: u64,
         to: usize,
     },
+}
+
+/// One saved search of the running peer's wishlist (`peer wish`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wish {
+    /// Its number, for `peer wish remove N` (never reused).
+    pub n: u64,
+    /// The search, as `peer search` takes it.
+    pub query: String,
+    /// Whether a new match is queued for download (else only shown).
+    pub queue: bool,
+    /// What its searches found, first found first (each id once).
+    #[serde(default)]
+    pub matches: Vec<WishMatch>,
+    /// When it was last searched (Unix seconds; 0: not yet).
+    #[serde(default)]
+    pub searched_at: u64,
+    /// Why its last search failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A file a wish found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WishMatch {
+    pub id: String,
+    /// Its first name at the sources.
+    pub name: String,
+    pub size: u64,
+    /// When it was found (Unix seconds).
+    pub found_at: u64,
+    /// Its download in the queue, when the wish queued it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<u64>,
+}
+
+/// A change to the wishlist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum WishOp {
+    Add {
+        query: String,
+        #[serde(default = "yes")]
+        queue: bool,
+    },
+    Remove {
+        n: u64,
+    },
+}
+
+fn yes() -> bool {
+    true
 }

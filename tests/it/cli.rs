@@ -264,7 +264,7 @@ fn json_output_for_scripts_and_exit_codes() {
     assert_eq!(status["name"], "bob");
     // get: one JSON line per file.
     let out = ok(b.run(&["get", &id, "--json"]));
-    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let line: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
     assert_eq!(line["event"], "saved");
     assert_eq!(line["size"], 40_000);
     assert_eq!(line["sources"][0]["peer"], "alice");
@@ -385,7 +385,7 @@ fn the_menu_runs_downloads_in_the_background_stops_and_resumes_them() {
     let mut menu = b.open_menu();
     // Start the big one; the prompt answers while it runs.
     menu.send("3");
-    menu.ask(&b3(&big), "started transfer 1");
+    menu.ask(&b3(&big), "queued transfer 1");
     eventually(Duration::from_secs(20), "verified bytes arriving", || {
         let listed = menu.ask("10", "> ");
         listed.contains("running  ") && !listed.contains("running  0 B of")
@@ -399,7 +399,7 @@ fn the_menu_runs_downloads_in_the_background_stops_and_resumes_them() {
     assert!(!b.share().join("big.iso").exists());
     // Another one, while the first is stopped.
     menu.send("3");
-    menu.ask(&b3(&small), "started transfer 2");
+    menu.ask(&b3(&small), "queued transfer 2");
     eventually(Duration::from_secs(20), "the small one done", || {
         let listed = menu.ask("10", "> ");
         listed

@@ -153,7 +153,7 @@ fn the_menu_searches_downloads_and_lists_from_standard_input() {
     menu.send("2");
     menu.ask("quarterly", "Quarterly Report.pdf");
     menu.send("3");
-    menu.ask("1", "started transfer 1");
+    menu.ask("1", "queued transfer 1");
     eventually(Duration::from_secs(20), "the download done", || {
         menu.ask("10", "> ").contains("done     saved ")
     });

@@ -190,7 +190,7 @@ fn a_serving_peer_counts_its_own_downloads() {
     // bob's menu (a serving peer) downloads it in the background.
     let mut menu = bob.open_menu();
     menu.send("3");
-    menu.ask(&b3(&content), "started transfer 1");
+    menu.ask(&b3(&content), "queued transfer 1");
     eventually(Duration::from_secs(30), "the download done", || {
         menu.ask("10", "> ").contains("done     saved ")
     });

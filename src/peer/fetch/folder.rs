@@ -38,6 +38,8 @@ pub enum FolderEvent<'a> {
     Done(&'a DownloadReport),
     /// A file that failed; the rest go on.
     Failed { path: &'a str, error: String },
+    /// A file handed to the running peer's queue, as its download `n`.
+    Queued { path: &'a str, n: u64 },
 }
 
 /// How a folder fetch ended.
@@ -53,6 +55,16 @@ pub struct FolderReport {
     pub failed: usize,
     /// Files listed under the folder.
     pub listed: usize,
+    /// Files handed to the running peer's queue: each one's download
+    /// number there, its path, and its id.
+    pub queued: Vec<(u64, String, FileId)>,
+}
+
+/// Where a folder fetch's downloads run: here, or in the running peer's
+/// queue (which takes a path and an id, and answers the download's number).
+pub enum FolderFetch<'a> {
+    Here,
+    Queue(&'a dyn Fn(&str, FileId) -> Result<u64, TransferError>),
 }
 
 /// Whether `what` names a folder of a peer (`alice:music/a`, `alice:`)
@@ -69,13 +81,15 @@ pub fn is_folder_target(what: &str) -> bool {
 /// Fetches every file `PEER:FOLDER` lists into `dest`, telling `tell` of
 /// each. `held` says where this peer already holds an id (`None` to fetch
 /// anyway): a file held at its own path is left as it is, one held at
-/// another is copied there. Goes on after a file that fails.
+/// another is copied there. The rest are fetched as `how` says. Goes on
+/// after a file that fails.
 pub fn download_folder(
     dir: &Directory,
     what: &str,
     dest: &Path,
     opts: &DownloadOptions,
     held: &dyn Fn(&FileId) -> Option<PathBuf>,
+    how: &FolderFetch<'_>,
     tell: &mut dyn FnMut(FolderEvent<'_>),
 ) -> Result<FolderReport, TransferError> {
     let bad = |detail: String| TransferError::Protocol {
@@ -136,6 +150,20 @@ pub fn download_folder(
                 // Changed or gone since it was hashed: fetched instead.
                 Err(e) => log::info!("cannot copy {} to {path}: {e}", from.display()),
             }
+        }
+        if let FolderFetch::Queue(queue) = how {
+            match queue(path, id) {
+                Ok(n) => {
+                    tell(FolderEvent::Queued { path, n });
+                    report.queued.push((n, path.to_string(), id));
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    let error = crate::error::error_chain(&e);
+                    tell(FolderEvent::Failed { path, error });
+                }
+            }
+            continue;
         }
         let one = DownloadOptions {
             name: Some(path.to_string()),

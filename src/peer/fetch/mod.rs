@@ -24,6 +24,7 @@ mod options;
 mod part;
 mod plan;
 mod progress;
+pub(crate) use progress::progress_bar;
 mod range;
 mod swarm;
 pub mod transfer;
@@ -32,6 +33,9 @@ mod twins;
 mod worker;
 
 pub use download::download;
-pub use folder::{download_folder, is_folder_target, FolderEvent, FolderReport};
-pub use options::{download_summary, path_of, DownloadCounters, DownloadOptions, DownloadReport};
+pub use folder::{download_folder, is_folder_target, FolderEvent, FolderFetch, FolderReport};
+pub use options::{
+    download_report_json, download_summary, path_of, DownloadCounters, DownloadOptions,
+    DownloadReport,
+};
 pub use transfer::{browse, direct, resolve_peer, upload, TransferError, UploadReport};

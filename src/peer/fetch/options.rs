@@ -214,3 +214,31 @@ pub fn download_summary(r: &DownloadReport) -> String {
     }
     out
 }
+
+/// A download's outcome as the one JSON line `peer get --json` prints:
+/// `event` is `saved` or `already_here`.
+pub fn download_report_json(r: &DownloadReport) -> serde_json::Value {
+    let sources: Vec<_> = r
+        .sources
+        .iter()
+        .map(|(peer, bytes)| {
+            serde_json::json!({ "peer": peer, "bytes": bytes, "path": path_of(r, peer) })
+        })
+        .collect();
+    let dropped: Vec<_> = r
+        .dropped
+        .iter()
+        .map(|(peer, why)| serde_json::json!({ "peer": peer, "why": why }))
+        .collect();
+    serde_json::json!({
+        "event": if r.already_had { "already_here" } else { "saved" },
+        "id": r.id,
+        "path": r.path,
+        "size": r.size,
+        "fetched": r.fetched,
+        "resumed": r.resumed_bytes,
+        "elapsed_secs": r.elapsed.as_secs_f64(),
+        "sources": sources,
+        "dropped": dropped,
+    })
+}

@@ -24,7 +24,7 @@ fn eta_of(left: u64, rate: f64, finished: bool) -> Option<Duration> {
     Some(Duration::from_secs_f64(left as f64 / rate)).filter(|d| !d.is_zero())
 }
 
-pub(super) fn progress_bar(size: u64, wanted: bool, resumed: u64) -> ProgressBar {
+pub(crate) fn progress_bar(size: u64, wanted: bool, resumed: u64) -> ProgressBar {
     let target = match wanted {
         // indicatif draws nothing when stderr is not a terminal.
         true => ProgressDrawTarget::stderr(),

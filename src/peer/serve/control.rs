@@ -9,10 +9,11 @@ use tiny_http::{Method, Request};
 use super::host::Host;
 use super::queue::UploadQueue;
 use super::respond::{json, not_allowed, request_header, send, text};
-use crate::wire::{QueueOp, SECRET_HEADER};
+use crate::wire::{QueueOp, WishOp, SECRET_HEADER};
 
-/// Most bytes of a queue change (a JSON object with an id and a name).
-const MAX_QUEUE_OP_BYTES: u64 = 8 * 1024;
+/// Most bytes of a queue or wishlist change (a JSON object with an id
+/// and a name, or a search).
+const MAX_OP_BYTES: u64 = 8 * 1024;
 
 pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, action: &str) {
     let authorised = request_header(&rq, SECRET_HEADER)
@@ -40,29 +41,42 @@ pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, actio
             Err(e) => send(rq, text(502, &format!("{e} (it keeps trying)"))),
         },
         ("queue", Method::Get) => send(rq, json(200, &host.queue_list())),
-        ("queue", Method::Post) => {
-            let mut rq = rq;
-            let mut body = Vec::new();
-            use std::io::Read;
-            if rq
-                .as_reader()
-                .take(MAX_QUEUE_OP_BYTES)
-                .read_to_end(&mut body)
-                .is_err()
-            {
-                return send(rq, text(400, "could not read the request"));
-            }
-            match serde_json::from_slice::<QueueOp>(&body) {
-                Ok(op) => match host.queue_apply(op) {
-                    Ok(entry) => send(rq, json(200, &entry)),
-                    Err(why) => send(rq, text(409, &why)),
-                },
-                Err(e) => send(rq, text(400, &format!("not a queue change: {e}"))),
-            }
-        }
+        ("queue", Method::Post) => apply(rq, "a queue change", |op: QueueOp| {
+            host.queue_apply(op).map(|e| json(200, &e))
+        }),
+        ("wishes", Method::Get) => send(rq, json(200, &host.wishes_list())),
+        ("wishes", Method::Post) => apply(rq, "a wishlist change", |op: WishOp| {
+            host.wishes_apply(op).map(|w| json(200, &w))
+        }),
         ("status", _) => not_allowed(rq, "GET"),
         ("rescan" | "logout" | "login", _) => not_allowed(rq, "POST"),
         _ => send(rq, text(404, "no such control action")),
+    }
+}
+
+/// Reads a change (JSON) from `rq` and answers what `change` makes of it:
+/// 400 for what is not `what`, 409 with the reason for a refused change.
+fn apply<Op: serde::de::DeserializeOwned>(
+    mut rq: Request,
+    what: &str,
+    change: impl FnOnce(Op) -> Result<super::respond::Answer, String>,
+) {
+    use std::io::Read;
+    let mut body = Vec::new();
+    if rq
+        .as_reader()
+        .take(MAX_OP_BYTES)
+        .read_to_end(&mut body)
+        .is_err()
+    {
+        return send(rq, text(400, "could not read the request"));
+    }
+    match serde_json::from_slice::<Op>(&body) {
+        Ok(op) => match change(op) {
+            Ok(answer) => send(rq, answer),
+            Err(why) => send(rq, text(409, &why)),
+        },
+        Err(e) => send(rq, text(400, &format!("not {what}: {e}"))),
     }
 }
 

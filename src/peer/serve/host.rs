@@ -12,7 +12,7 @@ use blake3::hazmat::ChainingValue;
 use crate::id::FileId;
 use crate::wire::{
     GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned, SearchOutcome,
-    SharedFile, Status,
+    SharedFile, Status, Wish, WishOp,
 };
 
 /// What the HTTP server needs of the peer it serves. The peer's core
@@ -49,6 +49,15 @@ pub trait Host: Send + Sync {
     fn queue_apply(&self, op: QueueOp) -> Result<QueueEntry, String> {
         let _ = op;
         Err("this peer has no download queue".to_string())
+    }
+    /// The wishlist, oldest first (empty without one).
+    fn wishes_list(&self) -> Vec<Wish> {
+        Vec::new()
+    }
+    /// A change to the wishlist.
+    fn wishes_apply(&self, op: WishOp) -> Result<Wish, String> {
+        let _ = op;
+        Err("this peer has no wishlist".to_string())
     }
     /// `POST /control/rescan`; the error is shown to the caller.
     fn rescan(&self) -> Result<Rescanned, String>;
