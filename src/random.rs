@@ -10,6 +10,13 @@ pub fn random_hex(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// `n` random bytes.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    getrandom::getrandom(&mut b).expect("the OS random source works");
+    b
+}
+
 /// A random delay between 75% and 125% of `d`, so peers that lost the
 /// directory together do not all come back in the same instant.
 pub fn jitter(d: std::time::Duration) -> std::time::Duration {

@@ -226,6 +226,12 @@ enum Command {
     Logout,
     /// Log the running peer in again (after `logout`).
     Login,
+    /// Print a one-time link (10 minutes) that signs the owner in on the
+    /// running peer's web page.
+    WebLogin,
+    /// Hash a password (read from standard input) for the owner's web
+    /// sign-in: prints the `web_password_hash` line for the config.
+    WebPassword,
 }
 
 /// The config file when none is given.
@@ -451,6 +457,20 @@ fn run(args: Args) -> Result<()> {
         Command::Login => {
             Control::open(&config.state_dir())?.login()?;
             say!("logged in: this peer's files are listed again");
+            Ok(())
+        }
+        Command::WebLogin => {
+            say!("{}", Control::open(&config.state_dir())?.web_login()?);
+            note!("peer: it signs in once, within 10 minutes; the browser shows this peer's own certificate (`peer status` prints its keyprint)");
+            Ok(())
+        }
+        Command::WebPassword => {
+            let password = hubshare::read_secret("the owner's password: ")?;
+            if password.chars().count() < 8 {
+                return Err("an owner's password needs at least 8 characters".into());
+            }
+            let hash = hubshare::passhash::PasswordHash::new(&password);
+            say!("web_password_hash = \"{hash}\"");
             Ok(())
         }
         Command::Logout => {

@@ -75,6 +75,10 @@ pub struct PeerConfig {
     /// a shell, when a download of its queue is done, with the file's path
     /// as the last argument. Empty: none.
     pub on_download_done: Vec<String>,
+    /// The hash of the password that signs the owner in on this peer's
+    /// web page (`peer web-password` makes it); none: only a one-time
+    /// link from `peer web-login` does.
+    pub web_password_hash: Option<String>,
     /// Seconds between two searches of one wish of the running peer's
     /// wishlist (`peer wish`).
     pub wish_every_secs: u64,
@@ -154,6 +158,7 @@ impl Default for PeerConfig {
             on_download_done: Vec::new(),
             download_rate_limit: 0,
             wish_every_secs: 300,
+            web_password_hash: None,
             free_slot_bytes: DEFAULT_FREE_SLOT_BYTES,
             upload_turn_secs: DEFAULT_UPLOAD_TURN_SECS,
             download_patience_secs: DEFAULT_DOWNLOAD_PATIENCE_SECS,
@@ -279,6 +284,9 @@ impl PeerConfig {
                 "max_active_downloads",
                 "must be between 1 and 64".into(),
             ));
+        }
+        if let Some(h) = &self.web_password_hash {
+            crate::passhash::PasswordHash::parse(h).map_err(|e| invalid("web_password_hash", e))?;
         }
         if self.wish_every_secs == 0 || self.wish_every_secs > 7 * 24 * 3600 {
             return Err(invalid(

@@ -349,6 +349,35 @@ pub fn format_files(files: &[SharedFile]) -> String {
     out
 }
 
+/// Reads one line from standard input without showing it (when it is a
+/// terminal: `prompt` goes to stderr and echo is off while it is typed).
+pub fn read_secret(prompt: &str) -> io::Result<String> {
+    use std::io::IsTerminal;
+    let stdin = io::stdin();
+    let terminal = stdin.is_terminal();
+    // SAFETY: termios calls on fd 0 with a zeroed struct they fill in.
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    let quiet = terminal && unsafe { libc::tcgetattr(0, &mut old) } == 0;
+    if quiet {
+        let mut silent = old;
+        silent.c_lflag &= !libc::ECHO;
+        // SAFETY: as above.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &silent) };
+    }
+    if terminal {
+        eprint!("{prompt}");
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if quiet {
+        // SAFETY: as above; the settings read before.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &old) };
+        eprintln!();
+    }
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 /// Queues a download of `id` (under `name`); its number in the queue.
 fn queue_add(queue: &dyn QueueControl, id: FileId, name: Option<String>) -> Result<u64, String> {
     let op = QueueOp::Add {

@@ -186,6 +186,13 @@ impl Control {
         self.call_with("POST", action, Some(&body))
     }
 
+    /// A one-time link that signs the owner in on the running peer's page.
+    pub fn web_login(&self) -> Result<String, TransferError> {
+        let answer: serde_json::Value = self.call("POST", "web-login")?;
+        let path = answer["path"].as_str().unwrap_or("/owner");
+        Ok(self.info.http_addr.url(path))
+    }
+
     pub fn status(&self) -> Result<Status, TransferError> {
         self.call("GET", "status")
     }

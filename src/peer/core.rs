@@ -249,6 +249,10 @@ impl Host for Core {
         }
     }
 
+    fn owner_password_hash(&self) -> Option<&str> {
+        self.config.web_password_hash.as_deref()
+    }
+
     fn wishes_list(&self) -> Vec<Wish> {
         self.wishes().map(|w| w.list()).unwrap_or_default()
     }

@@ -38,7 +38,7 @@ pub use client::{ClientError, Directory, DirectoryApi, Login, TlsDial, DEFAULT_S
 pub use console::{
     download_summary, folder_event_text, folder_summary, format_files, format_hits, format_peers,
     format_status, format_uploads, human_size, listing_of_files, listing_of_hits, path_of,
-    pick_file, pick_from_last, remember_listing, run_menu, Listing,
+    pick_file, pick_from_last, read_secret, remember_listing, run_menu, Listing,
 };
 pub use control::{reverse_through_running, Control, ControlInfo, CONTROL_FILE};
 pub use dial::open_directory;

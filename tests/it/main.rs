@@ -15,6 +15,7 @@ mod http;
 mod layout;
 mod nat;
 mod ops;
+mod owner;
 mod queue;
 mod reach;
 mod relay;

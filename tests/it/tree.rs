@@ -437,10 +437,25 @@ fn the_menu_fetches_a_folder_from_a_browse_listing() {
     eventually(Duration::from_secs(10), "alice is listed", || {
         ok(b.run(&["search", "albums"])).contains("three.txt")
     });
-    // browse alice, download one of her folders, list my files, quit
-    let text = b.menu(b"6\nalice\n3\nalice:albums/rock\n5\n8\n");
-    assert!(text.contains("albums/rock/live/two.txt"), "{text}");
-    assert!(text.contains("2 file(s) under alice:albums/rock"), "{text}");
+    // browse alice, download one of her folders (queued as its files),
+    // see them done, list my files, quit
+    let mut menu = b.open_menu();
+    menu.ask("6", ": ");
+    let listed = menu.ask("alice", "> ");
+    assert!(listed.contains("albums/rock/live/two.txt"), "{listed}");
+    menu.ask("3", ": ");
+    let queued = menu.ask("alice:albums/rock", "> ");
+    assert!(
+        queued.contains("2 file(s) under alice:albums/rock"),
+        "{queued}"
+    );
+    assert!(queued.contains("2 queued"), "{queued}");
+    eventually(Duration::from_secs(20), "both done", || {
+        menu.ask("10", "> ").matches("done     saved").count() == 2
+    });
+    let text = menu.ask("5", "> ");
+    menu.send("8");
+    assert!(menu.wait().success());
     assert_eq!(
         tree(&b.share()),
         vec!["albums/rock/live/two.txt", "albums/rock/one.txt"]

@@ -13,7 +13,7 @@ use crate::support::*;
 
 /// The browser to drive: `HUBSHARE_CHROMIUM`, else the first of the usual
 /// names on the PATH. These tests fail (they do not skip) without one.
-fn chromium() -> PathBuf {
+pub fn chromium() -> PathBuf {
     if let Some(p) = std::env::var_os("HUBSHARE_CHROMIUM") {
         return PathBuf::from(p);
     }

@@ -19,4 +19,6 @@ pub(super) struct Ctx {
     pub metrics: PeerMetrics,
     /// Who the directory lists as members, recently (a closed group).
     pub members: Members,
+    /// The owner's sessions on the page (`/owner`).
+    pub owner: super::owner::Owner,
 }

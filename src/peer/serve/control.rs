@@ -9,13 +9,20 @@ use tiny_http::{Method, Request};
 use super::host::Host;
 use super::queue::UploadQueue;
 use super::respond::{json, not_allowed, request_header, send, text};
+use crate::passhash::constant_time_eq;
 use crate::wire::{QueueOp, WishOp, SECRET_HEADER};
 
 /// Most bytes of a queue or wishlist change (a JSON object with an id
 /// and a name, or a search).
 const MAX_OP_BYTES: u64 = 8 * 1024;
 
-pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, action: &str) {
+pub(super) fn control(
+    host: &dyn Host,
+    uploads: &UploadQueue,
+    owner: &super::owner::Owner,
+    rq: Request,
+    action: &str,
+) {
     let authorised = request_header(&rq, SECRET_HEADER)
         .is_some_and(|s| constant_time_eq(s.as_bytes(), host.secret().as_bytes()));
     if !authorised {
@@ -48,6 +55,12 @@ pub(super) fn control(host: &dyn Host, uploads: &UploadQueue, rq: Request, actio
         ("wishes", Method::Post) => apply(rq, "a wishlist change", |op: WishOp| {
             host.wishes_apply(op).map(|w| json(200, &w))
         }),
+        // A one-time sign-in link for the owner's page.
+        ("web-login", Method::Post) => {
+            let token = owner.link(Instant::now());
+            let path = format!("/owner/sign-in?once={token}");
+            send(rq, json(200, &serde_json::json!({ "path": path })))
+        }
         ("status", _) => not_allowed(rq, "GET"),
         ("rescan" | "logout" | "login", _) => not_allowed(rq, "POST"),
         _ => send(rq, text(404, "no such control action")),
@@ -78,8 +91,4 @@ fn apply<Op: serde::de::DeserializeOwned>(
         },
         Err(e) => send(rq, text(400, &format!("not {what}: {e}"))),
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

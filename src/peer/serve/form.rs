@@ -71,7 +71,7 @@ impl PageQuery {
 }
 
 /// `application/x-www-form-urlencoded`: `+` is a space, then `%XX` escapes.
-fn form_decode(s: &str) -> Option<String> {
+pub(super) fn form_decode(s: &str) -> Option<String> {
     percent_decode(&s.replace('+', " "))
 }
 

@@ -50,6 +50,10 @@ pub trait Host: Send + Sync {
         let _ = op;
         Err("this peer has no download queue".to_string())
     }
+    /// The hash of the owner's password (`web_password_hash`), if set.
+    fn owner_password_hash(&self) -> Option<&str> {
+        None
+    }
     /// The wishlist, oldest first (empty without one).
     fn wishes_list(&self) -> Vec<Wish> {
         Vec::new()

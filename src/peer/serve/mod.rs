@@ -36,6 +36,8 @@ mod gate;
 mod host;
 mod member;
 mod metrics;
+mod owner;
+mod owner_page;
 mod page;
 pub mod queue;
 mod range;

@@ -290,10 +290,10 @@ fn with_keyprint(mut page: String, keyprint: Option<crate::wire::KeyPrint>) -> S
 
 /// A place among the [`PAGE_SEARCHES`] (counted in `in_flight`), given
 /// back when dropped.
-struct SearchPlace<'a>(&'a AtomicUsize);
+pub(super) struct SearchPlace<'a>(&'a AtomicUsize);
 
 impl SearchPlace<'_> {
-    fn take(in_flight: &AtomicUsize) -> Option<SearchPlace<'_>> {
+    pub(super) fn take(in_flight: &AtomicUsize) -> Option<SearchPlace<'_>> {
         in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < PAGE_SEARCHES).then_some(n + 1)
@@ -395,7 +395,7 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
 }
 
 /// An HTML answer with the page's security headers.
-fn html(status: u16, body: String) -> Answer {
+pub(super) fn html(status: u16, body: String) -> Answer {
     Response::from_data(body.into_bytes())
         .with_status_code(StatusCode(status))
         .with_header(header("Content-Type", "text/html; charset=utf-8"))

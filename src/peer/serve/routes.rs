@@ -7,7 +7,7 @@ use tiny_http::{Method, Request, Response};
 
 use super::context::Ctx;
 use super::respond::{header, json, json_listing, not_allowed, request_header, send, text};
-use super::{control, files, member, page, upload};
+use super::{control, files, member, owner_page, page, upload};
 
 /// Longest request path accepted.
 pub const MAX_URL_LEN: usize = 2048;
@@ -43,7 +43,7 @@ pub(super) fn handle(ctx: &Ctx, rq: Request) {
     // counters and control (its own secret) is for members.
     let open = matches!(
         segments.as_slice(),
-        ["health"] | ["page.css"] | ["metrics"] | ["control", _]
+        ["health"] | ["page.css"] | ["metrics"] | ["control", _] | ["owner", ..]
     );
     if !open {
         if let Err(why) = member::admit(host, &ctx.members, &rq, Instant::now()) {
@@ -116,7 +116,9 @@ pub(super) fn handle(ctx: &Ctx, rq: Request) {
             Method::Put => upload::receive_upload(host, &ctx.metrics, rq, &path.join("/")),
             _ => not_allowed(rq, "PUT"),
         },
-        ["control", action] => control::control(host, &ctx.uploads, rq, action),
+        ["control", action] => control::control(host, &ctx.uploads, &ctx.owner, rq, action),
+        // The owner's page: its own sign-in, not the group's.
+        ["owner", rest @ ..] => owner_page::route(ctx, rq, rest),
         _ => send(rq, text(404, "no such route")),
     }
 }

@@ -109,6 +109,7 @@ impl HttpServer {
             }),
             page_searches: Default::default(),
             members: Default::default(),
+            owner: Default::default(),
             metrics,
         });
         let gate = Arc::new(Gate::new(opts.workers));

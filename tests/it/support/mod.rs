@@ -5,6 +5,7 @@
 //! requests no well-behaved client would send; a direct gRPC client; fake
 //! sources; and the checks tests make.
 
+mod cdp;
 mod check;
 mod directory;
 mod fake_source;
@@ -16,6 +17,7 @@ mod peer;
 mod proc;
 mod tls;
 
+pub use cdp::*;
 pub use check::*;
 pub use directory::*;
 pub use fake_source::*;

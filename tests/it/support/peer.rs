@@ -92,7 +92,7 @@ impl PeerSetup {
     }
 
     /// A `peer` command with this peer's config and `args`, no stdin.
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(PEER);
         cmd.arg("--config")
             .arg(&self.config)
