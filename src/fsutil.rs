@@ -118,6 +118,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_then_rename(path, false, |w| w.write_all(bytes))
 }
 
+/// The JSON document in `path`, or the default when there is no such file
+/// (a state file not written yet); one that does not read is an error
+/// naming the file.
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+) -> io::Result<T> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e),
+    }
+}
+
 /// [`write_atomic`] of what `write` writes, streamed to the file as it is
 /// written (a big file is never whole in memory); if `write` fails the
 /// old file stands.

@@ -194,7 +194,7 @@ fn format_transfers(list: &[QueueEntry], labels: &HashMap<u64, String>) -> Strin
             QueueState::Paused => format!("stopped  {} verified and kept (12) resumes it)", of()),
             QueueState::Failed { why } => format!("failed   {why}"),
         };
-        let label = labels.get(&e.n).or(e.name.as_ref()).unwrap_or(&e.id);
+        let label = labels.get(&e.n).cloned().unwrap_or_else(|| e.label());
         out.push_str(&format!("{:>3}  {label}  {state}\n", e.n));
     }
     out

@@ -62,16 +62,7 @@ impl DownloadQueue {
     /// scheduler thread started.
     pub fn start(core: &Arc<Core>, state_dir: &Path) -> std::io::Result<Arc<DownloadQueue>> {
         let file = state_dir.join(QUEUE_FILE);
-        let saved: Saved = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", file.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved::default(),
-            Err(e) => return Err(e),
-        };
+        let saved: Saved = crate::fsutil::read_json_or_default(&file)?;
         let mut entries = saved.entries;
         let mut back = 0;
         for e in &mut entries {
@@ -241,9 +232,11 @@ impl DownloadQueue {
         let stopped = stop.load(Ordering::Relaxed);
         let mut retry = false;
         entry.state = match outcome {
+            Ok(r) if r.already_had => {
+                log::info!("download queue: {n} was already here: {}", r.path.display());
+                done(entry, &r)
+            }
             Ok(r) => {
-                entry.done = r.size;
-                entry.size = r.size;
                 log::info!(
                     "download queue: {n} saved {} ({} bytes in {:.2} s from {} source(s))",
                     r.path.display(),
@@ -251,11 +244,7 @@ impl DownloadQueue {
                     r.elapsed.as_secs_f64(),
                     r.sources.len()
                 );
-                QueueState::Done {
-                    path: r.path.display().to_string(),
-                    summary: download_summary(&r),
-                    report: download_report_json(&r),
-                }
+                done(entry, &r)
             }
             // Paused (or resumed meanwhile: queued again) by its owner.
             Err(_) if stopped && entry.state == QueueState::Active => QueueState::Paused,
@@ -278,6 +267,17 @@ impl DownloadQueue {
         self.save(&inner);
         drop(inner);
         self.poke();
+    }
+}
+
+/// Records a finished download in its entry; the entry's new state.
+fn done(entry: &mut QueueEntry, r: &fetch::DownloadReport) -> QueueState {
+    entry.done = r.size;
+    entry.size = r.size;
+    QueueState::Done {
+        path: r.path.display().to_string(),
+        summary: download_summary(r),
+        report: download_report_json(r),
     }
 }
 

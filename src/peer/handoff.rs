@@ -151,7 +151,7 @@ pub fn format_queue(list: &[QueueEntry]) -> String {
     }
     let mut out = String::new();
     for e in list {
-        let what = e.name.clone().unwrap_or_else(|| e.id.clone());
+        let what = e.label();
         let progress = if e.size > 0 {
             format!("{} of {}", human_size(e.done), human_size(e.size))
         } else {

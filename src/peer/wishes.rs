@@ -46,16 +46,7 @@ impl Wishlist {
     /// thread started.
     pub fn start(core: &Arc<Core>, state_dir: &Path) -> std::io::Result<Arc<Wishlist>> {
         let file = state_dir.join(WISH_FILE);
-        let saved: Saved = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", file.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Saved::default(),
-            Err(e) => return Err(e),
-        };
+        let saved: Saved = crate::fsutil::read_json_or_default(&file)?;
         let list = Arc::new(Wishlist {
             core: Arc::downgrade(core),
             file,

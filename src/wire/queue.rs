@@ -52,6 +52,22 @@ pub struct QueueEntry {
     pub size: u64,
 }
 
+impl QueueEntry {
+    /// What a person calls it: the name asked for, else the name it was
+    /// saved under, else its id.
+    pub fn label(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        if let QueueState::Done { path, .. } = &self.state {
+            if let Some(file) = std::path::Path::new(path).file_name() {
+                return file.to_string_lossy().into_owned();
+            }
+        }
+        self.id.clone()
+    }
+}
+
 /// A change to the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "op")]

@@ -14,13 +14,18 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 use crate::tls::unguessable;
 
-/// The queue as `peer queue --json` lists it.
-fn queue(p: &PeerSetup) -> Vec<serde_json::Value> {
-    serde_json::from_str::<serde_json::Value>(&ok(p.run(&["queue", "--json"])))
+/// The list `peer WHAT --json` prints (the queue, the wishlist).
+fn listed(p: &PeerSetup, what: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str::<serde_json::Value>(&ok(p.run(&[what, "--json"])))
         .unwrap()
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+/// The queue as `peer queue --json` lists it.
+fn queue(p: &PeerSetup) -> Vec<serde_json::Value> {
+    listed(p, "queue")
 }
 
 /// Whether a download in `p`'s share has recorded a verified piece.
@@ -329,11 +334,7 @@ fn peer_get_hands_the_download_to_the_running_peer_and_ctrl_c_leaves_it_running(
 
 /// The wishlist as `peer wish --json` lists it.
 fn wishes(p: &PeerSetup) -> Vec<serde_json::Value> {
-    serde_json::from_str::<serde_json::Value>(&ok(p.run(&["wish", "--json"])))
-        .unwrap()
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    listed(p, "wish")
 }
 
 #[test]

@@ -399,7 +399,7 @@ fn queue_page(peer: &str, s: &Signed, list: &[QueueEntry]) -> String {
     }
     let mut unfinished = false;
     for e in list {
-        let what = e.name.clone().unwrap_or_else(|| e.id.clone());
+        let what = e.label();
         let (state, ended) = match &e.state {
             QueueState::Queued => ("queued".to_string(), false),
             QueueState::Waiting { why } => (format!("waiting for a source: {why}"), false),

@@ -15,6 +15,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver};
 use serde_json::{json, Value};
 
+/// The flags every test browser runs with: headless, in a container.
+pub const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
+];
+
 /// How long one command or page load may take.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -43,21 +53,14 @@ impl Browser {
         let (cmd_read, cmd_write) = pipe();
         let (out_read, out_write) = pipe();
         let mut cmd = Command::new(chromium);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-extensions",
-            "--disable-dev-shm-usage",
-            "--remote-debugging-pipe",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg("about:blank")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.args(HEADLESS)
+            .arg("--remote-debugging-pipe")
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args)
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only fcntl and dup2 between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
