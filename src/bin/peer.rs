@@ -277,7 +277,7 @@ fn run(args: Args) -> Result<()> {
     let config = load_config(&args)?;
     let json = args.json;
     // Downloads into another folder than the config's run here.
-    let own_download_dir = args.download_dir.is_none();
+    let own_download_dir = args.download_dir.is_none() && args.share_dir.is_none();
     let dir = || -> Result<Directory> { Ok(hubshare::open_directory(&config)?.0) };
     match args.command.unwrap_or(Command::Menu) {
         Command::Serve => serve(config, false),
