@@ -610,7 +610,12 @@ fn hand_off(
     note!("peer: the running peer took it: download {n} of its queue (Ctrl-C stops following it, not the download)");
     let stop = opts.cancel.clone().unwrap_or_default();
     let mut tell = |line: String| note!("peer: {line}");
-    match follow_one(control, n, &stop, opts.progress, wait, &mut tell)? {
+    let followed = follow_one(control, n, &stop, opts.progress, wait, &mut tell).map_err(|e| {
+        format!(
+            "{e}\n(download {n} stays in the running peer's queue, and goes on when it runs again)"
+        )
+    })?;
+    match followed {
         FollowedOne::Ended(e) => match e.state {
             QueueState::Done {
                 summary,

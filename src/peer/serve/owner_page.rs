@@ -45,7 +45,8 @@ pub(super) fn route(ctx: &Ctx, mut rq: Request, rest: &[&str]) {
             let body = queue_page(host.name(), &s, &host.queue_list());
             send(rq, html(200, body))
         }
-        (["sign-in"], Method::Get | Method::Head, _) => {
+        // GET only: a HEAD (a link preview) does not use up the link.
+        (["sign-in"], Method::Get, _) => {
             let once = field(&query, "once").unwrap_or_default();
             match ctx.owner.sign_in_by_link(&once, now) {
                 Some(token) => send(rq, signed_in(&token)),
