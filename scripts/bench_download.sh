@@ -45,7 +45,7 @@ peer_secs=() curl_secs=()
 for r in $(seq "$RUNS"); do
   rm -f b/share/bench.bin curl.bin
   start=$(date +%s.%N)
-  "$BIN/peer" --config b.toml get "$ID" > get.out 2> get.log
+  "$BIN/peer" --config b.toml get --here "$ID" > get.out 2> get.log
   end=$(date +%s.%N)
   cmp -s a/share/bench.bin b/share/bench.bin || { echo "round $r: peer get's copy differs" >&2; exit 1; }
   peer_secs+=("$(awk "BEGIN{print $end - $start}")")

@@ -41,7 +41,7 @@ upload_rate_limit = $LIMIT"
   for i in $(seq 1 "$N"); do
     (
       s=$(now)
-      "$BIN/peer" --config "d$i.toml" get "$ID" > "d$i.get" 2> "d$i.err" ||
+      "$BIN/peer" --config "d$i.toml" get --here "$ID" > "d$i.get" 2> "d$i.err" ||
         { echo "d$i failed:"; tail -5 "d$i.err"; exit 1; }
       e=$(now)
       cmp -s file.bin "d$i/share/bench.bin" || { echo "d$i: MISMATCH"; exit 1; }

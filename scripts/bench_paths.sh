@@ -113,7 +113,7 @@ fetch() { # namespace who id name path -> MiB/s
   rm -f "$2/downloads/$4"
   local t0 t1
   t0=$(date +%s.%N)
-  run_in "$1" "$BIN/peer" --config "$2.toml" get "$3" > get.out 2> get.err || { cat get.err >&2; exit 1; }
+  run_in "$1" "$BIN/peer" --config "$2.toml" get --here "$3" > get.out 2> get.err || { cat get.err >&2; exit 1; }
   t1=$(date +%s.%N)
   [ "$(b3sum --no-names "$2/downloads/$4")" = "$3" ] || { echo "bad bytes in $4" >&2; exit 1; }
   grep -q "($5)" get.out || { echo "no '$5' path in: $(cat get.out)" >&2; exit 1; }

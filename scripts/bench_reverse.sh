@@ -38,7 +38,7 @@ fetch() { # id name -> seconds
   rm -f "d/downloads/$2"
   local t0 t1
   t0=$(date +%s.%N)
-  "$BIN/peer" --config d.toml get "$1" > get.out 2> get.err || { cat get.err >&2; exit 1; }
+  "$BIN/peer" --config d.toml get --here "$1" > get.out 2> get.err || { cat get.err >&2; exit 1; }
   t1=$(date +%s.%N)
   [ "$(b3sum --no-names "d/downloads/$2")" = "$1" ] || { echo "bad bytes in $2" >&2; exit 1; }
   grep -q "($3)" get.out || { echo "no '$3' path in: $(cat get.out)" >&2; exit 1; }

@@ -31,7 +31,7 @@ fetch() { # label
   rm -rf "$WORK/dl"
   local s e
   s=$(now)
-  "$BIN/peer" --config b.toml --download-dir "$WORK/dl" get "$ID" > get.out 2> get.log
+  "$BIN/peer" --config b.toml --download-dir "$WORK/dl" get --here "$ID" > get.out 2> get.log
   e=$(now)
   LAST=$(awk "BEGIN{print $e - $s}")
   printf "%-40s %s\n" "$1" "$(rate "$s" "$e")"

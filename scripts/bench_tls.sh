@@ -66,7 +66,7 @@ rate() { awk "BEGIN{printf \"%.2f s = %.0f MB/s\", $1, $SIZE_MIB * 1.048576 / $1
 get() { # which (tls|plain)
   rm -f "$1-b/share/bench.bin"
   local s e
-  s=$(now); "$BIN/peer" --config "$1-b.toml" get "$ID" > "$1-get.out" 2> "$1-get.log"; e=$(now)
+  s=$(now); "$BIN/peer" --config "$1-b.toml" get --here "$ID" > "$1-get.out" 2> "$1-get.log"; e=$(now)
   cmp -s file/bench.bin "$1-b/share/bench.bin" || { echo "$1: the copy differs" >&2; exit 1; }
   secs "$s" "$e"
 }
