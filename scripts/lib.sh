@@ -4,14 +4,18 @@
 # in plaintext (`tls = false`, as `peer_config` writes it too), unless
 # TLS=1 (bench_tls.sh compares the two); SERVER_LINES are added to its
 # config.
-# Sets ROOT (the repository), BIN, WORK, PIDS and DIR (the directory's
+# Sets ROOT (the repository), BIN (unless given), WORK, PIDS and DIR (the directory's
 # address); leaves the shell in WORK. `peer_config NAME EXTRA` writes
 # NAME.toml for a peer sharing WORK/NAME/share, with the lines EXTRA
 # appended; `median` prints the middle of its numbers.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-cargo build --release --quiet --bin server --bin peer
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+# BIN=DIR runs the binaries in DIR and builds nothing (to compare two
+# builds side by side); by default the release build of this checkout.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --bin server --bin peer
+  BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

@@ -126,16 +126,18 @@ pub fn load(file: &Path, share_dir: &Path, extra: &[PathBuf]) -> HashMap<PathBuf
         .collect()
 }
 
-/// Writes the cache atomically (see `fsutil::write_atomic`).
-pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -> io::Result<()> {
+/// Writes the cache of `entries` atomically (see `fsutil::write_atomic`),
+/// in path order whatever order they come in.
+pub fn save<'a>(
+    file: &Path,
+    share_dir: &Path,
+    entries: impl IntoIterator<Item = (&'a Path, Cached)>,
+) -> io::Result<()> {
     // Borrowed, not copied: the entries are written twice (for the digest,
     // then into the file) without ever being whole in memory.
     let mut list: Vec<Entry<&Path>> = entries
-        .iter()
-        .map(|(path, cached)| Entry {
-            path: path.as_path(),
-            cached: *cached,
-        })
+        .into_iter()
+        .map(|(path, cached)| Entry { path, cached })
         .collect();
     list.sort_by(|a, b| a.path.cmp(b.path));
     #[derive(Serialize)]
@@ -163,6 +165,10 @@ pub fn save(file: &Path, share_dir: &Path, entries: &HashMap<PathBuf, Cached>) -
 mod tests {
     use super::*;
 
+    fn borrowed(m: &HashMap<PathBuf, Cached>) -> impl Iterator<Item = (&Path, Cached)> {
+        m.iter().map(|(p, c)| (p.as_path(), *c))
+    }
+
     fn sample() -> HashMap<PathBuf, Cached> {
         let mut m = HashMap::new();
         m.insert(
@@ -182,7 +188,7 @@ mod tests {
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(CACHE_FILE);
-        save(&file, Path::new("/share"), &sample()).unwrap();
+        save(&file, Path::new("/share"), borrowed(&sample())).unwrap();
         assert_eq!(load(&file, Path::new("/share"), &[]), sample());
         // Another share folder does not get these entries.
         assert!(load(&file, Path::new("/other"), &[]).is_empty());
@@ -208,7 +214,7 @@ mod tests {
                 },
             );
         }
-        save(&file, Path::new("/share"), &cache).unwrap();
+        save(&file, Path::new("/share"), borrowed(&cache)).unwrap();
         let mut entries: Vec<Entry> = cache
             .iter()
             .map(|(path, cached)| Entry {
@@ -232,7 +238,7 @@ mod tests {
     fn damaged_files_are_ignored_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(CACHE_FILE);
-        save(&file, Path::new("/share"), &sample()).unwrap();
+        save(&file, Path::new("/share"), borrowed(&sample())).unwrap();
         let good = fs::read_to_string(&file).unwrap();
         let edited = good.replace("\"size\":5", "\"size\":6");
         assert_ne!(edited, good);

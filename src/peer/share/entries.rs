@@ -1,9 +1,12 @@
 //! The table's entries: a shared file by path and by id, the same bytes at
 //! several paths being one entry whose other paths are `other_names`, and
-//! the difference an update makes (`Change`).
+//! the difference an update makes (`Change`). Each path is held once (an
+//! `Arc<Path>` that both maps share); what is listed is made from a
+//! [`Slot`] when asked for.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::scan::Stat;
 use crate::id::FileId;
@@ -20,18 +23,64 @@ pub struct ShareEntry {
     pub(super) stat: Stat,
 }
 
-impl ShareEntry {
-    /// The entry of the file at `path`, shared as `name`.
-    pub(super) fn new(name: String, path: &Path, id: FileId, stat: Stat) -> ShareEntry {
-        ShareEntry {
-            file: SharedFile {
-                id,
-                name,
-                size: stat.size,
-                other_names: Vec::new(),
-            },
-            path: path.to_path_buf(),
+/// What the table keeps of a shared file (its path is its key): the name
+/// it is shared as, its id and what a scan saw of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Slot {
+    pub name: Box<str>,
+    pub id: FileId,
+    pub stat: Stat,
+}
+
+impl Slot {
+    /// The slot of the file shared as `name`.
+    pub(super) fn new(name: String, id: FileId, stat: Stat) -> Slot {
+        Slot {
+            name: name.into_boxed_str(),
+            id,
             stat,
+        }
+    }
+}
+
+/// The paths holding one id, sorted, without duplicates; most ids have
+/// one, kept without a list of its own.
+#[derive(Debug, Clone)]
+pub(super) enum Paths {
+    One(Arc<Path>),
+    Many(Vec<Arc<Path>>),
+}
+
+impl Paths {
+    pub(super) fn as_slice(&self) -> &[Arc<Path>] {
+        match self {
+            Paths::One(p) => std::slice::from_ref(p),
+            Paths::Many(v) => v,
+        }
+    }
+
+    fn insert(&mut self, path: Arc<Path>) {
+        let mut list = match std::mem::replace(self, Paths::Many(Vec::new())) {
+            Paths::One(p) => vec![p],
+            Paths::Many(v) => v,
+        };
+        if let Err(at) = list.binary_search(&path) {
+            list.insert(at, path);
+        }
+        *self = Paths::Many(list);
+    }
+
+    /// Takes `path` out; whether any path is left.
+    fn remove(&mut self, path: &Path) -> bool {
+        match self {
+            Paths::One(p) => **p != *path,
+            Paths::Many(v) => {
+                v.retain(|p| **p != *path);
+                if let [one] = v.as_slice() {
+                    *self = Paths::One(one.clone());
+                }
+                !self.as_slice().is_empty()
+            }
         }
     }
 }
@@ -53,11 +102,11 @@ impl Change {
 #[derive(Default)]
 pub(super) struct Entries {
     /// Ordered by path, so what is below a folder is one range.
-    pub by_path: BTreeMap<PathBuf, ShareEntry>,
-    /// Every path holding each id, sorted (most ids have one). The same
-    /// bytes at several paths are shared once, under the first path (the
-    /// one read), with the others as its `other_names`.
-    pub by_id: HashMap<FileId, Vec<PathBuf>>,
+    pub by_path: BTreeMap<Arc<Path>, Slot>,
+    /// Every path holding each id, sorted. The same bytes at several paths
+    /// are shared once, under the first path (the one read), with the
+    /// others as its `other_names`.
+    pub by_id: HashMap<FileId, Paths>,
     /// Counts the updates that changed what is listed: a listing made at
     /// one generation is current while it stands.
     pub generation: u64,
@@ -67,22 +116,28 @@ impl Entries {
     /// What is shared for `id`: the first path's entry, with the others'
     /// names as further names.
     pub(super) fn shared(&self, id: &FileId) -> Option<ShareEntry> {
-        let first = &self.by_path[&self.by_id.get(id)?[0]];
+        let path = &self.by_id.get(id)?.as_slice()[0];
         Some(ShareEntry {
             file: self.file(id)?,
-            path: first.path.clone(),
-            stat: first.stat,
+            path: path.to_path_buf(),
+            stat: self.by_path[path].stat,
         })
     }
 
     /// What is announced and listed for `id` (see [`shared`](Self::shared)).
     pub(super) fn file(&self, id: &FileId) -> Option<SharedFile> {
-        let paths = self.by_id.get(id)?;
-        let mut file = self.by_path[&paths[0]].file.clone();
+        let paths = self.by_id.get(id)?.as_slice();
+        let first = &self.by_path[&paths[0]];
+        let mut file = SharedFile {
+            id: first.id,
+            name: first.name.to_string(),
+            size: first.stat.size,
+            other_names: Vec::new(),
+        };
         if paths.len() > 1 {
             let mut others: Vec<String> = paths[1..]
                 .iter()
-                .map(|p| self.by_path[p].file.name.clone())
+                .map(|p| self.by_path[p].name.to_string())
                 .collect();
             others.sort();
             if others.len() > names::MAX_OTHER_NAMES {
@@ -106,7 +161,7 @@ impl Entries {
     pub(super) fn update(
         &mut self,
         gone: impl IntoIterator<Item = PathBuf>,
-        put: impl IntoIterator<Item = (PathBuf, ShareEntry)>,
+        put: impl IntoIterator<Item = (PathBuf, Slot)>,
     ) -> Change {
         let change = if self.by_path.is_empty() {
             self.fill(put)
@@ -125,7 +180,7 @@ impl Entries {
     fn apply(
         &mut self,
         gone: impl IntoIterator<Item = PathBuf>,
-        put: impl IntoIterator<Item = (PathBuf, ShareEntry)>,
+        put: impl IntoIterator<Item = (PathBuf, Slot)>,
     ) -> Change {
         // What each touched id was shared as before.
         let mut before: BTreeMap<FileId, Option<SharedFile>> = BTreeMap::new();
@@ -133,29 +188,30 @@ impl Entries {
             before.entry(id).or_insert_with(|| this.file(&id));
         };
         for path in gone {
-            let Some(id) = self.by_path.get(&path).map(|e| e.file.id) else {
+            let Some(id) = self.by_path.get(path.as_path()).map(|e| e.id) else {
                 continue;
             };
             touch(self, id);
-            self.by_path.remove(&path);
+            self.by_path.remove(path.as_path());
             self.unlink(id, &path);
         }
-        for (path, entry) in put {
-            let id = entry.file.id;
-            let old = self.by_path.get(&path).map(|e| e.file.id);
+        for (path, slot) in put {
+            let id = slot.id;
+            let old = self.by_path.get_key_value(path.as_path());
+            let (key, old) = match old {
+                Some((key, e)) => (key.clone(), Some(e.id)),
+                None => (Arc::from(path), None),
+            };
             if let Some(old) = old {
                 touch(self, old);
             }
             touch(self, id);
-            self.by_path.insert(path.clone(), entry);
+            self.by_path.insert(key.clone(), slot);
             if old != Some(id) {
                 if let Some(old) = old {
-                    self.unlink(old, &path);
+                    self.unlink(old, &key);
                 }
-                let list = self.by_id.entry(id).or_default();
-                if let Err(at) = list.binary_search(&path) {
-                    list.insert(at, path);
-                }
+                self.link(id, key);
             }
         }
         let mut change = Change::default();
@@ -171,17 +227,18 @@ impl Entries {
 
     /// [`update`](Self::update) of an empty table (the first scan), in
     /// bulk: everything is new.
-    fn fill(&mut self, put: impl IntoIterator<Item = (PathBuf, ShareEntry)>) -> Change {
-        self.by_path = put.into_iter().collect();
+    fn fill(&mut self, put: impl IntoIterator<Item = (PathBuf, Slot)>) -> Change {
+        self.by_path = put.into_iter().map(|(p, e)| (Arc::from(p), e)).collect();
+        let mut by_id = HashMap::with_capacity(self.by_path.len());
         for (path, e) in &self.by_path {
             // In path order: each list comes out sorted.
-            self.by_id.entry(e.file.id).or_default().push(path.clone());
+            link(&mut by_id, e.id, path.clone());
         }
+        self.by_id = by_id;
         let mut added = Vec::with_capacity(self.by_id.len());
         for (path, e) in &self.by_path {
-            match self.by_id[&e.file.id].as_slice() {
-                [_] => added.push(e.file.clone()),
-                [first, ..] if first == path => added.extend(self.file(&e.file.id)),
+            match self.by_id[&e.id].as_slice() {
+                [first, ..] if first == path => added.extend(self.file(&e.id)),
                 _ => {}
             }
         }
@@ -192,21 +249,34 @@ impl Entries {
         }
     }
 
+    fn link(&mut self, id: FileId, path: Arc<Path>) {
+        link(&mut self.by_id, id, path);
+    }
+
     pub(super) fn unlink(&mut self, id: FileId, path: &Path) {
         if let Some(list) = self.by_id.get_mut(&id) {
-            list.retain(|p| p != path);
-            if list.is_empty() {
+            if !list.remove(path) {
                 self.by_id.remove(&id);
             }
         }
     }
 }
 
+/// Adds `path` to the paths of `id`.
+fn link(by_id: &mut HashMap<FileId, Paths>, id: FileId, path: Arc<Path>) {
+    match by_id.entry(id) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(Paths::One(path));
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().insert(path),
+    }
+}
+
 /// The entries of `map` at `root` and below it.
 pub(super) fn under<'a>(
-    map: &'a BTreeMap<PathBuf, ShareEntry>,
+    map: &'a BTreeMap<Arc<Path>, Slot>,
     root: &'a Path,
-) -> impl Iterator<Item = (&'a PathBuf, &'a ShareEntry)> {
+) -> impl Iterator<Item = (&'a Arc<Path>, &'a Slot)> {
     map.range::<Path, _>((std::ops::Bound::Included(root), std::ops::Bound::Unbounded))
         .take_while(move |(p, _)| p.starts_with(root))
 }

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::cache::{self, Cached};
-use super::entries::{under, Change, ShareEntry};
+use super::entries::{under, Change, Slot};
 use super::scan::{LeftOut, Stat, Walker};
 use super::table::{ShareError, ShareTable};
 use crate::hash::hash_pieces;
@@ -26,6 +27,7 @@ impl ShareTable {
     pub fn rescan(&self) -> Result<Change, ShareError> {
         let change = self.scan(None)?;
         self.save_cache();
+        release_free_memory();
         Ok(change)
     }
 
@@ -35,13 +37,18 @@ impl ShareTable {
     /// change is on its way to the directory (saving a large share's cache
     /// takes a while, and losing it costs only hashing again).
     pub fn save_cache(&self) {
-        let mut scan = self.scan.locked();
-        if !scan.cache_dirty {
+        // Saves one at a time, none during a scan.
+        let _scan = self.scan.locked();
+        if !self.cache_dirty.swap(false, Ordering::Relaxed) {
             return;
         }
-        scan.cache_dirty = false;
         if let Some(file) = &self.cache_file {
-            if let Err(e) = cache::save(file, &self.dir, &scan.cache) {
+            let entries = self.entries.reading();
+            let cached = entries
+                .by_path
+                .iter()
+                .filter_map(|(p, e)| Some((&**p, cached(e)?)));
+            if let Err(e) = cache::save(file, &self.dir, cached) {
                 log::warn!("cannot write the hash cache {}: {e}", file.display());
             }
         }
@@ -101,7 +108,7 @@ impl ShareTable {
                     .any(|a| r.binary_search_by(|x| x.as_path().cmp(a)).is_ok())
             })
         };
-        let known: BTreeMap<PathBuf, ShareEntry> = match roots {
+        let known: BTreeMap<Arc<Path>, Slot> = match roots {
             None => {
                 for (_, root) in self.roots() {
                     walk(root, &|w| w.walk(root, 0)).map_err(|source| ShareError {
@@ -143,14 +150,14 @@ impl ShareTable {
         // again. Made at the first path the cache does not know.
         let mut moved: Option<HashMap<(u64, u64, u64, u64), FileId>> = None;
         for (path, stat) in found {
-            if let Some(old) = known.get(&path) {
+            if let Some(old) = known.get(path.as_path()) {
                 if old.stat == stat && stat.mtime.is_some() {
                     by_path.insert(path, old.clone());
                     continue;
                 }
             }
             let key = cache::mtime_ns(stat.mtime);
-            if let Some(c) = scan.cache.get(&path) {
+            if let Some(c) = scan.loaded.get(&path) {
                 if c.size == stat.size && Some(c.mtime_ns) == key {
                     let entry = self.entry(&path, c.id, stat);
                     by_path.insert(path, entry);
@@ -160,8 +167,11 @@ impl ShareTable {
             // (Inode 0: not known, nothing to match.)
             if let (Some(mtime_ns), (dev, ino @ 1..)) = (key, stat.node) {
                 let moved = moved.get_or_insert_with(|| {
-                    scan.cache
+                    let entries = self.entries.reading();
+                    scan.loaded
                         .values()
+                        .copied()
+                        .chain(entries.by_path.values().filter_map(cached))
                         .filter(|c| c.ino != 0)
                         .map(|c| ((c.dev, c.ino, c.size, c.mtime_ns), c.id))
                         .collect()
@@ -196,43 +206,32 @@ impl ShareTable {
         scan.unsettled = unsettled;
         let gone: Vec<PathBuf> = known
             .keys()
-            .filter(|p| !by_path.contains_key(*p))
-            .cloned()
+            .filter(|p| !by_path.contains_key(&***p))
+            .map(|p| p.to_path_buf())
             .collect();
-        // The hash cache follows the scanned part: what is gone from it
-        // leaves (after a full scan, whatever the scan did not find), what
-        // was found is (re)written. It is saved by `save_cache`.
-        let stale: Vec<PathBuf> = match roots {
-            None => scan
-                .cache
-                .keys()
-                .filter(|p| !by_path.contains_key(*p))
-                .cloned()
-                .collect(),
-            Some(_) => gone.clone(),
-        };
-        for p in stale {
-            scan.cache_dirty |= scan.cache.remove(&p).is_some();
+        let put: Vec<(PathBuf, Slot)> = by_path
+            .into_iter()
+            .filter(|(p, e)| known.get(p.as_path()) != Some(e))
+            .collect();
+        // The table is the hash cache: it needs saving when the entries
+        // change, unless (at the first scan) they are what was loaded.
+        let same_as_loaded = put
+            .iter()
+            .all(|(p, e)| cached(e) == scan.loaded.get(p).copied());
+        let matched = put
+            .iter()
+            .filter(|(p, _)| scan.loaded.contains_key(p))
+            .count();
+        let dirty = !(gone.is_empty() && same_as_loaded && matched == scan.loaded.len());
+        if roots.is_none() {
+            // Used: from now on the table is the cache.
+            scan.loaded = HashMap::new();
         }
-        for (p, e) in &by_path {
-            let Some(mtime_ns) = cache::mtime_ns(e.stat.mtime) else {
-                scan.cache_dirty |= scan.cache.remove(p).is_some();
-                continue;
-            };
-            let c = Cached {
-                size: e.file.size,
-                mtime_ns,
-                id: e.file.id,
-                dev: e.stat.node.0,
-                ino: e.stat.node.1,
-            };
-            if scan.cache.get(p) != Some(&c) {
-                scan.cache.insert(p.clone(), c);
-                scan.cache_dirty = true;
-            }
+        let change = self.entries.writing().update(gone, put);
+        if dirty {
+            self.cache_dirty.store(true, Ordering::Relaxed);
         }
-        let put = by_path.into_iter().filter(|(p, e)| known.get(p) != Some(e));
-        Ok(self.entries.writing().update(gone, put))
+        Ok(change)
     }
 
     /// Adds a file that was just written into the share folder (an upload or a
@@ -241,12 +240,14 @@ impl ShareTable {
         let meta = std::fs::metadata(path)?;
         let entry = self.entry(path, id, Stat::of(&meta));
         let put = [(path.to_path_buf(), entry)];
-        Ok(self.entries.writing().update([], put))
+        let change = self.entries.writing().update([], put);
+        self.cache_dirty.store(true, Ordering::Relaxed);
+        Ok(change)
     }
 
     /// Hashes a file (its id and piece list in one pass) and keeps the piece
     /// list; `None` if it changed while it was being read.
-    pub(super) fn hash_file(&self, path: &Path) -> io::Result<Option<ShareEntry>> {
+    pub(super) fn hash_file(&self, path: &Path) -> io::Result<Option<Slot>> {
         let mut file = self.open(path)?;
         let before = file.metadata()?;
         let hashed = hash_pieces(&mut file, before.len())?;
@@ -263,5 +264,29 @@ impl ShareTable {
         }
         self.store_pieces(&hashed.id, &hashed.cvs);
         Ok(Some(self.entry(path, hashed.id, Stat::of(&before))))
+    }
+}
+
+/// What the hash cache keeps of an entry (nothing without a modification
+/// time: it could not tell the file unchanged).
+fn cached(e: &Slot) -> Option<Cached> {
+    Some(Cached {
+        size: e.stat.size,
+        mtime_ns: cache::mtime_ns(e.stat.mtime)?,
+        id: e.id,
+        dev: e.stat.node.0,
+        ino: e.stat.node.1,
+    })
+}
+
+/// Hands the allocator's free memory back to the system. A full scan of a
+/// big share (what it found, the copy it compared with, the cache as
+/// loaded) and a first announce of it leave several times the table's size
+/// free, which glibc's allocator would otherwise keep as the peer's RSS.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -6,12 +6,12 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::cache::{self, Cached};
-use super::entries::{Entries, ShareEntry};
+use super::entries::{Entries, ShareEntry, Slot};
 use super::open::open_shared;
 use super::scan::{file_name, shared_path, LeftOut, Stat};
 use crate::id::FileId;
@@ -47,10 +47,10 @@ pub(super) struct ScanState {
     pub unsettled: HashMap<PathBuf, Stat>,
     /// What the last full scan left out.
     pub left_out: LeftOut,
-    /// The hash cache: as loaded, then as the scans left it.
-    pub cache: HashMap<PathBuf, Cached>,
-    /// Whether `cache` changed since it was last saved.
-    pub cache_dirty: bool,
+    /// The hash cache as loaded, until the first full scan has used it.
+    /// From then on the table is the cache: it is saved from the entries
+    /// (one copy of each path, not two).
+    pub loaded: HashMap<PathBuf, Cached>,
 }
 
 /// The files a peer shares, found by id.
@@ -66,6 +66,8 @@ pub struct ShareTable {
     listing: Mutex<Option<(u64, Arc<[SharedFile]>)>>,
     /// Held for a whole rescan so two never interleave.
     pub(super) scan: Mutex<ScanState>,
+    /// Whether the entries changed since the hash cache was last saved.
+    pub(super) cache_dirty: AtomicBool,
     pub(super) bytes_hashed: AtomicU64,
     pub(super) cache_file: Option<PathBuf>,
     /// Piece chaining values, one file per id (too large for the cache).
@@ -89,7 +91,7 @@ impl ShareTable {
     pub fn with_state(dir: &Path, state_dir: Option<&Path>, settle: Duration) -> ShareTable {
         let cache_file = state_dir.map(|d| d.join(cache::CACHE_FILE));
         let pieces_dir = state_dir.map(|d| d.join(PIECES_DIR));
-        let cache = cache_file
+        let loaded = cache_file
             .as_deref()
             .map(|f| cache::load(f, dir, &[]))
             .unwrap_or_default();
@@ -101,9 +103,9 @@ impl ShareTable {
             scan: Mutex::new(ScanState {
                 unsettled: HashMap::new(),
                 left_out: LeftOut::default(),
-                cache,
-                cache_dirty: false,
+                loaded,
             }),
+            cache_dirty: AtomicBool::new(false),
             bytes_hashed: AtomicU64::new(0),
             cache_file,
             pieces_dir,
@@ -118,7 +120,7 @@ impl ShareTable {
     pub fn with_extra(mut self, extra: Vec<(String, PathBuf)>) -> ShareTable {
         let dirs: Vec<PathBuf> = extra.iter().map(|(_, d)| d.clone()).collect();
         if let Some(f) = &self.cache_file {
-            self.scan.locked().cache = cache::load(f, &self.dir, &dirs);
+            self.scan.locked().loaded = cache::load(f, &self.dir, &dirs);
         }
         self.extra = extra;
         self
@@ -152,13 +154,13 @@ impl ShareTable {
         })
     }
 
-    /// The entry for the file at `path`.
-    pub(super) fn entry(&self, path: &Path, id: FileId, stat: Stat) -> ShareEntry {
+    /// What the table keeps of the file at `path`.
+    pub(super) fn entry(&self, path: &Path, id: FileId, stat: Stat) -> Slot {
         let name = self
             .shared_name(path)
             .or_else(|| file_name(path))
             .unwrap_or_default();
-        ShareEntry::new(name, path, id, stat)
+        Slot::new(name, id, stat)
     }
 
     /// Follows symbolic links in the folder (to files and folders, wherever

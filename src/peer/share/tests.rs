@@ -280,6 +280,61 @@ fn the_hash_cache_spares_rehashing_across_restarts() {
     assert_eq!(fifth.bytes_hashed(), 0);
 }
 
+/// The table is the hash cache once the first scan has used the file:
+/// what a watcher's rescan or a verified download put in it is saved, a
+/// file gone leaves it, and a start that finds everything as cached
+/// writes nothing.
+#[test]
+fn the_hash_cache_is_saved_from_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (share, state) = (dir.path().join("share"), dir.path().join("state"));
+    fs::create_dir_all(share.join("sub")).unwrap();
+    fs::create_dir(&state).unwrap();
+    let cache = state.join(cache::CACHE_FILE);
+    fs::write(share.join("a.bin"), vec![1u8; 5000]).unwrap();
+    let first = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
+    first.rescan().unwrap();
+    // A file the watcher reports, and one added as verified.
+    fs::write(share.join("sub/b.bin"), vec![2u8; 3000]).unwrap();
+    first.rescan_paths(&[share.join("sub")]).unwrap();
+    fs::write(share.join("c.bin"), vec![3u8; 2000]).unwrap();
+    first
+        .add_verified(&share.join("c.bin"), FileId::of(&[3u8; 2000]))
+        .unwrap();
+    first.save_cache();
+
+    let second = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
+    let before = fs::read(&cache).unwrap();
+    let stamp = fs::metadata(&cache).unwrap().modified().unwrap();
+    second.rescan().unwrap();
+    assert_eq!(
+        second.bytes_hashed(),
+        0,
+        "all three were in the saved cache"
+    );
+    assert_eq!(second.files().len(), 3);
+    assert_eq!(fs::metadata(&cache).unwrap().modified().unwrap(), stamp);
+    assert_eq!(
+        fs::read(&cache).unwrap(),
+        before,
+        "nothing changed, nothing written"
+    );
+
+    // A file gone leaves the saved cache; the others stay in it.
+    fs::remove_file(share.join("sub/b.bin")).unwrap();
+    second.rescan().unwrap();
+    let text = fs::read_to_string(&cache).unwrap();
+    assert!(!text.contains("b.bin") && text.contains("a.bin") && text.contains("c.bin"));
+    fs::write(share.join("sub/b.bin"), vec![2u8; 3000]).unwrap();
+    let third = ShareTable::with_state(&share, Some(&state), Duration::ZERO);
+    third.rescan().unwrap();
+    assert_eq!(
+        third.bytes_hashed(),
+        3000,
+        "only the file that was gone is hashed"
+    );
+}
+
 #[test]
 fn piece_lists_are_kept_checked_and_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
