@@ -1,12 +1,18 @@
 //! The table's entries: a shared file by path and by id, the same bytes at
 //! several paths being one entry whose other paths are `other_names`, and
-//! the difference an update makes (`Change`). Each path is held once (an
-//! `Arc<Path>` that both maps share); what is listed is made from a
-//! [`Slot`] when asked for.
+//! the difference an update makes (`Change`).
+//!
+//! Held densely, for shares of hundreds of thousands of files: every path
+//! and name is in one buffer (`text`, a name that ends its path is not
+//! stored twice), the records are one array sorted by path, and the index
+//! by id is an array of record numbers. A change rebuilds the arrays in one
+//! pass; a [`View`] of a record borrows its strings. What is listed is made
+//! from a record when asked for.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::scan::Stat;
 use crate::id::FileId;
@@ -23,8 +29,8 @@ pub struct ShareEntry {
     pub(super) stat: Stat,
 }
 
-/// What the table keeps of a shared file (its path is its key): the name
-/// it is shared as, its id and what a scan saw of it.
+/// What a scan makes of a file before it is in the table: the name it is
+/// shared as, its id and what the scan saw of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Slot {
     pub name: Box<str>,
@@ -43,46 +49,35 @@ impl Slot {
     }
 }
 
-/// The paths holding one id, sorted, without duplicates; most ids have
-/// one, kept without a list of its own.
-#[derive(Debug, Clone)]
-pub(super) enum Paths {
-    One(Arc<Path>),
-    Many(Vec<Arc<Path>>),
+/// A record of the table, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct View<'a> {
+    pub path: &'a Path,
+    pub name: &'a str,
+    pub id: FileId,
+    pub stat: Stat,
 }
 
-impl Paths {
-    pub(super) fn as_slice(&self) -> &[Arc<Path>] {
-        match self {
-            Paths::One(p) => std::slice::from_ref(p),
-            Paths::Many(v) => v,
-        }
+impl View<'_> {
+    pub(super) fn to_slot(self) -> Slot {
+        Slot::new(self.name.to_string(), self.id, self.stat)
     }
 
-    fn insert(&mut self, path: Arc<Path>) {
-        let mut list = match std::mem::replace(self, Paths::Many(Vec::new())) {
-            Paths::One(p) => vec![p],
-            Paths::Many(v) => v,
-        };
-        if let Err(at) = list.binary_search(&path) {
-            list.insert(at, path);
-        }
-        *self = Paths::Many(list);
+    /// Whether `slot` says the same as this record.
+    pub(super) fn is(&self, slot: &Slot) -> bool {
+        self.id == slot.id && self.stat == slot.stat && *self.name == *slot.name
     }
+}
 
-    /// Takes `path` out; whether any path is left.
-    fn remove(&mut self, path: &Path) -> bool {
-        match self {
-            Paths::One(p) => **p != *path,
-            Paths::Many(v) => {
-                v.retain(|p| **p != *path);
-                if let [one] = v.as_slice() {
-                    *self = Paths::One(one.clone());
-                }
-                !self.as_slice().is_empty()
-            }
-        }
-    }
+/// Where a record's strings are in `text`.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    path_at: u32,
+    path_len: u32,
+    name_at: u32,
+    name_len: u32,
+    id: FileId,
+    stat: Stat,
 }
 
 /// What changed in the share, as the directory needs to hear it.
@@ -99,45 +94,129 @@ impl Change {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Entries {
-    /// Ordered by path, so what is below a folder is one range.
-    pub by_path: BTreeMap<Arc<Path>, Slot>,
-    /// Every path holding each id, sorted. The same bytes at several paths
-    /// are shared once, under the first path (the one read), with the
-    /// others as its `other_names`.
-    pub by_id: HashMap<FileId, Paths>,
+    /// Every record's path and name, back to back.
+    text: Vec<u8>,
+    /// Bytes of `text` that no record points at any more; compacted away
+    /// when they are half of it.
+    dead: usize,
+    /// Sorted by path, so what is below a folder is one run.
+    recs: Vec<Rec>,
+    /// Record numbers sorted by (id, number): the paths holding one id are
+    /// one run, in path order. The same bytes at several paths are shared
+    /// once, under the first path (the one read), with the others as its
+    /// `other_names`.
+    by_id: Vec<u32>,
     /// Counts the updates that changed what is listed: a listing made at
     /// one generation is current while it stands.
     pub generation: u64,
 }
 
+/// `slots` sorted by path, each path once (the last given wins).
+fn sorted(slots: impl IntoIterator<Item = (PathBuf, Slot)>) -> Vec<(PathBuf, Slot)> {
+    let mut put: Vec<(PathBuf, Slot)> = slots.into_iter().collect();
+    // Stable: of one path, the last given comes last.
+    put.sort_by(|a, b| a.0.cmp(&b.0));
+    put.reverse();
+    put.dedup_by(|later, kept| later.0 == kept.0);
+    put.reverse();
+    put
+}
+
+fn path_of(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+/// A record number (the table is far below 4 billion files).
+fn number(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 shared files")
+}
+
 impl Entries {
+    /// The table of `slots` (paths in any order, each once).
+    pub(super) fn of(slots: impl IntoIterator<Item = (PathBuf, Slot)>) -> Entries {
+        let mut e = Entries::default();
+        e.merge(&[], sorted(slots));
+        e
+    }
+
+    fn view(&self, r: &Rec) -> View<'_> {
+        let at = |start: u32, len: u32| &self.text[start as usize..(start + len) as usize];
+        View {
+            path: path_of(at(r.path_at, r.path_len)),
+            // Only ever stored from a `str`.
+            name: std::str::from_utf8(at(r.name_at, r.name_len)).unwrap_or_default(),
+            id: r.id,
+            stat: r.stat,
+        }
+    }
+
+    /// Every record, in path order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = View<'_>> {
+        self.recs.iter().map(|r| self.view(r))
+    }
+
+    fn find(&self, path: &Path) -> Result<usize, usize> {
+        self.recs.binary_search_by(|r| self.view(r).path.cmp(path))
+    }
+
+    /// The record at `path`.
+    pub(super) fn get(&self, path: &Path) -> Option<View<'_>> {
+        self.find(path).ok().map(|i| self.view(&self.recs[i]))
+    }
+
+    /// The records at `root` and below it.
+    pub(super) fn under<'a>(&'a self, root: &'a Path) -> impl Iterator<Item = View<'a>> {
+        let start = self.find(root).unwrap_or_else(|at| at);
+        self.recs[start..]
+            .iter()
+            .map(|r| self.view(r))
+            .take_while(move |v| v.path.starts_with(root))
+    }
+
+    /// The run of `by_id` holding `id`.
+    fn run(&self, id: &FileId) -> &[u32] {
+        let id_of = |n: &u32| &self.recs[*n as usize].id;
+        let start = self.by_id.partition_point(|n| id_of(n) < id);
+        let len = self.by_id[start..].partition_point(|n| id_of(n) == id);
+        &self.by_id[start..start + len]
+    }
+
+    /// Every id once, in id order.
+    pub(super) fn ids(&self) -> impl Iterator<Item = FileId> + '_ {
+        let mut last = None;
+        self.by_id.iter().filter_map(move |n| {
+            let id = self.recs[*n as usize].id;
+            (last.replace(id) != Some(id)).then_some(id)
+        })
+    }
+
     /// What is shared for `id`: the first path's entry, with the others'
     /// names as further names.
     pub(super) fn shared(&self, id: &FileId) -> Option<ShareEntry> {
-        let path = &self.by_id.get(id)?.as_slice()[0];
+        let first = self.view(&self.recs[*self.run(id).first()? as usize]);
         Some(ShareEntry {
             file: self.file(id)?,
-            path: path.to_path_buf(),
-            stat: self.by_path[path].stat,
+            path: first.path.to_path_buf(),
+            stat: first.stat,
         })
     }
 
     /// What is announced and listed for `id` (see [`shared`](Self::shared)).
     pub(super) fn file(&self, id: &FileId) -> Option<SharedFile> {
-        let paths = self.by_id.get(id)?.as_slice();
-        let first = &self.by_path[&paths[0]];
+        let run = self.run(id);
+        let first = self.view(&self.recs[*run.first()? as usize]);
         let mut file = SharedFile {
             id: first.id,
             name: first.name.to_string(),
             size: first.stat.size,
             other_names: Vec::new(),
         };
-        if paths.len() > 1 {
-            let mut others: Vec<String> = paths[1..]
+        if run.len() > 1 {
+            let mut others: Vec<String> = run[1..]
                 .iter()
-                .map(|p| self.by_path[p].name.to_string())
+                .map(|n| self.view(&self.recs[*n as usize]).name.to_string())
                 .collect();
             others.sort();
             if others.len() > names::MAX_OTHER_NAMES {
@@ -154,20 +233,92 @@ impl Entries {
         Some(file)
     }
 
+    /// Appends a record's strings to `buf`, which goes into `text` at
+    /// `base`.
+    fn store(
+        buf: &mut Vec<u8>,
+        base: usize,
+        path: &Path,
+        name: &str,
+        id: FileId,
+        stat: Stat,
+    ) -> Rec {
+        let path = path.as_os_str().as_bytes();
+        let path_at = base + buf.len();
+        buf.extend_from_slice(path);
+        // A name that ends its path (`a/b.txt` of `/share/a/b.txt`) is
+        // that end.
+        let name_at = if path.ends_with(name.as_bytes()) {
+            path_at + path.len() - name.len()
+        } else {
+            let at = base + buf.len();
+            buf.extend_from_slice(name.as_bytes());
+            at
+        };
+        Rec {
+            path_at: number(path_at),
+            path_len: number(path.len()),
+            name_at: number(name_at),
+            name_len: number(name.len()),
+            id,
+            stat,
+        }
+    }
+
+    /// Bytes of `text` that `r` holds.
+    fn held(r: &Rec) -> usize {
+        let own_name = r.name_at >= r.path_at + r.path_len;
+        (r.path_len + if own_name { r.name_len } else { 0 }) as usize
+    }
+
     /// Drops the entries at `gone`, puts `put` in place (new or changed),
     /// and returns what changed for the directory. Only the ids those
-    /// paths had or have are looked at again, so a change to a few files
-    /// of a large share costs little.
+    /// paths had or have are looked at again.
     pub(super) fn update(
         &mut self,
         gone: impl IntoIterator<Item = PathBuf>,
         put: impl IntoIterator<Item = (PathBuf, Slot)>,
     ) -> Change {
-        let change = if self.by_path.is_empty() {
-            self.fill(put)
+        let put = sorted(put);
+        let fill = self.recs.is_empty();
+        // What each touched id was shared as before.
+        let mut before: BTreeMap<FileId, Option<SharedFile>> = BTreeMap::new();
+        // Record numbers leaving the table (gone, or put anew).
+        let mut leaving: Vec<usize> = Vec::new();
+        if !fill {
+            for path in gone {
+                if let Ok(i) = self.find(&path) {
+                    leaving.push(i);
+                }
+            }
+            for (path, slot) in &put {
+                if let Ok(i) = self.find(path) {
+                    leaving.push(i);
+                }
+                before.entry(slot.id).or_insert(None);
+            }
+            leaving.sort_unstable();
+            leaving.dedup();
+            for i in &leaving {
+                before.entry(self.recs[*i].id).or_insert(None);
+            }
+            for (id, was) in before.iter_mut() {
+                *was = self.file(id);
+            }
+        }
+        self.merge(&leaving, put);
+        let mut change = Change::default();
+        if fill {
+            change.added = self.ids().filter_map(|id| self.file(&id)).collect();
         } else {
-            self.apply(gone, put)
-        };
+            for (id, was) in before {
+                match (was, self.file(&id)) {
+                    (Some(_), None) => change.removed.push(id),
+                    (was, Some(now)) if was.as_ref() != Some(&now) => change.added.push(now),
+                    _ => {}
+                }
+            }
+        }
         // What is listed is each id's `file`: unchanged unless `change`
         // says so.
         if !change.is_empty() {
@@ -176,107 +327,83 @@ impl Entries {
         change
     }
 
-    /// [`update`](Self::update) of a table that holds entries.
-    fn apply(
-        &mut self,
-        gone: impl IntoIterator<Item = PathBuf>,
-        put: impl IntoIterator<Item = (PathBuf, Slot)>,
-    ) -> Change {
-        // What each touched id was shared as before.
-        let mut before: BTreeMap<FileId, Option<SharedFile>> = BTreeMap::new();
-        let mut touch = |this: &Entries, id: FileId| {
-            before.entry(id).or_insert_with(|| this.file(&id));
+    /// Makes the records: those not `leaving` (sorted numbers), and `put`
+    /// (sorted by path, each once), in path order; then the index by id.
+    fn merge(&mut self, leaving: &[usize], put: Vec<(PathBuf, Slot)>) {
+        let old = std::mem::take(&mut self.recs);
+        let small = put.len() + leaving.len() < old.len() / 8;
+        let mut recs = Vec::with_capacity(old.len() - leaving.len() + put.len());
+        // Where each old record went (u32::MAX: gone), for a small change.
+        let mut moved_to = if small {
+            vec![u32::MAX; old.len()]
+        } else {
+            Vec::new()
         };
-        for path in gone {
-            let Some(id) = self.by_path.get(path.as_path()).map(|e| e.id) else {
+        let mut new_numbers = Vec::with_capacity(put.len());
+        let mut leaving = leaving.iter().peekable();
+        let mut put = put.into_iter().peekable();
+        let text = &self.text;
+        let mut added = Vec::new();
+        for (i, r) in old.iter().enumerate() {
+            let path = path_of(&text[r.path_at as usize..(r.path_at + r.path_len) as usize]);
+            while let Some((p, slot)) = put.next_if(|(p, _)| p.as_path() < path) {
+                new_numbers.push(recs.len());
+                let rec = Self::store(&mut added, text.len(), &p, &slot.name, slot.id, slot.stat);
+                recs.push(rec);
+            }
+            if leaving.next_if_eq(&&i).is_some() {
+                self.dead += Self::held(r);
                 continue;
+            }
+            if small {
+                moved_to[i] = number(recs.len());
+            }
+            recs.push(*r);
+        }
+        for (p, slot) in put {
+            new_numbers.push(recs.len());
+            let rec = Self::store(&mut added, text.len(), &p, &slot.name, slot.id, slot.stat);
+            recs.push(rec);
+        }
+        self.text.extend_from_slice(&added);
+        self.recs = recs;
+        if small {
+            // The old order stands for the records that stayed; the new
+            // ones go in where their ids sort.
+            let mut by_id: Vec<u32> = std::mem::take(&mut self.by_id)
+                .into_iter()
+                .filter_map(|n| Some(moved_to[n as usize]).filter(|m| *m != u32::MAX))
+                .collect();
+            for n in new_numbers {
+                let key = (self.recs[n].id, number(n));
+                let at = by_id.partition_point(|m| (self.recs[*m as usize].id, *m) < key);
+                by_id.insert(at, number(n));
+            }
+            self.by_id = by_id;
+        } else {
+            let mut by_id: Vec<u32> = (0..number(self.recs.len())).collect();
+            by_id.sort_unstable_by_key(|n| (self.recs[*n as usize].id, *n));
+            self.by_id = by_id;
+        }
+        if self.dead > self.text.len() / 2 {
+            self.compact();
+        }
+    }
+
+    /// Writes `text` again with only what the records point at.
+    fn compact(&mut self) {
+        let mut text = Vec::with_capacity(self.text.len() - self.dead);
+        for r in &mut self.recs {
+            let v = {
+                let at = |s: u32, l: u32| &self.text[s as usize..(s + l) as usize];
+                (
+                    path_of(at(r.path_at, r.path_len)),
+                    std::str::from_utf8(at(r.name_at, r.name_len)).unwrap_or_default(),
+                )
             };
-            touch(self, id);
-            self.by_path.remove(path.as_path());
-            self.unlink(id, &path);
+            *r = Self::store(&mut text, 0, v.0, v.1, r.id, r.stat);
         }
-        for (path, slot) in put {
-            let id = slot.id;
-            let old = self.by_path.get_key_value(path.as_path());
-            let (key, old) = match old {
-                Some((key, e)) => (key.clone(), Some(e.id)),
-                None => (Arc::from(path), None),
-            };
-            if let Some(old) = old {
-                touch(self, old);
-            }
-            touch(self, id);
-            self.by_path.insert(key.clone(), slot);
-            if old != Some(id) {
-                if let Some(old) = old {
-                    self.unlink(old, &key);
-                }
-                self.link(id, key);
-            }
-        }
-        let mut change = Change::default();
-        for (id, was) in before {
-            match (was, self.file(&id)) {
-                (Some(_), None) => change.removed.push(id),
-                (was, Some(now)) if was.as_ref() != Some(&now) => change.added.push(now),
-                _ => {}
-            }
-        }
-        change
+        self.text = text;
+        self.dead = 0;
     }
-
-    /// [`update`](Self::update) of an empty table (the first scan), in
-    /// bulk: everything is new.
-    fn fill(&mut self, put: impl IntoIterator<Item = (PathBuf, Slot)>) -> Change {
-        self.by_path = put.into_iter().map(|(p, e)| (Arc::from(p), e)).collect();
-        let mut by_id = HashMap::with_capacity(self.by_path.len());
-        for (path, e) in &self.by_path {
-            // In path order: each list comes out sorted.
-            link(&mut by_id, e.id, path.clone());
-        }
-        self.by_id = by_id;
-        let mut added = Vec::with_capacity(self.by_id.len());
-        for (path, e) in &self.by_path {
-            match self.by_id[&e.id].as_slice() {
-                [first, ..] if first == path => added.extend(self.file(&e.id)),
-                _ => {}
-            }
-        }
-        added.sort_by_key(|f| f.id);
-        Change {
-            added,
-            removed: Vec::new(),
-        }
-    }
-
-    fn link(&mut self, id: FileId, path: Arc<Path>) {
-        link(&mut self.by_id, id, path);
-    }
-
-    pub(super) fn unlink(&mut self, id: FileId, path: &Path) {
-        if let Some(list) = self.by_id.get_mut(&id) {
-            if !list.remove(path) {
-                self.by_id.remove(&id);
-            }
-        }
-    }
-}
-
-/// Adds `path` to the paths of `id`.
-fn link(by_id: &mut HashMap<FileId, Paths>, id: FileId, path: Arc<Path>) {
-    match by_id.entry(id) {
-        std::collections::hash_map::Entry::Vacant(v) => {
-            v.insert(Paths::One(path));
-        }
-        std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().insert(path),
-    }
-}
-
-/// The entries of `map` at `root` and below it.
-pub(super) fn under<'a>(
-    map: &'a BTreeMap<Arc<Path>, Slot>,
-    root: &'a Path,
-) -> impl Iterator<Item = (&'a Arc<Path>, &'a Slot)> {
-    map.range::<Path, _>((std::ops::Bound::Included(root), std::ops::Bound::Unbounded))
-        .take_while(move |(p, _)| p.starts_with(root))
 }

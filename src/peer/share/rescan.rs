@@ -2,15 +2,14 @@
 //! hashing what is new or changed (unless the hash cache knows it), and
 //! adding a file just written and verified.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::cache::{self, Cached};
-use super::entries::{under, Change, Slot};
+use super::entries::{Change, Entries, Slot};
 use super::scan::{LeftOut, Stat, Walker};
 use super::table::{ShareError, ShareTable};
 use crate::hash::hash_pieces;
@@ -45,9 +44,8 @@ impl ShareTable {
         if let Some(file) = &self.cache_file {
             let entries = self.entries.reading();
             let cached = entries
-                .by_path
                 .iter()
-                .filter_map(|(p, e)| Some((&**p, cached(e)?)));
+                .filter_map(|v| Some((v.path, cached(v.id, v.stat)?)));
             if let Err(e) = cache::save(file, &self.dir, cached) {
                 log::warn!("cannot write the hash cache {}: {e}", file.display());
             }
@@ -108,7 +106,7 @@ impl ShareTable {
                     .any(|a| r.binary_search_by(|x| x.as_path().cmp(a)).is_ok())
             })
         };
-        let known: BTreeMap<Arc<Path>, Slot> = match roots {
+        let known: Entries = match roots {
             None => {
                 for (_, root) in self.roots() {
                     walk(root, &|w| w.walk(root, 0)).map_err(|source| ShareError {
@@ -117,7 +115,7 @@ impl ShareTable {
                     })?;
                 }
                 scan.left_out = left_out;
-                self.entries.reading().by_path.clone()
+                self.entries.reading().clone()
             }
             Some(roots) => {
                 for r in roots {
@@ -129,11 +127,12 @@ impl ShareTable {
                     }
                 }
                 let entries = self.entries.reading();
-                roots
-                    .iter()
-                    .flat_map(|r| under(&entries.by_path, r))
-                    .map(|(p, e)| (p.clone(), e.clone()))
-                    .collect()
+                Entries::of(
+                    roots
+                        .iter()
+                        .flat_map(|r| entries.under(r))
+                        .map(|v| (v.path.to_path_buf(), v.to_slot())),
+                )
             }
         };
         let now = SystemTime::now();
@@ -152,7 +151,7 @@ impl ShareTable {
         for (path, stat) in found {
             if let Some(old) = known.get(path.as_path()) {
                 if old.stat == stat && stat.mtime.is_some() {
-                    by_path.insert(path, old.clone());
+                    by_path.insert(path, old.to_slot());
                     continue;
                 }
             }
@@ -171,7 +170,7 @@ impl ShareTable {
                     scan.loaded
                         .values()
                         .copied()
-                        .chain(entries.by_path.values().filter_map(cached))
+                        .chain(entries.iter().filter_map(|v| cached(v.id, v.stat)))
                         .filter(|c| c.ino != 0)
                         .map(|c| ((c.dev, c.ino, c.size, c.mtime_ns), c.id))
                         .collect()
@@ -205,19 +204,20 @@ impl ShareTable {
         }
         scan.unsettled = unsettled;
         let gone: Vec<PathBuf> = known
-            .keys()
-            .filter(|p| !by_path.contains_key(&***p))
-            .map(|p| p.to_path_buf())
+            .iter()
+            .filter(|v| !by_path.contains_key(v.path))
+            .map(|v| v.path.to_path_buf())
             .collect();
         let put: Vec<(PathBuf, Slot)> = by_path
             .into_iter()
-            .filter(|(p, e)| known.get(p.as_path()) != Some(e))
+            .filter(|(p, e)| !known.get(p).is_some_and(|v| v.is(e)))
             .collect();
+        drop(known);
         // The table is the hash cache: it needs saving when the entries
         // change, unless (at the first scan) they are what was loaded.
         let same_as_loaded = put
             .iter()
-            .all(|(p, e)| cached(e) == scan.loaded.get(p).copied());
+            .all(|(p, e)| cached(e.id, e.stat) == scan.loaded.get(p).copied());
         let matched = put
             .iter()
             .filter(|(p, _)| scan.loaded.contains_key(p))
@@ -269,13 +269,13 @@ impl ShareTable {
 
 /// What the hash cache keeps of an entry (nothing without a modification
 /// time: it could not tell the file unchanged).
-fn cached(e: &Slot) -> Option<Cached> {
+fn cached(id: FileId, stat: Stat) -> Option<Cached> {
     Some(Cached {
-        size: e.stat.size,
-        mtime_ns: cache::mtime_ns(e.stat.mtime)?,
-        id: e.id,
-        dev: e.stat.node.0,
-        ino: e.stat.node.1,
+        size: stat.size,
+        mtime_ns: cache::mtime_ns(stat.mtime)?,
+        id,
+        dev: stat.node.0,
+        ino: stat.node.1,
     })
 }
 

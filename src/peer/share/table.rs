@@ -209,11 +209,7 @@ impl ShareTable {
                 return files.clone();
             }
         }
-        let mut v: Vec<SharedFile> = entries
-            .by_id
-            .keys()
-            .filter_map(|id| entries.file(id))
-            .collect();
+        let mut v: Vec<SharedFile> = entries.ids().filter_map(|id| entries.file(&id)).collect();
         drop(entries);
         v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         let files: Arc<[SharedFile]> = v.into();
