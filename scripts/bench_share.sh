@@ -4,7 +4,10 @@
 # tls = false, as lib.sh writes it). Measures, RUNS (default 3) rounds:
 #   - the RSS of a peer sharing nothing (the base),
 #   - a cold start (no hash cache): seconds until every file is listed
-#     (hubshare_peer_shared_files at /metrics), and the RSS then,
+#     (hubshare_peer_shared_files at /metrics), and the RSS then (while
+#     the first announce to the directory is still under way), and once
+#     settled (the peer has logged that the directory is up to date, and
+#     half a second later: what the peer holds for as long as it runs),
 #   - a warm start (stopped with Ctrl-C and started again, the hash cache
 #     kept): the same,
 # and prints the RSS per shared file above the base, with medians.
@@ -58,19 +61,28 @@ stop_peer
 echo "$FILES files in $FOLDERS folders; a peer sharing nothing: RSS $((BASE / 1024)) MiB"
 
 per_file() { awk -v r="$1" -v b="$BASE" -v n="$FILES" 'BEGIN {printf "%.0f", (r - b) * 1024 / n}'; }
-cold_s=() cold_b=() warm_s=() warm_b=()
+settled() { # the RSS once the directory lists every file
+  until grep -q "the directory is up to date" a.log; do
+    kill -0 "$PEER" 2>/dev/null || { echo "the peer stopped:" >&2; tail -3 a.log >&2; exit 1; }
+    sleep 0.05
+  done
+  sleep 0.5
+  rss_kib "$PEER"
+}
+cold_s=() cold_b=() warm_s=() warm_b=() cold_k=() warm_k=()
 peer_config a "rescan_secs = 0"
 sed -i "s|^share_dir = .*|share_dir = \"$WORK/files\"|" a.toml
 for r in $(seq "$RUNS"); do
   # Cold: no hash cache (the identity stays, its name is bound to it).
   rm -f a/state/hash-cache.json
   t0=$(now); start_peer a; until_listed "$FILES"; t1=$(now)
-  rss=$(rss_kib "$PEER"); stop_peer
+  rss=$(rss_kib "$PEER"); crss=$(settled); stop_peer
   cs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') cb=$(per_file "$rss")
   t0=$(now); start_peer a; until_listed "$FILES"; t1=$(now)
-  wrss=$(rss_kib "$PEER"); stop_peer
+  wrss=$(rss_kib "$PEER"); wsrss=$(settled); stop_peer
   ws=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') wb=$(per_file "$wrss")
-  cold_s+=("$cs") cold_b+=("$cb") warm_s+=("$ws") warm_b+=("$wb")
-  echo "round $r: cold start ${cs} s, RSS $((rss / 1024)) MiB ($cb B a file); warm start ${ws} s, RSS $((wrss / 1024)) MiB ($wb B a file)"
+  ck=$(per_file "$crss") wk=$(per_file "$wsrss")
+  cold_s+=("$cs") cold_b+=("$cb") warm_s+=("$ws") warm_b+=("$wb") cold_k+=("$ck") warm_k+=("$wk")
+  echo "round $r: cold start ${cs} s, RSS $((rss / 1024)) MiB ($cb B a file), settled $((crss / 1024)) MiB ($ck B a file); warm start ${ws} s, RSS $((wrss / 1024)) MiB ($wb B a file), settled $((wsrss / 1024)) MiB ($wk B a file)"
 done
-echo "medians: cold start $(median "${cold_s[@]}") s, $(median "${cold_b[@]}") B a file; warm start $(median "${warm_s[@]}") s, $(median "${warm_b[@]}") B a file (goal: at most 300 B a file)"
+echo "medians: cold start $(median "${cold_s[@]}") s, $(median "${cold_b[@]}") B a file when listed, $(median "${cold_k[@]}") B settled; warm start $(median "${warm_s[@]}") s, $(median "${warm_b[@]}") B a file when listed, $(median "${warm_k[@]}") B settled (goal: at most 300 B a file)"

@@ -608,7 +608,7 @@ pub fn run_menu(
                     Ok(_) => {}
                     Err(e) => writeln!(out, "rescan failed: {}", crate::error::error_chain(&e))?,
                 }
-                write!(out, "{}", format_files(&core.share().files()))?;
+                write!(out, "{}", format_files(&core.share().files().to_vec()))?;
             }
             "6" | "browse" => {
                 let Some(who) = ask(&mut input, &mut out, "peer (name or host:port): ")? else {

@@ -18,8 +18,8 @@ use super::share::{Change, ShareError, ShareTable};
 use crate::config::PeerConfig;
 use crate::id::FileId;
 use crate::wire::{
-    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned, SearchOutcome,
-    SharedFile, Status, Wish, WishOp,
+    FileList, GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned,
+    SearchOutcome, SharedFile, Status, Wish, WishOp,
 };
 
 /// The running peer's download queue, as the control routes and the
@@ -170,8 +170,8 @@ impl Core {
             http_addr: self.http_addr.to_string(),
             directory: self.config.directory.clone(),
             session: self.session.state().to_string(),
-            files: files.len(),
-            shared_bytes: files.iter().map(|f| f.size).sum(),
+            files: files.count(),
+            shared_bytes: files.bytes(),
             bytes_hashed: self.share.bytes_hashed(),
             unsettled: self.share.unsettled(),
             // Filled in by the HTTP server, which keeps the upload queue.
@@ -190,7 +190,7 @@ impl Host for Core {
         &self.config.name
     }
 
-    fn files(&self) -> std::sync::Arc<[SharedFile]> {
+    fn files(&self) -> std::sync::Arc<dyn FileList> {
         self.share.files()
     }
 

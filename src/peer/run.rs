@@ -209,7 +209,7 @@ impl Peer {
         let left_out = share.left_out();
         log::info!(
             "sharing {} files from {} (hashed {} bytes in {:.2}s){}",
-            share.files().len(),
+            share.files().count(),
             share
                 .roots()
                 .map(|(top, d)| match top {

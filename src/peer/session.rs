@@ -40,7 +40,7 @@ use super::share::ShareTable;
 use crate::id::FileId;
 use crate::random::jitter;
 use crate::sync::MutexExt;
-use crate::wire::{Credentials, HttpAddr, SearchOutcome, SharedFile, LOGIN_FILES};
+use crate::wire::{Credentials, FileList, HttpAddr, SearchOutcome, SharedFile, LOGIN_FILES};
 
 /// First retry delay after a failed login or heartbeat.
 pub const LOGIN_BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -99,24 +99,28 @@ fn fingerprint(f: &SharedFile) -> u64 {
 }
 
 /// Files still to announce: what the share has and the directory has not
-/// confirmed, and what the directory lists that the share no longer has.
+/// confirmed (by id: each is read from the share when it is sent), and
+/// what the directory lists that the share no longer has.
 #[derive(Debug, Default)]
 struct Pending {
-    added: Vec<SharedFile>,
+    added: Vec<FileId>,
     removed: Vec<FileId>,
 }
 
 impl Pending {
-    fn between(files: Vec<SharedFile>, announced: &Announced) -> Pending {
-        let shared: std::collections::HashSet<FileId> = files.iter().map(|f| f.id).collect();
+    fn between(files: &dyn FileList, announced: &Announced) -> Pending {
+        let mut shared = std::collections::HashSet::with_capacity(files.count());
+        let mut added = Vec::new();
+        for f in (0..files.count()).map_while(|i| files.nth(i)) {
+            if announced.get(&f.id) != Some(&fingerprint(&f)) {
+                added.push(f.id);
+            }
+            shared.insert(f.id);
+        }
         let removed = announced
             .keys()
             .filter(|id| !shared.contains(id))
             .copied()
-            .collect();
-        let added = files
-            .into_iter()
-            .filter(|f| announced.get(&f.id) != Some(&fingerprint(f)))
             .collect();
         Pending { added, removed }
     }
@@ -223,15 +227,18 @@ impl Link {
 
     /// The share's files, with the change flag cleared first: a change made
     /// after the snapshot sets it again and is not lost.
-    fn snapshot(&self) -> Vec<SharedFile> {
+    fn snapshot(&self) -> Arc<dyn FileList> {
         self.changed.store(false, Ordering::SeqCst);
-        self.share.files().to_vec()
+        self.share.files()
     }
 
     /// Logs in with the first files of the share; the rest become pending.
     fn login_locked(&self, inner: &mut Inner, now: Instant) -> Result<(), ClientError> {
         let files = self.snapshot();
-        let first = &files[..files.len().min(LOGIN_FILES as usize)];
+        let first: Vec<SharedFile> = (0..files.count().min(LOGIN_FILES as usize))
+            .filter_map(|i| files.nth(i))
+            .collect();
+        let first = first.as_slice();
         match self
             .dir
             .login(&self.name, &self.http_addr, &self.creds, first)
@@ -241,7 +248,7 @@ impl Link {
                     "logged in to the directory at {} as {} with {} files",
                     self.dir.addr(),
                     self.name,
-                    files.len()
+                    files.count()
                 );
                 if !login.reachable {
                     let at = login.listed_at.as_ref().unwrap_or(&self.http_addr);
@@ -262,7 +269,7 @@ impl Link {
                 inner.last_error = None;
                 inner.heartbeat_error = None;
                 inner.announced = first.iter().map(|f| (f.id, fingerprint(f))).collect();
-                inner.pending = Pending::between(files, &inner.announced);
+                inner.pending = Pending::between(&*files, &inner.announced);
                 inner.announce_backoff = ANNOUNCE_BACKOFF_MIN;
                 inner.announce_after = None;
                 Ok(())
@@ -283,12 +290,17 @@ impl Link {
         let r = p.removed.len().min(inner.per_call);
         let a = p.added.len().min(inner.per_call - r);
         let removed = &p.removed[p.removed.len() - r..];
-        let added = &p.added[p.added.len() - a..];
-        let shared = self.dir.announce(&token, added, removed)?;
+        // As the share has them now; one gone meanwhile is not sent (its
+        // change makes the pending list again).
+        let added: Vec<SharedFile> = p.added[p.added.len() - a..]
+            .iter()
+            .filter_map(|id| self.share.file(id))
+            .collect();
+        let shared = self.dir.announce(&token, &added, removed)?;
         for id in removed {
             inner.announced.remove(id);
         }
-        for f in added {
+        for f in &added {
             inner.announced.insert(f.id, fingerprint(f));
         }
         let (ra, rr) = (
@@ -364,7 +376,7 @@ impl Link {
         } else if inner.announce_after.is_none_or(|t| now >= t) {
             if self.changed.load(Ordering::SeqCst) {
                 let files = self.snapshot();
-                inner.pending = Pending::between(files, &inner.announced);
+                inner.pending = Pending::between(&*files, &inner.announced);
             }
             if !inner.pending.is_empty() {
                 match self.announce_next(&mut inner) {

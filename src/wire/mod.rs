@@ -34,6 +34,7 @@ pub use identity::{
 pub use limits::{LOGIN_FILES, MAX_FILES_PER_MESSAGE, MAX_MESSAGE_BYTES};
 pub use queue::{QueueEntry, QueueOp, QueueState, Wish, WishMatch, WishOp};
 pub use records::{
-    Hit, HitView, Matches, PeerListing, SearchOutcome, SharedFile, Source, SourceView,
+    is_below, FileList, Hit, HitView, Matches, PeerListing, SearchOutcome, SharedFile, Source,
+    SourceView,
 };
 pub use ticket::{is_connect_token, unix_now, BadTicket, Ticket, TICKET_LIFE};

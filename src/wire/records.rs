@@ -69,6 +69,59 @@ impl SharedFile {
     }
 }
 
+/// A peer's shared files as its listings read them: each id once, by name
+/// (then id). The share table hands out a snapshot that readers share
+/// (a listing of a big share is read while it is sent, and costs no copy
+/// of it); a `Vec` sorted so is one too (tests, a browsed peer).
+pub trait FileList: Send + Sync {
+    /// How many files.
+    fn count(&self) -> usize;
+    /// Their sizes, added up.
+    fn bytes(&self) -> u64;
+    /// The `i`th file, `None` past the end.
+    fn nth(&self, i: usize) -> Option<SharedFile>;
+    /// The files with a path (`name` or one of `other_names`) below the
+    /// folder `folder` (`""`: all of them), in listing order.
+    fn under(&self, folder: &str) -> Vec<SharedFile>;
+    /// All of them, in listing order.
+    fn to_vec(&self) -> Vec<SharedFile> {
+        (0..self.count()).filter_map(|i| self.nth(i)).collect()
+    }
+}
+
+/// Whether the shared path `name` is below the folder `folder` (`""`:
+/// the whole share), part by part (empty parts do not count), as a
+/// page's folder tree reads it.
+pub fn is_below(name: &str, folder: &str) -> bool {
+    let mut parts = name.split('/').filter(|p| !p.is_empty());
+    folder
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .all(|want| parts.next() == Some(want))
+        && parts.next().is_some()
+}
+
+impl FileList for Vec<SharedFile> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn bytes(&self) -> u64 {
+        self.iter().map(|f| f.size).sum()
+    }
+
+    fn nth(&self, i: usize) -> Option<SharedFile> {
+        self.get(i).cloned()
+    }
+
+    fn under(&self, folder: &str) -> Vec<SharedFile> {
+        self.iter()
+            .filter(|f| f.paths().any(|p| is_below(p, folder)))
+            .cloned()
+            .collect()
+    }
+}
+
 /// `text` as a JSON string: as is between quotes when nothing in it needs
 /// escaping (nearly every file name), else as serde_json escapes it.
 fn json_string(out: &mut Vec<u8>, text: &str) {

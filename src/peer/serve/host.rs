@@ -11,8 +11,8 @@ use blake3::hazmat::ChainingValue;
 
 use crate::id::FileId;
 use crate::wire::{
-    GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned, SearchOutcome,
-    SharedFile, Status, Wish, WishOp,
+    FileList, GroupPassword, HttpAddr, InboxPolicy, KeyPrint, QueueEntry, QueueOp, Rescanned,
+    SearchOutcome, SharedFile, Status, Wish, WishOp,
 };
 
 /// What the HTTP server needs of the peer it serves. The peer's core
@@ -21,7 +21,7 @@ pub trait Host: Send + Sync {
     /// The peer's name (in `GET /health`).
     fn name(&self) -> &str;
     /// Every shared file (`GET /files`).
-    fn files(&self) -> std::sync::Arc<[SharedFile]>;
+    fn files(&self) -> std::sync::Arc<dyn FileList>;
     /// Files found changing that are not shared until they settle.
     fn unsettled(&self) -> usize;
     /// The shared file with this id, if there is one.

@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::wire::{SharedFile, UploadsNow};
+use crate::wire::{FileList, UploadsNow};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {
@@ -146,12 +146,11 @@ impl PeerMetrics {
     }
 
     /// The page, with the gauges read now.
-    pub fn render(&self, uploads: &UploadsNow, files: &[SharedFile]) -> String {
+    pub fn render(&self, uploads: &UploadsNow, files: &dyn FileList) -> String {
         self.uploads_running.set(uploads.serving.len() as i64);
         self.uploads_queued.set(uploads.queued.len() as i64);
-        self.files.set(files.len() as i64);
-        self.shared_bytes
-            .set(files.iter().map(|f| f.size).sum::<u64>() as i64);
+        self.files.set(files.count() as i64);
+        self.shared_bytes.set(files.bytes() as i64);
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             log::warn!("metrics not encoded: {e}");

@@ -349,9 +349,10 @@ pub(super) fn serve_page(ctx: &Ctx, rq: Request) {
         }
     };
     let (body, folder_found) = if ask.peer.is_empty() || ask.peer == host.name() {
+        // Only the folder shown is copied out of the share.
         render(
             host.name(),
-            &host.files(),
+            &host.files().under(&ask.folder),
             host.unsettled(),
             &ask,
             &searched,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tiny_http::{Header, Request, Response, StatusCode};
 
-use crate::wire::SharedFile;
+use crate::wire::FileList;
 
 pub(super) fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes())
@@ -33,7 +33,7 @@ pub(super) fn json<T: Serialize>(status: u16, value: &T) -> Answer {
 /// A listing of shared files as a JSON array written while it is sent,
 /// one file to a line: a big share costs the server a buffer of a few
 /// files, not the whole text, and nothing until the client reads it.
-pub(super) fn json_listing(status: u16, files: Arc<[SharedFile]>) -> Response<JsonListing> {
+pub(super) fn json_listing(status: u16, files: Arc<dyn FileList>) -> Response<JsonListing> {
     Response::new(
         StatusCode(status),
         vec![header("Content-Type", "application/json")],
@@ -51,8 +51,8 @@ pub(super) fn json_listing(status: u16, files: Arc<[SharedFile]>) -> Response<Js
 /// The body [`json_listing`] sends: `[`, the files each on its own line
 /// separated by commas, `]`.
 pub(super) struct JsonListing {
-    files: Arc<[SharedFile]>,
-    /// The next file to write; `files.len()` writes the closing bracket,
+    files: Arc<dyn FileList>,
+    /// The next file to write; `files.count()` writes the closing bracket,
     /// past it the body has ended.
     next: usize,
     buf: Vec<u8>,
@@ -68,11 +68,12 @@ impl Read for JsonListing {
         if self.at == self.buf.len() {
             self.buf.clear();
             self.at = 0;
-            while self.buf.len() < LISTING_BUF && self.next <= self.files.len() {
+            let count = self.files.count();
+            while self.buf.len() < LISTING_BUF && self.next <= count {
                 if self.next == 0 {
                     self.buf.push(b'[');
                 }
-                match self.files.get(self.next) {
+                match self.files.nth(self.next) {
                     Some(file) => {
                         if self.next > 0 {
                             self.buf.push(b',');
@@ -80,7 +81,7 @@ impl Read for JsonListing {
                         self.buf.push(b'\n');
                         file.write_json(&mut self.buf);
                     }
-                    None if self.files.is_empty() => self.buf.extend_from_slice(b"]\n"),
+                    None if count == 0 => self.buf.extend_from_slice(b"]\n"),
                     None => self.buf.extend_from_slice(b"\n]\n"),
                 }
                 self.next += 1;
@@ -126,6 +127,7 @@ pub(super) fn not_allowed(rq: Request, allow: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::SharedFile;
 
     /// Read through `out` buffers of `step` bytes, as a slow socket would.
     fn read_all<R: Read>(mut body: R, step: usize) -> Vec<u8> {
@@ -141,10 +143,10 @@ mod tests {
 
     #[test]
     fn a_listing_body_reads_back_as_its_files_at_any_read_size() {
-        let empty: Arc<[SharedFile]> = Vec::new().into();
-        let one: Arc<[SharedFile]> = vec![SharedFile::named("only \"one\".txt")].into();
+        let empty: Vec<SharedFile> = Vec::new();
+        let one = vec![SharedFile::named("only \"one\".txt")];
         // Many more bytes than one buffer holds, so it is written in turns.
-        let many: Arc<[SharedFile]> = (0..20_000)
+        let many: Vec<SharedFile> = (0..20_000)
             .map(|i| {
                 let mut f = SharedFile::named(&format!("folder {}/file {i} ünïcode", i % 9));
                 if i % 1000 == 0 {
@@ -152,14 +154,13 @@ mod tests {
                 }
                 f
             })
-            .collect::<Vec<_>>()
-            .into();
+            .collect();
         for files in [empty, one, many] {
             for step in [1, 7, 4096, 256 * 1024] {
-                let resp = json_listing(200, files.clone());
+                let resp = json_listing(200, Arc::new(files.clone()));
                 let text = read_all(resp.into_reader(), step);
                 let back: Vec<SharedFile> = serde_json::from_slice(&text).unwrap();
-                assert_eq!(back, *files, "read {step} bytes at a time");
+                assert_eq!(back, files, "read {step} bytes at a time");
                 assert!(text.ends_with(b"]\n"));
                 // One file to a line, the brackets on their own.
                 let lines = text.iter().filter(|&&b| b == b'\n').count();

@@ -69,7 +69,7 @@ pub(super) fn handle(ctx: &Ctx, rq: Request) {
                 };
                 let page = ctx
                     .metrics
-                    .render(&ctx.uploads.now(Instant::now()), &host.files());
+                    .render(&ctx.uploads.now(Instant::now()), &*host.files());
                 let resp = if wants_openmetrics(request_header(&rq, "Accept")) {
                     Response::from_string(page)
                         .with_header(header("Content-Type", OPENMETRICS_TYPE))
@@ -151,8 +151,8 @@ mod tests {
         fn name(&self) -> &str {
             "fake"
         }
-        fn files(&self) -> std::sync::Arc<[SharedFile]> {
-            self.shared.clone().into()
+        fn files(&self) -> std::sync::Arc<dyn crate::wire::FileList> {
+            std::sync::Arc::new(self.shared.clone())
         }
         fn unsettled(&self) -> usize {
             0

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::scan::Stat;
 use crate::id::FileId;
 use crate::names;
-use crate::wire::SharedFile;
+use crate::wire::{is_below, FileList, SharedFile};
 
 /// A file the peer shares: what it announces and lists, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +108,10 @@ pub(super) struct Entries {
     /// once, under the first path (the one read), with the others as its
     /// `other_names`.
     by_id: Vec<u32>,
+    /// What is listed: each id's first record, by (name, id).
+    listed: Vec<u32>,
+    /// The listed files' sizes, added up.
+    bytes: u64,
     /// Counts the updates that changed what is listed: a listing made at
     /// one generation is current while it stands.
     pub generation: u64,
@@ -137,7 +141,7 @@ impl Entries {
     /// The table of `slots` (paths in any order, each once).
     pub(super) fn of(slots: impl IntoIterator<Item = (PathBuf, Slot)>) -> Entries {
         let mut e = Entries::default();
-        e.merge(&[], sorted(slots));
+        e.merge(&[], sorted(slots), &[]);
         e
     }
 
@@ -306,7 +310,8 @@ impl Entries {
                 *was = self.file(id);
             }
         }
-        self.merge(&leaving, put);
+        let touched: Vec<FileId> = before.keys().copied().collect();
+        self.merge(&leaving, put, &touched);
         let mut change = Change::default();
         if fill {
             change.added = self.ids().filter_map(|id| self.file(&id)).collect();
@@ -328,8 +333,10 @@ impl Entries {
     }
 
     /// Makes the records: those not `leaving` (sorted numbers), and `put`
-    /// (sorted by path, each once), in path order; then the index by id.
-    fn merge(&mut self, leaving: &[usize], put: Vec<(PathBuf, Slot)>) {
+    /// (sorted by path, each once), in path order; then the index by id
+    /// and the listing (where only the `touched` ids, sorted, can have
+    /// moved).
+    fn merge(&mut self, leaving: &[usize], put: Vec<(PathBuf, Slot)>, touched: &[FileId]) {
         let old = std::mem::take(&mut self.recs);
         let small = put.len() + leaving.len() < old.len() / 8;
         let mut recs = Vec::with_capacity(old.len() - leaving.len() + put.len());
@@ -380,14 +387,50 @@ impl Entries {
                 by_id.insert(at, number(n));
             }
             self.by_id = by_id;
+            let mut listed: Vec<u32> = std::mem::take(&mut self.listed)
+                .into_iter()
+                .filter_map(|n| Some(moved_to[n as usize]).filter(|m| *m != u32::MAX))
+                .filter(|m| touched.binary_search(&self.recs[*m as usize].id).is_err())
+                .collect();
+            for id in touched {
+                if let Some(first) = self.run(id).first().copied() {
+                    let at = listed.partition_point(|m| self.listing_order(*m, first).is_lt());
+                    listed.insert(at, first);
+                }
+            }
+            self.listed = listed;
         } else {
             let mut by_id: Vec<u32> = (0..number(self.recs.len())).collect();
             by_id.sort_unstable_by_key(|n| (self.recs[*n as usize].id, *n));
             self.by_id = by_id;
+            let mut listed = Vec::with_capacity(self.by_id.len());
+            let mut last = None;
+            for n in &self.by_id {
+                let id = self.recs[*n as usize].id;
+                if last.replace(id) != Some(id) {
+                    listed.push(*n);
+                }
+            }
+            listed.sort_unstable_by(|a, b| self.listing_order(*a, *b));
+            self.listed = listed;
         }
+        self.bytes = self
+            .listed
+            .iter()
+            .map(|n| self.recs[*n as usize].stat.size)
+            .sum();
         if self.dead > self.text.len() / 2 {
             self.compact();
         }
+    }
+
+    /// The order of the listing: by name, then id.
+    fn listing_order(&self, a: u32, b: u32) -> std::cmp::Ordering {
+        let (a, b) = (
+            self.view(&self.recs[a as usize]),
+            self.view(&self.recs[b as usize]),
+        );
+        a.name.cmp(b.name).then(a.id.cmp(&b.id))
     }
 
     /// Writes `text` again with only what the records point at.
@@ -405,5 +448,32 @@ impl Entries {
         }
         self.text = text;
         self.dead = 0;
+    }
+}
+
+impl FileList for Entries {
+    fn count(&self) -> usize {
+        self.listed.len()
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn nth(&self, i: usize) -> Option<SharedFile> {
+        self.file(&self.recs[*self.listed.get(i)? as usize].id)
+    }
+
+    fn under(&self, folder: &str) -> Vec<SharedFile> {
+        let mut ids: Vec<FileId> = self
+            .iter()
+            .filter(|v| is_below(v.name, folder))
+            .map(|v| v.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut files: Vec<SharedFile> = ids.iter().filter_map(|id| self.file(id)).collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        files
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::cache::{self, Cached};
@@ -106,7 +107,7 @@ impl ShareTable {
                     .any(|a| r.binary_search_by(|x| x.as_path().cmp(a)).is_ok())
             })
         };
-        let known: Entries = match roots {
+        let known: Arc<Entries> = match roots {
             None => {
                 for (_, root) in self.roots() {
                     walk(root, &|w| w.walk(root, 0)).map_err(|source| ShareError {
@@ -127,12 +128,12 @@ impl ShareTable {
                     }
                 }
                 let entries = self.entries.reading();
-                Entries::of(
+                Arc::new(Entries::of(
                     roots
                         .iter()
                         .flat_map(|r| entries.under(r))
                         .map(|v| (v.path.to_path_buf(), v.to_slot())),
-                )
+                ))
             }
         };
         let now = SystemTime::now();
@@ -227,7 +228,7 @@ impl ShareTable {
             // Used: from now on the table is the cache.
             scan.loaded = HashMap::new();
         }
-        let change = self.entries.writing().update(gone, put);
+        let change = self.update(gone, put);
         if dirty {
             self.cache_dirty.store(true, Ordering::Relaxed);
         }
@@ -240,7 +241,7 @@ impl ShareTable {
         let meta = std::fs::metadata(path)?;
         let entry = self.entry(path, id, Stat::of(&meta));
         let put = [(path.to_path_buf(), entry)];
-        let change = self.entries.writing().update([], put);
+        let change = self.update([], put);
         self.cache_dirty.store(true, Ordering::Relaxed);
         Ok(change)
     }

@@ -16,7 +16,7 @@ use super::open::open_shared;
 use super::scan::{file_name, shared_path, LeftOut, Stat};
 use crate::id::FileId;
 use crate::sync::{MutexExt, RwLockExt};
-use crate::wire::SharedFile;
+use crate::wire::FileList;
 
 /// Folder in the state folder holding piece lists.
 pub const PIECES_DIR: &str = "pieces";
@@ -59,11 +59,9 @@ pub struct ShareTable {
     /// Further shared folders, each under a top folder of its own name
     /// (config `share_dirs`): (name, folder).
     pub(super) extra: Vec<(String, PathBuf)>,
-    pub(super) entries: RwLock<Entries>,
-    /// The last listing made ([`files`](Self::files)) and the generation
-    /// of the entries it was made from: every request for the listing
-    /// shares it until the share changes.
-    listing: Mutex<Option<(u64, Arc<[SharedFile]>)>>,
+    /// Replaced as a whole by a change (copied first only while a
+    /// listing still reads the one before): readers share it.
+    pub(super) entries: RwLock<Arc<Entries>>,
     /// Held for a whole rescan so two never interleave.
     pub(super) scan: Mutex<ScanState>,
     /// Whether the entries changed since the hash cache was last saved.
@@ -98,8 +96,7 @@ impl ShareTable {
         ShareTable {
             dir: dir.to_path_buf(),
             extra: Vec::new(),
-            entries: RwLock::new(Entries::default()),
-            listing: Mutex::new(None),
+            entries: RwLock::new(Arc::new(Entries::default())),
             scan: Mutex::new(ScanState {
                 unsettled: HashMap::new(),
                 left_out: LeftOut::default(),
@@ -197,28 +194,32 @@ impl ShareTable {
         self.entries.reading().shared(id)
     }
 
+    /// What is announced and listed for `id`, if this peer shares it.
+    pub fn file(&self, id: &FileId) -> Option<crate::wire::SharedFile> {
+        self.entries.reading().file(id)
+    }
+
     /// Every shared file, by name: what is announced to the directory and
-    /// listed at `GET /files`. Made once for each state of the share and
-    /// shared by every caller until the share changes, so listing a big
-    /// share again costs no copy of it.
-    pub fn files(&self) -> Arc<[SharedFile]> {
-        let entries = self.entries.reading();
-        let generation = entries.generation;
-        if let Some((made, files)) = &*self.listing.locked() {
-            if *made == generation {
-                return files.clone();
-            }
+    /// listed at `GET /files`. A snapshot of the table that every reader
+    /// shares: listing a big share costs no copy of it, and a change made
+    /// meanwhile is in the next one.
+    pub fn files(&self) -> Arc<dyn FileList> {
+        self.entries.reading().clone()
+    }
+
+    /// Changes the entries (see [`Entries::update`]).
+    pub(super) fn update(
+        &self,
+        gone: impl IntoIterator<Item = PathBuf>,
+        put: impl IntoIterator<Item = (PathBuf, Slot)>,
+    ) -> super::Change {
+        let gone: Vec<PathBuf> = gone.into_iter().collect();
+        let put: Vec<(PathBuf, Slot)> = put.into_iter().collect();
+        if gone.is_empty() && put.is_empty() {
+            // Nothing to do: the snapshot handed out stays current.
+            return super::Change::default();
         }
-        let mut v: Vec<SharedFile> = entries.ids().filter_map(|id| entries.file(&id)).collect();
-        drop(entries);
-        v.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        let files: Arc<[SharedFile]> = v.into();
-        let mut listing = self.listing.locked();
-        // Another caller may have kept a later one meanwhile.
-        if listing.as_ref().is_none_or(|(made, _)| *made < generation) {
-            *listing = Some((generation, files.clone()));
-        }
-        files
+        Arc::make_mut(&mut *self.entries.writing()).update(gone, put)
     }
 
     /// Bytes hashed since this table was made (what a rescan cost).

@@ -59,8 +59,8 @@ fn same_bytes_twice_are_shared_once_under_both_paths_until_both_go() {
     assert!(change.removed.is_empty());
     // Announced again with its one name left.
     assert_eq!(change.added.len(), 1);
-    assert_eq!(table.files()[0].name, "two");
-    assert!(table.files()[0].other_names.is_empty());
+    assert_eq!(table.files().to_vec()[0].name, "two");
+    assert!(table.files().to_vec()[0].other_names.is_empty());
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn the_listing_is_shared_until_the_share_changes_and_then_says_so() {
     let names = |files: &[crate::wire::SharedFile]| {
         files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()
     };
-    assert_eq!(names(&first), ["a.txt", "b.txt"]);
+    assert_eq!(names(&first.to_vec()), ["a.txt", "b.txt"]);
     // Asked again with nothing changed: the same listing, not a copy.
     assert!(std::sync::Arc::ptr_eq(&first, &table.files()));
     // A rescan that finds nothing new keeps it too.
@@ -83,12 +83,12 @@ fn the_listing_is_shared_until_the_share_changes_and_then_says_so() {
     fs::write(dir.path().join("c.txt"), b"gamma").unwrap();
     fs::remove_file(dir.path().join("a.txt")).unwrap();
     table.rescan_paths(&[dir.path().join("c.txt")]).unwrap();
-    assert_eq!(names(&table.files()), ["a.txt", "b.txt", "c.txt"]);
+    assert_eq!(names(&table.files().to_vec()), ["a.txt", "b.txt", "c.txt"]);
     table.rescan().unwrap();
     let last = table.files();
-    assert_eq!(names(&last), ["b.txt", "c.txt"]);
+    assert_eq!(names(&last.to_vec()), ["b.txt", "c.txt"]);
     // What was handed out before stays as it was.
-    assert_eq!(names(&first), ["a.txt", "b.txt"]);
+    assert_eq!(names(&first.to_vec()), ["a.txt", "b.txt"]);
 }
 
 /// A rescan of named paths sees what changed there, and only there;
@@ -108,7 +108,13 @@ fn a_rescan_of_named_paths_looks_only_there_and_agrees_with_a_full_one() {
     }
     let table = ShareTable::new(root);
     assert_eq!(table.rescan().unwrap().added.len(), 4);
-    let names = |t: &ShareTable| t.files().iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    let names = |t: &ShareTable| {
+        t.files()
+            .to_vec()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect::<Vec<_>>()
+    };
 
     // A folder renamed, a file removed, a new folder copied in, and a
     // file added where nobody reports it.
@@ -176,7 +182,7 @@ fn a_rescan_of_named_paths_looks_only_there_and_agrees_with_a_full_one() {
         .rescan_paths(&[outside.path().join("secret.txt")])
         .unwrap()
         .is_empty());
-    assert_eq!(table.files().len(), 5);
+    assert_eq!(table.files().count(), 5);
 }
 
 #[test]
@@ -261,7 +267,7 @@ fn the_hash_cache_spares_rehashing_across_restarts() {
     let change = second.rescan().unwrap();
     assert_eq!(second.bytes_hashed(), 0);
     assert_eq!(change.added.len(), 2);
-    assert_eq!(second.files(), first.files());
+    assert_eq!(second.files().to_vec(), first.files().to_vec());
 
     // A changed file is rehashed, and only it.
     fs::write(share.join("b.bin"), vec![3u8; 6000]).unwrap();
@@ -312,7 +318,7 @@ fn the_hash_cache_is_saved_from_the_table() {
         0,
         "all three were in the saved cache"
     );
-    assert_eq!(second.files().len(), 3);
+    assert_eq!(second.files().count(), 3);
     assert_eq!(fs::metadata(&cache).unwrap().modified().unwrap(), stamp);
     assert_eq!(
         fs::read(&cache).unwrap(),
@@ -385,7 +391,7 @@ fn symbolic_links_are_skipped_unless_followed_and_never_opened_by_default() {
 
     let table = ShareTable::new(&share);
     let names = |t: &ShareTable| {
-        let mut n: Vec<String> = t.files().iter().map(|e| e.name.clone()).collect();
+        let mut n: Vec<String> = t.files().to_vec().iter().map(|e| e.name.clone()).collect();
         n.sort();
         n
     };
@@ -429,7 +435,7 @@ fn symbolic_links_are_skipped_unless_followed_and_never_opened_by_default() {
     // and the loop adds nothing twice.
     let following = ShareTable::new(&share).following_symlinks(true);
     following.rescan().unwrap();
-    assert_eq!(following.files().len(), 3, "{:?}", names(&following));
+    assert_eq!(following.files().count(), 3, "{:?}", names(&following));
     assert!(following.get(&FileId::of(b"other")).is_some());
     let private = following.get(&FileId::of(b"private")).unwrap();
     assert!(following.open(&private.path).is_ok());
@@ -452,7 +458,12 @@ fn further_folders_are_shared_under_their_own_top_folder() {
     let table =
         ShareTable::with_state(&main, Some(&state), Duration::ZERO).with_extra(extra.clone());
     table.rescan().unwrap();
-    let names: Vec<String> = table.files().iter().map(|f| f.name.clone()).collect();
+    let names: Vec<String> = table
+        .files()
+        .to_vec()
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
     assert_eq!(names, vec!["Music/album/01.flac", "top.txt"]);
     // Served from its own folder.
     let one = table.get(&FileId::of(b"one")).unwrap();
@@ -470,7 +481,7 @@ fn further_folders_are_shared_under_their_own_top_folder() {
     let again = ShareTable::with_state(&main, Some(&state), Duration::ZERO).with_extra(extra);
     again.rescan().unwrap();
     assert_eq!(again.bytes_hashed(), 0);
-    assert_eq!(again.files().len(), 3);
+    assert_eq!(again.files().count(), 3);
     // And what it holds elsewhere is found for a folder fetch.
     let held = ShareTable::held(
         &main,
@@ -479,4 +490,100 @@ fn further_folders_are_shared_under_their_own_top_folder() {
         &FileId::of(b"two"),
     );
     assert_eq!(held, Some(music.join("album/02.flac")));
+}
+
+/// Many small changes to a big table (patched in place: the index by id
+/// and the listing are not sorted again) leave it as a table made from
+/// scratch of the same files would be, and say what changed.
+#[test]
+fn small_changes_patch_the_table_to_what_a_fresh_one_would_be() {
+    use super::entries::{Entries, Slot};
+    use super::scan::Stat;
+    use crate::wire::FileList;
+    use std::collections::BTreeMap;
+    // A fixed sequence, so a failure can be replayed.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    // Few ids among many paths: the same bytes at several paths, often.
+    let slot = |name: &str, id: u64| {
+        let stat = Stat {
+            size: id * 10,
+            mtime: None,
+            node: (0, 0),
+        };
+        Slot::new(name.to_string(), FileId::of(&id.to_le_bytes()), stat)
+    };
+    let mut now: BTreeMap<PathBuf, Slot> = BTreeMap::new();
+    for i in 0..400 {
+        let name = format!("d{}/f{i}", i % 7);
+        now.insert(Path::new("/s").join(&name), slot(&name, next(150)));
+    }
+    let mut table = Entries::of(now.clone());
+    for round in 0..200 {
+        let mut gone = Vec::new();
+        let mut put = Vec::new();
+        for _ in 0..next(4) {
+            let k = now.keys().nth(next(now.len() as u64) as usize).cloned();
+            if let Some(k) = k {
+                now.remove(&k);
+                gone.push(k);
+            }
+        }
+        for _ in 0..next(4) {
+            let name = format!("d{}/g{}", next(9), next(600));
+            let s = slot(&name, next(150));
+            now.insert(Path::new("/s").join(&name), s.clone());
+            put.push((Path::new("/s").join(&name), s));
+        }
+        let before: BTreeMap<FileId, SharedFileOf> = files_of(&table);
+        let change = table.update(gone, put);
+        let fresh = Entries::of(now.clone());
+        assert_eq!(table.to_vec(), fresh.to_vec(), "round {round}");
+        assert_eq!(table.bytes(), fresh.bytes(), "round {round}");
+        let paths: Vec<_> = table
+            .iter()
+            .map(|v| (v.path.to_path_buf(), v.to_slot()))
+            .collect();
+        let fresh_paths: Vec<_> = fresh
+            .iter()
+            .map(|v| (v.path.to_path_buf(), v.to_slot()))
+            .collect();
+        assert_eq!(paths, fresh_paths, "round {round}");
+        for f in fresh.to_vec() {
+            assert_eq!(table.file(&f.id).as_ref(), Some(&f), "round {round}");
+        }
+        // The change is the difference of the listings.
+        let after = files_of(&table);
+        let mut removed: Vec<FileId> = before
+            .keys()
+            .filter(|id| !after.contains_key(id))
+            .copied()
+            .collect();
+        let mut added: Vec<_> = after
+            .iter()
+            .filter(|(id, f)| before.get(id) != Some(f))
+            .map(|(_, f)| f.clone())
+            .collect();
+        let mut said_removed = change.removed.clone();
+        let mut said_added = change.added.clone();
+        for v in [&mut removed, &mut said_removed] {
+            v.sort();
+        }
+        added.sort_by_key(|f| f.id);
+        said_added.sort_by_key(|f| f.id);
+        assert_eq!(said_removed, removed, "round {round}");
+        assert_eq!(said_added, added, "round {round}");
+    }
+}
+
+type SharedFileOf = crate::wire::SharedFile;
+
+fn files_of(e: &super::entries::Entries) -> std::collections::BTreeMap<FileId, SharedFileOf> {
+    use crate::wire::FileList;
+    e.to_vec().into_iter().map(|f| (f.id, f)).collect()
 }
