@@ -73,6 +73,7 @@ impl View<'_> {
 #[derive(Debug, Clone, Copy)]
 struct Rec {
     path_at: u32,
+    /// The path's length, and [`MANY`] when further paths hold its id.
     path_len: u32,
     name_at: u32,
     name_len: u32,
@@ -128,6 +129,20 @@ fn sorted(slots: impl IntoIterator<Item = (PathBuf, Slot)>) -> Vec<(PathBuf, Slo
     put
 }
 
+/// The bit of `Rec::path_len` that says further paths hold the same id (a
+/// listing of a file held once then needs no look in the index by id).
+const MANY: u32 = 1 << 31;
+
+impl Rec {
+    fn path_end(&self) -> usize {
+        (self.path_at + (self.path_len & !MANY)) as usize
+    }
+
+    fn many(&self) -> bool {
+        self.path_len & MANY != 0
+    }
+}
+
 fn path_of(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
 }
@@ -148,7 +163,7 @@ impl Entries {
     fn view(&self, r: &Rec) -> View<'_> {
         let at = |start: u32, len: u32| &self.text[start as usize..(start + len) as usize];
         View {
-            path: path_of(at(r.path_at, r.path_len)),
+            path: path_of(&self.text[r.path_at as usize..r.path_end()]),
             // Only ever stored from a `str`.
             name: std::str::from_utf8(at(r.name_at, r.name_len)).unwrap_or_default(),
             id: r.id,
@@ -271,8 +286,8 @@ impl Entries {
 
     /// Bytes of `text` that `r` holds.
     fn held(r: &Rec) -> usize {
-        let own_name = r.name_at >= r.path_at + r.path_len;
-        (r.path_len + if own_name { r.name_len } else { 0 }) as usize
+        let own_name = r.name_at as usize >= r.path_end();
+        (r.path_end() - r.path_at as usize) + if own_name { r.name_len as usize } else { 0 }
     }
 
     /// Drops the entries at `gone`, puts `put` in place (new or changed),
@@ -352,7 +367,7 @@ impl Entries {
         let text = &self.text;
         let mut added = Vec::new();
         for (i, r) in old.iter().enumerate() {
-            let path = path_of(&text[r.path_at as usize..(r.path_at + r.path_len) as usize]);
+            let path = path_of(&text[r.path_at as usize..r.path_end()]);
             while let Some((p, slot)) = put.next_if(|(p, _)| p.as_path() < path) {
                 new_numbers.push(recs.len());
                 let rec = Self::store(&mut added, text.len(), &p, &slot.name, slot.id, slot.stat);
@@ -393,6 +408,7 @@ impl Entries {
                 .filter(|m| touched.binary_search(&self.recs[*m as usize].id).is_err())
                 .collect();
             for id in touched {
+                self.mark(id);
                 if let Some(first) = self.run(id).first().copied() {
                     let at = listed.partition_point(|m| self.listing_order(*m, first).is_lt());
                     listed.insert(at, first);
@@ -413,6 +429,10 @@ impl Entries {
             }
             listed.sort_unstable_by(|a, b| self.listing_order(*a, *b));
             self.listed = listed;
+            for i in 0..self.listed.len() {
+                let id = self.recs[self.listed[i] as usize].id;
+                self.mark(&id);
+            }
         }
         self.bytes = self
             .listed
@@ -421,6 +441,16 @@ impl Entries {
             .sum();
         if self.dead > self.text.len() / 2 {
             self.compact();
+        }
+    }
+
+    /// Sets or clears [`MANY`] on the records of `id`.
+    fn mark(&mut self, id: &FileId) {
+        let run = self.run(id);
+        let many = if run.len() > 1 { MANY } else { 0 };
+        for k in 0..run.len() {
+            let n = self.run(id)[k] as usize;
+            self.recs[n].path_len = self.recs[n].path_len & !MANY | many;
         }
     }
 
@@ -440,11 +470,13 @@ impl Entries {
             let v = {
                 let at = |s: u32, l: u32| &self.text[s as usize..(s + l) as usize];
                 (
-                    path_of(at(r.path_at, r.path_len)),
+                    path_of(&self.text[r.path_at as usize..r.path_end()]),
                     std::str::from_utf8(at(r.name_at, r.name_len)).unwrap_or_default(),
                 )
             };
+            let many = r.path_len & MANY;
             *r = Self::store(&mut text, 0, v.0, v.1, r.id, r.stat);
+            r.path_len |= many;
         }
         self.text = text;
         self.dead = 0;
@@ -461,7 +493,17 @@ impl FileList for Entries {
     }
 
     fn nth(&self, i: usize) -> Option<SharedFile> {
-        self.file(&self.recs[*self.listed.get(i)? as usize].id)
+        let r = &self.recs[*self.listed.get(i)? as usize];
+        if r.many() {
+            return self.file(&r.id);
+        }
+        let v = self.view(r);
+        Some(SharedFile {
+            id: v.id,
+            name: v.name.to_string(),
+            size: v.stat.size,
+            other_names: Vec::new(),
+        })
     }
 
     fn under(&self, folder: &str) -> Vec<SharedFile> {
