@@ -113,9 +113,6 @@ pub(super) struct Entries {
     listed: Vec<u32>,
     /// The listed files' sizes, added up.
     bytes: u64,
-    /// Counts the updates that changed what is listed: a listing made at
-    /// one generation is current while it stands.
-    pub generation: u64,
 }
 
 /// `slots` sorted by path, each path once (the last given wins).
@@ -338,11 +335,6 @@ impl Entries {
                     _ => {}
                 }
             }
-        }
-        // What is listed is each id's `file`: unchanged unless `change`
-        // says so.
-        if !change.is_empty() {
-            self.generation += 1;
         }
         change
     }
