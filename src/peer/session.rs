@@ -313,8 +313,6 @@ impl Link {
             // A first announce of a big share left room for all of it.
             inner.pending = Pending::default();
             crate::peer::share::release_free_memory();
-        }
-        if inner.pending.is_empty() {
             log::info!("the directory is up to date: it lists {shared} files of this peer");
         } else {
             log::debug!("announced {a} added, {r} removed; {ra} and {rr} to go");

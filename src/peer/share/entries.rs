@@ -144,6 +144,16 @@ fn path_of(bytes: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(bytes))
 }
 
+/// The path and name of `r` in `text`.
+fn strings<'a>(text: &'a [u8], r: &Rec) -> (&'a Path, &'a str) {
+    let name = &text[r.name_at as usize..(r.name_at + r.name_len) as usize];
+    (
+        path_of(&text[r.path_at as usize..r.path_end()]),
+        // Only ever stored from a `str`.
+        std::str::from_utf8(name).unwrap_or_default(),
+    )
+}
+
 /// A record number (the table is far below 4 billion files).
 fn number(i: usize) -> u32 {
     u32::try_from(i).expect("fewer than 2^32 shared files")
@@ -158,11 +168,10 @@ impl Entries {
     }
 
     fn view(&self, r: &Rec) -> View<'_> {
-        let at = |start: u32, len: u32| &self.text[start as usize..(start + len) as usize];
+        let (path, name) = strings(&self.text, r);
         View {
-            path: path_of(&self.text[r.path_at as usize..r.path_end()]),
-            // Only ever stored from a `str`.
-            name: std::str::from_utf8(at(r.name_at, r.name_len)).unwrap_or_default(),
+            path,
+            name,
             id: r.id,
             stat: r.stat,
         }
@@ -191,12 +200,17 @@ impl Entries {
             .take_while(move |v| v.path.starts_with(root))
     }
 
-    /// The run of `by_id` holding `id`.
-    fn run(&self, id: &FileId) -> &[u32] {
+    /// Where in `by_id` the run holding `id` is.
+    fn run_at(&self, id: &FileId) -> std::ops::Range<usize> {
         let id_of = |n: &u32| &self.recs[*n as usize].id;
         let start = self.by_id.partition_point(|n| id_of(n) < id);
         let len = self.by_id[start..].partition_point(|n| id_of(n) == id);
-        &self.by_id[start..start + len]
+        start..start + len
+    }
+
+    /// The run of `by_id` holding `id`.
+    fn run(&self, id: &FileId) -> &[u32] {
+        &self.by_id[self.run_at(id)]
     }
 
     /// Every id once, in id order.
@@ -438,11 +452,11 @@ impl Entries {
 
     /// Sets or clears [`MANY`] on the records of `id`.
     fn mark(&mut self, id: &FileId) {
-        let run = self.run(id);
+        let run = self.run_at(id);
         let many = if run.len() > 1 { MANY } else { 0 };
-        for k in 0..run.len() {
-            let n = self.run(id)[k] as usize;
-            self.recs[n].path_len = self.recs[n].path_len & !MANY | many;
+        for n in &self.by_id[run] {
+            let r = &mut self.recs[*n as usize];
+            r.path_len = r.path_len & !MANY | many;
         }
     }
 
@@ -459,15 +473,9 @@ impl Entries {
     fn compact(&mut self) {
         let mut text = Vec::with_capacity(self.text.len() - self.dead);
         for r in &mut self.recs {
-            let v = {
-                let at = |s: u32, l: u32| &self.text[s as usize..(s + l) as usize];
-                (
-                    path_of(&self.text[r.path_at as usize..r.path_end()]),
-                    std::str::from_utf8(at(r.name_at, r.name_len)).unwrap_or_default(),
-                )
-            };
+            let (path, name) = strings(&self.text, r);
             let many = r.path_len & MANY;
-            *r = Self::store(&mut text, 0, v.0, v.1, r.id, r.stat);
+            *r = Self::store(&mut text, 0, path, name, r.id, r.stat);
             r.path_len |= many;
         }
         self.text = text;
@@ -506,8 +514,12 @@ impl FileList for Entries {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut files: Vec<SharedFile> = ids.iter().filter_map(|id| self.file(id)).collect();
-        files.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        files
+        // In listing order, as it stands.
+        self.listed
+            .iter()
+            .map(|n| &self.recs[*n as usize].id)
+            .filter(|id| ids.binary_search(id).is_ok())
+            .filter_map(|id| self.file(id))
+            .collect()
     }
 }
