@@ -36,7 +36,10 @@ pub fn hash_pieces(file: &mut File, len: u64) -> io::Result<Option<Hashed>> {
     let count = pieces::piece_count(len);
     if len < PARALLEL_HASH_MIN || count < 2 {
         let mut hasher = PieceHasher::new(len);
-        let mut buf = vec![0u8; 256 * 1024];
+        // No bigger than the file (and a byte, to see it grow): a scan of
+        // many small files then zeroes no quarter megabyte per file.
+        let size = usize::try_from(len).map_or(usize::MAX, |l| l.saturating_add(1));
+        let mut buf = vec![0u8; size.min(256 * 1024)];
         let mut total = 0u64;
         loop {
             let n = fill(file, &mut buf)?;

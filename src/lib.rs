@@ -61,12 +61,13 @@ pub use peer::fetch::{
 pub use peer::{
     download_summary, folder_event_text, folder_summary, follow, follow_one, followed_text,
     format_files, format_hits, format_peers, format_queue, format_status, format_uploads,
-    format_wishes, human_size, listing_of_files, listing_of_hits, make_state_dir, open_directory,
-    path_of, pick_file, pick_from_last, read_secret, remember_listing, reverse_through_running,
-    run_menu, search_words_last, still_waiting, ByteRange, Change, ClientError, Control,
-    ControlInfo, Core, Directory, DirectoryApi, Followed, FollowedOne, Host, HttpServer, Interrupt,
-    Listing, Login, Peer, PeerError, SearchFailed, ServeOptions, Session, SessionState, ShareEntry,
-    ShareError, ShareTable, TlsDial, CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
+    format_wishes, human_size, listing_of_files, listing_of_hits, make_state_dir,
+    map_big_allocations_apart, open_directory, path_of, pick_file, pick_from_last, read_secret,
+    remember_listing, reverse_through_running, run_menu, search_words_last, still_waiting,
+    ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Followed,
+    FollowedOne, Host, HttpServer, Interrupt, Listing, Login, Peer, PeerError, SearchFailed,
+    ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable, TlsDial, CONTROL_FILE,
+    DEFAULT_SEARCH_LIMIT,
 };
 pub use tls::{keyprint_of, TlsIdentity};
 pub use wire::proto;

@@ -784,6 +784,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    hubshare::map_big_allocations_apart();
     match run(Args::parse_from(hubshare::search_words_last(
         std::env::args_os().collect(),
     ))) {

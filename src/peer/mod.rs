@@ -50,4 +50,6 @@ pub use interrupt::Interrupt;
 pub use run::{Peer, PeerError};
 pub use serve::{ByteRange, Host, HttpServer, SearchFailed, ServeOptions};
 pub use session::{Session, SessionState};
-pub use share::{make_state_dir, Change, ShareEntry, ShareError, ShareTable};
+pub use share::{
+    make_state_dir, map_big_allocations_apart, Change, ShareEntry, ShareError, ShareTable,
+};

@@ -109,17 +109,14 @@ struct Pending {
 
 impl Pending {
     fn between(files: &dyn FileList, announced: &Announced) -> Pending {
-        let mut shared = std::collections::HashSet::with_capacity(files.count());
-        let mut added = Vec::new();
-        for f in (0..files.count()).map_while(|i| files.nth(i)) {
-            if announced.get(&f.id) != Some(&fingerprint(&f)) {
-                added.push(f.id);
-            }
-            shared.insert(f.id);
-        }
+        let added = (0..files.count())
+            .map_while(|i| files.nth(i))
+            .filter(|f| announced.get(&f.id) != Some(&fingerprint(f)))
+            .map(|f| f.id)
+            .collect();
         let removed = announced
             .keys()
-            .filter(|id| !shared.contains(id))
+            .filter(|id| !files.has(id))
             .copied()
             .collect();
         Pending { added, removed }

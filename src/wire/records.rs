@@ -80,6 +80,8 @@ pub trait FileList: Send + Sync {
     fn bytes(&self) -> u64;
     /// The `i`th file, `None` past the end.
     fn nth(&self, i: usize) -> Option<SharedFile>;
+    /// Whether `id` is one of them.
+    fn has(&self, id: &FileId) -> bool;
     /// The files with a path (`name` or one of `other_names`) below the
     /// folder `folder` (`""`: all of them), in listing order.
     fn under(&self, folder: &str) -> Vec<SharedFile>;
@@ -112,6 +114,10 @@ impl FileList for Vec<SharedFile> {
 
     fn nth(&self, i: usize) -> Option<SharedFile> {
         self.get(i).cloned()
+    }
+
+    fn has(&self, id: &FileId) -> bool {
+        self.iter().any(|f| f.id == *id)
     }
 
     fn under(&self, folder: &str) -> Vec<SharedFile> {

@@ -506,6 +506,10 @@ impl FileList for Entries {
         })
     }
 
+    fn has(&self, id: &FileId) -> bool {
+        !self.run(id).is_empty()
+    }
+
     fn under(&self, folder: &str) -> Vec<SharedFile> {
         let mut ids: Vec<FileId> = self
             .iter()

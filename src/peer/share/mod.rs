@@ -16,6 +16,6 @@ mod table;
 mod tests;
 
 pub use entries::{Change, ShareEntry};
-pub use rescan::release_free_memory;
+pub use rescan::{map_big_allocations_apart, release_free_memory};
 pub use scan::{make_state_dir, skipped, LOCK_SUFFIX, PART_SUFFIX, STATE_SUFFIX};
 pub use table::{ShareError, ShareTable};
