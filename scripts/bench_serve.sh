@@ -6,6 +6,10 @@
 # RUNS (default 3) rounds, alternating peer and nginx; SECS (default 10)
 # seconds each. PEER_LINES: further lines for the peer's config (default
 # none: the peer on its defaults but tls = false, as nginx is plaintext).
+# READER=1: meanwhile another program (python3) opens and reads the shared
+# file and nginx's copy in a loop, about 500 times a second each (a media
+# player or a backup reading the share), to show what those reads cost
+# each server.
 # Needs wrk and nginx (apt-get install -y wrk nginx-light).
 #
 #   scripts/bench_serve.sh
@@ -32,7 +36,20 @@ start_nginx "$WORK/nginx-root"
 curl -sf -o peer.bin "$A/files/$ID"
 curl -sf -o nginx.bin "$NGINX/small.bin"
 cmp peer.bin nginx.bin && cmp peer.bin a/share/small.bin
-echo "4 KiB file, wrk -t2 (-t1 for 1 connection), ${SECS}s per measure, $RUNS rounds (peer config: ${PEER_LINES:-defaults}; nginx workers = $(nproc))"
+if [ "${READER:-0}" = 1 ]; then
+  python3 - a/share/small.bin nginx-root/small.bin <<'PY' > reader.out &
+import sys, time
+reads = 0
+while True:
+    for path in sys.argv[1:]:
+        with open(path, "rb") as f:
+            f.read()
+        reads += 1
+    time.sleep(0.002)
+PY
+  PIDS+=($!)
+fi
+echo "${READER:+(with a reader of the shared file and of the nginx copy, ~500 reads/s each) }4 KiB file, wrk -t2 (-t1 for 1 connection), ${SECS}s per measure, $RUNS rounds (peer config: ${PEER_LINES:-defaults}; nginx workers = $(nproc))"
 
 rps() { # connections url
   # Two threads, but wrk needs a connection per thread.

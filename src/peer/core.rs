@@ -202,7 +202,7 @@ impl Host for Core {
         self.share.get(id).map(|e| e.file)
     }
 
-    fn open(&self, id: &FileId) -> io::Result<File> {
+    fn open(&self, id: &FileId) -> io::Result<(File, u64)> {
         let entry = self.share.get(id).ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{id} is not shared"))
         })?;

@@ -99,26 +99,23 @@ pub(super) fn serve_file(ctx: &Ctx, rq: Request, raw_id: &str) {
         None
     };
     let gone = || text(404, &format!("{id} is no longer available here"));
-    let mut file = match ctx.host.open(&id) {
-        Ok(f) => f,
+    let (mut file, len) = match ctx.host.open(&id) {
+        Ok(opened) => opened,
         Err(e) => {
             log::warn!("cannot open shared file {id} ({}): {e}", shared.name);
             ctx.metrics.turned_away("gone");
             return send(rq, gone());
         }
     };
-    let len = match file.metadata() {
-        Ok(m) if m.len() == shared.size => m.len(),
-        _ => {
-            // Changed since it was hashed: its bytes no longer match the id.
-            log::warn!(
-                "{} ({id}) changed since it was hashed; not serving it",
-                shared.name
-            );
-            ctx.metrics.turned_away("gone");
-            return send(rq, gone());
-        }
-    };
+    if len != shared.size {
+        // Changed since it was hashed: its bytes no longer match the id.
+        log::warn!(
+            "{} ({id}) changed since it was hashed; not serving it",
+            shared.name
+        );
+        ctx.metrics.turned_away("gone");
+        return send(rq, gone());
+    }
     let common = [
         header("Accept-Ranges", "bytes"),
         header("ETag", &etag),

@@ -15,15 +15,20 @@ use crate::sync::MutexExt;
 pub struct Gate {
     places: usize,
     state: Mutex<State>,
-    changed: Condvar,
+    /// A place came free (one waiter is woken for it, not all of them).
+    room: Condvar,
+    /// Closed and nothing is inside any more.
+    emptied: Condvar,
 }
 
 #[derive(Default)]
 struct State {
     inside: usize,
-    /// Threads waiting in `enter` or `close`: a `Pass` dropped with nobody
-    /// waiting wakes nobody (no system call on the fast path).
+    /// Threads waiting in `enter`: a `Pass` dropped with nobody waiting
+    /// wakes nobody (no system call on the fast path).
     waiting: usize,
+    /// Threads waiting in `close` for those inside.
+    closing: usize,
     closed: bool,
 }
 
@@ -35,7 +40,8 @@ impl Gate {
         Gate {
             places: places.max(1),
             state: Mutex::new(State::default()),
-            changed: Condvar::new(),
+            room: Condvar::new(),
+            emptied: Condvar::new(),
         }
     }
 
@@ -44,7 +50,7 @@ impl Gate {
         let mut st = self.state.locked();
         while !st.closed && st.inside >= self.places {
             st.waiting += 1;
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.room.wait(st).unwrap_or_else(|e| e.into_inner());
             st.waiting -= 1;
         }
         if st.closed {
@@ -59,26 +65,28 @@ impl Gate {
     pub fn close(&self, deadline: Instant) -> usize {
         let mut st = self.state.locked();
         st.closed = true;
-        self.changed.notify_all();
+        self.room.notify_all();
         while st.inside > 0 {
             let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                 break;
             };
-            st.waiting += 1;
+            st.closing += 1;
             st = self
-                .changed
+                .emptied
                 .wait_timeout(st, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            st.waiting -= 1;
+            st.closing -= 1;
         }
         st.inside
     }
 
-    /// How many threads wait in `enter` or `close` now (a test's sync point).
+    /// How many threads wait in `enter` or `close` now (a test's sync
+    /// point).
     #[cfg(test)]
     fn waiting(&self) -> usize {
-        self.state.locked().waiting
+        let st = self.state.locked();
+        st.waiting + st.closing
     }
 }
 
@@ -86,9 +94,15 @@ impl Drop for Pass<'_> {
     fn drop(&mut self) {
         let mut st = self.0.state.locked();
         st.inside -= 1;
-        if st.waiting > 0 {
-            // Both a request waiting for a place and `close` may wait.
-            self.0.changed.notify_all();
+        if st.closed {
+            if st.inside == 0 {
+                self.0.emptied.notify_all();
+            }
+        } else if st.waiting > 0 {
+            // One place came free: one waiter for it. Waking them all
+            // (24 at 32 busy connections on the default 8 places) had each
+            // take the lock only to wait again.
+            self.0.room.notify_one();
         }
     }
 }
@@ -144,6 +158,37 @@ mod tests {
         until_waiting(&gate, 1);
         drop(_b);
         assert_eq!(closer.join().unwrap(), 0);
+    }
+
+    #[test]
+    fn each_place_that_comes_free_lets_one_waiter_in_until_all_have_been() {
+        // One waiter is woken per place given back: none is left waiting.
+        let gate = Arc::new(Gate::new(2));
+        let first = gate.enter().expect("a place");
+        let second = gate.enter().expect("a place");
+        let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let (gate, inside, most) = (gate.clone(), inside.clone(), most.clone());
+                std::thread::spawn(move || {
+                    let _pass = gate.enter().expect("a place");
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = inside.fetch_add(1, SeqCst) + 1;
+                    most.fetch_max(now, SeqCst);
+                    std::thread::yield_now();
+                    inside.fetch_sub(1, SeqCst);
+                })
+            })
+            .collect();
+        until_waiting(&gate, 8);
+        drop(first);
+        drop(second);
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert!(most.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+        assert_eq!(gate.waiting(), 0);
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub trait Host: Send + Sync {
     fn unsettled(&self) -> usize;
     /// The shared file with this id, if there is one.
     fn file(&self, id: &FileId) -> Option<SharedFile>;
-    /// Opens the shared file with this id for reading.
-    fn open(&self, id: &FileId) -> io::Result<File>;
+    /// Opens the shared file with this id for reading; with its length as
+    /// opened.
+    fn open(&self, id: &FileId) -> io::Result<(File, u64)>;
     /// The piece chaining values of a shared file, checked against its id
     /// (empty for a one-piece file).
     fn pieces(&self, id: &FileId) -> io::Result<Vec<ChainingValue>>;

@@ -160,9 +160,11 @@ mod tests {
         fn file(&self, id: &FileId) -> Option<SharedFile> {
             self.shared.iter().find(|f| f.id == *id).cloned()
         }
-        fn open(&self, id: &FileId) -> io::Result<File> {
+        fn open(&self, id: &FileId) -> io::Result<(File, u64)> {
             let f = self.file(id).ok_or(io::ErrorKind::NotFound)?;
-            File::open(self.dir.path().join(f.name))
+            let file = File::open(self.dir.path().join(f.name))?;
+            let len = file.metadata()?.len();
+            Ok((file, len))
         }
         fn pieces(&self, _: &FileId) -> io::Result<Vec<ChainingValue>> {
             Ok(Vec::new())

@@ -82,7 +82,7 @@ impl ShareTable {
                 );
             }
         }
-        let mut f = self.open(&entry.path)?;
+        let (mut f, _) = self.open(&entry.path)?;
         match hash_pieces(&mut f, size)? {
             Some(h) if h.id == *id => {
                 self.bytes_hashed.fetch_add(h.size, Ordering::Relaxed);

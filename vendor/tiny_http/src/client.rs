@@ -119,23 +119,27 @@ impl ClientConnection {
     ///  at the first byte of the new line.
     fn read_next_line(&mut self, budget: &mut HeaderBudget) -> Result<AsciiString, ReadError> {
         let mut buf = Vec::new();
-        let mut prev_byte_was_cr = false;
 
+        // hubshare patch: the line is scanned for in the reader's buffer,
+        // not read a byte at a time (same limits, same meaning: a line ends
+        // at CRLF; a lone LF is part of it).
         loop {
-            // hubshare patch: the clock is read only after a read that may
-            // have waited for the client (not for every buffered byte).
+            // The clock is read only after a read that may have waited for
+            // the client (not for every buffered chunk).
             let may_wait = !self.next_header_source.has_buffered();
-            let byte = self.next_header_source.by_ref().bytes().next();
-
-            let byte = match byte {
-                Some(b) => b.map_err(ReadError::ReadIoError)?,
-                None => {
-                    return Err(ReadError::ReadIoError(IoError::new(
-                        ErrorKind::ConnectionAborted,
-                        "Unexpected EOF",
-                    )))
+            let avail = loop {
+                match self.next_header_source.fill_buf() {
+                    Ok(avail) => break avail,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(ReadError::ReadIoError(e)),
                 }
             };
+            if avail.is_empty() {
+                return Err(ReadError::ReadIoError(IoError::new(
+                    ErrorKind::ConnectionAborted,
+                    "Unexpected EOF",
+                )));
+            }
 
             // hubshare patch: after an unread body the stream is not at a
             // request; and headers are bounded in size and in time.
@@ -145,23 +149,26 @@ impl ClientConnection {
                     "the previous request's body was left unread",
                 )));
             }
-            if budget.bytes == 0 {
-                return Err(ReadError::HeaderTooLarge);
-            }
-            budget.bytes -= 1;
             if may_wait && Instant::now() > budget.deadline {
                 return Err(ReadError::HeaderTimeout);
             }
 
-            if byte == b'\n' && prev_byte_was_cr {
-                buf.pop(); // removing the '\r'
+            let (take, at_lf) = match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (avail.len(), false),
+            };
+            if take > budget.bytes {
+                return Err(ReadError::HeaderTooLarge);
+            }
+            budget.bytes -= take;
+            buf.extend_from_slice(&avail[..take]);
+            self.next_header_source.consume(take);
+
+            if at_lf && buf.len() >= 2 && buf[buf.len() - 2] == b'\r' {
+                buf.truncate(buf.len() - 2); // removing the CRLF
                 // hubshare patch: answered 400 (upstream closed silently).
                 return AsciiString::from_ascii(buf).map_err(|_| ReadError::NotAscii);
             }
-
-            prev_byte_was_cr = byte == b'\r';
-
-            buf.push(byte);
         }
     }
 
