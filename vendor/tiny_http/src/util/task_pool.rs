@@ -69,7 +69,15 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // hubshare patch: queued only if an idle thread is left for it
+        // beyond those the tasks already queued will take. Upstream queued
+        // whenever any thread was idle: a thread woken for a task (but not
+        // yet off the queue) still counts as idle, so a second task queued
+        // behind it waited until some thread finished its task, which for a
+        // connection is when the client goes (connections accepted in a
+        // burst sat unserved while others were served). Both counts change
+        // only under this lock.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);
@@ -133,5 +141,56 @@ impl Drop for TaskPool {
             .active_tasks
             .store(999_999_999, Ordering::Release);
         self.sharing.condvar.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TaskPool;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn tasks_spawned_in_a_burst_all_run_at_once() {
+        // Long tasks (as connections are), more than the idle threads:
+        // each must start without waiting for another to end.
+        let pool = TaskPool::new();
+        let (started, starts) = std::sync::mpsc::channel();
+        let (release, released) = latch();
+        for _ in 0..16 {
+            let started = started.clone();
+            let released = released.clone();
+            pool.spawn(Box::new(move || {
+                started.send(()).unwrap();
+                released.wait();
+            }));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for n in 0..16 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(starts.recv_timeout(left).is_ok(), "only {n} of 16 tasks started");
+        }
+        release.open();
+    }
+
+    /// A latch: `wait` blocks until `open`.
+    fn latch() -> (Latch, Latch) {
+        let l = Latch(std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new())));
+        (l.clone(), l)
+    }
+
+    #[derive(Clone)]
+    struct Latch(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+    impl Latch {
+        fn wait(&self) {
+            let mut open = self.0 .0.lock().unwrap();
+            while !*open {
+                open = self.0 .1.wait(open).unwrap();
+            }
+        }
+        fn open(&self) {
+            *self.0 .0.lock().unwrap() = true;
+            self.0 .1.notify_all();
+        }
     }
 }
