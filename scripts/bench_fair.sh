@@ -33,7 +33,7 @@ upload_rate_limit = $LIMIT"
   until [ -s src.out ]; do sleep 0.1; done
   for i in $(seq 1 "$N"); do config "d$i" ""; rm -rf "d$i/share"/*; done
   until "$BIN/peer" --config d1.toml search bench | grep -q bench.bin; do sleep 0.1; done
-  ID=$("$BIN/peer" --config d1.toml search bench | awk 'NR==2 {print $2}')
+  ID=$("$BIN/peer" --config d1.toml --json search bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["id"])')
   echo
   echo "== $2: $N downloaders, one source capped at $RATE_MIB MiB/s, upload_slots = $1"
   rm -f times
@@ -64,7 +64,17 @@ sent() {
 # seconds (default 20): the steady state, without the start-up, when the
 # first to start has the link to itself for a moment.
 sample_window() {
-  until [ "$(sent | wc -l)" -eq "$N" ]; do sleep 0.2; done
+  local waited=0
+  until [ "$(sent | wc -l)" -eq "$N" ]; do
+    # A download that failed is never served: say so rather than wait.
+    waited=$((waited + 1))
+    if [ "$waited" -gt 600 ]; then
+      echo "not every downloader was served within 2 minutes:" >&2
+      tail -n 3 d*.err >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
   sleep 3
   sent > window.a
   local s e

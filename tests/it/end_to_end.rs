@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// The id column of the first result row of `peer search` output.
 /// The id of the first result of `query`, as `peer` finds it (`--json`).
 fn first_id(peer: &PeerSetup, query: &str) -> Option<String> {
     let found: serde_json::Value =
