@@ -36,7 +36,7 @@ until [ -s a.out ]; do sleep 0.1; done
 A=$(awk 'NR==1 {print $NF}' a.out)
 until "$BIN/peer" --config b.toml search bench 2>/dev/null | grep -q bench.bin; do sleep 0.1; done
 ready=$(date +%s.%N)
-ID=$("$BIN/peer" --config b.toml --json search bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["id"])')
+ID=$(first_id b.toml bench)
 echo "peer a up and listed after $(awk "BEGIN{printf \"%.2f\", $ready - $start}") s (includes hashing the file)"
 
 start_nginx "$WORK/a/share"

@@ -33,7 +33,7 @@ upload_rate_limit = $LIMIT"
   until [ -s src.out ]; do sleep 0.1; done
   for i in $(seq 1 "$N"); do config "d$i" ""; rm -rf "d$i/share"/*; done
   until "$BIN/peer" --config d1.toml search bench | grep -q bench.bin; do sleep 0.1; done
-  ID=$("$BIN/peer" --config d1.toml --json search bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["id"])')
+  ID=$(first_id d1.toml bench)
   echo
   echo "== $2: $N downloaders, one source capped at $RATE_MIB MiB/s, upload_slots = $1"
   rm -f times

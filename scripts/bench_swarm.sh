@@ -47,7 +47,7 @@ config a1 0
 ln file.bin a1/share/bench.bin
 serve a1; A1_PID=$SERVED; A1=$ADDR
 until [ "$(sources)" = "1" ]; do sleep 0.1; done
-ID=$("$BIN/peer" --config b.toml --json search bench | python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["id"])')
+ID=$(first_id b.toml bench)
 fetch "peer get, 1 source, uncapped:"
 s=$(now); curl -s -o curl.bin "$A1/files/$ID"; e=$(now)
 printf "%-40s %s\n" "curl, same source:" "$(rate "$s" "$e")"

@@ -7,7 +7,8 @@
 # Sets ROOT (the repository), BIN (unless given), WORK, PIDS and DIR (the directory's
 # address); leaves the shell in WORK. `peer_config NAME EXTRA` writes
 # NAME.toml for a peer sharing WORK/NAME/share, with the lines EXTRA
-# appended; `median` prints the middle of its numbers.
+# appended; `median` prints the middle of its numbers; `first_id CONFIG
+# QUERY` the full id of the first file a search finds.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 # BIN=DIR runs the binaries in DIR and builds nothing (to compare two
@@ -34,6 +35,14 @@ PIDS+=($!)
 until [ -s server.out ]; do sleep 0.1; done
 # The address ends the first line (a TLS directory prints its invite next).
 DIR=$(awk 'NR==1 {print $NF}' server.out)
+
+# The full id of the first file `search QUERY` finds for the peer of
+# CONFIG (the table's ID column is a short id, which only the peer that
+# searched can resolve).
+first_id() { # config query
+  "$BIN/peer" --config "$1" --json search "$2" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["hits"][0]["id"])'
+}
 
 # The middle value of its arguments (numbers).
 median() { printf "%s\n" "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -208,6 +208,7 @@ impl Host for Core {
         })?;
         self.share
             .open(&entry.path)
+            .map(|(file, meta)| (file, meta.len()))
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", entry.path.display())))
     }
 

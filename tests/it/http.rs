@@ -572,32 +572,6 @@ fn slow_and_silent_clients_are_dropped_and_connections_are_capped() {
     });
 }
 
-/// One answer read off a keep-alive connection: its status, once its body
-/// (by `Content-Length`) is in.
-fn one_answer(s: &mut std::net::TcpStream) -> std::io::Result<u16> {
-    use std::io::Read;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if got.len() >= end + 4 + len {
-                return Ok(head[9..12].parse().unwrap_or(0));
-            }
-        }
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-}
-
 #[test]
 fn connections_opened_in_a_burst_are_all_served_while_all_stay_open() {
     // Each connection is a thread: one accepted while the pool's idle
@@ -617,7 +591,7 @@ fn connections_opened_in_a_burst_are_all_served_while_all_stay_open() {
                 .unwrap();
         }
         for (i, c) in conns.iter_mut().enumerate() {
-            let status = one_answer(c)
+            let (status, _, _) = read_answer(c)
                 .unwrap_or_else(|e| panic!("round {round}: connection {i} not answered: {e}"));
             assert_eq!(status, 200, "round {round}, connection {i}");
         }
@@ -625,7 +599,7 @@ fn connections_opened_in_a_burst_are_all_served_while_all_stay_open() {
         for (i, c) in conns.iter_mut().enumerate() {
             c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
                 .unwrap();
-            assert_eq!(one_answer(c).unwrap(), 200, "round {round}, again {i}");
+            assert_eq!(read_answer(c).unwrap().0, 200, "round {round}, again {i}");
         }
     }
 }

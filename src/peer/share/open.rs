@@ -15,8 +15,12 @@ use std::path::Path;
 /// link anywhere below `root`: each folder on the way is opened relative to
 /// the last with `O_NOFOLLOW`, so a file or a folder swapped for a link after
 /// the scan is not read through it.
-/// Returns the file and its length as opened.
-pub fn open_shared(root: &Path, path: &Path, follow: bool) -> io::Result<(File, u64)> {
+/// Returns the file and its metadata as opened.
+pub fn open_shared(
+    root: &Path,
+    path: &Path,
+    follow: bool,
+) -> io::Result<(File, std::fs::Metadata)> {
     let file = if follow {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -33,7 +37,7 @@ pub fn open_shared(root: &Path, path: &Path, follow: bool) -> io::Result<(File, 
             path.display()
         )));
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 /// Opens `path` (which must lie below `root`) one component at a time from

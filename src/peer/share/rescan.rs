@@ -249,8 +249,7 @@ impl ShareTable {
     /// Hashes a file (its id and piece list in one pass) and keeps the piece
     /// list; `None` if it changed while it was being read.
     pub(super) fn hash_file(&self, path: &Path) -> io::Result<Option<Slot>> {
-        let (mut file, _) = self.open(path)?;
-        let before = file.metadata()?;
+        let (mut file, before) = self.open(path)?;
         let hashed = hash_pieces(&mut file, before.len())?;
         self.bytes_hashed.fetch_add(
             hashed.as_ref().map_or(before.len(), |h| h.size),

@@ -168,8 +168,8 @@ impl ShareTable {
     }
 
     /// Opens a shared file's path for reading, by the table's symlink rule
-    /// (see `open_shared`); with its length as opened.
-    pub fn open(&self, path: &Path) -> io::Result<(File, u64)> {
+    /// (see `open_shared`); with its metadata as opened.
+    pub fn open(&self, path: &Path) -> io::Result<(File, std::fs::Metadata)> {
         let root = self.root_of(path).map_or(self.dir.as_path(), |(_, d)| d);
         open_shared(root, path, self.follow_symlinks)
     }

@@ -448,10 +448,10 @@ fn symbolic_links_are_skipped_unless_followed_and_never_opened_by_default() {
     let linked = ShareTable::new(&via);
     linked.rescan().unwrap();
     let own_entry = linked.get(&FileId::of(b"own")).unwrap();
-    let (mut file, len) = linked.open(&own_entry.path).unwrap();
+    let (mut file, meta) = linked.open(&own_entry.path).unwrap();
     let mut text = String::new();
     std::io::Read::read_to_string(&mut file, &mut text).unwrap();
-    assert_eq!((text.as_str(), len), ("own", 3));
+    assert_eq!((text.as_str(), meta.len()), ("own", 3));
     fs::remove_file(&own).unwrap();
     symlink(outside.join("private.txt"), &own).unwrap();
     assert!(linked.open(&own_entry.path).is_err());

@@ -4,19 +4,18 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+/// A response: its status, its headers (lower-cased names) and its body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// A raw HTTP/1.1 exchange: sends `head` (request line and headers, without
 /// the blank line) and `body`, returns the status code, the headers
 /// (lower-cased names) and the body.
-pub fn raw_http(addr: &str, head: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub fn raw_http(addr: &str, head: &str, body: &[u8]) -> Answer {
     raw_http_bytes(addr, head.as_bytes(), body)
 }
 
 /// [`raw_http`] with a head that need not be UTF-8.
-pub fn raw_http_bytes(
-    addr: &str,
-    head: &[u8],
-    body: &[u8],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub fn raw_http_bytes(addr: &str, head: &[u8], body: &[u8]) -> Answer {
     let host = addr.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).expect("connect to peer");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -37,23 +36,55 @@ pub fn raw_http_bytes(
                 String::from_utf8_lossy(&raw)
             )
         });
-    let head_text = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head_text.lines();
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = parse_head(&raw[..split]);
     let body = &raw[split + 4..];
     let body = match header(&headers, "transfer-encoding") {
         Some(te) if te.eq_ignore_ascii_case("chunked") => dechunk(body),
         _ => body.to_vec(),
     };
     (status, headers, body)
+}
+
+/// The status and the headers (lower-cased names) of a response head,
+/// without its blank line.
+fn parse_head(head: &[u8]) -> (u16, Vec<(String, String)>) {
+    let head_text = String::from_utf8_lossy(head).to_string();
+    let mut lines = head_text.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
+}
+
+/// One answer read off a keep-alive connection, as [`raw_http`] returns it,
+/// once its body (by `Content-Length`) is in; an error if the connection
+/// ends or times out first.
+pub fn read_answer(s: &mut TcpStream) -> std::io::Result<Answer> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(split) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let (status, headers) = parse_head(&got[..split]);
+            let len: usize = header(&headers, "content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if got.len() >= split + 4 + len {
+                let body = got[split + 4..split + 4 + len].to_vec();
+                return Ok((status, headers, body));
+            }
+        }
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
 }
 
 /// A chunked body's bytes; panics unless it is well formed and complete.

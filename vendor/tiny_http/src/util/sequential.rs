@@ -116,14 +116,7 @@ impl<T: Read + Send> SequentialReader<std::io::BufReader<T>> {
     /// buffer, not read a byte at a time).
     pub fn fill_buf(&mut self) -> IoResult<&[u8]> {
         use std::io::BufRead;
-        if let SequentialReaderInner::Waiting(ref mut recv) = self.inner {
-            let reader = recv.recv().unwrap();
-            self.inner = SequentialReaderInner::MyTurn(reader);
-        }
-        match self.inner {
-            SequentialReaderInner::MyTurn(ref mut reader) => reader.fill_buf(),
-            _ => unreachable!(),
-        }
+        self.turn().fill_buf()
     }
 
     /// hubshare patch: `BufRead::consume`, after [`fill_buf`](Self::fill_buf).
@@ -144,17 +137,24 @@ impl<T: Read + Send> SequentialReader<std::io::BufReader<T>> {
     }
 }
 
+impl<R: Read + Send> SequentialReader<R> {
+    /// hubshare patch: the reader, once the previous request has given it
+    /// back (shared by `read` and `fill_buf`).
+    fn turn(&mut self) -> &mut R {
+        if let SequentialReaderInner::Waiting(ref mut recv) = self.inner {
+            let reader = recv.recv().unwrap();
+            self.inner = SequentialReaderInner::MyTurn(reader);
+        }
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref mut reader) => reader,
+            _ => unreachable!(),
+        }
+    }
+}
+
 impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        let mut reader = match self.inner {
-            SequentialReaderInner::MyTurn(ref mut reader) => return reader.read(buf),
-            SequentialReaderInner::Waiting(ref mut recv) => recv.recv().unwrap(),
-            SequentialReaderInner::Empty => unreachable!(),
-        };
-
-        let result = reader.read(buf);
-        self.inner = SequentialReaderInner::MyTurn(reader);
-        result
+        self.turn().read(buf)
     }
 }
 

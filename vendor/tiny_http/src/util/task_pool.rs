@@ -155,10 +155,10 @@ mod tests {
         // each must start without waiting for another to end.
         let pool = TaskPool::new();
         let (started, starts) = std::sync::mpsc::channel();
-        let (release, released) = latch();
+        let release = Latch::default();
         for _ in 0..16 {
             let started = started.clone();
-            let released = released.clone();
+            let released = release.clone();
             pool.spawn(Box::new(move || {
                 started.send(()).unwrap();
                 released.wait();
@@ -173,12 +173,7 @@ mod tests {
     }
 
     /// A latch: `wait` blocks until `open`.
-    fn latch() -> (Latch, Latch) {
-        let l = Latch(std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new())));
-        (l.clone(), l)
-    }
-
-    #[derive(Clone)]
+    #[derive(Clone, Default)]
     struct Latch(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
 
     impl Latch {
