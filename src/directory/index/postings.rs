@@ -21,13 +21,18 @@ pub(super) const BLOCK: usize = 32;
 /// it and the highest source count (as a [`bucket`]) any of its names' files
 /// has reached. A search for the best few visits blocks best bound first
 /// and stops at the first block that cannot beat what it holds, instead of
-/// ranking every match (see [`Index::walk`]). About half a byte per
+/// ranking every match (see [`Index::walk`]); in a block it passes over
+/// the names whose [`lead`] shows they cannot. About a byte and a half per
 /// posting.
 #[derive(Default)]
 pub(super) struct Postings {
     pub(super) names: Vec<u32>,
     /// Per block: the smallest [`name_prefix`] of its names.
     pub(super) min_prefix: Vec<Prefix>,
+    /// Per name: a byte from its first two ([`lead`]), for a walk to pass
+    /// over a name that cannot beat what it holds without reading more
+    /// of it.
+    pub(super) leads: Vec<u8>,
     /// Per block: the highest [`bucket`] of any file of its names. Only
     /// ever raised (a file that loses sources leaves it high), so it stays
     /// an upper bound; compaction recomputes it.
@@ -50,6 +55,7 @@ impl Postings {
             self.top_bucket[b] = self.top_bucket[b].max(bucket);
         }
         self.names.push(name);
+        self.leads.push(lead(prefix));
     }
 
     /// Makes the bound of `name`'s block allow a file of source `bucket`.
@@ -74,6 +80,72 @@ impl Postings {
             u32::MAX - bucket_top(self.top_bucket[b]),
             self.min_prefix[b],
         )
+    }
+
+    /// The largest [`lead`] a name of block `b` may have and still rank
+    /// before `worst`; `None` when no name there can. A name whose lead is
+    /// above it is passed over unread.
+    pub(super) fn lead_cap(&self, b: usize, worst: Key) -> Option<u8> {
+        let bound = self.bound(b);
+        if bound.0 < worst.0 {
+            // More sources than the worst kept: any prefix will do.
+            return Some(u8::MAX);
+        }
+        if bound > worst {
+            return None;
+        }
+        let within = LEAD_FLOORS.partition_point(|&f| (f, 0) <= worst.1);
+        within.checked_sub(1).map(|l| l as u8)
+    }
+}
+
+/// A name prefix's first two bytes in one: the first in one of 32 bands
+/// (each lower-case letter its own), the second in one of 8. Not in the
+/// prefixes' order across the wider bands, so a name is compared by the
+/// smallest prefix of its lead ([`LEAD_FLOORS`]), which is never above its
+/// own.
+pub(super) fn lead(prefix: Prefix) -> u8 {
+    let [first, second, ..] = prefix.0.to_be_bytes();
+    first_band(first) << 3 | second_band(second)
+}
+
+/// The smallest prefix's first half for each [`lead`], worked out once;
+/// ascending, as the bands are.
+const LEAD_FLOORS: [u64; 256] = {
+    let mut floors = [u64::MAX; 256];
+    // Bytes ascending: the first pair to give a lead is its smallest.
+    let mut first = 0;
+    while first < 256 {
+        let mut second = 0;
+        while second < 256 {
+            let lead = (first_band(first as u8) << 3 | second_band(second as u8)) as usize;
+            if floors[lead] == u64::MAX {
+                floors[lead] = (first as u64) << 56 | (second as u64) << 48;
+            }
+            second += 1;
+        }
+        first += 1;
+    }
+    floors
+};
+
+const fn first_band(b: u8) -> u8 {
+    match b {
+        0..=0x2f => 0,
+        b'0'..=b'@' => 1,
+        b'A'..=b'I' => 2,
+        b'J'..=b'R' => 3,
+        b'S'..=b'`' => 4,
+        b'a'..=b'z' => 5 + (b - b'a'),
+        _ => 31,
+    }
+}
+
+const fn second_band(b: u8) -> u8 {
+    match b {
+        0..=b'`' => 0,
+        b'a'..=b'z' => 1 + (b - b'a') * 6 / 26,
+        _ => 7,
     }
 }
 
@@ -266,9 +338,13 @@ impl NameBits {
     /// The names in every one of `terms` (a name is in a term when it is
     /// in any of its lists), of an index of `names` names; `None` for no
     /// terms. Two bitmaps at most, however many terms.
-    pub(super) fn of_all(terms: &[Term<'_>], names: usize) -> Option<NameBits> {
+    /// `room` is a buffer to reuse (its contents do not matter): a
+    /// search keeps it from one to the next.
+    pub(super) fn of_all(terms: &[Term<'_>], names: usize, mut room: Vec<u64>) -> Option<NameBits> {
         let (first, rest) = terms.split_first()?;
-        let mut all = NameBits(vec![0u64; names.div_ceil(64)]);
+        room.clear();
+        room.resize(names.div_ceil(64), 0);
+        let mut all = NameBits(room);
         all.set(first);
         if !rest.is_empty() {
             let mut one = NameBits(vec![0u64; all.0.len()]);

@@ -55,14 +55,35 @@ impl Index {
     /// token and extension), shortest first, and the terms it must not
     /// match (single-word exclusions). Phrase order and sizes are checked
     /// per name, by [`Index::collect`].
+    ///
+    /// A fragment inside another of them is dropped (every name holding
+    /// the longer holds it), and an exclusion inside one of them leaves no
+    /// name at all: `live live` costs what `live` does, and `live -live`
+    /// nothing.
     pub(super) fn terms<'a>(&'a self, q: &'a NameQuery) -> (Vec<Term<'a>>, Vec<Term<'a>>) {
-        let mut need: Vec<Term<'_>> = q
+        let mut fragments: Vec<&str> = q
             .words
             .iter()
             .map(String::as_str)
             .chain(q.phrases.iter().flat_map(|p| p.split(' ')))
-            .map(|f| self.names_with(f))
             .collect();
+        fragments.sort_unstable();
+        fragments.dedup();
+        let inside_another = |f: &str| fragments.iter().any(|o| o.len() > f.len() && o.contains(f));
+        let kept: Vec<&str> = fragments
+            .iter()
+            .copied()
+            .filter(|f| !inside_another(f))
+            .collect();
+        let one_word = |x: &String| !x.contains(' ');
+        if q.excluded
+            .iter()
+            .filter(|x| one_word(x))
+            .any(|x| kept.iter().any(|f| f.contains(x.as_str())))
+        {
+            return (vec![Term::new(None, Vec::new())], Vec::new());
+        }
+        let mut need: Vec<Term<'_>> = kept.into_iter().map(|f| self.names_with(f)).collect();
         if let Some(ext) = &q.ext {
             need.push(Term::new(
                 None,
@@ -73,7 +94,7 @@ impl Index {
         let refuse = q
             .excluded
             .iter()
-            .filter(|x| !x.contains(' '))
+            .filter(|x| one_word(x))
             .map(|x| self.names_with(x))
             .collect();
         (need, refuse)
@@ -144,19 +165,26 @@ impl Index {
         let (need, refuse) = self.terms(q);
         // The walk follows the lists of the shortest term.
         let walk = need.first().is_some_and(|t| t.len() >= walk_from) && limit > 0;
+        let walking = Walk {
+            from: walk_from,
+            refused_limit: Some(refused_limit),
+        };
         // The hit buffers are reused from search to search on this thread.
         SCRATCH.with(|scratch| {
             let mut hits = std::mem::take(&mut *scratch.borrow_mut());
             hits.clear();
             let estimate = match walk {
-                true => match self.follow(q, &need, &refuse, limit, Some(refused_limit), &mut hits)
-                {
+                true => match self.follow(q, &need, &refuse, limit, walking, &mut hits) {
                     Ok(estimate) => estimate,
                     Err(Refusing) => {
                         // Exclusions turned away most of what the walk met
                         // (`live -live`): merge them out first instead.
                         hits.clear();
-                        self.follow(q, &need, &refuse, limit, None, &mut hits)
+                        let merged = Walk {
+                            refused_limit: None,
+                            ..walking
+                        };
+                        self.follow(q, &need, &refuse, limit, merged, &mut hits)
                             .unwrap_or_else(|Refusing| {
                                 unreachable!("no exclusion is left to check")
                             })
@@ -165,7 +193,15 @@ impl Index {
                 false => {
                     let names = self.candidates(&need, &refuse);
                     hits.one.reserve(names.len());
-                    for &n in names.iter() {
+                    for (k, &n) in names.iter().enumerate() {
+                        // What the names a few steps on will read is on
+                        // its way meanwhile (see [`Index::prefetch`]).
+                        if let Some(&later) = names.get(k + AHEAD) {
+                            self.prefetch(later, Stage::Name);
+                        }
+                        if let Some(&next) = names.get(k + AHEAD / 2) {
+                            self.prefetch(next, Stage::Rank);
+                        }
                         self.collect(q, n, &mut hits);
                     }
                     None
@@ -190,53 +226,95 @@ impl Index {
     }
 
     /// The hits of a search whose shortest term is long: walks its lists
-    /// (see [`Index::walk`]), testing each name it visits against one
-    /// bitmap of the names in every further term. Exclusions are checked
-    /// name by name as the walk meets them, up to `refused_limit` of them:
-    /// a walk that turns away more gives up with [`Refusing`]. With no limit they are merged
-    /// out of the lists first instead, and when few names are left they
-    /// are all ranked.
+    /// (see [`Index::walk`]), or only their positions whose names are in
+    /// every further term (one bitmap of those), or ranks those outright
+    /// when they are few. Exclusions are checked name by name as the walk
+    /// meets them, up to `refused_limit` of them: a walk that turns away
+    /// more gives up with [`Refusing`]. With no limit they are merged out
+    /// of the lists first instead, and when few names are left they are
+    /// all ranked.
     pub(super) fn follow(
         &self,
         q: &NameQuery,
         need: &[Term<'_>],
         refuse: &[Term<'_>],
         limit: usize,
-        refused_limit: Option<usize>,
+        walking: Walk,
         hits: &mut Hits,
     ) -> Result<Option<usize>, Refusing> {
+        let refused_limit = walking.refused_limit;
+        // The further terms, a bit per name, pick the positions of the
+        // driving lists that match them all: a scan of the shortest
+        // term's lists, bit tests only. Few matches are then ranked
+        // outright (their total exact); many are walked, the walk meeting
+        // only matches.
+        let must = NameBits::of_all(&need[1..], self.names.len(), std::mem::take(&mut hits.bits));
         let eager = refused_limit.is_none();
-        // The further terms, a bit per name: the walk tests the names it
-        // visits instead of merging whole lists first, so two common words
-        // cost about the names visited, not both lists' lengths.
-        let must = NameBits::of_all(&need[1..], self.names.len());
         let drivers: Vec<Driver<'_>> = need[0]
             .lists
             .iter()
             .map(|p| Driver {
                 list: p,
-                picked: Index::positions(p, refuse, eager),
-                must: must.as_ref(),
+                picked: Index::positions(p, refuse, eager, must.as_ref()),
                 refuse: if eager { &[] } else { refuse },
             })
             .collect();
         let picked: usize = drivers.iter().map(Driver::len).sum();
         let listed: usize = drivers.iter().map(|d| d.list.len()).sum();
-        if picked * SPARSE >= listed {
-            return self.walk(q, &drivers, need[0].fragment, limit, refused_limit, hits);
+        let walk = match must {
+            Some(_) => picked >= walking.from,
+            None => picked * SPARSE >= listed,
+        };
+        let found = if walk {
+            self.walk(q, &drivers, need[0].fragment, limit, refused_limit, hits)
+        } else {
+            // Few names are left, or they are too scattered for block
+            // bounds to tell them apart: rank them all.
+            let mut taken = NameSet::default();
+            for d in &drivers {
+                let Some(picked) = &d.picked else {
+                    unreachable!("only picked positions are ranked outright")
+                };
+                for (k, &i) in picked.iter().enumerate() {
+                    if let Some(&later) = picked.get(k + AHEAD) {
+                        self.prefetch(d.list.names[later as usize], Stage::Name);
+                    }
+                    if let Some(&next) = picked.get(k + AHEAD / 2) {
+                        self.prefetch(d.list.names[next as usize], Stage::Rank);
+                    }
+                    let n = d.list.names[i as usize];
+                    if d.keeps(n) && (drivers.len() == 1 || taken.insert(n)) {
+                        self.collect(q, n, hits);
+                    }
+                }
+            }
+            Ok(None)
+        };
+        drop(drivers);
+        // The bitmap's room is kept for the next search.
+        if let Some(NameBits(bits)) = must {
+            hits.bits = bits;
         }
-        // Few names passed the exclusions, too scattered for block bounds
-        // to tell them apart: rank them all.
-        let mut taken = NameSet::default();
-        for d in &drivers {
-            for &i in d.picked.iter().flatten() {
-                let n = d.list.names[i as usize];
-                if d.holds(n) && (drivers.len() == 1 || taken.insert(n)) {
-                    self.collect(q, n, hits);
+        found
+    }
+
+    /// Starts loading into the caches what [`Index::collect`] reads of
+    /// name `n`: its entry ([`Stage::Name`]), or, once that is in, its
+    /// first file's rank ([`Stage::Rank`]). Names are met in index order
+    /// but far apart, so each read would otherwise wait for memory in
+    /// turn; a hint only, it changes no result.
+    pub(super) fn prefetch(&self, n: u32, stage: Stage) {
+        let Some(hot) = self.name_files.hot.get(n as usize) else {
+            return;
+        };
+        match stage {
+            Stage::Name => prefetch(hot),
+            Stage::Rank => {
+                if let Some(rank) = self.rank.get(hot.first as usize) {
+                    prefetch(rank);
                 }
             }
         }
-        Ok(None)
     }
 
     /// Adds a hit for each live file of name `n` that `q`'s phrases and
@@ -345,7 +423,9 @@ impl Index {
         Ok(stopped?.then(|| self.estimate(q, drivers, fragment)))
     }
 
-    /// The loop of [`Index::walk`]; returns whether it stopped early.
+    /// The loop of [`Index::walk`]; returns whether it stopped early or
+    /// passed over names by their lead (its hits are then not all the
+    /// matches).
     pub(super) fn visit(
         &self,
         q: &NameQuery,
@@ -360,22 +440,47 @@ impl Index {
         // name count: another could be the same file again.
         let mut best: BinaryHeap<Key> = BinaryHeap::with_capacity(limit + 1);
         // Names already taken, when a name can be in more than one list.
-        let mut taken = NameSet::default();
+        hits.taken.clear();
+        // Whether a name was passed over by its lead.
+        let mut passed_over = false;
+        // Names that passed, collected [`BATCH`] at a time.
+        let mut batch: Vec<u32> = Vec::with_capacity(BATCH);
         while let Some(Reverse((bound, d, b, lo, hi))) = order.pop() {
             if best.len() == limit && best.peek().is_some_and(|worst| bound > *worst) {
                 return Ok(true);
             }
             let driver = &drivers[d as usize];
-            let (whole, positions) = match &driver.picked {
-                None => (driver.list.block(b as usize), &[][..]),
-                Some(p) => (&[][..], &p[lo as usize..hi as usize]),
+            let list = driver.list;
+            // The list positions of the chunk's names.
+            let (first, count) = match &driver.picked {
+                None => (b as usize * BLOCK, list.block(b as usize).len()),
+                Some(_) => (0, (hi - lo) as usize),
             };
-            let chosen = positions.iter().map(|&i| driver.list.names[i as usize]);
-            let names = whole.iter().copied().chain(chosen);
-            for n in names {
-                if !driver.holds(n) {
+            let at = |k: usize| match &driver.picked {
+                None => first + k,
+                Some(p) => p[lo as usize + k] as usize,
+            };
+            // Each name whose lead is above the cap is passed over unread
+            // (see [`Postings::lead_cap`]); the cap tightens as the best
+            // so far improve, batch by batch.
+            let cap_now = |best: &BinaryHeap<Key>| match best.peek() {
+                Some(&worst) if best.len() == limit => list.lead_cap(b as usize, worst),
+                _ => Some(u8::MAX),
+            };
+            let mut cap = cap_now(&best);
+            for k in 0..count {
+                let i = at(k);
+                if batch.len() == BATCH {
+                    self.collect_batch(q, &mut batch, limit, &mut best, hits);
+                    cap = cap_now(&best);
+                }
+                if cap.is_none_or(|most| list.leads[i] > most) {
+                    // Not all the matches are counted now: the total will
+                    // be an estimate.
+                    passed_over = true;
                     continue;
                 }
+                let n = list.names[i];
                 if !driver.keeps(n) {
                     refused += 1;
                     if refused_limit.is_some_and(|most| refused > most) {
@@ -383,22 +488,45 @@ impl Index {
                     }
                     continue;
                 }
-                if drivers.len() > 1 && !taken.insert(n) {
+                if drivers.len() > 1 && !hits.taken.insert(n) {
                     continue;
                 }
-                let from = hits.one.len();
-                self.collect(q, n, hits);
-                for h in &hits.one[from..] {
-                    if best.len() < limit {
-                        best.push(h.0);
-                    } else if best.peek().is_some_and(|worst| h.0 < *worst) {
-                        best.pop();
-                        best.push(h.0);
-                    }
+                batch.push(n);
+            }
+            self.collect_batch(q, &mut batch, limit, &mut best, hits);
+        }
+        Ok(passed_over)
+    }
+
+    /// Collects the names of `batch`, their entries
+    /// loaded together first, and keeps the `limit` best keys in `best`;
+    /// empties `batch`.
+    pub(super) fn collect_batch(
+        &self,
+        q: &NameQuery,
+        batch: &mut Vec<u32>,
+        limit: usize,
+        best: &mut BinaryHeap<Key>,
+        hits: &mut Hits,
+    ) {
+        for &n in batch.iter() {
+            self.prefetch(n, Stage::Name);
+        }
+        for &n in batch.iter() {
+            self.prefetch(n, Stage::Rank);
+        }
+        for n in batch.drain(..) {
+            let from = hits.one.len();
+            self.collect(q, n, hits);
+            for h in &hits.one[from..] {
+                if best.len() < limit {
+                    best.push(h.0);
+                } else if best.peek().is_some_and(|worst| h.0 < *worst) {
+                    best.pop();
+                    best.push(h.0);
                 }
             }
         }
-        Ok(false)
     }
 
     /// How many files a walk that stopped early would have found: the
@@ -413,21 +541,28 @@ impl Index {
         fragment: Option<&str>,
     ) -> usize {
         let all: usize = drivers.iter().map(Driver::len).sum();
-        // Further terms leave a fraction of the names sampled: look at more
-        // (a bit test each) so that about as many matches are counted.
-        let further = drivers.first().is_some_and(|d| d.must.is_some());
-        let step = (all / (SAMPLE << (3 * usize::from(further)))).max(1);
+        let step = (all / SAMPLE).max(1);
         let (mut looked, mut matched) = (0usize, 0.0);
         let mut scratch = TokenScratch::default();
+        let mut sampled = Vec::new();
         for driver in drivers {
+            sampled.clear();
             for i in (0..driver.len()).step_by(step) {
                 let n = match &driver.picked {
                     None => driver.list.names[i],
                     Some(p) => driver.list.names[p[i] as usize],
                 };
                 looked += 1;
-                if !driver.holds(n) || !driver.keeps(n) {
-                    continue;
+                if driver.keeps(n) {
+                    sampled.push(n);
+                }
+            }
+            for (k, &n) in sampled.iter().enumerate() {
+                if let Some(&later) = sampled.get(k + AHEAD) {
+                    self.prefetch(later, Stage::Name);
+                }
+                if let Some(&next) = sampled.get(k + AHEAD / 2) {
+                    self.prefetch(next, Stage::Rank);
                 }
                 let found = self.each_hit(q, n, |_, _| ());
                 if found == 0 {
@@ -443,18 +578,28 @@ impl Index {
         (matched * all as f64 / looked.max(1) as f64).round() as usize
     }
 
-    /// The positions in `list` of its names that match no `refuse` term,
-    /// ascending; `None` when not `eager`: every position, the exclusions
-    /// left to the walk (see [`Driver::keeps`]), which checks the few it
-    /// visits unless it found them refusing too many.
-    pub(super) fn positions(list: &Postings, refuse: &[Term<'_>], eager: bool) -> Option<Vec<u32>> {
-        if !eager {
+    /// The positions in `list` of its names that are in `must` (when
+    /// given) and, when `eager`, match no `refuse` term, ascending; `None`
+    /// for every position: no `must`, and the exclusions left to the walk
+    /// (see [`Driver::keeps`]), which checks the few it visits unless it
+    /// found them refusing too many.
+    pub(super) fn positions(
+        list: &Postings,
+        refuse: &[Term<'_>],
+        eager: bool,
+        must: Option<&NameBits>,
+    ) -> Option<Vec<u32>> {
+        if !eager && must.is_none() {
             return None;
         }
+        let refuse = if eager { refuse } else { &[] };
         let mut nots: Vec<Cursor<'_>> = refuse.iter().map(Term::cursor).collect();
         Some(
             (0..list.names.len() as u32)
-                .filter(|&i| !nots.iter_mut().any(|g| g.has(list.names[i as usize])))
+                .filter(|&i| {
+                    let n = list.names[i as usize];
+                    must.is_none_or(|m| m.has(n)) && !nots.iter_mut().any(|g| g.has(n))
+                })
                 .collect(),
         )
     }
@@ -511,6 +656,47 @@ impl Total {
     }
 }
 
+/// What [`Index::prefetch`] starts loading.
+#[derive(Clone, Copy)]
+pub(super) enum Stage {
+    Name,
+    Rank,
+}
+
+/// A walk collects the names it keeps this many at a time, their entries
+/// loaded together (see [`Index::prefetch`]).
+pub(super) const BATCH: usize = 8;
+
+/// How many names ahead the ranking of every match starts loading a
+/// name's entry (and half as far, its rank).
+pub(super) const AHEAD: usize = 16;
+
+/// Asks the processor to start loading `x` into its caches: a hint, with
+/// no effect on what the program computes (a no-op elsewhere than x86-64).
+#[inline(always)]
+pub(super) fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing into the program;
+    // the address is that of a live reference.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (x as *const T).cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
+/// How a search walks: from how many names (picked by its further terms,
+/// when it has them) rather than ranking them all, and after how many
+/// exclusions met one by one it gives up (`None`: they are merged out of
+/// its lists first).
+#[derive(Clone, Copy)]
+pub(super) struct Walk {
+    pub(super) from: usize,
+    pub(super) refused_limit: Option<usize>,
+}
+
 /// A search walks block bounds (rather than ranking every match) when its
 /// shortest list has at least this many names.
 pub(super) const WALK_FROM: usize = 4096;
@@ -520,8 +706,6 @@ pub(super) const WALK_FROM: usize = 4096;
 pub(super) struct Driver<'a> {
     pub(super) list: &'a Postings,
     pub(super) picked: Option<Vec<u32>>,
-    /// The names in every further term of the query, if it has any.
-    pub(super) must: Option<&'a NameBits>,
     /// Exclusions still to check, name by name (when no other list
     /// picked positions).
     pub(super) refuse: &'a [Term<'a>],
@@ -531,11 +715,6 @@ impl Driver<'_> {
     /// How many of its names the walk may visit.
     pub(super) fn len(&self) -> usize {
         self.picked.as_ref().map_or(self.list.len(), Vec::len)
-    }
-
-    /// Whether name `n` of the list is in every further term.
-    pub(super) fn holds(&self, n: u32) -> bool {
-        self.must.is_none_or(|b| b.has(n))
     }
 
     /// Whether name `n` of the list is not excluded.
@@ -563,6 +742,15 @@ impl TokenScratch {
     pub(super) fn tokens_containing(&mut self, name: &str, fragment: &str) -> usize {
         self.text.clear();
         self.spans.clear();
+        if name.is_ascii() {
+            // Most names hold the fragment once: then one token does.
+            self.text.push_str(name);
+            self.text.make_ascii_lowercase();
+            if self.text.matches(fragment).nth(1).is_none() {
+                return 1;
+            }
+            self.text.clear();
+        }
         // Folded as the index folds (accents away); plain ASCII needs none.
         let folded;
         let name = if name.is_ascii() {
@@ -646,6 +834,10 @@ pub(super) struct Hits {
     pub(super) multi: Vec<Hit>,
     /// A walk's blocks to visit.
     pub(super) chunks: Vec<Chunk>,
+    /// The names a walk over several lists took.
+    pub(super) taken: NameSet,
+    /// The bitmap of a walk's further terms (see [`NameBits::of_all`]).
+    pub(super) bits: Vec<u64>,
 }
 
 /// A block a walk may visit, best bound first: (bound, driver, block, the
