@@ -593,6 +593,17 @@ impl Index {
             return None;
         }
         let refuse = if eager { refuse } else { &[] };
+        if let (Some(must), []) = (must, refuse) {
+            // The common case, without a branch per name: each position
+            // is written, and kept only if its name is in `must`.
+            let mut out = Vec::with_capacity(list.names.len());
+            for (i, &n) in list.names.iter().enumerate() {
+                let kept = out.len() + usize::from(must.has(n));
+                out.push(i as u32);
+                out.truncate(kept);
+            }
+            return Some(out);
+        }
         let mut nots: Vec<Cursor<'_>> = refuse.iter().map(Term::cursor).collect();
         Some(
             (0..list.names.len() as u32)
