@@ -14,9 +14,12 @@
 //! the others in (integers only). For a common term it does not rank every
 //! match: each posting list keeps, per block of 32 names, a bound on the
 //! best rank key in it (the highest source count reached, the smallest
-//! name prefix), and the search visits blocks best bound first, stopping
-//! once no unvisited block can beat its `limit`th result; the total is then
-//! an estimate from a sample, marked as such. Names whose last file left
+//! name prefix), and per name a lead byte from its first two; the search
+//! visits blocks best bound first, passes over the names whose lead cannot
+//! beat its `limit`th result so far, and stops once no unvisited block
+//! can; the total is then an estimate from a sample, marked as such. A
+//! common term beside others walks only the positions whose names are in
+//! all of them (a bitmap), or ranks them outright when they are few. Names whose last file left
 //! are marked dead and skipped; once they outnumber the live ones the token
 //! side is rebuilt. Pure data: no I/O, no clock, no locks (the store holds
 //! one).
@@ -25,6 +28,7 @@ mod catalogue;
 mod files;
 mod names;
 mod postings;
+mod scratch;
 mod search;
 #[cfg(test)]
 mod tests;

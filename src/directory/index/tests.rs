@@ -4,7 +4,8 @@
 use super::super::query::{normalise, tokens, Query};
 use super::catalogue::Index;
 use super::files::{Found, PeerIdx};
-use super::search::{TokenScratch, Total, REFUSED_LIMIT, WALK_FROM};
+use super::scratch::TokenScratch;
+use super::search::{Total, REFUSED_LIMIT, WALK_FROM};
 use crate::id::FileId;
 
 fn id(s: &str) -> FileId {
