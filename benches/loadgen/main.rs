@@ -45,6 +45,13 @@
 //!
 //!     cargo bench --bench loadgen -- --big-share 300000
 //!
+//! `--restart` fills a directory on its defaults with peers that
+//! heartbeat, times searches with their heartbeats held back and flowing,
+//! then restarts it and times every peer logging in again (see
+//! `restart.rs`):
+//!
+//!     cargo bench --bench loadgen -- --restart --peers 100000 --files 100 --threads 1 --secs 5
+//!
 //! Every process it starts dies with it, however it ends (Ctrl-C, a kill,
 //! a panic): they are started with `PR_SET_PDEATHSIG`.
 
@@ -63,6 +70,7 @@ mod data;
 mod in_process;
 mod measure;
 mod procs;
+mod restart;
 mod soak;
 
 use data::*;
@@ -114,6 +122,11 @@ struct Args {
     /// Soak for this many seconds instead (see `soak.rs`).
     #[arg(long, conflicts_with_all = ["directory", "big_share"])]
     soak: Option<u64>,
+    /// Fill a directory on its defaults with peers that heartbeat, time
+    /// searches with their heartbeats held back and flowing, then restart
+    /// it and time the peers logging in again (see `restart.rs`).
+    #[arg(long, conflicts_with_all = ["directory", "soak", "big_share", "redis", "tls"])]
+    restart: bool,
     /// Time one real peer sharing this many small files logging in to a
     /// directory on its default limits, instead (see `big_share.rs`).
     #[arg(long, conflicts_with = "directory")]
@@ -176,6 +189,10 @@ fn main() {
     });
     if let Some(secs) = args.soak {
         soak::run(&args, secs);
+        return;
+    }
+    if args.restart {
+        restart::run(&args);
         return;
     }
     if let Some(files) = args.big_share {

@@ -214,12 +214,18 @@ fn launch() -> &'static Launch {
 /// folder holding its config.
 pub fn start_server(config_text: &str) -> (Owned, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("server.toml");
+    let (child, addr) = start_server_in(dir.path(), config_text);
+    (child, addr, dir)
+}
+
+/// [`start_server`] with its config (and state) in `dir`: a directory
+/// started again where another ran.
+pub fn start_server_in(dir: &std::path::Path, config_text: &str) -> (Owned, String) {
+    let config = dir.join("server.toml");
     std::fs::write(&config, plaintext_unless_said(config_text)).expect("write server config");
     let mut cmd = Command::new(&launch().server_bin);
     cmd.arg("--config").arg(&config);
-    let (child, addr) = spawn_announcing(cmd, "the server");
-    (child, addr, dir)
+    spawn_announcing(cmd, "the server")
 }
 
 /// Starts `cmd` (a `server` or a `peer serve`) with warnings only on

@@ -1,0 +1,390 @@
+//! `--restart`: the directory of a large group, and its restart. Every
+//! simulated peer keeps an identity key and a session, heartbeats as a
+//! real peer does (at the interval the directory asks, the default lease
+//! of 30 s giving 10 s), and after a failed call backs off as a real peer
+//! does (`peer/session.rs`: from 0.5 s, doubling up to 30 s, each wait
+//! jittered by ±25 %, a heartbeat's wait capped at the interval). An
+//! answer that the session is unknown is met with a login at once.
+//!
+//! It fills the directory (every peer logs in with its files, as fast as
+//! the directory takes them), measures its memory, times searches with the
+//! heartbeats held back and flowing, then stops the directory and starts a
+//! new one on the same port: every peer finds out at its next heartbeat,
+//! backs off while the port is closed, and logs in again once it answers
+//! again. It prints how long until all are listed again (and a sample of
+//! their files is found by id), how many calls failed, and the most
+//! attempts one peer needed. No peer gives up: real peers never do.
+//!
+//! The directory runs on its defaults except the limits per client
+//! address (logins, searches), which are opened: every simulated peer
+//! calls from 127.0.0.1, where real ones each have an address of their
+//! own. The run says so.
+
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use grpcio::RpcStatusCode;
+use hubshare::fuzz::Rng;
+use hubshare::proto::directory as pb;
+use hubshare::proto::directory_grpc::DirectoryClient;
+
+use super::*;
+
+/// What the directory runs with: its defaults, but the limits per client
+/// address opened (logins, and searches without a session, which count
+/// per address), and no connections back to the simulated peers.
+const RESTART_CONFIG: &str = "connect_back = false\nlogin_rate = 1000000\nlogin_burst = 1000000\nsearch_rate = 1000000\nsearch_burst = 1000000\naddress_search_rate = 1000000\naddress_search_burst = 1000000\n";
+
+/// A real peer's first wait after a failed call, and its longest.
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Client threads making the simulated peers' calls, and the connections
+/// they share.
+const WORKERS: usize = 48;
+const CHANNELS: usize = 8;
+
+#[derive(Default)]
+struct Peer {
+    /// The session's token; empty while logged out.
+    token: String,
+    backoff: Duration,
+    /// Calls that failed in a row.
+    failing: u32,
+}
+
+/// The simulated peers, what is due next, and what happened.
+struct Sim {
+    peers: Vec<Mutex<Peer>>,
+    keys: Vec<String>,
+    files: usize,
+    unique: bool,
+    seed: u64,
+    cat: Arc<Vec<CatalogueFile>>,
+    due: Mutex<BinaryHeap<std::cmp::Reverse<(Instant, u32)>>>,
+    wake: Condvar,
+    /// While set, no call is made (the heartbeats are held back).
+    hold: AtomicBool,
+    stop: AtomicBool,
+    heartbeat: Mutex<Duration>,
+    online: AtomicUsize,
+    logins: AtomicU64,
+    heartbeats: AtomicU64,
+    failed: AtomicU64,
+    unknown: AtomicU64,
+    most_failing: AtomicU64,
+}
+
+impl Sim {
+    fn schedule(&self, at: Instant, p: u32) {
+        self.due
+            .lock()
+            .expect("schedule")
+            .push(std::cmp::Reverse((at, p)));
+        self.wake.notify_one();
+    }
+
+    /// Lets the calls go again after a hold of `held`: every step due is
+    /// put off by as long, so the peers' heartbeats stay spread over the
+    /// interval as they were, rather than all going at once.
+    fn release(&self, held: Duration) {
+        let mut due = self.due.lock().expect("schedule");
+        let later = due
+            .drain()
+            .map(|std::cmp::Reverse((at, p))| std::cmp::Reverse((at + held, p)))
+            .collect();
+        *due = later;
+        self.hold.store(false, Ordering::Relaxed);
+        self.wake.notify_all();
+    }
+
+    /// The next due peer, waiting for it; `None` once stopped.
+    fn next(&self) -> Option<u32> {
+        let mut due = self.due.lock().expect("schedule");
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let now = Instant::now();
+            let wait = match due.peek() {
+                _ if self.hold.load(Ordering::Relaxed) => Duration::from_millis(20),
+                Some(std::cmp::Reverse((at, _))) if *at <= now => {
+                    return due.pop().map(|std::cmp::Reverse((_, p))| p);
+                }
+                Some(std::cmp::Reverse((at, _))) => (*at - now).min(Duration::from_millis(50)),
+                None => Duration::from_millis(50),
+            };
+            due = self.wake.wait_timeout(due, wait).expect("schedule").0;
+        }
+    }
+
+    fn login_request(&self, p: usize) -> pb::LoginRequest {
+        // Each peer's files depend on the seed and the peer alone, so a
+        // login after the restart sends what the first did.
+        let mut rng = Rng((self.seed ^ (p as u64).wrapping_mul(0x9e37_79b9)) | 1);
+        let picked = pick_files(&mut rng, p, self.files, self.cat.len(), self.unique);
+        pb::LoginRequest {
+            name: format!("peer{p:06}"),
+            http_addr: sim_peer_addr(10000 + p % 50000),
+            identity_key: self.keys[p].clone(),
+            files: picked
+                .iter()
+                .map(|&i| pb::SharedFile {
+                    id: self.cat[i].id.clone(),
+                    size: self.cat[i].size,
+                    name: self.cat[i].name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// One step of peer `p`, as `peer/session.rs` takes it: log in when
+    /// it has no session, else heartbeat; returns when to step again.
+    fn step(&self, c: &DirectoryClient, p: usize, rng: &mut Rng) -> Duration {
+        let heartbeat = *self.heartbeat.lock().expect("heartbeat");
+        let mut peer = self.peers[p].lock().expect("peer");
+        let failed = |peer: &mut Peer, cap: Duration, rng: &mut Rng| {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            peer.failing += 1;
+            self.most_failing
+                .fetch_max(u64::from(peer.failing), Ordering::Relaxed);
+            let wait = jitter(peer.backoff, rng).min(cap);
+            peer.backoff = (peer.backoff * 2).min(BACKOFF_MAX);
+            wait
+        };
+        if peer.token.is_empty() {
+            return match c.login(&self.login_request(p)) {
+                Ok(reply) => {
+                    peer.token = reply.token;
+                    peer.backoff = BACKOFF_MIN;
+                    peer.failing = 0;
+                    self.logins.fetch_add(1, Ordering::Relaxed);
+                    self.online.fetch_add(1, Ordering::Relaxed);
+                    *self.heartbeat.lock().expect("heartbeat") =
+                        Duration::from_secs(u64::from(reply.heartbeat_secs.max(1)));
+                    Duration::from_secs(u64::from(reply.heartbeat_secs.max(1)))
+                }
+                Err(_) => failed(&mut peer, BACKOFF_MAX, rng),
+            };
+        }
+        let req = pb::HeartbeatRequest {
+            token: peer.token.clone(),
+            ..Default::default()
+        };
+        match c.heartbeat(&req) {
+            Ok(_) => {
+                self.heartbeats.fetch_add(1, Ordering::Relaxed);
+                peer.backoff = BACKOFF_MIN;
+                peer.failing = 0;
+                heartbeat
+            }
+            Err(grpcio::Error::RpcFailure(s)) if s.code() == RpcStatusCode::UNAUTHENTICATED => {
+                // The directory restarted: log in again at once.
+                self.unknown.fetch_add(1, Ordering::Relaxed);
+                self.online.fetch_sub(1, Ordering::Relaxed);
+                peer.token.clear();
+                Duration::ZERO
+            }
+            Err(_) => failed(&mut peer, heartbeat, rng),
+        }
+    }
+}
+
+/// A wait of `d` give or take a quarter, as a real peer's.
+fn jitter(d: Duration, rng: &mut Rng) -> Duration {
+    d.mul_f64(0.75 + (rng.below(10_001) as f64 / 10_000.0) * 0.5)
+}
+
+pub fn run(args: &Args) {
+    let mut rng = Rng(args.seed | 1);
+    let vocab = vocabulary(&mut rng);
+    let entries = args.peers * args.files;
+    let cat_size = if args.unique {
+        entries
+    } else {
+        (entries / 4).max(1)
+    };
+    let cat = Arc::new(catalogue(cat_size, &mut rng, &vocab));
+    let (server, addr, dir) = start_server(&format!("listen = \"127.0.0.1:0\"\n{RESTART_CONFIG}"));
+    println!(
+        "directory {addr}: its defaults (lease 30 s), but logins and searches per client address \
+         unlimited: all {} simulated peers call from 127.0.0.1",
+        args.peers
+    );
+    let rss_before = usage(server.id()).rss_kib;
+    println!("making {} identity keys", args.peers);
+    let keys = (0..args.peers)
+        .map(|_| hubshare::IdentityKey::generate().expose().to_string())
+        .collect();
+    let sim = Arc::new(Sim {
+        peers: (0..args.peers).map(|_| Mutex::default()).collect(),
+        keys,
+        files: args.files,
+        unique: args.unique,
+        seed: args.seed,
+        cat: cat.clone(),
+        due: Mutex::new(BinaryHeap::new()),
+        wake: Condvar::new(),
+        hold: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        heartbeat: Mutex::new(Duration::from_secs(10)),
+        online: AtomicUsize::new(0),
+        logins: AtomicU64::new(0),
+        heartbeats: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        unknown: AtomicU64::new(0),
+        most_failing: AtomicU64::new(0),
+    });
+    for p in 0..args.peers {
+        let mut peer = sim.peers[p].lock().expect("peer");
+        peer.backoff = BACKOFF_MIN;
+    }
+    let t = Instant::now();
+    for p in 0..args.peers as u32 {
+        sim.schedule(t, p);
+    }
+    let channels: Vec<DirectoryClient> = (0..CHANNELS).map(|_| client(&addr)).collect();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|k| {
+            let (sim, c) = (sim.clone(), channels[k % CHANNELS].clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng((k as u64 * 7919 + 1) | 1);
+                while let Some(p) = sim.next() {
+                    let wait = sim.step(&c, p as usize, &mut rng);
+                    sim.schedule(Instant::now() + wait, p);
+                }
+            })
+        })
+        .collect();
+    let all = args.peers;
+    let fill = wait_until(&sim, "filled", t, |s| {
+        s.online.load(Ordering::Relaxed) >= all
+    });
+    println!(
+        "filled {entries} (file, source) entries: {all} peers logged in in {fill:.1} s ({:.0} logins/s), heartbeats flowing",
+        all as f64 / fill
+    );
+    let rss = usage(server.id()).rss_kib;
+    println!(
+        "server RSS: {} MiB before, {} MiB after: {:.1} bytes per (file, source) entry",
+        rss_before / 1024,
+        rss / 1024,
+        (rss.saturating_sub(rss_before) * 1024) as f64 / entries as f64
+    );
+
+    // One interval, so that every peer's heartbeats are under way.
+    std::thread::sleep(*sim.heartbeat.lock().expect("heartbeat"));
+    // Searches with the heartbeats held back (for less than a lease), then
+    // flowing again.
+    let beats = |what: &str, secs: f64| {
+        let n = sim.heartbeats.swap(0, Ordering::Relaxed);
+        println!("  heartbeats {what}: {:.0}/s", n as f64 / secs);
+    };
+    for round in 0..2 {
+        sim.heartbeats.store(0, Ordering::Relaxed);
+        sim.hold.store(true, Ordering::Relaxed);
+        let held = Instant::now();
+        println!("round {}: searches, heartbeats held back:", round + 1);
+        search_runs(args, &addr, &vocab, &cat);
+        beats("meanwhile", held.elapsed().as_secs_f64());
+        sim.release(held.elapsed());
+        std::thread::sleep(Duration::from_secs(1));
+        sim.heartbeats.store(0, Ordering::Relaxed);
+        let flowing = Instant::now();
+        println!("round {}: searches, heartbeats flowing:", round + 1);
+        search_runs(args, &addr, &vocab, &cat);
+        beats("meanwhile", flowing.elapsed().as_secs_f64());
+    }
+
+    // The restart: stopped, and a new directory on the same port.
+    let failed_before = sim.failed.load(Ordering::Relaxed);
+    let down = Instant::now();
+    server.stop();
+    std::thread::sleep(Duration::from_secs(2));
+    let listen = format!("listen = \"{addr}\"\n");
+    let (server, again) = start_server_in(dir.path(), &format!("{listen}{RESTART_CONFIG}"));
+    let up = Instant::now();
+    assert_eq!(
+        again, addr,
+        "the new directory listens where the old one did"
+    );
+    println!(
+        "directory stopped, started again on {addr} {:.1} s later (empty: the memory store)",
+        (up - down).as_secs_f64()
+    );
+    let logins_before = sim.logins.load(Ordering::Relaxed) as usize;
+    let back = wait_until(&sim, "logged in again", up, |s| {
+        s.logins.load(Ordering::Relaxed) as usize - logins_before >= all
+    });
+    println!(
+        "all {all} peers logged in again {back:.1} s after the directory was back ({:.0} logins/s); \
+         {} calls failed meanwhile, the most in a row for one peer {}",
+        all as f64 / back.max(0.001),
+        sim.failed.load(Ordering::Relaxed) - failed_before,
+        sim.most_failing.load(Ordering::Relaxed)
+    );
+    let found = sample_found(&channels[0], &sim, 200);
+    println!("a sample of 200 peers' first files by id: {found} of 200 found");
+    println!(
+        "server RSS after the restart: {} MiB",
+        usage(server.id()).rss_kib / 1024
+    );
+    sim.stop.store(true, Ordering::Relaxed);
+    sim.wake.notify_all();
+    for w in workers {
+        w.join().expect("worker");
+    }
+    drop(server);
+}
+
+/// Waits until `done` holds, printing progress every 5 s; returns the
+/// seconds since `from`.
+fn wait_until(sim: &Sim, what: &str, from: Instant, done: impl Fn(&Sim) -> bool) -> f64 {
+    let mut said = Instant::now();
+    while !done(sim) {
+        std::thread::sleep(Duration::from_millis(20));
+        if said.elapsed() >= Duration::from_secs(5) {
+            said = Instant::now();
+            println!(
+                "  {:.0} s: {} online, {} logins, {} failed calls",
+                from.elapsed().as_secs_f64(),
+                sim.online.load(Ordering::Relaxed),
+                sim.logins.load(Ordering::Relaxed),
+                sim.failed.load(Ordering::Relaxed)
+            );
+        }
+        assert!(
+            from.elapsed() < Duration::from_secs(600),
+            "not {what} within 10 minutes"
+        );
+    }
+    from.elapsed().as_secs_f64()
+}
+
+/// How many of `n` peers spread over all have their first file found by
+/// its id.
+fn sample_found(c: &DirectoryClient, sim: &Sim, n: usize) -> usize {
+    let peers = sim.peers.len();
+    (0..n)
+        .filter(|k| {
+            let p = k * peers / n;
+            let login = sim.login_request(p);
+            let Some(file) = login.files.first() else {
+                return false;
+            };
+            let req = pb::SearchRequest {
+                query: file.id.clone(),
+                limit: 1,
+                ..Default::default()
+            };
+            // Found at all: the directory came back empty, so a peer
+            // that logs in again with the file listed it.
+            c.search(&req)
+                .is_ok_and(|r| r.results.iter().any(|h| h.id == file.id))
+        })
+        .count()
+}
