@@ -127,6 +127,10 @@ struct Args {
     /// it and time the peers logging in again (see `restart.rs`).
     #[arg(long, conflicts_with_all = ["directory", "soak", "big_share", "redis", "tls"])]
     restart: bool,
+    /// With --restart: the directory's lease in seconds (it asks for a
+    /// heartbeat every third of it); without it, its default (30 s).
+    #[arg(long, requires = "restart")]
+    lease: Option<u32>,
     /// Time one real peer sharing this many small files logging in to a
     /// directory on its default limits, instead (see `big_share.rs`).
     #[arg(long, conflicts_with = "directory")]

@@ -209,10 +209,16 @@ pub fn run(args: &Args) {
         (entries / 4).max(1)
     };
     let cat = Arc::new(catalogue(cat_size, &mut rng, &vocab));
-    let (server, addr, dir) = start_server(&format!("listen = \"127.0.0.1:0\"\n{RESTART_CONFIG}"));
+    let lease = args
+        .lease
+        .map_or(String::new(), |s| format!("lease_secs = {s}\n"));
+    let config = format!("{lease}{RESTART_CONFIG}");
+    let (server, addr, dir) = start_server(&format!("listen = \"127.0.0.1:0\"\n{config}"));
     println!(
-        "directory {addr}: its defaults (lease 30 s), but logins and searches per client address \
+        "directory {addr}: its defaults ({}), but logins and searches per client address \
          unlimited: all {} simulated peers call from 127.0.0.1",
+        args.lease
+            .map_or("lease 30 s".to_string(), |s| format!("but lease {s} s")),
         args.peers
     );
     let rss_before = usage(server.id()).rss_kib;
@@ -306,7 +312,7 @@ pub fn run(args: &Args) {
     server.stop();
     std::thread::sleep(Duration::from_secs(2));
     let listen = format!("listen = \"{addr}\"\n");
-    let (server, again) = start_server_in(dir.path(), &format!("{listen}{RESTART_CONFIG}"));
+    let (server, again) = start_server_in(dir.path(), &format!("{listen}{config}"));
     let up = Instant::now();
     assert_eq!(
         again, addr,
