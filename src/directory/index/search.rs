@@ -196,14 +196,7 @@ impl Index {
                     let names = self.candidates(&need, &refuse);
                     hits.one.reserve(names.len());
                     for (k, &n) in names.iter().enumerate() {
-                        // What the names a few steps on will read is on
-                        // its way meanwhile (see [`Index::prefetch`]).
-                        if let Some(&later) = names.get(k + AHEAD) {
-                            self.prefetch(later, Stage::Name);
-                        }
-                        if let Some(&next) = names.get(k + AHEAD / 2) {
-                            self.prefetch(next, Stage::Rank);
-                        }
+                        self.prefetch_ahead(k, |j| names.get(j).copied());
                         self.collect(q, n, &mut hits);
                     }
                     None
@@ -278,12 +271,7 @@ impl Index {
                     unreachable!("only picked positions are ranked outright")
                 };
                 for (k, &i) in picked.iter().enumerate() {
-                    if let Some(&later) = picked.get(k + AHEAD) {
-                        self.prefetch(d.list.names[later as usize], Stage::Name);
-                    }
-                    if let Some(&next) = picked.get(k + AHEAD / 2) {
-                        self.prefetch(d.list.names[next as usize], Stage::Rank);
-                    }
+                    self.prefetch_ahead(k, |j| picked.get(j).map(|&i| d.list.names[i as usize]));
                     let n = d.list.names[i as usize];
                     if d.keeps(n) && (drivers.len() == 1 || taken.insert(n)) {
                         self.collect(q, n, hits);
@@ -316,6 +304,19 @@ impl Index {
                     prefetch(rank);
                 }
             }
+        }
+    }
+
+    /// Before the `k`th of names met in turn (`name_at` the `j`th, if
+    /// there is one) is collected: starts loading the entry of the one
+    /// [`AHEAD`] further on, and the rank of the one half as far, whose
+    /// entry came in meanwhile.
+    pub(super) fn prefetch_ahead(&self, k: usize, name_at: impl Fn(usize) -> Option<u32>) {
+        if let Some(later) = name_at(k + AHEAD) {
+            self.prefetch(later, Stage::Name);
+        }
+        if let Some(next) = name_at(k + AHEAD / 2) {
+            self.prefetch(next, Stage::Rank);
         }
     }
 
@@ -560,12 +561,7 @@ impl Index {
                 }
             }
             for (k, &n) in sampled.iter().enumerate() {
-                if let Some(&later) = sampled.get(k + AHEAD) {
-                    self.prefetch(later, Stage::Name);
-                }
-                if let Some(&next) = sampled.get(k + AHEAD / 2) {
-                    self.prefetch(next, Stage::Rank);
-                }
+                self.prefetch_ahead(k, |j| sampled.get(j).copied());
                 let found = self.each_hit(q, n, |_, _| ());
                 if found == 0 {
                     continue;
@@ -688,8 +684,8 @@ pub(super) const WALK_FROM: usize = 4096;
 pub(super) struct Driver<'a> {
     pub(super) list: &'a Postings,
     pub(super) picked: Option<Vec<u32>>,
-    /// Exclusions still to check, name by name (when no other list
-    /// picked positions).
+    /// Exclusions still to check, name by name (when they were not
+    /// merged out of the picked positions).
     pub(super) refuse: &'a [Term<'a>],
 }
 
