@@ -46,13 +46,30 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const WORKERS: usize = 48;
 const CHANNELS: usize = 8;
 
-#[derive(Default)]
 struct Peer {
     /// The session's token; empty while logged out.
     token: String,
     backoff: Duration,
     /// Calls that failed in a row.
     failing: u32,
+}
+
+impl Default for Peer {
+    fn default() -> Peer {
+        Peer {
+            token: String::new(),
+            backoff: BACKOFF_MIN,
+            failing: 0,
+        }
+    }
+}
+
+impl Peer {
+    /// A call went through: the next failure waits the least again.
+    fn answered(&mut self) {
+        self.backoff = BACKOFF_MIN;
+        self.failing = 0;
+    }
 }
 
 /// The simulated peers, what is due next, and what happened.
@@ -160,13 +177,12 @@ impl Sim {
             return match c.login(&self.login_request(p)) {
                 Ok(reply) => {
                     peer.token = reply.token;
-                    peer.backoff = BACKOFF_MIN;
-                    peer.failing = 0;
+                    peer.answered();
                     self.logins.fetch_add(1, Ordering::Relaxed);
                     self.online.fetch_add(1, Ordering::Relaxed);
-                    *self.heartbeat.lock().expect("heartbeat") =
-                        Duration::from_secs(u64::from(reply.heartbeat_secs.max(1)));
-                    Duration::from_secs(u64::from(reply.heartbeat_secs.max(1)))
+                    let asked = Duration::from_secs(u64::from(reply.heartbeat_secs.max(1)));
+                    *self.heartbeat.lock().expect("heartbeat") = asked;
+                    asked
                 }
                 Err(_) => failed(&mut peer, BACKOFF_MAX, rng),
             };
@@ -178,8 +194,7 @@ impl Sim {
         match c.heartbeat(&req) {
             Ok(_) => {
                 self.heartbeats.fetch_add(1, Ordering::Relaxed);
-                peer.backoff = BACKOFF_MIN;
-                peer.failing = 0;
+                peer.answered();
                 heartbeat
             }
             Err(grpcio::Error::RpcFailure(s)) if s.code() == RpcStatusCode::UNAUTHENTICATED => {
@@ -245,10 +260,6 @@ pub fn run(args: &Args) {
         unknown: AtomicU64::new(0),
         most_failing: AtomicU64::new(0),
     });
-    for p in 0..args.peers {
-        let mut peer = sim.peers[p].lock().expect("peer");
-        peer.backoff = BACKOFF_MIN;
-    }
     let t = Instant::now();
     for p in 0..args.peers as u32 {
         sim.schedule(t, p);
