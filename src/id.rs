@@ -49,10 +49,16 @@ impl FileId {
             return Err(bad());
         }
         let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or_else(bad)?;
-            let lo = hex_value(pair[1]).ok_or_else(bad)?;
-            out[i] = hi << 4 | lo;
+        // Any byte not a hex digit sets the high bits of `seen`: one test
+        // at the end instead of a branch per digit.
+        let mut seen = 0u8;
+        for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+            seen |= hi | lo;
+            *o = hi << 4 | lo;
+        }
+        if seen & 0xf0 != 0 {
+            return Err(bad());
         }
         Ok(FileId(out))
     }
@@ -67,13 +73,28 @@ impl FileId {
     }
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// Each byte's value as a hex digit, [`NOT_HEX`] for any other byte: a
+/// directory parses every id of every Login, millions after a restart.
+const HEX: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_HEX: u8 = 0xff;
+
+fn hex_value(b: u8) -> Option<u8> {
+    let v = HEX[b as usize];
+    (v != NOT_HEX).then_some(v)
 }
 
 impl From<blake3::Hash> for FileId {

@@ -19,8 +19,11 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         max_results: 1000,
         max_files_per_call: 100_000,
         name_hold: Duration::from_secs(3600),
+        heartbeat_rate: 2000,
     });
     let mut rng = Rng((args.seed + 1000) | 1);
+    let filled = Instant::now();
+    let mut indexing = Duration::ZERO;
     for p in 0..args.peers {
         let picked = pick_files(&mut rng, p, args.files, cat.len(), args.unique);
         let files = picked
@@ -41,10 +44,21 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         // source in a reply then carries its keyprint).
         let addr = HttpAddr::from_socket(([127, 0, 0, 1], 1).into(), args.tls)
             .pinned(args.tls.then_some(print));
+        let name = format!("peer{p:05}");
+        let started = Instant::now();
         store
-            .login(&format!("peer{p:05}"), print, &addr, files)
+            .login(&name, print, &addr, files)
             .expect("in-process login");
+        indexing += started.elapsed();
     }
+    println!(
+        "in process fill: {} logins in {:.1} s, {:.1} s of it in the store's login ({:.0} logins/s, {:.2} us per entry)",
+        args.peers,
+        filled.elapsed().as_secs_f64(),
+        indexing.as_secs_f64(),
+        args.peers as f64 / indexing.as_secs_f64(),
+        indexing.as_secs_f64() * 1e6 / (args.peers * args.files) as f64
+    );
     let mut lat = Vec::new();
     let mut slowest: Vec<(u32, String, usize)> = Vec::new();
     // --query: time this one query again and again instead of the mix.

@@ -30,6 +30,12 @@ pub struct Index {
     /// Each distinct name's text, by name index.
     pub(super) names: NameTexts,
     pub(super) name_files: NameFiles,
+    /// By name index: a source bucket every block bound of the name's
+    /// lists already allows, so raising them to it again is skipped
+    /// (a login adding a source to a known file under a known name
+    /// touches none of the name's lists). Bounds only rise between
+    /// compactions, which index every name again.
+    pub(super) raised: Vec<u8>,
     /// Name index by text (the index only, hashed through `names`).
     pub(super) name_ids: HashTable<u32>,
     /// Keyed SipHash: ids and names come from remote peers.
@@ -157,10 +163,12 @@ impl Index {
     /// Lets every block bound of name `name_idx` allow a file of source
     /// bucket `b` (see [`Postings`]).
     pub(super) fn raise_bounds(&mut self, name_idx: u32, b: u8) {
-        if b == 0 {
-            // Every bound allows one source already.
+        let raised = &mut self.raised[name_idx as usize];
+        if b <= *raised {
+            // Every bound allows it already (all allow one source).
             return;
         }
+        *raised = b;
         let name = &self.names[name_idx as usize];
         for t in tokens(name) {
             if let Some(&t_idx) = self.token_ids.get(t.as_str()) {
@@ -508,6 +516,11 @@ impl Index {
 
     pub(super) fn index_name(&mut self, idx: u32, name: &str) {
         let (prefix, b) = (name_prefix(name), self.name_bucket(idx));
+        // Every list below allows `b` for the name once it is pushed.
+        if self.raised.len() <= idx as usize {
+            self.raised.resize(idx as usize + 1, 0);
+        }
+        self.raised[idx as usize] = b;
         let mut toks: Vec<String> = tokens(name).collect();
         toks.sort_unstable();
         toks.dedup();
@@ -544,6 +557,7 @@ impl Index {
         self.token_ids.clear();
         self.trigrams.clear();
         self.exts.clear();
+        self.raised.clear();
         self.dead_names = 0;
         let mut remap = vec![u32::MAX; old_names.len()];
         for old in 0..old_names.len() {

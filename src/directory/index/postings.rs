@@ -60,7 +60,7 @@ impl Postings {
 
     /// Makes the bound of `name`'s block allow a file of source `bucket`.
     pub(super) fn raise(&mut self, name: u32, bucket: u8) {
-        if let Ok(i) = self.names.binary_search(&name) {
+        if let Some(i) = position(&self.names, name) {
             let top = &mut self.top_bucket[i / BLOCK];
             *top = (*top).max(bucket);
         }
@@ -97,6 +97,40 @@ impl Postings {
         let within = LEAD_FLOORS.partition_point(|&f| (f, 0) <= worst.1);
         within.checked_sub(1).map(|l| l as u8)
     }
+}
+
+/// Where `x` is in the sorted `names`. A list of a common token holds
+/// millions of names spread about evenly over the name indices, so the
+/// search starts where `x` would be if they were even, and gallops from
+/// there to bracket it: a few cache misses, where halving the whole list
+/// takes one per step (about 20 for a million).
+pub(super) fn position(names: &[u32], x: u32) -> Option<usize> {
+    let (first, last) = (*names.first()?, *names.last()?);
+    if x < first || x > last {
+        return None;
+    }
+    let n = names.len();
+    let span = u64::from(last - first).max(1);
+    let g = ((u64::from(x - first) * (n as u64 - 1)) / span) as usize;
+    // Bracket `x` in lo..hi, doubling the step away from the guess.
+    let (lo, hi) = match names[g].cmp(&x) {
+        std::cmp::Ordering::Equal => return Some(g),
+        std::cmp::Ordering::Less => {
+            let mut step = 1;
+            while g + step < n && names[g + step] < x {
+                step *= 2;
+            }
+            (g + step / 2 + 1, (g + step + 1).min(n))
+        }
+        std::cmp::Ordering::Greater => {
+            let mut step = 1;
+            while step <= g && names[g - step] > x {
+                step *= 2;
+            }
+            (g.saturating_sub(step), g - step / 2)
+        }
+    };
+    names[lo..hi].binary_search(&x).ok().map(|i| lo + i)
 }
 
 /// A name prefix's first two bytes in one: the first in one of 32 bands

@@ -563,3 +563,36 @@ fn repeated_and_contradicting_fragments() {
         vec!["delivery.pdf", "live set.mp3"]
     );
 }
+
+#[test]
+fn a_name_is_found_in_its_list_where_halving_finds_it() {
+    use super::postings::position;
+    let mut rng = crate::fuzz::Rng(7);
+    for round in 0..300 {
+        // Even lists, lists bunched at either end, short and one-name ones.
+        let n = 1 + rng.below(if round % 3 == 0 { 5 } else { 3000 }) as usize;
+        let gap = 1 + rng.below(if round % 2 == 0 { 4 } else { 400 }) as u32;
+        let mut names = Vec::with_capacity(n);
+        let mut at = rng.below(50) as u32;
+        for i in 0..n {
+            names.push(at);
+            at += if round % 5 == 0 && i > n / 2 {
+                gap * 1000
+            } else {
+                1 + rng.below(gap as usize) as u32
+            };
+        }
+        for _ in 0..200 {
+            let x = rng.below(at as usize + 60) as u32;
+            assert_eq!(
+                position(&names, x),
+                names.binary_search(&x).ok(),
+                "{x} in {names:?}"
+            );
+        }
+        for (i, &x) in names.iter().enumerate() {
+            assert_eq!(position(&names, x), Some(i));
+        }
+    }
+    assert_eq!(position(&[], 3), None);
+}
