@@ -6,6 +6,7 @@
 //! downloads can be run, and tested, without a server process.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::directory::{DirError, DirectoryStore, Query, Token};
 use crate::id::FileId;
@@ -103,10 +104,10 @@ impl DirectoryApi for InProcessDirectory {
             .map_err(client_error)
     }
 
-    fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
+    fn heartbeat(&self, token: &str) -> Result<Option<Duration>, ClientError> {
         self.store
             .heartbeat(&Token::from_client(token))
-            .map(drop)
+            .map(|grant| Some(grant.heartbeat))
             .map_err(client_error)
     }
 
@@ -168,6 +169,12 @@ mod tests {
 
     impl Flaky {
         fn new(max_files_per_call: u32) -> Arc<Flaky> {
+            Flaky::with_rate(max_files_per_call, 2000)
+        }
+
+        /// One whose directory asks at most `heartbeat_rate` heartbeats a
+        /// second of its group.
+        fn with_rate(max_files_per_call: u32, heartbeat_rate: u32) -> Arc<Flaky> {
             let wall = TestWall::new();
             let store = MemoryStore::with_wall(
                 Limits {
@@ -176,6 +183,7 @@ mod tests {
                     max_results: 1000,
                     max_files_per_call,
                     name_hold: Duration::from_secs(3600),
+                    heartbeat_rate,
                 },
                 wall.wall(),
             );
@@ -248,7 +256,7 @@ mod tests {
             }
             self.inner.announce(token, added, removed)
         }
-        fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
+        fn heartbeat(&self, token: &str) -> Result<Option<Duration>, ClientError> {
             self.heartbeats.fetch_add(1, Ordering::Relaxed);
             if let Some(e) = self.heartbeat_errors.lock().unwrap().pop() {
                 return Err(e);
@@ -425,6 +433,31 @@ mod tests {
         assert_eq!(link.state(), SessionState::Online);
         assert_eq!(dir.logins.lock().unwrap().len(), 1);
         assert_eq!(dir.heartbeats.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_session_heartbeats_at_the_longer_interval_a_grown_group_is_asked() {
+        // One heartbeat a second for the group: 15 peers, every 15 s.
+        let dir = Flaky::with_rate(100, 1);
+        let (_folder, link, _share, t0) = online(&dir, 3);
+        for i in 0..14 {
+            let files = dir.store().limits().batch(Vec::new(), Vec::new()).unwrap();
+            let print = crate::wire::IdentityKey::generate().print();
+            let addr = HttpAddr::parse(&format!("http://127.0.0.1:{}", 8000 + i)).unwrap();
+            dir.store()
+                .login(&format!("other{i}"), print, &addr, files)
+                .unwrap();
+        }
+        // Its login asked for every 10 s; the heartbeat then says 15.
+        let t1 = t0 + Duration::from_secs(10);
+        assert_eq!(until_idle(&link, t1), (1, Duration::from_secs(15)));
+        assert_eq!(dir.heartbeats.load(Ordering::Relaxed), 1);
+        assert_eq!(link.state(), SessionState::Online);
+        // Its lease grew with the interval (to 45 s): it is still there
+        // after the first one (30 s) would have ended.
+        let gone = dir.wall.pass(dir.store(), Duration::from_secs(35));
+        assert!(!gone.contains(&"alice".to_string()), "{gone:?}");
+        assert_eq!(dir.listed("alice"), 3);
     }
 
     #[test]

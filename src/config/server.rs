@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::defaults::{
-    DEFAULT_DIRECTORY_ADDR, DEFAULT_LEASE_SECS, DEFAULT_MAX_FILES_PER_CALL, DEFAULT_MAX_RESULTS,
-    DEFAULT_NAME_HOLD_SECS,
+    DEFAULT_DIRECTORY_ADDR, DEFAULT_HEARTBEAT_RATE, DEFAULT_LEASE_SECS, DEFAULT_MAX_FILES_PER_CALL,
+    DEFAULT_MAX_RESULTS, DEFAULT_NAME_HOLD_SECS,
 };
 use super::load::{base_of, checked_password, from_text, read, resolve, ConfigError, Loaded};
 use super::relay::RelayConfig;
@@ -23,6 +23,10 @@ pub struct ServerConfig {
     pub lease_secs: u32,
     /// Seconds between heartbeats the server asks of peers (default: a third of the lease).
     pub heartbeat_secs: Option<u32>,
+    /// Most heartbeats a second the server asks of its group: once
+    /// `heartbeat_secs` would bring more, it asks for a longer interval
+    /// (and a lease longer by as much).
+    pub heartbeat_rate: u32,
     /// Most results one search may return.
     pub max_results: u32,
     /// Most files one Login or Announce may carry.
@@ -125,6 +129,7 @@ impl Default for ServerConfig {
                 .expect("valid default address"),
             lease_secs: DEFAULT_LEASE_SECS,
             heartbeat_secs: None,
+            heartbeat_rate: DEFAULT_HEARTBEAT_RATE,
             max_results: DEFAULT_MAX_RESULTS,
             max_files_per_call: DEFAULT_MAX_FILES_PER_CALL,
             search_rate: 200,
@@ -185,6 +190,12 @@ impl ServerConfig {
                     "must be at least 1 and shorter than lease_secs",
                 ));
             }
+        }
+        if self.heartbeat_rate == 0 {
+            return Err(invalid(
+                "heartbeat_rate",
+                "must be at least 1 heartbeat a second",
+            ));
         }
         if self.max_results == 0 || self.max_results > 100_000 {
             return Err(invalid("max_results", "must be between 1 and 100000"));

@@ -36,12 +36,14 @@ pub trait Ledger: Send + Sync {
     /// [`DirError::Taken`] while the name is bound to another owner: while
     /// that owner has a live session, and for `Limits::name_hold` on the
     /// lease clock after its last one ended.
-    fn login(&self, owner: KeyPrint, joined: Event) -> Result<(), DirError>;
+    /// Its lease is `lease` (on the lease clock, from now).
+    fn login(&self, owner: KeyPrint, joined: Event, lease: Duration) -> Result<(), DirError>;
     /// Applies `changed` (an [`Event::Changed`]) of a live session and
-    /// renews its lease; returns how many files its peer shares now.
-    fn announce(&self, changed: Event) -> Result<usize, DirError>;
-    /// Renews the lease of the session with this token print.
-    fn heartbeat(&self, session: &str) -> Result<(), DirError>;
+    /// renews its lease for `lease`; returns how many files its peer
+    /// shares now.
+    fn announce(&self, changed: Event, lease: Duration) -> Result<usize, DirError>;
+    /// Renews the lease of the session with this token print for `lease`.
+    fn heartbeat(&self, session: &str, lease: Duration) -> Result<(), DirError>;
     /// Ends the session of `left` (an [`Event::Left`]); its name is held
     /// for its owner from now.
     fn logout(&self, left: Event) -> Result<(), DirError>;
@@ -175,6 +177,7 @@ mod tests {
             max_results: 10,
             max_files_per_call: 10,
             name_hold: Duration::from_secs(60),
+            heartbeat_rate: 2000,
         };
         let mut clock = LeaseClock::new(wall, &limits);
         *wall_at.lock().unwrap() = t0 + Duration::from_secs(4);

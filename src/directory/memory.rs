@@ -164,7 +164,7 @@ pub(super) fn name_taken(name: &str, held_for: Option<Duration>) -> DirError {
 }
 
 impl Ledger for MemoryLedger {
-    fn login(&self, owner: KeyPrint, joined: Event) -> Result<(), DirError> {
+    fn login(&self, owner: KeyPrint, joined: Event, lease: Duration) -> Result<(), DirError> {
         let Event::Joined { name, session, .. } = &joined else {
             return Err(DirError::Internal("a login needs a Joined event".into()));
         };
@@ -207,29 +207,33 @@ impl Ledger for MemoryLedger {
             session,
             Live {
                 name,
-                lease_end: now + self.limits.lease,
+                lease_end: now + lease,
             },
         );
+        // The books are done: heartbeats need not wait for the files to be
+        // indexed (holding the roster, no other write comes in between).
+        drop(books);
         roster.apply(joined);
         Ok(())
     }
 
-    fn announce(&self, changed: Event) -> Result<usize, DirError> {
+    fn announce(&self, changed: Event, lease: Duration) -> Result<usize, DirError> {
         let Event::Changed { session, .. } = &changed else {
             return Err(DirError::Internal(
                 "an announce needs a Changed event".into(),
             ));
         };
         let mut books = self.books.locked();
-        let lease_end = books.clock.now() + self.limits.lease;
+        let lease_end = books.clock.now() + lease;
         books.live(session)?.lease_end = lease_end;
-        let files = self.roster.writing().apply(changed);
-        Ok(files)
+        let mut roster = self.roster.writing();
+        drop(books);
+        Ok(roster.apply(changed))
     }
 
-    fn heartbeat(&self, session: &str) -> Result<(), DirError> {
+    fn heartbeat(&self, session: &str, lease: Duration) -> Result<(), DirError> {
         let mut books = self.books.locked();
-        let lease_end = books.clock.now() + self.limits.lease;
+        let lease_end = books.clock.now() + lease;
         books.live(session)?.lease_end = lease_end;
         Ok(())
     }
@@ -370,6 +374,7 @@ mod tests {
             max_results: 50,
             max_files_per_call: 100,
             name_hold: Duration::from_secs(60),
+            heartbeat_rate: 2000,
         })
     }
 

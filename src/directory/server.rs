@@ -173,6 +173,7 @@ impl DirectoryServer {
             max_results: config.max_results,
             max_files_per_call: config.max_files_per_call,
             name_hold: Duration::from_secs(config.name_hold_secs),
+            heartbeat_rate: config.heartbeat_rate,
         };
         let store: Arc<dyn DirectoryStore> = match (config.store, &config.redis_url) {
             (StoreKind::Redis, Some(url)) => Arc::new(

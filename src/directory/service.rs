@@ -622,8 +622,9 @@ impl directory_grpc::Directory for DirectoryService {
         self.offload(&ctx, sink, "Heartbeat", move || {
             store
                 .heartbeat(&Token::from_client(&req.token))
-                .map(|lease| pb::HeartbeatReply {
-                    lease_secs: lease.as_secs() as u32,
+                .map(|grant| pb::HeartbeatReply {
+                    lease_secs: grant.lease.as_secs() as u32,
+                    heartbeat_secs: grant.heartbeat.as_secs().max(1) as u32,
                     ..Default::default()
                 })
         });

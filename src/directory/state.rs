@@ -4,6 +4,7 @@
 //! memory, or Redis shared by replicas) decides the writes. So the reads,
 //! the limits and the grant are written once for both.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use super::event::Event;
 use super::ledger::Ledger;
 use super::query::Query;
 use super::roster::Roster;
-use super::store::{Batch, DirError, DirectoryStore, Limits, Removed, Session, Token};
+use super::store::{Batch, DirError, DirectoryStore, Grant, Limits, Removed, Session, Token};
 use crate::id::FileId;
 use crate::sync::RwLockExt;
 use crate::wire::{Hit, HitView, HttpAddr, KeyPrint, Matches, PeerListing, SharedFile};
@@ -21,15 +22,46 @@ pub struct DirectoryState<L> {
     pub(super) limits: Limits,
     pub(super) roster: Arc<RwLock<Roster>>,
     pub(super) ledger: L,
+    /// The longest heartbeat interval asked of a session so far, in
+    /// seconds: it grows with the group ([`Limits::heartbeat_for`]) and
+    /// never shrinks, so no session, of whatever peer version, heartbeats
+    /// less often than a lease handed out later allows.
+    asked: AtomicU64,
 }
 
 impl<L: Ledger> DirectoryState<L> {
     /// A directory over `ledger`, which feeds `roster`.
     pub(super) fn over(limits: Limits, roster: Arc<RwLock<Roster>>, ledger: L) -> Self {
         DirectoryState {
+            asked: AtomicU64::new(limits.heartbeat.as_secs()),
             limits,
             roster,
             ledger,
+        }
+    }
+
+    /// What a session is asked now: its heartbeat interval, and its lease.
+    fn grant(&self) -> Grant {
+        let heartbeat =
+            Duration::from_secs(self.asked.load(Ordering::Relaxed)).max(self.limits.heartbeat);
+        Grant {
+            heartbeat,
+            lease: self.limits.lease_for(heartbeat),
+        }
+    }
+
+    /// Asks for a longer heartbeat interval from now on if the group grew
+    /// past what the current one keeps within `heartbeat_rate`.
+    fn count_group(&self) {
+        let online = self.roster.reading().len();
+        let wanted = self.limits.heartbeat_for(online).as_secs();
+        let before = self.asked.fetch_max(wanted, Ordering::Relaxed);
+        if wanted > before {
+            log::info!(
+                "{online} peers online: heartbeats asked every {wanted} s from now on \
+                 (to keep them within heartbeat_rate = {} a second)",
+                self.limits.heartbeat_rate
+            );
         }
     }
 
@@ -60,6 +92,7 @@ impl<L: Ledger> DirectoryStore for DirectoryState<L> {
     ) -> Result<Session, DirError> {
         let (files, _) = files.into_parts();
         let token = Token::generate();
+        let grant = self.grant();
         self.ledger.login(
             owner,
             Event::Joined {
@@ -68,27 +101,33 @@ impl<L: Ledger> DirectoryStore for DirectoryState<L> {
                 http_addr: http_addr.clone(),
                 files,
             },
+            grant.lease,
         )?;
+        self.count_group();
         Ok(Session {
             token,
-            lease: self.limits.lease,
-            heartbeat: self.limits.heartbeat,
+            lease: grant.lease,
+            heartbeat: grant.heartbeat,
             max_files_per_call: self.limits.max_files_per_call,
         })
     }
 
     fn announce(&self, token: &Token, change: Batch) -> Result<usize, DirError> {
         let (added, removed) = change.into_parts();
-        self.ledger.announce(Event::Changed {
-            session: token.print(),
-            added,
-            removed,
-        })
+        self.ledger.announce(
+            Event::Changed {
+                session: token.print(),
+                added,
+                removed,
+            },
+            self.grant().lease,
+        )
     }
 
-    fn heartbeat(&self, token: &Token) -> Result<Duration, DirError> {
-        self.ledger.heartbeat(&token.print())?;
-        Ok(self.limits.lease)
+    fn heartbeat(&self, token: &Token) -> Result<Grant, DirError> {
+        let grant = self.grant();
+        self.ledger.heartbeat(&token.print(), grant.lease)?;
+        Ok(grant)
     }
 
     fn search_each(
@@ -144,7 +183,10 @@ impl<L: Ledger> DirectoryStore for DirectoryState<L> {
     }
 
     fn expire(&self) -> Vec<(String, Option<HttpAddr>)> {
-        self.ledger.expire()
+        let gone = self.ledger.expire();
+        // A replica's group also grows by other replicas' logins.
+        self.count_group();
+        gone
     }
 
     fn serving(&self) -> bool {

@@ -305,6 +305,7 @@ mod tests {
             max_results: 50,
             max_files_per_call: 100,
             name_hold: std::time::Duration::from_secs(60),
+            heartbeat_rate: 2000,
         });
         let file = |name: &str| crate::wire::SharedFile {
             id: crate::id::FileId::of(name.as_bytes()),

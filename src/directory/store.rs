@@ -69,6 +69,14 @@ pub struct Session {
     pub max_files_per_call: u32,
 }
 
+/// What a heartbeat grants: the lease it renewed, and the interval to
+/// heartbeat at from now on (longer as the group grows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub lease: Duration,
+    pub heartbeat: Duration,
+}
+
 /// What removing a member did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removed {
@@ -91,9 +99,38 @@ pub struct Limits {
     /// How long a name stays bound to its owner's identity key after the
     /// owner's last session ended (while one is live, it always is).
     pub name_hold: Duration,
+    /// Most heartbeats a second asked of the group (see
+    /// [`Limits::heartbeat_for`]).
+    pub heartbeat_rate: u32,
 }
 
+/// The longest heartbeat interval a directory asks for, however large its
+/// group.
+pub const MAX_HEARTBEAT: Duration = Duration::from_secs(600);
+
 impl Limits {
+    /// The heartbeat interval to ask of a group of `online` sessions:
+    /// `heartbeat`, or longer once the group's heartbeats would come more
+    /// often than `heartbeat_rate` a second (whole seconds, at most
+    /// [`MAX_HEARTBEAT`]). 100,000 peers at 2,000 a second: every 50 s.
+    pub fn heartbeat_for(&self, online: usize) -> Duration {
+        let rate = u64::from(self.heartbeat_rate.max(1));
+        let needed = Duration::from_secs((online as u64).div_ceil(rate));
+        self.heartbeat.max(needed.min(MAX_HEARTBEAT))
+    }
+
+    /// The lease that goes with heartbeat interval `heartbeat`: as many
+    /// intervals long as `lease` is of `heartbeat` (`lease` itself for
+    /// `heartbeat`, and never shorter).
+    pub fn lease_for(&self, heartbeat: Duration) -> Duration {
+        if heartbeat <= self.heartbeat || self.heartbeat.is_zero() {
+            return self.lease;
+        }
+        let scaled =
+            self.lease.as_secs_f64() * heartbeat.as_secs_f64() / self.heartbeat.as_secs_f64();
+        Duration::from_secs(scaled.ceil() as u64).max(self.lease)
+    }
+
     /// The one rule on the size of a call: `files` (added and removed
     /// together) at most `max_files_per_call`. The service asks before it
     /// parses a list; [`Limits::batch`] asks again of the parsed one.
@@ -211,8 +248,9 @@ pub trait DirectoryStore: Send + Sync {
     ) -> Result<Session, DirError>;
     /// Adds and removes files of the token's peer; returns how many it shares now.
     fn announce(&self, token: &Token, change: Batch) -> Result<usize, DirError>;
-    /// Renews the token's lease.
-    fn heartbeat(&self, token: &Token) -> Result<Duration, DirError>;
+    /// Renews the token's lease; returns it with the interval the session
+    /// is asked to heartbeat at from now on.
+    fn heartbeat(&self, token: &Token) -> Result<Grant, DirError>;
     /// Files matching `query`, most sources first, at most `limit`
     /// (1..=max_results), each lent to `each` in that order while the store
     /// holds its state (no string is copied); returns how many matched.

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::ledger::{pass_in_steps, LeaseClock, TestWall};
 use super::query::Query;
-use super::store::{DirError, DirectoryStore, Limits, Removed, Session, Token};
+use super::store::{
+    DirError, DirectoryStore, Grant, Limits, Removed, Session, Token, MAX_HEARTBEAT,
+};
 use super::{MemoryStore, RedisStore};
 use crate::id::FileId;
 use crate::wire::{HttpAddr, KeyPrint, SharedFile};
@@ -35,6 +37,8 @@ fn limits() -> Limits {
         max_results: 50,
         max_files_per_call: 100,
         name_hold: Duration::from_secs(60),
+        // One a second: from the fourth peer on, the interval grows.
+        heartbeat_rate: 1,
     }
 }
 
@@ -283,6 +287,55 @@ fn leases_expire_unless_renewed(h: &dyn Harness) {
     assert_eq!(s.counts(), (0, 0));
 }
 
+fn the_heartbeat_interval_and_the_lease_grow_with_the_group(h: &dyn Harness) {
+    let s = h.store();
+    let grant = |session: &Session| (session.heartbeat, session.lease);
+    // Up to three peers (heartbeat_rate 1 a second, every 3 s): as configured.
+    let a = login(h, "a", "http://a:1", &["a.txt"]).unwrap();
+    for name in ["b", "c"] {
+        let s = login(h, name, &format!("http://{name}:1"), &[]).unwrap();
+        assert_eq!(grant(&s), (secs(3), secs(10)));
+    }
+    // Each login is granted what the group asked before it came.
+    let d = login(h, "d", "http://d:1", &[]).unwrap();
+    assert_eq!(grant(&d), (secs(3), secs(10)));
+    let e = login(h, "e", "http://e:1", &["e.txt"]).unwrap();
+    assert_eq!(grant(&e), (secs(4), secs(14)));
+    let f = login(h, "f", "http://f:1", &["f.txt"]).unwrap();
+    assert_eq!(grant(&f), (secs(5), secs(17)));
+    // Six online: every 6 s, and a lease of as many intervals as configured.
+    let renewed = Grant {
+        heartbeat: secs(6),
+        lease: secs(20),
+    };
+    assert_eq!(s.heartbeat(&a.token), Ok(renewed));
+    let mut gone = h.pass(secs(11));
+    gone.sort();
+    assert_eq!(gone, ["b", "c", "d"]);
+    // Three are left, but the interval does not shrink: a peer asked for a
+    // long one keeps a lease that covers it.
+    assert_eq!(s.heartbeat(&e.token), Ok(renewed));
+    assert_eq!(h.pass(secs(7)), ["f"]);
+    assert_eq!(found(h, "txt"), ["a.txt", "e.txt"]);
+}
+
+#[test]
+fn the_interval_is_the_groups_size_over_the_rate_within_bounds() {
+    let limits = Limits {
+        lease: secs(30),
+        heartbeat: secs(10),
+        heartbeat_rate: 2000,
+        ..limits()
+    };
+    assert_eq!(limits.heartbeat_for(0), secs(10));
+    assert_eq!(limits.heartbeat_for(20_000), secs(10));
+    assert_eq!(limits.heartbeat_for(20_001), secs(11));
+    assert_eq!(limits.heartbeat_for(100_000), secs(50));
+    assert_eq!(limits.lease_for(secs(10)), secs(30));
+    assert_eq!(limits.lease_for(secs(50)), secs(150));
+    assert_eq!(limits.heartbeat_for(usize::MAX), MAX_HEARTBEAT);
+}
+
 fn an_expiry_names_the_address_and_leaves_once(h: &dyn Harness) {
     let s = h.store();
     login(h, "a", "http://198.51.100.7:7001", &["a.txt"]).unwrap();
@@ -415,6 +468,7 @@ suite!(
     the_owners_second_login_replaces_its_first_session,
     a_name_belongs_to_its_key_while_live_and_for_the_hold_after,
     leases_expire_unless_renewed,
+    the_heartbeat_interval_and_the_lease_grow_with_the_group,
     an_expiry_names_the_address_and_leaves_once,
     a_long_pause_gives_every_peer_a_lease_again,
     calls_over_the_limits_are_refused_and_change_nothing,

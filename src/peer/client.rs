@@ -112,8 +112,9 @@ pub trait DirectoryApi: Send + Sync {
         added: &[SharedFile],
         removed: &[FileId],
     ) -> Result<u64, ClientError>;
-    /// Renews the session's lease.
-    fn heartbeat(&self, token: &str) -> Result<(), ClientError>;
+    /// Renews the session's lease; returns the interval the directory asks
+    /// for from now on, when it says one (it grows with the group).
+    fn heartbeat(&self, token: &str) -> Result<Option<Duration>, ClientError>;
     /// Ends the session; the directory forgets the peer's files at once.
     fn logout(&self, token: &str) -> Result<(), ClientError>;
     /// Size and live sources of a file; needs no session.
@@ -585,15 +586,16 @@ impl DirectoryApi for Directory {
         Ok(r.shared)
     }
 
-    fn heartbeat(&self, token: &str) -> Result<(), ClientError> {
+    fn heartbeat(&self, token: &str) -> Result<Option<Duration>, ClientError> {
         let req = pb::HeartbeatRequest {
             token: token.to_string(),
             ..Default::default()
         };
-        self.client()?
+        let r = self
+            .client()?
             .heartbeat_opt(&req, Self::opt())
             .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok((r.heartbeat_secs > 0).then(|| Duration::from_secs(r.heartbeat_secs.into())))
     }
 
     fn logout(&self, token: &str) -> Result<(), ClientError> {

@@ -340,9 +340,16 @@ impl Link {
         if now >= inner.next_heartbeat {
             let token = inner.token.clone().unwrap_or_default();
             match self.dir.heartbeat(&token) {
-                Ok(()) => {
+                Ok(asked) => {
                     if inner.heartbeat_error.take().is_some() {
                         log::info!("the directory answers again");
+                    }
+                    if let Some(interval) = asked.filter(|i| *i != inner.heartbeat) {
+                        log::info!(
+                            "the directory asks for a heartbeat every {} s from now on",
+                            interval.as_secs()
+                        );
+                        inner.heartbeat = interval;
                     }
                     inner.backoff = LOGIN_BACKOFF_MIN;
                     inner.next_heartbeat = now + inner.heartbeat;

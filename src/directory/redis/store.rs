@@ -216,7 +216,7 @@ fn to_json(event: &Event) -> Result<Vec<u8>, DirError> {
 }
 
 impl Ledger for RedisLedger {
-    fn login(&self, owner: KeyPrint, joined: Event) -> Result<(), DirError> {
+    fn login(&self, owner: KeyPrint, joined: Event, lease: Duration) -> Result<(), DirError> {
         let (name, session, http_addr, files) = joined_files(&joined)?;
         let limits = &self.shared.limits;
         let mut args: Vec<Vec<u8>> = vec![
@@ -224,7 +224,7 @@ impl Ledger for RedisLedger {
             owner.to_hex().into_bytes(),
             session.into(),
             http_addr.stored().into_bytes(),
-            millis(limits.lease).to_string().into_bytes(),
+            millis(lease).to_string().into_bytes(),
             millis(limits.name_hold).to_string().into_bytes(),
             to_json(&joined)?,
         ];
@@ -245,7 +245,7 @@ impl Ledger for RedisLedger {
         }
     }
 
-    fn announce(&self, changed: Event) -> Result<usize, DirError> {
+    fn announce(&self, changed: Event, lease: Duration) -> Result<usize, DirError> {
         let Event::Changed {
             session,
             added,
@@ -258,7 +258,7 @@ impl Ledger for RedisLedger {
         };
         let mut args: Vec<Vec<u8>> = vec![
             session.clone().into_bytes(),
-            millis(self.shared.limits.lease).to_string().into_bytes(),
+            millis(lease).to_string().into_bytes(),
             to_json(&changed)?,
             removed.len().to_string().into_bytes(),
         ];
@@ -278,10 +278,10 @@ impl Ledger for RedisLedger {
         }
     }
 
-    fn heartbeat(&self, session: &str) -> Result<(), DirError> {
+    fn heartbeat(&self, session: &str, lease: Duration) -> Result<(), DirError> {
         let args = vec![
             session.as_bytes().to_vec(),
-            millis(self.shared.limits.lease).to_string().into_bytes(),
+            millis(lease).to_string().into_bytes(),
         ];
         let out = self.run(&self.shared.scripts.heartbeat, args)?;
         match out.first().and_then(as_str).as_deref() {

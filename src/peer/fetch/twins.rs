@@ -94,7 +94,7 @@ impl DirectoryApi for Later {
     fn announce(&self, _: &str, _: &[SharedFile], _: &[FileId]) -> Result<u64, ClientError> {
         Err(ClientError::Refused("a twin".into()))
     }
-    fn heartbeat(&self, _: &str) -> Result<(), ClientError> {
+    fn heartbeat(&self, _: &str) -> Result<Option<std::time::Duration>, ClientError> {
         Err(ClientError::Refused("a twin".into()))
     }
     fn logout(&self, _: &str) -> Result<(), ClientError> {
