@@ -21,7 +21,7 @@
 //! own. The run says so.
 
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,9 +41,15 @@ const RESTART_CONFIG: &str = "connect_back = false\nlogin_rate = 1000000\nlogin_
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// Client threads making the simulated peers' calls, and the connections
-/// they share.
-const WORKERS: usize = 48;
+/// Client threads making the simulated peers' logins, and their
+/// heartbeats, and the connections they share. Apart, so that no peer's
+/// heartbeat waits behind other peers' logins in this process (a real
+/// peer's does not).
+const LOGIN_WORKERS: usize = 32;
+const HEARTBEAT_WORKERS: usize = 16;
+/// Which queue a step is due on.
+const LOGIN: usize = 0;
+const HEARTBEAT: usize = 1;
 const CHANNELS: usize = 8;
 
 struct Peer {
@@ -52,6 +58,11 @@ struct Peer {
     backoff: Duration,
     /// Calls that failed in a row.
     failing: u32,
+    /// The interval the directory last asked of this peer.
+    heartbeat: Duration,
+    /// Which directory (0 the first, 1 the restarted one) it last logged
+    /// in to.
+    directory: u32,
 }
 
 impl Default for Peer {
@@ -60,6 +71,8 @@ impl Default for Peer {
             token: String::new(),
             backoff: BACKOFF_MIN,
             failing: 0,
+            heartbeat: Duration::from_secs(10),
+            directory: 0,
         }
     }
 }
@@ -80,13 +93,19 @@ struct Sim {
     unique: bool,
     seed: u64,
     cat: Arc<Vec<CatalogueFile>>,
-    due: Mutex<BinaryHeap<std::cmp::Reverse<(Instant, u32)>>>,
-    wake: Condvar,
+    /// What is due next: logins, and heartbeats.
+    due: [Mutex<BinaryHeap<std::cmp::Reverse<(Instant, u32)>>>; 2],
+    wake: [Condvar; 2],
     /// While set, no call is made (the heartbeats are held back).
     hold: AtomicBool,
     stop: AtomicBool,
+    /// The longest interval the directory asked of a peer.
     heartbeat: Mutex<Duration>,
     online: AtomicUsize,
+    /// Which directory is running (0, then 1 after the restart).
+    directory: AtomicU32,
+    /// Peers that logged in to the restarted directory.
+    relisted: AtomicUsize,
     logins: AtomicU64,
     heartbeats: AtomicU64,
     failed: AtomicU64,
@@ -95,31 +114,35 @@ struct Sim {
 }
 
 impl Sim {
-    fn schedule(&self, at: Instant, p: u32) {
-        self.due
+    fn schedule(&self, at: Instant, p: u32, queue: usize) {
+        self.due[queue]
             .lock()
             .expect("schedule")
             .push(std::cmp::Reverse((at, p)));
-        self.wake.notify_one();
+        self.wake[queue].notify_one();
     }
 
     /// Lets the calls go again after a hold of `held`: every step due is
     /// put off by as long, so the peers' heartbeats stay spread over the
     /// interval as they were, rather than all going at once.
     fn release(&self, held: Duration) {
-        let mut due = self.due.lock().expect("schedule");
-        let later = due
-            .drain()
-            .map(|std::cmp::Reverse((at, p))| std::cmp::Reverse((at + held, p)))
-            .collect();
-        *due = later;
+        for queue in [LOGIN, HEARTBEAT] {
+            let mut due = self.due[queue].lock().expect("schedule");
+            let later = due
+                .drain()
+                .map(|std::cmp::Reverse((at, p))| std::cmp::Reverse((at + held, p)))
+                .collect();
+            *due = later;
+        }
         self.hold.store(false, Ordering::Relaxed);
-        self.wake.notify_all();
+        for wake in &self.wake {
+            wake.notify_all();
+        }
     }
 
-    /// The next due peer, waiting for it; `None` once stopped.
-    fn next(&self) -> Option<u32> {
-        let mut due = self.due.lock().expect("schedule");
+    /// The next peer due on `queue`, waiting for it; `None` once stopped.
+    fn next(&self, queue: usize) -> Option<u32> {
+        let mut due = self.due[queue].lock().expect("schedule");
         loop {
             if self.stop.load(Ordering::Relaxed) {
                 return None;
@@ -133,7 +156,10 @@ impl Sim {
                 Some(std::cmp::Reverse((at, _))) => (*at - now).min(Duration::from_millis(50)),
                 None => Duration::from_millis(50),
             };
-            due = self.wake.wait_timeout(due, wait).expect("schedule").0;
+            due = self.wake[queue]
+                .wait_timeout(due, wait)
+                .expect("schedule")
+                .0;
         }
     }
 
@@ -159,11 +185,32 @@ impl Sim {
         }
     }
 
+    /// Peer `p` heartbeats every `secs` from now on (as the directory's
+    /// reply asked); returns that interval.
+    fn asked(&self, peer: &mut Peer, secs: u32) -> Duration {
+        let asked = Duration::from_secs(u64::from(secs.max(1)));
+        peer.heartbeat = asked;
+        let mut longest = self.heartbeat.lock().expect("heartbeat");
+        *longest = (*longest).max(asked);
+        asked
+    }
+
     /// One step of peer `p`, as `peer/session.rs` takes it: log in when
-    /// it has no session, else heartbeat; returns when to step again.
-    fn step(&self, c: &DirectoryClient, p: usize, rng: &mut Rng) -> Duration {
-        let heartbeat = *self.heartbeat.lock().expect("heartbeat");
+    /// it has no session, else heartbeat; returns when to step again, and
+    /// on which queue.
+    fn step(&self, c: &DirectoryClient, p: usize, rng: &mut Rng) -> (Duration, usize) {
         let mut peer = self.peers[p].lock().expect("peer");
+        let wait = self.step_peer(&mut peer, c, p, rng);
+        let queue = if peer.token.is_empty() {
+            LOGIN
+        } else {
+            HEARTBEAT
+        };
+        (wait, queue)
+    }
+
+    fn step_peer(&self, peer: &mut Peer, c: &DirectoryClient, p: usize, rng: &mut Rng) -> Duration {
+        let heartbeat = peer.heartbeat;
         let failed = |peer: &mut Peer, cap: Duration, rng: &mut Rng| {
             self.failed.fetch_add(1, Ordering::Relaxed);
             peer.failing += 1;
@@ -178,13 +225,16 @@ impl Sim {
                 Ok(reply) => {
                     peer.token = reply.token;
                     peer.answered();
+                    let now_running = self.directory.load(Ordering::Relaxed);
+                    if peer.directory != now_running {
+                        peer.directory = now_running;
+                        self.relisted.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.logins.fetch_add(1, Ordering::Relaxed);
                     self.online.fetch_add(1, Ordering::Relaxed);
-                    let asked = Duration::from_secs(u64::from(reply.heartbeat_secs.max(1)));
-                    *self.heartbeat.lock().expect("heartbeat") = asked;
-                    asked
+                    self.asked(peer, reply.heartbeat_secs)
                 }
-                Err(_) => failed(&mut peer, BACKOFF_MAX, rng),
+                Err(_) => failed(peer, BACKOFF_MAX, rng),
             };
         }
         let req = pb::HeartbeatRequest {
@@ -192,10 +242,14 @@ impl Sim {
             ..Default::default()
         };
         match c.heartbeat(&req) {
-            Ok(_) => {
+            Ok(reply) => {
                 self.heartbeats.fetch_add(1, Ordering::Relaxed);
                 peer.answered();
-                heartbeat
+                // A directory that does not say keeps the interval.
+                match reply.heartbeat_secs {
+                    0 => heartbeat,
+                    secs => self.asked(peer, secs),
+                }
             }
             Err(grpcio::Error::RpcFailure(s)) if s.code() == RpcStatusCode::UNAUTHENTICATED => {
                 // The directory restarted: log in again at once.
@@ -204,7 +258,12 @@ impl Sim {
                 peer.token.clear();
                 Duration::ZERO
             }
-            Err(_) => failed(&mut peer, heartbeat, rng),
+            Err(e) => {
+                if std::env::var_os("LOADGEN_DEBUG").is_some() {
+                    eprintln!("heartbeat: {e}");
+                }
+                failed(peer, heartbeat, rng)
+            }
         }
     }
 }
@@ -248,12 +307,14 @@ pub fn run(args: &Args) {
         unique: args.unique,
         seed: args.seed,
         cat: cat.clone(),
-        due: Mutex::new(BinaryHeap::new()),
-        wake: Condvar::new(),
+        due: Default::default(),
+        wake: Default::default(),
         hold: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         heartbeat: Mutex::new(Duration::from_secs(10)),
         online: AtomicUsize::new(0),
+        directory: AtomicU32::new(0),
+        relisted: AtomicUsize::new(0),
         logins: AtomicU64::new(0),
         heartbeats: AtomicU64::new(0),
         failed: AtomicU64::new(0),
@@ -262,17 +323,18 @@ pub fn run(args: &Args) {
     });
     let t = Instant::now();
     for p in 0..args.peers as u32 {
-        sim.schedule(t, p);
+        sim.schedule(t, p, LOGIN);
     }
     let channels: Vec<DirectoryClient> = (0..CHANNELS).map(|_| client(&addr)).collect();
-    let workers: Vec<_> = (0..WORKERS)
+    let workers: Vec<_> = (0..LOGIN_WORKERS + HEARTBEAT_WORKERS)
         .map(|k| {
             let (sim, c) = (sim.clone(), channels[k % CHANNELS].clone());
+            let queue = if k < LOGIN_WORKERS { LOGIN } else { HEARTBEAT };
             std::thread::spawn(move || {
                 let mut rng = Rng((k as u64 * 7919 + 1) | 1);
-                while let Some(p) = sim.next() {
-                    let wait = sim.step(&c, p as usize, &mut rng);
-                    sim.schedule(Instant::now() + wait, p);
+                while let Some(p) = sim.next(queue) {
+                    let (wait, next) = sim.step(&c, p as usize, &mut rng);
+                    sim.schedule(Instant::now() + wait, p, next);
                 }
             })
         })
@@ -285,6 +347,10 @@ pub fn run(args: &Args) {
         "filled {entries} (file, source) entries: {all} peers logged in in {fill:.1} s ({:.0} logins/s), heartbeats flowing",
         all as f64 / fill
     );
+    println!(
+        "the directory asks for a heartbeat every {} s now",
+        sim.heartbeat.lock().expect("heartbeat").as_secs()
+    );
     let rss = usage(server.id()).rss_kib;
     println!(
         "server RSS: {} MiB before, {} MiB after: {:.1} bytes per (file, source) entry",
@@ -294,7 +360,13 @@ pub fn run(args: &Args) {
     );
 
     // One interval, so that every peer's heartbeats are under way.
-    std::thread::sleep(*sim.heartbeat.lock().expect("heartbeat"));
+    let interval = *sim.heartbeat.lock().expect("heartbeat");
+    sim.heartbeats.store(0, Ordering::Relaxed);
+    std::thread::sleep(interval);
+    println!(
+        "heartbeats over the next interval: {:.0}/s",
+        sim.heartbeats.load(Ordering::Relaxed) as f64 / interval.as_secs_f64()
+    );
     // Searches with the heartbeats held back (for less than a lease), then
     // flowing again.
     let beats = |what: &str, secs: f64| {
@@ -321,6 +393,7 @@ pub fn run(args: &Args) {
     let failed_before = sim.failed.load(Ordering::Relaxed);
     let down = Instant::now();
     server.stop();
+    sim.directory.store(1, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(2));
     let listen = format!("listen = \"{addr}\"\n");
     let (server, again) = start_server_in(dir.path(), &format!("{listen}{config}"));
@@ -333,14 +406,15 @@ pub fn run(args: &Args) {
         "directory stopped, started again on {addr} {:.1} s later (empty: the memory store)",
         (up - down).as_secs_f64()
     );
-    let logins_before = sim.logins.load(Ordering::Relaxed) as usize;
+    let logins_before = sim.logins.load(Ordering::Relaxed);
     let back = wait_until(&sim, "logged in again", up, |s| {
-        s.logins.load(Ordering::Relaxed) as usize - logins_before >= all
+        s.relisted.load(Ordering::Relaxed) >= all
     });
     println!(
-        "all {all} peers logged in again {back:.1} s after the directory was back ({:.0} logins/s); \
-         {} calls failed meanwhile, the most in a row for one peer {}",
-        all as f64 / back.max(0.001),
+        "all {all} peers logged in again {back:.1} s after the directory was back ({} logins, \
+         {} online now); {} calls failed meanwhile, the most in a row for one peer {}",
+        sim.logins.load(Ordering::Relaxed) - logins_before,
+        sim.online.load(Ordering::Relaxed),
         sim.failed.load(Ordering::Relaxed) - failed_before,
         sim.most_failing.load(Ordering::Relaxed)
     );
@@ -351,7 +425,7 @@ pub fn run(args: &Args) {
         usage(server.id()).rss_kib / 1024
     );
     sim.stop.store(true, Ordering::Relaxed);
-    sim.wake.notify_all();
+    sim.wake.iter().for_each(Condvar::notify_all);
     for w in workers {
         w.join().expect("worker");
     }
