@@ -258,12 +258,7 @@ impl Sim {
                 peer.token.clear();
                 Duration::ZERO
             }
-            Err(e) => {
-                if std::env::var_os("LOADGEN_DEBUG").is_some() {
-                    eprintln!("heartbeat: {e}");
-                }
-                failed(peer, heartbeat, rng)
-            }
+            Err(_) => failed(peer, heartbeat, rng),
         }
     }
 }
