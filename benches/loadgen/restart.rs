@@ -85,6 +85,9 @@ impl Peer {
     }
 }
 
+/// Peers by when their next step is due, soonest first.
+type Due = BinaryHeap<std::cmp::Reverse<(Instant, u32)>>;
+
 /// The simulated peers, what is due next, and what happened.
 struct Sim {
     peers: Vec<Mutex<Peer>>,
@@ -94,7 +97,7 @@ struct Sim {
     seed: u64,
     cat: Arc<Vec<CatalogueFile>>,
     /// What is due next: logins, and heartbeats.
-    due: [Mutex<BinaryHeap<std::cmp::Reverse<(Instant, u32)>>>; 2],
+    due: [Mutex<Due>; 2],
     wake: [Condvar; 2],
     /// While set, no call is made (the heartbeats are held back).
     hold: AtomicBool,

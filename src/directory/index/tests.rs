@@ -570,7 +570,7 @@ fn a_name_is_found_in_its_list_where_halving_finds_it() {
     let mut rng = crate::fuzz::Rng(7);
     for round in 0..300 {
         // Even lists, lists bunched at either end, short and one-name ones.
-        let n = 1 + rng.below(if round % 3 == 0 { 5 } else { 3000 }) as usize;
+        let n = 1 + rng.below(if round % 3 == 0 { 5 } else { 3000 });
         let gap = 1 + rng.below(if round % 2 == 0 { 4 } else { 400 }) as u32;
         let mut names = Vec::with_capacity(n);
         let mut at = rng.below(50) as u32;
