@@ -78,8 +78,8 @@ impl DirectoryApi for InProcessDirectory {
             .map_err(client_error)?;
         Ok(Login {
             token: s.token.as_str().to_string(),
-            lease: s.lease,
-            heartbeat: s.heartbeat,
+            lease: s.grant.lease,
+            heartbeat: s.grant.heartbeat,
             max_files_per_call: s.max_files_per_call as usize,
             // In this process there is nobody to reach it from.
             reachable: true,

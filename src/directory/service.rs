@@ -523,10 +523,11 @@ impl DirectoryService {
                 req.name
             );
         }
+        let (lease_secs, heartbeat_secs) = s.grant.secs();
         Ok(pb::LoginReply {
             token: s.token.as_str().to_string(),
-            lease_secs: s.lease.as_secs() as u32,
-            heartbeat_secs: s.heartbeat.as_secs().max(1) as u32,
+            lease_secs,
+            heartbeat_secs,
             max_files_per_call: s.max_files_per_call,
             reachable: !http_addr.firewalled(),
             http_addr: http_addr.to_string(),
@@ -622,10 +623,13 @@ impl directory_grpc::Directory for DirectoryService {
         self.offload(&ctx, sink, "Heartbeat", move || {
             store
                 .heartbeat(&Token::from_client(&req.token))
-                .map(|grant| pb::HeartbeatReply {
-                    lease_secs: grant.lease.as_secs() as u32,
-                    heartbeat_secs: grant.heartbeat.as_secs().max(1) as u32,
-                    ..Default::default()
+                .map(|grant| {
+                    let (lease_secs, heartbeat_secs) = grant.secs();
+                    pb::HeartbeatReply {
+                        lease_secs,
+                        heartbeat_secs,
+                        ..Default::default()
+                    }
                 })
         });
     }

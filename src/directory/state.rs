@@ -106,8 +106,7 @@ impl<L: Ledger> DirectoryStore for DirectoryState<L> {
         self.count_group();
         Ok(Session {
             token,
-            lease: grant.lease,
-            heartbeat: grant.heartbeat,
+            grant,
             max_files_per_call: self.limits.max_files_per_call,
         })
     }

@@ -59,22 +59,32 @@ impl fmt::Debug for Token {
     }
 }
 
-/// What a login grants.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub token: Token,
-    pub lease: Duration,
-    pub heartbeat: Duration,
-    /// Most files one call may carry (so the peer can split the rest).
-    pub max_files_per_call: u32,
-}
-
-/// What a heartbeat grants: the lease it renewed, and the interval to
-/// heartbeat at from now on (longer as the group grows).
+/// What a login or a heartbeat grants: the lease (renewed), and the
+/// interval to heartbeat at from now on (longer as the group grows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
     pub lease: Duration,
     pub heartbeat: Duration,
+}
+
+impl Grant {
+    /// The lease and the interval in whole seconds, as replies carry them
+    /// (an interval of at least 1 s).
+    pub fn secs(&self) -> (u32, u32) {
+        (
+            self.lease.as_secs() as u32,
+            self.heartbeat.as_secs().max(1) as u32,
+        )
+    }
+}
+
+/// What a login grants.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: Token,
+    pub grant: Grant,
+    /// Most files one call may carry (so the peer can split the rest).
+    pub max_files_per_call: u32,
 }
 
 /// What removing a member did.

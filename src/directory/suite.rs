@@ -289,7 +289,7 @@ fn leases_expire_unless_renewed(h: &dyn Harness) {
 
 fn the_heartbeat_interval_and_the_lease_grow_with_the_group(h: &dyn Harness) {
     let s = h.store();
-    let grant = |session: &Session| (session.heartbeat, session.lease);
+    let grant = |session: &Session| (session.grant.heartbeat, session.grant.lease);
     // Up to three peers (heartbeat_rate 1 a second, every 3 s): as configured.
     let a = login(h, "a", "http://a:1", &["a.txt"]).unwrap();
     for name in ["b", "c"] {
