@@ -42,6 +42,9 @@ impl MemoryStore {
                 bindings: HashMap::new(),
                 banned: HashSet::new(),
                 book: None,
+                prune_at: 0,
+                #[cfg(test)]
+                prunes: 0,
             }),
             roster: roster.clone(),
             limits: limits.clone(),
@@ -97,6 +100,14 @@ struct Books {
     banned: HashSet<KeyPrint>,
     /// Where bindings and removals are kept, if anywhere.
     book: Option<NameBook>,
+    /// A Login prunes the bindings only once they are this many: twice
+    /// what the last prune kept, so that bindings still held (after a
+    /// restart, every name of the group is held while the roster is
+    /// empty) are not walked again at each Login.
+    prune_at: usize,
+    /// How many times the bindings were walked.
+    #[cfg(test)]
+    prunes: usize,
 }
 
 impl Books {
@@ -135,6 +146,11 @@ impl Books {
             }
             keep
         });
+        self.prune_at = 2 * self.bindings.len();
+        #[cfg(test)]
+        {
+            self.prunes += 1;
+        }
     }
 }
 
@@ -189,7 +205,7 @@ impl Ledger for MemoryLedger {
             // Replaced: the Joined below takes its place in the roster.
             books.sessions.remove(&old);
         }
-        if books.bindings.len() >= 2 * roster.len() + 1024 {
+        if books.bindings.len() >= (2 * roster.len() + 1024).max(books.prune_at) {
             books.prune_bindings(hold);
         }
         let known = books.bindings.get(&name).is_some_and(|b| b.owner == owner);
@@ -422,6 +438,34 @@ mod tests {
             "{err:?}"
         );
         login_as(&s, "eve", key("carol"), "http://c:1", vec![]).unwrap();
+    }
+
+    /// After a restart every name of the group is held while the roster
+    /// is still empty: the logins that come back walk the held bindings
+    /// once, not once each (that made 100,000 logins quadratic).
+    #[test]
+    fn logins_after_a_restart_do_not_walk_the_held_names_each_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::directory::book::NAMES_FILE);
+        let limits = store().limits().clone();
+        let group: Vec<String> = (0..3000).map(|i| format!("peer{i}")).collect();
+        {
+            let s = MemoryStore::with_names(limits.clone(), &path).unwrap();
+            for name in &group {
+                login(&s, name, "http://a:1", vec![]).unwrap();
+            }
+        }
+        let s = MemoryStore::with_names(limits, &path).unwrap();
+        for name in &group {
+            login(&s, name, "http://a:1", vec![]).unwrap();
+        }
+        let books = s.ledger.books.locked();
+        assert_eq!(books.bindings.len(), 3000);
+        assert_eq!(books.prunes, 1, "walked once, when the first came back");
+        drop(books);
+        // Every name is still its owner's.
+        let err = login_as(&s, "peer7", key("mallory"), "http://m:1", vec![]).unwrap_err();
+        assert!(matches!(err, DirError::Taken(_)), "{err:?}");
     }
 
     #[test]
