@@ -1,11 +1,14 @@
 //! [`MemoryLedger`]: the ledger of a single directory process, and
-//! [`MemoryStore`], a directory over it. Under one lock it decides the
-//! writes: live sessions (token print -> name, the end of its lease) and
-//! name bindings (name -> the print of its owner's identity key, and when
-//! its last session ended), both on the lease clock (see `ledger.rs`); each
-//! accepted write's event is applied to the directory's roster before the
-//! lock is let go, so events reach the roster in the order they were
-//! decided. Searches take only the roster's lock. A server keeps the
+//! [`MemoryStore`], a directory over it. Its books decide the writes: live
+//! sessions (token print -> name, the end of its lease) and name bindings
+//! (name -> the print of its owner's identity key, and when its last
+//! session ended), both on the lease clock (see `ledger.rs`). A write
+//! takes the roster's write lock and then the books (always in that
+//! order), decides, lets go of the books and applies its event to the
+//! roster before letting go of it, so events reach the roster in the order
+//! they were decided. A heartbeat takes only the books, so it never waits
+//! for a write's turn at the roster or its indexing; searches take only
+//! the roster's lock. A server keeps the
 //! bindings and the keyprints its operator removed in its state folder
 //! ([`NameBook`]), so a name outlives a restart; without one (tests, a
 //! directory in a peer's process) they last as long as the process.
@@ -186,6 +189,9 @@ impl Ledger for MemoryLedger {
         };
         let (name, session) = (name.clone(), session.clone());
         let hold = self.limits.name_hold;
+        // The roster first (see the lock order in the module doc): a write
+        // waiting its turn at the roster holds nothing a heartbeat needs.
+        let mut roster = self.roster.writing();
         let mut books = self.books.locked();
         let now = books.clock.now();
         if books.banned.contains(&owner) {
@@ -200,7 +206,6 @@ impl Ledger for MemoryLedger {
                 Some(_) => {}
             }
         }
-        let mut roster = self.roster.writing();
         if let Some(old) = roster.session_of(&name).map(str::to_string) {
             // Replaced: the Joined below takes its place in the roster.
             books.sessions.remove(&old);
@@ -239,10 +244,10 @@ impl Ledger for MemoryLedger {
                 "an announce needs a Changed event".into(),
             ));
         };
+        let mut roster = self.roster.writing();
         let mut books = self.books.locked();
         let lease_end = books.clock.now() + lease;
         books.live(session)?.lease_end = lease_end;
-        let mut roster = self.roster.writing();
         drop(books);
         Ok(roster.apply(changed))
     }
@@ -258,17 +263,18 @@ impl Ledger for MemoryLedger {
         let Event::Left { session } = &left else {
             return Err(DirError::Internal("a logout needs a Left event".into()));
         };
+        let mut roster = self.roster.writing();
         let mut books = self.books.locked();
         books.live(session)?;
         books
-            .end(session, &mut self.roster.writing())
+            .end(session, &mut roster)
             .map(|_| ())
             .ok_or(DirError::Unauthenticated)
     }
 
     fn remove(&self, name: &str) -> Result<Removed, DirError> {
-        let mut books = self.books.locked();
         let mut roster = self.roster.writing();
+        let mut books = self.books.locked();
         let session = roster.session_of(name).map(str::to_string);
         let was_online = match session {
             Some(s) => books.end(&s, &mut roster).is_some(),
@@ -291,15 +297,20 @@ impl Ledger for MemoryLedger {
     fn expire(&self) -> Vec<(String, Option<HttpAddr>)> {
         let mut books = self.books.locked();
         let now = books.clock.sweep();
-        let lapsed: Vec<String> = books
-            .sessions
-            .iter()
-            .filter(|(_, l)| l.lease_end < now)
-            .map(|(s, _)| s.clone())
-            .collect();
         let mut gone = Vec::new();
-        if !lapsed.is_empty() {
+        if books.sessions.values().any(|l| l.lease_end < now) {
+            // The roster before the books (the lock order): let go, and
+            // end what is still lapsed once both are held.
+            drop(books);
             let mut roster = self.roster.writing();
+            books = self.books.locked();
+            let now = books.clock.now();
+            let lapsed: Vec<String> = books
+                .sessions
+                .iter()
+                .filter(|(_, l)| l.lease_end < now)
+                .map(|(s, _)| s.clone())
+                .collect();
             for session in lapsed {
                 let addr = roster
                     .session_name(&session)
