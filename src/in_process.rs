@@ -489,6 +489,32 @@ mod tests {
     }
 
     #[test]
+    fn a_session_asked_to_check_soon_finds_a_forgetful_directory_before_its_interval() {
+        let dir = Flaky::new(100);
+        let (_folder, link, _share, t0) = online(&dir, 3);
+        // The lease lapses, as if the directory had restarted.
+        let gone = dir.wall.pass(dir.store(), Duration::from_secs(31));
+        assert_eq!(gone, vec!["alice".to_string()]);
+        // The notice stream ended: a heartbeat within a second, not 10 s.
+        let soon = t0 + Duration::from_secs(1);
+        link.check_by(soon);
+        assert_eq!(link.step(t0), Duration::from_secs(1));
+        assert_eq!(dir.heartbeats.load(Ordering::Relaxed), 0);
+        until_idle(&link, soon);
+        assert_eq!(dir.heartbeats.load(Ordering::Relaxed), 1);
+        assert_eq!(dir.logins.lock().unwrap().len(), 2);
+        assert_eq!(dir.listed("alice"), 3);
+        // A check later than the heartbeat due changes nothing, and the
+        // one asked is used once: the interval holds after it.
+        let t1 = soon + Duration::from_secs(10);
+        link.check_by(t1 + Duration::from_secs(5));
+        assert_eq!(link.step(soon), Duration::from_secs(10));
+        until_idle(&link, t1);
+        assert_eq!(dir.heartbeats.load(Ordering::Relaxed), 2);
+        assert_eq!(link.step(t1), Duration::from_secs(10));
+    }
+
+    #[test]
     fn login_retries_with_a_growing_jittered_backoff_while_the_directory_is_away() {
         let dir = Flaky::new(100);
         let folder = tempfile::tempdir().unwrap();

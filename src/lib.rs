@@ -66,8 +66,8 @@ pub use peer::{
     remember_listing, reverse_through_running, run_menu, search_words_last, still_waiting,
     ByteRange, Change, ClientError, Control, ControlInfo, Core, Directory, DirectoryApi, Followed,
     FollowedOne, Host, HttpServer, Interrupt, Listing, Login, Peer, PeerError, SearchFailed,
-    ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable, TlsDial, CONTROL_FILE,
-    DEFAULT_SEARCH_LIMIT,
+    ServeOptions, Session, SessionState, ShareEntry, ShareError, ShareTable, TlsDial, CHECK_SPREAD,
+    CONTROL_FILE, DEFAULT_SEARCH_LIMIT,
 };
 pub use tls::{keyprint_of, TlsIdentity};
 pub use wire::proto;

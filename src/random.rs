@@ -26,6 +26,14 @@ pub fn jitter(d: std::time::Duration) -> std::time::Duration {
     d.mul_f64(0.75 + r * 0.5)
 }
 
+/// A random delay between none and `d`, evenly spread: when many peers
+/// must each call once soon, each waits its own part of `d`.
+pub fn spread(d: std::time::Duration) -> std::time::Duration {
+    let mut b = [0u8; 2];
+    getrandom::getrandom(&mut b).expect("the OS random source works");
+    d.mul_f64(u16::from_le_bytes(b) as f64 / u16::MAX as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +48,16 @@ mod tests {
         for _ in 0..100 {
             let j = jitter(Duration::from_secs(4));
             assert!((Duration::from_secs(3)..=Duration::from_secs(5)).contains(&j));
+            assert!(spread(Duration::from_secs(4)) <= Duration::from_secs(4));
         }
+        let waits: Vec<_> = (0..100).map(|_| spread(Duration::from_secs(4))).collect();
+        assert!(
+            waits.iter().any(|w| *w < Duration::from_secs(1)),
+            "{waits:?}"
+        );
+        assert!(
+            waits.iter().any(|w| *w > Duration::from_secs(3)),
+            "{waits:?}"
+        );
     }
 }

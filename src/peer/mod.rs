@@ -49,7 +49,7 @@ pub use handoff::{
 pub use interrupt::Interrupt;
 pub use run::{Peer, PeerError};
 pub use serve::{ByteRange, Host, HttpServer, SearchFailed, ServeOptions};
-pub use session::{Session, SessionState};
+pub use session::{Session, SessionState, CHECK_SPREAD};
 pub use share::{
     make_state_dir, map_big_allocations_apart, Change, ShareEntry, ShareError, ShareTable,
 };

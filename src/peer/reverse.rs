@@ -154,10 +154,13 @@ impl Proxy {
 /// The running peer's session, as the proxy and the notice stream see it:
 /// its token when logged in, and whether the directory reached this peer
 /// (a firewalled peer cannot take reverse connections); `None` from `now`
-/// and `true` from `gone` once the peer has stopped.
+/// and `true` from `gone` once the peer has stopped. `check` tells the
+/// session that the directory may have forgotten it (see
+/// `Session::check_soon`).
 pub struct SessionToken {
     pub now: Box<dyn Fn() -> Option<(String, bool)> + Send + Sync>,
     pub gone: Box<dyn Fn() -> bool + Send + Sync>,
+    pub check: Box<dyn Fn() + Send + Sync>,
 }
 
 impl SessionToken {
@@ -167,6 +170,10 @@ impl SessionToken {
 
     fn gone(&self) -> bool {
         (self.gone)()
+    }
+
+    fn check(&self) {
+        (self.check)()
     }
 }
 
@@ -410,17 +417,28 @@ pub fn follow_notices(dir: Arc<Directory>, session: Arc<SessionToken>, dialer: D
             let opened = Instant::now();
             match dir.notices(&token) {
                 Ok(notices) => {
+                    let mut ended = None;
                     for notice in notices {
                         match notice {
                             Ok(n) => dial_out(n, &dialer, &dials),
                             Err(e) => {
                                 log::debug!("the notice stream ended: {e}");
+                                ended = Some(e);
                                 break;
                             }
                         }
                     }
+                    // The directory went away, or ended the stream, or no
+                    // longer knows the session: it may have restarted.
+                    if let None
+                    | Some(ClientError::Unreachable { .. } | ClientError::Unauthenticated) =
+                        ended
+                    {
+                        session.check();
+                    }
                 }
                 Err(e @ ClientError::Unreachable { .. }) => log::debug!("notices: {e}"),
+                Err(ClientError::Unauthenticated) => session.check(),
                 Err(e) => log::info!("cannot follow the directory's notices: {e}"),
             }
             // A stream that ended at once is not opened again at once.

@@ -284,7 +284,11 @@ impl Peer {
             },
         )?;
         if opts.tls.is_some() {
-            let (weak, gone) = (Arc::downgrade(&core), Arc::downgrade(&core));
+            let (weak, gone, check) = (
+                Arc::downgrade(&core),
+                Arc::downgrade(&core),
+                Arc::downgrade(&core),
+            );
             let token = Arc::new(reverse::SessionToken {
                 now: Box::new(move || {
                     let core = weak.upgrade()?;
@@ -293,6 +297,11 @@ impl Peer {
                     Some((token, session.reached().is_none_or(|(r, _)| r)))
                 }),
                 gone: Box::new(move || gone.strong_count() == 0),
+                check: Box::new(move || {
+                    if let Some(core) = check.upgrade() {
+                        core.session().check_soon();
+                    }
+                }),
             });
             let dir = core.directory().clone();
             reverse::follow_notices(dir.clone(), token.clone(), server.dialer());

@@ -11,7 +11,11 @@
 //!   directory busy, away, or refusing) is simply sent again after a
 //!   backoff, and a change that comes in meanwhile joins it;
 //! - heartbeat, and log in again when the directory answers
-//!   `UNAUTHENTICATED` (it restarted, or the lease lapsed).
+//!   `UNAUTHENTICATED` (it restarted, or the lease lapsed). A peer that
+//!   sees a sign the directory went away (its notice stream ended,
+//!   `peer/reverse.rs`) asks for a heartbeat within a few seconds
+//!   ([`Session::check_soon`]) rather than at the interval, which in a
+//!   large group is up to minutes away.
 //!
 //! A login the directory denies for what only a change of config can fix
 //! (the name is another key's, the address is not this peer's own, the
@@ -38,7 +42,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use super::client::{ClientError, DirectoryApi};
 use super::share::ShareTable;
 use crate::id::FileId;
-use crate::random::jitter;
+use crate::random::{jitter, spread};
 use crate::sync::MutexExt;
 use crate::wire::{Credentials, FileList, HttpAddr, SearchOutcome, SharedFile, LOGIN_FILES};
 
@@ -52,6 +56,10 @@ pub const ANNOUNCE_BACKOFF_MIN: Duration = Duration::from_millis(50);
 pub const ANNOUNCE_BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How long the thread sleeps while logged out (a login wakes it).
 const IDLE: Duration = Duration::from_secs(3600);
+/// Longest wait for the heartbeat [`Session::check_soon`] asks for (the
+/// interval, when it is shorter); each peer waits a random part of it, so
+/// that a group whose directory went away does not call in one instant.
+pub const CHECK_SPREAD: Duration = Duration::from_secs(10);
 
 /// Where the session stands, for status displays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +180,9 @@ pub(crate) struct Link {
     inner: Mutex<Inner>,
     /// The share changed since the pending list was last worked out.
     changed: AtomicBool,
+    /// A heartbeat is due by then, sooner than the interval (see
+    /// [`Session::check_soon`]).
+    check_by: Mutex<Option<Instant>>,
     /// Where a denied login's reason goes (see [`Session::refusals`]).
     denied_tx: Sender<String>,
 }
@@ -209,6 +220,7 @@ impl Link {
                 announce_after: None,
             }),
             changed: AtomicBool::new(false),
+            check_by: Mutex::new(None),
             denied_tx,
         }
     }
@@ -220,6 +232,13 @@ impl Link {
     /// Notes that the share changed: the next step announces the difference.
     pub(crate) fn share_changed(&self) {
         self.changed.store(true, Ordering::SeqCst);
+    }
+
+    /// Heartbeats by `at` at the latest, if logged in then (a login under
+    /// way or backing off goes on as it would).
+    pub(crate) fn check_by(&self, at: Instant) {
+        let mut by = self.check_by.locked();
+        *by = Some(by.map_or(at, |b| b.min(at)));
     }
 
     /// The share's files, with the change flag cleared first: a change made
@@ -324,6 +343,11 @@ impl Link {
         let mut inner = self.lock();
         if !inner.want_online {
             return IDLE;
+        }
+        if let Some(by) = self.check_by.locked().take() {
+            if inner.token.is_some() && by < inner.next_heartbeat {
+                inner.next_heartbeat = by;
+            }
         }
         if inner.token.is_none() {
             return match self.login_locked(&mut inner, now) {
@@ -578,6 +602,17 @@ impl Session {
         drop(inner);
         let _ = self.wake.try_send(true);
         r
+    }
+
+    /// The directory may have forgotten this session (the notice stream it
+    /// held ended: it stopped, or restarted): heartbeat within a random
+    /// part of [`CHECK_SPREAD`] (or of the interval, when shorter) instead
+    /// of at the interval, and log in again at once if it no longer knows
+    /// the session. Does nothing while not logged in.
+    pub fn check_soon(&self) {
+        let within = CHECK_SPREAD.min(self.heartbeat_interval());
+        self.link.check_by(Instant::now() + spread(within));
+        let _ = self.wake.try_send(true);
     }
 
     /// The share changed: the session thread announces the difference (or,

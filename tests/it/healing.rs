@@ -96,6 +96,40 @@ fn a_restarted_directory_gets_every_peer_back() {
 }
 
 #[test]
+fn tls_peers_find_a_restarted_directory_long_before_their_next_heartbeat() {
+    // Heartbeats every 100 s: only the ending of each peer's notice stream
+    // can bring it back within seconds.
+    let state = tempfile::tempdir().unwrap();
+    let config = "lease_secs = 300";
+    let mut d = start_tls_directory(Some(state.path()), None, config);
+    let peers: Vec<PeerSetup> = ["alice", "bob"]
+        .iter()
+        .map(|n| {
+            let p = crate::tls::tls_peer(n, &d.invite, "");
+            fs::write(p.share().join(format!("{n} notes.txt")), n.as_bytes()).unwrap();
+            p
+        })
+        .collect();
+    let procs: Vec<Proc> = peers.iter().map(PeerSetup::serve).collect();
+    let all_listed = || {
+        let out = peers[0].run(&["search", "notes"]);
+        let out = String::from_utf8_lossy(&out.stdout).to_string();
+        out.contains("alice notes.txt") && out.contains("bob notes.txt")
+    };
+    eventually(Duration::from_secs(15), "both listed", all_listed);
+    let listen = d.proc.addr.clone();
+    d.proc.signal_and_wait("-KILL");
+    drop(d);
+    let _d = start_tls_directory(Some(state.path()), Some(&listen), config);
+    // Within CHECK_SPREAD (10 s) and a reconnect, not 100 s.
+    eventually(Duration::from_secs(20), "both back", all_listed);
+    for p in &procs {
+        assert_eq!(p.logged("the directory no longer knows this session"), 1);
+        assert_eq!(p.logged("logged in to the directory"), 2);
+    }
+}
+
+#[test]
 fn a_peer_started_before_its_directory_logs_in_when_it_appears() {
     let port = free_port();
     let directory = format!("127.0.0.1:{port}");
