@@ -131,6 +131,11 @@ struct Args {
     /// heartbeat every third of it); without it, its default (30 s).
     #[arg(long, requires = "restart")]
     lease: Option<u32>,
+    /// With --restart: the simulated peers hold no notice stream (as
+    /// `tls = false` peers), so each finds out about the restart at its
+    /// next heartbeat rather than within `CHECK_SPREAD`.
+    #[arg(long = "no-notices", requires = "restart")]
+    no_notices: bool,
     /// Time one real peer sharing this many small files logging in to a
     /// directory on its default limits, instead (see `big_share.rs`).
     #[arg(long, conflicts_with = "directory")]

@@ -9,9 +9,12 @@
 //! It fills the directory (every peer logs in with its files, as fast as
 //! the directory takes them), measures its memory, times searches with the
 //! heartbeats held back and flowing, then stops the directory and starts a
-//! new one on the same port: every peer finds out at its next heartbeat,
-//! backs off while the port is closed, and logs in again once it answers
-//! again. It prints how long until all are listed again (and a sample of
+//! new one on the same port. Every peer holds a notice stream, as a real
+//! peer over TLS (the default) does, and its ending makes the peer
+//! heartbeat within a random part of `CHECK_SPREAD` (or of its interval,
+//! when shorter; `--no-notices`: at its next heartbeat, as a `tls = false`
+//! peer); it backs off while the port is closed, and logs in again once it
+//! answers again. It prints how long until all are listed again (and a sample of
 //! their files is found by id), how many calls failed, and the most
 //! attempts one peer needed. No peer gives up: real peers never do.
 //!
@@ -29,6 +32,7 @@ use grpcio::RpcStatusCode;
 use hubshare::fuzz::Rng;
 use hubshare::proto::directory as pb;
 use hubshare::proto::directory_grpc::DirectoryClient;
+use hubshare::CHECK_SPREAD;
 
 use super::*;
 
@@ -46,7 +50,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// heartbeat waits behind other peers' logins in this process (a real
 /// peer's does not).
 const LOGIN_WORKERS: usize = 32;
-const HEARTBEAT_WORKERS: usize = 16;
+const HEARTBEAT_WORKERS: usize = 128;
 /// Which queue a step is due on.
 const LOGIN: usize = 0;
 const HEARTBEAT: usize = 1;
@@ -63,6 +67,9 @@ struct Peer {
     /// Which directory (0 the first, 1 the restarted one) it last logged
     /// in to.
     directory: u32,
+    /// A heartbeat is due by then (see [`Sim::notices_end`]), if sooner
+    /// than the interval.
+    check_by: Option<Instant>,
 }
 
 impl Default for Peer {
@@ -73,6 +80,7 @@ impl Default for Peer {
             failing: 0,
             heartbeat: Duration::from_secs(10),
             directory: 0,
+            check_by: None,
         }
     }
 }
@@ -107,13 +115,22 @@ struct Sim {
     online: AtomicUsize,
     /// Which directory is running (0, then 1 after the restart).
     directory: AtomicU32,
-    /// Peers that logged in to the restarted directory.
+    /// Peers logged in to the restarted directory now.
     relisted: AtomicUsize,
     logins: AtomicU64,
     heartbeats: AtomicU64,
     failed: AtomicU64,
+    /// Of the failed calls, those the directory answered busy.
+    busy: AtomicU64,
     unknown: AtomicU64,
+    /// Sessions the running directory had granted that it no longer knew
+    /// at a heartbeat (their lease lapsed).
+    lapsed: AtomicU64,
     most_failing: AtomicU64,
+    /// The latest a heartbeat went after it was due, in this process, and
+    /// the slowest heartbeat call (ms; the run resets them).
+    late_ms: AtomicU64,
+    slowest_ms: AtomicU64,
 }
 
 impl Sim {
@@ -143,8 +160,36 @@ impl Sim {
         }
     }
 
+    /// Every peer's notice stream ends (the directory stopped): each one
+    /// logged in heartbeats within a random part of `CHECK_SPREAD`, or of
+    /// its interval when shorter, as `Session::check_soon` has it.
+    fn notices_end(&self, rng: &mut Rng) {
+        let now = Instant::now();
+        for peer in &self.peers {
+            let mut peer = peer.lock().expect("peer");
+            if !peer.token.is_empty() {
+                let within = CHECK_SPREAD.min(peer.heartbeat);
+                let part = rng.below(10_001) as f64 / 10_000.0;
+                peer.check_by = Some(now + within.mul_f64(part));
+            }
+        }
+        // Those waiting take their check now; one being stepped takes it
+        // when its step ends (see `step`).
+        let mut due = self.due[HEARTBEAT].lock().expect("schedule");
+        let sooner = due
+            .drain()
+            .map(|std::cmp::Reverse((at, p))| {
+                let by = self.peers[p as usize].lock().expect("peer").check_by.take();
+                std::cmp::Reverse((by.map_or(at, |by| by.min(at)), p))
+            })
+            .collect();
+        *due = sooner;
+        drop(due);
+        self.wake[HEARTBEAT].notify_all();
+    }
+
     /// The next peer due on `queue`, waiting for it; `None` once stopped.
-    fn next(&self, queue: usize) -> Option<u32> {
+    fn next(&self, queue: usize) -> Option<(Instant, u32)> {
         let mut due = self.due[queue].lock().expect("schedule");
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -154,7 +199,7 @@ impl Sim {
             let wait = match due.peek() {
                 _ if self.hold.load(Ordering::Relaxed) => Duration::from_millis(20),
                 Some(std::cmp::Reverse((at, _))) if *at <= now => {
-                    return due.pop().map(|std::cmp::Reverse((_, p))| p);
+                    return due.pop().map(|std::cmp::Reverse(step)| step);
                 }
                 Some(std::cmp::Reverse((at, _))) => (*at - now).min(Duration::from_millis(50)),
                 None => Duration::from_millis(50),
@@ -203,19 +248,25 @@ impl Sim {
     /// on which queue.
     fn step(&self, c: &DirectoryClient, p: usize, rng: &mut Rng) -> (Duration, usize) {
         let mut peer = self.peers[p].lock().expect("peer");
-        let wait = self.step_peer(&mut peer, c, p, rng);
-        let queue = if peer.token.is_empty() {
-            LOGIN
-        } else {
-            HEARTBEAT
-        };
-        (wait, queue)
+        let mut wait = self.step_peer(&mut peer, c, p, rng);
+        let by = peer.check_by.take();
+        if peer.token.is_empty() {
+            return (wait, LOGIN);
+        }
+        if let Some(by) = by {
+            wait = wait.min(by.saturating_duration_since(Instant::now()));
+        }
+        (wait, HEARTBEAT)
     }
 
     fn step_peer(&self, peer: &mut Peer, c: &DirectoryClient, p: usize, rng: &mut Rng) -> Duration {
         let heartbeat = peer.heartbeat;
-        let failed = |peer: &mut Peer, cap: Duration, rng: &mut Rng| {
+        let failed = |peer: &mut Peer, e: grpcio::Error, cap: Duration, rng: &mut Rng| {
             self.failed.fetch_add(1, Ordering::Relaxed);
+            if matches!(&e, grpcio::Error::RpcFailure(s) if s.code() == RpcStatusCode::RESOURCE_EXHAUSTED)
+            {
+                self.busy.fetch_add(1, Ordering::Relaxed);
+            }
             peer.failing += 1;
             self.most_failing
                 .fetch_max(u64::from(peer.failing), Ordering::Relaxed);
@@ -237,14 +288,18 @@ impl Sim {
                     self.online.fetch_add(1, Ordering::Relaxed);
                     self.asked(peer, reply.heartbeat_secs)
                 }
-                Err(_) => failed(peer, BACKOFF_MAX, rng),
+                Err(e) => failed(peer, e, BACKOFF_MAX, rng),
             };
         }
         let req = pb::HeartbeatRequest {
             token: peer.token.clone(),
             ..Default::default()
         };
-        match c.heartbeat(&req) {
+        let called = Instant::now();
+        let answer = c.heartbeat(&req);
+        self.slowest_ms
+            .fetch_max(called.elapsed().as_millis() as u64, Ordering::Relaxed);
+        match answer {
             Ok(reply) => {
                 self.heartbeats.fetch_add(1, Ordering::Relaxed);
                 peer.answered();
@@ -255,13 +310,22 @@ impl Sim {
                 }
             }
             Err(grpcio::Error::RpcFailure(s)) if s.code() == RpcStatusCode::UNAUTHENTICATED => {
-                // The directory restarted: log in again at once.
+                // The directory restarted (or the lease lapsed): log in
+                // again at once.
                 self.unknown.fetch_add(1, Ordering::Relaxed);
+                if peer.directory == self.directory.load(Ordering::Relaxed) {
+                    self.lapsed.fetch_add(1, Ordering::Relaxed);
+                    if peer.directory == 1 {
+                        // No longer listed: it counts again once back.
+                        self.relisted.fetch_sub(1, Ordering::Relaxed);
+                        peer.directory = 0;
+                    }
+                }
                 self.online.fetch_sub(1, Ordering::Relaxed);
                 peer.token.clear();
                 Duration::ZERO
             }
-            Err(_) => failed(peer, heartbeat, rng),
+            Err(e) => failed(peer, e, heartbeat, rng),
         }
     }
 }
@@ -316,7 +380,11 @@ pub fn run(args: &Args) {
         logins: AtomicU64::new(0),
         heartbeats: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        busy: AtomicU64::new(0),
         unknown: AtomicU64::new(0),
+        lapsed: AtomicU64::new(0),
+        late_ms: AtomicU64::new(0),
+        slowest_ms: AtomicU64::new(0),
         most_failing: AtomicU64::new(0),
     });
     let t = Instant::now();
@@ -330,7 +398,11 @@ pub fn run(args: &Args) {
             let queue = if k < LOGIN_WORKERS { LOGIN } else { HEARTBEAT };
             std::thread::spawn(move || {
                 let mut rng = Rng((k as u64 * 7919 + 1) | 1);
-                while let Some(p) = sim.next(queue) {
+                while let Some((due, p)) = sim.next(queue) {
+                    if queue == HEARTBEAT {
+                        sim.late_ms
+                            .fetch_max(due.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    }
                     let (wait, next) = sim.step(&c, p as usize, &mut rng);
                     sim.schedule(Instant::now() + wait, p, next);
                 }
@@ -349,6 +421,7 @@ pub fn run(args: &Args) {
         "the directory asks for a heartbeat every {} s now",
         sim.heartbeat.lock().expect("heartbeat").as_secs()
     );
+    lags(&sim, "in the fill");
     let rss = usage(server.id()).rss_kib;
     println!(
         "server RSS: {} MiB before, {} MiB after: {:.1} bytes per (file, source) entry",
@@ -365,6 +438,7 @@ pub fn run(args: &Args) {
         "heartbeats over the next interval: {:.0}/s",
         sim.heartbeats.load(Ordering::Relaxed) as f64 / interval.as_secs_f64()
     );
+    lags(&sim, "over that interval");
     // Searches with the heartbeats held back (for less than a lease), then
     // flowing again.
     let beats = |what: &str, secs: f64| {
@@ -388,11 +462,26 @@ pub fn run(args: &Args) {
     }
 
     // The restart: stopped, and a new directory on the same port.
-    let failed_before = sim.failed.load(Ordering::Relaxed);
+    let (failed_before, busy_before) = (
+        sim.failed.load(Ordering::Relaxed),
+        sim.busy.load(Ordering::Relaxed),
+    );
+    let lapsed_before = sim.lapsed.swap(0, Ordering::Relaxed);
+    sim.late_ms.store(0, Ordering::Relaxed);
+    sim.slowest_ms.store(0, Ordering::Relaxed);
     let down = Instant::now();
     server.stop();
     sim.directory.store(1, Ordering::Relaxed);
-    std::thread::sleep(Duration::from_secs(2));
+    if args.no_notices {
+        println!("the peers hold no notice stream: each finds out at its next heartbeat");
+    } else {
+        sim.notices_end(&mut rng);
+        println!(
+            "every peer's notice stream ended: each heartbeats within {} s (or its interval)",
+            CHECK_SPREAD.as_secs()
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(down.elapsed()));
     let listen = format!("listen = \"{addr}\"\n");
     let (server, again) = start_server_in(dir.path(), &format!("{listen}{config}"));
     let up = Instant::now();
@@ -401,7 +490,7 @@ pub fn run(args: &Args) {
         "the new directory listens where the old one did"
     );
     println!(
-        "directory stopped, started again on {addr} {:.1} s later (empty: the memory store)",
+        "directory stopped, started again on {addr} {:.1} s after the stop (empty: the memory store)",
         (up - down).as_secs_f64()
     );
     let logins_before = sim.logins.load(Ordering::Relaxed);
@@ -410,12 +499,17 @@ pub fn run(args: &Args) {
     });
     println!(
         "all {all} peers logged in again {back:.1} s after the directory was back ({} logins, \
-         {} online now); {} calls failed meanwhile, the most in a row for one peer {}",
+         {} online now); {} calls failed meanwhile ({} answered busy), the most in a row for \
+         one peer {}; {} sessions of the new directory lapsed (before the restart: {})",
         sim.logins.load(Ordering::Relaxed) - logins_before,
         sim.online.load(Ordering::Relaxed),
         sim.failed.load(Ordering::Relaxed) - failed_before,
-        sim.most_failing.load(Ordering::Relaxed)
+        sim.busy.load(Ordering::Relaxed) - busy_before,
+        sim.most_failing.load(Ordering::Relaxed),
+        sim.lapsed.load(Ordering::Relaxed),
+        lapsed_before,
     );
+    lags(&sim, "since the restart");
     let found = sample_found(&channels[0], &sim, 200);
     println!("a sample of 200 peers' first files by id: {found} of 200 found");
     println!(
@@ -430,6 +524,16 @@ pub fn run(args: &Args) {
     drop(server);
 }
 
+/// Says how late heartbeats went in this process and the slowest call,
+/// and starts counting again.
+fn lags(sim: &Sim, when: &str) {
+    println!(
+        "  heartbeats {when}: the latest went {} ms after it was due; the slowest took {} ms",
+        sim.late_ms.swap(0, Ordering::Relaxed),
+        sim.slowest_ms.swap(0, Ordering::Relaxed)
+    );
+}
+
 /// Waits until `done` holds, printing progress every 5 s; returns the
 /// seconds since `from`.
 fn wait_until(sim: &Sim, what: &str, from: Instant, done: impl Fn(&Sim) -> bool) -> f64 {
@@ -439,9 +543,10 @@ fn wait_until(sim: &Sim, what: &str, from: Instant, done: impl Fn(&Sim) -> bool)
         if said.elapsed() >= Duration::from_secs(5) {
             said = Instant::now();
             println!(
-                "  {:.0} s: {} online, {} logins, {} failed calls",
+                "  {:.0} s: {} online ({} on the new directory), {} logins, {} failed calls",
                 from.elapsed().as_secs_f64(),
                 sim.online.load(Ordering::Relaxed),
+                sim.relisted.load(Ordering::Relaxed),
                 sim.logins.load(Ordering::Relaxed),
                 sim.failed.load(Ordering::Relaxed)
             );
