@@ -45,12 +45,16 @@ const RESTART_CONFIG: &str = "connect_back = false\nlogin_rate = 1000000\nlogin_
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// Client threads making the simulated peers' logins, and their
-/// heartbeats, and the connections they share. Apart, so that no peer's
-/// heartbeat waits behind other peers' logins in this process (a real
-/// peer's does not).
+/// Client threads making the simulated peers' logins (a call at a time),
+/// and their heartbeats (every one due at once in flight, up to a batch),
+/// and the connections they share. Apart, so that no peer's heartbeat
+/// waits behind other peers' logins in this process (a real peer's does
+/// not), and few, so that their scheduling takes little from the searches
+/// timed beside them.
 const LOGIN_WORKERS: usize = 32;
-const HEARTBEAT_WORKERS: usize = 128;
+const HEARTBEAT_WORKERS: usize = 8;
+/// Most heartbeats one of those threads has in flight at once.
+const HEARTBEAT_BATCH: usize = 64;
 /// Which queue a step is due on.
 const LOGIN: usize = 0;
 const HEARTBEAT: usize = 1;
@@ -188,8 +192,9 @@ impl Sim {
         self.wake[HEARTBEAT].notify_all();
     }
 
-    /// The next peer due on `queue`, waiting for it; `None` once stopped.
-    fn next(&self, queue: usize) -> Option<(Instant, u32)> {
+    /// The next peers due on `queue` (at most `most`, with when each was
+    /// due), waiting for the first; `None` once stopped.
+    fn next(&self, queue: usize, most: usize) -> Option<Vec<(Instant, u32)>> {
         let mut due = self.due[queue].lock().expect("schedule");
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -199,7 +204,14 @@ impl Sim {
             let wait = match due.peek() {
                 _ if self.hold.load(Ordering::Relaxed) => Duration::from_millis(20),
                 Some(std::cmp::Reverse((at, _))) if *at <= now => {
-                    return due.pop().map(|std::cmp::Reverse(step)| step);
+                    let mut batch = Vec::new();
+                    while let Some(std::cmp::Reverse(step)) =
+                        due.peek().filter(|d| d.0 .0 <= now && batch.len() < most)
+                    {
+                        batch.push(*step);
+                        due.pop();
+                    }
+                    return Some(batch);
                 }
                 Some(std::cmp::Reverse((at, _))) => (*at - now).min(Duration::from_millis(50)),
                 None => Duration::from_millis(50),
@@ -243,62 +255,101 @@ impl Sim {
         asked
     }
 
-    /// One step of peer `p`, as `peer/session.rs` takes it: log in when
-    /// it has no session, else heartbeat; returns when to step again, and
-    /// on which queue.
-    fn step(&self, c: &DirectoryClient, p: usize, rng: &mut Rng) -> (Duration, usize) {
+    /// Logs peer `p` in, as `peer/session.rs` does when it has no
+    /// session; returns when to step again, and on which queue.
+    fn login(&self, c: &DirectoryClient, p: usize, rng: &mut Rng) -> (Duration, usize) {
         let mut peer = self.peers[p].lock().expect("peer");
-        let mut wait = self.step_peer(&mut peer, c, p, rng);
+        let wait = match c.login(&self.login_request(p)) {
+            Ok(reply) => {
+                peer.token = reply.token;
+                peer.answered();
+                let now_running = self.directory.load(Ordering::Relaxed);
+                if peer.directory != now_running {
+                    peer.directory = now_running;
+                    self.relisted.fetch_add(1, Ordering::Relaxed);
+                }
+                self.logins.fetch_add(1, Ordering::Relaxed);
+                self.online.fetch_add(1, Ordering::Relaxed);
+                self.asked(&mut peer, reply.heartbeat_secs)
+            }
+            Err(e) => self.failed(&mut peer, &e, BACKOFF_MAX, rng),
+        };
+        self.queue(&mut peer, wait)
+    }
+
+    /// Heartbeats the peers of `batch` (when each was due, and which),
+    /// every call in flight at once, as each real peer makes its own;
+    /// returns when each steps again, and on which queue.
+    fn heartbeats(
+        &self,
+        c: &DirectoryClient,
+        batch: &[(Instant, u32)],
+        rng: &mut Rng,
+    ) -> Vec<(u32, Duration, usize)> {
+        let calls: Vec<_> = batch
+            .iter()
+            .map(|&(due, p)| {
+                self.late_ms
+                    .fetch_max(due.elapsed().as_millis() as u64, Ordering::Relaxed);
+                let req = pb::HeartbeatRequest {
+                    token: self.peers[p as usize].lock().expect("peer").token.clone(),
+                    ..Default::default()
+                };
+                (p, Instant::now(), c.heartbeat_async(&req))
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|(p, called, call)| {
+                let answer = call.and_then(futures_executor::block_on);
+                // At most how long it took: the answers are taken in order.
+                self.slowest_ms
+                    .fetch_max(called.elapsed().as_millis() as u64, Ordering::Relaxed);
+                let mut peer = self.peers[p as usize].lock().expect("peer");
+                let wait = self.answered(&mut peer, answer, rng);
+                let (wait, queue) = self.queue(&mut peer, wait);
+                (p, wait, queue)
+            })
+            .collect()
+    }
+
+    /// The queue a peer waits on next (logins while it has no session),
+    /// and its wait, brought forward to the check its notice stream's
+    /// ending asked for.
+    fn queue(&self, peer: &mut Peer, wait: Duration) -> (Duration, usize) {
         let by = peer.check_by.take();
         if peer.token.is_empty() {
             return (wait, LOGIN);
         }
-        if let Some(by) = by {
-            wait = wait.min(by.saturating_duration_since(Instant::now()));
-        }
+        let wait = by.map_or(wait, |by| {
+            wait.min(by.saturating_duration_since(Instant::now()))
+        });
         (wait, HEARTBEAT)
     }
 
-    fn step_peer(&self, peer: &mut Peer, c: &DirectoryClient, p: usize, rng: &mut Rng) -> Duration {
-        let heartbeat = peer.heartbeat;
-        let failed = |peer: &mut Peer, e: grpcio::Error, cap: Duration, rng: &mut Rng| {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if matches!(&e, grpcio::Error::RpcFailure(s) if s.code() == RpcStatusCode::RESOURCE_EXHAUSTED)
-            {
-                self.busy.fetch_add(1, Ordering::Relaxed);
-            }
-            peer.failing += 1;
-            self.most_failing
-                .fetch_max(u64::from(peer.failing), Ordering::Relaxed);
-            let wait = jitter(peer.backoff, rng).min(cap);
-            peer.backoff = (peer.backoff * 2).min(BACKOFF_MAX);
-            wait
-        };
-        if peer.token.is_empty() {
-            return match c.login(&self.login_request(p)) {
-                Ok(reply) => {
-                    peer.token = reply.token;
-                    peer.answered();
-                    let now_running = self.directory.load(Ordering::Relaxed);
-                    if peer.directory != now_running {
-                        peer.directory = now_running;
-                        self.relisted.fetch_add(1, Ordering::Relaxed);
-                    }
-                    self.logins.fetch_add(1, Ordering::Relaxed);
-                    self.online.fetch_add(1, Ordering::Relaxed);
-                    self.asked(peer, reply.heartbeat_secs)
-                }
-                Err(e) => failed(peer, e, BACKOFF_MAX, rng),
-            };
+    /// A call failed: the next waits longer, as a real peer's backoff.
+    fn failed(&self, peer: &mut Peer, e: &grpcio::Error, cap: Duration, rng: &mut Rng) -> Duration {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        if matches!(e, grpcio::Error::RpcFailure(s) if s.code() == RpcStatusCode::RESOURCE_EXHAUSTED)
+        {
+            self.busy.fetch_add(1, Ordering::Relaxed);
         }
-        let req = pb::HeartbeatRequest {
-            token: peer.token.clone(),
-            ..Default::default()
-        };
-        let called = Instant::now();
-        let answer = c.heartbeat(&req);
-        self.slowest_ms
-            .fetch_max(called.elapsed().as_millis() as u64, Ordering::Relaxed);
+        peer.failing += 1;
+        self.most_failing
+            .fetch_max(u64::from(peer.failing), Ordering::Relaxed);
+        let wait = jitter(peer.backoff, rng).min(cap);
+        peer.backoff = (peer.backoff * 2).min(BACKOFF_MAX);
+        wait
+    }
+
+    /// What a heartbeat's answer makes of the peer; returns its next wait.
+    fn answered(
+        &self,
+        peer: &mut Peer,
+        answer: grpcio::Result<pb::HeartbeatReply>,
+        rng: &mut Rng,
+    ) -> Duration {
+        let heartbeat = peer.heartbeat;
         match answer {
             Ok(reply) => {
                 self.heartbeats.fetch_add(1, Ordering::Relaxed);
@@ -325,7 +376,7 @@ impl Sim {
                 peer.token.clear();
                 Duration::ZERO
             }
-            Err(e) => failed(peer, e, heartbeat, rng),
+            Err(e) => self.failed(peer, &e, heartbeat, rng),
         }
     }
 }
@@ -398,13 +449,19 @@ pub fn run(args: &Args) {
             let queue = if k < LOGIN_WORKERS { LOGIN } else { HEARTBEAT };
             std::thread::spawn(move || {
                 let mut rng = Rng((k as u64 * 7919 + 1) | 1);
-                while let Some((due, p)) = sim.next(queue) {
-                    if queue == HEARTBEAT {
-                        sim.late_ms
-                            .fetch_max(due.elapsed().as_millis() as u64, Ordering::Relaxed);
+                if queue == LOGIN {
+                    while let Some(batch) = sim.next(LOGIN, 1) {
+                        for (_, p) in batch {
+                            let (wait, next) = sim.login(&c, p as usize, &mut rng);
+                            sim.schedule(Instant::now() + wait, p, next);
+                        }
                     }
-                    let (wait, next) = sim.step(&c, p as usize, &mut rng);
-                    sim.schedule(Instant::now() + wait, p, next);
+                } else {
+                    while let Some(batch) = sim.next(HEARTBEAT, HEARTBEAT_BATCH) {
+                        for (p, wait, next) in sim.heartbeats(&c, &batch, &mut rng) {
+                            sim.schedule(Instant::now() + wait, p, next);
+                        }
+                    }
                 }
             })
         })
