@@ -419,18 +419,15 @@ fn parse_id(s: &str) -> Result<FileId, DirError> {
 
 /// The files of a request with their ids parsed (their names are checked
 /// by [`Limits::batch`](super::Limits::batch)).
-/// The request's files, their names moved out of it rather than copied.
-fn parse_files(
-    files: &mut protobuf::RepeatedField<pb::SharedFile>,
-) -> Result<Vec<SharedFile>, DirError> {
-    std::mem::take(files)
-        .into_iter()
+fn parse_files(files: &[pb::SharedFile]) -> Result<Vec<SharedFile>, DirError> {
+    files
+        .iter()
         .map(|f| {
             Ok(SharedFile {
                 id: parse_id(&f.id)?,
                 size: f.size,
-                name: f.name,
-                other_names: f.other_names.into_vec(),
+                name: f.name.clone(),
+                other_names: f.other_names.to_vec(),
             })
         })
         .collect()
@@ -456,7 +453,7 @@ fn keyprint_text(addr: &HttpAddr) -> String {
 impl DirectoryService {
     fn do_login(
         &self,
-        mut req: pb::LoginRequest,
+        req: pb::LoginRequest,
         from: Option<IpAddr>,
         certificate: Option<KeyPrint>,
     ) -> Result<pb::LoginReply, DirError> {
@@ -486,9 +483,8 @@ impl DirectoryService {
         let limits = self.store.limits();
         // Refuse an oversized list before doing work on each entry (and
         // before connecting back).
-        let n = req.files.len();
-        limits.check_call(n)?;
-        let files = limits.batch(parse_files(&mut req.files)?, Vec::new())?;
+        limits.check_call(req.files.len())?;
+        let files = limits.batch(parse_files(&req.files)?, Vec::new())?;
         let reached = reach::decide(
             asked,
             req.reach,
@@ -497,6 +493,7 @@ impl DirectoryService {
             self.admission.connect_back,
         )?;
         let http_addr = reached.addr;
+        let n = req.files.len();
         let s = self
             .store
             .login(&req.name, owner, &http_addr, files)
@@ -538,16 +535,16 @@ impl DirectoryService {
         })
     }
 
-    fn do_announce(&self, mut req: pb::AnnounceRequest) -> Result<pb::AnnounceReply, DirError> {
+    fn do_announce(&self, req: pb::AnnounceRequest) -> Result<pb::AnnounceReply, DirError> {
         let limits = self.store.limits();
-        let calls = req.added.len() + req.removed.len();
-        limits.check_call(calls)?;
+        limits.check_call(req.added.len() + req.removed.len())?;
         let removed = req
             .removed
             .iter()
             .map(|s| parse_id(s))
             .collect::<Result<Vec<_>, _>>()?;
-        let change = limits.batch(parse_files(&mut req.added)?, removed)?;
+        let change = limits.batch(parse_files(&req.added)?, removed)?;
+        let calls = req.added.len() + req.removed.len();
         let token = Token::from_client(&req.token);
         let shared = self.store.announce(&token, change)?;
         // A peer catching up sends full Announces; a short one ends the
