@@ -325,18 +325,17 @@ fn fill(args: &Args, cat: &Arc<Vec<CatalogueFile>>, addr: &str) -> f64 {
     let fill_threads = 8;
     let next = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..fill_threads)
-        .map(|k| {
+        .map(|_| {
             let (cat, next, addr) = (cat.clone(), next.clone(), addr.to_string());
             let (peers, files, unique, seed) = (args.peers, args.files, args.unique, args.seed);
             std::thread::spawn(move || {
                 let c = client(&addr);
-                let mut rng = Rng((seed + 1000 + k) | 1);
                 loop {
                     let p = next.fetch_add(1, Ordering::Relaxed) as usize;
                     if p >= peers {
                         return;
                     }
-                    let picked = pick_files(&mut rng, p, files, cat.len(), unique);
+                    let picked = pick_files(&mut peer_rng(seed, p), p, files, cat.len(), unique);
                     let req = pb::LoginRequest {
                         name: format!("peer{p:05}"),
                         http_addr: sim_peer_addr(10000 + p % 50000),

@@ -226,7 +226,7 @@ impl Sim {
     fn login_request(&self, p: usize) -> pb::LoginRequest {
         // Each peer's files depend on the seed and the peer alone, so a
         // login after the restart sends what the first did.
-        let mut rng = Rng((self.seed ^ (p as u64).wrapping_mul(0x9e37_79b9)) | 1);
+        let mut rng = peer_rng(self.seed, p);
         let picked = pick_files(&mut rng, p, self.files, self.cat.len(), self.unique);
         pb::LoginRequest {
             name: format!("peer{p:06}"),
