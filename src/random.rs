@@ -20,18 +20,20 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 /// A random delay between 75% and 125% of `d`, so peers that lost the
 /// directory together do not all come back in the same instant.
 pub fn jitter(d: std::time::Duration) -> std::time::Duration {
-    let mut b = [0u8; 2];
-    getrandom::getrandom(&mut b).expect("the OS random source works");
-    let r = u16::from_le_bytes(b) as f64 / u16::MAX as f64;
-    d.mul_f64(0.75 + r * 0.5)
+    d.mul_f64(0.75 + fraction() * 0.5)
 }
 
 /// A random delay between none and `d`, evenly spread: when many peers
 /// must each call once soon, each waits its own part of `d`.
 pub fn spread(d: std::time::Duration) -> std::time::Duration {
+    d.mul_f64(fraction())
+}
+
+/// Evenly between 0 and 1, both included.
+fn fraction() -> f64 {
     let mut b = [0u8; 2];
     getrandom::getrandom(&mut b).expect("the OS random source works");
-    d.mul_f64(u16::from_le_bytes(b) as f64 / u16::MAX as f64)
+    u16::from_le_bytes(b) as f64 / u16::MAX as f64
 }
 
 #[cfg(test)]

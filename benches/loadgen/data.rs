@@ -155,8 +155,6 @@ pub fn random_query(
     }
 }
 
-/// The catalogue entries peer `p` shares: distinct ones for `unique`, else
-/// drawn with skewed popularity.
 /// The generator of peer `p`'s files: the same for the same seed and
 /// peer, whichever thread logs it in, and as independent of the next
 /// peer's as one long stream's draws. (The fill once drew from one
@@ -167,6 +165,8 @@ pub fn peer_rng(seed: u64, p: usize) -> Rng {
     Rng((seed ^ (p as u64).wrapping_mul(0x9e37_79b9)) | 1)
 }
 
+/// The catalogue entries peer `p` shares: distinct ones for `unique`, else
+/// drawn with skewed popularity.
 pub fn pick_files(
     rng: &mut Rng,
     p: usize,

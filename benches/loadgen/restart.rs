@@ -173,8 +173,7 @@ impl Sim {
             let mut peer = peer.lock().expect("peer");
             if !peer.token.is_empty() {
                 let within = CHECK_SPREAD.min(peer.heartbeat);
-                let part = rng.below(10_001) as f64 / 10_000.0;
-                peer.check_by = Some(now + within.mul_f64(part));
+                peer.check_by = Some(now + within.mul_f64(fraction(rng)));
             }
         }
         // Those waiting take their check now; one being stepped takes it
@@ -383,7 +382,12 @@ impl Sim {
 
 /// A wait of `d` give or take a quarter, as a real peer's.
 fn jitter(d: Duration, rng: &mut Rng) -> Duration {
-    d.mul_f64(0.75 + (rng.below(10_001) as f64 / 10_000.0) * 0.5)
+    d.mul_f64(0.75 + fraction(rng) * 0.5)
+}
+
+/// Evenly between 0 and 1, both included.
+fn fraction(rng: &mut Rng) -> f64 {
+    rng.below(10_001) as f64 / 10_000.0
 }
 
 pub fn run(args: &Args) {
