@@ -22,6 +22,9 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         heartbeat_rate: 2000,
     });
     let mut rng = Rng((args.seed + 1000) | 1);
+    // What the store holds: this process's growth over the fill (the
+    // catalogue is made before it).
+    let rss0 = usage(std::process::id()).rss_kib;
     let filled = Instant::now();
     let mut indexing = Duration::ZERO;
     for p in 0..args.peers {
@@ -58,6 +61,12 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         indexing.as_secs_f64(),
         args.peers as f64 / indexing.as_secs_f64(),
         indexing.as_secs_f64() * 1e6 / (args.peers * args.files) as f64
+    );
+    let rss1 = usage(std::process::id()).rss_kib;
+    println!(
+        "in process memory: {} MiB more resident after the fill: {:.1} bytes per (file, source) entry",
+        rss1.saturating_sub(rss0) / 1024,
+        rss1.saturating_sub(rss0) as f64 * 1024.0 / (args.peers * args.files) as f64
     );
     let mut lat = Vec::new();
     let mut slowest: Vec<(u32, String, usize)> = Vec::new();

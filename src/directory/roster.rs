@@ -75,6 +75,7 @@ impl Roster {
                 };
                 self.by_name.insert(name, idx);
                 self.by_session.insert(session, idx);
+                self.index.reserve(idx, files.len());
                 for f in files {
                     self.index.add(idx, f.id, f.size, &f.name, &f.other_names);
                 }

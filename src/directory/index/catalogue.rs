@@ -110,25 +110,24 @@ impl Index {
             .map_or(&[][..], Vec::as_slice);
         let rec = &mut self.files[file_idx as usize];
         let known = if rec.sources.len() <= peer_list.len() {
-            rec.sources.iter().any(|(p, _)| *p == peer)
+            rec.sources.iter().any(|(p, _)| p == peer)
         } else {
             peer_list.contains(&file_idx)
         };
         let existing = if known {
-            rec.sources.iter_mut().find(|(p, _)| *p == peer)
+            rec.sources.set_name(peer, name_idx)
         } else {
             None
         };
         let fresh = match existing {
-            Some(slot) => {
-                let old = std::mem::replace(&mut slot.1, name_idx);
+            Some(old) => {
                 if old != name_idx {
                     self.unlink_name(old, file_idx);
                 }
                 false
             }
             None => {
-                rec.sources.push((peer, name_idx));
+                rec.sources.push(peer, name_idx);
                 let p = peer as usize;
                 if self.peer_files.len() <= p {
                     self.peer_files.resize_with(p + 1, Vec::new);
@@ -288,7 +287,7 @@ impl Index {
         let claims: Vec<(PeerIdx, u64)> = rec
             .sources
             .iter()
-            .map(|(p, _)| (*p, self.claim_of(file_idx, *p)))
+            .map(|(p, _)| (p, self.claim_of(file_idx, p)))
             .collect();
         self.files[file_idx as usize].size = best;
         let odd: Vec<(PeerIdx, u64)> = claims.into_iter().filter(|(_, s)| *s != best).collect();
@@ -317,7 +316,7 @@ impl Index {
         let old = std::mem::replace(&mut self.rank[file_idx as usize], sources | multi);
         let b = bucket(sources);
         if b > bucket(old & !MULTI_NAME) {
-            let mut names: Vec<u32> = rec.sources.iter().map(|(_, n)| *n).collect();
+            let mut names: Vec<u32> = rec.sources.iter().map(|(_, n)| n).collect();
             if let Some(more) = self.other_names.get(&file_idx) {
                 names.extend(more.iter().map(|(_, n)| *n));
             }
@@ -362,6 +361,16 @@ impl Index {
         files.len()
     }
 
+    /// Makes room in `peer`'s list for `n` more files (a login's, known
+    /// at once: a list grown one file at a time holds up to twice that).
+    pub fn reserve(&mut self, peer: PeerIdx, n: usize) {
+        let p = peer as usize;
+        if self.peer_files.len() <= p {
+            self.peer_files.resize_with(p + 1, Vec::new);
+        }
+        self.peer_files[p].reserve_exact(n);
+    }
+
     /// The files `peer` is a source of, the first `limit` by path: id, the
     /// size it claims, the path it shares it under; and how many in all.
     pub fn peer_shares(&self, peer: PeerIdx, limit: usize) -> (Vec<(FileId, u64, &str)>, usize) {
@@ -372,8 +381,8 @@ impl Index {
             .iter()
             .filter_map(|&f| {
                 let rec = &self.files[f as usize];
-                let (_, n) = rec.sources.iter().find(|(p, _)| *p == peer)?;
-                let name: &str = &self.names[*n as usize];
+                let n = rec.sources.name_of(peer)?;
+                let name: &str = &self.names[n as usize];
                 Some((rec.id, self.claim_of(f, peer), name))
             })
             .collect();
@@ -393,7 +402,7 @@ impl Index {
 
     pub(super) fn drop_source(&mut self, peer: PeerIdx, file_idx: u32) {
         let rec = &mut self.files[file_idx as usize];
-        let Some((_, name_idx)) = rec.sources.remove(peer) else {
+        let Some(name_idx) = rec.sources.remove(peer) else {
             return;
         };
         let last = rec.sources.is_empty();
@@ -435,7 +444,7 @@ impl Index {
             .sources
             .iter()
             .take(max_sources)
-            .map(|(p, n)| (*p, &self.names[*n as usize], self.claim_of(file_idx, *p)))
+            .map(|(p, n)| (p, &self.names[n as usize], self.claim_of(file_idx, p)))
             .collect();
         let other_names = match self.other_names.get(&file_idx) {
             None => Vec::new(),
@@ -460,7 +469,7 @@ impl Index {
         let still_used = self.files[file_idx as usize]
             .sources
             .iter()
-            .any(|(_, n)| *n == name_idx)
+            .any(|(_, n)| n == name_idx)
             || self
                 .other_names
                 .get(&file_idx)
@@ -576,9 +585,7 @@ impl Index {
             self.index_name(idx, text);
         }
         for f in &mut self.files {
-            for (_, n) in f.sources.iter_mut() {
-                *n = remap[*n as usize];
-            }
+            f.sources.remap(|n| remap[n as usize]);
         }
         for list in self.other_names.values_mut() {
             for (_, n) in list.iter_mut() {

@@ -25,79 +25,247 @@ pub(super) struct FileRec {
 /// No peer: marks an empty [`Sources`].
 pub(super) const NO_PEER: PeerIdx = PeerIdx::MAX;
 
-/// The (peer, name) pairs of a file's sources. Most files have one: it sits
-/// inline, and only a second source allocates (16 bytes in all, against a
-/// `Vec`'s 24 plus a heap block for every file).
+/// Marks, in [`Sources::rest`], a peer that shares the file under a name
+/// of its own: the element after it is that name.
+const OWN_NAME: u32 = 1 << 31;
+
+/// The (peer, name) pairs of a file's sources. Most files have one, and
+/// most sources of a file share it under the same name: the first source
+/// and that name sit inline (16 bytes in the record), and the others are
+/// a list of peers, 4 bytes each, where a peer with another name is
+/// followed by it (against 8 bytes a source for a list of pairs).
 pub(super) struct Sources {
-    pub(super) first: (PeerIdx, u32),
+    /// The first source's name, and every other's not listed with one.
+    name: u32,
+    /// The first source, or [`NO_PEER`].
+    first: PeerIdx,
+    /// The other sources: how many, then their entries.
     // Boxed on purpose: 8 bytes in every record instead of a Vec's 24,
-    // for the few files with more than one source.
+    // for the files with more than one source.
     #[allow(clippy::box_collection)]
-    pub(super) rest: Option<Box<Vec<(PeerIdx, u32)>>>,
+    rest: Option<Box<Vec<u32>>>,
 }
 
 impl Sources {
     pub(super) fn new() -> Sources {
         Sources {
-            first: (NO_PEER, 0),
+            name: 0,
+            first: NO_PEER,
             rest: None,
         }
     }
 
     pub(super) fn len(&self) -> usize {
-        match self.first.0 {
-            NO_PEER => 0,
-            _ => 1 + self.rest.as_ref().map_or(0, |r| r.len()),
+        match &self.rest {
+            Some(rest) => 1 + rest[0] as usize,
+            None => usize::from(!self.is_empty()),
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.first.0 == NO_PEER
+        self.first == NO_PEER
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = &(PeerIdx, u32)> {
-        let first = (!self.is_empty()).then_some(&self.first);
-        first
-            .into_iter()
-            .chain(self.rest.iter().flat_map(|r| r.iter()))
-    }
-
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut (PeerIdx, u32)> {
-        let first = (self.first.0 != NO_PEER).then_some(&mut self.first);
-        first
-            .into_iter()
-            .chain(self.rest.iter_mut().flat_map(|r| r.iter_mut()))
-    }
-
-    pub(super) fn push(&mut self, source: (PeerIdx, u32)) {
-        if self.is_empty() {
-            self.first = source;
-        } else {
-            self.rest.get_or_insert_with(Default::default).push(source);
+    /// Every (peer, name), the first source first.
+    pub(super) fn iter(&self) -> SourceIter<'_> {
+        SourceIter {
+            first: (!self.is_empty()).then_some(self.first),
+            name: self.name,
+            rest: self.rest.as_deref().map_or(&[], |r| &r[1..]),
         }
     }
 
-    /// Removes `peer`'s entry; returns it.
-    pub(super) fn remove(&mut self, peer: PeerIdx) -> Option<(PeerIdx, u32)> {
+    /// The name `peer` shares the file under, if it is a source.
+    pub(super) fn name_of(&self, peer: PeerIdx) -> Option<u32> {
+        self.iter().find(|(p, _)| *p == peer).map(|(_, n)| n)
+    }
+
+    /// Adds `peer` (not yet a source) under `name`.
+    pub(super) fn push(&mut self, peer: PeerIdx, name: u32) {
+        debug_assert!(peer & OWN_NAME == 0, "peer slots stay below 2^31");
+        if self.is_empty() {
+            (self.first, self.name) = (peer, name);
+            return;
+        }
+        let shared = self.name;
+        let rest = self.rest_mut();
+        rest[0] += 1;
+        if name == shared {
+            grow(rest, 1);
+            rest.push(peer);
+        } else {
+            grow(rest, 2);
+            rest.extend([peer | OWN_NAME, name]);
+        }
+    }
+
+    /// Where each entry of `rest` starts, with its peer and own name.
+    fn entries(&self) -> impl Iterator<Item = (usize, PeerIdx, Option<u32>)> + '_ {
+        let rest = self.rest.as_deref().map_or(&[][..], Vec::as_slice);
+        let mut i = 1;
+        std::iter::from_fn(move || {
+            let e = *rest.get(i)?;
+            let at = i;
+            if e & OWN_NAME != 0 {
+                i += 2;
+                Some((at, e & !OWN_NAME, Some(rest[at + 1])))
+            } else {
+                i += 1;
+                Some((at, e, None))
+            }
+        })
+    }
+
+    /// Takes the entry at `at` (`len` elements) out of `rest`.
+    fn take(&mut self, at: usize, len: usize) {
+        let rest = self.rest_mut();
+        rest.drain(at..at + len);
+        rest[0] -= 1;
+    }
+
+    /// Takes the first entry of `rest` without a name of its own out;
+    /// returns its peer.
+    fn take_plain(&mut self) -> Option<PeerIdx> {
+        let (at, peer, _) = self.entries().find(|(_, _, own)| own.is_none())?;
+        self.take(at, 1);
+        Some(peer)
+    }
+
+    fn rest_mut(&mut self) -> &mut Vec<u32> {
+        self.rest.get_or_insert_with(|| Box::new(vec![0]))
+    }
+
+    /// Shares the file of source `peer` under `name` now; returns the name
+    /// it had (`None` if `peer` is not a source).
+    pub(super) fn set_name(&mut self, peer: PeerIdx, name: u32) -> Option<u32> {
         if self.is_empty() {
             return None;
         }
-        let removed = if self.first.0 == peer {
-            let gone = self.first;
-            self.first = match self.rest.as_mut().and_then(|r| r.pop()) {
-                Some(next) => next,
-                None => (NO_PEER, 0),
-            };
+        if peer == self.first {
+            let old = self.name;
+            if name != old {
+                match self.take_plain() {
+                    // Another source under the shared name goes first;
+                    // this one keeps its own.
+                    Some(next) => {
+                        self.first = next;
+                        let rest = self.rest_mut();
+                        rest[0] += 1;
+                        grow(rest, 2);
+                        rest.extend([peer | OWN_NAME, name]);
+                    }
+                    // Nobody else uses the shared name: it becomes this.
+                    None => self.name = name,
+                }
+            }
+            return Some(old);
+        }
+        let (at, _, own) = self.entries().find(|(_, p, _)| *p == peer)?;
+        let shared = self.name;
+        let rest = self.rest_mut();
+        match own {
+            Some(old) if name == shared => {
+                rest[at] = peer;
+                rest.remove(at + 1);
+                Some(old)
+            }
+            Some(old) => {
+                rest[at + 1] = name;
+                Some(old)
+            }
+            None if name != shared => {
+                grow(rest, 1);
+                rest[at] = peer | OWN_NAME;
+                rest.insert(at + 1, name);
+                Some(shared)
+            }
+            None => Some(shared),
+        }
+    }
+
+    /// Removes source `peer`; returns the name it shared the file under.
+    pub(super) fn remove(&mut self, peer: PeerIdx) -> Option<u32> {
+        if self.is_empty() {
+            return None;
+        }
+        let gone = if peer == self.first {
+            let gone = self.name;
+            if self.rest.is_none() {
+                self.first = NO_PEER;
+            } else if let Some(next) = self.take_plain() {
+                self.first = next;
+            } else {
+                // Everyone left has a name of their own: the first of them
+                // goes first, with its name the shared one.
+                let rest = self.rest_mut();
+                let (first, name) = (rest[1] & !OWN_NAME, rest[2]);
+                self.take(1, 2);
+                (self.first, self.name) = (first, name);
+            }
             gone
         } else {
-            let rest = self.rest.as_mut()?;
-            let pos = rest.iter().position(|(p, _)| *p == peer)?;
-            rest.swap_remove(pos)
+            let (at, _, own) = self.entries().find(|(_, p, _)| *p == peer)?;
+            self.take(at, if own.is_some() { 2 } else { 1 });
+            own.unwrap_or(self.name)
         };
-        if self.rest.as_ref().is_some_and(|r| r.is_empty()) {
+        if self.rest.as_ref().is_some_and(|r| r[0] == 0) {
             self.rest = None;
         }
-        Some(removed)
+        Some(gone)
+    }
+
+    /// Renames every name through `remap` (after a compaction).
+    pub(super) fn remap(&mut self, remap: impl Fn(u32) -> u32) {
+        if self.is_empty() {
+            // A freed record's name is stale: nothing reads it.
+            return;
+        }
+        self.name = remap(self.name);
+        let starts: Vec<usize> = self
+            .entries()
+            .filter(|(_, _, own)| own.is_some())
+            .map(|(at, _, _)| at)
+            .collect();
+        if let Some(rest) = self.rest.as_mut() {
+            for at in starts {
+                rest[at + 1] = remap(rest[at + 1]);
+            }
+        }
+    }
+}
+
+/// Makes room in a source list for `extra` more elements, growing it by
+/// half (a doubling `Vec` leaves a quarter of every list empty on average,
+/// and these lists hold most of a big directory's entries).
+fn grow(list: &mut Vec<u32>, extra: usize) {
+    if list.capacity() - list.len() < extra {
+        list.reserve_exact((list.len() / 2).max(extra).max(3));
+    }
+}
+
+/// The (peer, name) pairs of a [`Sources`].
+pub(super) struct SourceIter<'a> {
+    first: Option<PeerIdx>,
+    name: u32,
+    rest: &'a [u32],
+}
+
+impl Iterator for SourceIter<'_> {
+    type Item = (PeerIdx, u32);
+
+    fn next(&mut self) -> Option<(PeerIdx, u32)> {
+        if let Some(first) = self.first.take() {
+            return Some((first, self.name));
+        }
+        let (&e, tail) = self.rest.split_first()?;
+        if e & OWN_NAME != 0 {
+            let (&own, tail) = tail.split_first()?;
+            self.rest = tail;
+            Some((e & !OWN_NAME, own))
+        } else {
+            self.rest = tail;
+            Some((e, self.name))
+        }
     }
 }
 

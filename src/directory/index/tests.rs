@@ -596,3 +596,94 @@ fn a_name_is_found_in_its_list_where_halving_finds_it() {
     }
     assert_eq!(position(&[], 3), None);
 }
+
+/// [`Sources`] against a plain list of (peer, name) pairs, through random
+/// adds, renames and removals: the same pairs, the same count, whoever
+/// goes first and however many share the first one's name.
+#[test]
+fn sources_hold_the_same_pairs_as_a_plain_list() {
+    use super::files::Sources;
+    use crate::fuzz::Rng;
+    let mut rng = Rng(0x5eed_50c5);
+    for round in 0..300 {
+        let (mut s, mut model) = (Sources::new(), Vec::<(PeerIdx, u32)>::new());
+        // Few names, so that sources often share one (and often not).
+        let names = 1 + round % 4;
+        for _ in 0..60 {
+            let peer = rng.below(12) as PeerIdx;
+            let name = rng.below(names) as u32;
+            let had = model.iter().position(|(p, _)| *p == peer);
+            match (rng.below(3), had) {
+                (0, Some(i)) => {
+                    assert_eq!(s.remove(peer), Some(model.remove(i).1));
+                }
+                (0, None) => assert_eq!(s.remove(peer), None),
+                (_, Some(i)) => {
+                    let old = std::mem::replace(&mut model[i].1, name);
+                    assert_eq!(s.set_name(peer, name), Some(old));
+                }
+                (_, None) => {
+                    assert_eq!(s.set_name(peer, name), None);
+                    s.push(peer, name);
+                    model.push((peer, name));
+                }
+            }
+            let mut got: Vec<(PeerIdx, u32)> = s.iter().collect();
+            let mut want = model.clone();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "round {round}");
+            assert_eq!(s.len(), model.len());
+            assert_eq!(s.is_empty(), model.is_empty());
+            for &(p, n) in &model {
+                assert_eq!(s.name_of(p), Some(n));
+            }
+        }
+        // Compaction renames through a map; every pair follows it.
+        s.remap(|n| n + 100);
+        let mut got: Vec<(PeerIdx, u32)> = s.iter().collect();
+        let mut want: Vec<(PeerIdx, u32)> = model.iter().map(|&(p, n)| (p, n + 100)).collect();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
+}
+
+/// A file whose sources share it under different names: each source keeps
+/// its own through the first one leaving and renames, and a search finds
+/// the file by a name only a later source uses.
+#[test]
+fn sources_under_other_names_keep_them_when_the_first_leaves() {
+    let mut ix = Index::default();
+    let f = id("same bytes");
+    ix.add(0, f, 10, "concert live.mp3", &[]);
+    ix.add(1, f, 10, "concert live.mp3", &[]);
+    ix.add(2, f, 10, "bootleg tape.mp3", &[]);
+    assert_eq!(search(&ix, "bootleg").len(), 1);
+    ix.remove(0, &f);
+    let names = |ix: &Index| {
+        let mut v: Vec<(PeerIdx, String)> = ix
+            .sources(&f, 10)
+            .unwrap()
+            .sources
+            .iter()
+            .map(|(p, n, _)| (*p, n.to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(&ix),
+        vec![
+            (1, "concert live.mp3".to_string()),
+            (2, "bootleg tape.mp3".to_string())
+        ]
+    );
+    // Peer 1 renames its copy; nobody shares it as a concert any more.
+    ix.add(1, f, 10, "bootleg tape.mp3", &[]);
+    assert!(search(&ix, "concert").is_empty());
+    ix.remove(1, &f);
+    assert_eq!(names(&ix), vec![(2, "bootleg tape.mp3".to_string())]);
+    assert_eq!(ix.peer_shares(2, 10).0[0].2, "bootleg tape.mp3");
+    assert_eq!(search(&ix, "bootleg").len(), 1);
+}
