@@ -9,7 +9,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::super::query::{extension, tokens};
-use super::files::{FileRec, Found, NameFiles, PeerIdx, Sources};
+use super::files::{FileRec, Found, NameFiles, PeerIdx, SourceLists, Sources};
 use super::names::{name_prefix, trigram_keys, NameTexts, MULTI_NAME};
 use super::postings::{bucket, Postings, TokenRec};
 use crate::id::FileId;
@@ -18,6 +18,8 @@ use crate::id::FileId;
 #[derive(Default)]
 pub struct Index {
     pub(super) files: Vec<FileRec>,
+    /// The further sources of the files with more than one.
+    pub(super) lists: SourceLists,
     /// Beside each file record, what ranking reads of it: the number of
     /// sources, with [`MULTI_NAME`] set when more than one name links to
     /// the file. Dense (4 bytes a file), so a search over tens of thousands
@@ -108,14 +110,14 @@ impl Index {
             .peer_files
             .get(peer as usize)
             .map_or(&[][..], Vec::as_slice);
-        let rec = &mut self.files[file_idx as usize];
-        let known = if rec.sources.len() <= peer_list.len() {
-            rec.sources.iter().any(|(p, _)| p == peer)
+        let (rec, lists) = (&mut self.files[file_idx as usize], &mut self.lists);
+        let known = if rec.sources.len(lists) <= peer_list.len() {
+            rec.sources.iter(lists).any(|(p, _)| p == peer)
         } else {
             peer_list.contains(&file_idx)
         };
         let existing = if known {
-            rec.sources.set_name(peer, name_idx)
+            rec.sources.set_name(lists, peer, name_idx)
         } else {
             None
         };
@@ -127,7 +129,7 @@ impl Index {
                 false
             }
             None => {
-                rec.sources.push(peer, name_idx);
+                rec.sources.push(lists, peer, name_idx);
                 let p = peer as usize;
                 if self.peer_files.len() <= p {
                     self.peer_files.resize_with(p + 1, Vec::new);
@@ -274,7 +276,7 @@ impl Index {
         for (_, size) in odd {
             *counts.entry(*size).or_default() += 1;
         }
-        let agreeing = rec.sources.len() - odd.len();
+        let agreeing = rec.sources.len(&self.lists) - odd.len();
         let Some((best, n)) = counts
             .into_iter()
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
@@ -286,7 +288,7 @@ impl Index {
         }
         let claims: Vec<(PeerIdx, u64)> = rec
             .sources
-            .iter()
+            .iter(&self.lists)
             .map(|(p, _)| (p, self.claim_of(file_idx, p)))
             .collect();
         self.files[file_idx as usize].size = best;
@@ -312,11 +314,11 @@ impl Index {
     pub(super) fn refresh_rank(&mut self, file_idx: u32) {
         let rec = &self.files[file_idx as usize];
         let multi = if rec.linked_names > 1 { MULTI_NAME } else { 0 };
-        let sources = (rec.sources.len() as u32).min(MULTI_NAME - 1);
+        let sources = (rec.sources.len(&self.lists) as u32).min(MULTI_NAME - 1);
         let old = std::mem::replace(&mut self.rank[file_idx as usize], sources | multi);
         let b = bucket(sources);
         if b > bucket(old & !MULTI_NAME) {
-            let mut names: Vec<u32> = rec.sources.iter().map(|(_, n)| n).collect();
+            let mut names: Vec<u32> = rec.sources.iter(&self.lists).map(|(_, n)| n).collect();
             if let Some(more) = self.other_names.get(&file_idx) {
                 names.extend(more.iter().map(|(_, n)| *n));
             }
@@ -381,7 +383,7 @@ impl Index {
             .iter()
             .filter_map(|&f| {
                 let rec = &self.files[f as usize];
-                let n = rec.sources.name_of(peer)?;
+                let n = rec.sources.name_of(&self.lists, peer)?;
                 let name: &str = &self.names[n as usize];
                 Some((rec.id, self.claim_of(f, peer), name))
             })
@@ -402,7 +404,7 @@ impl Index {
 
     pub(super) fn drop_source(&mut self, peer: PeerIdx, file_idx: u32) {
         let rec = &mut self.files[file_idx as usize];
-        let Some(name_idx) = rec.sources.remove(peer) else {
+        let Some(name_idx) = rec.sources.remove(&mut self.lists, peer) else {
             return;
         };
         let last = rec.sources.is_empty();
@@ -442,7 +444,7 @@ impl Index {
         let rec = &self.files[file_idx as usize];
         let sources: Vec<(PeerIdx, &str, u64)> = rec
             .sources
-            .iter()
+            .iter(&self.lists)
             .take(max_sources)
             .map(|(p, n)| (p, &self.names[n as usize], self.claim_of(file_idx, p)))
             .collect();
@@ -459,7 +461,7 @@ impl Index {
             size: rec.size,
             sources,
             other_names,
-            source_count: rec.sources.len(),
+            source_count: rec.sources.len(&self.lists),
         }
     }
 
@@ -468,7 +470,7 @@ impl Index {
     pub(super) fn unlink_name(&mut self, name_idx: u32, file_idx: u32) {
         let still_used = self.files[file_idx as usize]
             .sources
-            .iter()
+            .iter(&self.lists)
             .any(|(_, n)| n == name_idx)
             || self
                 .other_names
@@ -585,7 +587,7 @@ impl Index {
             self.index_name(idx, text);
         }
         for f in &mut self.files {
-            f.sources.remap(|n| remap[n as usize]);
+            f.sources.remap(&mut self.lists, |n| remap[n as usize]);
         }
         for list in self.other_names.values_mut() {
             for (_, n) in list.iter_mut() {

@@ -25,25 +25,62 @@ pub(super) struct FileRec {
 /// No peer: marks an empty [`Sources`].
 pub(super) const NO_PEER: PeerIdx = PeerIdx::MAX;
 
-/// Marks, in [`Sources::rest`], a peer that shares the file under a name
-/// of its own: the element after it is that name.
+/// Marks, in a file's list of further sources, a peer that shares the
+/// file under a name of its own: the element after it is that name.
 const OWN_NAME: u32 = 1 << 31;
+
+/// No list: a [`Sources`] of at most one source.
+const NO_LIST: u32 = u32::MAX;
 
 /// The (peer, name) pairs of a file's sources. Most files have one, and
 /// most sources of a file share it under the same name: the first source
-/// and that name sit inline (16 bytes in the record), and the others are
-/// a list of peers, 4 bytes each, where a peer with another name is
-/// followed by it (against 8 bytes a source for a list of pairs).
+/// and that name sit inline (12 bytes in the record), and the others are a
+/// list of peers in [`SourceLists`], 4 bytes each, where a peer with
+/// another name is followed by it (against 8 bytes a source for a list of
+/// pairs, and a boxed `Vec`'s 8 bytes in every record).
 pub(super) struct Sources {
     /// The first source's name, and every other's not listed with one.
     name: u32,
     /// The first source, or [`NO_PEER`].
     first: PeerIdx,
-    /// The other sources: how many, then their entries.
-    // Boxed on purpose: 8 bytes in every record instead of a Vec's 24,
-    // for the files with more than one source.
-    #[allow(clippy::box_collection)]
-    rest: Option<Box<Vec<u32>>>,
+    /// The other sources' list in [`SourceLists`], or [`NO_LIST`].
+    rest: u32,
+}
+
+/// The lists of further sources of every file with more than one, each
+/// its count then its entries, in slots that are reused.
+#[derive(Default)]
+pub(super) struct SourceLists {
+    lists: Vec<Vec<u32>>,
+    free: Vec<u32>,
+}
+
+impl SourceLists {
+    fn get(&self, slot: u32) -> &[u32] {
+        match slot {
+            NO_LIST => &[],
+            s => &self.lists[s as usize][1..],
+        }
+    }
+
+    /// A new list, counting no source yet.
+    fn open(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(s) => {
+                self.lists[s as usize].push(0);
+                s
+            }
+            None => {
+                self.lists.push(vec![0]);
+                (self.lists.len() - 1) as u32
+            }
+        }
+    }
+
+    fn close(&mut self, slot: u32) {
+        self.lists[slot as usize] = Vec::new();
+        self.free.push(slot);
+    }
 }
 
 impl Sources {
@@ -51,14 +88,14 @@ impl Sources {
         Sources {
             name: 0,
             first: NO_PEER,
-            rest: None,
+            rest: NO_LIST,
         }
     }
 
-    pub(super) fn len(&self) -> usize {
-        match &self.rest {
-            Some(rest) => 1 + rest[0] as usize,
-            None => usize::from(!self.is_empty()),
+    pub(super) fn len(&self, lists: &SourceLists) -> usize {
+        match self.rest {
+            NO_LIST => usize::from(!self.is_empty()),
+            s => 1 + lists.lists[s as usize][0] as usize,
         }
     }
 
@@ -67,28 +104,28 @@ impl Sources {
     }
 
     /// Every (peer, name), the first source first.
-    pub(super) fn iter(&self) -> SourceIter<'_> {
+    pub(super) fn iter<'a>(&self, lists: &'a SourceLists) -> SourceIter<'a> {
         SourceIter {
             first: (!self.is_empty()).then_some(self.first),
             name: self.name,
-            rest: self.rest.as_deref().map_or(&[], |r| &r[1..]),
+            rest: lists.get(self.rest),
         }
     }
 
     /// The name `peer` shares the file under, if it is a source.
-    pub(super) fn name_of(&self, peer: PeerIdx) -> Option<u32> {
-        self.iter().find(|(p, _)| *p == peer).map(|(_, n)| n)
+    pub(super) fn name_of(&self, lists: &SourceLists, peer: PeerIdx) -> Option<u32> {
+        self.iter(lists).find(|(p, _)| *p == peer).map(|(_, n)| n)
     }
 
     /// Adds `peer` (not yet a source) under `name`.
-    pub(super) fn push(&mut self, peer: PeerIdx, name: u32) {
+    pub(super) fn push(&mut self, lists: &mut SourceLists, peer: PeerIdx, name: u32) {
         debug_assert!(peer & OWN_NAME == 0, "peer slots stay below 2^31");
         if self.is_empty() {
             (self.first, self.name) = (peer, name);
             return;
         }
         let shared = self.name;
-        let rest = self.rest_mut();
+        let rest = self.rest_mut(lists);
         rest[0] += 1;
         if name == shared {
             grow(rest, 1);
@@ -99,57 +136,70 @@ impl Sources {
         }
     }
 
-    /// Where each entry of `rest` starts, with its peer and own name.
-    fn entries(&self) -> impl Iterator<Item = (usize, PeerIdx, Option<u32>)> + '_ {
-        let rest = self.rest.as_deref().map_or(&[][..], Vec::as_slice);
-        let mut i = 1;
+    /// Where each entry of the list starts (in the slot, after its
+    /// count), with its peer and own name.
+    fn entries<'a>(
+        &self,
+        lists: &'a SourceLists,
+    ) -> impl Iterator<Item = (usize, PeerIdx, Option<u32>)> + 'a {
+        let rest = lists.get(self.rest);
+        let mut i = 0;
         std::iter::from_fn(move || {
             let e = *rest.get(i)?;
             let at = i;
             if e & OWN_NAME != 0 {
                 i += 2;
-                Some((at, e & !OWN_NAME, Some(rest[at + 1])))
+                Some((at + 1, e & !OWN_NAME, Some(rest[at + 1])))
             } else {
                 i += 1;
-                Some((at, e, None))
+                Some((at + 1, e, None))
             }
         })
     }
 
-    /// Takes the entry at `at` (`len` elements) out of `rest`.
-    fn take(&mut self, at: usize, len: usize) {
-        let rest = self.rest_mut();
+    /// Takes the entry at `at` (`len` elements) out of the list.
+    fn take(&mut self, lists: &mut SourceLists, at: usize, len: usize) {
+        let rest = self.rest_mut(lists);
         rest.drain(at..at + len);
         rest[0] -= 1;
     }
 
-    /// Takes the first entry of `rest` without a name of its own out;
+    /// Takes the first entry of the list without a name of its own out;
     /// returns its peer.
-    fn take_plain(&mut self) -> Option<PeerIdx> {
-        let (at, peer, _) = self.entries().find(|(_, _, own)| own.is_none())?;
-        self.take(at, 1);
+    fn take_plain(&mut self, lists: &mut SourceLists) -> Option<PeerIdx> {
+        let (at, peer, _) = self.entries(lists).find(|(_, _, own)| own.is_none())?;
+        self.take(lists, at, 1);
         Some(peer)
     }
 
-    fn rest_mut(&mut self) -> &mut Vec<u32> {
-        self.rest.get_or_insert_with(|| Box::new(vec![0]))
+    /// The list, its count first (opened if there is none).
+    fn rest_mut<'a>(&mut self, lists: &'a mut SourceLists) -> &'a mut Vec<u32> {
+        if self.rest == NO_LIST {
+            self.rest = lists.open();
+        }
+        &mut lists.lists[self.rest as usize]
     }
 
     /// Shares the file of source `peer` under `name` now; returns the name
     /// it had (`None` if `peer` is not a source).
-    pub(super) fn set_name(&mut self, peer: PeerIdx, name: u32) -> Option<u32> {
+    pub(super) fn set_name(
+        &mut self,
+        lists: &mut SourceLists,
+        peer: PeerIdx,
+        name: u32,
+    ) -> Option<u32> {
         if self.is_empty() {
             return None;
         }
         if peer == self.first {
             let old = self.name;
             if name != old {
-                match self.take_plain() {
+                match self.take_plain(lists) {
                     // Another source under the shared name goes first;
                     // this one keeps its own.
                     Some(next) => {
                         self.first = next;
-                        let rest = self.rest_mut();
+                        let rest = self.rest_mut(lists);
                         rest[0] += 1;
                         grow(rest, 2);
                         rest.extend([peer | OWN_NAME, name]);
@@ -160,9 +210,9 @@ impl Sources {
             }
             return Some(old);
         }
-        let (at, _, own) = self.entries().find(|(_, p, _)| *p == peer)?;
+        let (at, _, own) = self.entries(lists).find(|(_, p, _)| *p == peer)?;
         let shared = self.name;
-        let rest = self.rest_mut();
+        let rest = self.rest_mut(lists);
         match own {
             Some(old) if name == shared => {
                 rest[at] = peer;
@@ -184,49 +234,51 @@ impl Sources {
     }
 
     /// Removes source `peer`; returns the name it shared the file under.
-    pub(super) fn remove(&mut self, peer: PeerIdx) -> Option<u32> {
+    pub(super) fn remove(&mut self, lists: &mut SourceLists, peer: PeerIdx) -> Option<u32> {
         if self.is_empty() {
             return None;
         }
         let gone = if peer == self.first {
             let gone = self.name;
-            if self.rest.is_none() {
+            if self.rest == NO_LIST {
                 self.first = NO_PEER;
-            } else if let Some(next) = self.take_plain() {
+            } else if let Some(next) = self.take_plain(lists) {
                 self.first = next;
             } else {
                 // Everyone left has a name of their own: the first of them
                 // goes first, with its name the shared one.
-                let rest = self.rest_mut();
+                let rest = self.rest_mut(lists);
                 let (first, name) = (rest[1] & !OWN_NAME, rest[2]);
-                self.take(1, 2);
+                self.take(lists, 1, 2);
                 (self.first, self.name) = (first, name);
             }
             gone
         } else {
-            let (at, _, own) = self.entries().find(|(_, p, _)| *p == peer)?;
-            self.take(at, if own.is_some() { 2 } else { 1 });
+            let (at, _, own) = self.entries(lists).find(|(_, p, _)| *p == peer)?;
+            self.take(lists, at, if own.is_some() { 2 } else { 1 });
             own.unwrap_or(self.name)
         };
-        if self.rest.as_ref().is_some_and(|r| r[0] == 0) {
-            self.rest = None;
+        if self.rest != NO_LIST && lists.lists[self.rest as usize][0] == 0 {
+            lists.close(self.rest);
+            self.rest = NO_LIST;
         }
         Some(gone)
     }
 
     /// Renames every name through `remap` (after a compaction).
-    pub(super) fn remap(&mut self, remap: impl Fn(u32) -> u32) {
+    pub(super) fn remap(&mut self, lists: &mut SourceLists, remap: impl Fn(u32) -> u32) {
         if self.is_empty() {
             // A freed record's name is stale: nothing reads it.
             return;
         }
         self.name = remap(self.name);
         let starts: Vec<usize> = self
-            .entries()
+            .entries(lists)
             .filter(|(_, _, own)| own.is_some())
             .map(|(at, _, _)| at)
             .collect();
-        if let Some(rest) = self.rest.as_mut() {
+        if self.rest != NO_LIST {
+            let rest = &mut lists.lists[self.rest as usize];
             for at in starts {
                 rest[at + 1] = remap(rest[at + 1]);
             }

@@ -597,55 +597,63 @@ fn a_name_is_found_in_its_list_where_halving_finds_it() {
     assert_eq!(position(&[], 3), None);
 }
 
-/// [`Sources`] against a plain list of (peer, name) pairs, through random
-/// adds, renames and removals: the same pairs, the same count, whoever
-/// goes first and however many share the first one's name.
+/// [`Sources`] against plain lists of (peer, name) pairs, through random
+/// adds, renames and removals on a few files sharing one [`SourceLists`]
+/// (whose slots are freed and reused): the same pairs, the same count,
+/// whoever goes first and however many share the first one's name.
 #[test]
 fn sources_hold_the_same_pairs_as_a_plain_list() {
-    use super::files::Sources;
+    use super::files::{SourceLists, Sources};
     use crate::fuzz::Rng;
     let mut rng = Rng(0x5eed_50c5);
-    for round in 0..300 {
-        let (mut s, mut model) = (Sources::new(), Vec::<(PeerIdx, u32)>::new());
+    for round in 0..100 {
+        let lists = &mut SourceLists::default();
+        let mut files: Vec<(Sources, Vec<(PeerIdx, u32)>)> =
+            (0..4).map(|_| (Sources::new(), Vec::new())).collect();
         // Few names, so that sources often share one (and often not).
         let names = 1 + round % 4;
-        for _ in 0..60 {
+        for _ in 0..200 {
+            let (s, model) = &mut files[rng.below(4)];
             let peer = rng.below(12) as PeerIdx;
             let name = rng.below(names) as u32;
             let had = model.iter().position(|(p, _)| *p == peer);
             match (rng.below(3), had) {
                 (0, Some(i)) => {
-                    assert_eq!(s.remove(peer), Some(model.remove(i).1));
+                    assert_eq!(s.remove(lists, peer), Some(model.remove(i).1));
                 }
-                (0, None) => assert_eq!(s.remove(peer), None),
+                (0, None) => assert_eq!(s.remove(lists, peer), None),
                 (_, Some(i)) => {
                     let old = std::mem::replace(&mut model[i].1, name);
-                    assert_eq!(s.set_name(peer, name), Some(old));
+                    assert_eq!(s.set_name(lists, peer, name), Some(old));
                 }
                 (_, None) => {
-                    assert_eq!(s.set_name(peer, name), None);
-                    s.push(peer, name);
+                    assert_eq!(s.set_name(lists, peer, name), None);
+                    s.push(lists, peer, name);
                     model.push((peer, name));
                 }
             }
-            let mut got: Vec<(PeerIdx, u32)> = s.iter().collect();
-            let mut want = model.clone();
-            got.sort_unstable();
-            want.sort_unstable();
-            assert_eq!(got, want, "round {round}");
-            assert_eq!(s.len(), model.len());
-            assert_eq!(s.is_empty(), model.is_empty());
-            for &(p, n) in &model {
-                assert_eq!(s.name_of(p), Some(n));
+            for (s, model) in &files {
+                let mut got: Vec<(PeerIdx, u32)> = s.iter(lists).collect();
+                let mut want = model.clone();
+                got.sort_unstable();
+                want.sort_unstable();
+                assert_eq!(got, want, "round {round}");
+                assert_eq!(s.len(lists), model.len());
+                assert_eq!(s.is_empty(), model.is_empty());
+                for &(p, n) in model {
+                    assert_eq!(s.name_of(lists, p), Some(n));
+                }
             }
         }
         // Compaction renames through a map; every pair follows it.
-        s.remap(|n| n + 100);
-        let mut got: Vec<(PeerIdx, u32)> = s.iter().collect();
-        let mut want: Vec<(PeerIdx, u32)> = model.iter().map(|&(p, n)| (p, n + 100)).collect();
-        got.sort_unstable();
-        want.sort_unstable();
-        assert_eq!(got, want);
+        for (s, model) in &mut files {
+            s.remap(lists, |n| n + 100);
+            let mut got: Vec<(PeerIdx, u32)> = s.iter(lists).collect();
+            let mut want: Vec<(PeerIdx, u32)> = model.iter().map(|&(p, n)| (p, n + 100)).collect();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want);
+        }
     }
 }
 
