@@ -13,13 +13,20 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
     use hubshare::{
         DirectoryStore, EncodedReply, FileId, HttpAddr, Limits, MemoryStore, Query, SharedFile,
     };
+    // With --expire-all a short lease, which the sweeps at the end step
+    // past (the lease clock moves only at a sweep), and the same for every
+    // peer (the interval does not grow with the group).
+    let (lease, heartbeat, heartbeat_rate) = match args.expire_all {
+        true => (Duration::from_secs(2), Duration::from_secs(1), u32::MAX),
+        false => (Duration::from_secs(86400), Duration::from_secs(3600), 2000),
+    };
     let store = MemoryStore::new(Limits {
-        lease: Duration::from_secs(86400),
-        heartbeat: Duration::from_secs(3600),
+        lease,
+        heartbeat,
         max_results: 1000,
         max_files_per_call: 100_000,
         name_hold: Duration::from_secs(3600),
-        heartbeat_rate: 2000,
+        heartbeat_rate,
     });
     let mut rng = Rng((args.seed + 1000) | 1);
     // What the store holds: this process's growth over the fill (the
@@ -111,5 +118,55 @@ pub fn in_process(args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
         percentile(&lat, 0.999)
+    );
+    if args.expire_all {
+        expire_all(&store, args, cat, vocab);
+    }
+}
+
+/// Sweeps `store` a second apart until every peer's lease has lapsed and
+/// been ended, while a thread searches: prints how long the sweep that
+/// ended them took and how long the searches beside it took.
+fn expire_all(store: &hubshare::MemoryStore, args: &Args, cat: &[CatalogueFile], vocab: &[String]) {
+    use hubshare::{DirectoryStore, Query};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    let (ended, sweep, mut lat) = std::thread::scope(|scope| {
+        let searcher = scope.spawn(|| {
+            let mut rng = Rng((args.seed + 2000) | 1);
+            let mut lat: Vec<u32> = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(query) = Query::parse(&random_query(&mut rng, vocab, cat, args.uniform))
+                else {
+                    continue;
+                };
+                let started = Instant::now();
+                std::hint::black_box(store.search_each(&query, 100, &mut |_| {}).ok());
+                lat.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            }
+            lat
+        });
+        let (mut ended, mut sweep) = (0, Duration::ZERO);
+        while ended < args.peers {
+            std::thread::sleep(Duration::from_secs(1));
+            let started = Instant::now();
+            let n = store.expire().len();
+            if n > 0 {
+                sweep += started.elapsed();
+            }
+            ended += n;
+        }
+        stop.store(true, Ordering::Relaxed);
+        (ended, sweep, searcher.join().expect("the searcher"))
+    });
+    lat.sort_unstable();
+    println!(
+        "in process, every lease lapsed: sweeps ended {ended} sessions in {:.2} s; {} searches \
+         beside them: p50 {:.3} ms  p99 {:.3} ms  slowest {:.1} ms",
+        sweep.as_secs_f64(),
+        lat.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0
     );
 }

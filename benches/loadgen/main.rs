@@ -28,6 +28,9 @@
 //!
 //!     cargo bench --bench loadgen -- --peers 10000 --files 100 --threads 1,16 --secs 10
 //!
+//! `--in-process-only --expire-all` then lets every lease lapse and times
+//! the sweep that ends them, and the searches made beside it.
+//!
 //! `--pin` puts the directory on core 0 and the load generator on core 1,
 //! so that a latency measures the server rather than the two processes
 //! taking turns on the same cores:
@@ -154,6 +157,11 @@ struct Args {
     /// encoded reply), without starting a directory.
     #[arg(long = "in-process-only")]
     in_process_only: bool,
+    /// After the in-process searches, let every peer's lease lapse and
+    /// time the sweep that ends them all, with a thread searching beside
+    /// it: how long a search waited behind the sweep.
+    #[arg(long = "expire-all")]
+    expire_all: bool,
     /// Run this build of the server instead of this tree's (to compare two
     /// builds in one run).
     #[arg(long = "server-bin")]

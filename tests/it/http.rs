@@ -543,14 +543,17 @@ fn slow_and_silent_clients_are_dropped_and_connections_are_capped() {
     // At most four connections at once: a fifth is told 503 and closed.
     // (The peer counts a connection once its accept loop has taken it: on a
     // busy machine that may lag, so a probe that is not refused at once is
-    // dropped and another tried.)
-    let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&host).unwrap()).collect();
+    // dropped and another tried, after four fresh idle connections: the
+    // peer closes an idle one after its 2 s timeout, so those of an
+    // earlier try may be gone.)
+    let mut idle: Vec<TcpStream> = Vec::new();
     let mut refusal = String::new();
     eventually(
         Duration::from_secs(10),
         "a fifth connection is refused",
         || {
             use std::io::Read;
+            idle.extend((0..4).map(|_| TcpStream::connect(&host).unwrap()));
             let mut fifth = TcpStream::connect(&host).unwrap();
             fifth
                 .set_read_timeout(Some(Duration::from_millis(500)))

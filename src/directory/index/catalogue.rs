@@ -470,8 +470,7 @@ impl Index {
     pub(super) fn unlink_name(&mut self, name_idx: u32, file_idx: u32) {
         let still_used = self.files[file_idx as usize]
             .sources
-            .iter(&self.lists)
-            .any(|(_, n)| n == name_idx)
+            .uses(&self.lists, name_idx)
             || self
                 .other_names
                 .get(&file_idx)

@@ -117,6 +117,15 @@ impl Sources {
         self.iter(lists).find(|(p, _)| *p == peer).map(|(_, n)| n)
     }
 
+    /// Whether some source shares the file under `name`: at once for the
+    /// shared name, by reading the list for another.
+    pub(super) fn uses(&self, lists: &SourceLists, name: u32) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        name == self.name || self.entries(lists).any(|(_, _, own)| own == Some(name))
+    }
+
     /// Adds `peer` (not yet a source) under `name`.
     pub(super) fn push(&mut self, lists: &mut SourceLists, peer: PeerIdx, name: u32) {
         debug_assert!(peer & OWN_NAME == 0, "peer slots stay below 2^31");

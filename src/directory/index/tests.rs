@@ -643,6 +643,10 @@ fn sources_hold_the_same_pairs_as_a_plain_list() {
                 for &(p, n) in model {
                     assert_eq!(s.name_of(lists, p), Some(n));
                 }
+                for n in 0..names as u32 {
+                    let used = model.iter().any(|(_, m)| *m == n);
+                    assert_eq!(s.uses(lists, n), used, "round {round}: name {n}");
+                }
             }
         }
         // Compaction renames through a map; every pair follows it.
