@@ -104,12 +104,15 @@ impl Sources {
     }
 
     /// Every (peer, name), the first source first.
-    pub(super) fn iter<'a>(&self, lists: &'a SourceLists) -> SourceIter<'a> {
-        SourceIter {
-            first: (!self.is_empty()).then_some(self.first),
-            name: self.name,
-            rest: lists.get(self.rest),
-        }
+    pub(super) fn iter<'a>(
+        &self,
+        lists: &'a SourceLists,
+    ) -> impl Iterator<Item = (PeerIdx, u32)> + 'a {
+        let (first, name) = ((!self.is_empty()).then_some(self.first), self.name);
+        first.map(|p| (p, name)).into_iter().chain(
+            self.entries(lists)
+                .map(move |(_, p, own)| (p, own.unwrap_or(name))),
+        )
     }
 
     /// The name `peer` shares the file under, if it is a source.
@@ -208,10 +211,7 @@ impl Sources {
                     // this one keeps its own.
                     Some(next) => {
                         self.first = next;
-                        let rest = self.rest_mut(lists);
-                        rest[0] += 1;
-                        grow(rest, 2);
-                        rest.extend([peer | OWN_NAME, name]);
+                        self.push(lists, peer, name);
                     }
                     // Nobody else uses the shared name: it becomes this.
                     None => self.name = name,
@@ -301,32 +301,6 @@ impl Sources {
 fn grow(list: &mut Vec<u32>, extra: usize) {
     if list.capacity() - list.len() < extra {
         list.reserve_exact((list.len() / 2).max(extra).max(3));
-    }
-}
-
-/// The (peer, name) pairs of a [`Sources`].
-pub(super) struct SourceIter<'a> {
-    first: Option<PeerIdx>,
-    name: u32,
-    rest: &'a [u32],
-}
-
-impl Iterator for SourceIter<'_> {
-    type Item = (PeerIdx, u32);
-
-    fn next(&mut self) -> Option<(PeerIdx, u32)> {
-        if let Some(first) = self.first.take() {
-            return Some((first, self.name));
-        }
-        let (&e, tail) = self.rest.split_first()?;
-        if e & OWN_NAME != 0 {
-            let (&own, tail) = tail.split_first()?;
-            self.rest = tail;
-            Some((e & !OWN_NAME, own))
-        } else {
-            self.rest = tail;
-            Some((e, self.name))
-        }
     }
 }
 
